@@ -1,0 +1,250 @@
+package licensing
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"strings"
+	"sync"
+
+	"golang.org/x/crypto/argon2"
+)
+
+// KeyLength is the length of a license key: 56 hex characters of randomness
+// followed by 8 hex characters of checksum.
+const KeyLength = 64
+
+const (
+	keyRandomBytes = 28
+	keyBodyLength  = 2 * keyRandomBytes // 56
+	maskedEdge     = 8
+)
+
+// Errors returned by ParseKey. They never contain the key.
+var (
+	ErrKeyLength   = &Error{Code: CodeInvalid, Message: "license key must be 64 characters long"}
+	ErrKeyNotHex   = &Error{Code: CodeInvalid, Message: "license key must contain only hexadecimal characters"}
+	ErrKeyChecksum = &Error{Code: CodeInvalid, Message: "license key checksum does not match (mistyped key?)"}
+)
+
+// GenerateKey returns a new license key read from random (crypto/rand.Reader
+// when nil). A random source that fails or returns short is an error: a weak
+// key is never returned.
+func GenerateKey(random io.Reader) (string, error) {
+	if random == nil {
+		random = rand.Reader
+	}
+	var raw [keyRandomBytes]byte
+	if _, err := io.ReadFull(random, raw[:]); err != nil {
+		return "", fmt.Errorf("licensing: generate key: %w", err)
+	}
+	var buf [KeyLength]byte
+	hex.Encode(buf[:keyBodyLength], raw[:])
+	sum := crc32.ChecksumIEEE(buf[:keyBodyLength])
+	hex.Encode(buf[keyBodyLength:], []byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	return string(buf[:]), nil
+}
+
+// ParseKey checks a license key as typed or pasted by a person and returns it
+// in canonical form (lower case). Surrounding white space is removed and upper
+// case is accepted. It returns ErrKeyLength, ErrKeyNotHex or ErrKeyChecksum, so
+// a mistyped or invented key is rejected without any store access.
+func ParseKey(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if len(s) != KeyLength {
+		return "", ErrKeyLength
+	}
+	var buf [KeyLength]byte
+	for i := 0; i < KeyLength; i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
+		case 'A' <= c && c <= 'F':
+			c += 'a' - 'A'
+		default:
+			return "", ErrKeyNotHex
+		}
+		buf[i] = c
+	}
+	var sum [4]byte
+	if _, err := hex.Decode(sum[:], buf[keyBodyLength:]); err != nil {
+		return "", ErrKeyNotHex
+	}
+	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
+	if crc32.ChecksumIEEE(buf[:keyBodyLength]) != want {
+		return "", ErrKeyChecksum
+	}
+	return string(buf[:]), nil
+}
+
+// MaskKey returns the form of a key that may be shown after creation: its
+// first 8 characters, "...", and its last 8 characters. It returns "" for a
+// string that is not KeyLength long.
+func MaskKey(key string) string {
+	if len(key) != KeyLength {
+		return ""
+	}
+	return key[:maskedEdge] + "..." + key[KeyLength-maskedEdge:]
+}
+
+// A Hasher turns a license key into what the store keeps instead of it.
+//
+// The Service looks a presented key up by its LookupValue (which stores index
+// and keep unique) and then calls Verify on the candidate's Digest. Every
+// method must be safe for concurrent use.
+type Hasher interface {
+	// LookupValue returns the value a key is indexed by. It must be a pure
+	// function of the key.
+	LookupValue(key string) string
+	// Digest returns the value stored to verify the key later.
+	Digest(key string) (string, error)
+	// Verify reports whether key matches digest, in time that does not
+	// depend on how much of them match.
+	Verify(key, digest string) bool
+}
+
+// MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
+const MinPepperLength = 32
+
+// ErrShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
+var ErrShortPepper = errors.New("licensing: pepper must be at least 32 bytes")
+
+// HMACHasher is the default Hasher: the digest and the lookup value are both
+// the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
+// the pepper a stolen store reveals nothing that can be checked offline.
+type HMACHasher struct {
+	pool sync.Pool // of hash.Hash keyed with the pepper
+}
+
+// NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
+// least MinPepperLength bytes. The pepper is copied.
+func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
+	if len(pepper) < MinPepperLength {
+		return nil, ErrShortPepper
+	}
+	p := append([]byte(nil), pepper...)
+	h := &HMACHasher{}
+	h.pool.New = func() any { return hmac.New(sha256.New, p) }
+	return h, nil
+}
+
+func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
+	m := h.pool.Get().(hash.Hash)
+	m.Reset()
+	io.WriteString(m, key)
+	m.Sum(dst[:0])
+	h.pool.Put(m)
+}
+
+// LookupValue returns the hex HMAC-SHA-256 of key.
+func (h *HMACHasher) LookupValue(key string) string {
+	var sum [sha256.Size]byte
+	h.sum(key, &sum)
+	return hex.EncodeToString(sum[:])
+}
+
+// Digest returns the hex HMAC-SHA-256 of key; it never fails.
+func (h *HMACHasher) Digest(key string) (string, error) { return h.LookupValue(key), nil }
+
+// Verify compares the HMAC of key with digest in constant time.
+func (h *HMACHasher) Verify(key, digest string) bool {
+	var want [sha256.Size]byte
+	if len(digest) != 2*sha256.Size {
+		return false
+	}
+	if _, err := hex.Decode(want[:], []byte(digest)); err != nil {
+		return false
+	}
+	var got [sha256.Size]byte
+	h.sum(key, &got)
+	return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+}
+
+// Argon2Hasher stores an Argon2id hash of each key as a PHC string. Its lookup
+// value is the key's first 8 characters, which the masked key shows anyway;
+// the Service regenerates a key whose prefix is already taken, so lookup
+// values stay unique.
+//
+// Use it when the store must resist offline guessing even if the server's
+// secrets leak with it; every validation then costs one Argon2id hash.
+type Argon2Hasher struct {
+	Time    uint32 // iterations; default 2
+	Memory  uint32 // KiB; default 19456 (19 MiB)
+	Threads uint8  // default 1
+	Random  io.Reader
+}
+
+const argonSaltLen, argonHashLen = 16, 32
+
+func (a *Argon2Hasher) params() (t, m uint32, p uint8) {
+	t, m, p = a.Time, a.Memory, a.Threads
+	if t == 0 {
+		t = 2 // OWASP minimum with 19 MiB
+	}
+	if m == 0 {
+		m = 19 * 1024
+	}
+	if p == 0 {
+		p = 1
+	}
+	return t, m, p
+}
+
+// LookupValue returns the first 8 characters of key.
+func (a *Argon2Hasher) LookupValue(key string) string {
+	if len(key) < maskedEdge {
+		return key
+	}
+	return key[:maskedEdge]
+}
+
+// Digest returns an Argon2id PHC string for key with a fresh random salt.
+func (a *Argon2Hasher) Digest(key string) (string, error) {
+	t, m, p := a.params()
+	random := a.Random
+	if random == nil {
+		random = rand.Reader
+	}
+	salt := make([]byte, argonSaltLen)
+	if _, err := io.ReadFull(random, salt); err != nil {
+		return "", fmt.Errorf("licensing: argon2 salt: %w", err)
+	}
+	sum := argon2.IDKey([]byte(key), salt, t, m, p, argonHashLen)
+	b64 := base64.RawStdEncoding
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, m, t, p,
+		b64.EncodeToString(salt), b64.EncodeToString(sum)), nil
+}
+
+// Verify recomputes the Argon2id hash of key with the parameters and salt in
+// digest and compares in constant time. Digests with parameters far outside
+// sane bounds are rejected rather than computed.
+func (a *Argon2Hasher) Verify(key, digest string) bool {
+	parts := strings.Split(digest, "$")
+	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return false
+	}
+	var m, t uint32
+	var p uint8
+	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); n != 3 || err != nil {
+		return false
+	}
+	if m == 0 || m > 4<<20 || t == 0 || t > 64 || p == 0 {
+		return false
+	}
+	b64 := base64.RawStdEncoding
+	salt, err1 := b64.DecodeString(parts[4])
+	want, err2 := b64.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(want) != argonHashLen {
+		return false
+	}
+	got := argon2.IDKey([]byte(key), salt, t, m, p, argonHashLen)
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
