@@ -217,10 +217,10 @@ type Key struct {
 // behind. The Service batches them (see Store.RecordValidations).
 type ValidationRecord struct {
 	KeyID        string
-	FirstAt      time.Time // earliest validation in the batch; sets ActivatedAt
-	At           time.Time // latest validation in the batch
-	InstanceName string    // "" leaves the key's value unchanged
-	InstanceURL  string    // "" leaves the key's value unchanged
+	FirstAt      time.Time          // earliest validation in the batch; sets ActivatedAt
+	At           time.Time          // latest validation in the batch
+	InstanceName string             // "" leaves the key's value unchanged
+	InstanceURL  string             // "" leaves the key's value unchanged
 	Metrics      map[string]float64 // nil leaves the key's value unchanged
 	Violations   []string           // nil leaves the key's value unchanged
 }
@@ -289,9 +289,9 @@ const (
 
 // Reasons carried by EventValidationFailed.
 const (
-	ReasonMalformed       = "malformed"         // ParseKey rejected the key
-	ReasonUnknown         = "unknown"           // no such key
-	ReasonRevoked         = "revoked"           // the key was revoked
+	ReasonMalformed       = "malformed" // ParseKey rejected the key
+	ReasonUnknown         = "unknown"   // no such key
+	ReasonRevoked         = "revoked"   // the key was revoked
 	ReasonOrgNotFound     = "organization_not_found"
 	ReasonOrgInactive     = "organization_inactive"
 	ReasonPlanNotEligible = "plan_not_eligible"

@@ -1,0 +1,177 @@
+package licensing_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+var (
+	uuidV7  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	apiTime = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\+00:00$`)
+	fullKey = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func keysOf(m map[string]any) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func TestCreateKey(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-owner", `{"instanceName": "Production Server"}`)
+	is.Equal(r.status, http.StatusCreated)
+	is.Equal(r.header.Get("Cache-Control"), "no-store") // the one answer with the full key is never cached
+	is.Equal(r.header.Get("Content-Type"), "application/json")
+	is.Equal(keysOf(r.body), []string{"active", "createdAt", "id", "instanceName", "licenseKey"}) // exactly the documented fields
+	is.True(uuidV7.MatchString(r.body["id"].(string)))
+	is.True(fullKey.MatchString(r.body["licenseKey"].(string)))
+	is.Equal(r.body["instanceName"], "Production Server")
+	is.Equal(r.body["active"], true)
+	is.Equal(r.body["createdAt"], "2026-02-20T10:30:00+00:00")
+	_, err := licensing.ParseKey(r.body["licenseKey"].(string))
+	is.NoErr(err) // the key carries a valid checksum
+
+	created := e.eventsOf(licensing.EventKeyCreated)
+	is.Equal(len(created), 1)
+	is.Equal(created[0].KeyID, r.body["id"])
+	is.Equal(created[0].MaskedKey, licensing.MaskKey(r.body["licenseKey"].(string)))
+}
+
+func TestCreateKeyWithoutBody(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, contentType string
+	}{
+		{"no body no content type", "", ""},
+		{"no body json content type", "", "application/json"},
+		{"empty object", "{}", "application/json; charset=utf-8"},
+		{"null name and unknown fields", `{"instanceName": null, "color": "blue"}`, "application/json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			r := e.do(t, "POST", "/api/v1/licensing/keys", "t-owner", tc.body, "Content-Type", tc.contentType)
+			is.Equal(r.status, http.StatusCreated)
+			v, present := r.body["instanceName"]
+			is.True(present) // instanceName is always present
+			is.Equal(v, nil) // and null when not given
+		})
+	}
+}
+
+func TestCreateKeyErrors(t *testing.T) {
+	long := strings.Repeat("é", 256)
+	tests := []struct {
+		name, token, body string
+		hdr               []string
+		status            int
+		errContains       string
+	}{
+		{"no token", "", `{}`, nil, 401, "token"},
+		{"malformed authorization", "", `{}`, []string{"Authorization", "Bearer"}, 401, "token"},
+		{"basic scheme", "", `{}`, []string{"Authorization", "Basic dXNlcjpwYXNz"}, 401, "token"},
+		{"unknown token", "nope", `{}`, nil, 401, "token"},
+		{"member not owner", "t-member", `{}`, nil, 403, "owner"},
+		{"plan without feature", "t-other", `{}`, nil, 403, "upgrade"},
+		{"unknown organization header", "t-owner", `{}`, []string{"X-Organization", "org-404"}, 404, "Organization not found"},
+		{"organization of others", "t-owner", `{}`, []string{"X-Organization", "org-2"}, 404, "Organization not found"},
+		{"malformed json", "t-owner", `{"instanceName":`, nil, 400, "Malformed JSON"},
+		{"name not a string", "t-owner", `{"instanceName": 5}`, nil, 400, "instanceName must be a string"},
+		{"name too long", "t-owner", `{"instanceName": "` + long + `"}`, nil, 400, "instanceName"},
+		{"name with control character", "t-owner", `{"instanceName": "a\u0007b"}`, nil, 400, "instanceName"},
+		{"not json", "t-owner", `instanceName=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "JSON"},
+		{"too large", "t-owner", `{"instanceName": "` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "too large"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			r := e.do(t, "POST", "/api/v1/licensing/keys", tc.token, tc.body, tc.hdr...)
+			is.Equal(r.status, tc.status)
+			is.Equal(keysOf(r.body), []string{"error"})                         // errors are {"error": ...}
+			is.True(strings.Contains(r.body["error"].(string), tc.errContains)) // the message says what is wrong
+			is.Equal(e.store.Len(), 0)                                          // nothing was created
+		})
+	}
+}
+
+func TestCreateKeyInactiveOrganization(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	e.orgs.update("org-1", func(o *licensing.Organization) { o.Active = false })
+	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-owner", `{}`)
+	is.Equal(r.status, 403)
+	is.Equal(r.raw, `{"error":"Organization is inactive"}`+"\n")
+}
+
+func TestCreateKeyOrganizationHeader(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	// user-3 owns org-2 (its default, starter) and is a member of org-1.
+	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-1")
+	is.Equal(r.status, 403) // picked org-1, where user-3 is not the owner
+	is.True(strings.Contains(r.body["error"].(string), "owner"))
+	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
+	r = e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-2")
+	is.Equal(r.status, 201)
+	keys, err := e.store.ListKeys(context.Background(), "org-2")
+	is.NoErr(err)
+	is.Equal(len(keys), 1) // the key belongs to the chosen organization
+}
+
+func TestMethodNotAllowedAndNotFound(t *testing.T) {
+	tests := []struct {
+		method, path, allow string
+		status              int
+	}{
+		{"PUT", "/api/v1/licensing/keys", "GET, POST", 405},
+		{"GET", "/api/v1/licensing/validate", "POST", 405},
+		{"POST", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc", "DELETE", 405},
+		{"GET", "/api/v1/licensing/nothing", "", 404},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			r := e.do(t, tc.method, tc.path, "t-owner", "")
+			is.Equal(r.status, tc.status)
+			is.Equal(r.header.Get("Allow"), tc.allow)
+			is.True(r.body["error"] != nil) // JSON error body
+		})
+	}
+}
+
+func TestHandlerMountsUnderRouters(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	auth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
+		return licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, nil
+	})
+	h := licensing.NewHandler(e.svc, auth)
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/licensing/", h)
+	mux.Handle("/v2/", http.StripPrefix("/v2", h))
+	for _, path := range []string{"/api/v1/licensing/keys", "/v2/keys"} {
+		rec := httptest.NewRecorder()
+		req, _ := http.NewRequest("GET", path, nil)
+		mux.ServeHTTP(rec, req)
+		is.Equal(rec.Code, 200) // served under both mounts
+		var body struct{ Keys []any }
+		is.NoErr(json.Unmarshal(rec.Body.Bytes(), &body))
+		is.True(body.Keys != nil) // an empty list is [], not null
+	}
+}

@@ -1,0 +1,227 @@
+// Package storetest is the conformance suite every licensing.Store runs, so
+// that the memory, file and PostgreSQL stores behave alike.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+// Run checks the Store contract on stores made by open, which must return a
+// new, empty store each time it is called.
+func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
+	ctx := context.Background()
+	base := time.Date(2026, 2, 20, 10, 30, 0, 0, time.UTC)
+
+	t.Run("CreateAndFind", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		got, err := s.KeyByID(ctx, k.ID)
+		is.NoErr(err)
+		is.True(Equal(got, k)) // KeyByID returns what was stored
+		got, err = s.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		is.True(Equal(got, k)) // KeyByLookup returns what was stored
+	})
+
+	t.Run("Missing", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		_, err := s.KeyByID(ctx, uuid.Must(uuid.NewV7()).String())
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // KeyByID of a missing id
+		_, err = s.KeyByLookup(ctx, "nope")
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // KeyByLookup of a missing value
+		_, err = s.RevokeKey(ctx, uuid.Must(uuid.NewV7()).String(), base)
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // RevokeKey of a missing id
+		keys, err := s.ListKeys(ctx, "org-none")
+		is.NoErr(err)
+		is.True(keys != nil) // an empty list is not nil
+		is.Equal(len(keys), 0)
+		is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: uuid.Must(uuid.NewV7()).String(), At: base}})) // unknown ids are skipped
+	})
+
+	t.Run("Duplicates", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		sameID := NewKey("org-1", base)
+		sameID.ID = k.ID
+		is.True(errors.Is(s.CreateKey(ctx, sameID), licensing.ErrDuplicateKey)) // duplicate id
+		sameLookup := NewKey("org-1", base)
+		sameLookup.LookupValue = k.LookupValue
+		is.True(errors.Is(s.CreateKey(ctx, sameLookup), licensing.ErrDuplicateKey)) // duplicate lookup value
+		_, err := s.KeyByID(ctx, sameLookup.ID)
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // a rejected key is not stored
+		keys, err := s.ListKeys(ctx, "org-1")
+		is.NoErr(err)
+		is.Equal(len(keys), 1)
+	})
+
+	t.Run("ListNewestFirstPerOrganization", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		var want []string
+		for i := 0; i < 5; i++ {
+			k := NewKey("org-a", base.Add(time.Duration(i)*time.Minute))
+			is.NoErr(s.CreateKey(ctx, k))
+			want = append([]string{k.ID}, want...)
+			is.NoErr(s.CreateKey(ctx, NewKey("org-b", base)))
+		}
+		keys, err := s.ListKeys(ctx, "org-a")
+		is.NoErr(err)
+		is.Equal(len(keys), 5)
+		for i, k := range keys {
+			is.Equal(k.ID, want[i])            // newest first
+			is.Equal(k.OrganizationID, "org-a") // only the organization's keys
+		}
+	})
+
+	t.Run("RevokeIsIdempotentAndFinal", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		got, err := s.RevokeKey(ctx, k.ID, base.Add(time.Hour))
+		is.NoErr(err)
+		is.True(!got.Active)
+		is.True(got.RevokedAt.Equal(base.Add(time.Hour)))
+		got, err = s.RevokeKey(ctx, k.ID, base.Add(2*time.Hour))
+		is.NoErr(err)
+		is.True(got.RevokedAt.Equal(base.Add(time.Hour))) // the first revocation time stays
+		is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, At: base.Add(3 * time.Hour)}}))
+		got, err = s.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		is.True(!got.Active) // a validation record never reactivates
+	})
+
+	t.Run("RecordValidations", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k1, k2 := NewKey("org-1", base), NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k1))
+		is.NoErr(s.CreateKey(ctx, k2))
+		t1, t2 := base.Add(time.Hour), base.Add(2*time.Hour)
+		is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{
+			{KeyID: k1.ID, FirstAt: t1, At: t1, InstanceName: "prod", InstanceURL: "https://a.example",
+				Metrics: map[string]float64{"userCount": 3}, Violations: []string{}},
+			{KeyID: k2.ID, FirstAt: t1, At: t1},
+		}))
+		is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{
+			{KeyID: k1.ID, FirstAt: t2, At: t2, Metrics: map[string]float64{"userCount": 30}, Violations: []string{"too many"}},
+		}))
+		got, err := s.KeyByID(ctx, k1.ID)
+		is.NoErr(err)
+		is.True(got.ActivatedAt.Equal(t1))     // first validation activates
+		is.True(got.LastValidatedAt.Equal(t2)) // last validation is the latest
+		is.Equal(got.InstanceName, "prod")     // kept when a later record has none
+		is.Equal(got.InstanceURL, "https://a.example")
+		is.Equal(got.LastMetrics["userCount"], 30.0)
+		is.Equal(got.LastViolations, []string{"too many"})
+		got, err = s.KeyByID(ctx, k2.ID)
+		is.NoErr(err)
+		is.Equal(got.InstanceName, k2.InstanceName) // nothing to replace
+		is.True(got.LastValidatedAt.Equal(t1))
+	})
+
+	t.Run("ReturnsCopies", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		m := map[string]float64{"userCount": 1}
+		is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, At: base, Metrics: m}}))
+		m["userCount"] = 99
+		got, err := s.KeyByID(ctx, k.ID)
+		is.NoErr(err)
+		is.Equal(got.LastMetrics["userCount"], 1.0) // the store copied the batch's map
+		got.LastMetrics["userCount"] = 42
+		again, err := s.KeyByID(ctx, k.ID)
+		is.NoErr(err)
+		is.Equal(again.LastMetrics["userCount"], 1.0) // callers get copies
+	})
+
+	t.Run("Concurrent", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		ids := make(chan string, 64)
+		for i := 0; i < 32; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				k := NewKey("org-c", base)
+				if err := s.CreateKey(ctx, k); err != nil {
+					errs <- err
+					return
+				}
+				ids <- k.ID
+				if err := s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, At: base}}); err != nil {
+					errs <- err
+				}
+				if _, err := s.RevokeKey(ctx, k.ID, base); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		close(ids)
+		for err := range errs {
+			is.NoErr(err)
+		}
+		keys, err := s.ListKeys(ctx, "org-c")
+		is.NoErr(err)
+		is.Equal(len(keys), 32) // every concurrent create is listed
+		for _, k := range keys {
+			is.True(!k.Active)
+		}
+	})
+}
+
+var seq struct {
+	sync.Mutex
+	n int
+}
+
+// NewKey returns a key of org created at t with a fresh id and a unique
+// lookup value. It is not a usable license key; stores need not know.
+func NewKey(org string, t time.Time) licensing.Key {
+	seq.Lock()
+	seq.n++
+	n := seq.n
+	seq.Unlock()
+	return licensing.Key{
+		ID:             uuid.Must(uuid.NewV7()).String(),
+		OrganizationID: org,
+		LookupValue:    fmt.Sprintf("lookup-%d-%s", n, uuid.NewString()),
+		Digest:         fmt.Sprintf("digest-%d", n),
+		MaskedKey:      "0123abcd...89abcdef",
+		InstanceName:   fmt.Sprintf("instance %d", n),
+		Active:         true,
+		CreatedAt:      t,
+	}
+}
+
+// Equal reports whether two keys hold the same values (times compared with
+// Equal, so a store may return another location or monotonic reading).
+func Equal(a, b licensing.Key) bool {
+	return a.ID == b.ID && a.OrganizationID == b.OrganizationID && a.LookupValue == b.LookupValue &&
+		a.Digest == b.Digest && a.MaskedKey == b.MaskedKey && a.InstanceName == b.InstanceName &&
+		a.InstanceURL == b.InstanceURL && a.Active == b.Active && a.CreatedAt.Equal(b.CreatedAt) &&
+		a.ActivatedAt.Equal(b.ActivatedAt) && a.LastValidatedAt.Equal(b.LastValidatedAt) &&
+		a.RevokedAt.Equal(b.RevokedAt) && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
+		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations)
+}
