@@ -378,6 +378,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			if typeErr.Field == "metrics" && typeErr.Type.Kind().String() == "float64" {
+				return &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+			}
 			return &Error{Code: CodeInvalid, Message: typeErr.Field + " must be " + jsonKind(typeErr.Type.Kind().String())}
 		}
 		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."}

@@ -1,0 +1,122 @@
+package licensing_test
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/licensekit/licensing"
+)
+
+// benchService returns a service on a memory store holding n keys of one
+// organization, and n of the full keys.
+func benchService(b *testing.B, n int) (*licensing.Service, []string) {
+	b.Helper()
+	orgs := staticOrgs{"org-1": {ID: "org-1", Name: "Acme", OwnerID: "user-1", Plan: "business", Active: true,
+		Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10.0}}}
+	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: orgs,
+		Pepper: testPepper, RateLimit: -1, Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { svc.Close(context.Background()) })
+	actor := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	keys := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		c, err := svc.CreateKey(context.Background(), actor, licensing.CreateKeyInput{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		keys = append(keys, c.LicenseKey)
+	}
+	return svc, keys
+}
+
+func BenchmarkValidateKey(b *testing.B) {
+	for _, n := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			svc, keys := benchService(b, n)
+			ctx := context.Background()
+			metrics := map[string]float64{"companyCount": 3, "userCount": 2}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				_, err := svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: keys[i%len(keys)], Metrics: metrics})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkBaselineHMAC is the floor under ValidateKey: one HMAC-SHA-256 of a key.
+func BenchmarkBaselineHMAC(b *testing.B) {
+	key, _ := licensing.GenerateKey(nil)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		m := hmac.New(sha256.New, testPepper)
+		io.WriteString(m, key)
+		m.Sum(nil)
+	}
+}
+
+// BenchmarkValidateHTTP measures the validate route over loopback HTTP with
+// keep-alive connections; BenchmarkBaselineHTTP is net/http itself serving a
+// handler that reads the same body and writes a fixed answer of like size.
+func BenchmarkValidateHTTP(b *testing.B) {
+	svc, keys := benchService(b, 1_000)
+	// every request comes from one address, so benchService turns the
+	// rate limiter off: this measures validation, not 429s.
+	h := licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	}))
+	benchHTTP(b, h, keys)
+}
+
+func BenchmarkBaselineHTTP(b *testing.B) {
+	answer := []byte(`{"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme","violations":[],"billingUrl":""}` + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(answer)
+	})
+	keys := make([]string, 1000)
+	for i := range keys {
+		keys[i], _ = licensing.GenerateKey(nil)
+	}
+	benchHTTP(b, h, keys)
+}
+
+func benchHTTP(b *testing.B, h http.Handler, keys []string) {
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr}
+	defer tr.CloseIdleConnections()
+	b.ReportAllocs()
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			body := `{"licenseKey":"` + keys[i%len(keys)] + `","metrics":{"companyCount":3}}`
+			res, err := client.Post(srv.URL+"/api/v1/licensing/validate", "application/json", strings.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			io.Copy(io.Discard, res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 {
+				b.Fatalf("status %d", res.StatusCode)
+			}
+		}
+	})
+}

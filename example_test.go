@@ -1,0 +1,76 @@
+package licensing_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	"github.com/licensekit/licensing"
+)
+
+// staticOrgs is the embedding application's view of its organizations.
+type staticOrgs map[string]licensing.Organization
+
+func (s staticOrgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	if o, ok := s[id]; ok {
+		return o, nil
+	}
+	return licensing.Organization{}, licensing.ErrOrgNotFound
+}
+
+// Embed the service in a Go backend: create a key for an organization's
+// owner, then validate it as a self-hosted instance would, over HTTP.
+func Example() {
+	ctx := context.Background()
+	svc, err := licensing.New(licensing.Config{
+		Store: licensing.NewMemoryStore(),
+		Organizations: staticOrgs{"org-1": {ID: "org-1", Name: "Acme SRL", OwnerID: "user-1", Plan: "business",
+			Active: true, Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10}}},
+		Pepper: bytes.Repeat([]byte{0x42}, 32), // in production: 32 secret random bytes
+		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer svc.Close(ctx)
+
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	created, err := svc.CreateKey(ctx, owner, licensing.CreateKeyInput{InstanceName: "Production"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("key length:", len(created.LicenseKey))
+
+	auth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
+		return owner, nil // a real application checks the bearer token here
+	})
+	srv := httptest.NewServer(licensing.NewHandler(svc, auth))
+	defer srv.Close()
+	res, err := http.Post(srv.URL+"/api/v1/licensing/validate", "application/json",
+		strings.NewReader(`{"licenseKey": "`+created.LicenseKey+`", "metrics": {"companyCount": 12}}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer res.Body.Close()
+	var body bytes.Buffer
+	body.ReadFrom(res.Body)
+	fmt.Println(res.Status)
+	fmt.Print(body.String())
+	// Output:
+	// key length: 64
+	// 200 OK
+	// {"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme SRL","violations":["companyCount is 12, above the business plan's limit of 10 (maxCompanies)."],"billingUrl":""}
+}
+
+// Keys are checked locally before any store access.
+func ExampleParseKey() {
+	_, err := licensing.ParseKey("0123456789abcdef0123456789abcdef0123456789abcdef0123456700000000")
+	fmt.Println(err)
+	// Output: licensing: license key checksum does not match (mistyped key?)
+}

@@ -1,0 +1,382 @@
+package licensing_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+const (
+	keysPath     = "/api/v1/licensing/keys"
+	validatePath = "/api/v1/licensing/validate"
+)
+
+func validateBody(key string, extra string) string {
+	b := `{"licenseKey":` + jsonString(key)
+	if extra != "" {
+		b += "," + extra
+	}
+	return b + "}"
+}
+
+func TestListKeys(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	r := e.do(t, "GET", keysPath, "t-owner", "")
+	is.Equal(r.status, 200)
+	is.Equal(r.raw, `{"keys":[]}`+"\n") // empty organization
+
+	id1, k1 := e.create(t, "t-owner", "First")
+	e.clock.Add(time.Minute)
+	id2, k2 := e.create(t, "t-owner", "Second")
+	r = e.do(t, "GET", keysPath, "t-owner", "")
+	is.Equal(r.status, 200)
+	is.Equal(r.header.Get("Cache-Control"), "no-store")
+	keys := r.body["keys"].([]any)
+	is.Equal(len(keys), 2)
+	first, second := keys[0].(map[string]any), keys[1].(map[string]any)
+	is.Equal(first["id"], id2) // newest first
+	is.Equal(second["id"], id1)
+	is.Equal(first["licenseKey"], k2[:8]+"..."+k2[56:]) // masked
+	is.Equal(second["licenseKey"], k1[:8]+"..."+k1[56:])
+	is.Equal(keysOf(first), []string{"activatedAt", "active", "createdAt", "id", "instanceMetrics", "instanceName",
+		"instanceUrl", "lastValidatedAt", "lastViolations", "licenseKey"})
+	is.Equal(first["instanceUrl"], nil)
+	is.Equal(first["lastValidatedAt"], nil)
+	is.Equal(first["activatedAt"], nil)
+	is.Equal(first["createdAt"], "2026-02-20T10:31:00+00:00")
+	is.True(!strings.Contains(r.raw, k1) && !strings.Contains(r.raw, k2)) // no full key in a list
+
+	r = e.do(t, "GET", keysPath, "t-member", "")
+	is.Equal(r.status, 403) // members cannot list
+}
+
+func TestRevokeKey(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, key := e.create(t, "t-owner", "prod")
+	r := e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	is.Equal(r.status, 200)
+
+	for _, path := range []string{keysPath + "/not-a-uuid", keysPath + "/019c8a12-4567-7abc-8ef0-123456789abc",
+		keysPath + "/urn:uuid:" + id} {
+		r = e.do(t, "DELETE", path, "t-owner", "")
+		is.Equal(r.status, 404)
+		is.Equal(r.raw, `{"error":"License key not found."}`+"\n") // one answer for every miss
+	}
+	// another organization's owner gets the same 404, even with a valid id
+	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
+	r = e.do(t, "DELETE", keysPath+"/"+id, "t-other", "")
+	is.Equal(r.status, 404)
+	is.Equal(r.raw, `{"error":"License key not found."}`+"\n")
+
+	r = e.do(t, "DELETE", keysPath+"/"+id, "t-owner", "")
+	is.Equal(r.status, 200)
+	is.Equal(r.raw, `{"status":"revoked"}`+"\n")
+	r = e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	is.Equal(r.status, 401) // a revoked key fails at once
+	r = e.do(t, "DELETE", keysPath+"/"+id, "t-owner", "")
+	is.Equal(r.status, 200) // idempotent
+	is.Equal(len(e.eventsOf(licensing.EventKeyRevoked)), 1)
+
+	r = e.do(t, "GET", keysPath, "t-owner", "")
+	k := r.body["keys"].([]any)[0].(map[string]any)
+	is.Equal(k["active"], false) // soft delete: listed, inactive
+}
+
+func TestOwnerCanListAndRevokeAfterDowngrade(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, _ := e.create(t, "t-owner", "prod")
+	e.orgs.update("org-1", func(o *licensing.Organization) {
+		o.Active = false
+		o.Plan, o.Features = "free", map[string]any{}
+	})
+	is.Equal(e.do(t, "GET", keysPath, "t-owner", "").status, 200)
+	is.Equal(e.do(t, "DELETE", keysPath+"/"+id, "t-owner", "").status, 200)
+	is.Equal(e.do(t, "POST", keysPath, "t-owner", "").status, 403) // but no new credential
+}
+
+func TestValidateSuccess(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, key := e.create(t, "t-owner", "prod")
+	e.clock.Add(time.Hour)
+	r := e.do(t, "POST", validatePath, "", validateBody(key,
+		`"instanceName":"Production","instanceUrl":"https://factura.example.ro","metrics":{"companyCount":12,"userCount":3,"custom":1}`))
+	is.Equal(r.status, 200)
+	is.Equal(r.raw, `{"valid":true,"plan":"business","features":{"maxCompanies":10,"maxUsersPerOrg":10,"selfHostingLicense":true},`+
+		`"organizationId":"org-1","organizationName":"SC Firma Mea SRL",`+
+		`"violations":["companyCount is 12, above the business plan's limit of 10 (maxCompanies)."],`+
+		`"currentPeriodEnd":"2026-03-20T00:00:00+00:00","billingUrl":"https://app.example.ro/settings/billing"}`+"\n")
+
+	list := e.do(t, "GET", keysPath, "t-owner", "").body["keys"].([]any)[0].(map[string]any)
+	is.Equal(list["id"], id)
+	is.Equal(list["activatedAt"], "2026-02-20T11:30:00+00:00") // read your writes before the batch is flushed
+	is.Equal(list["lastValidatedAt"], "2026-02-20T11:30:00+00:00")
+	is.Equal(list["instanceUrl"], "https://factura.example.ro")
+	is.Equal(list["instanceName"], "Production")
+	is.Equal(list["instanceMetrics"], map[string]any{"companyCount": 12.0, "userCount": 3.0, "custom": 1.0})
+	is.Equal(len(list["lastViolations"].([]any)), 1)
+
+	e.clock.Add(time.Hour)
+	r = e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	is.Equal(r.status, 200)
+	is.Equal(r.body["violations"], []any{}) // never null
+	is.NoErr(e.svc.Flush(context.Background()))
+	stored, err := e.store.ListKeys(context.Background(), "org-1")
+	is.NoErr(err)
+	is.Equal(stored[0].ActivatedAt, time.Date(2026, 2, 20, 11, 30, 0, 0, time.UTC))     // the first success only
+	is.Equal(stored[0].LastValidatedAt, time.Date(2026, 2, 20, 12, 30, 0, 0, time.UTC)) // the latest
+	is.Equal(stored[0].InstanceURL, "https://factura.example.ro")                        // kept when not sent again
+	is.Equal(len(e.eventsOf(licensing.EventKeyValidated)), 2)
+}
+
+func TestValidateTrialAndPlanChange(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	trialEnd := e.clock.Now().Add(49 * time.Hour)
+	e.orgs.update("org-1", func(o *licensing.Organization) {
+		o.TrialEndsAt = trialEnd
+		o.CurrentPeriodEnd = time.Time{}
+		o.Plan = "pro"
+		o.Features = map[string]any{"selfHostingLicense": true, "maxCompanies": 0.0}
+	})
+	r := e.do(t, "POST", validatePath, "", validateBody(key, `"metrics":{"companyCount":1000}`))
+	is.Equal(r.status, 200)
+	is.Equal(r.body["plan"], "pro") // the plan at the moment of the call
+	is.Equal(r.body["trialEndsAt"], "2026-02-22T11:30:00+00:00")
+	is.Equal(r.body["trialDaysLeft"], 3.0) // 49 hours is 3 days, rounded up
+	_, has := r.body["currentPeriodEnd"]
+	is.True(!has)                          // absent when the organization has none
+	is.Equal(r.body["violations"], []any{}) // 0 means unlimited
+
+	e.clock.Add(50 * time.Hour)
+	r = e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	_, has = r.body["trialEndsAt"]
+	is.True(!has) // only while the trial runs
+	_, has = r.body["trialDaysLeft"]
+	is.True(!has)
+}
+
+func TestValidateErrors(t *testing.T) {
+	const billing = "https://app.example.ro/settings/billing"
+	const invalid = `{"valid":false,"error":"Invalid or revoked license key"}` + "\n"
+	good, _ := licensing.GenerateKey(nil)
+	badSum := good[:63] + map[bool]string{true: "1", false: "0"}[good[63] == '0']
+	tests := []struct {
+		name   string
+		setup  func(e *env, key string) string // returns the body to send
+		status int
+		body   string
+	}{
+		{"missing", func(e *env, key string) string { return `{}` }, 400, `{"error":"licenseKey is required"}`},
+		{"empty body", func(e *env, key string) string { return `` }, 400, `{"error":"licenseKey is required"}`},
+		{"empty", func(e *env, key string) string { return `{"licenseKey":""}` }, 400, `{"error":"licenseKey is required"}`},
+		{"null", func(e *env, key string) string { return `{"licenseKey":null}` }, 400, `{"error":"licenseKey is required"}`},
+		{"number", func(e *env, key string) string { return `{"licenseKey":42}` }, 400, `{"error":"licenseKey must be a string"}`},
+		{"array", func(e *env, key string) string { return `{"licenseKey":["x"]}` }, 400, `{"error":"licenseKey must be a string"}`},
+		{"malformed", func(e *env, key string) string { return validateBody("not-a-key", "") }, 401, invalid},
+		{"bad checksum", func(e *env, key string) string { return validateBody(badSum, "") }, 401, invalid},
+		{"unknown", func(e *env, key string) string { return validateBody(good, "") }, 401, invalid},
+		{"revoked", func(e *env, key string) string {
+			keys, _ := e.store.ListKeys(context.Background(), "org-1")
+			e.store.RevokeKey(context.Background(), keys[0].ID, time.Now())
+			return validateBody(key, "")
+		}, 401, invalid},
+		{"inactive organization", func(e *env, key string) string {
+			e.orgs.update("org-1", func(o *licensing.Organization) { o.Active = false })
+			return validateBody(key, "")
+		}, 403, `{"valid":false,"error":"Organization is inactive"}`},
+		{"plan not eligible", func(e *env, key string) string {
+			e.orgs.update("org-1", func(o *licensing.Organization) {
+				o.Plan, o.Features = "starter", map[string]any{"selfHostingLicense": false}
+			})
+			return validateBody(key, "")
+		}, 403, `{"valid":false,"error":"The starter plan does not include self-hosted licenses; please upgrade your plan.","plan":"starter","billingUrl":"` + billing + `"}`},
+		{"instance url not absolute", func(e *env, key string) string {
+			return validateBody(key, `"instanceUrl":"factura.example.ro"`)
+		}, 400, `{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+		{"instance url ftp", func(e *env, key string) string { return validateBody(key, `"instanceUrl":"ftp://x.example"`) }, 400,
+			`{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+		{"instance url too long", func(e *env, key string) string {
+			return validateBody(key, `"instanceUrl":"https://x.example/`+strings.Repeat("a", 2048)+`"`)
+		}, 400, `{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+		{"metrics not an object", func(e *env, key string) string { return validateBody(key, `"metrics":[1]`) }, 400,
+			`{"error":"metrics must be an object"}`},
+		{"metric not a number", func(e *env, key string) string { return validateBody(key, `"metrics":{"userCount":"3"}`) }, 400,
+			`{"error":"metrics values must be numbers"}`},
+		{"too many metrics", func(e *env, key string) string {
+			var m []string
+			for i := 0; i < 33; i++ {
+				m = append(m, fmt.Sprintf(`"m%d":1`, i))
+			}
+			return validateBody(key, `"metrics":{`+strings.Join(m, ",")+`}`)
+		}, 400, `{"error":"metrics must have at most 32 entries"}`},
+		{"metric name too long", func(e *env, key string) string {
+			return validateBody(key, `"metrics":{"`+strings.Repeat("m", 65)+`":1}`)
+		}, 400, `{"error":"metric names must be 1 to 64 characters without control characters"}`},
+		{"instance id with spaces", func(e *env, key string) string { return validateBody(key, `"instanceId":"a b"`) }, 400,
+			`{"error":"instanceId must be at most 128 printable ASCII characters without spaces"}`},
+		{"not json", func(e *env, key string) string { return "licenseKey=" + key }, 415,
+			`{"error":"Request body must be JSON (Content-Type: application/json)."}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			_, key := e.create(t, "t-owner", "prod")
+			body := tc.setup(e, key)
+			hdr := []string{}
+			if tc.status == 415 {
+				hdr = []string{"Content-Type", "text/plain"}
+			}
+			r := e.do(t, "POST", validatePath, "", body, hdr...)
+			is.Equal(r.status, tc.status)
+			is.Equal(r.raw, tc.body+map[bool]string{true: "", false: "\n"}[strings.HasSuffix(tc.body, "\n")]) // exact body
+		})
+	}
+}
+
+// countingStore counts the store reads validation makes.
+type countingStore struct {
+	*licensing.MemoryStore
+	reads atomic.Int64
+}
+
+func (c *countingStore) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
+	c.reads.Add(1)
+	return c.MemoryStore.KeyByLookup(ctx, lookup)
+}
+
+func (c *countingStore) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
+	c.reads.Add(1)
+	return c.MemoryStore.KeyByID(ctx, id)
+}
+
+var _ licensing.Store = (*countingStore)(nil)
+
+func TestValidateRejectsMalformedKeysWithoutStoreAccess(t *testing.T) {
+	is := is.New(t)
+	cs := &countingStore{MemoryStore: licensing.NewMemoryStore()}
+	e := newEnv(t, func(c *licensing.Config) { c.Store = cs })
+	good, _ := licensing.GenerateKey(nil)
+	for _, k := range []string{"short", strings.Repeat("z", 64), good[:63] + "x", good[:60] + "0000", good[:60] + "ffff"} {
+		if k == good {
+			continue
+		}
+		r := e.do(t, "POST", validatePath, "", validateBody(k, ""))
+		is.Equal(r.status, 401)
+	}
+	is.Equal(cs.reads.Load(), int64(0)) // malformed and bad-checksum keys never reach the store
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(good, "")).status, 401)
+	is.Equal(cs.reads.Load(), int64(1)) // a well-formed unknown key costs one lookup
+	failed := e.eventsOf(licensing.EventValidationFailed)
+	is.Equal(failed[0].Reason, licensing.ReasonMalformed)
+	is.Equal(failed[len(failed)-1].Reason, licensing.ReasonUnknown)
+}
+
+func TestKeySharedByInstances(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"inst-a"`)).status, 200)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"inst-a"`)).status, 200)
+	is.Equal(len(e.eventsOf(licensing.EventKeyShared)), 0) // one instance is not sharing
+	r := e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"inst-b"`))
+	is.Equal(r.status, 200) // sharing does not fail validation
+	shared := e.eventsOf(licensing.EventKeyShared)
+	is.Equal(len(shared), 1)
+	is.Equal(shared[0].InstanceCount, 2)
+	is.Equal(shared[0].MaskedKey, licensing.MaskKey(key))
+	list := e.do(t, "GET", keysPath, "t-owner", "").body["keys"].([]any)[0].(map[string]any)
+	is.Equal(list["lastViolations"], []any{"This license key is shared by 2 instances within one day."})
+
+	e.clock.Add(25 * time.Hour) // inst-a falls out of the window
+	e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"inst-b"`))
+	list = e.do(t, "GET", keysPath, "t-owner", "").body["keys"].([]any)[0].(map[string]any)
+	is.Equal(list["lastViolations"], []any{})
+}
+
+func TestRateLimit(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(c *licensing.Config) {
+		c.RateLimit, c.RateBurst = 60, 3
+		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+	})
+	_, key := e.create(t, "t-owner", "prod")
+	for i := 0; i < 3; i++ {
+		is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "203.0.113.7").status, 200)
+	}
+	r := e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "203.0.113.7")
+	is.Equal(r.status, 429) // past the burst
+	is.Equal(r.raw, `{"error":"Too many requests."}`+"\n")
+	is.Equal(r.header.Get("Retry-After"), "1") // one token a second
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "198.51.100.1").status, 200) // another address is served
+	// a spoofed hop left of the real client does not help
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "10.9.9.9, 203.0.113.7").status, 429)
+	e.clock.Add(time.Second)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "203.0.113.7").status, 200) // refilled
+}
+
+func TestRateLimitIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(c *licensing.Config) { c.RateLimit, c.RateBurst = 60, 2 })
+	for i := 0; i < 2; i++ {
+		e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
+	}
+	r := e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", "203.0.113.99")
+	is.Equal(r.status, 429) // the peer is counted, whatever the header says
+}
+
+func TestRevokeRacesValidation(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, key := e.create(t, "t-owner", "prod")
+	ctx := context.Background()
+	actor := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	var revoked atomic.Bool
+	var lateSuccesses, successes atomic.Int64
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for g := 0; g < 50; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				after := revoked.Load() // read before the call starts
+				_, err := e.svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: key})
+				if err == nil {
+					successes.Add(1)
+					if after {
+						lateSuccesses.Add(1)
+					}
+				}
+			}
+		}()
+	}
+	for successes.Load() < 100 {
+		time.Sleep(time.Millisecond)
+	}
+	is.NoErr(e.svc.RevokeKey(ctx, actor, id))
+	revoked.Store(true)
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	is.Equal(lateSuccesses.Load(), int64(0)) // after the revoke returns, no validation succeeds
+}
