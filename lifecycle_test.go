@@ -137,7 +137,7 @@ func TestValidateSuccess(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(stored[0].ActivatedAt, time.Date(2026, 2, 20, 11, 30, 0, 0, time.UTC))     // the first success only
 	is.Equal(stored[0].LastValidatedAt, time.Date(2026, 2, 20, 12, 30, 0, 0, time.UTC)) // the latest
-	is.Equal(stored[0].InstanceURL, "https://factura.example.ro")                        // kept when not sent again
+	is.Equal(stored[0].InstanceURL, "https://factura.example.ro")                       // kept when not sent again
 	is.Equal(len(e.eventsOf(licensing.EventKeyValidated)), 2)
 }
 
@@ -158,7 +158,7 @@ func TestValidateTrialAndPlanChange(t *testing.T) {
 	is.Equal(r.body["trialEndsAt"], "2026-02-22T11:30:00+00:00")
 	is.Equal(r.body["trialDaysLeft"], 3.0) // 49 hours is 3 days, rounded up
 	_, has := r.body["currentPeriodEnd"]
-	is.True(!has)                          // absent when the organization has none
+	is.True(!has)                           // absent when the organization has none
 	is.Equal(r.body["violations"], []any{}) // 0 means unlimited
 
 	e.clock.Add(50 * time.Hour)
@@ -321,7 +321,7 @@ func TestRateLimit(t *testing.T) {
 	r := e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "203.0.113.7")
 	is.Equal(r.status, 429) // past the burst
 	is.Equal(r.raw, `{"error":"Too many requests."}`+"\n")
-	is.Equal(r.header.Get("Retry-After"), "1") // one token a second
+	is.Equal(r.header.Get("Retry-After"), "1")                                                                        // one token a second
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "198.51.100.1").status, 200) // another address is served
 	// a spoofed hop left of the real client does not help
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, ""), "X-Forwarded-For", "10.9.9.9, 203.0.113.7").status, 429)

@@ -33,8 +33,8 @@ func TestFullKeyIsNeverStored(t *testing.T) {
 	for _, k := range keys {
 		middle := k[8:56] // what the masked form hides
 		for _, s := range []string{dump.String(), list} {
-			is.True(!strings.Contains(s, k))                          // no full key
-			is.True(!strings.Contains(s, middle))                     // not even its hidden part
+			is.True(!strings.Contains(s, k))                         // no full key
+			is.True(!strings.Contains(s, middle))                    // not even its hidden part
 			is.True(!strings.Contains(strings.ToLower(s), k[20:40])) // nor a piece of it
 		}
 	}

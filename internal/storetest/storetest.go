@@ -83,7 +83,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		is.NoErr(err)
 		is.Equal(len(keys), 5)
 		for i, k := range keys {
-			is.Equal(k.ID, want[i])            // newest first
+			is.Equal(k.ID, want[i])             // newest first
 			is.Equal(k.OrganizationID, "org-a") // only the organization's keys
 		}
 	})

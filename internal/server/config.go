@@ -1,0 +1,251 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// FileConfig is the reference server's JSON configuration file.
+type FileConfig struct {
+	Issuer          string                    `json:"issuer"`
+	BillingURL      string                    `json:"billingUrl"`
+	RequiredFeature string                    `json:"requiredFeature"`
+	Plans           map[string]map[string]any `json:"plans"`
+	Organizations   []OrgConfig               `json:"organizations"`
+	Tokens          []TokenConfig             `json:"tokens"`
+	// Limits maps metric names to plan features; absent means licensing.DefaultLimits.
+	Limits map[string]string `json:"limits"`
+}
+
+// OrgConfig is one organization of FileConfig.
+type OrgConfig struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	OwnerID          string   `json:"ownerId"`
+	Members          []string `json:"members"`
+	Plan             string   `json:"plan"`
+	Active           bool     `json:"active"`
+	CurrentPeriodEnd *string  `json:"currentPeriodEnd"`
+	TrialEndsAt      *string  `json:"trialEndsAt"`
+}
+
+// TokenConfig maps the SHA-256 of a bearer token to a user.
+type TokenConfig struct {
+	SHA256 string `json:"sha256"`
+	UserID string `json:"userId"`
+}
+
+// LoadConfig reads and checks a configuration file. Its errors name the
+// offending field.
+func LoadConfig(path string) (*FileConfig, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	var c FileConfig
+	if err := dec.Decode(&c); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) {
+			return nil, fmt.Errorf("config %s: field %s: wrong type (%s)", path, typeErr.Field, typeErr.Value)
+		}
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if _, err := c.compile(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &c, nil
+}
+
+// directory is the compiled, immutable form of a FileConfig.
+type directory struct {
+	orgs     map[string]licensing.Organization
+	userOrgs map[string][]string // user -> organizations, owned or joined, in file order
+	tokens   []tokenEntry
+}
+
+type tokenEntry struct {
+	digest [sha256.Size]byte
+	userID string
+}
+
+func parseTime(field string, s *string) (time.Time, error) {
+	if s == nil || *s == "" {
+		return time.Time{}, nil
+	}
+	t, err := time.Parse(time.RFC3339, *s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%s: not an RFC 3339 time: %q", field, *s)
+	}
+	return t.UTC(), nil
+}
+
+func (c *FileConfig) compile() (*directory, error) {
+	d := &directory{orgs: map[string]licensing.Organization{}, userOrgs: map[string][]string{}}
+	for name, features := range c.Plans {
+		if name == "" {
+			return nil, errors.New("plans: empty plan name")
+		}
+		for f, v := range features {
+			switch v.(type) {
+			case bool, json.Number:
+			default:
+				return nil, fmt.Errorf("plans.%s.%s: must be a boolean or a number", name, f)
+			}
+		}
+	}
+	if c.RequiredFeature != "" {
+		found := false
+		for _, features := range c.Plans {
+			_, ok := features[c.RequiredFeature]
+			found = found || ok
+		}
+		if !found && len(c.Plans) > 0 {
+			return nil, fmt.Errorf("requiredFeature: %q is not a feature of any plan", c.RequiredFeature)
+		}
+	}
+	for i, o := range c.Organizations {
+		field := func(name string) string { return fmt.Sprintf("organizations[%d].%s", i, name) }
+		switch {
+		case o.ID == "":
+			return nil, fmt.Errorf("%s: required", field("id"))
+		case d.orgs[o.ID].ID != "":
+			return nil, fmt.Errorf("%s: duplicate id %q", field("id"), o.ID)
+		case o.OwnerID == "":
+			return nil, fmt.Errorf("%s: required", field("ownerId"))
+		case o.Plan == "":
+			return nil, fmt.Errorf("%s: required", field("plan"))
+		}
+		features, ok := c.Plans[o.Plan]
+		if !ok {
+			return nil, fmt.Errorf("%s: unknown plan %q", field("plan"), o.Plan)
+		}
+		pe, err := parseTime(field("currentPeriodEnd"), o.CurrentPeriodEnd)
+		if err != nil {
+			return nil, err
+		}
+		te, err := parseTime(field("trialEndsAt"), o.TrialEndsAt)
+		if err != nil {
+			return nil, err
+		}
+		f := make(map[string]any, len(features))
+		for k, v := range features {
+			if n, ok := v.(json.Number); ok {
+				if x, err := n.Float64(); err == nil {
+					f[k] = x
+					continue
+				}
+			}
+			f[k] = v
+		}
+		d.orgs[o.ID] = licensing.Organization{ID: o.ID, Name: o.Name, OwnerID: o.OwnerID, Plan: o.Plan,
+			Features: f, Active: o.Active, CurrentPeriodEnd: pe, TrialEndsAt: te}
+		for _, u := range append([]string{o.OwnerID}, o.Members...) {
+			if u == "" {
+				return nil, fmt.Errorf("%s: empty user id", field("members"))
+			}
+			d.userOrgs[u] = append(d.userOrgs[u], o.ID)
+		}
+	}
+	for i, tk := range c.Tokens {
+		var e tokenEntry
+		if n, err := hex.Decode(e.digest[:], []byte(tk.SHA256)); err != nil || n != sha256.Size || len(tk.SHA256) != 2*sha256.Size {
+			return nil, fmt.Errorf("tokens[%d].sha256: must be 64 hex characters (the SHA-256 of the token)", i)
+		}
+		if tk.UserID == "" {
+			return nil, fmt.Errorf("tokens[%d].userId: required", i)
+		}
+		e.userID = tk.UserID
+		d.tokens = append(d.tokens, e)
+	}
+	for metric, feature := range c.Limits {
+		if metric == "" || feature == "" {
+			return nil, fmt.Errorf("limits: empty metric or feature name")
+		}
+	}
+	return d, nil
+}
+
+func (c *FileConfig) policy() licensing.Policy {
+	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits}
+	if c.Limits == nil {
+		p.Limits = licensing.DefaultLimits
+	}
+	return p
+}
+
+// Directory serves organizations and authenticates owners from the current
+// configuration; Swap replaces it atomically (SIGHUP).
+type Directory struct {
+	cur atomic.Pointer[directory]
+}
+
+var (
+	_ licensing.Organizations = (*Directory)(nil)
+	_ licensing.Authenticator = (*Directory)(nil)
+)
+
+// Swap installs a new configuration.
+func (d *Directory) Swap(c *FileConfig) error {
+	dir, err := c.compile()
+	if err != nil {
+		return err
+	}
+	d.cur.Store(dir)
+	return nil
+}
+
+// Organization implements licensing.Organizations.
+func (d *Directory) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	if o, ok := d.cur.Load().orgs[id]; ok {
+		return o, nil
+	}
+	return licensing.Organization{}, licensing.ErrOrgNotFound
+}
+
+// Authenticate implements licensing.Authenticator: the bearer token's SHA-256
+// is compared in constant time with every configured digest.
+func (d *Directory) Authenticate(r *http.Request) (licensing.Actor, error) {
+	tok, err := licensing.BearerToken(r)
+	if err != nil {
+		return licensing.Actor{}, err
+	}
+	sum := sha256.Sum256([]byte(tok))
+	dir := d.cur.Load()
+	user := ""
+	for _, e := range dir.tokens {
+		if subtle.ConstantTimeCompare(sum[:], e.digest[:]) == 1 && user == "" {
+			user = e.userID
+		}
+	}
+	if user == "" {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	}
+	orgs := dir.userOrgs[user]
+	if want := r.Header.Get(licensing.OrganizationHeader); want != "" {
+		for _, o := range orgs {
+			if o == want {
+				return licensing.Actor{UserID: user, OrganizationID: o}, nil
+			}
+		}
+		return licensing.Actor{}, licensing.ErrOrgNotFound
+	}
+	if len(orgs) == 0 {
+		return licensing.Actor{}, licensing.ErrOrgNotFound
+	}
+	return licensing.Actor{UserID: user, OrganizationID: orgs[0]}, nil
+}

@@ -1,0 +1,425 @@
+// Package server is the reference licensing server: flags, configuration
+// file, state directory, logging and signals around licensing.NewHandler. It
+// imports only the standard library and this module's stdlib-only packages.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// Main is one run of the reference server. Fill it with ParseFlags, then call Run.
+type Main struct {
+	Addr           string
+	ConfigPath     string
+	DataDir        string
+	StoreKind      string
+	RateLimit      int
+	RateBurst      int
+	TrustedProxies string
+
+	Stderr io.Writer // the log and the one-time owner token line
+	Getenv func(string) string
+
+	logger *slog.Logger
+	dir    Directory
+	svc    *licensing.Service
+	store  licensing.Store
+	closer io.Closer
+}
+
+// ParseFlags reads flags from args; each flag's default comes from its
+// environment variable when that is set.
+func (m *Main) ParseFlags(args []string) error {
+	if m.Getenv == nil {
+		m.Getenv = os.Getenv
+	}
+	if m.Stderr == nil {
+		m.Stderr = os.Stderr
+	}
+	env := func(name, def string) string {
+		if v := m.Getenv(name); v != "" {
+			return v
+		}
+		return def
+	}
+	envInt := func(name string, def int) int {
+		if v := m.Getenv(name); v != "" {
+			if n, err := strconv.Atoi(v); err == nil {
+				return n
+			}
+		}
+		return def
+	}
+	fs := flag.NewFlagSet("licensing-server", flag.ContinueOnError)
+	fs.SetOutput(m.Stderr)
+	fs.StringVar(&m.Addr, "addr", env("LICENSING_ADDR", "127.0.0.1:8080"), "listen address (LICENSING_ADDR)")
+	fs.StringVar(&m.ConfigPath, "config", env("LICENSING_CONFIG", ""), "JSON configuration file; none: demo organization (LICENSING_CONFIG)")
+	fs.StringVar(&m.DataDir, "data", env("LICENSING_DATA", "./licensing-data"), "state directory (LICENSING_DATA)")
+	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "memory"), "key store: memory (LICENSING_STORE)")
+	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
+	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
+	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if m.RateLimit < 0 || m.RateBurst < 1 {
+		return errors.New("-rate-limit must be >= 0 and -rate-burst >= 1")
+	}
+	return nil
+}
+
+// Run starts the server and serves until ctx ends, then shuts down
+// gracefully. reload delivers SIGHUP: each value reloads the configuration.
+func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
+	if m.Stderr == nil {
+		m.Stderr = os.Stderr
+	}
+	if m.Getenv == nil {
+		m.Getenv = os.Getenv
+	}
+	m.logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
+	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	pepper, err := m.pepper()
+	if err != nil {
+		return err
+	}
+	cfg, err := m.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := m.dir.Swap(cfg); err != nil {
+		return err
+	}
+	proxies, err := parsePrefixes(m.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	switch m.StoreKind {
+	case "memory":
+		m.store = licensing.NewMemoryStore()
+	default:
+		return fmt.Errorf("-store %q: want memory", m.StoreKind)
+	}
+	rate := m.RateLimit
+	if rate == 0 {
+		rate = -1 // off
+	}
+	m.svc, err = licensing.New(licensing.Config{
+		Policy:         cfg.policy(),
+		Store:          m.store,
+		Organizations:  &m.dir,
+		Pepper:         pepper,
+		Logger:         m.logger,
+		OnEvent:        m.logEvent,
+		RateLimit:      rate,
+		RateBurst:      m.RateBurst,
+		TrustedProxies: proxies,
+	})
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	})
+	ln, err := net.Listen("tcp", m.Addr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           m.logRequests(mux),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	m.logger.Info("listening", "addr", ln.Addr().String(), "store", m.StoreKind, "data", m.DataDir)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	for {
+		select {
+		case <-reload:
+			m.reload()
+			continue
+		case err := <-served:
+			m.shutdown()
+			return err
+		case <-ctx.Done():
+		}
+		break
+	}
+	m.logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if cerr := m.shutdown(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func (m *Main) shutdown() error {
+	err := m.svc.Close(context.Background())
+	if m.closer != nil {
+		if cerr := m.closer.Close(); err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+func (m *Main) reload() {
+	if m.ConfigPath == "" {
+		m.logger.Info("reload: no -config file; nothing to reload")
+		return
+	}
+	cfg, err := LoadConfig(m.ConfigPath)
+	if err == nil {
+		err = m.dir.Swap(cfg)
+	}
+	if err != nil {
+		m.logger.Error("reload failed; keeping the previous configuration", "err", err)
+		return
+	}
+	m.svc.SetPolicy(cfg.policy())
+	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
+}
+
+func (m *Main) loadConfig() (*FileConfig, error) {
+	if m.ConfigPath != "" {
+		return LoadConfig(m.ConfigPath)
+	}
+	return m.demoConfig()
+}
+
+// demo is what the first start without a configuration file keeps.
+type demo struct {
+	OrganizationID string `json:"organizationId"`
+	OwnerID        string `json:"ownerId"`
+	TokenSHA256    string `json:"tokenSha256"`
+}
+
+// demoConfig creates, once, a demo organization and its owner's token, and
+// prints the token that one time.
+func (m *Main) demoConfig() (*FileConfig, error) {
+	path := filepath.Join(m.DataDir, "demo.json")
+	var d demo
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		raw := make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, raw); err != nil {
+			return nil, err
+		}
+		token := "lk_" + hex.EncodeToString(raw)
+		sum := sha256.Sum256([]byte(token))
+		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: hex.EncodeToString(sum[:])}
+		b, _ := json.MarshalIndent(d, "", "  ")
+		if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(m.Stderr, "owner token: %s\n", token)
+	default:
+		return nil, err
+	}
+	return &FileConfig{
+		Issuer:          "licensing.localhost",
+		RequiredFeature: "selfHostingLicense",
+		Plans: map[string]map[string]any{"business": {
+			"selfHostingLicense": true, "maxCompanies": json.Number("0"), "maxUsersPerOrg": json.Number("0"),
+		}},
+		Organizations: []OrgConfig{{ID: d.OrganizationID, Name: "Demo Organization", OwnerID: d.OwnerID,
+			Plan: "business", Active: true}},
+		Tokens: []TokenConfig{{SHA256: d.TokenSHA256, UserID: d.OwnerID}},
+	}, nil
+}
+
+// pepper returns LICENSING_PEPPER (hex) or the pepper kept in the data
+// directory, made on first start.
+func (m *Main) pepper() ([]byte, error) {
+	if v := m.Getenv("LICENSING_PEPPER"); v != "" {
+		p, err := hex.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(p) < licensing.MinPepperLength {
+			return nil, errors.New("LICENSING_PEPPER must be at least 32 bytes, hex encoded")
+		}
+		return p, nil
+	}
+	path := filepath.Join(m.DataDir, "pepper")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		p := make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, p); err != nil {
+			return nil, err
+		}
+		return p, writeFileAtomic(path, []byte(hex.EncodeToString(p)+"\n"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	p, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(p) < licensing.MinPepperLength {
+		return nil, fmt.Errorf("%s: not a hex pepper of at least 32 bytes", path)
+	}
+	return p, nil
+}
+
+// writeFileAtomic writes a 0600 file through a synced temporary file and a
+// rename, then syncs the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("-trusted-proxies: %q is not a network", f)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+func (m *Main) logEvent(ctx context.Context, e licensing.Event) {
+	attrs := []any{"type", string(e.Type)}
+	for _, kv := range [][2]string{{"key_id", e.KeyID}, {"org", e.OrganizationID}, {"masked_key", e.MaskedKey},
+		{"user", e.UserID}, {"reason", e.Reason}} {
+		if kv[1] != "" {
+			attrs = append(attrs, kv[0], kv[1])
+		}
+	}
+	if e.InstanceCount > 0 {
+		attrs = append(attrs, "instances", e.InstanceCount)
+	}
+	m.logger.Info("event", attrs...)
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// logRequests logs one line per request: method, path (with any long hex run
+// redacted, so a key pasted into a URL never reaches the log), status and
+// duration. Query strings, headers and bodies are never logged.
+func (m *Main) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		m.logger.Info("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", sw.status,
+			"duration", time.Since(start).Round(time.Microsecond).String())
+	})
+}
+
+// redactPath replaces every run of 32 or more hex digits, and any path longer
+// than 256 bytes, so no secret ends up in a log line.
+func redactPath(p string) string {
+	if len(p) > 256 {
+		p = p[:256] + "..."
+	}
+	var b strings.Builder
+	run := 0
+	flush := func(end int) {
+		if run >= 32 {
+			b.WriteString("[redacted]")
+		} else {
+			b.WriteString(p[end-run : end])
+		}
+		run = 0
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F') {
+			run++
+			continue
+		}
+		flush(i)
+		b.WriteByte(c)
+	}
+	flush(len(p))
+	return b.String()
+}
