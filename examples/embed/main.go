@@ -1,0 +1,119 @@
+// Command embed shows licensing inside an existing net/http application:
+// the application keeps its own users, sessions and organizations, and
+// mounts the licensing handler next to its own routes.
+//
+//	go run ./examples/embed
+//	curl -X POST localhost:8090/api/v1/licensing/keys -H 'Authorization: Bearer alice-token'
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// app is the existing application: users with API tokens and organizations.
+type app struct {
+	mu    sync.RWMutex
+	users map[string]string // API token -> user id (a real app: sessions, OAuth...)
+	orgs  map[string]licensing.Organization
+}
+
+// Organization lets licensing read the app's organizations.
+func (a *app) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	if o, ok := a.orgs[id]; ok {
+		return o, nil
+	}
+	return licensing.Organization{}, licensing.ErrOrgNotFound
+}
+
+// Authenticate maps the app's bearer tokens to licensing actors and honours
+// X-Organization.
+func (a *app) Authenticate(r *http.Request) (licensing.Actor, error) {
+	token, err := licensing.BearerToken(r)
+	if err != nil {
+		return licensing.Actor{}, err
+	}
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	user, ok := a.users[token] // a real app compares digests in constant time
+	if !ok {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	}
+	var first string
+	for id, o := range a.orgs {
+		if o.OwnerID != user {
+			continue
+		}
+		if want := r.Header.Get(licensing.OrganizationHeader); want == "" || want == id {
+			if first == "" || id < first {
+				first = id
+			}
+		}
+	}
+	if first == "" {
+		return licensing.Actor{}, licensing.ErrOrgNotFound
+	}
+	return licensing.Actor{UserID: user, OrganizationID: first}, nil
+}
+
+// newHandler builds the application's mux with licensing mounted in it, and
+// a function that stops the licensing service.
+func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) error, error) {
+	svc, err := licensing.New(licensing.Config{
+		Store:         licensing.NewMemoryStore(),
+		Organizations: a,
+		Pepper:        pepper,
+		Policy: licensing.Policy{
+			RequiredFeature: "selfHostingLicense",
+			BillingURL:      "https://app.example.com/settings/billing",
+		},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("the existing application\n"))
+	})
+	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, a))
+	return mux, svc.Close, nil
+}
+
+func main() {
+	a := &app{
+		users: map[string]string{"alice-token": "alice"},
+		orgs: map[string]licensing.Organization{"acme": {ID: "acme", Name: "Acme SRL", OwnerID: "alice",
+			Plan: "business", Active: true, Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10}}},
+	}
+	pepper := make([]byte, 32) // a real app loads a persistent secret
+	if _, err := rand.Read(pepper); err != nil {
+		log.Fatal(err)
+	}
+	h, closeService, err := newHandler(a, pepper)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		srv.Shutdown(context.Background())
+	}()
+	log.Printf("listening on %s", srv.Addr)
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+	closeService(context.Background())
+}
