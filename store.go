@@ -5,6 +5,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Store keeps license keys. Implementations must be safe for concurrent use
@@ -39,18 +41,64 @@ type Store interface {
 
 // MemoryStore is a Store that keeps everything in memory: fast, and gone
 // when the process ends. The zero value is not usable; call NewMemoryStore.
+//
+// Keys are held in a compact form (about 300 bytes a key with HMAC digests)
+// so that stores which replay their state into a MemoryStore stay small.
+// Key.ID must be a canonical lower-case UUID.
 type MemoryStore struct {
 	mu       sync.RWMutex
-	byID     map[string]*Key
-	byLookup map[string]*Key
-	byOrg    map[string][]*Key
+	byID     map[uuid.UUID]*memKey
+	byLookup map[string]*memKey
+	byOrg    map[string][]*memKey
+	orgNames map[string]string // interned organization ids
+}
+
+// memKey is a Key without repeated strings or 24-byte times.
+type memKey struct {
+	id                                     uuid.UUID
+	org, lookup, digest, masked            string
+	instanceName, instanceURL              string
+	created, activated, validated, revoked int64 // UnixNano; 0 is the zero time
+	active                                 bool
+	metrics                                map[string]float64
+	violations                             []string
 }
 
 var _ Store = (*MemoryStore)(nil)
 
+// ErrInvalidKeyID is returned by MemoryStore for a Key.ID that is not a
+// canonical lower-case UUID.
+var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
+
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[string]*Key{}, byLookup: map[string]*Key{}, byOrg: map[string][]*Key{}}
+	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[string]*memKey{},
+		byOrg: map[string][]*memKey{}, orgNames: map[string]string{}}
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func parseKeyID(id string) (uuid.UUID, bool) {
+	if len(id) != 36 {
+		return uuid.UUID{}, false
+	}
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return uuid.UUID{}, false
+	}
+	return u, true
 }
 
 // CreateKey implements Store.
@@ -63,8 +111,8 @@ func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
 	return m.insertLocked(k)
 }
 
-// Load adds keys as they are, for stores that replay their state into a
-// MemoryStore. It returns ErrDuplicateKey on a duplicate id or lookup value.
+// Load adds a key as it is, with every field, for stores that replay their
+// state into a MemoryStore. It fails like CreateKey does.
 func (m *MemoryStore) Load(k Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -72,30 +120,57 @@ func (m *MemoryStore) Load(k Key) error {
 }
 
 func (m *MemoryStore) insertLocked(k Key) error {
-	if _, ok := m.byID[k.ID]; ok {
+	id, ok := parseKeyID(k.ID)
+	if !ok {
+		return ErrInvalidKeyID
+	}
+	if _, ok := m.byID[id]; ok {
 		return ErrDuplicateKey
 	}
 	if _, ok := m.byLookup[k.LookupValue]; ok {
 		return ErrDuplicateKey
 	}
-	if k.Digest == k.LookupValue {
-		k.Digest = k.LookupValue // share one string (HMACHasher)
+	org, ok := m.orgNames[k.OrganizationID]
+	if !ok {
+		org = k.OrganizationID
+		m.orgNames[org] = org
 	}
-	p := &k
-	p.LastMetrics = cloneMap(k.LastMetrics)
-	p.LastViolations = cloneSlice(k.LastViolations)
-	m.byID[k.ID] = p
-	m.byLookup[k.LookupValue] = p
-	m.byOrg[k.OrganizationID] = append(m.byOrg[k.OrganizationID], p)
+	p := &memKey{
+		id: id, org: org, lookup: k.LookupValue, digest: k.Digest, masked: k.MaskedKey,
+		instanceName: k.InstanceName, instanceURL: k.InstanceURL,
+		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
+		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt),
+		active: k.Active, metrics: cloneMap(k.LastMetrics), violations: cloneSlice(k.LastViolations),
+	}
+	if p.digest == p.lookup {
+		p.digest = p.lookup // one string for both (HMACHasher)
+	}
+	m.byID[id] = p
+	m.byLookup[p.lookup] = p
+	m.byOrg[org] = append(m.byOrg[org], p)
 	return nil
+}
+
+func (p *memKey) key() Key {
+	return Key{
+		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup, Digest: p.digest,
+		MaskedKey: p.masked, InstanceName: p.instanceName, InstanceURL: p.instanceURL, Active: p.active,
+		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
+		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
+		LastMetrics: cloneMap(p.metrics), LastViolations: cloneSlice(p.violations),
+	}
 }
 
 // KeyByID implements Store.
 func (m *MemoryStore) KeyByID(ctx context.Context, id string) (Key, error) {
+	u, ok := parseKeyID(id)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if p, ok := m.byID[id]; ok {
-		return copyKey(p), nil
+	if p, ok := m.byID[u]; ok {
+		return p.key(), nil
 	}
 	return Key{}, ErrKeyNotFound
 }
@@ -105,7 +180,7 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if p, ok := m.byLookup[lookup]; ok {
-		return copyKey(p), nil
+		return p.key(), nil
 	}
 	return Key{}, ErrKeyNotFound
 }
@@ -115,7 +190,7 @@ func (m *MemoryStore) ListKeys(ctx context.Context, orgID string) ([]Key, error)
 	m.mu.RLock()
 	keys := make([]Key, 0, len(m.byOrg[orgID]))
 	for _, p := range m.byOrg[orgID] {
-		keys = append(keys, copyKey(p))
+		keys = append(keys, p.key())
 	}
 	m.mu.RUnlock()
 	SortKeys(keys)
@@ -124,17 +199,21 @@ func (m *MemoryStore) ListKeys(ctx context.Context, orgID string) ([]Key, error)
 
 // RevokeKey implements Store.
 func (m *MemoryStore) RevokeKey(ctx context.Context, id string, at time.Time) (Key, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	p, ok := m.byID[id]
+	u, ok := parseKeyID(id)
 	if !ok {
 		return Key{}, ErrKeyNotFound
 	}
-	if p.Active {
-		p.Active = false
-		p.RevokedAt = at
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.byID[u]
+	if !ok {
+		return Key{}, ErrKeyNotFound
 	}
-	return copyKey(p), nil
+	if p.active {
+		p.active = false
+		p.revoked = nanos(at)
+	}
+	return p.key(), nil
 }
 
 // RecordValidations implements Store.
@@ -142,10 +221,26 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, r := range recs {
-		if p, ok := m.byID[r.KeyID]; ok {
-			r.Metrics = cloneMap(r.Metrics)
-			r.Violations = cloneSlice(r.Violations)
-			p.ApplyValidation(r)
+		u, ok := parseKeyID(r.KeyID)
+		if !ok {
+			continue
+		}
+		p, ok := m.byID[u]
+		if !ok {
+			continue
+		}
+		k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
+			InstanceName: p.instanceName, InstanceURL: p.instanceURL}
+		r.Metrics = cloneMap(r.Metrics)
+		r.Violations = cloneSlice(r.Violations)
+		k.ApplyValidation(r)
+		p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
+		p.instanceName, p.instanceURL = k.InstanceName, k.InstanceURL
+		if r.Metrics != nil {
+			p.metrics = r.Metrics
+		}
+		if r.Violations != nil {
+			p.violations = r.Violations
 		}
 	}
 	return nil
@@ -158,12 +253,13 @@ func (m *MemoryStore) Len() int {
 	return len(m.byID)
 }
 
-// Each calls fn with a copy of every key, in no order, until fn returns false.
+// Each calls fn with a copy of every key, in no order, until fn returns
+// false. Writers wait until it returns.
 func (m *MemoryStore) Each(fn func(Key) bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, p := range m.byID {
-		if !fn(copyKey(p)) {
+		if !fn(p.key()) {
 			return
 		}
 	}
@@ -177,13 +273,6 @@ func SortKeys(keys []Key) {
 		}
 		return keys[i].ID > keys[j].ID
 	})
-}
-
-func copyKey(p *Key) Key {
-	k := *p
-	k.LastMetrics = cloneMap(p.LastMetrics)
-	k.LastViolations = cloneSlice(p.LastViolations)
-	return k
 }
 
 func cloneSlice[T any](s []T) []T {

@@ -1,0 +1,260 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// Record types. A record's payload starts with its type byte.
+const (
+	recKey         byte = 1 // a whole key: create, or a snapshot entry
+	recRevoke      byte = 2 // id, time
+	recValidations byte = 3 // a batch of validation records
+	recSnapshotEnd byte = 4 // the number of keys in a snapshot
+)
+
+var errDecode = errors.New("malformed record payload")
+
+type encoder struct{ b []byte }
+
+func (e *encoder) byte(c byte)      { e.b = append(e.b, c) }
+func (e *encoder) uvarint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
+func (e *encoder) str(s string) {
+	e.uvarint(uint64(len(s)))
+	e.b = append(e.b, s...)
+}
+func (e *encoder) time(t time.Time) {
+	if t.IsZero() {
+		e.b = binary.AppendVarint(e.b, 0)
+		return
+	}
+	e.b = binary.AppendVarint(e.b, t.UnixNano())
+}
+func (e *encoder) bool(v bool) {
+	if v {
+		e.byte(1)
+	} else {
+		e.byte(0)
+	}
+}
+
+// metrics and violations keep nil apart from empty: 0 is nil, n+1 is n entries.
+func (e *encoder) metrics(m map[string]float64) {
+	if m == nil {
+		e.uvarint(0)
+		return
+	}
+	e.uvarint(uint64(len(m)) + 1)
+	for k, v := range m {
+		e.str(k)
+		e.b = binary.BigEndian.AppendUint64(e.b, math.Float64bits(v))
+	}
+}
+func (e *encoder) strings(s []string) {
+	if s == nil {
+		e.uvarint(0)
+		return
+	}
+	e.uvarint(uint64(len(s)) + 1)
+	for _, v := range s {
+		e.str(v)
+	}
+}
+
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() { d.err = errDecode; d.b = nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	c := d.b[0]
+	d.b = d.b[1:]
+	return c
+}
+func (d *decoder) uvarint() uint64 {
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[k:]
+	return n
+}
+func (d *decoder) str() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+func (d *decoder) time() time.Time {
+	n, k := binary.Varint(d.b)
+	if k <= 0 {
+		d.fail()
+		return time.Time{}
+	}
+	d.b = d.b[k:]
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+func (d *decoder) bool() bool { return d.byte() == 1 }
+func (d *decoder) metrics() map[string]float64 {
+	n := d.uvarint()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	n--
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	m := make(map[string]float64, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		k := d.str()
+		if len(d.b) < 8 {
+			d.fail()
+			return nil
+		}
+		m[k] = math.Float64frombits(binary.BigEndian.Uint64(d.b))
+		d.b = d.b[8:]
+	}
+	return m
+}
+func (d *decoder) strings() []string {
+	n := d.uvarint()
+	if n == 0 || d.err != nil {
+		return nil
+	}
+	n--
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	s := make([]string, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		s = append(s, d.str())
+	}
+	return s
+}
+
+func encodeKey(e *encoder, k licensing.Key) {
+	e.byte(recKey)
+	e.str(k.ID)
+	e.str(k.OrganizationID)
+	e.str(k.LookupValue)
+	if k.Digest == k.LookupValue {
+		e.byte(1) // digest is the lookup value
+	} else {
+		e.byte(0)
+		e.str(k.Digest)
+	}
+	e.str(k.MaskedKey)
+	e.str(k.InstanceName)
+	e.str(k.InstanceURL)
+	e.bool(k.Active)
+	e.time(k.CreatedAt)
+	e.time(k.ActivatedAt)
+	e.time(k.LastValidatedAt)
+	e.time(k.RevokedAt)
+	e.metrics(k.LastMetrics)
+	e.strings(k.LastViolations)
+}
+
+func decodeKey(d *decoder) licensing.Key {
+	var k licensing.Key
+	k.ID = d.str()
+	k.OrganizationID = d.str()
+	k.LookupValue = d.str()
+	if d.byte() == 1 {
+		k.Digest = k.LookupValue
+	} else {
+		k.Digest = d.str()
+	}
+	k.MaskedKey = d.str()
+	k.InstanceName = d.str()
+	k.InstanceURL = d.str()
+	k.Active = d.bool()
+	k.CreatedAt = d.time()
+	k.ActivatedAt = d.time()
+	k.LastValidatedAt = d.time()
+	k.RevokedAt = d.time()
+	k.LastMetrics = d.metrics()
+	k.LastViolations = d.strings()
+	return k
+}
+
+func encodeRevoke(e *encoder, id string, at time.Time) {
+	e.byte(recRevoke)
+	e.str(id)
+	e.time(at)
+}
+
+func encodeValidations(e *encoder, recs []licensing.ValidationRecord) {
+	e.byte(recValidations)
+	e.uvarint(uint64(len(recs)))
+	for _, r := range recs {
+		e.str(r.KeyID)
+		e.time(r.FirstAt)
+		e.time(r.At)
+		e.str(r.InstanceName)
+		e.str(r.InstanceURL)
+		e.metrics(r.Metrics)
+		e.strings(r.Violations)
+	}
+}
+
+func decodeValidations(d *decoder) []licensing.ValidationRecord {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return nil
+	}
+	recs := make([]licensing.ValidationRecord, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var r licensing.ValidationRecord
+		r.KeyID = d.str()
+		r.FirstAt = d.time()
+		r.At = d.time()
+		r.InstanceName = d.str()
+		r.InstanceURL = d.str()
+		r.Metrics = d.metrics()
+		r.Violations = d.strings()
+		recs = append(recs, r)
+	}
+	return recs
+}
+
+func parseUUID(id string) (string, bool) {
+	if len(id) != 36 || strings.ToLower(id) != id {
+		return "", false
+	}
+	for i, c := range id {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return "", false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return "", false
+			}
+		}
+	}
+	return id, true
+}

@@ -1,0 +1,583 @@
+// Package filestore is a durable licensing.Store in one directory, using only
+// the standard library.
+//
+// Every write is appended to a log as a checksummed record and fsynced
+// before the call returns; concurrent writers share one fsync (group
+// commit). Open replays the newest snapshot and the log into memory, so
+// lookups never touch the disk. A torn last record (a crash mid-write) is cut
+// off with a warning; damage anywhere else stops Open with a CorruptError
+// naming the file and offset. When the log has grown past twice the size of
+// the live data (and past Options.CompactMinBytes), it is compacted: a
+// snapshot is written to a temporary file, fsynced, renamed into place, the
+// directory fsynced, and a fresh log started; a crash at any point leaves a
+// directory that opens with all data.
+//
+// A write or fsync error fails the write that hit it and puts the store in a
+// failed state: further writes return an error wrapping
+// licensing.ErrStoreFailed (HTTP 503), reads keep working. One process at a
+// time: Open takes an exclusive flock on <dir>/LOCK.
+//
+//	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{})
+//	if err != nil { ... }
+//	defer st.Close()
+//	svc, err := licensing.New(licensing.Config{Store: st, ...})
+package filestore
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// Options configures a Store; the zero value is usable.
+type Options struct {
+	// Logger receives the torn-tail warning and compaction messages.
+	// Default slog.Default().
+	Logger *slog.Logger
+	// CompactMinBytes is the log size below which the store never compacts.
+	// Default 16 MiB.
+	CompactMinBytes int64
+
+	wrapFile func(file) file // tests: fault injection
+}
+
+// Store is the file-backed licensing.Store. Create it with Open.
+type Store struct {
+	dir  string
+	opt  Options
+	lock *os.File
+	mem  *licensing.MemoryStore
+
+	// apply orders writers against compaction: writers hold it shared from
+	// appending their record until it is applied in memory; compaction holds
+	// it exclusively, so a snapshot is exactly the state the log ends with.
+	apply    sync.RWMutex
+	log      *logFile
+	gen      uint64
+	liveSize atomic.Int64 // bytes the live data takes in a snapshot (estimate)
+
+	mu       sync.Mutex // reservations of ids and lookup values being created
+	reserved map[string]bool
+
+	failed     atomic.Pointer[error]
+	compacting atomic.Bool
+	bg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+var _ licensing.Store = (*Store)(nil)
+
+func logName(gen uint64) string      { return fmt.Sprintf("log-%016x", gen) }
+func snapshotName(gen uint64) string { return fmt.Sprintf("snapshot-%016x", gen) }
+
+// Open opens or creates the store in dir (mode 0700; files 0600) and replays
+// it into memory. It fails at once when another process holds the directory.
+func Open(dir string, opt Options) (*Store, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.CompactMinBytes <= 0 {
+		opt.CompactMinBytes = 16 << 20
+	}
+	if opt.wrapFile == nil {
+		opt.wrapFile = func(f file) file { return f }
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("filestore: %w", err)
+	}
+	lockPath := filepath.Join(dir, "LOCK")
+	lock, err := os.OpenFile(lockPath, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("filestore: %w", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("filestore: %s is in use by another process (flock on %s is held)", dir, lockPath)
+		}
+		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
+	}
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: licensing.NewMemoryStore(), reserved: map[string]bool{}}
+	if err := s.load(); err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// load replays the newest snapshot and the logs after it, cuts a torn tail
+// off the newest log, removes files that compaction left behind, and opens
+// the newest log for appending.
+func (s *Store) load() error {
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	var snaps, logs []uint64
+	for _, e := range entries {
+		name := e.Name()
+		var gen uint64
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			os.Remove(filepath.Join(s.dir, name)) // an unfinished snapshot
+		case len(name) == len("log-")+16 && strings.HasPrefix(name, "log-"):
+			if _, err := fmt.Sscanf(name, "log-%016x", &gen); err == nil {
+				logs = append(logs, gen)
+			}
+		case len(name) == len("snapshot-")+16 && strings.HasPrefix(name, "snapshot-"):
+			if _, err := fmt.Sscanf(name, "snapshot-%016x", &gen); err == nil {
+				snaps = append(snaps, gen)
+			}
+		}
+	}
+	sort.Slice(snaps, func(i, j int) bool { return snaps[i] < snaps[j] })
+	sort.Slice(logs, func(i, j int) bool { return logs[i] < logs[j] })
+
+	var base uint64
+	if len(snaps) > 0 {
+		base = snaps[len(snaps)-1]
+		if err := s.loadSnapshot(filepath.Join(s.dir, snapshotName(base))); err != nil {
+			return err
+		}
+	}
+	var replay []uint64
+	for _, g := range logs {
+		if g >= base {
+			replay = append(replay, g)
+		}
+	}
+	s.gen = base
+	var size int64
+	for i, g := range replay {
+		path := filepath.Join(s.dir, logName(g))
+		last := i == len(replay)-1
+		res, err := scan(path, kindLog, last, s.replayRecord)
+		if err != nil {
+			return err
+		}
+		s.gen, size = g, res.end
+		if res.torn {
+			if err := s.cutTail(path, res); err != nil {
+				return err
+			}
+		}
+	}
+	if len(replay) == 0 || size < headerSize {
+		// no log yet for this generation, or one whose header never made it
+		if err := s.createLog(s.gen); err != nil {
+			return err
+		}
+		size = headerSize
+	}
+	// Files of older generations are covered by the snapshot.
+	for _, g := range snaps[:max(len(snaps)-1, 0)] {
+		os.Remove(filepath.Join(s.dir, snapshotName(g)))
+	}
+	for _, g := range logs {
+		if g < base {
+			os.Remove(filepath.Join(s.dir, logName(g)))
+		}
+	}
+	if err := syncDir(s.dir); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, logName(s.gen)), os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	s.log = newLogFile(s.opt.wrapFile(f), size)
+	return nil
+}
+
+func (s *Store) cutTail(path string, res scanResult) error {
+	if res.end < headerSize {
+		return nil // createLog rewrites it
+	}
+	s.opt.Logger.Warn("filestore: cut off an incomplete record at the end of the log (crash during a write)",
+		"file", path, "offset", res.end, "bytes", res.size-res.end)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(res.end); err != nil {
+		return fmt.Errorf("filestore: truncate %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("filestore: sync %s: %w", path, err)
+	}
+	return nil
+}
+
+func (s *Store) loadSnapshot(path string) error {
+	var keys int64
+	ended := false
+	_, err := scan(path, kindSnapshot, false, func(off int64, p []byte) error {
+		if ended {
+			return errors.New("record after the end of the snapshot")
+		}
+		d := &decoder{b: p[1:]}
+		switch p[0] {
+		case recKey:
+			k := decodeKey(d)
+			if d.err != nil {
+				return d.err
+			}
+			if err := s.mem.Load(k); err != nil {
+				return fmt.Errorf("key %s: %w", k.ID, err)
+			}
+			keys++
+		case recSnapshotEnd:
+			n := d.uvarint()
+			if d.err != nil || int64(n) != keys {
+				return fmt.Errorf("snapshot says %d keys, read %d", n, keys)
+			}
+			ended = true
+		default:
+			return fmt.Errorf("unknown record type %d in a snapshot", p[0])
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if !ended {
+		return &CorruptError{File: path, Offset: -1, Reason: "snapshot has no end record"}
+	}
+	fi, err := os.Stat(path)
+	if err == nil {
+		s.liveSize.Store(fi.Size())
+	}
+	return nil
+}
+
+func (s *Store) replayRecord(off int64, p []byte) error {
+	d := &decoder{b: p[1:]}
+	ctx := context.Background()
+	switch p[0] {
+	case recKey:
+		k := decodeKey(d)
+		if d.err != nil {
+			return d.err
+		}
+		if err := s.mem.Load(k); err != nil {
+			return fmt.Errorf("key %s: %w", k.ID, err)
+		}
+		s.liveSize.Add(int64(len(p) + frameSize))
+	case recRevoke:
+		id, at := d.str(), d.time()
+		if d.err != nil {
+			return d.err
+		}
+		if _, err := s.mem.RevokeKey(ctx, id, at); err != nil {
+			return fmt.Errorf("revoke %s: %w", id, err)
+		}
+	case recValidations:
+		recs := decodeValidations(d)
+		if d.err != nil {
+			return d.err
+		}
+		return s.mem.RecordValidations(ctx, recs)
+	default:
+		return fmt.Errorf("unknown record type %d", p[0])
+	}
+	return nil
+}
+
+// createLog writes a fresh log of generation gen holding only its header.
+func (s *Store) createLog(gen uint64) error {
+	path := filepath.Join(s.dir, logName(gen))
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	if _, err := f.Write(header(kindLog)); err != nil {
+		f.Close()
+		return fmt.Errorf("filestore: write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("filestore: sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("filestore: %w", err)
+	}
+	return syncDir(s.dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// Err returns the cause of the failed state, or nil while the store accepts writes.
+func (s *Store) Err() error {
+	if p := s.failed.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Store) writable() error {
+	if err := s.Err(); err != nil {
+		return fmt.Errorf("filestore: %w: %v", licensing.ErrStoreFailed, err)
+	}
+	return nil
+}
+
+// fail puts the store in the failed state (the first cause wins) and returns
+// the error for the write that hit it.
+func (s *Store) fail(cause error) error {
+	s.failed.CompareAndSwap(nil, &cause)
+	s.opt.Logger.Error("filestore: write failed; refusing further writes", "dir", s.dir, "err", cause)
+	return s.writable()
+}
+
+// commit makes payloads durable and then starts a compaction if the log has
+// grown enough. Callers hold s.apply shared.
+func (s *Store) commit(payloads ...[]byte) error {
+	if err := s.log.commit(payloads...); err != nil {
+		return s.fail(err)
+	}
+	size, _ := s.log.stats()
+	if size > s.opt.CompactMinBytes && size > 2*s.liveSize.Load() && s.compacting.CompareAndSwap(false, true) {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			defer s.compacting.Store(false)
+			s.compact()
+		}()
+	}
+	return nil
+}
+
+// CreateKey implements licensing.Store: the key is fsynced before it returns.
+func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	idKey, lookupKey := "i"+k.ID, "l"+k.LookupValue
+	s.mu.Lock()
+	dup := s.reserved[idKey] || s.reserved[lookupKey]
+	if !dup {
+		_, err1 := s.mem.KeyByID(ctx, k.ID)
+		_, err2 := s.mem.KeyByLookup(ctx, k.LookupValue)
+		dup = err1 == nil || err2 == nil
+	}
+	if dup {
+		s.mu.Unlock()
+		return licensing.ErrDuplicateKey
+	}
+	if _, ok := parseUUID(k.ID); !ok {
+		s.mu.Unlock()
+		return licensing.ErrInvalidKeyID
+	}
+	s.reserved[idKey], s.reserved[lookupKey] = true, true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.reserved, idKey)
+		delete(s.reserved, lookupKey)
+		s.mu.Unlock()
+	}()
+
+	e := &encoder{}
+	encodeKey(e, k)
+	if err := s.commit(e.b); err != nil {
+		return err
+	}
+	s.liveSize.Add(int64(len(e.b) + frameSize))
+	return s.mem.Load(k)
+}
+
+// KeyByID implements licensing.Store from memory.
+func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
+	return s.mem.KeyByID(ctx, id)
+}
+
+// KeyByLookup implements licensing.Store from memory.
+func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
+	return s.mem.KeyByLookup(ctx, lookup)
+}
+
+// ListKeys implements licensing.Store from memory.
+func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, error) {
+	return s.mem.ListKeys(ctx, orgID)
+}
+
+// RevokeKey implements licensing.Store: the revocation is fsynced before it returns.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensing.Key, error) {
+	if err := s.writable(); err != nil {
+		return licensing.Key{}, err
+	}
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	k, err := s.mem.KeyByID(ctx, id)
+	if err != nil {
+		return licensing.Key{}, err
+	}
+	if !k.Active {
+		return k, nil
+	}
+	e := &encoder{}
+	encodeRevoke(e, id, at)
+	if err := s.commit(e.b); err != nil {
+		return licensing.Key{}, err
+	}
+	return s.mem.RevokeKey(ctx, id, at)
+}
+
+// batchRecords bounds one validations record (well under maxRecordBytes
+// with every field at its limit); a larger batch is written as several
+// records with one fsync.
+const batchRecords = 2048
+
+// RecordValidations implements licensing.Store: one fsync for the batch.
+func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	var payloads [][]byte
+	for start := 0; start < len(recs); start += batchRecords {
+		e := &encoder{}
+		encodeValidations(e, recs[start:min(start+batchRecords, len(recs))])
+		payloads = append(payloads, e.b)
+	}
+	if err := s.commit(payloads...); err != nil {
+		return err
+	}
+	return s.mem.RecordValidations(ctx, recs)
+}
+
+// compact writes a snapshot of generation gen+1 and starts its log. Errors
+// before the snapshot is renamed into place leave the old files in charge;
+// errors after it fail the store, since the old log no longer counts.
+func (s *Store) compact() {
+	s.apply.Lock()
+	defer s.apply.Unlock()
+	if s.Err() != nil {
+		return
+	}
+	start := time.Now()
+	next := s.gen + 1
+	final := filepath.Join(s.dir, snapshotName(next))
+	size, err := s.writeSnapshot(final)
+	if err != nil {
+		s.opt.Logger.Error("filestore: compaction failed; keeping the current log", "err", err)
+		// Do not retry at once: wait until the log doubles again.
+		size, _ := s.log.stats()
+		s.liveSize.Store(size)
+		return
+	}
+	if err := s.createLog(next); err != nil {
+		s.fail(err)
+		return
+	}
+	f, err := os.OpenFile(filepath.Join(s.dir, logName(next)), os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	old, oldGen := s.log, s.gen
+	s.log, s.gen = newLogFile(s.opt.wrapFile(f), headerSize), next
+	s.liveSize.Store(size)
+	old.close()
+	os.Remove(filepath.Join(s.dir, logName(oldGen)))
+	os.Remove(filepath.Join(s.dir, snapshotName(oldGen)))
+	syncDir(s.dir)
+	s.opt.Logger.Info("filestore: compacted", "keys", s.mem.Len(), "snapshot_bytes", size,
+		"duration", time.Since(start).Round(time.Millisecond).String())
+}
+
+// writeSnapshot writes every key to path through a synced temporary file and
+// a rename, then syncs the directory. It returns the snapshot's size.
+func (s *Store) writeSnapshot(path string) (int64, error) {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer os.Remove(tmp)
+	w := bufio.NewWriterSize(f, 1<<20)
+	size := int64(headerSize)
+	w.Write(header(kindSnapshot))
+	var frame []byte
+	e := &encoder{}
+	var n uint64
+	s.mem.Each(func(k licensing.Key) bool {
+		e.b = e.b[:0]
+		encodeKey(e, k)
+		frame = appendFrame(frame[:0], e.b)
+		w.Write(frame)
+		size += int64(len(frame))
+		n++
+		return true
+	})
+	e.b = e.b[:0]
+	e.byte(recSnapshotEnd)
+	e.uvarint(n)
+	frame = appendFrame(frame[:0], e.b)
+	w.Write(frame)
+	size += int64(len(frame))
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return 0, err
+	}
+	if err := f.Close(); err != nil {
+		return 0, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return 0, err
+	}
+	if err := syncDir(s.dir); err != nil {
+		return 0, err
+	}
+	return size, nil
+}
+
+// Compact compacts the store now, whatever the log's size.
+func (s *Store) Compact() error {
+	s.compact()
+	return s.Err()
+}
+
+// Close waits for a running compaction, closes the log and releases the
+// directory lock. The store must not be used afterwards.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.bg.Wait()
+		s.apply.Lock()
+		defer s.apply.Unlock()
+		err = s.log.close()
+		s.lock.Close()
+	})
+	return err
+}
