@@ -119,6 +119,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// fail writes err as the answer; failures of the server's own (5xx) are
+// logged with their cause, which never holds a key or token.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if StatusCode(err) >= 500 {
+		h.svc.cfg.Logger.Error("licensing: request failed", "method", r.Method, "route", r.URL.Path, "err", err)
+	}
+	writeError(w, err)
+}
+
 func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	writeError(w, &Error{Code: CodeMethodNotAllowed, Message: "Method not allowed; use " + allow + "."})
@@ -127,7 +136,7 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	a, err := h.auth.Authenticate(r)
 	if err != nil {
-		writeError(w, err)
+		h.fail(w, r, err)
 		return Actor{}, false
 	}
 	return a, true
@@ -161,7 +170,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 	}
 	created, err := h.svc.CreateKey(r.Context(), a, in)
 	if err != nil {
-		writeError(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
@@ -194,7 +203,7 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	}
 	keys, err := h.svc.ListKeys(r.Context(), a)
 	if err != nil {
-		writeError(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	out := make([]listedKey, len(keys))
@@ -224,7 +233,7 @@ func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, id string) {
 		return
 	}
 	if err := h.svc.RevokeKey(r.Context(), a, id); err != nil {
-		writeError(w, err)
+		h.fail(w, r, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, struct {
@@ -294,7 +303,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		case http.StatusUnauthorized, http.StatusForbidden:
 			writeJSON(w, status, validateError{Error: ErrorMessage(err), Plan: res.Plan, BillingURL: res.BillingURL})
 		default:
-			writeError(w, err)
+			h.fail(w, r, err)
 		}
 		return
 	}

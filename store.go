@@ -53,15 +53,45 @@ type MemoryStore struct {
 	orgNames map[string]string // interned organization ids
 }
 
-// memKey is a Key without repeated strings or 24-byte times.
+// memKey is a Key in few objects: its strings share one allocation (blob),
+// its times are UnixNano, and the rarely set fields hang off extra.
 type memKey struct {
-	id                                     uuid.UUID
-	org, lookup, digest, masked            string
-	instanceName, instanceURL              string
-	created, activated, validated, revoked int64 // UnixNano; 0 is the zero time
-	active                                 bool
-	metrics                                map[string]float64
-	violations                             []string
+	id   uuid.UUID
+	org  string // interned
+	blob string // lookup | digest (unless equal to lookup) | masked | instance name | instance URL
+	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
+	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
+	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
+	active                                   bool
+	extra                                    *memExtra
+}
+
+type memExtra struct {
+	metrics    map[string]float64
+	violations []string
+}
+
+func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
+func (p *memKey) digest() string {
+	if p.digestEnd == p.lookupEnd {
+		return p.lookup()
+	}
+	return p.blob[p.lookupEnd:p.digestEnd]
+}
+func (p *memKey) masked() string       { return p.blob[p.digestEnd:p.maskedEnd] }
+func (p *memKey) instanceName() string { return p.blob[p.maskedEnd:p.nameEnd] }
+func (p *memKey) instanceURL() string  { return p.blob[p.nameEnd:] }
+
+// setStrings rebuilds blob from its parts.
+func (p *memKey) setStrings(lookup, digest, masked, name, url string) {
+	if digest == lookup {
+		digest = ""
+	}
+	p.blob = lookup + digest + masked + name + url
+	p.lookupEnd = uint32(len(lookup))
+	p.digestEnd = p.lookupEnd + uint32(len(digest))
+	p.maskedEnd = p.digestEnd + uint32(len(masked))
+	p.nameEnd = p.maskedEnd + uint32(len(name))
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -90,15 +120,37 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// parseKeyID accepts only the canonical lower-case form of a UUID.
 func parseKeyID(id string) (uuid.UUID, bool) {
 	if len(id) != 36 {
 		return uuid.UUID{}, false
 	}
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id {
-		return uuid.UUID{}, false
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return uuid.UUID{}, false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+				return uuid.UUID{}, false
+			}
+		}
 	}
-	return u, true
+	u, err := uuid.Parse(id)
+	return u, err == nil
+}
+
+// Reserve makes room for n keys in an empty store, so that loading them does
+// not grow its indexes step by step. It does nothing to a store with keys.
+func (m *MemoryStore) Reserve(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.byID) == 0 && n > 0 {
+		m.byID = make(map[uuid.UUID]*memKey, n)
+		m.byLookup = make(map[string]*memKey, n)
+	}
 }
 
 // CreateKey implements Store.
@@ -111,12 +163,40 @@ func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
 	return m.insertLocked(k)
 }
 
-// Load adds a key as it is, with every field, for stores that replay their
-// state into a MemoryStore. It fails like CreateKey does.
-func (m *MemoryStore) Load(k Key) error {
+// Load adds keys as they are, with every field, for stores that rebuild
+// their state from trusted data (a snapshot, a log). It is faster than
+// CreateKey: it does not look before it inserts, and it fills the indexes in
+// parallel. On an invalid id, or a duplicate id or lookup value, it returns
+// an error (ErrInvalidKeyID, ErrDuplicateKey) and leaves the store's contents
+// unspecified: the caller must then discard the store.
+func (m *MemoryStore) Load(keys ...Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.insertLocked(k)
+	ps := make([]*memKey, len(keys))
+	for i, k := range keys {
+		id, ok := parseKeyID(k.ID)
+		if !ok {
+			return ErrInvalidKeyID
+		}
+		ps[i] = m.newMemKey(id, k)
+	}
+	n := len(m.byID)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for _, p := range ps {
+			m.byLookup[p.lookup()] = p
+		}
+	}()
+	for _, p := range ps {
+		m.byID[p.id] = p
+		m.byOrg[p.org] = append(m.byOrg[p.org], p)
+	}
+	<-done
+	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
+		return ErrDuplicateKey
+	}
+	return nil
 }
 
 func (m *MemoryStore) insertLocked(k Key) error {
@@ -130,35 +210,42 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	if _, ok := m.byLookup[k.LookupValue]; ok {
 		return ErrDuplicateKey
 	}
+	p := m.newMemKey(id, k)
+	m.byID[id] = p
+	m.byLookup[p.lookup()] = p
+	m.byOrg[p.org] = append(m.byOrg[p.org], p)
+	return nil
+}
+
+func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 	org, ok := m.orgNames[k.OrganizationID]
 	if !ok {
 		org = k.OrganizationID
 		m.orgNames[org] = org
 	}
 	p := &memKey{
-		id: id, org: org, lookup: k.LookupValue, digest: k.Digest, masked: k.MaskedKey,
-		instanceName: k.InstanceName, instanceURL: k.InstanceURL,
+		id: id, org: org, active: k.Active,
 		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
 		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt),
-		active: k.Active, metrics: cloneMap(k.LastMetrics), violations: cloneSlice(k.LastViolations),
 	}
-	if p.digest == p.lookup {
-		p.digest = p.lookup // one string for both (HMACHasher)
+	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
+	if k.LastMetrics != nil || k.LastViolations != nil {
+		p.extra = &memExtra{metrics: cloneMap(k.LastMetrics), violations: cloneSlice(k.LastViolations)}
 	}
-	m.byID[id] = p
-	m.byLookup[p.lookup] = p
-	m.byOrg[org] = append(m.byOrg[org], p)
-	return nil
+	return p
 }
 
 func (p *memKey) key() Key {
-	return Key{
-		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup, Digest: p.digest,
-		MaskedKey: p.masked, InstanceName: p.instanceName, InstanceURL: p.instanceURL, Active: p.active,
+	k := Key{
+		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
+		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
-		LastMetrics: cloneMap(p.metrics), LastViolations: cloneSlice(p.violations),
 	}
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = cloneMap(p.extra.metrics), cloneSlice(p.extra.violations)
+	}
+	return k
 }
 
 // KeyByID implements Store.
@@ -230,17 +317,27 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 			continue
 		}
 		k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
-			InstanceName: p.instanceName, InstanceURL: p.instanceURL}
-		r.Metrics = cloneMap(r.Metrics)
-		r.Violations = cloneSlice(r.Violations)
+			InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
 		k.ApplyValidation(r)
 		p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
-		p.instanceName, p.instanceURL = k.InstanceName, k.InstanceURL
-		if r.Metrics != nil {
-			p.metrics = r.Metrics
+		if k.InstanceName != p.instanceName() || k.InstanceURL != p.instanceURL() {
+			// re-key the lookup map so it does not keep the old blob alive
+			delete(m.byLookup, p.lookup())
+			p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
+			m.byLookup[p.lookup()] = p
 		}
-		if r.Violations != nil {
-			p.violations = r.Violations
+		if r.Metrics != nil || r.Violations != nil {
+			extra := &memExtra{}
+			if p.extra != nil {
+				*extra = *p.extra
+			}
+			if r.Metrics != nil {
+				extra.metrics = cloneMap(r.Metrics)
+			}
+			if r.Violations != nil {
+				extra.violations = cloneSlice(r.Violations)
+			}
+			p.extra = extra
 		}
 	}
 	return nil

@@ -12,10 +12,11 @@ import (
 
 // Record types. A record's payload starts with its type byte.
 const (
-	recKey         byte = 1 // a whole key: create, or a snapshot entry
-	recRevoke      byte = 2 // id, time
-	recValidations byte = 3 // a batch of validation records
-	recSnapshotEnd byte = 4 // the number of keys in a snapshot
+	recKey           byte = 1 // a whole key: create, or a snapshot entry
+	recRevoke        byte = 2 // id, time
+	recValidations   byte = 3 // a batch of validation records
+	recSnapshotEnd   byte = 4 // the number of keys in a snapshot, last
+	recSnapshotBegin byte = 5 // the number of keys in a snapshot, first
 )
 
 var errDecode = errors.New("malformed record payload")
@@ -66,73 +67,84 @@ func (e *encoder) strings(s []string) {
 	}
 }
 
+// decoder reads a payload held as one string: the strings it returns are
+// substrings of it, so decoding a key costs one allocation, not one a field.
 type decoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
-func (d *decoder) fail() { d.err = errDecode; d.b = nil }
+func newDecoder(payload []byte) *decoder { return &decoder{s: string(payload[1:])} }
+
+func (d *decoder) fail() { d.err = errDecode; d.s = "" }
 
 func (d *decoder) byte() byte {
-	if len(d.b) < 1 {
+	if len(d.s) < 1 {
 		d.fail()
 		return 0
 	}
-	c := d.b[0]
-	d.b = d.b[1:]
+	c := d.s[0]
+	d.s = d.s[1:]
 	return c
 }
 func (d *decoder) uvarint() uint64 {
-	n, k := binary.Uvarint(d.b)
-	if k <= 0 {
-		d.fail()
-		return 0
+	var n uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		n |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return n
+		}
 	}
-	d.b = d.b[k:]
-	return n
+	d.fail()
+	return 0
+}
+func (d *decoder) varint() int64 {
+	u := d.uvarint()
+	return int64(u>>1) ^ -int64(u&1)
 }
 func (d *decoder) str() string {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return ""
 	}
-	s := string(d.b[:n])
-	d.b = d.b[n:]
-	return s
+	v := d.s[:n]
+	d.s = d.s[n:]
+	return v
 }
 func (d *decoder) time() time.Time {
-	n, k := binary.Varint(d.b)
-	if k <= 0 {
-		d.fail()
-		return time.Time{}
-	}
-	d.b = d.b[k:]
-	if n == 0 {
+	n := d.varint()
+	if d.err != nil || n == 0 {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
 }
 func (d *decoder) bool() bool { return d.byte() == 1 }
+func (d *decoder) float() float64 {
+	if len(d.s) < 8 {
+		d.fail()
+		return 0
+	}
+	v := math.Float64frombits(binary.BigEndian.Uint64([]byte(d.s[:8])))
+	d.s = d.s[8:]
+	return v
+}
 func (d *decoder) metrics() map[string]float64 {
 	n := d.uvarint()
 	if n == 0 || d.err != nil {
 		return nil
 	}
 	n--
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return nil
 	}
 	m := make(map[string]float64, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		k := d.str()
-		if len(d.b) < 8 {
-			d.fail()
-			return nil
-		}
-		m[k] = math.Float64frombits(binary.BigEndian.Uint64(d.b))
-		d.b = d.b[8:]
+		k := strings.Clone(d.str()) // do not pin the whole payload
+		m[k] = d.float()
 	}
 	return m
 }
@@ -142,13 +154,13 @@ func (d *decoder) strings() []string {
 		return nil
 	}
 	n--
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return nil
 	}
 	s := make([]string, 0, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
-		s = append(s, d.str())
+		s = append(s, strings.Clone(d.str()))
 	}
 	return s
 }
@@ -221,7 +233,7 @@ func encodeValidations(e *encoder, recs []licensing.ValidationRecord) {
 
 func decodeValidations(d *decoder) []licensing.ValidationRecord {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) {
+	if n > uint64(len(d.s)) {
 		d.fail()
 		return nil
 	}

@@ -224,27 +224,42 @@ func (s *Store) cutTail(path string, res scanResult) error {
 func (s *Store) loadSnapshot(path string) error {
 	var keys int64
 	ended := false
+	batch := make([]licensing.Key, 0, 4096)
+	flush := func() error {
+		err := s.mem.Load(batch...)
+		batch = batch[:0]
+		return err
+	}
 	_, err := scan(path, kindSnapshot, false, func(off int64, p []byte) error {
 		if ended {
 			return errors.New("record after the end of the snapshot")
 		}
-		d := &decoder{b: p[1:]}
+		d := newDecoder(p)
+		if off == headerSize {
+			if p[0] != recSnapshotBegin {
+				return errors.New("snapshot does not start with its key count")
+			}
+			s.mem.Reserve(int(min(d.uvarint(), 1<<30)) + 1024)
+			return d.err
+		}
 		switch p[0] {
 		case recKey:
 			k := decodeKey(d)
 			if d.err != nil {
 				return d.err
 			}
-			if err := s.mem.Load(k); err != nil {
-				return fmt.Errorf("key %s: %w", k.ID, err)
-			}
+			batch = append(batch, k)
 			keys++
+			if len(batch) == cap(batch) {
+				return flush()
+			}
 		case recSnapshotEnd:
 			n := d.uvarint()
 			if d.err != nil || int64(n) != keys {
 				return fmt.Errorf("snapshot says %d keys, read %d", n, keys)
 			}
 			ended = true
+			return flush()
 		default:
 			return fmt.Errorf("unknown record type %d in a snapshot", p[0])
 		}
@@ -264,7 +279,7 @@ func (s *Store) loadSnapshot(path string) error {
 }
 
 func (s *Store) replayRecord(off int64, p []byte) error {
-	d := &decoder{b: p[1:]}
+	d := newDecoder(p)
 	ctx := context.Background()
 	switch p[0] {
 	case recKey:
@@ -526,6 +541,11 @@ func (s *Store) writeSnapshot(path string) (int64, error) {
 	w.Write(header(kindSnapshot))
 	var frame []byte
 	e := &encoder{}
+	e.byte(recSnapshotBegin)
+	e.uvarint(uint64(s.mem.Len())) // apply is held: no writer changes the count
+	frame = appendFrame(frame, e.b)
+	w.Write(frame)
+	size += int64(len(frame))
 	var n uint64
 	s.mem.Each(func(k licensing.Key) bool {
 		e.b = e.b[:0]

@@ -121,7 +121,7 @@ func TestFileModesAndHeader(t *testing.T) {
 	}
 	b, err := os.ReadFile(filepath.Join(dir, logName(0)))
 	is.NoErr(err)
-	is.Equal(string(b[:8]), magic)                     // the header names the format
+	is.Equal(string(b[:8]), magic)                    // the header names the format
 	is.Equal(b[8:12], []byte{0, 0, 0, formatVersion}) // and its version
 }
 
@@ -181,7 +181,7 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 		is.NoErr(os.Truncate(filepath.Join(d, logName(0)), cut))
 		var logs bytes.Buffer
 		s2, err := Open(d, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
-		is.NoErr(err) // a torn tail never stops the store
+		is.NoErr(err)              // a torn tail never stops the store
 		is.Equal(dump(s2), before) // exactly the records before the torn one
 		if cut > start {
 			is.True(strings.Contains(logs.String(), "level=WARN")) // and says so

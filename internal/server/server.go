@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/filestore"
 )
 
 // Main is one run of the reference server. Fill it with ParseFlags, then call Run.
@@ -74,7 +75,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", env("LICENSING_ADDR", "127.0.0.1:8080"), "listen address (LICENSING_ADDR)")
 	fs.StringVar(&m.ConfigPath, "config", env("LICENSING_CONFIG", ""), "JSON configuration file; none: demo organization (LICENSING_CONFIG)")
 	fs.StringVar(&m.DataDir, "data", env("LICENSING_DATA", "./licensing-data"), "state directory (LICENSING_DATA)")
-	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "memory"), "key store: memory (LICENSING_STORE)")
+	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: file (durable, in <data>/store) or memory (LICENSING_STORE)")
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
@@ -118,11 +119,18 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	health := func() error { return nil }
 	switch m.StoreKind {
 	case "memory":
 		m.store = licensing.NewMemoryStore()
+	case "file":
+		fst, err := filestore.Open(filepath.Join(m.DataDir, "store"), filestore.Options{Logger: m.logger})
+		if err != nil {
+			return err
+		}
+		m.store, m.closer, health = fst, fst, fst.Err
 	default:
-		return fmt.Errorf("-store %q: want memory", m.StoreKind)
+		return fmt.Errorf("-store %q: want file or memory", m.StoreKind)
 	}
 	rate := m.RateLimit
 	if rate == 0 {
@@ -146,6 +154,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if health() != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"store failed; refusing writes"}`+"\n")
+			return
+		}
 		io.WriteString(w, `{"status":"ok"}`+"\n")
 	})
 	ln, err := net.Listen("tcp", m.Addr)

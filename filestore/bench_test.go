@@ -1,0 +1,147 @@
+package filestore
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/licensekit/licensing"
+)
+
+// BenchmarkCreateHTTP creates keys over loopback HTTP with 32 concurrent
+// clients, on the memory store (the baseline) and on the file store.
+func BenchmarkCreateHTTP(b *testing.B) {
+	for _, kind := range []string{"memory", "file"} {
+		b.Run("store="+kind, func(b *testing.B) {
+			var st licensing.Store = licensing.NewMemoryStore()
+			if kind == "file" {
+				fst, err := Open(b.TempDir(), Options{Logger: quiet()})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer fst.Close()
+				st = fst
+			}
+			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32)})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close(context.Background())
+			auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+				return licensing.Actor{UserID: "u", OrganizationID: "org-1"}, nil
+			})
+			srv := httptest.NewServer(licensing.NewHandler(svc, auth))
+			defer srv.Close()
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			b.SetParallelism((32 + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0)) // 32 clients
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					res, err := client.Post(srv.URL+"/api/v1/licensing/keys", "application/json", strings.NewReader(`{"instanceName":"bench"}`))
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 201 {
+						b.Fatalf("status %d", res.StatusCode)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
+		})
+	}
+}
+
+// realisticKey is a key as the Service makes it: UUIDv7 id, HMAC lookup
+// value that is also the digest, masked key, an instance name.
+func realisticKey(i int, created time.Time) licensing.Key {
+	var raw [32]byte
+	rand.Read(raw[:])
+	lookup := hex.EncodeToString(raw[:])
+	return licensing.Key{
+		ID: uuid.Must(uuid.NewV7()).String(), OrganizationID: "org-" + strconv.Itoa(i%1000),
+		LookupValue: lookup, Digest: lookup, MaskedKey: lookup[:8] + "..." + lookup[56:],
+		InstanceName: "Production Server", Active: true, CreatedAt: created,
+	}
+}
+
+// BenchmarkOpen1M measures Open of a store of 1,000,000 keys (a snapshot
+// plus a log of 10,000 more creates), and the heap it holds per key.
+func BenchmarkOpen1M(b *testing.B) {
+	const n = 1_000_000
+	dir := filepath.Join(b.TempDir(), "store")
+	s, err := Open(dir, Options{Logger: quiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	now := time.Now()
+	for i := 0; i < n-10_000; i++ {
+		if err := s.mem.Load(realisticKey(i, now)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := s.Compact(); err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := 0; i < 10_000; i += 100 {
+		done := make(chan error, 100)
+		for j := 0; j < 100; j++ {
+			go func(i int) { done <- s.CreateKey(ctx, realisticKey(i, now)) }(i + j)
+		}
+		for j := 0; j < 100; j++ {
+			if err := <-done; err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	s.Close()
+	s = nil
+	var sizes []string
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		fi, _ := e.Info()
+		sizes = append(sizes, fmt.Sprintf("%s=%dMB", e.Name(), fi.Size()>>20))
+	}
+	b.Logf("files: %s", strings.Join(sizes, " "))
+
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		t0 := time.Now()
+		st, err := Open(dir, Options{Logger: quiet()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		elapsed := time.Since(t0)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		if st.mem.Len() != n {
+			b.Fatalf("%d keys", st.mem.Len())
+		}
+		b.ReportMetric(elapsed.Seconds(), "open-s")
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")
+		runtime.KeepAlive(st)
+		st.Close()
+	}
+}
