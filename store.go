@@ -181,13 +181,18 @@ func (m *MemoryStore) Load(keys ...Key) error {
 		ps[i] = m.newMemKey(id, k)
 	}
 	n := len(m.byID)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	byLookup := func() {
 		for _, p := range ps {
 			m.byLookup[p.lookup()] = p
 		}
-	}()
+	}
+	done := make(chan struct{})
+	if len(ps) >= 256 { // worth a second core
+		go func() { defer close(done); byLookup() }()
+	} else {
+		byLookup()
+		close(done)
+	}
 	for _, p := range ps {
 		m.byID[p.id] = p
 		m.byOrg[p.org] = append(m.byOrg[p.org], p)

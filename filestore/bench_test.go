@@ -28,8 +28,10 @@ func BenchmarkCreateHTTP(b *testing.B) {
 	for _, kind := range []string{"memory", "file"} {
 		b.Run("store="+kind, func(b *testing.B) {
 			var st licensing.Store = licensing.NewMemoryStore()
+			var fst *Store
 			if kind == "file" {
-				fst, err := Open(b.TempDir(), Options{Logger: quiet()})
+				var err error
+				fst, err = Open(b.TempDir(), Options{Logger: quiet()})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -66,6 +68,10 @@ func BenchmarkCreateHTTP(b *testing.B) {
 				}
 			})
 			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "creates/s")
+			if fst != nil {
+				_, syncs := fst.log.stats()
+				b.ReportMetric(float64(syncs)/float64(b.N), "fsyncs/create")
+			}
 		})
 	}
 }
