@@ -40,6 +40,13 @@ type Main struct {
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
 
+	// Stores adds store kinds to -store beside "file" and "memory": a
+	// binary with more dependencies (the PostgreSQL one) registers its own
+	// here. The closer, when not nil, is closed at shutdown.
+	Stores map[string]func(ctx context.Context) (licensing.Store, io.Closer, error)
+	// Flags, when set, defines extra flags (for those stores) before parsing.
+	Flags func(fs *flag.FlagSet)
+
 	logger *slog.Logger
 	dir    Directory
 	svc    *licensing.Service
@@ -79,6 +86,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
+	if m.Flags != nil {
+		m.Flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -130,7 +140,13 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		}
 		m.store, m.closer, health = fst, fst, fst.Err
 	default:
-		return fmt.Errorf("-store %q: want file or memory", m.StoreKind)
+		open, ok := m.Stores[m.StoreKind]
+		if !ok {
+			return fmt.Errorf("-store %q: want file or memory", m.StoreKind)
+		}
+		if m.store, m.closer, err = open(ctx); err != nil {
+			return err
+		}
 	}
 	rate := m.RateLimit
 	if rate == 0 {

@@ -1,0 +1,96 @@
+package pgstore_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/pgstore"
+)
+
+type orgs struct{}
+
+func (orgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	return licensing.Organization{ID: id, Name: "Acme", OwnerID: "u", Plan: "business", Active: true,
+		Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10.0}}, nil
+}
+
+// BenchmarkValidateHTTP validates keys over loopback HTTP through one
+// server, on the memory store (the baseline) and on PostgreSQL.
+func BenchmarkValidateHTTP(b *testing.B) {
+	for _, kind := range []string{"memory", "postgres"} {
+		b.Run("store="+kind, func(b *testing.B) {
+			var st licensing.Store = licensing.NewMemoryStore()
+			if kind == "postgres" {
+				if pg == nil {
+					b.Skip("no PostgreSQL")
+				}
+				dsn := pg.NewSchema(b)
+				cfg, err := pgxpool.ParseConfig(dsn)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cfg.MaxConns = 16
+				pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer pool.Close()
+				pst := pgstore.New(pool)
+				if err := pst.Migrate(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+				st = pst
+			}
+			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, RateLimit: -1,
+				Pepper: bytes.Repeat([]byte{1}, 32), Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"}})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close(context.Background())
+			keys := make([]string, 1000)
+			for i := range keys {
+				c, err := svc.CreateKey(context.Background(), licensing.Actor{UserID: "u", OrganizationID: "org-1"}, licensing.CreateKeyInput{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				keys[i] = c.LicenseKey
+			}
+			srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+				return licensing.Actor{}, licensing.ErrUnauthorized
+			})))
+			defer srv.Close()
+			tr := &http.Transport{MaxIdleConnsPerHost: 64}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr}
+			b.SetParallelism(8)
+			b.ResetTimer()
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				i := 0
+				for pb.Next() {
+					i++
+					res, err := client.Post(srv.URL+"/api/v1/licensing/validate", "application/json",
+						strings.NewReader(`{"licenseKey":"`+keys[i*7919%len(keys)]+`","metrics":{"companyCount":3}}`))
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+					if res.StatusCode != 200 {
+						b.Fatalf("status %d", res.StatusCode)
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "validations/s")
+		})
+	}
+}

@@ -1,0 +1,133 @@
+// Package pgtest starts a throwaway PostgreSQL for tests: a temporary data
+// directory, a Unix socket in a temporary directory, no TCP port, stopped
+// and removed at the end.
+package pgtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Server is a running throwaway PostgreSQL.
+type Server struct {
+	dir, socket string
+	bin         string
+	runAs       string
+	schemas     atomic.Int64
+}
+
+func binDir() string {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if _, err := exec.LookPath("initdb"); err == nil {
+			return filepath.Dir(p)
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	if len(matches) > 0 {
+		return filepath.Dir(matches[len(matches)-1])
+	}
+	return ""
+}
+
+// Start starts a server, or skips the calling test when the binaries are
+// missing (fails instead when CI is set). Call Stop when done.
+func Start(tb testing.TB) *Server {
+	bin := binDir()
+	if bin == "" {
+		if os.Getenv("CI") != "" {
+			tb.Fatal("pgtest: initdb and pg_ctl not found; .ci/run must install Debian's postgresql")
+		}
+		tb.Skip("pgtest: initdb and pg_ctl not found; install PostgreSQL to run these tests")
+	}
+	dir, err := os.MkdirTemp("", "pgtest-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{dir: dir, socket: filepath.Join(dir, "sock"), bin: bin}
+	if err := os.Mkdir(s.socket, 0o700); err != nil {
+		tb.Fatal(err)
+	}
+	if os.Geteuid() == 0 { // initdb refuses to run as root
+		s.runAs = "postgres"
+		u, err := user.Lookup(s.runAs)
+		if err != nil {
+			s.runAs = "nobody"
+			u, err = user.Lookup(s.runAs)
+			if err != nil {
+				tb.Fatal("pgtest: running as root and neither postgres nor nobody exists")
+			}
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		for _, p := range []string{dir, s.socket} {
+			if err := os.Chown(p, uid, gid); err != nil {
+				tb.Fatal(err)
+			}
+		}
+	}
+	data := filepath.Join(dir, "data")
+	if out, err := s.run("initdb", "-D", data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"); err != nil {
+		s.remove()
+		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
+	}
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", s.socket)
+	if out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		s.remove()
+		tb.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return s
+}
+
+func (s *Server) run(name string, args ...string) ([]byte, error) {
+	path := filepath.Join(s.bin, name)
+	var cmd *exec.Cmd
+	if s.runAs != "" {
+		cmd = exec.Command("runuser", append([]string{"-u", s.runAs, "--", path}, args...)...)
+	} else {
+		cmd = exec.Command(path, args...)
+	}
+	cmd.Dir = s.dir
+	return cmd.CombinedOutput()
+}
+
+func (s *Server) remove() { os.RemoveAll(s.dir) }
+
+// Stop stops the server and removes its files.
+func (s *Server) Stop() {
+	s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
+	s.remove()
+}
+
+// DSN returns a connection string for the server's postgres database.
+func (s *Server) DSN() string {
+	return fmt.Sprintf("host=%s user=postgres dbname=postgres sslmode=disable", s.socket)
+}
+
+// NewSchema creates an empty schema and returns a DSN whose search_path is
+// it, so each test gets fresh tables.
+func (s *Server) NewSchema(tb testing.TB) string {
+	name := fmt.Sprintf("t%d_%d", time.Now().UnixNano()%1e6, s.schemas.Add(1))
+	ctx := context.Background()
+	pool, err := pxNew(ctx, s.DSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := pool.Exec(ctx, "CREATE SCHEMA "+name); err != nil {
+		tb.Fatal(err)
+	}
+	return s.DSN() + " search_path=" + name
+}
+
+func pxNew(ctx context.Context, dsn string) (*pgxpool.Pool, error) { return pgxpool.New(ctx, dsn) }

@@ -1,0 +1,283 @@
+// Package pgstore is a licensing.Store on PostgreSQL, through pgx. Any number
+// of license servers sharing one database agree at once on every create and
+// revoke: there is no cache, every read is one indexed query.
+//
+//	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+//	if err != nil { ... }
+//	st := pgstore.New(pool)
+//	if err := st.Migrate(ctx); err != nil { ... } // idempotent; safe from many servers at once
+//	svc, err := licensing.New(licensing.Config{Store: st, ...})
+//
+// The schema is in migrations/*.sql (embedded) and described in README.md.
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/licensekit/licensing"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the PostgreSQL licensing.Store. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ licensing.Store = (*Store)(nil)
+
+// New returns a Store on pool, which the caller owns and closes. Call
+// Migrate before first use.
+func New(pool *pgxpool.Pool) *Store {
+	if pool == nil {
+		panic("pgstore: New needs a pool")
+	}
+	return &Store{pool: pool}
+}
+
+// migrationLock is the advisory lock key Migrate holds ("licensin" in ASCII).
+const migrationLock = 0x6c6963656e73696e
+
+// Migrate applies the embedded migrations that the database lacks, in order,
+// in one transaction under an advisory lock, so servers starting at once do
+// not race. It is idempotent.
+func (s *Store) Migrate(ctx context.Context) error {
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrationLock)); err != nil {
+		return fmt.Errorf("pgstore: migrate: lock: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS licensing_schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("pgstore: migration %s: name must start with a number", base)
+		}
+		var applied bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM licensing_schema_migrations WHERE version = $1)`, version).Scan(&applied); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+		if applied {
+			continue
+		}
+		sql, err := migrations.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, string(sql)); err != nil {
+			return fmt.Errorf("pgstore: migration %s: %w", base, err)
+		}
+		if _, err := tx.Exec(ctx, `INSERT INTO licensing_schema_migrations (version, name) VALUES ($1, $2)`, version, base); err != nil {
+			return fmt.Errorf("pgstore: migrate: %w", err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}
+
+const columns = `id, organization_id, lookup_value, digest, masked_key, instance_name, instance_url, active,
+	created_at, activated_at, last_validated_at, revoked_at, last_metrics, last_violations`
+
+func scanKey(row pgx.Row) (licensing.Key, error) {
+	var k licensing.Key
+	var id uuid.UUID
+	var activated, validated, revoked *time.Time
+	var metrics, violations []byte
+	err := row.Scan(&id, &k.OrganizationID, &k.LookupValue, &k.Digest, &k.MaskedKey, &k.InstanceName, &k.InstanceURL,
+		&k.Active, &k.CreatedAt, &activated, &validated, &revoked, &metrics, &violations)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return licensing.Key{}, licensing.ErrKeyNotFound
+	}
+	if err != nil {
+		return licensing.Key{}, fmt.Errorf("pgstore: %w", err)
+	}
+	k.ID = id.String()
+	k.CreatedAt = k.CreatedAt.UTC()
+	for dst, src := range map[*time.Time]*time.Time{&k.ActivatedAt: activated, &k.LastValidatedAt: validated, &k.RevokedAt: revoked} {
+		if src != nil {
+			*dst = src.UTC()
+		}
+	}
+	if metrics != nil {
+		if err := json.Unmarshal(metrics, &k.LastMetrics); err != nil {
+			return licensing.Key{}, fmt.Errorf("pgstore: last_metrics of %s: %w", k.ID, err)
+		}
+	}
+	if violations != nil {
+		if err := json.Unmarshal(violations, &k.LastViolations); err != nil {
+			return licensing.Key{}, fmt.Errorf("pgstore: last_violations of %s: %w", k.ID, err)
+		}
+	}
+	return k, nil
+}
+
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// jsonOrNull encodes v, or gives NULL for a nil map or slice.
+func jsonOrNull[T any](v T, isNil bool) *string {
+	if isNil {
+		return nil
+	}
+	b, _ := json.Marshal(v)
+	s := string(b)
+	return &s
+}
+
+// CreateKey implements licensing.Store. A duplicate id or lookup value gives
+// licensing.ErrDuplicateKey.
+func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
+	id, err := uuid.Parse(k.ID)
+	if err != nil || id.String() != k.ID {
+		return licensing.ErrInvalidKeyID
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO licensing_keys (`+columns+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb)`,
+		id, k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL, k.Active,
+		k.CreatedAt, optTime(k.ActivatedAt), optTime(k.LastValidatedAt), optTime(k.RevokedAt),
+		jsonOrNull(k.LastMetrics, k.LastMetrics == nil), jsonOrNull(k.LastViolations, k.LastViolations == nil))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: id or lookup value
+		return licensing.ErrDuplicateKey
+	}
+	if err != nil {
+		return fmt.Errorf("pgstore: create key: %w", err)
+	}
+	return nil
+}
+
+// KeyByID implements licensing.Store.
+func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return licensing.Key{}, licensing.ErrKeyNotFound
+	}
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE id = $1`, u))
+}
+
+// KeyByLookup implements licensing.Store.
+func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
+}
+
+// ListKeys implements licensing.Store.
+func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM licensing_keys WHERE organization_id = $1
+		ORDER BY created_at DESC, id DESC`, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+	}
+	defer rows.Close()
+	keys := []licensing.Key{}
+	for rows.Next() {
+		k, err := scanKey(rows)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+	}
+	// ids compare as text in the Store contract; uuid order is the same for
+	// canonical lower-case ids, but sort again so ties match exactly.
+	licensing.SortKeys(keys)
+	return keys, nil
+}
+
+// RevokeKey implements licensing.Store: the first revocation time is kept.
+func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensing.Key, error) {
+	u, err := uuid.Parse(id)
+	if err != nil || u.String() != id {
+		return licensing.Key{}, licensing.ErrKeyNotFound
+	}
+	return scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys
+		SET active = false, revoked_at = COALESCE(revoked_at, $2)
+		WHERE id = $1 RETURNING `+columns, u, at))
+}
+
+// RecordValidations implements licensing.Store with one UPDATE ... FROM
+// unnest(...) statement per batch (more only when one batch names a key
+// twice, which the Service never does).
+func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
+	for len(recs) > 0 {
+		seen := make(map[uuid.UUID]bool, len(recs))
+		var ids []uuid.UUID
+		var firsts, ats []time.Time
+		var names, urls []string
+		var metrics, violations []*string
+		var later []licensing.ValidationRecord
+		for _, r := range recs {
+			u, err := uuid.Parse(r.KeyID)
+			if err != nil {
+				continue // not a key of ours: skipped, as the contract says
+			}
+			if seen[u] {
+				later = append(later, r)
+				continue
+			}
+			seen[u] = true
+			first := r.FirstAt
+			if first.IsZero() {
+				first = r.At
+			}
+			ids = append(ids, u)
+			firsts = append(firsts, first)
+			ats = append(ats, r.At)
+			names = append(names, r.InstanceName)
+			urls = append(urls, r.InstanceURL)
+			metrics = append(metrics, jsonOrNull(r.Metrics, r.Metrics == nil))
+			violations = append(violations, jsonOrNull(r.Violations, r.Violations == nil))
+		}
+		if len(ids) > 0 {
+			_, err := s.pool.Exec(ctx, `UPDATE licensing_keys AS k SET
+				last_validated_at = GREATEST(k.last_validated_at, v.at),
+				activated_at = COALESCE(k.activated_at, v.first_at),
+				instance_name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE k.instance_name END,
+				instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
+				last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
+				last_violations = COALESCE(v.violations::jsonb, k.last_violations)
+			FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
+				AS v(id, first_at, at, instance_name, instance_url, metrics, violations)
+			WHERE k.id = v.id`, ids, firsts, ats, names, urls, metrics, violations)
+			if err != nil {
+				return fmt.Errorf("pgstore: record validations: %w", err)
+			}
+		}
+		recs = later
+	}
+	return nil
+}

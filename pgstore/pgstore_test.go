@@ -1,0 +1,172 @@
+package pgstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/storetest"
+	"github.com/licensekit/licensing/pgstore"
+	"github.com/licensekit/licensing/pgstore/internal/pgtest"
+)
+
+var pg *pgtest.Server
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		code := 0
+		// Start needs a testing.TB; a tiny adapter reports setup failures.
+		s, err := startServer()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			if os.Getenv("CI") != "" {
+				return 1
+			}
+			fmt.Fprintln(os.Stderr, "pgstore: skipping the PostgreSQL tests")
+			return 0
+		}
+		pg = s
+		defer pg.Stop()
+		code = m.Run()
+		return code
+	}())
+}
+
+// startServer runs pgtest.Start outside a test, turning its Fatal and Skip
+// into an error.
+func startServer() (s *pgtest.Server, err error) {
+	tb := &setupTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s = pgtest.Start(tb)
+	}()
+	<-done
+	if tb.msg != "" {
+		return nil, errors.New(tb.msg)
+	}
+	return s, nil
+}
+
+// pool opens a pool on a fresh schema; the store is migrated.
+func newStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
+	t.Helper()
+	dsn := pg.NewSchema(t)
+	pool, err := pgxpool.New(context.Background(), dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	st := pgstore.New(pool)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return st, pool, dsn
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) licensing.Store {
+		st, _, _ := newStore(t)
+		return st
+	})
+}
+
+func TestMigrateConcurrentAndIdempotent(t *testing.T) {
+	is := is.New(t)
+	dsn := pg.NewSchema(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ { // eight servers starting at once
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pool, err := pgxpool.New(context.Background(), dsn)
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer pool.Close()
+			errs <- pgstore.New(pool).Migrate(context.Background())
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		is.NoErr(err)
+	}
+	pool, err := pgxpool.New(context.Background(), dsn)
+	is.NoErr(err)
+	defer pool.Close()
+	is.NoErr(pgstore.New(pool).Migrate(context.Background())) // and once more later
+	var n int
+	is.NoErr(pool.QueryRow(context.Background(), `SELECT count(*) FROM licensing_schema_migrations`).Scan(&n))
+	is.Equal(n, 1) // each migration applied once
+	var idx int
+	is.NoErr(pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'licensing_keys'
+		AND indexname IN ('licensing_keys_lookup_value', 'licensing_keys_org_created')`).Scan(&idx))
+	is.Equal(idx, 2) // unique lookup index and listing index
+}
+
+// countingTracer counts the statements a pool sends.
+type countingTracer struct{ n atomic.Int64 }
+
+func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func TestRecordValidationsIsOneStatement(t *testing.T) {
+	is := is.New(t)
+	st, _, dsn := newStore(t)
+	ctx := context.Background()
+	base := time.Date(2026, 2, 20, 10, 0, 0, 0, time.UTC)
+	var recs []licensing.ValidationRecord
+	for i := 0; i < 200; i++ {
+		k := storetest.NewKey("org-1", base)
+		is.NoErr(st.CreateKey(ctx, k))
+		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, FirstAt: base, At: base.Add(time.Minute),
+			InstanceURL: "https://x.example", Metrics: map[string]float64{"userCount": float64(i)}, Violations: []string{}})
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	is.NoErr(err)
+	tracer := &countingTracer{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	is.NoErr(err)
+	defer pool.Close()
+	counted := pgstore.New(pool)
+	is.NoErr(counted.RecordValidations(ctx, recs))
+	is.Equal(tracer.n.Load(), int64(1)) // 200 validations, one statement
+	got, err := counted.KeyByID(ctx, recs[199].KeyID)
+	is.NoErr(err)
+	is.Equal(got.LastMetrics["userCount"], 199.0)
+	is.Equal(got.InstanceURL, "https://x.example")
+	is.True(got.ActivatedAt.Equal(base))
+}
+
+func TestDriverErrorsBecomeLibraryErrors(t *testing.T) {
+	is := is.New(t)
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	k := storetest.NewKey("org-1", time.Now())
+	is.NoErr(st.CreateKey(ctx, k))
+	is.True(errors.Is(st.CreateKey(ctx, k), licensing.ErrDuplicateKey)) // unique violation on id
+	_, err := st.KeyByID(ctx, "not-a-uuid")
+	is.True(errors.Is(err, licensing.ErrKeyNotFound)) // no driver error for a malformed id
+	_, err = st.RevokeKey(ctx, "nope", time.Now())
+	is.True(errors.Is(err, licensing.ErrKeyNotFound))
+	bad := storetest.NewKey("org-1", time.Now())
+	bad.ID = "NOT-A-UUID"
+	is.True(errors.Is(st.CreateKey(ctx, bad), licensing.ErrInvalidKeyID))
+}

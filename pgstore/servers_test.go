@@ -1,0 +1,189 @@
+package pgstore_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+var (
+	buildOnce sync.Once
+	serverBin string
+	buildErr  error
+)
+
+func buildServer(t *testing.T) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "licensing-server-pg")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		serverBin = filepath.Join(dir, "licensing-server-pg")
+		out, err := exec.Command("go", "build", "-o", serverBin, "./cmd/licensing-server-pg").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return serverBin
+}
+
+type server struct {
+	url  string
+	cmd  *exec.Cmd
+	logs *strings.Builder
+	mu   *sync.Mutex
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *strings.Builder
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func startLicensingServer(t *testing.T, args ...string) *server {
+	t.Helper()
+	s := &server{logs: &strings.Builder{}, mu: &sync.Mutex{}}
+	s.cmd = exec.Command(buildServer(t), append([]string{"-addr", "127.0.0.1:0", "-rate-limit", "0"}, args...)...)
+	s.cmd.Stderr = lockedWriter{s.mu, s.logs}
+	s.cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32)) // servers of one database share the pepper
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+		s.cmd.Wait()
+	})
+	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		s.mu.Lock()
+		m := listening.FindStringSubmatch(s.logs.String())
+		s.mu.Unlock()
+		if m != nil {
+			s.url = "http://" + m[1]
+			return s
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t.Fatalf("server did not start:\n%s", s.logs.String())
+	return nil
+}
+
+func (s *server) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var m map[string]any
+	json.NewDecoder(res.Body).Decode(&m)
+	return res.StatusCode, m
+}
+
+func writeConfig(t *testing.T) string {
+	sum := sha256.Sum256([]byte("owner-token"))
+	cfg := `{"plans": {"business": {"selfHostingLicense": true}}, "requiredFeature": "selfHostingLicense",
+  "organizations": [{"id": "org-1", "name": "Acme", "ownerId": "user-1", "plan": "business", "active": true}],
+  "tokens": [{"sha256": "` + hex.EncodeToString(sum[:]) + `", "userId": "user-1"}]}`
+	path := filepath.Join(t.TempDir(), "config.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func listIDs(t *testing.T, s *server) []string {
+	t.Helper()
+	status, body := s.do(t, "GET", "/api/v1/licensing/keys", "owner-token", "")
+	if status != 200 {
+		t.Fatalf("list: %d", status)
+	}
+	var ids []string
+	for _, k := range body["keys"].([]any) {
+		ids = append(ids, k.(map[string]any)["id"].(string))
+	}
+	return ids
+}
+
+func TestTwoServersOneDatabase(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
+
+	status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"instanceName":"prod"}`)
+	is.Equal(status, 201)
+	id, key := created["id"].(string), created["licenseKey"].(string)
+	status, _ = b.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 200) // created on A, validates on B
+	status, _ = b.do(t, "DELETE", "/api/v1/licensing/keys/"+id, "owner-token", "")
+	is.Equal(status, 200)
+	status, _ = a.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 401) // revoked on B, refused on A at the very next request
+
+	// 32 concurrent creates through both servers
+	var mu sync.Mutex
+	got := map[string]bool{}
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func(s *server) {
+			defer wg.Done()
+			status, body := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+			if status != 201 {
+				t.Errorf("create: %d", status)
+				return
+			}
+			mu.Lock()
+			got[body["id"].(string)] = true
+			mu.Unlock()
+		}([]*server{a, b}[i%2])
+	}
+	wg.Wait()
+	is.Equal(len(got), 32) // all distinct
+	listA, listB := listIDs(t, a), listIDs(t, b)
+	is.Equal(listA, listB) // both servers list the same records
+	is.Equal(len(listA), 33)
+	for id := range got {
+		found := false
+		for _, l := range listA {
+			found = found || l == id
+		}
+		is.True(found) // none lost
+	}
+}
