@@ -1,0 +1,182 @@
+// Command loadgen is the load harness: it builds and starts the reference
+// server once per store (memory, then file) on loopback, in temporary
+// directories, drives each from this separate process with C concurrent
+// keep-alive connections for a fixed time, and prints requests per second
+// and the file/memory ratio measured in the same run.
+//
+//	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
+//	go run ./internal/cmd/loadgen -route validate -c 32 -d 10s
+//
+// Traffic goes only to 127.0.0.1, is bounded in time, and stops by itself.
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	route := flag.String("route", "create", "create or validate")
+	conns := flag.Int("c", 32, "concurrent connections")
+	dur := flag.Duration("d", 10*time.Second, "duration per store")
+	stores := flag.String("stores", "memory,file", "stores to measure, the first is the baseline")
+	flag.Parse()
+	if *dur > 5*time.Minute || *conns > 1024 {
+		fmt.Fprintln(os.Stderr, "loadgen: -d at most 5m, -c at most 1024")
+		os.Exit(2)
+	}
+	if err := run(*route, *conns, *dur, strings.Split(*stores, ",")); err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+		os.Exit(1)
+	}
+}
+
+func run(route string, conns int, dur time.Duration, stores []string) error {
+	tmp, err := os.MkdirTemp("", "loadgen-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "licensing-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
+		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+	}
+	const token = "loadgen-owner-token"
+	sum := sha256.Sum256([]byte(token))
+	cfg := filepath.Join(tmp, "config.json")
+	os.WriteFile(cfg, []byte(`{"plans":{"business":{"selfHostingLicense":true}},"requiredFeature":"selfHostingLicense",
+"organizations":[{"id":"org-1","name":"Load","ownerId":"u","plan":"business","active":true}],
+"tokens":[{"sha256":"`+hex.EncodeToString(sum[:])+`","userId":"u"}]}`), 0o600)
+
+	var base float64
+	for i, store := range stores {
+		rate, err := measure(bin, cfg, filepath.Join(tmp, store), store, token, route, conns, dur)
+		if err != nil {
+			return fmt.Errorf("%s: %w", store, err)
+		}
+		if i == 0 {
+			base = rate
+		}
+		fmt.Printf("%-8s %-8s c=%d d=%s  %8.0f req/s  ratio %.2f\n", route, store, conns, dur, rate, rate/base)
+	}
+	return nil
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+func measure(bin, cfg, data, store, token, route string, conns int, dur time.Duration) (float64, error) {
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return 0, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a
+	case <-time.After(15 * time.Second):
+		return 0, errors.New("server did not start")
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
+	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+	defer tr.CloseIdleConnections()
+
+	var keys []string
+	if route == "validate" {
+		for i := 0; i < 1000; i++ {
+			k, err := create(client, url, token)
+			if err != nil {
+				return 0, err
+			}
+			keys = append(keys, k)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), dur)
+	defer cancel()
+	var done, failed atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < conns; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			for i := c; ctx.Err() == nil; i += conns {
+				var err error
+				if route == "validate" {
+					err = validate(client, url, keys[i%len(keys)])
+				} else {
+					_, err = create(client, url, token)
+				}
+				if ctx.Err() != nil {
+					return
+				}
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				done.Add(1)
+			}
+		}(c)
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if f := failed.Load(); f > 0 {
+		return 0, fmt.Errorf("%d requests failed", f)
+	}
+	return float64(done.Load()) / elapsed.Seconds(), nil
+}
+
+func create(client *http.Client, url, token string) (string, error) {
+	req, _ := http.NewRequest("POST", url+"/api/v1/licensing/keys", strings.NewReader(`{"instanceName":"load"}`))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer res.Body.Close()
+	var body struct{ LicenseKey string }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 201 {
+		return "", fmt.Errorf("create: %d %v", res.StatusCode, err)
+	}
+	return body.LicenseKey, nil
+}
+
+func validate(client *http.Client, url, key string) error {
+	res, err := client.Post(url+"/api/v1/licensing/validate", "application/json", strings.NewReader(`{"licenseKey":"`+key+`"}`))
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("validate: %d", res.StatusCode)
+	}
+	return nil
+}
