@@ -13,8 +13,14 @@ type setupTB struct {
 	msg string
 }
 
-func (s *setupTB) Helper()                                 {}
-func (s *setupTB) Fatal(args ...any)                       { s.msg = fmt.Sprint(args...); runtime.Goexit() }
-func (s *setupTB) Fatalf(format string, args ...any)       { s.msg = fmt.Sprintf(format, args...); runtime.Goexit() }
-func (s *setupTB) Skip(args ...any)                        { s.msg = fmt.Sprint(args...); runtime.Goexit() }
-func (s *setupTB) Skipf(format string, args ...any)        { s.msg = fmt.Sprintf(format, args...); runtime.Goexit() }
+func (s *setupTB) Helper()           {}
+func (s *setupTB) Fatal(args ...any) { s.msg = fmt.Sprint(args...); runtime.Goexit() }
+func (s *setupTB) Fatalf(format string, args ...any) {
+	s.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (s *setupTB) Skip(args ...any) { s.msg = fmt.Sprint(args...); runtime.Goexit() }
+func (s *setupTB) Skipf(format string, args ...any) {
+	s.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
