@@ -108,6 +108,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.revokeKey(w, r, path[len("/keys/"):])
+	case strings.HasPrefix(path, "/keys/") && strings.HasSuffix(path, "/jwt") &&
+		strings.Count(path, "/") == 3:
+		if r.Method != http.MethodPost {
+			methodNotAllowed(w, "POST")
+			return
+		}
+		h.issueToken(w, r, strings.TrimSuffix(path[len("/keys/"):], "/jwt"))
+	case path == "/public-keys":
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=300")
+		w.Write(append(h.svc.cfg.Signing.JWKS(), '\n'))
+	case path == "/revocations":
+		if r.Method != http.MethodGet {
+			methodNotAllowed(w, "GET")
+			return
+		}
+		h.revocations(w, r)
 	case path == "/validate":
 		if r.Method != http.MethodPost {
 			methodNotAllowed(w, "POST")
@@ -241,12 +262,113 @@ func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request, id string) {
 	}{"revoked"})
 }
 
+func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request, id string) {
+	a, ok := h.actor(w, r)
+	if !ok {
+		return
+	}
+	tok, err := h.svc.IssueToken(r.Context(), a, id, r.URL.Query().Get("alg"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, http.StatusOK, struct {
+		JWT       string   `json:"jwt"`
+		ExpiresAt jsonTime `json:"expiresAt"`
+		Plan      string   `json:"plan"`
+	}{tok.JWT, jsonTime(tok.ExpiresAt), tok.Plan})
+}
+
+// revocations answers GET /revocations?org=<id>[&nonce=<n>] with the signed
+// list of the organization's revoked key ids (the jti of their tokens).
+func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	org, nonce := q.Get("org"), q.Get("nonce")
+	if !h.allow(w, r, nonce) {
+		return
+	}
+	if org == "" || len(org) > 255 {
+		h.writeSigned(w, http.StatusBadRequest, struct {
+			Error string `json:"error"`
+			Nonce string `json:"nonce,omitempty"`
+		}{"org is required", nonce})
+		return
+	}
+	if err := checkNonce(nonce); err != nil {
+		writeError(w, err)
+		return
+	}
+	ids, err := h.svc.RevokedKeyIDs(r.Context(), org)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	h.writeSigned(w, http.StatusOK, struct {
+		OrganizationID string   `json:"organizationId"`
+		Revoked        []string `json:"revoked"`
+		Nonce          string   `json:"nonce,omitempty"`
+	}{org, ids, nonce})
+}
+
+// MaxNonceLength bounds the nonce of signed requests.
+const MaxNonceLength = 128
+
+func checkNonce(n string) error {
+	if len(n) > MaxNonceLength || strings.IndexFunc(n, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		return &Error{Code: CodeInvalid, Message: "nonce must be at most 128 printable ASCII characters"}
+	}
+	return nil
+}
+
+// allow applies the per-address rate limit; a refused request with a nonce
+// gets a signed 429.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, nonce string) bool {
+	if h.limiter == nil {
+		return true
+	}
+	wait, ok := h.limiter.allow(h.clientAddr(r))
+	if ok {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	if nonce != "" && checkNonce(nonce) == nil {
+		h.writeSigned(w, http.StatusTooManyRequests, struct {
+			Error string `json:"error"`
+			Nonce string `json:"nonce"`
+		}{ErrRateLimited.Message, nonce})
+	} else {
+		writeError(w, ErrRateLimited)
+	}
+	return false
+}
+
+// writeSigned writes v as JSON with a Date header and a Licensing-Signature
+// over status, key id, date and the exact body bytes.
+func (h *Handler) writeSigned(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b = append(b, '\n')
+	date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
+	hdr := w.Header()
+	hdr.Set("Date", date)
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set(SignatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
 type validateRequest struct {
 	LicenseKey   *string            `json:"licenseKey"`
 	InstanceName *string            `json:"instanceName"`
 	InstanceURL  *string            `json:"instanceUrl"`
 	InstanceID   *string            `json:"instanceId"`
 	Metrics      map[string]float64 `json:"metrics"`
+	Nonce        *string            `json:"nonce"`
 }
 
 type validateResponse struct {
@@ -260,30 +382,47 @@ type validateResponse struct {
 	TrialEndsAt      *jsonTime      `json:"trialEndsAt,omitempty"`
 	TrialDaysLeft    *int           `json:"trialDaysLeft,omitempty"`
 	BillingURL       string         `json:"billingUrl"`
+	Nonce            string         `json:"nonce,omitempty"`
 }
 
 type validateError struct {
-	Valid      bool   `json:"valid"`
+	Valid      *bool  `json:"valid,omitempty"` // false on 401 and 403
 	Error      string `json:"error"`
 	Plan       string `json:"plan,omitempty"`
 	BillingURL string `json:"billingUrl,omitempty"`
+	Nonce      string `json:"nonce,omitempty"`
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
-	if h.limiter != nil {
-		if wait, ok := h.limiter.allow(h.clientAddr(r)); !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeError(w, ErrRateLimited)
-			return
-		}
-	}
 	var req validateRequest
 	if err := h.decode(w, r, &req); err != nil {
+		if h.allow(w, r, "") {
+			writeError(w, err)
+		}
+		return
+	}
+	nonce := ""
+	if req.Nonce != nil {
+		nonce = *req.Nonce
+	}
+	if !h.allow(w, r, nonce) {
+		return
+	}
+	// answer writes the outcome, signed when the request carried a nonce.
+	answer := func(status int, v any) {
+		w.Header().Set("Cache-Control", "no-store")
+		if nonce != "" {
+			h.writeSigned(w, status, v)
+		} else {
+			writeJSON(w, status, v)
+		}
+	}
+	if err := checkNonce(nonce); err != nil {
 		writeError(w, err)
 		return
 	}
 	if req.LicenseKey == nil {
-		writeError(w, ErrLicenseKeyRequired)
+		answer(http.StatusBadRequest, validateError{Error: ErrLicenseKeyRequired.Message, Nonce: nonce})
 		return
 	}
 	in := ValidateInput{LicenseKey: *req.LicenseKey, Metrics: req.Metrics}
@@ -297,14 +436,17 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		in.InstanceID = *req.InstanceID
 	}
 	res, err := h.svc.ValidateKey(r.Context(), in)
-	w.Header().Set("Cache-Control", "no-store")
 	if err != nil {
-		switch status := StatusCode(err); status {
-		case http.StatusUnauthorized, http.StatusForbidden:
-			writeJSON(w, status, validateError{Error: ErrorMessage(err), Plan: res.Plan, BillingURL: res.BillingURL})
-		default:
+		status := StatusCode(err)
+		if status >= 500 {
 			h.fail(w, r, err)
+			return
 		}
+		body := validateError{Error: ErrorMessage(err), Plan: res.Plan, BillingURL: res.BillingURL, Nonce: nonce}
+		if status == http.StatusUnauthorized || status == http.StatusForbidden {
+			body.Valid = new(bool)
+		}
+		answer(status, body)
 		return
 	}
 	out := validateResponse{
@@ -315,6 +457,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		OrganizationName: res.OrganizationName,
 		Violations:       res.Violations,
 		BillingURL:       res.BillingURL,
+		Nonce:            nonce,
 	}
 	if !res.CurrentPeriodEnd.IsZero() {
 		t := jsonTime(res.CurrentPeriodEnd)
@@ -324,7 +467,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		t, d := jsonTime(res.TrialEndsAt), res.TrialDaysLeft
 		out.TrialEndsAt, out.TrialDaysLeft = &t, &d
 	}
-	writeJSON(w, http.StatusOK, out)
+	answer(http.StatusOK, out)
 }
 
 // clientAddr is the address the rate limiter counts: the TCP peer, or, when

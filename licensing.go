@@ -285,6 +285,7 @@ const (
 	EventKeyValidated     EventType = "key.validated"
 	EventValidationFailed EventType = "key.validation_failed"
 	EventKeyShared        EventType = "key.shared"
+	EventTokenIssued      EventType = "key.token_issued"
 )
 
 // Reasons carried by EventValidationFailed.
@@ -330,6 +331,8 @@ type Policy struct {
 	// Limits maps reported metric names to the plan features that limit
 	// them. Nil means DefaultLimits; an empty map means no limits.
 	Limits map[string]string
+	// Issuer is the iss claim of offline tokens.
+	Issuer string
 }
 
 // Config configures a Service. New fills in the defaults documented on each
@@ -345,6 +348,18 @@ type Config struct {
 	// Pepper is the server secret of the default Hasher, at least
 	// MinPepperLength bytes. Required unless Hasher is set.
 	Pepper []byte
+
+	// Signing signs offline tokens, validation answers to requests with a
+	// nonce, and revocation lists. Default: a fresh Ed25519 key made by New,
+	// which lives only as long as the process; production services load
+	// persistent keys (ParsePrivateKeyPEM, NewSigningKeys).
+	Signing *SigningKeys
+	// TokenLifetime is how long an offline token is valid. Default one year.
+	TokenLifetime time.Duration
+	// CapTokensAtPeriodEnd, when set, ends offline tokens no later than the
+	// organization's CurrentPeriodEnd plus TokenPeriodGrace.
+	CapTokensAtPeriodEnd bool
+	TokenPeriodGrace     time.Duration
 
 	// OnEvent, when set, is called synchronously for every Event; it must
 	// be quick and must not call back into the Service.
@@ -436,6 +451,16 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Signing == nil {
+		k, err := GenerateSigningKeys(0)
+		if err != nil {
+			return nil, fmt.Errorf("licensing: signing key: %w", err)
+		}
+		cfg.Signing = k
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 365 * 24 * time.Hour
 	}
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
@@ -616,6 +641,103 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 	s.emit(ctx, Event{Type: EventKeyRevoked, Time: k.RevokedAt, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 	return nil
+}
+
+// IssuedToken is an offline license token.
+type IssuedToken struct {
+	JWT       string
+	ExpiresAt time.Time
+	Plan      string
+}
+
+// TokenClaims are the claims of an offline token, exactly these and in this
+// order.
+type TokenClaims struct {
+	Issuer           string         `json:"iss"`
+	Subject          string         `json:"sub"` // organization id
+	Plan             string         `json:"plan"`
+	Features         map[string]any `json:"features"`
+	OrganizationName string         `json:"orgName"`
+	IssuedAt         int64          `json:"iat"`
+	ExpiresAt        int64          `json:"exp"`
+	ID               string         `json:"jti"` // the license key's id
+}
+
+// ErrKeyRevoked is returned when a token is asked for a revoked key.
+var ErrKeyRevoked = &Error{Code: CodeForbidden, Message: "License key is revoked."}
+
+// IssueToken signs an offline token for key id of the actor's organization,
+// with alg AlgRS256 or AlgEdDSA ("" picks RS256 when an RSA key is
+// configured, else EdDSA). The actor must own the organization, which must be
+// active with an eligible plan; a revoked key gives ErrKeyRevoked, an
+// unknown key ErrKeyNotFound.
+func (s *Service) IssueToken(ctx context.Context, a Actor, id, alg string) (IssuedToken, error) {
+	signing := s.cfg.Signing
+	switch alg {
+	case "":
+		alg = AlgEdDSA
+		if signing.HasRSA() {
+			alg = AlgRS256
+		}
+	case AlgEdDSA:
+	case AlgRS256:
+		if !signing.HasRSA() {
+			return IssuedToken{}, &Error{Code: CodeInvalid, Message: "alg RS256 is not available: no RSA signing key is configured"}
+		}
+	default:
+		return IssuedToken{}, &Error{Code: CodeInvalid, Message: "alg must be RS256 or EdDSA"}
+	}
+	org, err := s.owner(ctx, a, true)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	k, err := s.orgKey(ctx, org.ID, id)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	if !k.Active {
+		return IssuedToken{}, ErrKeyRevoked
+	}
+	now := s.now().Truncate(time.Second)
+	exp := now.Add(s.cfg.TokenLifetime)
+	if s.cfg.CapTokensAtPeriodEnd && !org.CurrentPeriodEnd.IsZero() {
+		if end := org.CurrentPeriodEnd.Add(s.cfg.TokenPeriodGrace); end.Before(exp) {
+			exp = end.UTC().Truncate(time.Second)
+		}
+		if !exp.After(now) {
+			return IssuedToken{}, &Error{Code: CodePlanNotEligible, Message: "The billing period has ended; please renew your plan."}
+		}
+	}
+	features := org.Features
+	if features == nil {
+		features = map[string]any{}
+	}
+	jwt, err := signing.signJWT(alg, TokenClaims{Issuer: s.policy.Load().Issuer, Subject: org.ID, Plan: org.Plan,
+		Features: features, OrganizationName: org.Name, IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), ID: k.ID})
+	if err != nil {
+		return IssuedToken{}, &Error{Code: CodeInternal, Message: "Could not sign the token.", Err: err}
+	}
+	s.emit(ctx, Event{Type: EventTokenIssued, Time: now, KeyID: k.ID, OrganizationID: org.ID,
+		MaskedKey: k.MaskedKey, UserID: a.UserID})
+	return IssuedToken{JWT: jwt, ExpiresAt: exp, Plan: org.Plan}, nil
+}
+
+// RevokedKeyIDs returns the ids of the organization's revoked keys, sorted.
+// An unknown organization has none. It checks nobody: key ids are not
+// secrets, and self-hosted instances read this list with no credential.
+func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, error) {
+	keys, err := s.cfg.Store.ListKeys(ctx, orgID)
+	if err != nil {
+		return nil, fmt.Errorf("licensing: list keys: %w", err)
+	}
+	ids := []string{}
+	for _, k := range keys {
+		if !k.Active {
+			ids = append(ids, k.ID)
+		}
+	}
+	sort.Strings(ids)
+	return ids, nil
 }
 
 // orgKey finds key id of organization orgID, answering ErrKeyNotFound alike
