@@ -181,7 +181,7 @@ func (c *FileConfig) compile() (*directory, error) {
 }
 
 func (c *FileConfig) policy() licensing.Policy {
-	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits}
+	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits, Issuer: c.Issuer}
 	if c.Limits == nil {
 		p.Limits = licensing.DefaultLimits
 	}

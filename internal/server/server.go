@@ -5,7 +5,10 @@ package server
 
 import (
 	"context"
+	"crypto"
+	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -36,6 +39,8 @@ type Main struct {
 	RateLimit      int
 	RateBurst      int
 	TrustedProxies string
+	SigningKey     string // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
+	RSASigningKey  string // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
@@ -85,6 +90,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: file (durable, in <data>/store) or memory (LICENSING_STORE)")
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
+	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
+	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
 	if m.Flags != nil {
 		m.Flags(fs)
@@ -125,6 +132,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err := m.dir.Swap(cfg); err != nil {
 		return err
 	}
+	signing, err := m.signingKeys()
+	if err != nil {
+		return err
+	}
 	proxies, err := parsePrefixes(m.TrustedProxies)
 	if err != nil {
 		return err
@@ -157,6 +168,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		Store:          m.store,
 		Organizations:  &m.dir,
 		Pepper:         pepper,
+		Signing:        signing,
 		Logger:         m.logger,
 		OnEvent:        m.logEvent,
 		RateLimit:      rate,
@@ -293,6 +305,60 @@ func (m *Main) demoConfig() (*FileConfig, error) {
 			Plan: "business", Active: true}},
 		Tokens: []TokenConfig{{SHA256: d.TokenSHA256, UserID: d.OwnerID}},
 	}, nil
+}
+
+// signingKeys loads the signing keys, generating missing ones into their
+// files (mode 0600) once.
+func (m *Main) signingKeys() (*licensing.SigningKeys, error) {
+	load := func(path string, generate func() (crypto.Signer, error)) (crypto.Signer, error) {
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			key, err := generate()
+			if err != nil {
+				return nil, err
+			}
+			pemBytes, err := licensing.MarshalPrivateKeyPEM(key)
+			if err != nil {
+				return nil, err
+			}
+			m.logger.Info("generated a signing key", "file", path)
+			return key, writeFileAtomic(path, pemBytes)
+		}
+		if err != nil {
+			return nil, err
+		}
+		key, err := licensing.ParsePrivateKeyPEM(b)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return key, nil
+	}
+	edPath := m.SigningKey
+	if edPath == "" {
+		edPath = filepath.Join(m.DataDir, "signing-ed25519.pem")
+	}
+	edKey, err := load(edPath, func() (crypto.Signer, error) {
+		_, k, err := ed25519.GenerateKey(rand.Reader)
+		return k, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	ed, ok := edKey.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", edPath)
+	}
+	var rk *rsa.PrivateKey
+	if m.RSASigningKey != "" {
+		key, err := load(m.RSASigningKey, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 3072) })
+		if err != nil {
+			return nil, err
+		}
+		if rk, ok = key.(*rsa.PrivateKey); !ok {
+			return nil, fmt.Errorf("%s: not an RSA key", m.RSASigningKey)
+		}
+	}
+	return licensing.NewSigningKeys(ed, rk)
 }
 
 // pepper returns LICENSING_PEPPER (hex) or the pepper kept in the data
