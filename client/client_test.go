@@ -1,0 +1,395 @@
+package client_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/client"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type orgs struct {
+	mu  sync.Mutex
+	org licensing.Organization
+}
+
+func (o *orgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if id != o.org.ID {
+		return licensing.Organization{}, licensing.ErrOrgNotFound
+	}
+	return o.org, nil
+}
+
+var signing = func() *licensing.SigningKeys {
+	k, err := licensing.GenerateSigningKeys(2048)
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
+
+// world is a live license server (the library's handler) and a fake clock
+// shared with the client.
+type world struct {
+	svc   *licensing.Service
+	srv   *httptest.Server
+	clock *clock
+	orgs  *orgs
+	owner licensing.Actor
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{clock: &clock{t: time.Date(2026, 2, 20, 10, 30, 0, 0, time.UTC)},
+		orgs: &orgs{org: licensing.Organization{ID: "org-1", Name: "Acme", OwnerID: "u1", Plan: "business", Active: true,
+			Features: map[string]any{"selfHostingLicense": true, "sso": true}}},
+		owner: licensing.Actor{UserID: "u1", OrganizationID: "org-1"}}
+	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: w.orgs,
+		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, RateLimit: -1,
+		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.svc = svc
+	w.srv = httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return w.owner, nil
+	})))
+	t.Cleanup(func() { w.srv.Close(); svc.Close(context.Background()) })
+	return w
+}
+
+func (w *world) key(t *testing.T) (string, string) {
+	t.Helper()
+	c, err := w.svc.CreateKey(context.Background(), w.owner, licensing.CreateKeyInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Key.ID, c.LicenseKey
+}
+
+func (w *world) client(t *testing.T, key, cache string, mod ...func(*client.Config)) *client.Client {
+	t.Helper()
+	cfg := client.Config{ServerURL: w.srv.URL, LicenseKey: key, PublicKeys: signing.JWKS(), Issuer: "licensing.test",
+		CachePath: cache, Now: w.clock.Now, InstanceName: "test", InstanceURL: "https://self.example"}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	c, err := client.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestOnlineCheck(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	cache := filepath.Join(t.TempDir(), "license.json")
+	lic, err := w.client(t, key, cache).Check(context.Background())
+	is.NoErr(err)
+	is.True(lic.Valid)
+	is.Equal(lic.Source, client.SourceOnline)
+	is.Equal(lic.Plan, "business")
+	is.Equal(lic.Features["sso"], true)
+	is.Equal(lic.OrganizationName, "Acme")
+	is.True(lic.CheckedAt.Equal(w.clock.Now()))
+	fi, err := os.Stat(cache)
+	is.NoErr(err)
+	is.Equal(fi.Mode().Perm(), os.FileMode(0o600))
+	b, _ := os.ReadFile(cache)
+	is.True(!bytes.Contains(b, []byte(key))) // the cache never holds the key
+}
+
+func TestGraceThenFallback(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	cache := filepath.Join(t.TempDir(), "license.json")
+	c := w.client(t, key, cache)
+	_, err := c.Check(context.Background())
+	is.NoErr(err)
+	w.srv.Close() // the server goes away
+
+	w.clock.Add(6 * 24 * time.Hour)
+	lic, err := c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnreachable)) // said,
+	is.Equal(lic.Source, client.SourceCache)       // but the cached answer holds within grace
+	is.True(lic.Valid)
+	is.Equal(lic.Plan, "business")
+
+	w.clock.Add(2 * 24 * time.Hour) // 8 days after the server signed it
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnreachable))
+	is.Equal(lic.Source, client.SourceFallback) // then the fallback plan
+	is.Equal(lic.Plan, "community")
+	is.True(!lic.Valid)
+}
+
+func TestEditedCacheIsRejected(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	cache := filepath.Join(t.TempDir(), "license.json")
+	c := w.client(t, key, cache)
+	_, err := c.Check(context.Background())
+	is.NoErr(err)
+	w.srv.Close()
+	b, err := os.ReadFile(cache)
+	is.NoErr(err)
+	for _, i := range []int{bytes.Index(b, []byte(`"body"`)) + 12, bytes.Index(b, []byte(`"signature"`)) + 30} {
+		edited := append([]byte(nil), b...)
+		edited[i] ^= 0x01 // one byte changed
+		is.NoErr(os.WriteFile(cache, edited, 0o600))
+		lic, err := c.Check(context.Background())
+		is.True(errors.Is(err, client.ErrCacheInvalid)) // rejected
+		is.Equal(lic.Source, client.SourceFallback)
+	}
+}
+
+// replayer answers every request with the first answer it recorded.
+type replayer struct {
+	mu       sync.Mutex
+	recorded *http.Response
+	body     []byte
+}
+
+func (r *replayer) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recorded == nil {
+		res, err := http.DefaultTransport.RoundTrip(req)
+		if err != nil {
+			return nil, err
+		}
+		r.body, _ = io.ReadAll(res.Body)
+		res.Body.Close()
+		r.recorded = res
+	}
+	res := *r.recorded
+	res.Body = io.NopCloser(bytes.NewReader(r.body))
+	return &res, nil
+}
+
+func TestReplayedAnswerIsRejected(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	c := w.client(t, key, "", func(cfg *client.Config) { cfg.HTTPClient = &http.Client{Transport: &replayer{}} })
+	lic, err := c.Check(context.Background())
+	is.NoErr(err) // the first, genuine answer
+	is.True(lic.Valid)
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted)) // the same signed answer again: old nonce
+	is.Equal(lic.Source, client.SourceFallback)
+}
+
+func TestForgedServerIsRejected(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	fake := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		io.WriteString(rw, `{"valid":true,"plan":"enterprise","features":{}}`)
+	}))
+	defer fake.Close()
+	c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = fake.URL })
+	lic, err := c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted)) // an unsigned "enterprise" is not believed
+	is.Equal(lic.Plan, "community")
+}
+
+func TestClockRollback(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	cache := filepath.Join(t.TempDir(), "license.json")
+	_, err := w.client(t, key, cache).Check(context.Background())
+	is.NoErr(err)
+	w.srv.Close()
+	back := &clock{t: w.clock.Now().Add(-48 * time.Hour)} // clock moved back two days
+	c := w.client(t, key, cache, func(cfg *client.Config) { cfg.Now = back.Now })
+	lic, err := c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrClockRollback))
+	is.Equal(lic.Source, client.SourceFallback)
+}
+
+func TestRevokedKey(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, key := w.key(t)
+	cache := filepath.Join(t.TempDir(), "license.json")
+	c := w.client(t, key, cache)
+	_, err := c.Check(context.Background())
+	is.NoErr(err)
+	is.NoErr(w.svc.RevokeKey(context.Background(), w.owner, id))
+	lic, err := c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrInvalidKey)) // revoked on the next check
+	is.True(!lic.Valid)
+	w.srv.Close()
+	_, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrInvalidKey)) // and the signed refusal is remembered offline
+}
+
+func TestPlanChangesAndRefusals(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	c := w.client(t, key, "")
+	w.orgs.mu.Lock()
+	w.orgs.org.Plan, w.orgs.org.Features = "starter", map[string]any{"selfHostingLicense": false}
+	w.orgs.mu.Unlock()
+	_, err := c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrPlanNotEligible))
+	w.orgs.mu.Lock()
+	w.orgs.org.Plan, w.orgs.org.Features, w.orgs.org.Active = "business", map[string]any{"selfHostingLicense": true}, false
+	w.orgs.mu.Unlock()
+	_, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrInactive))
+}
+
+func TestRateLimited(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: w.orgs,
+		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, RateLimit: 1, RateBurst: 1})
+	is.NoErr(err)
+	defer svc.Close(context.Background())
+	srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	})))
+	defer srv.Close()
+	c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = srv.URL })
+	c.Check(context.Background())
+	_, err = c.Check(context.Background())
+	var rl *client.RateLimitedError
+	is.True(errors.As(err, &rl)) // typed, with the wait
+	is.Equal(rl.RetryAfter, 60*time.Second)
+}
+
+func TestOfflineToken(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	is.NoErr(err)
+	rsTok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgRS256)
+	is.NoErr(err)
+	cache := filepath.Join(t.TempDir(), "license.json")
+
+	for _, jwt := range []string{tok.JWT, rsTok.JWT} {
+		c := w.client(t, jwt, cache, func(cfg *client.Config) { cfg.ServerURL = "" }) // air-gapped
+		lic, err := c.Check(context.Background())
+		is.NoErr(err)
+		is.Equal(lic.Source, client.SourceToken)
+		is.True(lic.Valid)
+		is.Equal(lic.Plan, "business")
+		is.Equal(lic.OrganizationID, "org-1")
+		is.True(lic.ValidUntil.Equal(tok.ExpiresAt))
+	}
+
+	_, err = client.New(client.Config{LicenseKey: tok.JWT[:len(tok.JWT)-4] + "AAAA", PublicKeys: signing.JWKS(), Issuer: "licensing.test"})
+	is.True(err != nil) // a tampered token is refused at once
+	c := w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = ""; cfg.Issuer = "someone.else" })
+	_, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrTokenInvalid)) // wrong issuer
+	late := &clock{t: tok.ExpiresAt.Add(time.Second)}
+	c = w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = ""; cfg.Now = late.Now })
+	_, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrTokenExpired))
+
+	// online from time to time: the revocation list drops a revoked token
+	online := w.client(t, tok.JWT, cache)
+	_, err = online.Check(context.Background())
+	is.NoErr(err)
+	is.NoErr(w.svc.RevokeKey(context.Background(), w.owner, id))
+	lic, err := online.Check(context.Background())
+	is.True(errors.Is(err, client.ErrRevoked)) // seen on the next check
+	is.True(!lic.Valid)
+	w.srv.Close()
+	offline := w.client(t, tok.JWT, cache, func(cfg *client.Config) { cfg.ServerURL = "" })
+	_, err = offline.Check(context.Background())
+	is.True(errors.Is(err, client.ErrRevoked)) // and remembered offline
+}
+
+func TestRunReportsChangesAndStops(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	changes := make(chan client.License, 10)
+	c := w.client(t, key, "", func(cfg *client.Config) {
+		cfg.Interval = 10 * time.Millisecond
+		cfg.OnChange = func(l client.License) { changes <- l }
+	})
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	first := <-changes
+	is.Equal(first.Plan, "business") // the first result
+	w.orgs.mu.Lock()
+	w.orgs.org.Plan = "enterprise"
+	w.orgs.mu.Unlock()
+	select {
+	case l := <-changes:
+		is.Equal(l.Plan, "enterprise") // a plan change is reported
+	case <-time.After(5 * time.Second):
+		t.Fatal("no change reported")
+	}
+	cancel()
+	is.True(errors.Is(<-done, context.Canceled))
+	time.Sleep(50 * time.Millisecond)
+	w.srv.CloseClientConnections()
+	is.True(runtime.NumGoroutine() <= before+2) // nothing left running (the HTTP transport may keep an idle conn)
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  client.Config
+	}{
+		{"no keys", client.Config{ServerURL: "http://x", LicenseKey: "0"}},
+		{"bad key", client.Config{ServerURL: "http://x", LicenseKey: "0123", PublicKeys: signing.JWKS()}},
+		{"no server for a key", client.Config{LicenseKey: validKey(), PublicKeys: signing.JWKS()}},
+		{"relative server", client.Config{ServerURL: "licensing.example.com", LicenseKey: validKey(), PublicKeys: signing.JWKS()}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := client.New(tc.cfg)
+			is.True(err != nil)
+		})
+	}
+}
+
+func validKey() string {
+	k, _ := licensing.GenerateKey(nil)
+	return k
+}
