@@ -265,7 +265,7 @@ func TestDemoBootstrap(t *testing.T) {
 	is.Equal(strings.Count(p.logs.String(), token), 1) // printed once, logged never
 	is.True(!strings.Contains(p.logs.String(), key))
 
-	for _, name := range []string{"pepper", "demo.json"} {
+	for _, name := range []string{"pepper", "demo.json", "signing-ed25519.pem"} {
 		fi, err := os.Stat(filepath.Join(data, name))
 		is.NoErr(err)
 		is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // secrets are private

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/client"
+)
+
+type orgs struct {
+	mu  sync.Mutex
+	org licensing.Organization
+}
+
+func (o *orgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.org, nil
+}
+
+func TestFeatureGatedByPlan(t *testing.T) {
+	is := is.New(t)
+	signing, err := licensing.GenerateSigningKeys(0)
+	is.NoErr(err)
+	o := &orgs{org: licensing.Organization{ID: "org-1", Name: "Acme", OwnerID: "u", Plan: "starter", Active: true,
+		Features: map[string]any{"selfHostingLicense": true, "exports": false}}}
+	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: o,
+		Pepper: bytes.Repeat([]byte{9}, 32), Signing: signing})
+	is.NoErr(err)
+	defer svc.Close(context.Background())
+	owner := licensing.Actor{UserID: "u", OrganizationID: "org-1"}
+	licenseServer := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return owner, nil
+	})))
+	defer licenseServer.Close()
+	created, err := svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
+	is.NoErr(err)
+
+	p := &product{}
+	c, err := client.New(client.Config{ServerURL: licenseServer.URL, LicenseKey: created.LicenseKey,
+		PublicKeys: signing.JWKS(), OnChange: p.set})
+	is.NoErr(err)
+	app := httptest.NewServer(p.handler())
+	defer app.Close()
+	get := func() int {
+		res, err := http.Get(app.URL + "/export")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode
+	}
+
+	lic, _ := c.Check(context.Background())
+	p.set(lic)
+	is.Equal(get(), http.StatusPaymentRequired) // starter: no exports
+
+	o.mu.Lock()
+	o.org.Plan, o.org.Features = "business", map[string]any{"selfHostingLicense": true, "exports": true}
+	o.mu.Unlock()
+	lic, err = c.Check(context.Background())
+	is.NoErr(err)
+	p.set(lic)
+	is.Equal(get(), http.StatusOK) // the upgrade shows on the next check
+}
