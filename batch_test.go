@@ -1,0 +1,86 @@
+package licensing_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+// slowStore blocks RecordValidations until released.
+type slowStore struct {
+	*licensing.MemoryStore
+	release chan struct{}
+	batches atomic.Int64
+}
+
+func (s *slowStore) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
+	<-s.release
+	s.batches.Add(1)
+	return s.MemoryStore.RecordValidations(ctx, recs)
+}
+
+func TestValidationNeverWaitsForTheBatch(t *testing.T) {
+	is := is.New(t)
+	st := &slowStore{MemoryStore: licensing.NewMemoryStore(), release: make(chan struct{})}
+	e := newEnv(t, func(c *licensing.Config) { c.Store = st; c.FlushInterval = 10 * time.Millisecond })
+	_, key := e.create(t, "t-owner", "prod")
+	time.Sleep(30 * time.Millisecond) // the writer is now stuck in RecordValidations... once there is a batch
+	for i := 0; i < 100; i++ {
+		_, err := e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: key, InstanceURL: "https://a.example"})
+		is.NoErr(err) // answered while the store write is blocked
+	}
+	is.Equal(st.batches.Load(), int64(0)) // no batch has been written yet
+	close(st.release)
+	is.NoErr(e.svc.Close(context.Background())) // Close flushes what is pending
+	keys, err := st.MemoryStore.ListKeys(context.Background(), "org-1")
+	is.NoErr(err)
+	is.Equal(keys[0].InstanceURL, "https://a.example")
+	is.True(st.batches.Load() >= 1)
+	is.True(st.batches.Load() <= 2) // 100 validations, one or two writes
+}
+
+// dupOnce makes the first CreateKey fail with a duplicate lookup value, as
+// an Argon2 prefix collision would.
+type dupOnce struct {
+	*licensing.MemoryStore
+	failed atomic.Bool
+}
+
+func (d *dupOnce) CreateKey(ctx context.Context, k licensing.Key) error {
+	if d.failed.CompareAndSwap(false, true) {
+		return licensing.ErrDuplicateKey
+	}
+	return d.MemoryStore.CreateKey(ctx, k)
+}
+
+func TestArgon2ServiceRoundTrip(t *testing.T) {
+	is := is.New(t)
+	st := &dupOnce{MemoryStore: licensing.NewMemoryStore()}
+	e := newEnv(t, func(c *licensing.Config) {
+		c.Store = st
+		c.Hasher = &licensing.Argon2Hasher{Time: 1, Memory: 64}
+	})
+	_, key := e.create(t, "t-owner", "prod")
+	is.True(st.failed.Load()) // the first key's prefix "collided": a new key was made
+	keys, _ := st.ListKeys(context.Background(), "org-1")
+	is.Equal(len(keys), 1)
+	is.Equal(keys[0].LookupValue, key[:8])                        // looked up by the masked prefix
+	is.True(len(keys[0].Digest) > 40 && keys[0].Digest[0] == '$') // a PHC string
+	_, err := e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: key})
+	is.NoErr(err)
+	body := key[:8] + strings.Repeat("0", 48) // same lookup prefix, another key
+	other := body + fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body)))
+	_, err = licensing.ParseKey(other)
+	is.NoErr(err) // well-formed, so only the digest can refuse it
+	_, err = e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: other})
+	is.True(errors.Is(err, licensing.ErrInvalidLicense)) // the candidate's digest does not verify
+}
