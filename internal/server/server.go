@@ -21,9 +21,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/licensekit/licensing"
@@ -106,6 +108,24 @@ func (m *Main) ParseFlags(args []string) error {
 		return errors.New("-rate-limit must be >= 0 and -rate-burst >= 1")
 	}
 	return nil
+}
+
+// Main is what a command's main does: parse args, run until SIGINT or
+// SIGTERM (SIGHUP reloads the configuration), and return the exit code.
+func (m *Main) Main(args []string) int {
+	if err := m.ParseFlags(args); err != nil {
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	if err := m.Run(ctx, hup); err != nil {
+		fmt.Fprintln(m.Stderr, "licensing-server:", err)
+		return 1
+	}
+	return 0
 }
 
 // Run starts the server and serves until ctx ends, then shuts down

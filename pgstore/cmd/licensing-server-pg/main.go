@@ -10,8 +10,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -48,15 +46,5 @@ func main() {
 			},
 		},
 	}
-	if err := m.ParseFlags(os.Args[1:]); err != nil {
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	if err := m.Run(ctx, hup); err != nil {
-		fmt.Fprintln(os.Stderr, "licensing-server-pg:", err)
-		os.Exit(1)
-	}
+	os.Exit(m.Main(os.Args[1:]))
 }
