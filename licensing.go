@@ -1025,13 +1025,22 @@ func (r *recorder) loop(every time.Duration) {
 	defer close(r.done)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	lastErr := ""
 	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
-			if err := r.flush(context.Background()); err != nil {
-				r.logger.Error("licensing: write validation records", "err", err)
+			// Records stay pending while the store fails; say so once per
+			// distinct error, not every tick.
+			err := r.flush(context.Background())
+			switch {
+			case err != nil && err.Error() != lastErr:
+				r.logger.Error("licensing: write validation records; keeping them pending", "err", err)
+				lastErr = err.Error()
+			case err == nil && lastErr != "":
+				r.logger.Info("licensing: validation records written again")
+				lastErr = ""
 			}
 		}
 	}
