@@ -365,9 +365,12 @@ func TestRunReportsChangesAndStops(t *testing.T) {
 	}
 	cancel()
 	is.True(errors.Is(<-done, context.Canceled))
-	time.Sleep(50 * time.Millisecond)
-	w.srv.CloseClientConnections()
-	is.True(runtime.NumGoroutine() <= before+2) // nothing left running (the HTTP transport may keep an idle conn)
+	w.srv.CloseClientConnections() // the client's idle keep-alive connection ends too
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	is.True(runtime.NumGoroutine() <= before) // nothing left running
 }
 
 func TestNewRejectsBadConfig(t *testing.T) {
