@@ -41,8 +41,11 @@ type Main struct {
 	RateLimit      int
 	RateBurst      int
 	TrustedProxies string
-	SigningKey     string // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
-	RSASigningKey  string // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
+	TokenLifetime  time.Duration
+	CapTokens      bool          // end tokens at the organization's period end + TokenGrace
+	TokenGrace     time.Duration // with CapTokens
+	SigningKey     string        // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
+	RSASigningKey  string        // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
@@ -92,6 +95,15 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: file (durable, in <data>/store) or memory (LICENSING_STORE)")
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
+	envDur := func(name string, def time.Duration) time.Duration {
+		if d, err := time.ParseDuration(m.Getenv(name)); err == nil {
+			return d
+		}
+		return def
+	}
+	fs.DurationVar(&m.TokenLifetime, "token-lifetime", envDur("LICENSING_TOKEN_LIFETIME", 365*24*time.Hour), "lifetime of offline tokens (LICENSING_TOKEN_LIFETIME)")
+	fs.BoolVar(&m.CapTokens, "cap-tokens", m.Getenv("LICENSING_CAP_TOKENS") == "true", "end offline tokens no later than the organization's currentPeriodEnd plus -token-grace (LICENSING_CAP_TOKENS=true)")
+	fs.DurationVar(&m.TokenGrace, "token-grace", envDur("LICENSING_TOKEN_GRACE", 0), "grace after currentPeriodEnd for -cap-tokens (LICENSING_TOKEN_GRACE)")
 	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
 	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
@@ -106,6 +118,9 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if m.RateLimit < 0 || m.RateBurst < 1 {
 		return errors.New("-rate-limit must be >= 0 and -rate-burst >= 1")
+	}
+	if m.TokenLifetime <= 0 || m.TokenGrace < 0 {
+		return errors.New("-token-lifetime must be positive and -token-grace not negative")
 	}
 	return nil
 }
@@ -184,16 +199,19 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		rate = -1 // off
 	}
 	m.svc, err = licensing.New(licensing.Config{
-		Policy:         cfg.policy(),
-		Store:          m.store,
-		Organizations:  &m.dir,
-		Pepper:         pepper,
-		Signing:        signing,
-		Logger:         m.logger,
-		OnEvent:        m.logEvent,
-		RateLimit:      rate,
-		RateBurst:      m.RateBurst,
-		TrustedProxies: proxies,
+		Policy:               cfg.policy(),
+		Store:                m.store,
+		Organizations:        &m.dir,
+		Pepper:               pepper,
+		Signing:              signing,
+		TokenLifetime:        m.TokenLifetime,
+		CapTokensAtPeriodEnd: m.CapTokens,
+		TokenPeriodGrace:     m.TokenGrace,
+		Logger:               m.logger,
+		OnEvent:              m.logEvent,
+		RateLimit:            rate,
+		RateBurst:            m.RateBurst,
+		TrustedProxies:       proxies,
 	})
 	if err != nil {
 		return err
