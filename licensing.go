@@ -743,11 +743,11 @@ func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, er
 // orgKey finds key id of organization orgID, answering ErrKeyNotFound alike
 // for a malformed id, a missing key and another organization's key.
 func (s *Service) orgKey(ctx context.Context, orgID, id string) (Key, error) {
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != strings.ToLower(id) {
+	id = strings.ToLower(id)
+	if !ValidKeyID(id) {
 		return Key{}, ErrKeyNotFound
 	}
-	k, err := s.cfg.Store.KeyByID(ctx, u.String())
+	k, err := s.cfg.Store.KeyByID(ctx, id)
 	if errors.Is(err, ErrKeyNotFound) || (err == nil && k.OrganizationID != orgID) {
 		return Key{}, ErrKeyNotFound
 	}

@@ -120,6 +120,13 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// ValidKeyID reports whether id is a key id as stores accept it: the
+// canonical lower-case, hyphenated form of a UUID.
+func ValidKeyID(id string) bool {
+	_, ok := parseKeyID(id)
+	return ok
+}
+
 // parseKeyID accepts only the canonical lower-case form of a UUID.
 func parseKeyID(id string) (uuid.UUID, bool) {
 	if len(id) != 36 {

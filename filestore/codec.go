@@ -251,22 +251,3 @@ func decodeValidations(d *decoder) []licensing.ValidationRecord {
 	}
 	return recs
 }
-
-func parseUUID(id string) (string, bool) {
-	if len(id) != 36 || strings.ToLower(id) != id {
-		return "", false
-	}
-	for i, c := range id {
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return "", false
-			}
-		default:
-			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-				return "", false
-			}
-		}
-	}
-	return id, true
-}

@@ -401,7 +401,7 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		s.mu.Unlock()
 		return licensing.ErrDuplicateKey
 	}
-	if _, ok := parseUUID(k.ID); !ok {
+	if !licensing.ValidKeyID(k.ID) {
 		s.mu.Unlock()
 		return licensing.ErrInvalidKeyID
 	}

@@ -160,11 +160,11 @@ func jsonOrNull[T any](v T, isNil bool) *string {
 // CreateKey implements licensing.Store. A duplicate id or lookup value gives
 // licensing.ErrDuplicateKey.
 func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
-	id, err := uuid.Parse(k.ID)
-	if err != nil || id.String() != k.ID {
+	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
-	_, err = s.pool.Exec(ctx, `INSERT INTO licensing_keys (`+columns+`)
+	id := uuid.MustParse(k.ID)
+	_, err := s.pool.Exec(ctx, `INSERT INTO licensing_keys (`+columns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb)`,
 		id, k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL, k.Active,
 		k.CreatedAt, optTime(k.ActivatedAt), optTime(k.LastValidatedAt), optTime(k.RevokedAt),
@@ -181,11 +181,10 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 
 // KeyByID implements licensing.Store.
 func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id {
+	if !licensing.ValidKeyID(id) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE id = $1`, u))
+	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE id = $1`, uuid.MustParse(id)))
 }
 
 // KeyByLookup implements licensing.Store.
@@ -220,10 +219,10 @@ func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, er
 
 // RevokeKey implements licensing.Store: the first revocation time is kept.
 func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensing.Key, error) {
-	u, err := uuid.Parse(id)
-	if err != nil || u.String() != id {
+	if !licensing.ValidKeyID(id) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
+	u := uuid.MustParse(id)
 	return scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys
 		SET active = false, revoked_at = COALESCE(revoked_at, $2)
 		WHERE id = $1 RETURNING `+columns, u, at))
