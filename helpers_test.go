@@ -55,19 +55,7 @@ func (a testAuth) Authenticate(r *http.Request) (licensing.Actor, error) {
 	if !ok {
 		return licensing.Actor{}, licensing.ErrUnauthorized
 	}
-	orgs := a.orgs[user]
-	if want := r.Header.Get(licensing.OrganizationHeader); want != "" {
-		for _, o := range orgs {
-			if o == want {
-				return licensing.Actor{UserID: user, OrganizationID: o}, nil
-			}
-		}
-		return licensing.Actor{}, licensing.ErrOrgNotFound
-	}
-	if len(orgs) == 0 {
-		return licensing.Actor{}, licensing.ErrOrgNotFound
-	}
-	return licensing.Actor{UserID: user, OrganizationID: orgs[0]}, nil
+	return licensing.ResolveActor(r, user, a.orgs[user])
 }
 
 // clock is a settable time source.

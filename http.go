@@ -26,6 +26,7 @@ import (
 // code is CodeUnauthorized (for example ErrUnauthorized) for a missing,
 // malformed or unknown credential, and ErrOrgNotFound when the chosen
 // organization does not exist or the user does not belong to it.
+// BearerToken and ResolveActor do the HTTP parts of that.
 type Authenticator interface {
 	Authenticate(r *http.Request) (Actor, error)
 }
@@ -38,6 +39,21 @@ func (f AuthenticatorFunc) Authenticate(r *http.Request) (Actor, error) { return
 
 // OrganizationHeader picks the organization of a user who belongs to several.
 const OrganizationHeader = "X-Organization"
+
+// ResolveActor is the X-Organization rule for Authenticator implementations:
+// given the authenticated user and the organizations they own or belong to
+// (the first is their default), it returns the organization the header
+// names if it is one of them, else the default; ErrOrgNotFound when the
+// header names another organization or the user has none.
+func ResolveActor(r *http.Request, userID string, orgIDs []string) (Actor, error) {
+	want := r.Header.Get(OrganizationHeader)
+	for _, o := range orgIDs {
+		if want == "" || o == want {
+			return Actor{UserID: userID, OrganizationID: o}, nil
+		}
+	}
+	return Actor{}, ErrOrgNotFound
+}
 
 // MaxTokenLength bounds the bearer token BearerToken accepts.
 const MaxTokenLength = 4096

@@ -175,3 +175,29 @@ func TestHandlerMountsUnderRouters(t *testing.T) {
 		is.True(body.Keys != nil) // an empty list is [], not null
 	}
 }
+
+func TestResolveActor(t *testing.T) {
+	tests := []struct {
+		name, header string
+		orgs         []string
+		want         string
+		err          error
+	}{
+		{"default is the first", "", []string{"o1", "o2"}, "o1", nil},
+		{"header picks a member organization", "o2", []string{"o1", "o2"}, "o2", nil},
+		{"header names another organization", "o3", []string{"o1", "o2"}, "", licensing.ErrOrgNotFound},
+		{"no organization", "", nil, "", licensing.ErrOrgNotFound},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			r := httptest.NewRequest("GET", "/", nil)
+			if tc.header != "" {
+				r.Header.Set(licensing.OrganizationHeader, tc.header)
+			}
+			a, err := licensing.ResolveActor(r, "u", tc.orgs)
+			is.Equal(err, tc.err)
+			is.Equal(a.OrganizationID, tc.want)
+		})
+	}
+}

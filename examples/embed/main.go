@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sort"
 	"sync"
 	"time"
 
@@ -50,21 +51,14 @@ func (a *app) Authenticate(r *http.Request) (licensing.Actor, error) {
 	if !ok {
 		return licensing.Actor{}, licensing.ErrUnauthorized
 	}
-	var first string
+	var owned []string
 	for id, o := range a.orgs {
-		if o.OwnerID != user {
-			continue
-		}
-		if want := r.Header.Get(licensing.OrganizationHeader); want == "" || want == id {
-			if first == "" || id < first {
-				first = id
-			}
+		if o.OwnerID == user {
+			owned = append(owned, id)
 		}
 	}
-	if first == "" {
-		return licensing.Actor{}, licensing.ErrOrgNotFound
-	}
-	return licensing.Actor{UserID: user, OrganizationID: first}, nil
+	sort.Strings(owned) // the default: the first in id order
+	return licensing.ResolveActor(r, user, owned)
 }
 
 // newHandler builds the application's mux with licensing mounted in it, and

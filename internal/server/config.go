@@ -235,17 +235,5 @@ func (d *Directory) Authenticate(r *http.Request) (licensing.Actor, error) {
 	if user == "" {
 		return licensing.Actor{}, licensing.ErrUnauthorized
 	}
-	orgs := dir.userOrgs[user]
-	if want := r.Header.Get(licensing.OrganizationHeader); want != "" {
-		for _, o := range orgs {
-			if o == want {
-				return licensing.Actor{UserID: user, OrganizationID: o}, nil
-			}
-		}
-		return licensing.Actor{}, licensing.ErrOrgNotFound
-	}
-	if len(orgs) == 0 {
-		return licensing.Actor{}, licensing.ErrOrgNotFound
-	}
-	return licensing.Actor{UserID: user, OrganizationID: orgs[0]}, nil
+	return licensing.ResolveActor(r, user, dir.userOrgs[user])
 }
