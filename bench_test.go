@@ -21,7 +21,7 @@ func benchService(b *testing.B, n int) (*licensing.Service, []string) {
 	orgs := staticOrgs{"org-1": {ID: "org-1", Name: "Acme", OwnerID: "user-1", Plan: "business", Active: true,
 		Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10.0}}}
 	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: orgs,
-		Pepper: testPepper, RateLimit: -1, Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"}})
+		Pepper: testPepper, Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.test"}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func BenchmarkValidateHTTP(b *testing.B) {
 	// rate limiter off: this measures validation, not 429s.
 	h := licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return licensing.Actor{}, licensing.ErrUnauthorized
-	}))
+	}), licensing.HandlerConfig{})
 	benchHTTP(b, h, keys)
 }
 

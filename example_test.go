@@ -30,7 +30,7 @@ func Example() {
 		Organizations: staticOrgs{"org-1": {ID: "org-1", Name: "Acme SRL", OwnerID: "user-1", Plan: "business",
 			Active: true, Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10}}},
 		Pepper: bytes.Repeat([]byte{0x42}, 32), // in production: 32 secret random bytes
-		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"},
+		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.example.com"},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -49,7 +49,7 @@ func Example() {
 	auth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
 		return owner, nil // a real application checks the bearer token here
 	})
-	srv := httptest.NewServer(licensing.NewHandler(svc, auth))
+	srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{RateLimit: 30}))
 	defer srv.Close()
 	res, err := http.Post(srv.URL+"/api/v1/licensing/validate", "application/json",
 		strings.NewReader(`{"licenseKey": "`+created.LicenseKey+`", "metrics": {"companyCount": 12}}`))

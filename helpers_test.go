@@ -93,6 +93,13 @@ type env struct {
 
 func newEnv(t testing.TB, mod func(*licensing.Config)) *env {
 	t.Helper()
+	return newEnvHTTP(t, mod, nil)
+}
+
+// newEnvHTTP is newEnv with the Handler's config changed by hmod; the
+// default is the reference server's rate limit, 30 a minute.
+func newEnvHTTP(t testing.TB, mod func(*licensing.Config), hmod func(*licensing.HandlerConfig)) *env {
+	t.Helper()
 	e := &env{
 		store: licensing.NewMemoryStore(),
 		clock: &clock{t: time.Date(2026, 2, 20, 10, 30, 0, 0, time.UTC)},
@@ -108,7 +115,7 @@ func newEnv(t testing.TB, mod func(*licensing.Config)) *env {
 		Store:         e.store,
 		Organizations: e.orgs,
 		Pepper:        testPepper,
-		Policy:        licensing.Policy{RequiredFeature: "selfHostingLicense", BillingURL: "https://app.example.ro/settings/billing"},
+		Policy:        licensing.Policy{RequiredFeature: "selfHostingLicense", BillingURL: "https://app.example.ro/settings/billing", Issuer: "licensing.test"},
 		Now:           e.clock.Now,
 		OnEvent: func(ctx context.Context, ev licensing.Event) {
 			e.mu.Lock()
@@ -128,7 +135,11 @@ func newEnv(t testing.TB, mod func(*licensing.Config)) *env {
 		users: map[string]string{"t-owner": "user-1", "t-member": "user-2", "t-other": "user-3"},
 		orgs:  map[string][]string{"user-1": {"org-1"}, "user-2": {"org-1"}, "user-3": {"org-2", "org-1"}},
 	}
-	e.srv = httptest.NewServer(licensing.NewHandler(svc, auth))
+	hcfg := licensing.HandlerConfig{RateLimit: 30}
+	if hmod != nil {
+		hmod(&hcfg)
+	}
+	e.srv = httptest.NewServer(licensing.NewHandler(svc, auth, hcfg))
 	t.Cleanup(func() {
 		e.srv.Close()
 		svc.Close(context.Background())

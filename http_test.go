@@ -85,7 +85,7 @@ func TestCreateKeyErrors(t *testing.T) {
 		{"malformed authorization", "", `{}`, []string{"Authorization", "Bearer"}, 401, "token"},
 		{"basic scheme", "", `{}`, []string{"Authorization", "Basic dXNlcjpwYXNz"}, 401, "token"},
 		{"unknown token", "nope", `{}`, nil, 401, "token"},
-		{"member not owner", "t-member", `{}`, nil, 403, "owner"},
+		{"member not owner", "t-member", `{}`, nil, 403, "Permission denied"},
 		{"plan without feature", "t-other", `{}`, nil, 403, "upgrade"},
 		{"unknown organization header", "t-owner", `{}`, []string{"X-Organization", "org-404"}, 404, "Organization not found"},
 		{"organization of others", "t-owner", `{}`, []string{"X-Organization", "org-2"}, 404, "Organization not found"},
@@ -124,7 +124,7 @@ func TestCreateKeyOrganizationHeader(t *testing.T) {
 	// user-3 owns org-2 (its default, starter) and is a member of org-1.
 	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-1")
 	is.Equal(r.status, 403) // picked org-1, where user-3 is not the owner
-	is.True(strings.Contains(r.body["error"].(string), "owner"))
+	is.Equal(r.body["error"], "Permission denied") // the seed system's text
 	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
 	r = e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-2")
 	is.Equal(r.status, 201)
@@ -142,6 +142,10 @@ func TestMethodNotAllowedAndNotFound(t *testing.T) {
 		{"GET", "/api/v1/licensing/validate", "POST", 405},
 		{"POST", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc", "DELETE", 405},
 		{"GET", "/api/v1/licensing/nothing", "", 404},
+		{"GET", "/x/y/api/v1/licensing/public-keys", "", 404}, // the prefix matches only at the start
+		{"GET", "/api/v1/licensing/keys/a/b/jwt", "", 404},
+		{"PATCH", "/api/v1/licensing/keys/x/jwt", "POST", 405},
+		{"DELETE", "/api/v1/licensing/public-keys", "GET", 405},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -161,11 +165,12 @@ func TestHandlerMountsUnderRouters(t *testing.T) {
 	auth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
 		return licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, nil
 	})
-	h := licensing.NewHandler(e.svc, auth)
+	h := licensing.NewHandler(e.svc, auth, licensing.HandlerConfig{})
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/licensing/", h)
 	mux.Handle("/v2/", http.StripPrefix("/v2", h))
-	for _, path := range []string{"/api/v1/licensing/keys", "/v2/keys"} {
+	mux.Handle("/vendor/", http.StripPrefix("/vendor", h))
+	for _, path := range []string{"/api/v1/licensing/keys", "/v2/keys", "/vendor/api/v1/licensing/keys"} {
 		rec := httptest.NewRecorder()
 		req, _ := http.NewRequest("GET", path, nil)
 		mux.ServeHTTP(rec, req)
@@ -200,4 +205,22 @@ func TestResolveActor(t *testing.T) {
 			is.Equal(a.OrganizationID, tc.want)
 		})
 	}
+}
+
+func TestUnauthorizedCarriesBearerChallenge(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	for _, tc := range []struct{ method, path string }{
+		{"POST", "/api/v1/licensing/keys"},
+		{"GET", "/api/v1/licensing/keys"},
+		{"DELETE", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc"},
+		{"POST", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc/jwt"},
+	} {
+		r := e.do(t, tc.method, tc.path, "", "")
+		is.Equal(r.status, 401)
+		is.Equal(r.header.Get("WWW-Authenticate"), `Bearer realm="licensing"`) // RFC 6750
+	}
+	r := e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"x"}`)
+	is.Equal(r.status, 401)
+	is.Equal(r.header.Get("WWW-Authenticate"), "") // the key is no bearer credential
 }

@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -44,7 +43,7 @@ func GenerateKey(random io.Reader) (string, error) {
 	}
 	var raw [keyRandomBytes]byte
 	if _, err := io.ReadFull(random, raw[:]); err != nil {
-		return "", fmt.Errorf("licensing: generate key: %w", err)
+		return "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
 	}
 	var buf [KeyLength]byte
 	hex.Encode(buf[:keyBodyLength], raw[:])
@@ -115,7 +114,7 @@ type Hasher interface {
 const MinPepperLength = 32
 
 // ErrShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
-var ErrShortPepper = errors.New("licensing: pepper must be at least 32 bytes")
+var ErrShortPepper = &Error{Code: CodeInvalid, Message: "pepper must be at least 32 bytes"}
 
 // HMACHasher is the default Hasher: the digest and the lookup value are both
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
@@ -215,7 +214,7 @@ func (a *Argon2Hasher) Digest(key string) (string, error) {
 	}
 	salt := make([]byte, argonSaltLen)
 	if _, err := io.ReadFull(random, salt); err != nil {
-		return "", fmt.Errorf("licensing: argon2 salt: %w", err)
+		return "", &Error{Code: CodeInternal, Message: "Could not make an Argon2 salt.", Err: err}
 	}
 	sum := argon2.IDKey([]byte(key), salt, t, m, p, argonHashLen)
 	b64 := base64.RawStdEncoding

@@ -71,13 +71,13 @@ func TestRevokeKey(t *testing.T) {
 		keysPath + "/urn:uuid:" + id} {
 		r = e.do(t, "DELETE", path, "t-owner", "")
 		is.Equal(r.status, 404)
-		is.Equal(r.raw, `{"error":"License key not found."}`+"\n") // one answer for every miss
+		is.Equal(r.raw, `{"error":"License key not found"}`+"\n") // one answer for every miss
 	}
 	// another organization's owner gets the same 404, even with a valid id
 	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
 	r = e.do(t, "DELETE", keysPath+"/"+id, "t-other", "")
 	is.Equal(r.status, 404)
-	is.Equal(r.raw, `{"error":"License key not found."}`+"\n")
+	is.Equal(r.raw, `{"error":"License key not found"}`+"\n")
 
 	r = e.do(t, "DELETE", keysPath+"/"+id, "t-owner", "")
 	is.Equal(r.status, 200)
@@ -310,7 +310,7 @@ func TestKeySharedByInstances(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t, func(c *licensing.Config) {
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) {
 		c.RateLimit, c.RateBurst = 60, 3
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	})
@@ -331,7 +331,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestRateLimitIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t, func(c *licensing.Config) { c.RateLimit, c.RateBurst = 60, 2 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit, c.RateBurst = 60, 2 })
 	for i := 0; i < 2; i++ {
 		e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", fmt.Sprintf("203.0.113.%d", i))
 	}

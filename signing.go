@@ -42,7 +42,7 @@ type SigningKeys struct {
 // for none; at least 2048 bits otherwise).
 func NewSigningKeys(ed ed25519.PrivateKey, rsaKey *rsa.PrivateKey) (*SigningKeys, error) {
 	if len(ed) != ed25519.PrivateKeySize {
-		return nil, errors.New("licensing: an Ed25519 signing key is required")
+		return nil, configError("an Ed25519 signing key is required")
 	}
 	k := &SigningKeys{ed: ed}
 	edPub := ed.Public().(ed25519.PublicKey)
@@ -50,7 +50,7 @@ func NewSigningKeys(ed ed25519.PrivateKey, rsaKey *rsa.PrivateKey) (*SigningKeys
 	keys := []map[string]string{{"kty": "OKP", "crv": "Ed25519", "x": b64url(edPub), "kid": k.edKID, "alg": AlgEdDSA, "use": "sig"}}
 	if rsaKey != nil {
 		if rsaKey.N.BitLen() < 2048 {
-			return nil, errors.New("licensing: the RSA signing key must have at least 2048 bits")
+			return nil, configError("the RSA signing key must have at least 2048 bits")
 		}
 		k.rsa = rsaKey
 		n, e := b64url(rsaKey.N.Bytes()), b64url(big.NewInt(int64(rsaKey.E)).Bytes())
@@ -173,7 +173,7 @@ func (k *SigningKeys) signAnswer(status int, date string, body []byte) string {
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, errors.New("licensing: no PEM block")
+		return nil, configError("no PEM block")
 	}
 	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
 		switch k := k.(type) {
@@ -182,12 +182,12 @@ func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 		case *rsa.PrivateKey:
 			return k, nil
 		}
-		return nil, fmt.Errorf("licensing: unsupported private key type %T", k)
+		return nil, configError(fmt.Sprintf("unsupported private key type %T", k))
 	}
 	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
 		return k, nil
 	}
-	return nil, errors.New("licensing: not a PKCS #8 or PKCS #1 private key")
+	return nil, configError("not a PKCS #8 or PKCS #1 private key")
 }
 
 // MarshalPrivateKeyPEM encodes key as a PKCS #8 PEM block.

@@ -148,7 +148,7 @@ func TestOfflineToken(t *testing.T) {
 	is.Equal(e.do(t, "DELETE", keysPath+"/"+id, "t-owner", "").status, 200)
 	r := e.do(t, "POST", keysPath+"/"+id+"/jwt", "t-owner", "")
 	is.Equal(r.status, 403) // revoked key
-	is.Equal(r.body["error"], "License key is revoked.")
+	is.Equal(r.body["error"], "License key is revoked")
 }
 
 func TestOfflineTokenWithoutRSAAndCappedAtPeriodEnd(t *testing.T) {
@@ -184,8 +184,7 @@ func verifyAnswer(t *testing.T, keys map[string]jwk, r response) bool {
 
 func TestSignedValidationAnswers(t *testing.T) {
 	is := is.New(t)
-	e := newEnv(t, func(c *licensing.Config) {
-		c.Signing = testSigning
+	e := newEnvHTTP(t, func(c *licensing.Config) { c.Signing = testSigning }, func(c *licensing.HandlerConfig) {
 		c.RateLimit, c.RateBurst = 60, 4
 		c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	})

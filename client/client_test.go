@@ -71,7 +71,7 @@ func newWorld(t *testing.T) *world {
 			Features: map[string]any{"selfHostingLicense": true, "sso": true}}},
 		owner: licensing.Actor{UserID: "u1", OrganizationID: "org-1"}}
 	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: w.orgs,
-		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, RateLimit: -1,
+		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now,
 		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.test"}})
 	if err != nil {
 		t.Fatal(err)
@@ -79,7 +79,7 @@ func newWorld(t *testing.T) *world {
 	w.svc = svc
 	w.srv = httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return w.owner, nil
-	})))
+	}), licensing.HandlerConfig{}))
 	t.Cleanup(func() { w.srv.Close(); svc.Close(context.Background()) })
 	return w
 }
@@ -279,12 +279,12 @@ func TestRateLimited(t *testing.T) {
 	w := newWorld(t)
 	_, key := w.key(t)
 	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: w.orgs,
-		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, RateLimit: 1, RateBurst: 1})
+		Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, Policy: licensing.Policy{Issuer: "licensing.test"}})
 	is.NoErr(err)
 	defer svc.Close(context.Background())
 	srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return licensing.Actor{}, licensing.ErrUnauthorized
-	})))
+	}), licensing.HandlerConfig{RateLimit: 1, RateBurst: 1}))
 	defer srv.Close()
 	c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = srv.URL })
 	c.Check(context.Background())

@@ -38,7 +38,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 				defer fst.Close()
 				st = fst
 			}
-			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32)})
+			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32), Policy: licensing.Policy{Issuer: "licensing.test"}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -46,7 +46,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 			auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 				return licensing.Actor{UserID: "u", OrganizationID: "org-1"}, nil
 			})
-			srv := httptest.NewServer(licensing.NewHandler(svc, auth))
+			srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
 			defer srv.Close()
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()

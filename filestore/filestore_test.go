@@ -384,13 +384,13 @@ func TestSyncFailureFailsTheStore(t *testing.T) {
 	var logs bytes.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	st := open(t, dir, Options{Logger: logger, wrapFile: func(f file) file { return faultyFile{f, &fail} }})
-	svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32), Logger: logger})
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32), Logger: logger, Policy: licensing.Policy{Issuer: "licensing.test"}})
 	is.NoErr(err)
 	defer svc.Close(ctx)
 	auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return licensing.Actor{UserID: "u", OrganizationID: "org-1"}, nil
 	})
-	srv := httptest.NewServer(licensing.NewHandler(svc, auth))
+	srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
 	defer srv.Close()
 	post := func() (int, string) {
 		res, err := http.Post(srv.URL+"/api/v1/licensing/keys", "application/json", strings.NewReader(`{}`))

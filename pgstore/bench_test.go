@@ -50,8 +50,8 @@ func BenchmarkValidateHTTP(b *testing.B) {
 				}
 				st = pst
 			}
-			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, RateLimit: -1,
-				Pepper: bytes.Repeat([]byte{1}, 32), Policy: licensing.Policy{RequiredFeature: "selfHostingLicense"}})
+			svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{},
+				Pepper: bytes.Repeat([]byte{1}, 32), Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.test"}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -66,7 +66,7 @@ func BenchmarkValidateHTTP(b *testing.B) {
 			}
 			srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 				return licensing.Actor{}, licensing.ErrUnauthorized
-			})))
+			}), licensing.HandlerConfig{}))
 			defer srv.Close()
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()

@@ -71,6 +71,7 @@ func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) erro
 		Policy: licensing.Policy{
 			RequiredFeature: "selfHostingLicense",
 			BillingURL:      "https://app.example.com/settings/billing",
+			Issuer:          "licensing.example.com",
 		},
 	})
 	if err != nil {
@@ -80,7 +81,7 @@ func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) erro
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("the existing application\n"))
 	})
-	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, a))
+	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, a, licensing.HandlerConfig{RateLimit: 30}))
 	return mux, svc.Close, nil
 }
 

@@ -180,8 +180,15 @@ func (c *FileConfig) compile() (*directory, error) {
 	return d, nil
 }
 
+// DefaultIssuer is the iss claim of offline tokens when the configuration
+// file names none.
+const DefaultIssuer = "licensing.localhost"
+
 func (c *FileConfig) policy() licensing.Policy {
 	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits, Issuer: c.Issuer}
+	if p.Issuer == "" {
+		p.Issuer = DefaultIssuer
+	}
 	if c.Limits == nil {
 		p.Limits = licensing.DefaultLimits
 	}

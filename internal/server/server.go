@@ -194,10 +194,6 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 			return err
 		}
 	}
-	rate := m.RateLimit
-	if rate == 0 {
-		rate = -1 // off
-	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               cfg.policy(),
 		Store:                m.store,
@@ -209,15 +205,17 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		TokenPeriodGrace:     m.TokenGrace,
 		Logger:               m.logger,
 		OnEvent:              m.logEvent,
-		RateLimit:            rate,
-		RateBurst:            m.RateBurst,
-		TrustedProxies:       proxies,
 	})
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir))
+	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
+		RateLimit:      m.RateLimit,
+		RateBurst:      m.RateBurst,
+		TrustedProxies: proxies,
+		Logger:         m.logger,
+	}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if health() != nil {
@@ -288,7 +286,10 @@ func (m *Main) reload() {
 		m.logger.Error("reload failed; keeping the previous configuration", "err", err)
 		return
 	}
-	m.svc.SetPolicy(cfg.policy())
+	if err := m.svc.SetPolicy(cfg.policy()); err != nil {
+		m.logger.Error("reload failed; keeping the previous policy", "err", err)
+		return
+	}
 	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
 }
 

@@ -1,0 +1,125 @@
+package licensing
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"strconv"
+)
+
+// Codes that only the transport produces.
+const (
+	codeMethodNotAllowed Code = "method_not_allowed" // 405
+	codeTooLarge         Code = "too_large"          // 413
+	codeUnsupportedMedia Code = "unsupported_media"  // 415
+)
+
+// statusByCode is the one table from error codes to HTTP statuses.
+var statusByCode = map[Code]int{
+	CodeInvalid:          http.StatusBadRequest,
+	CodeUnauthorized:     http.StatusUnauthorized,
+	CodeInvalidLicense:   http.StatusUnauthorized,
+	CodeForbidden:        http.StatusForbidden,
+	CodeInactive:         http.StatusForbidden,
+	CodePlanNotEligible:  http.StatusForbidden,
+	CodeNotFound:         http.StatusNotFound,
+	codeMethodNotAllowed: http.StatusMethodNotAllowed,
+	CodeConflict:         http.StatusConflict,
+	codeTooLarge:         http.StatusRequestEntityTooLarge,
+	codeUnsupportedMedia: http.StatusUnsupportedMediaType,
+	CodeRateLimited:      http.StatusTooManyRequests,
+	CodeInternal:         http.StatusInternalServerError,
+	CodeUnavailable:      http.StatusServiceUnavailable,
+}
+
+// StatusCode returns the HTTP status the Handler answers err with (500 for
+// errors of no known code).
+func StatusCode(err error) int {
+	if s, ok := statusByCode[ErrorCode(err)]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// reply says how an answer is written.
+type reply struct {
+	nonce      string // when set, the answer echoes it and is signed
+	validate   bool   // the validate route: 401 and 403 carry "valid": false
+	plan       string // a validate 403 for a plan that is not eligible
+	billingURL string
+}
+
+// signedReply returns the reply for a request that carried nonce; a nonce
+// that breaks the one nonce rule is an error and signs nothing.
+func signedReply(nonce string, validate bool) (reply, error) {
+	if err := checkNonce(nonce); err != nil {
+		return reply{validate: validate}, err
+	}
+	return reply{nonce: nonce, validate: validate}, nil
+}
+
+// errorBody is every error answer's body: {"error": "..."}, plus "valid":
+// false on the validate route's 401 and 403, the plan and billing URL on its
+// not-eligible 403, and the nonce on signed answers.
+type errorBody struct {
+	Valid      *bool  `json:"valid,omitempty"`
+	Error      string `json:"error"`
+	Plan       string `json:"plan,omitempty"`
+	BillingURL string `json:"billingUrl,omitempty"`
+	Nonce      string `json:"nonce,omitempty"`
+}
+
+// fail is the one error path: the status comes from statusByCode, the body
+// is errorBody, the answer is signed when rp carries a nonce, and every 5xx
+// is logged once with its cause (which never holds a key or token).
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err error) {
+	status := StatusCode(err)
+	if status >= 500 {
+		h.cfg.Logger.Error("licensing: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	}
+	body := errorBody{Error: ErrorMessage(err), Nonce: rp.nonce}
+	if rp.validate && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
+		body.Valid = new(bool)
+		body.Plan, body.BillingURL = rp.plan, rp.billingURL
+	}
+	if status == http.StatusUnauthorized && !rp.validate {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="licensing"`)
+	}
+	h.respond(w, rp, status, body)
+}
+
+// respond writes v as the JSON answer with status, signed (Date and
+// Licensing-Signature headers over the exact body) when rp carries a nonce.
+func (h *Handler) respond(w http.ResponseWriter, rp reply, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		h.cfg.Logger.Error("licensing: encode answer", "err", err)
+		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal error."}`)
+	}
+	b = append(b, '\n')
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	if rp.nonce != "" {
+		date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
+		hdr.Set("Date", date)
+		hdr.Set(SignatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
+	}
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+// allow applies the per-address rate limit and answers a refused request
+// itself (429 with Retry-After, signed when rp carries a nonce).
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
+	if h.limiter == nil {
+		return true
+	}
+	wait, ok := h.limiter.allow(h.clientAddr(r))
+	if ok {
+		return true
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	h.fail(w, r, reply{nonce: rp.nonce}, ErrRateLimited)
+	return false
+}

@@ -1,0 +1,85 @@
+package licensing
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// decode reads a bounded JSON body into v. An empty body means no fields.
+func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &Error{Code: codeTooLarge, Message: "Request body too large; the limit is " + strconv.FormatInt(h.cfg.MaxBodyBytes, 10) + " bytes."}
+		}
+		return &Error{Code: CodeInvalid, Message: "Could not read the request body.", Err: err}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+		return &Error{Code: codeUnsupportedMedia, Message: "Request body must be JSON (Content-Type: application/json)."}
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		var typeErr *json.UnmarshalTypeError
+		if errors.As(err, &typeErr) && typeErr.Field != "" {
+			if typeErr.Field == "metrics" && typeErr.Type.Kind().String() == "float64" {
+				return &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+			}
+			return &Error{Code: CodeInvalid, Message: typeErr.Field + " must be " + jsonKind(typeErr.Type.Kind().String())}
+		}
+		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."}
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string", "ptr":
+		return "a string"
+	case "float64":
+		return "a number"
+	case "map", "struct":
+		return "an object"
+	}
+	return "of another type"
+}
+
+// TimeLayout is the API's time format: UTC with a numeric offset, seconds.
+const TimeLayout = "2006-01-02T15:04:05-07:00"
+
+// jsonTime encodes as TimeLayout in UTC, or null when zero.
+type jsonTime time.Time
+
+func (t jsonTime) MarshalJSON() ([]byte, error) {
+	tt := time.Time(t)
+	if tt.IsZero() {
+		return []byte("null"), nil
+	}
+	return []byte(`"` + tt.UTC().Format(TimeLayout) + `"`), nil
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// MaxNonceLength bounds the nonce of signed requests.
+const MaxNonceLength = 128
+
+func checkNonce(n string) error {
+	if len(n) > MaxNonceLength || strings.IndexFunc(n, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+		return &Error{Code: CodeInvalid, Message: "nonce must be at most 128 printable ASCII characters"}
+	}
+	return nil
+}

@@ -1,0 +1,313 @@
+package licensing
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// MemoryStore is a Store that keeps everything in memory: fast, and gone
+// when the process ends. The zero value is not usable; call NewMemoryStore.
+//
+// Keys are held in a compact form (about 300 bytes a key with HMAC digests)
+// so that stores which replay their state into a MemoryStore stay small.
+// Key.ID must be a canonical lower-case UUID.
+type MemoryStore struct {
+	mu       sync.RWMutex
+	byID     map[uuid.UUID]*memKey
+	byLookup map[string]*memKey
+	byOrg    map[string][]*memKey
+	orgNames map[string]string // interned organization ids
+}
+
+// memKey is a Key in few objects: its strings share one allocation (blob),
+// its times are UnixNano, and the rarely set fields hang off extra.
+type memKey struct {
+	id   uuid.UUID
+	org  string // interned
+	blob string // lookup | digest (unless equal to lookup) | masked | instance name | instance URL
+	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
+	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
+	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
+	active                                   bool
+	extra                                    *memExtra
+}
+
+type memExtra struct {
+	metrics    map[string]float64
+	violations []string
+}
+
+func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
+func (p *memKey) digest() string {
+	if p.digestEnd == p.lookupEnd {
+		return p.lookup()
+	}
+	return p.blob[p.lookupEnd:p.digestEnd]
+}
+func (p *memKey) masked() string       { return p.blob[p.digestEnd:p.maskedEnd] }
+func (p *memKey) instanceName() string { return p.blob[p.maskedEnd:p.nameEnd] }
+func (p *memKey) instanceURL() string  { return p.blob[p.nameEnd:] }
+
+// setStrings rebuilds blob from its parts.
+func (p *memKey) setStrings(lookup, digest, masked, name, url string) {
+	if digest == lookup {
+		digest = ""
+	}
+	p.blob = lookup + digest + masked + name + url
+	p.lookupEnd = uint32(len(lookup))
+	p.digestEnd = p.lookupEnd + uint32(len(digest))
+	p.maskedEnd = p.digestEnd + uint32(len(masked))
+	p.nameEnd = p.maskedEnd + uint32(len(name))
+}
+
+var _ Store = (*MemoryStore)(nil)
+
+// NewMemoryStore returns an empty MemoryStore.
+func NewMemoryStore() *MemoryStore {
+	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[string]*memKey{},
+		byOrg: map[string][]*memKey{}, orgNames: map[string]string{}}
+}
+
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// Reserve makes room for n keys in an empty store, so that loading them does
+// not grow its indexes step by step. It does nothing to a store with keys.
+func (m *MemoryStore) Reserve(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.byID) == 0 && n > 0 {
+		m.byID = make(map[uuid.UUID]*memKey, n)
+		m.byLookup = make(map[string]*memKey, n)
+	}
+}
+
+// CreateKey implements Store.
+func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.insertLocked(k)
+}
+
+// Load adds keys as they are, with every field, for stores that rebuild
+// their state from trusted data (a snapshot, a log). It is faster than
+// CreateKey: it does not look before it inserts, and it fills the indexes in
+// parallel. On an invalid id, or a duplicate id or lookup value, it returns
+// an error (ErrInvalidKeyID, ErrDuplicateKey) and leaves the store's contents
+// unspecified: the caller must then discard the store.
+func (m *MemoryStore) Load(keys ...Key) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ps := make([]*memKey, len(keys))
+	for i, k := range keys {
+		id, ok := parseKeyID(k.ID)
+		if !ok {
+			return ErrInvalidKeyID
+		}
+		ps[i] = m.newMemKey(id, k)
+	}
+	n := len(m.byID)
+	byLookup := func() {
+		for _, p := range ps {
+			m.byLookup[p.lookup()] = p
+		}
+	}
+	done := make(chan struct{})
+	if len(ps) >= 256 { // worth a second core
+		go func() { defer close(done); byLookup() }()
+	} else {
+		byLookup()
+		close(done)
+	}
+	for _, p := range ps {
+		m.byID[p.id] = p
+		m.byOrg[p.org] = append(m.byOrg[p.org], p)
+	}
+	<-done
+	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
+		return ErrDuplicateKey
+	}
+	return nil
+}
+
+func (m *MemoryStore) insertLocked(k Key) error {
+	id, ok := parseKeyID(k.ID)
+	if !ok {
+		return ErrInvalidKeyID
+	}
+	if _, ok := m.byID[id]; ok {
+		return ErrDuplicateKey
+	}
+	if _, ok := m.byLookup[k.LookupValue]; ok {
+		return ErrDuplicateKey
+	}
+	p := m.newMemKey(id, k)
+	m.byID[id] = p
+	m.byLookup[p.lookup()] = p
+	m.byOrg[p.org] = append(m.byOrg[p.org], p)
+	return nil
+}
+
+func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
+	org, ok := m.orgNames[k.OrganizationID]
+	if !ok {
+		org = k.OrganizationID
+		m.orgNames[org] = org
+	}
+	p := &memKey{
+		id: id, org: org, active: k.Active,
+		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
+		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt),
+	}
+	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
+	if k.LastMetrics != nil || k.LastViolations != nil {
+		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations)}
+	}
+	return p
+}
+
+func (p *memKey) key() Key {
+	k := Key{
+		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
+		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
+		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
+		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
+	}
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
+	}
+	return k
+}
+
+// KeyByID implements Store.
+func (m *MemoryStore) KeyByID(ctx context.Context, id string) (Key, error) {
+	u, ok := parseKeyID(id)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if p, ok := m.byID[u]; ok {
+		return p.key(), nil
+	}
+	return Key{}, ErrKeyNotFound
+}
+
+// KeyByLookup implements Store.
+func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if p, ok := m.byLookup[lookup]; ok {
+		return p.key(), nil
+	}
+	return Key{}, ErrKeyNotFound
+}
+
+// ListKeys implements Store.
+func (m *MemoryStore) ListKeys(ctx context.Context, orgID string) ([]Key, error) {
+	m.mu.RLock()
+	keys := make([]Key, 0, len(m.byOrg[orgID]))
+	for _, p := range m.byOrg[orgID] {
+		keys = append(keys, p.key())
+	}
+	m.mu.RUnlock()
+	SortKeys(keys)
+	return keys, nil
+}
+
+// RevokeKey implements Store.
+func (m *MemoryStore) RevokeKey(ctx context.Context, id string, at time.Time) (Key, error) {
+	u, ok := parseKeyID(id)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.byID[u]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	if p.active {
+		p.active = false
+		p.revoked = nanos(at)
+	}
+	return p.key(), nil
+}
+
+// RecordValidations implements Store.
+func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRecord) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range recs {
+		u, ok := parseKeyID(r.KeyID)
+		if !ok {
+			continue
+		}
+		p, ok := m.byID[u]
+		if !ok {
+			continue
+		}
+		k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
+			InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
+		k.ApplyValidation(r)
+		p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
+		if k.InstanceName != p.instanceName() || k.InstanceURL != p.instanceURL() {
+			// re-key the lookup map so it does not keep the old blob alive
+			delete(m.byLookup, p.lookup())
+			p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
+			m.byLookup[p.lookup()] = p
+		}
+		if r.Metrics != nil || r.Violations != nil {
+			extra := &memExtra{}
+			if p.extra != nil {
+				*extra = *p.extra
+			}
+			if r.Metrics != nil {
+				extra.metrics = maps.Clone(r.Metrics)
+			}
+			if r.Violations != nil {
+				extra.violations = slices.Clone(r.Violations)
+			}
+			p.extra = extra
+		}
+	}
+	return nil
+}
+
+// Len returns the number of keys stored.
+func (m *MemoryStore) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.byID)
+}
+
+// Each calls fn with a copy of every key, in no order, until fn returns
+// false. Writers wait until it returns.
+func (m *MemoryStore) Each(fn func(Key) bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for _, p := range m.byID {
+		if !fn(p.key()) {
+			return
+		}
+	}
+}

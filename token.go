@@ -1,0 +1,82 @@
+package licensing
+
+import (
+	"context"
+	"time"
+)
+
+// IssuedToken is an offline license token.
+type IssuedToken struct {
+	JWT       string
+	ExpiresAt time.Time
+	Plan      string
+}
+
+// TokenClaims are the claims of an offline token, exactly these and in this
+// order.
+type TokenClaims struct {
+	Issuer           string         `json:"iss"`
+	Subject          string         `json:"sub"` // organization id
+	Plan             string         `json:"plan"`
+	Features         map[string]any `json:"features"`
+	OrganizationName string         `json:"orgName"`
+	IssuedAt         int64          `json:"iat"`
+	ExpiresAt        int64          `json:"exp"`
+	ID               string         `json:"jti"` // the license key's id
+}
+
+// IssueToken signs an offline token for key id of the actor's organization,
+// with alg AlgRS256 or AlgEdDSA ("" picks RS256 when an RSA key is
+// configured, else EdDSA). The actor must own the organization, which must be
+// active with an eligible plan; a revoked key gives ErrKeyRevoked, an
+// unknown key ErrKeyNotFound.
+func (s *Service) IssueToken(ctx context.Context, a Actor, id, alg string) (IssuedToken, error) {
+	signing := s.cfg.Signing
+	switch alg {
+	case "":
+		alg = AlgEdDSA
+		if signing.HasRSA() {
+			alg = AlgRS256
+		}
+	case AlgEdDSA:
+	case AlgRS256:
+		if !signing.HasRSA() {
+			return IssuedToken{}, &Error{Code: CodeInvalid, Message: "alg RS256 is not available: no RSA signing key is configured"}
+		}
+	default:
+		return IssuedToken{}, &Error{Code: CodeInvalid, Message: "alg must be RS256 or EdDSA"}
+	}
+	org, err := s.owner(ctx, a, true)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	k, err := s.orgKey(ctx, org.ID, id)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	if !k.Active {
+		return IssuedToken{}, ErrKeyRevoked
+	}
+	now := s.now().Truncate(time.Second)
+	exp := now.Add(s.cfg.TokenLifetime)
+	if s.cfg.CapTokensAtPeriodEnd && !org.CurrentPeriodEnd.IsZero() {
+		if end := org.CurrentPeriodEnd.Add(s.cfg.TokenPeriodGrace); end.Before(exp) {
+			exp = end.UTC().Truncate(time.Second)
+		}
+		if !exp.After(now) {
+			return IssuedToken{}, &Error{Code: CodePlanNotEligible, Message: "The billing period has ended; please renew your plan."}
+		}
+	}
+	features := org.Features
+	if features == nil {
+		features = map[string]any{}
+	}
+	jwt, err := signing.signJWT(alg, TokenClaims{Issuer: s.policy.Load().Issuer, Subject: org.ID, Plan: org.Plan,
+		Features: features, OrganizationName: org.Name, IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), ID: k.ID})
+	if err != nil {
+		return IssuedToken{}, &Error{Code: CodeInternal, Message: "Could not sign the token.", Err: err}
+	}
+	s.emit(ctx, Event{Type: EventTokenIssued, Time: now, KeyID: k.ID, OrganizationID: org.ID,
+		MaskedKey: k.MaskedKey, UserID: a.UserID})
+	return IssuedToken{JWT: jwt, ExpiresAt: exp, Plan: org.Plan}, nil
+}

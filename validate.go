@@ -1,0 +1,128 @@
+package licensing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"strings"
+	"time"
+)
+
+// ValidateInput is what a self-hosted instance sends.
+type ValidateInput struct {
+	LicenseKey   string
+	InstanceName string             // optional, at most 255 characters
+	InstanceURL  string             // optional absolute http(s) URL, at most 2,048 characters
+	InstanceID   string             // optional random id the instance keeps; detects sharing
+	Metrics      map[string]float64 // optional, at most 32 counters
+}
+
+// ValidationResult is the answer to a validation. On a plan that is not
+// eligible, ValidateKey returns it with Valid false, Plan and BillingURL set,
+// together with an error of code CodePlanNotEligible.
+type ValidationResult struct {
+	Valid            bool
+	KeyID            string
+	Plan             string
+	Features         map[string]any
+	OrganizationID   string
+	OrganizationName string
+	Violations       []string // never nil when Valid
+	CurrentPeriodEnd time.Time
+	TrialEndsAt      time.Time // zero unless a trial runs
+	TrialDaysLeft    int       // days rounded up; meaningful when TrialEndsAt is set
+	BillingURL       string
+}
+
+// ValidateKey checks a license key presented by a self-hosted instance and
+// returns the organization's plan as it is now. Malformed keys are rejected
+// without store access; unknown, mistyped and revoked keys all give
+// ErrInvalidLicense. A success is recorded (last validated time, instance
+// fields, metrics) through a batch that the answer never waits for.
+func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
+	if strings.TrimSpace(in.LicenseKey) == "" {
+		return ValidationResult{}, ErrLicenseKeyRequired
+	}
+	if err := checkValidateInput(in); err != nil {
+		return ValidationResult{}, err
+	}
+	fail := func(reason string, k *Key, err error) (ValidationResult, error) {
+		e := Event{Type: EventValidationFailed, Reason: reason}
+		if k != nil {
+			e.KeyID, e.OrganizationID, e.MaskedKey = k.ID, k.OrganizationID, k.MaskedKey
+		}
+		s.emit(ctx, e)
+		return ValidationResult{}, err
+	}
+	full, err := ParseKey(in.LicenseKey)
+	if err != nil {
+		return fail(ReasonMalformed, nil, ErrInvalidLicense)
+	}
+	k, err := s.cfg.Store.KeyByLookup(ctx, s.cfg.Hasher.LookupValue(full))
+	if errors.Is(err, ErrKeyNotFound) {
+		return fail(ReasonUnknown, nil, ErrInvalidLicense)
+	}
+	if err != nil {
+		return ValidationResult{}, wrapErr("find key", err)
+	}
+	if !s.cfg.Hasher.Verify(full, k.Digest) {
+		return fail(ReasonUnknown, nil, ErrInvalidLicense)
+	}
+	if !k.Active {
+		return fail(ReasonRevoked, &k, ErrInvalidLicense)
+	}
+	org, err := s.cfg.Organizations.Organization(ctx, k.OrganizationID)
+	if errors.Is(err, ErrOrgNotFound) {
+		return fail(ReasonOrgNotFound, &k, ErrInvalidLicense)
+	}
+	if err != nil {
+		return ValidationResult{}, wrapErr("find organization", err)
+	}
+	policy := s.policy.Load()
+	if err := s.eligible(org); err != nil {
+		if ErrorCode(err) == CodePlanNotEligible {
+			fail(ReasonPlanNotEligible, &k, err)
+			return ValidationResult{Plan: org.Plan, BillingURL: policy.BillingURL}, err
+		}
+		return fail(ReasonOrgInactive, &k, err)
+	}
+
+	now := s.now()
+	res := ValidationResult{
+		Valid:            true,
+		KeyID:            k.ID,
+		Plan:             org.Plan,
+		Features:         org.Features,
+		OrganizationID:   org.ID,
+		OrganizationName: org.Name,
+		Violations:       violations(policy.Limits, org, in.Metrics),
+		CurrentPeriodEnd: org.CurrentPeriodEnd,
+		BillingURL:       policy.BillingURL,
+	}
+	if res.Features == nil {
+		res.Features = map[string]any{}
+	}
+	if org.TrialEndsAt.After(now) {
+		res.TrialEndsAt = org.TrialEndsAt
+		res.TrialDaysLeft = int(math.Ceil(org.TrialEndsAt.Sub(now).Hours() / 24))
+	}
+
+	keyViolations := res.Violations
+	if in.InstanceID != "" {
+		if n, grew := s.shared.seen(k.ID, in.InstanceID, now); n > 1 {
+			keyViolations = append(append([]string(nil), res.Violations...),
+				fmt.Sprintf("This license key is shared by %d instances within %s.", n, humanDuration(s.cfg.SharingWindow)))
+			if grew {
+				s.emit(ctx, Event{Type: EventKeyShared, Time: now, KeyID: k.ID,
+					OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceCount: n})
+			}
+		}
+	}
+	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
+		InstanceURL: in.InstanceURL, Metrics: maps.Clone(in.Metrics), Violations: keyViolations})
+	s.emit(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
+		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
+	return res, nil
+}
