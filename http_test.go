@@ -123,7 +123,7 @@ func TestCreateKeyOrganizationHeader(t *testing.T) {
 	e := newEnv(t, nil)
 	// user-3 owns org-2 (its default, starter) and is a member of org-1.
 	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-1")
-	is.Equal(r.status, 403) // picked org-1, where user-3 is not the owner
+	is.Equal(r.status, 403)                        // picked org-1, where user-3 is not the owner
 	is.Equal(r.body["error"], "Permission denied") // the seed system's text
 	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
 	r = e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-2")
