@@ -219,3 +219,17 @@ func jsonString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
 }
+
+// count returns how many keys the env's store holds, over every organization.
+func (e *env) count(t testing.TB) int {
+	t.Helper()
+	n := 0
+	for _, org := range []string{"org-1", "org-2"} {
+		keys, err := e.store.ListKeys(context.Background(), org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(keys)
+	}
+	return n
+}

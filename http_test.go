@@ -104,7 +104,7 @@ func TestCreateKeyErrors(t *testing.T) {
 			is.Equal(r.status, tc.status)
 			is.Equal(keysOf(r.body), []string{"error"})                         // errors are {"error": ...}
 			is.True(strings.Contains(r.body["error"].(string), tc.errContains)) // the message says what is wrong
-			is.Equal(e.store.Len(), 0)                                          // nothing was created
+			is.Equal(e.count(t), 0)                                          // nothing was created
 		})
 	}
 }

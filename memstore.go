@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/licensekit/licensing/internal/bulk"
 )
 
 // MemoryStore is a Store that keeps everything in memory: fast, and gone
@@ -87,9 +88,9 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// Reserve makes room for n keys in an empty store, so that loading them does
+// reserve makes room for n keys in an empty store, so that loading them does
 // not grow its indexes step by step. It does nothing to a store with keys.
-func (m *MemoryStore) Reserve(n int) {
+func (m *MemoryStore) reserve(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.byID) == 0 && n > 0 {
@@ -108,13 +109,13 @@ func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
 	return m.insertLocked(k)
 }
 
-// Load adds keys as they are, with every field, for stores that rebuild
+// load adds keys as they are, with every field, for stores that rebuild
 // their state from trusted data (a snapshot, a log). It is faster than
 // CreateKey: it does not look before it inserts, and it fills the indexes in
 // parallel. On an invalid id, or a duplicate id or lookup value, it returns
 // an error (ErrInvalidKeyID, ErrDuplicateKey) and leaves the store's contents
 // unspecified: the caller must then discard the store.
-func (m *MemoryStore) Load(keys ...Key) error {
+func (m *MemoryStore) load(keys ...Key) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ps := make([]*memKey, len(keys))
@@ -293,16 +294,16 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 	return nil
 }
 
-// Len returns the number of keys stored.
-func (m *MemoryStore) Len() int {
+// len returns the number of keys stored.
+func (m *MemoryStore) len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.byID)
 }
 
-// Each calls fn with a copy of every key, in no order, until fn returns
+// each calls fn with a copy of every key, in no order, until fn returns
 // false. Writers wait until it returns.
-func (m *MemoryStore) Each(fn func(Key) bool) {
+func (m *MemoryStore) each(fn func(Key) bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	for _, p := range m.byID {
@@ -310,4 +311,16 @@ func (m *MemoryStore) Each(fn func(Key) bool) {
 			return
 		}
 	}
+}
+
+// memBulk is what internal/bulk hands this module's stores.
+type memBulk struct{ m *MemoryStore }
+
+func (b memBulk) Load(keys ...Key) error { return b.m.load(keys...) }
+func (b memBulk) Reserve(n int)          { b.m.reserve(n) }
+func (b memBulk) Each(fn func(Key) bool) { b.m.each(fn) }
+func (b memBulk) Len() int               { return b.m.len() }
+
+func init() {
+	bulk.Access = func(s any) any { return memBulk{s.(*MemoryStore)} }
 }

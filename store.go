@@ -12,8 +12,13 @@ import (
 // and return copies: a caller may modify what it gets without affecting the
 // store. Every method honours ctx where it can block.
 //
-// Contract for all stores (the conformance suite in internal/storetest checks
-// it):
+// Key ids are canonical lower-case UUIDs (ValidKeyID): CreateKey refuses any
+// other spelling with ErrInvalidKeyID before it looks for duplicates, and
+// KeyByID and RevokeKey answer ErrKeyNotFound for one.
+//
+// The public conformance suite, package
+// github.com/licensekit/licensing/storetest, checks this contract; run it
+// from the tests of a store of your own.
 type Store interface {
 	// CreateKey stores a new key. It returns ErrDuplicateKey (errors.Is)
 	// when a key with the same ID or LookupValue exists, and stores nothing

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/licensekit/licensing"
-	"github.com/licensekit/licensing/internal/storetest"
+	"github.com/licensekit/licensing/storetest"
 )
 
 func TestMemoryStoreConformance(t *testing.T) {

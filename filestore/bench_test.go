@@ -100,7 +100,7 @@ func BenchmarkOpen1M(b *testing.B) {
 	}
 	now := time.Now()
 	for i := 0; i < n-10_000; i++ {
-		if err := s.mem.Load(realisticKey(i, now)); err != nil {
+		if err := s.bulk.Load(realisticKey(i, now)); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -142,8 +142,8 @@ func BenchmarkOpen1M(b *testing.B) {
 		elapsed := time.Since(t0)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
-		if st.mem.Len() != n {
-			b.Fatalf("%d keys", st.mem.Len())
+		if st.bulk.Len() != n {
+			b.Fatalf("%d keys", st.bulk.Len())
 		}
 		b.ReportMetric(elapsed.Seconds(), "open-s")
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/key")

@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/bulk"
 )
 
 // Options configures a Store; the zero value is usable.
@@ -59,6 +60,7 @@ type Store struct {
 	opt  Options
 	lock *os.File
 	mem  *licensing.MemoryStore
+	bulk memBulk // mem's bulk operations
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -109,7 +111,8 @@ func Open(dir string, opt Options) (*Store, error) {
 		}
 		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
 	}
-	s := &Store{dir: dir, opt: opt, lock: lock, mem: licensing.NewMemoryStore(), reserved: map[string]bool{}}
+	mem := licensing.NewMemoryStore()
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: bulk.Access(mem).(memBulk), reserved: map[string]bool{}}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -226,7 +229,7 @@ func (s *Store) loadSnapshot(path string) error {
 	ended := false
 	batch := make([]licensing.Key, 0, 4096)
 	flush := func() error {
-		err := s.mem.Load(batch...)
+		err := s.bulk.Load(batch...)
 		batch = batch[:0]
 		return err
 	}
@@ -239,7 +242,7 @@ func (s *Store) loadSnapshot(path string) error {
 			if p[0] != recSnapshotBegin {
 				return errors.New("snapshot does not start with its key count")
 			}
-			s.mem.Reserve(int(min(d.uvarint(), 1<<30)) + 1024)
+			s.bulk.Reserve(int(min(d.uvarint(), 1<<30)) + 1024)
 			return d.err
 		}
 		switch p[0] {
@@ -287,7 +290,7 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		if err := s.mem.Load(k); err != nil {
+		if err := s.bulk.Load(k); err != nil {
 			return fmt.Errorf("key %s: %w", k.ID, err)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
@@ -387,6 +390,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
+	if !licensing.ValidKeyID(k.ID) {
+		return licensing.ErrInvalidKeyID
+	}
 	s.apply.RLock()
 	defer s.apply.RUnlock()
 	idKey, lookupKey := "i"+k.ID, "l"+k.LookupValue
@@ -400,10 +406,6 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if dup {
 		s.mu.Unlock()
 		return licensing.ErrDuplicateKey
-	}
-	if !licensing.ValidKeyID(k.ID) {
-		s.mu.Unlock()
-		return licensing.ErrInvalidKeyID
 	}
 	s.reserved[idKey], s.reserved[lookupKey] = true, true
 	s.mu.Unlock()
@@ -420,7 +422,7 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		return err
 	}
 	s.liveSize.Add(int64(len(e.b) + frameSize))
-	return s.mem.Load(k)
+	return s.bulk.Load(k)
 }
 
 // KeyByID implements licensing.Store from memory.
@@ -523,7 +525,7 @@ func (s *Store) compact() {
 	os.Remove(filepath.Join(s.dir, logName(oldGen)))
 	os.Remove(filepath.Join(s.dir, snapshotName(oldGen)))
 	syncDir(s.dir)
-	s.opt.Logger.Info("filestore: compacted", "keys", s.mem.Len(), "snapshot_bytes", size,
+	s.opt.Logger.Info("filestore: compacted", "keys", s.bulk.Len(), "snapshot_bytes", size,
 		"duration", time.Since(start).Round(time.Millisecond).String())
 }
 
@@ -542,12 +544,12 @@ func (s *Store) writeSnapshot(path string) (int64, error) {
 	var frame []byte
 	e := &encoder{}
 	e.byte(recSnapshotBegin)
-	e.uvarint(uint64(s.mem.Len())) // apply is held: no writer changes the count
+	e.uvarint(uint64(s.bulk.Len())) // apply is held: no writer changes the count
 	frame = appendFrame(frame, e.b)
 	w.Write(frame)
 	size += int64(len(frame))
 	var n uint64
-	s.mem.Each(func(k licensing.Key) bool {
+	s.bulk.Each(func(k licensing.Key) bool {
 		e.b = e.b[:0]
 		encodeKey(e, k)
 		frame = appendFrame(frame[:0], e.b)
@@ -600,4 +602,13 @@ func (s *Store) Close() error {
 		s.lock.Close()
 	})
 	return err
+}
+
+// memBulk is the part of internal/bulk's access to a MemoryStore that the
+// file store uses to replay its log and write snapshots.
+type memBulk interface {
+	Load(keys ...licensing.Key) error
+	Reserve(n int)
+	Each(fn func(licensing.Key) bool)
+	Len() int
 }

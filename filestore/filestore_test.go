@@ -20,7 +20,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
-	"github.com/licensekit/licensing/internal/storetest"
+	"github.com/licensekit/licensing/storetest"
 )
 
 var (
@@ -50,7 +50,7 @@ func TestConformance(t *testing.T) {
 // dump lists every key of s in a stable text form.
 func dump(s *Store) string {
 	var lines []string
-	s.mem.Each(func(k licensing.Key) bool {
+	s.bulk.Each(func(k licensing.Key) bool {
 		lines = append(lines, fmt.Sprintf("%s %s %s %v %v %v %v %v %s %v %v", k.ID, k.OrganizationID, k.LookupValue,
 			k.Active, k.CreatedAt.UnixNano(), k.ActivatedAt.UnixNano(), k.LastValidatedAt.UnixNano(), k.RevokedAt.UnixNano(),
 			k.InstanceURL, k.LastMetrics, k.LastViolations))
@@ -103,7 +103,7 @@ func TestReopenKeepsEverything(t *testing.T) {
 	is.NoErr(s.Close())
 	s2 := open(t, dir, Options{})
 	is.Equal(dump(s2), want) // every create, validation and revocation is back
-	is.Equal(s2.mem.Len(), 50)
+	is.Equal(s2.bulk.Len(), 50)
 }
 
 func TestFileModesAndHeader(t *testing.T) {
@@ -191,7 +191,7 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 		s2.Close()
 		s3, err := Open(d, Options{Logger: quiet()})
 		is.NoErr(err)
-		is.Equal(s3.mem.Len(), 11)
+		is.Equal(s3.bulk.Len(), 11)
 		s3.Close()
 	}
 }
@@ -253,7 +253,7 @@ func TestGroupCommit(t *testing.T) {
 	}
 	wg.Wait()
 	_, after := s.log.stats()
-	is.Equal(s.mem.Len(), 32)
+	is.Equal(s.bulk.Len(), 32)
 	t.Logf("32 concurrent creates took %d fsyncs", after-before)
 	is.True(after-before < 32) // concurrent creates share fsyncs
 }

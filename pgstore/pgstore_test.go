@@ -15,7 +15,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
-	"github.com/licensekit/licensing/internal/storetest"
+	"github.com/licensekit/licensing/storetest"
 	"github.com/licensekit/licensing/pgstore"
 	"github.com/licensekit/licensing/pgstore/internal/pgtest"
 )

@@ -1,11 +1,21 @@
-// Package storetest is the conformance suite every licensing.Store runs, so
-// that the memory, file and PostgreSQL stores behave alike.
+// Package storetest is the conformance suite of the licensing.Store
+// contract. Every store in this repository (memory, file, PostgreSQL) runs
+// it, and so should a store of your own, from its tests:
+//
+//	func TestConformance(t *testing.T) {
+//		storetest.Run(t, func(t *testing.T) licensing.Store { return openEmptyStore(t) })
+//	}
+//
+// It checks creation and lookup, duplicates, key-id rules and the order of
+// those checks, listing order, revocation, validation records, copies, and
+// concurrent use.
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +77,61 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		keys, err := s.ListKeys(ctx, "org-1")
 		is.NoErr(err)
 		is.Equal(len(keys), 1)
+	})
+
+	t.Run("MalformedKeyIDs", func(t *testing.T) {
+		for _, id := range malformedIDs() {
+			t.Run(fmt.Sprintf("%q", id), func(t *testing.T) {
+				is := is.New(t)
+				s := open(t)
+				k := NewKey("org-1", base)
+				k.ID = id
+				is.True(errors.Is(s.CreateKey(ctx, k), licensing.ErrInvalidKeyID)) // CreateKey refuses a non-canonical id
+				_, err := s.KeyByLookup(ctx, k.LookupValue)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // and stores nothing
+				_, err = s.KeyByID(ctx, id)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // KeyByID of a malformed id is a miss
+				_, err = s.RevokeKey(ctx, id, base)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound))                                       // RevokeKey of a malformed id is a miss
+				is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: id, At: base}})) // skipped
+				keys, err := s.ListKeys(ctx, "org-1")
+				is.NoErr(err)
+				is.Equal(len(keys), 0)
+			})
+		}
+	})
+
+	t.Run("KeyIDOfAnotherCase", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		_, err := s.KeyByID(ctx, strings.ToUpper(k.ID))
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // ids are looked up in canonical form only
+		_, err = s.RevokeKey(ctx, strings.ToUpper(k.ID), base)
+		is.True(errors.Is(err, licensing.ErrKeyNotFound))
+		got, err := s.KeyByID(ctx, k.ID)
+		is.NoErr(err)
+		is.True(got.Active) // the upper-case revoke touched nothing
+	})
+
+	t.Run("OrderOfChecks", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		k := NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		bad := NewKey("org-1", base)
+		bad.ID = strings.ToUpper(k.ID)
+		bad.LookupValue = k.LookupValue
+		err := s.CreateKey(ctx, bad)
+		is.True(errors.Is(err, licensing.ErrInvalidKeyID))  // the id is checked before duplicates
+		is.True(!errors.Is(err, licensing.ErrDuplicateKey)) // one error, not both
+		both := NewKey("org-1", base)
+		both.ID, both.LookupValue = k.ID, k.LookupValue
+		is.True(errors.Is(s.CreateKey(ctx, both), licensing.ErrDuplicateKey)) // duplicate id and lookup: one ErrDuplicateKey
+		got, err := s.KeyByID(ctx, k.ID)
+		is.NoErr(err)
+		is.True(Equal(got, k)) // the first key is untouched
 	})
 
 	t.Run("ListNewestFirstPerOrganization", func(t *testing.T) {
@@ -189,6 +254,27 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 			is.True(!k.Active)
 		}
 	})
+}
+
+// malformedIDs are key ids no store accepts: every one is a UUID in some
+// spelling, or close to one, but not the canonical lower-case form.
+func malformedIDs() []string {
+	id := uuid.Must(uuid.NewV7()).String()
+	return []string{
+		"",
+		strings.ToUpper(id),
+		strings.ReplaceAll(id, "-", ""),
+		"{" + id + "}",
+		"urn:uuid:" + id,
+		" " + id,
+		id + "\n",
+		id[:35] + "g",
+		id[:8] + "_" + id[9:],
+		id[:35] + "\u00e9"[:1],
+		"00000000-0000-0000-0000-00000000000",
+		strings.Repeat("a", 36),
+		id + id,
+	}
 }
 
 var seq struct {
