@@ -43,8 +43,8 @@ func ResolveActor(r *http.Request, userID string, orgIDs []string) (Actor, error
 	return Actor{}, ErrOrgNotFound
 }
 
-// MaxTokenLength bounds the bearer token BearerToken accepts.
-const MaxTokenLength = 4096
+// maxTokenLength bounds the bearer token BearerToken accepts.
+const maxTokenLength = 4096
 
 // BearerToken returns the token of an "Authorization: Bearer <token>" header.
 // A missing header, another scheme, an empty or over-long token, or a token
@@ -56,7 +56,7 @@ func BearerToken(r *http.Request) (string, error) {
 		return "", ErrUnauthorized
 	}
 	token = strings.TrimLeft(token, " ")
-	if token == "" || len(token) > MaxTokenLength || strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+	if token == "" || len(token) > maxTokenLength || strings.IndexFunc(token, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return "", ErrUnauthorized
 	}
 	return token, nil

@@ -1,33 +1,53 @@
 // Package licensing issues license keys to the self-hosted copies of a SaaS
 // product and answers their validation calls.
 //
-// An organization owner creates a key (Service.CreateKey, or POST
-// /api/v1/licensing/keys through NewHandler); the self-hosted instance sends
-// it to POST /api/v1/licensing/validate and learns its plan, features, trial
-// and billing period. The owner lists and revokes keys. The embedding
-// application supplies who its users and organizations are (Authenticator,
-// Organizations); this package owns the keys (Store).
+// An organization owner creates a key; the self-hosted instance sends it to
+// the validate route and learns its plan, features, trial and billing
+// period; the owner lists and revokes keys, and may download an offline
+// token. The embedding application says who its users and organizations are
+// (Authenticator, Organizations); this package owns the keys (Store).
+//
+// # Where things are
+//
+//   - [Service] (service.go) is the key lifecycle: [Service.CreateKey],
+//     [Service.ListKeys], [Service.RevokeKey] (keys.go),
+//     [Service.ValidateKey] (validate.go) and [Service.IssueToken]
+//     (token.go). [Config] configures it; [New] fills in the defaults.
+//   - [Store] (store.go) is the storage contract; [MemoryStore] is the
+//     in-memory one, package filestore a durable one, and the nested module
+//     pgstore a PostgreSQL one. Package storetest is the public conformance
+//     suite a store of your own runs.
+//   - Keys (keygen.go): 64 lower-case hex characters, 56 of randomness and an
+//     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
+//     Stores keep a [Hasher]'s lookup value and digest, never the key.
+//   - [Handler] (http.go) serves the HTTP API; [HandlerConfig] holds what only
+//     the transport needs (rate limit, proxies, body size). The contract is
+//     docs/API.md, with docs/openapi.yaml beside it.
+//   - Errors (errors.go): every error is an [*Error] or wraps one, with a
+//     [Code] that the Handler maps to one HTTP status ([StatusCode]).
 //
 // # Embedding
 //
-//	hasher, _ := licensing.NewHMACHasher(pepper) // pepper: >= 32 secret bytes
 //	svc, err := licensing.New(licensing.Config{
 //		Store:         licensing.NewMemoryStore(),
 //		Organizations: myOrgs, // implements licensing.Organizations
-//		Hasher:        hasher,
-//		Policy:        licensing.Policy{RequiredFeature: "selfHostingLicense"},
+//		Pepper:        pepper, // >= 32 secret bytes, kept across restarts
+//		Policy: licensing.Policy{
+//			RequiredFeature: "selfHostingLicense",
+//			Issuer:          "licensing.example.com",
+//		},
 //	})
 //	if err != nil { ... }
 //	defer svc.Close(context.Background())
-//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth))
+//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
 //
 // # Security model
 //
 // A full license key exists only in the answer that creates it; stores keep a
 // lookup value and a digest (HMAC-SHA-256 under a server pepper by default,
 // Argon2id optionally), and lists, events, logs and errors show masked keys
-// only. Keys carry a CRC-32 checksum, so mistyped or invented keys are
-// rejected before any store access, and digests are compared in constant
-// time. Every input is bounded: body size, field lengths, number of metrics,
-// and the rate limiter's memory.
+// only. Keys carry a checksum, so mistyped or invented keys are rejected
+// before any store access, and digests are compared in constant time. Every
+// input is bounded: body size, field lengths, number of metrics, and the
+// rate limiter's memory.
 package licensing

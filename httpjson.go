@@ -74,11 +74,11 @@ func optString(s string) *string {
 	return &s
 }
 
-// MaxNonceLength bounds the nonce of signed requests.
-const MaxNonceLength = 128
+// maxNonceLength bounds the nonce of signed requests.
+const maxNonceLength = 128
 
 func checkNonce(n string) error {
-	if len(n) > MaxNonceLength || strings.IndexFunc(n, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
+	if len(n) > maxNonceLength || strings.IndexFunc(n, func(r rune) bool { return r < ' ' || r > '~' }) >= 0 {
 		return &Error{Code: CodeInvalid, Message: "nonce must be at most 128 printable ASCII characters"}
 	}
 	return nil

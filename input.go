@@ -11,20 +11,20 @@ import (
 
 // Input bounds.
 const (
-	MaxInstanceNameLength = 255
-	MaxInstanceURLLength  = 2048
-	MaxInstanceIDLength   = 128
-	MaxMetrics            = 32
-	MaxMetricNameLength   = 64
+	maxInstanceNameLength = 255
+	maxInstanceURLLength  = 2048
+	maxInstanceIDLength   = 128
+	maxMetrics            = 32
+	maxMetricNameLength   = 64
 )
 
 func checkValidateInput(in ValidateInput) error {
-	if err := checkText("instanceName", in.InstanceName, MaxInstanceNameLength); err != nil {
+	if err := checkText("instanceName", in.InstanceName, maxInstanceNameLength); err != nil {
 		return err
 	}
 	if in.InstanceURL != "" {
 		bad := &Error{Code: CodeInvalid, Message: "instanceUrl must be an absolute http or https URL of at most 2048 characters"}
-		if len(in.InstanceURL) > MaxInstanceURLLength || !utf8.ValidString(in.InstanceURL) {
+		if len(in.InstanceURL) > maxInstanceURLLength || !utf8.ValidString(in.InstanceURL) {
 			return bad
 		}
 		u, err := url.Parse(in.InstanceURL)
@@ -33,19 +33,19 @@ func checkValidateInput(in ValidateInput) error {
 		}
 	}
 	if in.InstanceID != "" {
-		if len(in.InstanceID) > MaxInstanceIDLength || strings.IndexFunc(in.InstanceID, func(r rune) bool {
+		if len(in.InstanceID) > maxInstanceIDLength || strings.IndexFunc(in.InstanceID, func(r rune) bool {
 			return r <= ' ' || r > '~'
 		}) >= 0 {
 			return &Error{Code: CodeInvalid, Message: "instanceId must be at most 128 printable ASCII characters without spaces"}
 		}
 	}
-	if len(in.Metrics) > MaxMetrics {
-		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metrics must have at most %d entries", MaxMetrics)}
+	if len(in.Metrics) > maxMetrics {
+		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metrics must have at most %d entries", maxMetrics)}
 	}
 	for name, v := range in.Metrics {
-		if name == "" || utf8.RuneCountInString(name) > MaxMetricNameLength || !utf8.ValidString(name) ||
+		if name == "" || utf8.RuneCountInString(name) > maxMetricNameLength || !utf8.ValidString(name) ||
 			strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control characters", MaxMetricNameLength)}
+			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control characters", maxMetricNameLength)}
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			return &Error{Code: CodeInvalid, Message: "metrics must be finite numbers"}
