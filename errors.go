@@ -89,6 +89,11 @@ var (
 // canonical lower-case UUID.
 var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
 
+// ErrCrossOrigin answers a browser request from another origin that relies
+// on cookies rather than an Authorization header (see
+// HandlerConfig.TrustedOrigins).
+var ErrCrossOrigin = &Error{Code: CodeForbidden, Message: "Cross-origin request refused; send an Authorization header or use a trusted origin."}
+
 // ErrKeyRevoked is returned when a token is asked for a revoked key.
 var ErrKeyRevoked = &Error{Code: CodeForbidden, Message: "License key is revoked"}
 

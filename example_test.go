@@ -3,6 +3,7 @@ package licensing_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -73,4 +74,22 @@ func ExampleParseKey() {
 	_, err := licensing.ParseKey("0123456789abcdef0123456789abcdef0123456789abcdef0123456700000000")
 	fmt.Println(err)
 	// Output: licensing: license key checksum does not match (mistyped key?)
+}
+
+// An application that keeps its organizations in its own database adapts a
+// lookup function with OrganizationsFunc.
+func ExampleOrganizationsFunc() {
+	orgs := licensing.OrganizationsFunc(func(ctx context.Context, id string) (licensing.Organization, error) {
+		if id != "acme" {
+			return licensing.Organization{}, licensing.ErrOrgNotFound
+		}
+		return licensing.Organization{ID: "acme", Name: "Acme SRL", OwnerID: "alice", Plan: "business", Active: true}, nil
+	})
+	org, err := orgs.Organization(context.Background(), "acme")
+	fmt.Println(org.Name, err)
+	_, err = orgs.Organization(context.Background(), "globex")
+	fmt.Println(errors.Is(err, licensing.ErrOrgNotFound))
+	// Output:
+	// Acme SRL <nil>
+	// true
 }

@@ -29,6 +29,12 @@ type HandlerConfig struct {
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies. Default 64 KiB.
 	MaxBodyBytes int64
+	// TrustedOrigins are origins ("https://admin.example.com") whose
+	// browser requests may reach the owner routes with ambient credentials
+	// (cookies). Owner requests without an Authorization header from any
+	// other origin are refused (see http.CrossOriginProtection); requests
+	// with one cannot be forged by another site and are not checked.
+	TrustedOrigins []string
 	// Logger receives the cause of every 5xx answer. Default: the
 	// Service's Logger.
 	Logger *slog.Logger
@@ -41,6 +47,7 @@ type Handler struct {
 	auth    Authenticator
 	cfg     HandlerConfig
 	limiter *rateLimiter // nil when off
+	origins *http.CrossOriginProtection
 	mux     *http.ServeMux
 }
 
@@ -70,7 +77,12 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection()}
+	for _, o := range cfg.TrustedOrigins {
+		if err := h.origins.AddTrustedOrigin(o); err != nil {
+			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())
+		}
+	}
 	if cfg.RateLimit > 0 {
 		h.limiter = newRateLimiter(float64(cfg.RateLimit)/60, cfg.RateBurst, cfg.MaxTrackedClients, svc.cfg.Now)
 	}
@@ -124,8 +136,16 @@ func (h *Handler) routes() {
 // ServeHTTP routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
 
-// actor authenticates an owner request, answering the failure itself.
+// actor authenticates an owner request, answering the failure itself. A
+// browser request from another origin that relies on ambient credentials
+// (no Authorization header) is refused before the authenticator runs.
 func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
+	if r.Header.Get("Authorization") == "" {
+		if err := h.origins.Check(r); err != nil {
+			h.fail(w, r, reply{}, ErrCrossOrigin)
+			return Actor{}, false
+		}
+	}
 	a, err := h.auth.Authenticate(r)
 	if err != nil {
 		h.fail(w, r, reply{}, err)

@@ -3,6 +3,7 @@ package licensing_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -93,7 +94,10 @@ func TestCreateKeyErrors(t *testing.T) {
 		{"name not a string", "t-owner", `{"instanceName": 5}`, nil, 400, "instanceName must be a string"},
 		{"name too long", "t-owner", `{"instanceName": "` + long + `"}`, nil, 400, "instanceName"},
 		{"name with control character", "t-owner", `{"instanceName": "a\u0007b"}`, nil, 400, "instanceName"},
-		{"not json", "t-owner", `instanceName=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 415, "JSON"},
+		{"not json", "t-owner", `instanceName=x`, []string{"Content-Type", "application/x-www-form-urlencoded"}, 400, "Malformed JSON"},
+		{"invalid utf-8 in name", "t-owner", "{\"instanceName\": \"a\xffb\"}", nil, 400, "instanceName must be valid UTF-8"},
+		{"bidi override in name", "t-owner", `{"instanceName": "a\u202eb"}`, nil, 400, "instanceName"},
+		{"format character in name", "t-owner", `{"instanceName": "a\u200bb"}`, nil, 400, "instanceName"},
 		{"too large", "t-owner", `{"instanceName": "` + strings.Repeat("a", 70<<10) + `"}`, nil, 413, "too large"},
 	}
 	for _, tc := range tests {
@@ -104,7 +108,7 @@ func TestCreateKeyErrors(t *testing.T) {
 			is.Equal(r.status, tc.status)
 			is.Equal(keysOf(r.body), []string{"error"})                         // errors are {"error": ...}
 			is.True(strings.Contains(r.body["error"].(string), tc.errContains)) // the message says what is wrong
-			is.Equal(e.count(t), 0)                                          // nothing was created
+			is.Equal(e.count(t), 0)                                             // nothing was created
 		})
 	}
 }
@@ -223,4 +227,69 @@ func TestUnauthorizedCarriesBearerChallenge(t *testing.T) {
 	r := e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"x"}`)
 	is.Equal(r.status, 401)
 	is.Equal(r.header.Get("WWW-Authenticate"), "") // the key is no bearer credential
+}
+
+func TestCreateKeyAcceptsJSONWhateverItsDeclaredType(t *testing.T) {
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "", "application/json; charset=utf-8"} {
+		t.Run(ct, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			hdr := []string{"Content-Type", ct}
+			r := e.do(t, "POST", "/api/v1/licensing/keys", "t-owner", `{"instanceName": "curl -d"}`, hdr...)
+			is.Equal(r.status, 201) // curl -d declares a form; the seed system decodes any body
+			is.Equal(r.body["instanceName"], "curl -d")
+		})
+	}
+}
+
+func TestOwnerRoutesRefuseCrossSiteForms(t *testing.T) {
+	// An embedder whose authenticator reads a session cookie.
+	cookieAuth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
+		if c, err := r.Cookie("session"); err == nil && c.Value == "alice" {
+			return licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, nil
+		}
+		if tok, err := licensing.BearerToken(r); err == nil && tok == "t-owner" {
+			return licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, nil
+		}
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	})
+	tests := []struct {
+		name   string
+		hdr    map[string]string
+		status int
+	}{
+		{"cross-site form with cookie", map[string]string{"Cookie": "session=alice", "Sec-Fetch-Site": "cross-site",
+			"Content-Type": "application/x-www-form-urlencoded"}, 403},
+		{"other origin with cookie", map[string]string{"Cookie": "session=alice", "Origin": "https://evil.example"}, 403},
+		{"same-site but other origin with cookie", map[string]string{"Cookie": "session=alice", "Sec-Fetch-Site": "same-site"}, 403},
+		{"same origin with cookie", map[string]string{"Cookie": "session=alice", "Sec-Fetch-Site": "same-origin"}, 201},
+		{"no browser headers (curl) with cookie", map[string]string{"Cookie": "session=alice"}, 201},
+		{"trusted origin with cookie", map[string]string{"Cookie": "session=alice", "Origin": "https://admin.example.com",
+			"Sec-Fetch-Site": "cross-site"}, 201},
+		{"bearer token from another origin", map[string]string{"Authorization": "Bearer t-owner", "Origin": "https://spa.example",
+			"Sec-Fetch-Site": "cross-site"}, 201},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			srv := httptest.NewServer(licensing.NewHandler(e.svc, cookieAuth,
+				licensing.HandlerConfig{TrustedOrigins: []string{"https://admin.example.com"}}))
+			defer srv.Close()
+			req, err := http.NewRequest("POST", srv.URL+"/api/v1/licensing/keys", strings.NewReader(`{"instanceName":"x"}`))
+			is.NoErr(err)
+			for k, v := range tc.hdr {
+				req.Header.Set(k, v)
+			}
+			res, err := http.DefaultClient.Do(req)
+			is.NoErr(err)
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			is.Equal(res.StatusCode, tc.status) // cross-site cookie requests are refused, bearer ones are not
+			if tc.status == 403 {
+				is.Equal(string(b), `{"error":"`+licensing.ErrCrossOrigin.Message+`"}`+"\n")
+				is.Equal(e.count(t), 0) // nothing was created
+			}
+		})
+	}
 }

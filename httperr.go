@@ -11,7 +11,6 @@ import (
 const (
 	codeMethodNotAllowed Code = "method_not_allowed" // 405
 	codeTooLarge         Code = "too_large"          // 413
-	codeUnsupportedMedia Code = "unsupported_media"  // 415
 )
 
 // statusByCode is the one table from error codes to HTTP statuses.
@@ -26,7 +25,6 @@ var statusByCode = map[Code]int{
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,
 	CodeConflict:         http.StatusConflict,
 	codeTooLarge:         http.StatusRequestEntityTooLarge,
-	codeUnsupportedMedia: http.StatusUnsupportedMediaType,
 	CodeRateLimited:      http.StatusTooManyRequests,
 	CodeInternal:         http.StatusInternalServerError,
 	CodeUnavailable:      http.StatusServiceUnavailable,

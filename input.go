@@ -3,13 +3,15 @@ package licensing
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Input bounds.
+// Input bounds. docs/API.md lists them.
 const (
 	maxInstanceNameLength = 255
 	maxInstanceURLLength  = 2048
@@ -18,19 +20,17 @@ const (
 	maxMetricNameLength   = 64
 )
 
+// The input rules, the same on every route: strings are valid UTF-8; names
+// (instance names, metric names) hold no control or format characters
+// (Unicode Cc and Cf, bidi overrides among them); numbers are finite and not
+// negative; every field has a bound.
+
 func checkValidateInput(in ValidateInput) error {
 	if err := checkText("instanceName", in.InstanceName, maxInstanceNameLength); err != nil {
 		return err
 	}
-	if in.InstanceURL != "" {
-		bad := &Error{Code: CodeInvalid, Message: "instanceUrl must be an absolute http or https URL of at most 2048 characters"}
-		if len(in.InstanceURL) > maxInstanceURLLength || !utf8.ValidString(in.InstanceURL) {
-			return bad
-		}
-		u, err := url.Parse(in.InstanceURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return bad
-		}
+	if err := checkInstanceURL(in.InstanceURL); err != nil {
+		return err
 	}
 	if in.InstanceID != "" {
 		if len(in.InstanceID) > maxInstanceIDLength || strings.IndexFunc(in.InstanceID, func(r rune) bool {
@@ -43,22 +43,104 @@ func checkValidateInput(in ValidateInput) error {
 		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metrics must have at most %d entries", maxMetrics)}
 	}
 	for name, v := range in.Metrics {
-		if name == "" || utf8.RuneCountInString(name) > maxMetricNameLength || !utf8.ValidString(name) ||
-			strings.IndexFunc(name, unicode.IsControl) >= 0 {
-			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control characters", maxMetricNameLength)}
+		if name == "" || !isName(name, maxMetricNameLength) {
+			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control or format characters", maxMetricNameLength)}
 		}
-		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return &Error{Code: CodeInvalid, Message: "metrics must be finite numbers"}
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return &Error{Code: CodeInvalid, Message: "metrics must be finite numbers, not negative"}
 		}
 	}
 	return nil
 }
 
-// checkText bounds a free-text field: valid UTF-8, at most max characters,
-// no control characters.
+// checkText bounds a name: valid UTF-8, at most max characters, no control
+// or format characters.
 func checkText(field, s string, max int) error {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > max || strings.IndexFunc(s, unicode.IsControl) >= 0 {
-		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s must be valid text of at most %d characters without control characters", field, max)}
+	if !isName(s, max) {
+		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s must be valid text of at most %d characters without control or format characters", field, max)}
 	}
 	return nil
+}
+
+// isName reports whether s is valid UTF-8 of at most max characters with no
+// character of Unicode category Cc or Cf.
+func isName(s string, max int) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		if n++; n > max || unicode.In(r, unicode.Cc, unicode.Cf) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkInstanceURL accepts "" (not reported), an absolute http or https URL,
+// or a bare host with an optional port and path ("app.example.com",
+// "app.example.com:8443/storno"), as the seed system's client sends its
+// FRONTEND_URL verbatim. Any other scheme is refused, since an owner page
+// may render the value as a link.
+func checkInstanceURL(s string) error {
+	if s == "" {
+		return nil
+	}
+	bad := &Error{Code: CodeInvalid, Message: "instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"}
+	if len(s) > maxInstanceURLLength || !isName(s, maxInstanceURLLength) || strings.ContainsAny(s, " \\") {
+		return bad
+	}
+	if i := strings.Index(s, "://"); i >= 0 {
+		scheme := strings.ToLower(s[:i])
+		u, err := url.Parse(s)
+		if err != nil || (scheme != "http" && scheme != "https") || u.Host == "" || u.User != nil || !validHost(u.Host) {
+			return bad
+		}
+		return nil
+	}
+	host := s
+	if i := strings.IndexAny(host, "/?#"); i >= 0 {
+		host = host[:i]
+	}
+	if _, err := url.Parse("http://" + s); err != nil || strings.Contains(host, "@") || !validHost(host) {
+		return bad
+	}
+	return nil
+}
+
+// validHost accepts host[:port] where host is an IP literal, "localhost", or
+// a dotted DNS name of letters, digits and hyphens, and port is 1 to 65535.
+// A bare word before a colon ("javascript:1") is not a host.
+func validHost(hostport string) bool {
+	host, port := hostport, ""
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		host, port = h, p
+	} else if strings.HasPrefix(hostport, "[") || strings.Count(hostport, ":") > 0 {
+		return false
+	}
+	if port != "" {
+		n, err := strconv.Atoi(port)
+		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
+			return false
+		}
+	}
+	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	labels := strings.Split(strings.TrimSuffix(host, "."), ".")
+	if len(labels) < 2 || len(host) > 253 {
+		return false
+	}
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }

@@ -172,6 +172,7 @@ func TestValidateTrialAndPlanChange(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	const billing = "https://app.example.ro/settings/billing"
 	const invalid = `{"valid":false,"error":"Invalid or revoked license key"}` + "\n"
+	const badURL = "instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"
 	good, _ := licensing.GenerateKey(nil)
 	badSum := good[:63] + map[bool]string{true: "1", false: "0"}[good[63] == '0']
 	tests := []struct {
@@ -203,15 +204,19 @@ func TestValidateErrors(t *testing.T) {
 				o.Plan, o.Features = "starter", map[string]any{"selfHostingLicense": false}
 			})
 			return validateBody(key, "")
-		}, 403, `{"valid":false,"error":"The starter plan does not include self-hosted licenses; please upgrade your plan.","plan":"starter","billingUrl":"` + billing + `"}`},
-		{"instance url not absolute", func(e *env, key string) string {
-			return validateBody(key, `"instanceUrl":"factura.example.ro"`)
-		}, 400, `{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+		}, 403, `{"valid":false,"error":"` + licensing.DefaultValidateNotEligibleMessage + `","plan":"starter","billingUrl":"` + billing + `"}`},
+		{"instance url javascript", func(e *env, key string) string {
+			return validateBody(key, `"instanceUrl":"javascript:alert(1)"`)
+		}, 400, `{"error":"` + badURL + `"}`},
 		{"instance url ftp", func(e *env, key string) string { return validateBody(key, `"instanceUrl":"ftp://x.example"`) }, 400,
-			`{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+			`{"error":"` + badURL + `"}`},
 		{"instance url too long", func(e *env, key string) string {
 			return validateBody(key, `"instanceUrl":"https://x.example/`+strings.Repeat("a", 2048)+`"`)
-		}, 400, `{"error":"instanceUrl must be an absolute http or https URL of at most 2048 characters"}`},
+		}, 400, `{"error":"` + badURL + `"}`},
+		{"negative metric", func(e *env, key string) string { return validateBody(key, `"metrics":{"userCount":-1}`) }, 400,
+			`{"error":"metrics must be finite numbers, not negative"}`},
+		{"bidi override in name", func(e *env, key string) string { return validateBody(key, `"instanceName":"prod\u202egnp.exe"`) }, 400,
+			`{"error":"instanceName must be valid text of at most 255 characters without control or format characters"}`},
 		{"metrics not an object", func(e *env, key string) string { return validateBody(key, `"metrics":[1]`) }, 400,
 			`{"error":"metrics must be an object"}`},
 		{"metric not a number", func(e *env, key string) string { return validateBody(key, `"metrics":{"userCount":"3"}`) }, 400,
@@ -225,11 +230,11 @@ func TestValidateErrors(t *testing.T) {
 		}, 400, `{"error":"metrics must have at most 32 entries"}`},
 		{"metric name too long", func(e *env, key string) string {
 			return validateBody(key, `"metrics":{"`+strings.Repeat("m", 65)+`":1}`)
-		}, 400, `{"error":"metric names must be 1 to 64 characters without control characters"}`},
+		}, 400, `{"error":"metric names must be 1 to 64 characters without control or format characters"}`},
 		{"instance id with spaces", func(e *env, key string) string { return validateBody(key, `"instanceId":"a b"`) }, 400,
 			`{"error":"instanceId must be at most 128 printable ASCII characters without spaces"}`},
-		{"not json", func(e *env, key string) string { return "licenseKey=" + key }, 415,
-			`{"error":"Request body must be JSON (Content-Type: application/json)."}`},
+		{"not json", func(e *env, key string) string { return "licenseKey=" + key }, 400,
+			`{"error":"Malformed JSON body."}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -238,8 +243,8 @@ func TestValidateErrors(t *testing.T) {
 			_, key := e.create(t, "t-owner", "prod")
 			body := tc.setup(e, key)
 			hdr := []string{}
-			if tc.status == 415 {
-				hdr = []string{"Content-Type", "text/plain"}
+			if tc.name == "not json" {
+				hdr = []string{"Content-Type", "application/x-www-form-urlencoded"} // what curl -d declares
 			}
 			r := e.do(t, "POST", validatePath, "", body, hdr...)
 			is.Equal(r.status, tc.status)
@@ -266,24 +271,76 @@ func (c *countingStore) KeyByID(ctx context.Context, id string) (licensing.Key, 
 
 var _ licensing.Store = (*countingStore)(nil)
 
-func TestValidateRejectsMalformedKeysWithoutStoreAccess(t *testing.T) {
+// countingHasher counts the hashing work of each validation.
+type countingHasher struct {
+	licensing.Hasher
+	lookups, verifies atomic.Int64
+}
+
+func (c *countingHasher) LookupValue(key string) string {
+	c.lookups.Add(1)
+	return c.Hasher.LookupValue(key)
+}
+
+func (c *countingHasher) Verify(key, digest string) bool {
+	c.verifies.Add(1)
+	return c.Hasher.Verify(key, digest)
+}
+
+func TestValidateFailuresTakeOnePath(t *testing.T) {
 	is := is.New(t)
 	cs := &countingStore{MemoryStore: licensing.NewMemoryStore()}
-	e := newEnv(t, func(c *licensing.Config) { c.Store = cs })
-	good, _ := licensing.GenerateKey(nil)
-	for _, k := range []string{"short", strings.Repeat("z", 64), good[:63] + "x", good[:60] + "0000", good[:60] + "ffff"} {
-		if k == good {
-			continue
+	hmac, err := licensing.NewHMACHasher(testPepper)
+	is.NoErr(err)
+	ch := &countingHasher{Hasher: hmac}
+	release := make(chan struct{})
+	e := newEnv(t, func(c *licensing.Config) {
+		c.Store, c.Hasher = cs, ch
+		on := c.OnEvent
+		c.OnEvent = func(ctx context.Context, ev licensing.Event) {
+			if ev.Type == licensing.EventValidationFailed {
+				<-release // a slow event handler: answers must not wait for it
+			}
+			on(ctx, ev)
 		}
-		r := e.do(t, "POST", validatePath, "", validateBody(k, ""))
-		is.Equal(r.status, 401)
+	})
+	_, revoked := e.create(t, "t-owner", "prod")
+	id, _ := e.create(t, "t-owner", "other")
+	_ = id
+	keys, _ := cs.ListKeys(context.Background(), "org-1")
+	for _, k := range keys {
+		if k.InstanceName == "prod" {
+			_, err := cs.RevokeKey(context.Background(), k.ID, time.Now())
+			is.NoErr(err)
+		}
 	}
-	is.Equal(cs.reads.Load(), int64(0)) // malformed and bad-checksum keys never reach the store
-	is.Equal(e.do(t, "POST", validatePath, "", validateBody(good, "")).status, 401)
-	is.Equal(cs.reads.Load(), int64(1)) // a well-formed unknown key costs one lookup
+	unknown, _ := licensing.GenerateKey(nil)
+	badChecksum := unknown[:56] + "00000000"
+	if badChecksum == unknown {
+		badChecksum = unknown[:56] + "11111111"
+	}
+	for _, tc := range []struct{ name, key string }{{"unknown", unknown}, {"bad checksum", badChecksum}, {"revoked", revoked}} {
+		reads, lookups, verifies := cs.reads.Load(), ch.lookups.Load(), ch.verifies.Load()
+		r := e.do(t, "POST", validatePath, "", validateBody(tc.key, ""))
+		is.Equal(r.status, 401)
+		is.Equal(r.raw, `{"valid":false,"error":"Invalid or revoked license key"}`+"\n") // one answer for all
+		is.Equal(cs.reads.Load()-reads, int64(1))                                        // one store lookup, whatever the key
+		is.Equal(ch.lookups.Load()-lookups, int64(1))                                    // one lookup value
+		is.Equal(ch.verifies.Load()-verifies, int64(1))                                  // one verification, against a dummy digest on a miss
+	}
+	reads := cs.reads.Load()
+	for _, k := range []string{"short", strings.Repeat("z", 64), unknown[:63]} {
+		is.Equal(e.do(t, "POST", validatePath, "", validateBody(k, "")).status, 401)
+	}
+	is.Equal(cs.reads.Load(), reads) // what is not 64 hex characters never reaches the store
+	close(release)
 	failed := e.eventsOf(licensing.EventValidationFailed)
-	is.Equal(failed[0].Reason, licensing.ReasonMalformed)
-	is.Equal(failed[len(failed)-1].Reason, licensing.ReasonUnknown)
+	var reasons []string
+	for _, ev := range failed {
+		reasons = append(reasons, ev.Reason)
+	}
+	is.Equal(reasons, []string{licensing.ReasonUnknown, licensing.ReasonMalformed, licensing.ReasonRevoked,
+		licensing.ReasonMalformed, licensing.ReasonMalformed, licensing.ReasonMalformed}) // events still arrive, in order, after the answers
 }
 
 func TestKeySharedByInstances(t *testing.T) {

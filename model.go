@@ -37,6 +37,14 @@ type Organizations interface {
 	Organization(ctx context.Context, id string) (Organization, error)
 }
 
+// OrganizationsFunc adapts a function to Organizations.
+type OrganizationsFunc func(ctx context.Context, id string) (Organization, error)
+
+// Organization calls f(ctx, id).
+func (f OrganizationsFunc) Organization(ctx context.Context, id string) (Organization, error) {
+	return f(ctx, id)
+}
+
 // Key is a stored license key. It never holds the key itself: only its
 // lookup value, digest and masked form.
 type Key struct {

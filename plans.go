@@ -7,13 +7,19 @@ import (
 	"time"
 )
 
-// DefaultLimits is the metric → plan feature map used when Policy.Limits is nil.
+// DefaultLimits is the metric → plan feature map used when Policy.Limits is
+// nil. A feature the plan does not define is no limit, except
+// maxOrganizations, which is 1 unless the plan says otherwise, as on the
+// seed system: self-hosted licenses cover one organization.
 var DefaultLimits = map[string]string{
 	"companyCount":      "maxCompanies",
 	"userCount":         "maxUsersPerOrg",
 	"invoicesThisMonth": "maxInvoicesPerMonth",
 	"orgCount":          "maxOrganizations",
 }
+
+// maxOrganizations is the feature that limits organizations per instance.
+const maxOrganizations = "maxOrganizations"
 
 // violations compares reported metrics with the plan's limits.
 func violations(limits map[string]string, org Organization, metrics map[string]float64) []string {
@@ -28,10 +34,19 @@ func violations(limits map[string]string, org Organization, metrics map[string]f
 	for _, name := range names {
 		feature := limits[name]
 		limit, ok := featureNumber(org.Features[feature])
+		if _, defined := org.Features[feature]; !defined && feature == maxOrganizations {
+			limit, ok = 1, true
+		}
 		if !ok || limit == 0 {
 			continue // not a limit, or unlimited
 		}
-		if v := metrics[name]; v > limit {
+		v := metrics[name]
+		if v > limit && feature == maxOrganizations {
+			out = append(out, fmt.Sprintf("Multiple organizations detected (%s). Self-hosted licenses allow %s.",
+				formatNumber(v), formatNumber(limit)))
+			continue
+		}
+		if v > limit {
 			out = append(out, fmt.Sprintf("%s is %s, above the %s plan's limit of %s (%s).",
 				name, formatNumber(v), org.Plan, formatNumber(limit), feature))
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 )
 
+// recorder batches validation records so that no validation waits on a
 // store write.
 type recorder struct {
 	store    Store

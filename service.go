@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -24,10 +23,24 @@ type Policy struct {
 	// Limits maps reported metric names to the plan features that limit
 	// them. Nil means DefaultLimits; an empty map means no limits.
 	Limits map[string]string
+	// NotEligibleMessage is the error text when an organization whose plan
+	// lacks RequiredFeature asks for a key or a token; it should name the
+	// vendor's upgrade path. Default: DefaultNotEligibleMessage.
+	NotEligibleMessage string
+	// ValidateNotEligibleMessage is the error text a self-hosted instance
+	// gets when its organization's plan lacks RequiredFeature. Default:
+	// DefaultValidateNotEligibleMessage.
+	ValidateNotEligibleMessage string
 	// Issuer is the iss claim of offline tokens, which clients check.
 	// Required: New and SetPolicy refuse an empty one.
 	Issuer string
 }
+
+// Default texts of a plan that does not allow self-hosting (see Policy).
+const (
+	DefaultNotEligibleMessage         = "Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."
+	DefaultValidateNotEligibleMessage = "This organization's plan does not include self-hosted licenses; ask the organization owner to upgrade the plan in the billing settings."
+)
 
 // Config configures a Service. New fills in the defaults documented on each
 // field; the zero value of an optional field means its default.
@@ -55,8 +68,12 @@ type Config struct {
 	CapTokensAtPeriodEnd bool
 	TokenPeriodGrace     time.Duration
 
-	// OnEvent, when set, is called synchronously for every Event; it must
-	// be quick and must not call back into the Service.
+	// OnEvent, when set, is called for every Event. Owner actions (created,
+	// revoked, token issued) call it synchronously before the call returns;
+	// the validate route's events (validated, validation failed, shared)
+	// reach it in order from a goroutine of the Service, off the request
+	// path (Flush waits for them; a backlog over 4,096 is dropped). It must
+	// not call back into the Service.
 	OnEvent func(context.Context, Event)
 	// Logger receives background errors (failed batch writes). Default slog.Default().
 	Logger *slog.Logger
@@ -80,6 +97,8 @@ type Service struct {
 	policy atomic.Pointer[Policy]
 	rec    *recorder
 	shared *sharingTracker
+	events *eventQueue // the validate route's events; nil without OnEvent
+	dummy  string      // a digest no key has, verified against on a miss
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -121,6 +140,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, &Error{Code: CodeInternal, Message: "Could not generate a signing key.", Err: err}
 		}
 		cfg.Signing = k
+		cfg.Logger.Warn("licensing: no Config.Signing: made signing keys that last only as long as this process; " +
+			"offline tokens and signed answers will not verify after a restart (load persistent keys)")
 	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = 365 * 24 * time.Hour
@@ -132,7 +153,15 @@ func New(cfg Config) (*Service, error) {
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
+	dummy, err := cfg.Hasher.Digest(dummyKey)
+	if err != nil {
+		return nil, err
+	}
+	s.dummy = dummy
 	s.rec = newRecorder(cfg.Store, cfg.FlushInterval, cfg.Logger)
+	if cfg.OnEvent != nil {
+		s.events = newEventQueue(cfg.OnEvent)
+	}
 	return s, nil
 }
 
@@ -145,19 +174,49 @@ func (s *Service) SetPolicy(p Policy) error {
 	if p.Limits == nil {
 		p.Limits = DefaultLimits
 	}
+	if p.NotEligibleMessage == "" {
+		p.NotEligibleMessage = DefaultNotEligibleMessage
+	}
+	if p.ValidateNotEligibleMessage == "" {
+		p.ValidateNotEligibleMessage = DefaultValidateNotEligibleMessage
+	}
 	p.Limits = maps.Clone(p.Limits)
 	s.policy.Store(&p)
 	return nil
 }
 
-// Flush writes the pending validation records to the store now.
-func (s *Service) Flush(ctx context.Context) error { return s.rec.flush(ctx) }
+// Flush writes the pending validation records to the store now, and waits
+// until OnEvent has seen every event of the validate route so far.
+func (s *Service) Flush(ctx context.Context) error {
+	if s.events != nil {
+		if err := s.events.flush(ctx); err != nil {
+			return err
+		}
+	}
+	return s.rec.flush(ctx)
+}
 
 // Close stops the background writer and flushes what is pending. The
 // Service must not be used afterwards.
-func (s *Service) Close(ctx context.Context) error { return s.rec.close(ctx) }
+func (s *Service) Close(ctx context.Context) error {
+	err := s.rec.close(ctx)
+	if s.events != nil {
+		s.events.close()
+	}
+	return err
+}
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
+
+// emitLater queues e for OnEvent off the request path.
+func (s *Service) emitLater(ctx context.Context, e Event) {
+	if s.events != nil {
+		if e.Time.IsZero() {
+			e.Time = s.now()
+		}
+		s.events.add(ctx, e)
+	}
+}
 
 func (s *Service) emit(ctx context.Context, e Event) {
 	if s.cfg.OnEvent != nil {
@@ -189,25 +248,21 @@ func (s *Service) owner(ctx context.Context, a Actor, credential bool) (Organiza
 		return Organization{}, ErrNotOwner
 	}
 	if credential {
-		if err := s.eligible(org); err != nil {
+		if err := s.eligible(org, s.policy.Load().NotEligibleMessage); err != nil {
 			return Organization{}, err
 		}
 	}
 	return org, nil
 }
 
-// eligible checks what any new credential or successful validation needs.
-func (s *Service) eligible(org Organization) error {
+// eligible checks what any new credential or successful validation needs;
+// notEligible is the Policy's text for the route asking.
+func (s *Service) eligible(org Organization, notEligible string) error {
 	if !org.Active {
 		return ErrOrgInactive
 	}
 	if f := s.policy.Load().RequiredFeature; f != "" && !featureEnabled(org.Features[f]) {
-		plan := org.Plan
-		if plan == "" {
-			plan = "current"
-		}
-		return &Error{Code: CodePlanNotEligible,
-			Message: fmt.Sprintf("The %s plan does not include self-hosted licenses; please upgrade your plan.", plan)}
+		return &Error{Code: CodePlanNotEligible, Message: notEligible}
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"maps"
@@ -37,9 +38,10 @@ type ValidationResult struct {
 }
 
 // ValidateKey checks a license key presented by a self-hosted instance and
-// returns the organization's plan as it is now. Malformed keys are rejected
-// without store access; unknown, mistyped and revoked keys all give
-// ErrInvalidLicense. A success is recorded (last validated time, instance
+// returns the organization's plan as it is now. A key that is not 64 hex
+// characters is rejected without store access; unknown, mistyped (bad
+// checksum) and revoked keys all give ErrInvalidLicense after the same
+// work, so their answers cannot be told apart by time either. A success is recorded (last validated time, instance
 // fields, metrics) through a batch that the answer never waits for.
 func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
 	if strings.TrimSpace(in.LicenseKey) == "" {
@@ -48,45 +50,47 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if err := checkValidateInput(in); err != nil {
 		return ValidationResult{}, err
 	}
-	fail := func(reason string, k *Key, err error) (ValidationResult, error) {
-		e := Event{Type: EventValidationFailed, Reason: reason}
-		if k != nil {
-			e.KeyID, e.OrganizationID, e.MaskedKey = k.ID, k.OrganizationID, k.MaskedKey
-		}
-		s.emit(ctx, e)
-		return ValidationResult{}, err
-	}
-	full, err := ParseKey(in.LicenseKey)
+	// Unknown, mistyped (bad checksum) and revoked keys take one path up to
+	// the answer: one lookup, one constant-time comparison (against a
+	// dummy digest on a miss), and an event queued off the request path.
+	full, checksumOK, err := parseKey(in.LicenseKey)
 	if err != nil {
-		return fail(ReasonMalformed, nil, ErrInvalidLicense)
+		return s.reject(ctx, ReasonMalformed, nil) // not 64 hex characters: nothing to look up
 	}
-	k, err := s.cfg.Store.KeyByLookup(ctx, s.cfg.Hasher.LookupValue(full))
-	if errors.Is(err, ErrKeyNotFound) {
-		return fail(ReasonUnknown, nil, ErrInvalidLicense)
-	}
-	if err != nil {
+	lookup := s.cfg.Hasher.LookupValue(full)
+	k, err := s.cfg.Store.KeyByLookup(ctx, lookup)
+	found := err == nil
+	if err != nil && !errors.Is(err, ErrKeyNotFound) {
 		return ValidationResult{}, wrapErr("find key", err)
 	}
-	if !s.cfg.Hasher.Verify(full, k.Digest) {
-		return fail(ReasonUnknown, nil, ErrInvalidLicense)
+	digest := k.Digest
+	if !found {
+		digest = s.dummy
 	}
-	if !k.Active {
-		return fail(ReasonRevoked, &k, ErrInvalidLicense)
+	match := s.verify(full, lookup, digest)
+	switch {
+	case !checksumOK:
+		return s.reject(ctx, ReasonMalformed, nil)
+	case !found || !match:
+		return s.reject(ctx, ReasonUnknown, nil)
+	case !k.Active:
+		return s.reject(ctx, ReasonRevoked, &k)
 	}
 	org, err := s.cfg.Organizations.Organization(ctx, k.OrganizationID)
 	if errors.Is(err, ErrOrgNotFound) {
-		return fail(ReasonOrgNotFound, &k, ErrInvalidLicense)
+		return s.reject(ctx, ReasonOrgNotFound, &k)
 	}
 	if err != nil {
 		return ValidationResult{}, wrapErr("find organization", err)
 	}
 	policy := s.policy.Load()
-	if err := s.eligible(org); err != nil {
-		if ErrorCode(err) == CodePlanNotEligible {
-			fail(ReasonPlanNotEligible, &k, err)
-			return ValidationResult{Plan: org.Plan, BillingURL: policy.BillingURL}, err
+	if err := s.eligible(org, policy.ValidateNotEligibleMessage); err != nil {
+		if ErrorCode(err) != CodePlanNotEligible {
+			s.emitLater(ctx, failed(ReasonOrgInactive, &k))
+			return ValidationResult{}, err
 		}
-		return fail(ReasonOrgInactive, &k, err)
+		s.emitLater(ctx, failed(ReasonPlanNotEligible, &k))
+		return ValidationResult{Plan: org.Plan, BillingURL: policy.BillingURL}, err
 	}
 
 	now := s.now()
@@ -115,14 +119,39 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 			keyViolations = append(append([]string(nil), res.Violations...),
 				fmt.Sprintf("This license key is shared by %d instances within %s.", n, humanDuration(s.cfg.SharingWindow)))
 			if grew {
-				s.emit(ctx, Event{Type: EventKeyShared, Time: now, KeyID: k.ID,
+				s.emitLater(ctx, Event{Type: EventKeyShared, Time: now, KeyID: k.ID,
 					OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceCount: n})
 			}
 		}
 	}
 	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
 		InstanceURL: in.InstanceURL, Metrics: maps.Clone(in.Metrics), Violations: keyViolations})
-	s.emit(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
+	s.emitLater(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
 	return res, nil
+}
+
+// reject answers a validation that failed for reason with
+// ErrInvalidLicense, queuing its event off the request path.
+func (s *Service) reject(ctx context.Context, reason string, k *Key) (ValidationResult, error) {
+	s.emitLater(ctx, failed(reason, k))
+	return ValidationResult{}, ErrInvalidLicense
+}
+
+func failed(reason string, k *Key) Event {
+	e := Event{Type: EventValidationFailed, Reason: reason}
+	if k != nil {
+		e.KeyID, e.OrganizationID, e.MaskedKey = k.ID, k.OrganizationID, k.MaskedKey
+	}
+	return e
+}
+
+// verify reports whether full matches the stored digest. The HMAC hasher's
+// digest is the lookup value already computed, so this is one constant-time
+// comparison of two fixed-length hex digests rather than a second HMAC.
+func (s *Service) verify(full, lookup, digest string) bool {
+	if _, ok := s.cfg.Hasher.(*HMACHasher); ok {
+		return len(lookup) == len(digest) && subtle.ConstantTimeCompare([]byte(lookup), []byte(digest)) == 1
+	}
+	return s.cfg.Hasher.Verify(full, digest)
 }

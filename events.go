@@ -1,0 +1,77 @@
+package licensing
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// eventQueue hands the validate route's events (validated, failed, shared)
+// to Config.OnEvent on a goroutine of its own, so that no validation waits
+// for an event handler and a failed validation costs what a successful one
+// does up to its answer. It holds at most eventQueueSize events; past that
+// it drops them and counts the drops.
+type eventQueue struct {
+	on      func(context.Context, Event)
+	ch      chan queuedEvent
+	dropped atomic.Uint64
+	stop    sync.Once
+	done    chan struct{}
+}
+
+const eventQueueSize = 4096
+
+type queuedEvent struct {
+	ctx     context.Context
+	e       Event
+	flushed chan struct{} // a flush marker when not nil
+}
+
+func newEventQueue(on func(context.Context, Event)) *eventQueue {
+	q := &eventQueue{on: on, ch: make(chan queuedEvent, eventQueueSize), done: make(chan struct{})}
+	go q.loop()
+	return q
+}
+
+func (q *eventQueue) loop() {
+	defer close(q.done)
+	for ev := range q.ch {
+		if ev.flushed != nil {
+			close(ev.flushed)
+			continue
+		}
+		q.on(ev.ctx, ev.e)
+	}
+}
+
+// add queues e without waiting; the request's context values travel with
+// it, its cancellation does not.
+func (q *eventQueue) add(ctx context.Context, e Event) {
+	select {
+	case q.ch <- queuedEvent{ctx: context.WithoutCancel(ctx), e: e}:
+	default:
+		q.dropped.Add(1)
+	}
+}
+
+// flush waits until every event queued before it was handled.
+func (q *eventQueue) flush(ctx context.Context) error {
+	done := make(chan struct{})
+	select {
+	case q.ch <- queuedEvent{flushed: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// close handles what is queued and stops the goroutine.
+func (q *eventQueue) close() {
+	q.stop.Do(func() { close(q.ch) })
+	<-q.done
+}

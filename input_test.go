@@ -1,0 +1,139 @@
+package licensing_test
+
+import (
+	"bytes"
+	"log/slog"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+func TestInstanceURL(t *testing.T) {
+	tests := []struct {
+		url string
+		ok  bool
+	}{
+		{"https://factura.example.ro", true},
+		{"http://factura.example.ro:8080/storno?x=1", true},
+		{"HTTPS://FACTURA.EXAMPLE.RO", true},
+		{"https://[2001:db8::1]:8443/", true},
+		{"app.example.com", true}, // Storno's FRONTEND_URL, sent verbatim
+		{"app.example.com:8443", true},
+		{"app.example.com/storno", true},
+		{"localhost:8080", true},
+		{"10.0.0.7:8000/app", true},
+		{"javascript:alert(1)", false},
+		{"javascript:1", false},
+		{"JavaScript://example.com/%0aalert(1)", false},
+		{"data:text/html,<script>alert(1)</script>", false},
+		{"ftp://files.example.com", false},
+		{"mailto:ops@example.com", false},
+		{"https://", false},
+		{"https://user:pass@example.com", false},
+		{"user@example.com", false},
+		{"example", false},
+		{"app.example.com:0", false},
+		{"app.example.com:99999", false},
+		{"app.example.com:http", false},
+		{"-bad-.example.com", false},
+		{"app example.com", false},
+		{"app.example.com\u202e", false},
+		{"//app.example.com", false},
+		{"\\\\app.example.com", false},
+		{"https://x.example/" + strings.Repeat("a", 2048), false},
+	}
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	for _, tc := range tests {
+		t.Run(tc.url, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", validatePath, "", validateBody(key, `"instanceUrl":`+jsonString(tc.url)))
+			if !tc.ok {
+				is.Equal(r.status, 400)
+				is.True(strings.HasPrefix(r.body["error"].(string), "instanceUrl must be")) // names the field
+				return
+			}
+			is.Equal(r.status, 200)
+			is.NoErr(e.svc.Flush(t.Context()))
+			list := e.do(t, "GET", keysPath, "t-owner", "")
+			got := list.body["keys"].([]any)[0].(map[string]any)["instanceUrl"]
+			is.Equal(got, tc.url) // stored and listed as sent
+		})
+	}
+}
+
+func TestInvalidUTF8IsRefusedNamingTheField(t *testing.T) {
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	tests := []struct{ field, body string }{
+		{"instanceName", `{"licenseKey":"` + key + "\",\"instanceName\":\"a\xffb\"}"},
+		{"instanceUrl", `{"licenseKey":"` + key + "\",\"instanceUrl\":\"https://a\xc3.example\"}"},
+		{"metrics", `{"licenseKey":"` + key + "\",\"metrics\":{\"users\xed\xa0\x80\":1}}"},
+		{"licenseKey", "{\"licenseKey\":\"" + key[:63] + "\xff\"}"},
+		{"nonce", `{"licenseKey":"` + key + "\",\"nonce\":\"n\x80\"}"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.field, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", validatePath, "", tc.body)
+			is.Equal(r.status, 400)
+			is.Equal(r.body["error"], tc.field+" must be valid UTF-8") // not silently turned into U+FFFD
+		})
+	}
+}
+
+func TestOrganizationCountViolationByDefault(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil) // org-1's plan defines no maxOrganizations
+	_, key := e.create(t, "t-owner", "prod")
+	r := e.do(t, "POST", validatePath, "", validateBody(key, `"metrics":{"orgCount":2,"companyCount":3}`))
+	is.Equal(r.status, 200)
+	is.Equal(r.body["violations"], []any{"Multiple organizations detected (2). Self-hosted licenses allow 1."}) // the seed system's text
+	r = e.do(t, "POST", validatePath, "", validateBody(key, `"metrics":{"orgCount":1}`))
+	is.Equal(r.body["violations"], []any{}) // one organization is allowed
+	e.orgs.update("org-1", func(o *licensing.Organization) { o.Features["maxOrganizations"] = 5.0 })
+	r = e.do(t, "POST", validatePath, "", validateBody(key, `"metrics":{"orgCount":6}`))
+	is.Equal(r.body["violations"], []any{"Multiple organizations detected (6). Self-hosted licenses allow 5."}) // the plan's own limit
+	e.orgs.update("org-1", func(o *licensing.Organization) { o.Features["maxOrganizations"] = 0.0 })
+	r = e.do(t, "POST", validatePath, "", validateBody(key, `"metrics":{"orgCount":60}`))
+	is.Equal(r.body["violations"], []any{}) // 0 is unlimited
+}
+
+func TestRevocationsCheckTheNonceBeforeSigning(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	bad := strings.Repeat("n\x01", 2500)
+	r := e.do(t, "GET", "/api/v1/licensing/revocations?nonce="+strings.ReplaceAll(bad, "\x01", "%01"), "", "")
+	is.Equal(r.status, 400)
+	is.Equal(r.header.Get(licensing.SignatureHeader), "") // nothing signed
+	is.True(!strings.Contains(r.raw, "n\u0001"))          // nothing echoed
+	r = e.do(t, "GET", "/api/v1/licensing/revocations?nonce=ok-123", "", "")
+	is.Equal(r.status, 400) // org missing: refused, signed, with the valid nonce
+	is.True(r.header.Get(licensing.SignatureHeader) != "")
+	is.Equal(r.body["nonce"], "ok-123")
+}
+
+func TestNewWarnsAboutEphemeralSigningKeys(t *testing.T) {
+	is := is.New(t)
+	var log bytes.Buffer
+	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: &testOrgs{},
+		Pepper: testPepper, Policy: licensing.Policy{Issuer: "i"}, Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	is.NoErr(err)
+	defer svc.Close(t.Context())
+	is.True(strings.Contains(log.String(), "last only as long as this process")) // said once, at New
+}
+
+func TestEmptyIssuerCannotIssueTokens(t *testing.T) {
+	is := is.New(t)
+	_, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: &testOrgs{}, Pepper: testPepper})
+	is.Equal(licensing.ErrorCode(err), licensing.CodeInvalid) // New refuses a Config without an issuer
+	is.True(strings.Contains(err.Error(), "Issuer"))
+	e := newEnv(t, nil)
+	is.True(e.svc.SetPolicy(licensing.Policy{}) != nil) // and SetPolicy a Policy without one
+	id, _ := e.create(t, "t-owner", "prod")
+	r := e.do(t, "POST", keysPath+"/"+id+"/jwt", "t-owner", "")
+	is.Equal(r.status, 200) // the previous policy, with its issuer, stays
+}
