@@ -41,7 +41,7 @@ func TestValidationNeverWaitsForTheBatch(t *testing.T) {
 	is.Equal(st.batches.Load(), int64(0)) // no batch has been written yet
 	close(st.release)
 	is.NoErr(e.svc.Close(context.Background())) // Close flushes what is pending
-	keys, err := st.MemoryStore.ListKeys(context.Background(), "org-1")
+	keys, err := st.MemoryStore.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 	is.NoErr(err)
 	is.Equal(keys[0].InstanceURL, "https://a.example")
 	is.True(st.batches.Load() >= 1)
@@ -71,7 +71,7 @@ func TestArgon2ServiceRoundTrip(t *testing.T) {
 	})
 	_, key := e.create(t, "t-owner", "prod")
 	is.True(st.failed.Load()) // the first key's prefix "collided": a new key was made
-	keys, _ := st.ListKeys(context.Background(), "org-1")
+	keys, _ := st.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 	is.Equal(len(keys), 1)
 	is.Equal(keys[0].LookupValue, key[:8])                        // looked up by the masked prefix
 	is.True(len(keys[0].Digest) > 40 && keys[0].Digest[0] == '$') // a PHC string

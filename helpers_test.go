@@ -230,7 +230,7 @@ func (e *env) count(t testing.TB) int {
 	t.Helper()
 	n := 0
 	for _, org := range []string{"org-1", "org-2"} {
-		keys, err := e.store.ListKeys(context.Background(), org)
+		keys, err := e.store.ListKeys(context.Background(), org, licensing.KeyCursor{}, 0)
 		if err != nil {
 			t.Fatal(err)
 		}

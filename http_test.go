@@ -132,7 +132,7 @@ func TestCreateKeyOrganizationHeader(t *testing.T) {
 	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": true} })
 	r = e.do(t, "POST", "/api/v1/licensing/keys", "t-other", `{}`, "X-Organization", "org-2")
 	is.Equal(r.status, 201)
-	keys, err := e.store.ListKeys(context.Background(), "org-2")
+	keys, err := e.store.ListKeys(context.Background(), "org-2", licensing.KeyCursor{}, 0)
 	is.NoErr(err)
 	is.Equal(len(keys), 1) // the key belongs to the chosen organization
 }

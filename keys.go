@@ -2,9 +2,12 @@ package licensing
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 )
@@ -68,21 +71,77 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	}
 }
 
-// ListKeys returns the actor's organization's keys, newest first, revoked
-// ones included. The actor must be the owner; plan and active flag are not
-// checked, so an owner can always see and revoke keys. Validations still
-// waiting in the batch are included.
-func (s *Service) ListKeys(ctx context.Context, a Actor) ([]Key, error) {
+// listChunk is how many keys a walk over a whole organization holds at once.
+const listChunk = 500
+
+// KeyPage is one page of an organization's keys, newest first.
+type KeyPage struct {
+	Keys []Key
+	// Next is the cursor of the following page, "" after the last one.
+	Next string
+}
+
+// ListKeys returns a page of the actor's organization's keys, newest first,
+// revoked ones included: at most limit keys (0: all) after cursor ("" for
+// the first page; else a KeyPage.Next). The actor must be the owner; plan
+// and active flag are not checked, so an owner can always see and revoke
+// keys. Validations still waiting in the batch are included. A cursor that
+// ListKeys did not make gives an error of code CodeInvalid.
+func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit int) (KeyPage, error) {
+	if limit < 0 {
+		return KeyPage{}, &Error{Code: CodeInvalid, Message: "limit must not be negative"}
+	}
+	after, err := parseCursor(cursor)
+	if err != nil {
+		return KeyPage{}, err
+	}
 	org, err := s.owner(ctx, a, false)
 	if err != nil {
-		return nil, err
+		return KeyPage{}, err
 	}
-	keys, err := s.cfg.Store.ListKeys(ctx, org.ID)
+	fetch := limit
+	if limit > 0 {
+		fetch = limit + 1 // one more tells whether a next page exists
+	}
+	keys, err := s.cfg.Store.ListKeys(ctx, org.ID, after, fetch)
 	if err != nil {
-		return nil, wrapErr("list keys", err)
+		return KeyPage{}, wrapErr("list keys", err)
+	}
+	var page KeyPage
+	if limit > 0 && len(keys) > limit {
+		keys = keys[:limit]
+		page.Next = formatCursor(CursorOf(keys[limit-1]))
 	}
 	s.rec.overlay(keys)
-	return keys, nil
+	page.Keys = keys
+	return page, nil
+}
+
+// formatCursor encodes c as an opaque string: base64url of the creation
+// time (Unix nanoseconds, 8 bytes) and the 16 bytes of the key id.
+func formatCursor(c KeyCursor) string {
+	var b [24]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(c.CreatedAt.UnixNano()))
+	id, _ := uuid.Parse(c.ID)
+	copy(b[8:], id[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+var errBadCursor = &Error{Code: CodeInvalid, Message: "cursor is not one this server made"}
+
+func parseCursor(s string) (KeyCursor, error) {
+	if s == "" {
+		return KeyCursor{}, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 24 {
+		return KeyCursor{}, errBadCursor
+	}
+	id, err := uuid.FromBytes(b[8:])
+	if err != nil {
+		return KeyCursor{}, errBadCursor
+	}
+	return KeyCursor{CreatedAt: time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).UTC(), ID: id.String()}, nil
 }
 
 // RevokeKey revokes the key with id for good. It is idempotent. An id that is
@@ -114,15 +173,22 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 // An unknown organization has none. It checks nobody: key ids are not
 // secrets, and self-hosted instances read this list with no credential.
 func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, error) {
-	keys, err := s.cfg.Store.ListKeys(ctx, orgID)
-	if err != nil {
-		return nil, wrapErr("list keys", err)
-	}
 	ids := []string{}
-	for _, k := range keys {
-		if !k.Active {
-			ids = append(ids, k.ID)
+	var after KeyCursor
+	for {
+		keys, err := s.cfg.Store.ListKeys(ctx, orgID, after, listChunk)
+		if err != nil {
+			return nil, wrapErr("list keys", err)
 		}
+		for _, k := range keys {
+			if !k.Active {
+				ids = append(ids, k.ID)
+			}
+		}
+		if len(keys) < listChunk {
+			break
+		}
+		after = CursorOf(keys[len(keys)-1])
 	}
 	sort.Strings(ids)
 	return ids, nil

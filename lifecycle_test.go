@@ -133,7 +133,7 @@ func TestValidateSuccess(t *testing.T) {
 	is.Equal(r.status, 200)
 	is.Equal(r.body["violations"], []any{}) // never null
 	is.NoErr(e.svc.Flush(context.Background()))
-	stored, err := e.store.ListKeys(context.Background(), "org-1")
+	stored, err := e.store.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 	is.NoErr(err)
 	is.Equal(stored[0].ActivatedAt, time.Date(2026, 2, 20, 11, 30, 0, 0, time.UTC))     // the first success only
 	is.Equal(stored[0].LastValidatedAt, time.Date(2026, 2, 20, 12, 30, 0, 0, time.UTC)) // the latest
@@ -191,7 +191,7 @@ func TestValidateErrors(t *testing.T) {
 		{"bad checksum", func(e *env, key string) string { return validateBody(badSum, "") }, 401, invalid},
 		{"unknown", func(e *env, key string) string { return validateBody(good, "") }, 401, invalid},
 		{"revoked", func(e *env, key string) string {
-			keys, _ := e.store.ListKeys(context.Background(), "org-1")
+			keys, _ := e.store.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 			e.store.RevokeKey(context.Background(), keys[0].ID, time.Now())
 			return validateBody(key, "")
 		}, 401, invalid},
@@ -307,7 +307,7 @@ func TestValidateFailuresTakeOnePath(t *testing.T) {
 	_, revoked := e.create(t, "t-owner", "prod")
 	id, _ := e.create(t, "t-owner", "other")
 	_ = id
-	keys, _ := cs.ListKeys(context.Background(), "org-1")
+	keys, _ := cs.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 	for _, k := range keys {
 		if k.InstanceName == "prod" {
 			_, err := cs.RevokeKey(context.Background(), k.ID, time.Now())

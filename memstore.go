@@ -1,6 +1,8 @@
 package licensing
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"maps"
 	"slices"
@@ -141,7 +143,7 @@ func (m *MemoryStore) load(keys ...Key) error {
 	}
 	for _, p := range ps {
 		m.byID[p.id] = p
-		m.byOrg[p.org] = append(m.byOrg[p.org], p)
+		m.addToOrg(p)
 	}
 	<-done
 	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
@@ -164,9 +166,31 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	p := m.newMemKey(id, k)
 	m.byID[id] = p
 	m.byLookup[p.lookup()] = p
-	m.byOrg[p.org] = append(m.byOrg[p.org], p)
+	m.addToOrg(p)
 	return nil
 }
+
+// addToOrg inserts p into its organization's list, which is kept oldest
+// first (the reverse of list order) so that the usual insert, a key newer
+// than all others, is an append.
+func (m *MemoryStore) addToOrg(p *memKey) {
+	list := m.byOrg[p.org]
+	i := len(list)
+	if i > 0 && listsBefore(p, list[i-1]) {
+		i, _ = slices.BinarySearchFunc(list, p, compareOldestFirst)
+	}
+	m.byOrg[p.org] = slices.Insert(list, i, p)
+}
+
+func compareOldestFirst(a, b *memKey) int {
+	if a.created != b.created {
+		return cmp.Compare(a.created, b.created)
+	}
+	return bytes.Compare(a.id[:], b.id[:])
+}
+
+// listsBefore reports whether a is older than b in list order.
+func listsBefore(a, b *memKey) bool { return compareOldestFirst(a, b) < 0 }
 
 func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 	org, ok := m.orgNames[k.OrganizationID]
@@ -223,15 +247,26 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 	return Key{}, ErrKeyNotFound
 }
 
-// ListKeys implements Store.
-func (m *MemoryStore) ListKeys(ctx context.Context, orgID string) ([]Key, error) {
+// ListKeys implements Store. A page costs a binary search and the keys it
+// returns, whatever the organization's size.
+func (m *MemoryStore) ListKeys(ctx context.Context, orgID string, after KeyCursor, limit int) ([]Key, error) {
 	m.mu.RLock()
-	keys := make([]Key, 0, len(m.byOrg[orgID]))
-	for _, p := range m.byOrg[orgID] {
-		keys = append(keys, p.key())
+	defer m.mu.RUnlock()
+	list := m.byOrg[orgID]
+	end := len(list) // list[:end] comes after the cursor
+	if !after.IsZero() {
+		cur := &memKey{created: nanos(after.CreatedAt)}
+		cur.id, _ = uuid.Parse(after.ID) // an id that is no UUID sorts as the nil UUID
+		end, _ = slices.BinarySearchFunc(list, cur, compareOldestFirst)
 	}
-	m.mu.RUnlock()
-	SortKeys(keys)
+	n := end
+	if limit > 0 && limit < n {
+		n = limit
+	}
+	keys := make([]Key, 0, n)
+	for i := end - 1; i >= end-n; i-- {
+		keys = append(keys, list[i].key())
+	}
 	return keys, nil
 }
 

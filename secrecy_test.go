@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/licensekit/licensing"
 	"github.com/matryer/is"
 )
 
@@ -21,7 +22,7 @@ func TestFullKeyIsNeverStored(t *testing.T) {
 	}
 	is.Equal(e.count(t), 20)
 	var dump strings.Builder
-	stored, err := e.store.ListKeys(context.Background(), "org-1")
+	stored, err := e.store.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
 	is.NoErr(err)
 	for _, k := range stored {
 		fmt.Fprintf(&dump, "%#v\n", k)

@@ -30,9 +30,11 @@ type Store interface {
 	// KeyByLookup returns the key with the lookup value, or ErrKeyNotFound.
 	KeyByLookup(ctx context.Context, lookup string) (Key, error)
 	// ListKeys returns the organization's keys, revoked ones included,
-	// newest first (CreatedAt descending, then ID descending). An
-	// organization without keys gives an empty, non-nil slice.
-	ListKeys(ctx context.Context, orgID string) ([]Key, error)
+	// newest first (CreatedAt descending, then ID descending), starting
+	// after the key that after names (the zero KeyCursor: from the newest),
+	// at most limit of them (0: all). The key after names need not exist.
+	// No keys give an empty, non-nil slice.
+	ListKeys(ctx context.Context, orgID string, after KeyCursor, limit int) ([]Key, error)
 	// RevokeKey sets Active false and RevokedAt to at, durably, and returns
 	// the updated key. Revoking a revoked key changes nothing and returns
 	// it with its first RevokedAt. A missing key gives ErrKeyNotFound.
@@ -72,7 +74,8 @@ func parseKeyID(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-// SortKeys orders keys newest first: CreatedAt descending, then ID descending.
+// SortKeys orders keys newest first: CreatedAt descending, then ID
+// descending, the order of ListKeys.
 func SortKeys(keys []Key) {
 	sort.Slice(keys, func(i, j int) bool {
 		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
@@ -80,4 +83,30 @@ func SortKeys(keys []Key) {
 		}
 		return keys[i].ID > keys[j].ID
 	})
+}
+
+// KeyCursor is a position in an organization's key list: the list goes on
+// with the keys that sort after a key created at CreatedAt with ID, newest
+// first. The zero KeyCursor is the start of the list.
+type KeyCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// IsZero reports whether c is the start of the list.
+func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
+
+// CursorOf returns the position right after k.
+func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
+
+// Before reports whether k comes before c in list order (newest first), so
+// that a page after c holds only keys for which it is false.
+func (c KeyCursor) Before(k Key) bool {
+	if c.IsZero() {
+		return false
+	}
+	if !k.CreatedAt.Equal(c.CreatedAt) {
+		return k.CreatedAt.After(c.CreatedAt)
+	}
+	return k.ID >= c.ID
 }

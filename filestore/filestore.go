@@ -436,8 +436,8 @@ func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, 
 }
 
 // ListKeys implements licensing.Store from memory.
-func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, error) {
-	return s.mem.ListKeys(ctx, orgID)
+func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
+	return s.mem.ListKeys(ctx, orgID, after, limit)
 }
 
 // RevokeKey implements licensing.Store: the revocation is fsynced before it returns.

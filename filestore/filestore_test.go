@@ -418,7 +418,7 @@ func TestSyncFailureFailsTheStore(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(res.StatusCode, 200) // reads keep working
 	res.Body.Close()
-	keys, err := st.ListKeys(ctx, "org-1")
+	keys, err := st.ListKeys(ctx, "org-1", licensing.KeyCursor{}, 0)
 	is.NoErr(err)
 	is.Equal(len(keys), 1) // only the durable key is there
 	is.True(strings.Contains(okKey, keys[0].ID))

@@ -193,9 +193,20 @@ func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, 
 }
 
 // ListKeys implements licensing.Store.
-func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, error) {
+func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
+	var lim *int
+	if limit > 0 {
+		lim = &limit
+	}
+	var at *time.Time
+	var id uuid.UUID
+	if !after.IsZero() {
+		at = &after.CreatedAt
+		id, _ = uuid.Parse(after.ID) // an id that is no UUID sorts as the nil UUID
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+columns+` FROM licensing_keys WHERE organization_id = $1
-		ORDER BY created_at DESC, id DESC`, orgID)
+		AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
+		ORDER BY created_at DESC, id DESC LIMIT $4`, orgID, at, id, lim)
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: list keys: %w", err)
 	}
@@ -211,10 +222,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID string) ([]licensing.Key, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("pgstore: list keys: %w", err)
 	}
-	// ids compare as text in the Store contract; uuid order is the same for
-	// canonical lower-case ids, but sort again so ties match exactly.
-	licensing.SortKeys(keys)
-	return keys, nil
+	return keys, nil // uuid order is the text order of canonical lower-case ids
 }
 
 // RevokeKey implements licensing.Store: the first revocation time is kept.

@@ -54,7 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // KeyByLookup of a missing value
 		_, err = s.RevokeKey(ctx, uuid.Must(uuid.NewV7()).String(), base)
 		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // RevokeKey of a missing id
-		keys, err := s.ListKeys(ctx, "org-none")
+		keys, err := s.ListKeys(ctx, "org-none", licensing.KeyCursor{}, 0)
 		is.NoErr(err)
 		is.True(keys != nil) // an empty list is not nil
 		is.Equal(len(keys), 0)
@@ -74,7 +74,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		is.True(errors.Is(s.CreateKey(ctx, sameLookup), licensing.ErrDuplicateKey)) // duplicate lookup value
 		_, err := s.KeyByID(ctx, sameLookup.ID)
 		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // a rejected key is not stored
-		keys, err := s.ListKeys(ctx, "org-1")
+		keys, err := s.ListKeys(ctx, "org-1", licensing.KeyCursor{}, 0)
 		is.NoErr(err)
 		is.Equal(len(keys), 1)
 	})
@@ -94,7 +94,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 				_, err = s.RevokeKey(ctx, id, base)
 				is.True(errors.Is(err, licensing.ErrKeyNotFound))                                       // RevokeKey of a malformed id is a miss
 				is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: id, At: base}})) // skipped
-				keys, err := s.ListKeys(ctx, "org-1")
+				keys, err := s.ListKeys(ctx, "org-1", licensing.KeyCursor{}, 0)
 				is.NoErr(err)
 				is.Equal(len(keys), 0)
 			})
@@ -144,13 +144,59 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 			want = append([]string{k.ID}, want...)
 			is.NoErr(s.CreateKey(ctx, NewKey("org-b", base)))
 		}
-		keys, err := s.ListKeys(ctx, "org-a")
+		keys, err := s.ListKeys(ctx, "org-a", licensing.KeyCursor{}, 0)
 		is.NoErr(err)
 		is.Equal(len(keys), 5)
 		for i, k := range keys {
 			is.Equal(k.ID, want[i])             // newest first
 			is.Equal(k.OrganizationID, "org-a") // only the organization's keys
 		}
+	})
+
+	t.Run("Pages", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		var all []licensing.Key
+		for i := 0; i < 7; i++ {
+			k := NewKey("org-p", base.Add(time.Duration(i/2)*time.Minute)) // pairs share a creation time
+			is.NoErr(s.CreateKey(ctx, k))
+			all = append(all, k)
+		}
+		is.NoErr(s.CreateKey(ctx, NewKey("org-q", base)))
+		licensing.SortKeys(all)
+		for _, limit := range []int{1, 2, 3, 7, 8} {
+			var got []string
+			var after licensing.KeyCursor
+			for pages := 0; pages < 20; pages++ {
+				keys, err := s.ListKeys(ctx, "org-p", after, limit)
+				is.NoErr(err)
+				is.True(keys != nil)
+				is.True(len(keys) <= limit) // at most limit keys
+				for _, k := range keys {
+					got = append(got, k.ID)
+				}
+				if len(keys) < limit {
+					break
+				}
+				after = licensing.CursorOf(keys[len(keys)-1])
+			}
+			var want []string
+			for _, k := range all {
+				want = append(want, k.ID)
+			}
+			is.Equal(got, want) // pages walk the whole list, newest first, each key once
+		}
+		gone := all[2]
+		keys, err := s.ListKeys(ctx, "org-p", licensing.KeyCursor{CreatedAt: gone.CreatedAt, ID: gone.ID}, 0)
+		is.NoErr(err)
+		is.Equal(len(keys), 4) // after a cursor: every key listed after it, limit 0 is all
+		keys, err = s.ListKeys(ctx, "org-p", licensing.CursorOf(all[len(all)-1]), 5)
+		is.NoErr(err)
+		is.Equal(len(keys), 0) // after the last key: an empty page
+		is.True(keys != nil)
+		keys, err = s.ListKeys(ctx, "org-p", licensing.KeyCursor{CreatedAt: base.Add(time.Hour), ID: uuid.Must(uuid.NewV7()).String()}, 0)
+		is.NoErr(err)
+		is.Equal(len(keys), 7) // a cursor need not name a stored key
 	})
 
 	t.Run("RevokeIsIdempotentAndFinal", func(t *testing.T) {
@@ -247,7 +293,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		for err := range errs {
 			is.NoErr(err)
 		}
-		keys, err := s.ListKeys(ctx, "org-c")
+		keys, err := s.ListKeys(ctx, "org-c", licensing.KeyCursor{}, 0)
 		is.NoErr(err)
 		is.Equal(len(keys), 32) // every concurrent create is listed
 		for _, k := range keys {

@@ -1,0 +1,120 @@
+package licensing_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+// listedIDs decodes a list answer into its key ids and nextCursor.
+func listedIDs(t *testing.T, raw string) ([]string, *string) {
+	t.Helper()
+	var body struct {
+		Keys []struct {
+			ID string `json:"id"`
+		} `json:"keys"`
+		NextCursor *string `json:"nextCursor"`
+	}
+	if err := json.Unmarshal([]byte(raw), &body); err != nil {
+		t.Fatalf("%v: %.200s", err, raw)
+	}
+	var ids []string
+	for _, k := range body.Keys {
+		ids = append(ids, k.ID)
+	}
+	return ids, body.NextCursor
+}
+
+func TestListStreamsEveryKeyAndPages(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	const n = 1234 // more than two of the stream's chunks
+	for i := 0; i < n; i++ {
+		if i%100 == 0 {
+			e.clock.Add(time.Second) // runs of keys share a creation time
+		}
+		_, err := e.svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{InstanceName: fmt.Sprint("i", i)})
+		is.NoErr(err)
+	}
+	stored, err := e.store.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
+	is.NoErr(err)
+	var want []string
+	for _, k := range stored {
+		want = append(want, k.ID)
+	}
+
+	r := e.do(t, "GET", keysPath, "t-owner", "")
+	is.Equal(r.status, 200)
+	ids, next := listedIDs(t, r.raw)
+	is.Equal(ids, want) // no paging parameter: every key, newest first, as one JSON document
+	is.True(next == nil)
+	_, has := r.body["nextCursor"]
+	is.True(!has) // the seed system's shape: {"keys": [...]} and nothing else
+
+	for _, limit := range []int{1, 7, 500, 1000} {
+		var got []string
+		url := fmt.Sprintf("%s?limit=%d", keysPath, limit)
+		for pages := 0; ; pages++ {
+			is.True(pages <= n/limit+1) // the walk ends
+			r := e.do(t, "GET", url, "t-owner", "")
+			is.Equal(r.status, 200)
+			ids, next := listedIDs(t, r.raw)
+			is.True(len(ids) <= limit)
+			got = append(got, ids...)
+			_, has := r.body["nextCursor"]
+			is.True(has) // paged answers always carry nextCursor
+			if next == nil {
+				break
+			}
+			url = fmt.Sprintf("%s?limit=%d&cursor=%s", keysPath, limit, *next)
+			if limit == 1 && pages == 3 {
+				got = append(got, want[4:]...) // enough of the one-by-one walk
+				break
+			}
+		}
+		is.Equal(got, want) // pages walk every key once
+	}
+}
+
+func TestListPagingErrors(t *testing.T) {
+	for _, q := range []string{"limit=0", "limit=1001", "limit=-1", "limit=x", "limit=1.5", "cursor=nope", "cursor=AAAA",
+		"limit=5&cursor=" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!"} {
+		t.Run(q, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			r := e.do(t, "GET", keysPath+"?"+q, "t-owner", "")
+			is.Equal(r.status, 400)
+			is.True(r.body["error"] != nil)
+		})
+	}
+}
+
+func TestListAfterRevokeAndValidationsWhilePaging(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	ids := []string{}
+	for i := 0; i < 5; i++ {
+		id, _ := e.create(t, "t-owner", fmt.Sprint("k", i))
+		ids = append([]string{id}, ids...)
+		e.clock.Add(time.Second)
+	}
+	r := e.do(t, "GET", keysPath+"?limit=2", "t-owner", "")
+	_, next := listedIDs(t, r.raw)
+	is.Equal(e.do(t, "DELETE", keysPath+"/"+ids[3], "t-owner", "").status, 200)
+	e.create(t, "t-owner", "newest") // a key made while paging is not in later pages
+	r = e.do(t, "GET", keysPath+"?limit=2&cursor="+*next, "t-owner", "")
+	got, _ := listedIDs(t, r.raw)
+	is.Equal(got, ids[2:4])
+	is.Equal(r.body["keys"].([]any)[1].(map[string]any)["active"], false) // the revocation shows
+	r = e.do(t, "GET", keysPath+"?limit=2&cursor="+*next, "t-other", "")
+	is.Equal(r.status, 200)
+	got, _ = listedIDs(t, r.raw)
+	is.Equal(len(got), 0) // a cursor is a position, not a credential: another owner sees only their own organization
+}
