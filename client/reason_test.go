@@ -150,14 +150,14 @@ func TestReasons(t *testing.T) {
 		{"rate limited", func(t *testing.T, w *world) (string, func(*client.Config)) {
 			_, key := w.key(t)
 			svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: w.orgs,
-				Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, RateLimit: 1, RateBurst: 1})
+				Pepper: bytes.Repeat([]byte{3}, 32), Signing: signing, Now: w.clock.Now, Policy: licensing.Policy{Issuer: "licensing.test"}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { svc.Close(context.Background()) })
 			srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 				return licensing.Actor{}, licensing.ErrUnauthorized
-			})))
+			}), licensing.HandlerConfig{RateLimit: 1, RateBurst: 1}))
 			t.Cleanup(srv.Close)
 			http.Post(srv.URL+"/api/v1/licensing/validate", "application/json", strings.NewReader(`{}`)) // uses the burst
 			return key, func(cfg *client.Config) { cfg.ServerURL = srv.URL }

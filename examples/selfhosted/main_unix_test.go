@@ -29,13 +29,13 @@ func TestStopsOnSIGTERM(t *testing.T) {
 	o := &orgs{org: licensing.Organization{ID: "org-1", Name: "Acme", OwnerID: "u", Plan: "business", Active: true,
 		Features: map[string]any{"selfHostingLicense": true}}}
 	svc, err := licensing.New(licensing.Config{Store: licensing.NewMemoryStore(), Organizations: o,
-		Pepper: bytes.Repeat([]byte{9}, 32), Signing: signing})
+		Pepper: bytes.Repeat([]byte{9}, 32), Signing: signing, Policy: licensing.Policy{Issuer: "licensing.test"}})
 	is.NoErr(err)
 	defer svc.Close(context.Background())
 	owner := licensing.Actor{UserID: "u", OrganizationID: "org-1"}
 	licenseServer := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return owner, nil
-	})))
+	}), licensing.HandlerConfig{}))
 	defer licenseServer.Close()
 	created, err := svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
 	is.NoErr(err)

@@ -53,10 +53,10 @@ type ValidateAnswer struct {
 	Nonce            string         `json:"nonce,omitempty"`
 }
 
-// ErrorAnswer is an error answer of the routes that sign (validate's 400,
-// 401, 403 and 429; the revocation list's 400 and 429), exactly these
-// fields and in this order. Valid is set, to false, only on validate's 401
-// and 403; Plan and BillingURL only when the refusal is about the plan.
+// ErrorAnswer is the body of every error answer, signed or not, exactly
+// these fields and in this order: {"error": "..."}, plus Valid (false) on
+// the validate route's 401 and 403, Plan and BillingURL on its
+// plan-not-eligible 403, and Nonce on signed answers.
 type ErrorAnswer struct {
 	Valid      *bool  `json:"valid,omitempty"`
 	Error      string `json:"error"`
