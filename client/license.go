@@ -125,6 +125,7 @@ var (
 // RateLimitedError says the server asked to wait.
 type RateLimitedError struct{ RetryAfter time.Duration }
 
+// Error says how long the server asked to wait.
 func (e *RateLimitedError) Error() string {
 	return fmt.Sprintf("client: rate limited; retry after %s", e.RetryAfter)
 }
