@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // A fixed key set for the fuzzers (public key of an all-zero seed).
@@ -37,17 +39,25 @@ func FuzzParseToken(f *testing.F) {
 	})
 }
 
+// FuzzParseSignatureHeader feeds arbitrary Licensing-Signature values to
+// the client's check of an answer: it must never panic, and never accept a
+// header that does not carry the key's real signature of the answer.
 func FuzzParseSignatureHeader(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	date, body := "Fri, 20 Feb 2026 10:30:00 GMT", []byte("{}")
+	f.Add(wire.FormatSignature("k1", ed25519.Sign(priv, wire.SignedString(200, "k1", date, body))))
 	f.Add(`kid="k1", alg="ed25519", sig="` + base64.StdEncoding.EncodeToString(make([]byte, 64)) + `"`)
 	f.Add(`kid="k1",alg="ed25519"`)
 	f.Add(`sig="=="`)
 	f.Add(`kid=k1`)
 	f.Fuzz(func(t *testing.T, v string) {
-		s, err := parseSignatureHeader(v)
-		if err == nil && (s.kid == "" || len(s.sig) != ed25519.SignatureSize) {
-			t.Fatalf("accepted an incomplete header %q", v)
+		if fuzzKeys.verifyAnswer(200, v, date, body) != nil {
+			return
 		}
-		fuzzKeys.verifyAnswer(200, v, "Fri, 20 Feb 2026 10:30:00 GMT", []byte("{}"))
+		kid, sig, err := wire.ParseSignature(v)
+		if err != nil || kid != "k1" || !ed25519.Verify(fuzzKeys["k1"].ed, wire.SignedString(200, kid, date, body), sig) {
+			t.Fatalf("accepted %q without the key's signature", v)
+		}
 	})
 }
 
@@ -64,7 +74,7 @@ func FuzzAnswer(f *testing.F) {
 		if _, err := c.answerLicense(ans); err == nil {
 			t.Fatal("accepted an answer that no key signed")
 		}
-		c.trust(ans, "n", time.Now())
+		c.trust(ans, "n")
 		c.answerError(ans)
 		c.revokedIDs(ans, "org")
 		var st cacheState

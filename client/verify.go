@@ -9,10 +9,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"math/big"
-	"strconv"
 	"strings"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // keySet is a parsed JWKS: the server's public keys by kid.
@@ -46,32 +46,20 @@ func parseJWKS(doc []byte) (keySet, error) {
 			if err != nil || len(x) != ed25519.PublicKeySize {
 				continue
 			}
-			ks[k.Kid] = publicKey{alg: "EdDSA", ed: ed25519.PublicKey(x)}
+			ks[k.Kid] = publicKey{alg: wire.AlgEdDSA, ed: ed25519.PublicKey(x)}
 		case k.Kty == "RSA":
 			n, err1 := base64.RawURLEncoding.DecodeString(k.N)
 			e, err2 := base64.RawURLEncoding.DecodeString(k.E)
 			if err1 != nil || err2 != nil || len(n) < 256 || len(e) == 0 || len(e) > 4 {
 				continue // at least 2048 bits
 			}
-			ks[k.Kid] = publicKey{alg: "RS256", rsa: &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}}
+			ks[k.Kid] = publicKey{alg: wire.AlgRS256, rsa: &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}}
 		}
 	}
 	if len(ks) == 0 {
 		return nil, errors.New("client: public keys: no Ed25519 or RSA signing key")
 	}
 	return ks, nil
-}
-
-// tokenClaims are the claims of an offline token.
-type tokenClaims struct {
-	Issuer    string         `json:"iss"`
-	Subject   string         `json:"sub"`
-	Plan      string         `json:"plan"`
-	Features  map[string]any `json:"features"`
-	OrgName   string         `json:"orgName"`
-	IssuedAt  int64          `json:"iat"`
-	ExpiresAt int64          `json:"exp"`
-	ID        string         `json:"jti"`
 }
 
 // maxTokenLength bounds what parseToken reads.
@@ -82,125 +70,64 @@ var errToken = errors.New("client: offline token is malformed or its signature d
 // parseToken verifies a compact JWS with the key its kid names and returns
 // its claims. It checks structure and signature only; callers check iss and
 // exp.
-func parseToken(ks keySet, token string) (tokenClaims, error) {
+func parseToken(ks keySet, token string) (wire.TokenClaims, error) {
 	if len(token) > maxTokenLength {
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
 	parts := strings.Split(token, ".")
 	if len(parts) != 3 {
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
 	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
 	pb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
 	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
 	if err1 != nil || err2 != nil || err3 != nil {
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
-	var h struct{ Alg, Typ, Kid string }
+	var h wire.JWTHeader
 	if err := json.Unmarshal(hb, &h); err != nil {
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
 	k, ok := ks[h.Kid]
 	if !ok || k.alg != h.Alg { // the key decides the algorithm, never the token alone
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
 	input := []byte(parts[0] + "." + parts[1])
 	switch k.alg {
-	case "EdDSA":
+	case wire.AlgEdDSA:
 		if !ed25519.Verify(k.ed, input, sig) {
-			return tokenClaims{}, errToken
+			return wire.TokenClaims{}, errToken
 		}
-	case "RS256":
+	case wire.AlgRS256:
 		sum := sha256.Sum256(input)
 		if rsa.VerifyPKCS1v15(k.rsa, crypto.SHA256, sum[:], sig) != nil {
-			return tokenClaims{}, errToken
+			return wire.TokenClaims{}, errToken
 		}
 	default:
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
-	var c tokenClaims
+	var c wire.TokenClaims
 	if err := json.Unmarshal(pb, &c); err != nil {
-		return tokenClaims{}, errToken
+		return wire.TokenClaims{}, errToken
 	}
 	return c, nil
 }
 
-// signature is a parsed Licensing-Signature header.
-type signature struct {
-	kid string
-	sig []byte
-}
-
 var errSignature = errors.New("client: answer is not signed by a known key")
 
-// parseSignatureHeader reads `kid="...", alg="ed25519", sig="<base64>"`.
-// Parameters may come in any order; unknown parameters are an error.
-func parseSignatureHeader(v string) (signature, error) {
-	if len(v) > 1024 {
-		return signature{}, errSignature
-	}
-	var s signature
-	alg := ""
-	for _, part := range strings.Split(v, ",") {
-		name, quoted, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return signature{}, errSignature
-		}
-		val, err := strconv.Unquote(quoted)
-		if err != nil || !strings.HasPrefix(quoted, `"`) {
-			return signature{}, errSignature
-		}
-		switch name {
-		case "kid":
-			s.kid = val
-		case "alg":
-			alg = val
-		case "sig":
-			if s.sig, err = base64.StdEncoding.DecodeString(val); err != nil {
-				return signature{}, errSignature
-			}
-		default:
-			return signature{}, errSignature
-		}
-	}
-	if alg != "ed25519" || s.kid == "" || len(s.sig) != ed25519.SignatureSize {
-		return signature{}, errSignature
-	}
-	return s, nil
-}
-
-// signedString mirrors licensing.SignedString.
-func signedString(status int, kid, date string, body []byte) []byte {
-	s := []byte("licensing-signature-v1\n" + strconv.Itoa(status) + "\n" + kid + "\n" + date + "\n")
-	return append(s, body...)
-}
-
-// verifyAnswer checks a signed answer's header against the key set.
+// verifyAnswer checks a signed answer's SignatureHeader value against the
+// key set.
 func (ks keySet) verifyAnswer(status int, header, date string, body []byte) error {
-	s, err := parseSignatureHeader(header)
+	kid, sig, err := wire.ParseSignature(header)
 	if err != nil {
-		return err
+		return errSignature
 	}
-	k, ok := ks[s.kid]
+	k, ok := ks[kid]
 	if !ok || k.ed == nil {
 		return errSignature
 	}
-	if !ed25519.Verify(k.ed, signedString(status, s.kid, date, body), s.sig) {
+	if !ed25519.Verify(k.ed, wire.SignedString(status, kid, date, body), sig) {
 		return errSignature
 	}
 	return nil
-}
-
-// keyLooksValid checks a 64-hex license key's CRC-32 checksum locally.
-func keyLooksValid(k string) bool {
-	k = strings.ToLower(strings.TrimSpace(k))
-	if len(k) != 64 {
-		return false
-	}
-	for i := 0; i < len(k); i++ {
-		if !('0' <= k[i] && k[i] <= '9' || 'a' <= k[i] && k[i] <= 'f') {
-			return false
-		}
-	}
-	return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(k[:56]))) == k[56:]
 }

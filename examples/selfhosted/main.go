@@ -1,25 +1,29 @@
 // Command selfhosted is a tiny self-hosted "product" that gates a feature by
-// the plan its license grants, using the client package.
+// the plan its license grants, using the client package. It logs with
+// log/slog why its license is what it is, and stops on interrupt or SIGTERM.
 //
 // Against the reference server (see the README):
 //
 //	curl -s localhost:8080/api/v1/licensing/public-keys > /tmp/jwks.json
 //	LICENSE_KEY=<a key or an offline token> go run ./examples/selfhosted \
 //	    -server http://localhost:8080 -public-keys /tmp/jwks.json -issuer licensing.localhost
-//	curl localhost:8091/            # the plan in use
+//	curl localhost:8091/            # the plan in use, and why
 //	curl localhost:8091/export      # only on plans with the "exports" feature
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
-	"log"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/licensekit/licensing/client"
@@ -27,12 +31,24 @@ import (
 
 // product holds the license currently in force.
 type product struct {
+	log     *slog.Logger
 	license atomic.Pointer[client.License]
 }
 
+func newProduct(log *slog.Logger) *product { return &product{log: log} }
+
+// set applies l, and says why it is what it is.
 func (p *product) set(l client.License) {
 	p.license.Store(&l)
-	log.Printf("license: plan %s (valid %v, from %s)", l.Plan, l.Valid, l.Source)
+	attrs := []any{"plan", l.Plan, "valid", l.Valid, "source", l.Source, "reason", l.Reason}
+	if l.ServerMessage != "" {
+		attrs = append(attrs, "serverMessage", l.ServerMessage)
+	}
+	if l.Valid {
+		p.log.Info("license applied", attrs...)
+	} else {
+		p.log.Warn("license applied", attrs...)
+	}
 }
 
 func (p *product) current() client.License {
@@ -48,7 +64,7 @@ func (p *product) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		l := p.current()
-		json.NewEncoder(w).Encode(map[string]any{"plan": l.Plan, "valid": l.Valid, "source": l.Source})
+		json.NewEncoder(w).Encode(map[string]any{"plan": l.Plan, "valid": l.Valid, "source": l.Source, "reason": l.Reason})
 	})
 	mux.HandleFunc("GET /export", func(w http.ResponseWriter, r *http.Request) {
 		l := p.current()
@@ -62,38 +78,68 @@ func (p *product) handler() http.Handler {
 }
 
 func main() {
-	server := flag.String("server", "http://localhost:8080", "license server")
-	keys := flag.String("public-keys", "jwks.json", "the server's JWKS file (embed it in a real product)")
-	issuer := flag.String("issuer", "licensing.localhost", "issuer of offline tokens")
-	addr := flag.String("addr", "127.0.0.1:8091", "listen address")
-	flag.Parse()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	if err := run(os.Args[1:], os.Getenv, logger, nil); err != nil {
+		logger.Error("selfhosted: stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+// run serves the product until an interrupt or SIGTERM; ready, when set,
+// is told the address once the product listens.
+func run(args []string, getenv func(string) string, logger *slog.Logger, ready func(addr string)) error {
+	fs := flag.NewFlagSet("selfhosted", flag.ContinueOnError)
+	server := fs.String("server", "http://localhost:8080", "license server")
+	keys := fs.String("public-keys", "jwks.json", "the server's JWKS file (embed it in a real product)")
+	issuer := fs.String("issuer", "licensing.localhost", "issuer of offline tokens")
+	addr := fs.String("addr", "127.0.0.1:8091", "listen address")
+	cache := fs.String("cache", filepath.Join(os.TempDir(), "selfhosted-license.json"), "license cache file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
 	jwks, err := os.ReadFile(*keys)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	p := &product{}
+	p := newProduct(logger)
 	c, err := client.New(client.Config{
 		ServerURL:    *server,
-		LicenseKey:   os.Getenv("LICENSE_KEY"),
+		LicenseKey:   getenv("LICENSE_KEY"),
 		PublicKeys:   jwks,
 		Issuer:       *issuer,
-		CachePath:    filepath.Join(os.TempDir(), "selfhosted-license.json"),
+		CachePath:    *cache,
 		InstanceName: "selfhosted example",
-		OnChange:     p.set,
+		OnChange:     p.set,  // the plan to apply, and why
+		Logger:       logger, // each failed check, with its reason
 	})
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go c.Run(ctx)
-	srv := &http.Server{Addr: *addr, Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	checking := make(chan struct{})
+	go func() {
+		defer close(checking)
+		c.Run(ctx)
+	}()
+	srv := &http.Server{Handler: p.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Shutdown(context.Background())
 	}()
-	log.Printf("product listening on %s", *addr)
-	if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-		log.Fatal(err)
+	logger.Info("product listening", "addr", ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
 	}
+	err = srv.Serve(ln)
+	stop()
+	<-checking
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
 }

@@ -3,8 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 
@@ -43,9 +46,10 @@ func TestFeatureGatedByPlan(t *testing.T) {
 	created, err := svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
 	is.NoErr(err)
 
-	p := &product{}
+	var logs bytes.Buffer
+	p := newProduct(slog.New(slog.NewTextHandler(&logs, nil)))
 	c, err := client.New(client.Config{ServerURL: licenseServer.URL, LicenseKey: created.LicenseKey,
-		PublicKeys: signing.JWKS(), OnChange: p.set})
+		PublicKeys: signing.JWKS(), OnChange: p.set, Logger: slog.New(slog.DiscardHandler)})
 	is.NoErr(err)
 	app := httptest.NewServer(p.handler())
 	defer app.Close()
@@ -67,4 +71,12 @@ func TestFeatureGatedByPlan(t *testing.T) {
 	is.NoErr(err)
 	p.set(lic)
 	is.Equal(get(), http.StatusOK) // the upgrade shows on the next check
+	is.True(strings.Contains(logs.String(), "plan=business valid=true source=online reason=valid"))
+
+	is.NoErr(svc.RevokeKey(context.Background(), owner, created.Key.ID))
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrInvalidKey))
+	p.set(lic)
+	is.Equal(get(), http.StatusPaymentRequired) // revoked: back to the fallback
+	is.True(strings.Contains(logs.String(), `level=WARN msg="license applied" plan=community valid=false source=fallback reason=revoked_or_unknown serverMessage="Invalid or revoked license key"`))
 }

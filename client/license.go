@@ -1,0 +1,194 @@
+package client
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Source says where a License came from.
+type Source string
+
+// Sources of a License.
+const (
+	SourceOnline   Source = "online"   // a fresh signed answer
+	SourceCache    Source = "cache"    // the last signed answer, within the grace period
+	SourceToken    Source = "token"    // a verified offline token
+	SourceFallback Source = "fallback" // nothing holds: Config.FallbackPlan
+)
+
+// Reason says why a License is what it is. It is ReasonValid exactly when
+// Check returned no error; otherwise it names the failure (the error says
+// more, for a person).
+type Reason string
+
+// Reasons of a License. The comment names the error Check returns with it.
+const (
+	// ReasonValid: a fresh signed answer or a verified offline token says
+	// the license holds (nil error).
+	ReasonValid Reason = "valid"
+	// ReasonRevokedOrUnknown: the server answered 401 "Invalid or revoked
+	// license key" (ErrInvalidKey); it does not tell a revoked key from one
+	// it never issued. Remembered offline.
+	ReasonRevokedOrUnknown Reason = "revoked_or_unknown"
+	// ReasonOrganizationInactive: the key's organization is deactivated
+	// (403, ErrInactive).
+	ReasonOrganizationInactive Reason = "organization_inactive"
+	// ReasonPlanNotEligible: the organization's plan does not include
+	// self-hosting, or its period ended (403 with a plan, ErrPlanNotEligible).
+	ReasonPlanNotEligible Reason = "plan_not_eligible"
+	// ReasonRequestRejected: the server refused the request itself, for
+	// example an InstanceURL it does not accept (400, ErrRejected).
+	ReasonRequestRejected Reason = "request_rejected"
+	// ReasonRateLimited: the server asked to wait (429, *RateLimitedError).
+	ReasonRateLimited Reason = "rate_limited"
+	// ReasonServerUnreachable: no answer, an unreadable one or a server
+	// error (ErrUnreachable); the cache counts within the grace period.
+	ReasonServerUnreachable Reason = "server_unreachable"
+	// ReasonRedirectRefused: the server redirected to another origin, where
+	// the client does not send the key (ErrRedirect, which also wraps
+	// ErrUnreachable).
+	ReasonRedirectRefused Reason = "redirect_refused"
+	// ReasonUntrustedAnswer: an answer whose signature or nonce does not
+	// verify (ErrUntrusted): a forgery, a replay or a proxy that rewrote it.
+	ReasonUntrustedAnswer Reason = "untrusted_answer"
+	// ReasonClockRolledBack: the server could not vouch for the license now,
+	// and the local clock is earlier than a time already seen
+	// (ErrClockRollback), so neither the cache nor a token is trusted.
+	ReasonClockRolledBack Reason = "clock_rolled_back"
+	// ReasonTokenExpired: the offline token's exp has passed (ErrTokenExpired).
+	ReasonTokenExpired Reason = "token_expired"
+	// ReasonTokenRevoked: a signed revocation list names the offline token
+	// (ErrRevoked).
+	ReasonTokenRevoked Reason = "token_revoked"
+	// ReasonTokenInvalid: the offline token's issuer is not Config.Issuer
+	// (ErrTokenInvalid).
+	ReasonTokenInvalid Reason = "token_invalid"
+	// ReasonCacheFailed: the cache file is damaged or was edited
+	// (ErrCacheInvalid), or cannot be written (ErrCacheWrite).
+	ReasonCacheFailed Reason = "cache_failed"
+	// ReasonOther: an error none of the above describes.
+	ReasonOther Reason = "other"
+)
+
+// License is what the product should apply now.
+type License struct {
+	Valid            bool
+	Plan             string
+	Features         map[string]any
+	OrganizationID   string
+	OrganizationName string
+	Violations       []string
+	CurrentPeriodEnd time.Time
+	TrialEndsAt      time.Time
+	TrialDaysLeft    int
+	BillingURL       string
+	Source           Source
+	// Reason says why the License is what it is; see Reason.
+	Reason Reason
+	// ServerMessage is the error text of the server's signed refusal behind
+	// Reason (for example "Invalid or revoked license key", or the plan's
+	// upgrade advice), as the server wrote it; "" when there is none.
+	// Unsigned text is never put here.
+	ServerMessage string
+	// ClockSkew is the server's signed Date minus the local clock when the
+	// last trusted answer arrived (positive: the local clock is behind), to
+	// within a second; 0 until one is measured. Online answers are trusted
+	// whatever it is; see the package doc for how it is used offline.
+	ClockSkew time.Duration
+	// CheckedAt is when the server vouched for this license: the signed date
+	// of the answer, or the token's iat.
+	CheckedAt time.Time
+	// ValidUntil is when this license stops counting without a new check:
+	// CheckedAt + GracePeriod for answers, exp for tokens.
+	ValidUntil time.Time
+}
+
+// Errors of Check. Every failing Check still returns the License to apply
+// (the cache within grace, or the fallback).
+var (
+	ErrInvalidKey      = errors.New("client: license key is invalid or revoked")
+	ErrRevoked         = errors.New("client: offline token is revoked")
+	ErrInactive        = errors.New("client: organization is inactive")
+	ErrPlanNotEligible = errors.New("client: plan does not include self-hosting")
+	ErrRejected        = errors.New("client: the server rejected the request")
+	ErrUnreachable     = errors.New("client: license server unreachable")
+	ErrRedirect        = errors.New("client: the server redirected to another origin; the license key is not sent there")
+	ErrUntrusted       = errors.New("client: answer not trusted (bad signature or nonce)")
+	ErrTokenExpired    = errors.New("client: offline token expired")
+	ErrTokenInvalid    = errors.New("client: offline token invalid")
+	ErrClockRollback   = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
+	ErrCacheInvalid    = errors.New("client: cache file is damaged or was edited; ignored")
+	ErrCacheWrite      = errors.New("client: cannot write the cache file")
+)
+
+// RateLimitedError says the server asked to wait.
+type RateLimitedError struct{ RetryAfter time.Duration }
+
+// Error says how long the server asked to wait.
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("client: rate limited; retry after %s", e.RetryAfter)
+}
+
+// refusal is an error that a signed, trusted answer stated: err is the
+// sentinel, message the server's text.
+type refusal struct {
+	err     error
+	message string
+}
+
+func (r *refusal) Error() string {
+	if r.message == "" {
+		return r.err.Error()
+	}
+	return fmt.Sprintf("%s (server: %q)", r.err, r.message)
+}
+
+func (r *refusal) Unwrap() error { return r.err }
+
+// reasonOf names the failure in err. A joined error (an unreachable server
+// and a remembered refusal, say) reports the most telling one: the order of
+// the switch.
+func reasonOf(err error) Reason {
+	var rl *RateLimitedError
+	switch {
+	case err == nil:
+		return ReasonValid
+	case errors.Is(err, ErrClockRollback):
+		return ReasonClockRolledBack
+	case errors.Is(err, ErrInvalidKey):
+		return ReasonRevokedOrUnknown
+	case errors.Is(err, ErrRevoked):
+		return ReasonTokenRevoked
+	case errors.Is(err, ErrInactive):
+		return ReasonOrganizationInactive
+	case errors.Is(err, ErrPlanNotEligible):
+		return ReasonPlanNotEligible
+	case errors.Is(err, ErrTokenExpired):
+		return ReasonTokenExpired
+	case errors.Is(err, ErrTokenInvalid):
+		return ReasonTokenInvalid
+	case errors.As(err, &rl):
+		return ReasonRateLimited
+	case errors.Is(err, ErrRedirect):
+		return ReasonRedirectRefused
+	case errors.Is(err, ErrUntrusted):
+		return ReasonUntrustedAnswer
+	case errors.Is(err, ErrRejected):
+		return ReasonRequestRejected
+	case errors.Is(err, ErrUnreachable):
+		return ReasonServerUnreachable
+	case errors.Is(err, ErrCacheInvalid), errors.Is(err, ErrCacheWrite):
+		return ReasonCacheFailed
+	}
+	return ReasonOther
+}
+
+// serverMessage returns the server's text of the refusal in err, if any.
+func serverMessage(err error) string {
+	var r *refusal
+	if errors.As(err, &r) {
+		return r.message
+	}
+	return ""
+}

@@ -1,0 +1,96 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
+)
+
+// checkToken verifies the offline token and consults the revocation list,
+// refreshing it from the server when it can.
+func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState) (License, error) {
+	cl := c.claims
+	if cl.Issuer != c.cfg.Issuer {
+		return c.fallback(now), fmt.Errorf("%w: issuer %q", ErrTokenInvalid, cl.Issuer)
+	}
+	var refreshErr error
+	if c.cfg.ServerURL != "" {
+		refreshErr = c.refreshRevocations(ctx, st)
+	}
+	if err := st.rolledBack(now, c.cfg.ClockTolerance); err != nil {
+		return c.fallback(now), err
+	}
+	exp := time.Unix(cl.ExpiresAt, 0)
+	if cl.ExpiresAt == 0 || !st.clock(now).Before(exp) {
+		return c.fallback(now), ErrTokenExpired
+	}
+	if st.Revocations != nil {
+		revoked, err := c.revokedIDs(*st.Revocations, cl.Subject)
+		if err != nil {
+			return c.fallback(now), err
+		}
+		if revoked[cl.ID] {
+			return c.fallback(now), ErrRevoked
+		}
+	}
+	features := cl.Features
+	if features == nil {
+		features = map[string]any{}
+	}
+	lic := License{Valid: true, Plan: cl.Plan, Features: features, OrganizationID: cl.Subject,
+		OrganizationName: cl.OrganizationName, Source: SourceToken, CheckedAt: time.Unix(cl.IssuedAt, 0), ValidUntil: exp}
+	if refreshErr != nil && !errors.Is(refreshErr, ErrUnreachable) {
+		return lic, refreshErr // an untrusted list is worth knowing about
+	}
+	return lic, nil
+}
+
+// refreshRevocations fetches the signed revocation list of the token's
+// organization and keeps it in st (and the cache) when it is trusted.
+func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) error {
+	nonce := c.nonce()
+	q := url.Values{"org": {c.claims.Subject}, "nonce": {nonce}}
+	ans, _, err := c.do(ctx, wire.APIPrefix+wire.PathRevocations+"?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	received := c.cfg.Now()
+	if ans.Status >= 500 {
+		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+	}
+	date, err := c.trust(ans, nonce)
+	if err != nil {
+		return err
+	}
+	st.trusted(date, received)
+	if ans.Status != http.StatusOK {
+		return nil // a signed refusal (429) leaves the list as it was
+	}
+	if _, err := c.revokedIDs(ans, c.claims.Subject); err != nil {
+		return fmt.Errorf("%w: revocation list", ErrUntrusted)
+	}
+	st.Revocations = &ans
+	return c.saveCache(*st)
+}
+
+// revokedIDs verifies a revocation list (fresh or cached) for org.
+func (c *Client) revokedIDs(ans signedAnswer, org string) (map[string]bool, error) {
+	if err := c.keys.verifyAnswer(ans.Status, ans.Signature, ans.Date, ans.Body); err != nil {
+		return nil, ErrCacheInvalid
+	}
+	var b wire.RevocationList
+	if json.Unmarshal(ans.Body, &b) != nil || b.OrganizationID != org || !c.ourNonce(b.Nonce) {
+		return nil, ErrCacheInvalid
+	}
+	ids := make(map[string]bool, len(b.Revoked))
+	for _, id := range b.Revoked {
+		ids[id] = true
+	}
+	return ids, nil
+}
