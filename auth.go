@@ -3,6 +3,8 @@ package licensing
 import (
 	"net/http"
 	"strings"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // Authenticator maps an owner request to its Actor. The request's context is
@@ -26,7 +28,7 @@ type AuthenticatorFunc func(r *http.Request) (Actor, error)
 func (f AuthenticatorFunc) Authenticate(r *http.Request) (Actor, error) { return f(r) }
 
 // OrganizationHeader picks the organization of a user who belongs to several.
-const OrganizationHeader = "X-Organization"
+const OrganizationHeader = wire.OrganizationHeader
 
 // ResolveActor is the X-Organization rule for Authenticator implementations:
 // given the authenticated user and the organizations they own or belong to

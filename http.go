@@ -8,10 +8,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // APIPrefix is the path prefix of every route.
-const APIPrefix = "/api/v1/licensing"
+const APIPrefix = wire.APIPrefix
 
 // HandlerConfig is the HTTP side of the API: what only the transport needs.
 // NewHandler fills in the defaults documented on each field.
@@ -100,13 +102,13 @@ func (h *Handler) routes() {
 		method, path string
 		serve        http.HandlerFunc
 	}{
-		{http.MethodPost, "/keys", h.createKey},
-		{http.MethodGet, "/keys", h.listKeys},
-		{http.MethodDelete, "/keys/{id}", h.revokeKey},
-		{http.MethodPost, "/keys/{id}/jwt", h.issueToken},
-		{http.MethodGet, "/public-keys", h.publicKeys},
-		{http.MethodGet, "/revocations", h.revocations},
-		{http.MethodPost, "/validate", h.validate},
+		{http.MethodPost, wire.PathKeys, h.createKey},
+		{http.MethodGet, wire.PathKeys, h.listKeys},
+		{http.MethodDelete, wire.PathKey, h.revokeKey},
+		{http.MethodPost, wire.PathKeyToken, h.issueToken},
+		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
+		{http.MethodGet, wire.PathRevocations, h.revocations},
+		{http.MethodPost, wire.PathValidate, h.validate},
 	}
 	allow := map[string][]string{}
 	var paths []string
@@ -161,11 +163,11 @@ type createRequest struct {
 }
 
 type createResponse struct {
-	ID           string   `json:"id"`
-	LicenseKey   string   `json:"licenseKey"`
-	InstanceName *string  `json:"instanceName"`
-	Active       bool     `json:"active"`
-	CreatedAt    jsonTime `json:"createdAt"`
+	ID           string    `json:"id"`
+	LicenseKey   string    `json:"licenseKey"`
+	InstanceName *string   `json:"instanceName"`
+	Active       bool      `json:"active"`
+	CreatedAt    wire.Time `json:"createdAt"`
 }
 
 func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
@@ -189,7 +191,7 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		LicenseKey:   created.LicenseKey,
 		InstanceName: optString(created.Key.InstanceName),
 		Active:       created.Key.Active,
-		CreatedAt:    jsonTime(created.Key.CreatedAt),
+		CreatedAt:    wire.Time(created.Key.CreatedAt),
 	})
 }
 
@@ -199,9 +201,9 @@ type listedKey struct {
 	InstanceName    *string            `json:"instanceName"`
 	InstanceURL     *string            `json:"instanceUrl"`
 	Active          bool               `json:"active"`
-	LastValidatedAt jsonTime           `json:"lastValidatedAt"`
-	ActivatedAt     jsonTime           `json:"activatedAt"`
-	CreatedAt       jsonTime           `json:"createdAt"`
+	LastValidatedAt wire.Time          `json:"lastValidatedAt"`
+	ActivatedAt     wire.Time          `json:"activatedAt"`
+	CreatedAt       wire.Time          `json:"createdAt"`
 	InstanceMetrics map[string]float64 `json:"instanceMetrics"`
 	LastViolations  []string           `json:"lastViolations"`
 }
@@ -283,9 +285,9 @@ func appendListedKey(b []byte, k Key) ([]byte, error) {
 		InstanceName:    optString(k.InstanceName),
 		InstanceURL:     optString(k.InstanceURL),
 		Active:          k.Active,
-		LastValidatedAt: jsonTime(k.LastValidatedAt),
-		ActivatedAt:     jsonTime(k.ActivatedAt),
-		CreatedAt:       jsonTime(k.CreatedAt),
+		LastValidatedAt: wire.Time(k.LastValidatedAt),
+		ActivatedAt:     wire.Time(k.ActivatedAt),
+		CreatedAt:       wire.Time(k.CreatedAt),
 		InstanceMetrics: k.LastMetrics,
 		LastViolations:  k.LastViolations,
 	})
@@ -318,10 +320,10 @@ func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	h.respond(w, reply{}, http.StatusOK, struct {
-		JWT       string   `json:"jwt"`
-		ExpiresAt jsonTime `json:"expiresAt"`
-		Plan      string   `json:"plan"`
-	}{tok.JWT, jsonTime(tok.ExpiresAt), tok.Plan})
+		JWT       string    `json:"jwt"`
+		ExpiresAt wire.Time `json:"expiresAt"`
+		Plan      string    `json:"plan"`
+	}{tok.JWT, wire.Time(tok.ExpiresAt), tok.Plan})
 }
 
 func (h *Handler) publicKeys(w http.ResponseWriter, r *http.Request) {
@@ -352,39 +354,12 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rp, err)
 		return
 	}
-	h.respond(w, rp, http.StatusOK, struct {
-		OrganizationID string   `json:"organizationId"`
-		Revoked        []string `json:"revoked"`
-		Nonce          string   `json:"nonce,omitempty"`
-	}{org, ids, rp.nonce})
-}
-
-type validateRequest struct {
-	LicenseKey   string             `json:"licenseKey"`
-	InstanceName string             `json:"instanceName"`
-	InstanceURL  string             `json:"instanceUrl"`
-	InstanceID   string             `json:"instanceId"`
-	Metrics      map[string]float64 `json:"metrics"`
-	Nonce        string             `json:"nonce"`
-}
-
-type validateResponse struct {
-	Valid            bool           `json:"valid"`
-	Plan             string         `json:"plan"`
-	Features         map[string]any `json:"features"`
-	OrganizationID   string         `json:"organizationId"`
-	OrganizationName string         `json:"organizationName"`
-	Violations       []string       `json:"violations"`
-	CurrentPeriodEnd *jsonTime      `json:"currentPeriodEnd,omitempty"`
-	TrialEndsAt      *jsonTime      `json:"trialEndsAt,omitempty"`
-	TrialDaysLeft    *int           `json:"trialDaysLeft,omitempty"`
-	BillingURL       string         `json:"billingUrl"`
-	Nonce            string         `json:"nonce,omitempty"`
+	h.respond(w, rp, http.StatusOK, wire.RevocationList{OrganizationID: org, Revoked: ids, Nonce: rp.nonce})
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	var req validateRequest
+	var req wire.ValidateRequest
 	if err := h.decode(w, r, &req); err != nil {
 		if h.allow(w, r, reply{validate: true}) {
 			h.fail(w, r, reply{validate: true}, err)
@@ -406,7 +381,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rp, err)
 		return
 	}
-	out := validateResponse{
+	out := wire.ValidateAnswer{
 		Valid:            true,
 		Plan:             res.Plan,
 		Features:         res.Features,
@@ -416,13 +391,10 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		BillingURL:       res.BillingURL,
 		Nonce:            rp.nonce,
 	}
-	if !res.CurrentPeriodEnd.IsZero() {
-		t := jsonTime(res.CurrentPeriodEnd)
-		out.CurrentPeriodEnd = &t
-	}
+	out.CurrentPeriodEnd = wire.TimeOf(res.CurrentPeriodEnd)
 	if !res.TrialEndsAt.IsZero() {
-		t, d := jsonTime(res.TrialEndsAt), res.TrialDaysLeft
-		out.TrialEndsAt, out.TrialDaysLeft = &t, &d
+		d := res.TrialDaysLeft
+		out.TrialEndsAt, out.TrialDaysLeft = wire.TimeOf(res.TrialEndsAt), &d
 	}
 	h.respond(w, rp, http.StatusOK, out)
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // Codes that only the transport produces.
@@ -56,17 +58,6 @@ func signedReply(nonce string, validate bool) (reply, error) {
 	return reply{nonce: nonce, validate: validate}, nil
 }
 
-// errorBody is every error answer's body: {"error": "..."}, plus "valid":
-// false on the validate route's 401 and 403, the plan and billing URL on its
-// not-eligible 403, and the nonce on signed answers.
-type errorBody struct {
-	Valid      *bool  `json:"valid,omitempty"`
-	Error      string `json:"error"`
-	Plan       string `json:"plan,omitempty"`
-	BillingURL string `json:"billingUrl,omitempty"`
-	Nonce      string `json:"nonce,omitempty"`
-}
-
 // fail is the one error path: the status comes from statusByCode, the body
 // is errorBody, the answer is signed when rp carries a nonce, and every 5xx
 // is logged once with its cause (which never holds a key or token).
@@ -75,7 +66,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err err
 	if status >= 500 {
 		h.cfg.Logger.Error("licensing: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
-	body := errorBody{Error: ErrorMessage(err), Nonce: rp.nonce}
+	body := wire.ErrorAnswer{Error: ErrorMessage(err), Nonce: rp.nonce}
 	if rp.validate && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
 		body.Valid = new(bool)
 		body.Plan, body.BillingURL = rp.plan, rp.billingURL

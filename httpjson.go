@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -58,20 +57,6 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return "of another type"
-}
-
-// TimeLayout is the API's time format: UTC with a numeric offset, seconds.
-const TimeLayout = "2006-01-02T15:04:05-07:00"
-
-// jsonTime encodes as TimeLayout in UTC, or null when zero.
-type jsonTime time.Time
-
-func (t jsonTime) MarshalJSON() ([]byte, error) {
-	tt := time.Time(t)
-	if tt.IsZero() {
-		return []byte("null"), nil
-	}
-	return []byte(`"` + tt.UTC().Format(TimeLayout) + `"`), nil
 }
 
 func optString(s string) *string {

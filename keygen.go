@@ -9,21 +9,21 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"strings"
 	"sync"
 
+	"github.com/licensekit/licensing/internal/wire"
 	"golang.org/x/crypto/argon2"
 )
 
 // KeyLength is the length of a license key: 56 hex characters of randomness
 // followed by 8 hex characters of checksum.
-const KeyLength = 64
+const KeyLength = wire.KeyLength
 
 const (
-	keyRandomBytes = 28
-	keyBodyLength  = 2 * keyRandomBytes // 56
+	keyRandomBytes = wire.KeyBodyLength / 2
+	keyBodyLength  = wire.KeyBodyLength
 	maskedEdge     = 8
 )
 
@@ -47,8 +47,8 @@ func GenerateKey(random io.Reader) (string, error) {
 	}
 	var buf [KeyLength]byte
 	hex.Encode(buf[:keyBodyLength], raw[:])
-	sum := crc32.ChecksumIEEE(buf[:keyBodyLength])
-	hex.Encode(buf[keyBodyLength:], []byte{byte(sum >> 24), byte(sum >> 16), byte(sum >> 8), byte(sum)})
+	sum := wire.KeyChecksum(buf[:keyBodyLength])
+	copy(buf[keyBodyLength:], sum[:])
 	return string(buf[:]), nil
 }
 
@@ -87,12 +87,7 @@ func ParseKey(s string) (string, error) {
 		}
 		buf[i] = c
 	}
-	var sum [4]byte
-	if _, err := hex.Decode(sum[:], buf[keyBodyLength:]); err != nil {
-		return "", ErrKeyNotHex
-	}
-	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.ChecksumIEEE(buf[:keyBodyLength]) != want {
+	if sum := wire.KeyChecksum(buf[:keyBodyLength]); string(sum[:]) != string(buf[keyBodyLength:]) {
 		return "", ErrKeyChecksum
 	}
 	return string(buf[:]), nil

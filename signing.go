@@ -16,16 +16,19 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // Signature algorithms of offline tokens.
 const (
-	AlgEdDSA = "EdDSA"
-	AlgRS256 = "RS256"
+	AlgEdDSA = wire.AlgEdDSA
+	AlgRS256 = wire.AlgRS256
 )
 
-// SignatureHeader carries the signature of a signed answer (see SignedString).
-const SignatureHeader = "Licensing-Signature"
+// SignatureHeader carries the signature of a signed answer; docs/API.md
+// gives the signed string.
+const SignatureHeader = wire.SignatureHeader
 
 // SigningKeys are the keys a Service signs offline tokens and answers with:
 // always an Ed25519 key, and optionally an RSA key (2048 bits or more) for
@@ -122,11 +125,7 @@ func (k *SigningKeys) signJWT(alg string, claims any) (string, error) {
 	default:
 		return "", fmt.Errorf("unknown alg %q", alg)
 	}
-	header, _ := json.Marshal(struct {
-		Alg string `json:"alg"`
-		Typ string `json:"typ"`
-		Kid string `json:"kid"`
-	}{alg, "JWT", kid})
+	header, _ := json.Marshal(wire.JWTHeader{Alg: alg, Typ: "JWT", Kid: kid})
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
@@ -144,28 +143,10 @@ func (k *SigningKeys) signJWT(alg string, claims any) (string, error) {
 	return input + "." + b64url(sig), nil
 }
 
-// SignedString is what a Licensing-Signature covers: a version line, the
-// HTTP status, the signing key's id, the Date header, and the exact body
-// bytes, each of the first four followed by a newline:
-//
-//	"licensing-signature-v1\n" + status + "\n" + kid + "\n" + date + "\n" + body
-func SignedString(status int, kid, date string, body []byte) []byte {
-	s := make([]byte, 0, 64+len(kid)+len(date)+len(body))
-	s = append(s, "licensing-signature-v1\n"...)
-	s = strconv.AppendInt(s, int64(status), 10)
-	s = append(s, '\n')
-	s = append(s, kid...)
-	s = append(s, '\n')
-	s = append(s, date...)
-	s = append(s, '\n')
-	return append(s, body...)
-}
-
 // signAnswer returns the Licensing-Signature header value for an answer:
 // kid="...", alg="ed25519", sig="<standard base64 of the Ed25519 signature>".
 func (k *SigningKeys) signAnswer(status int, date string, body []byte) string {
-	sig := ed25519.Sign(k.ed, SignedString(status, k.edKID, date, body))
-	return `kid="` + k.edKID + `", alg="ed25519", sig="` + base64.StdEncoding.EncodeToString(sig) + `"`
+	return wire.FormatSignature(k.edKID, ed25519.Sign(k.ed, wire.SignedString(status, k.edKID, date, body)))
 }
 
 // ParsePrivateKeyPEM reads an Ed25519 or RSA private key from PEM (PKCS #8,

@@ -3,6 +3,8 @@ package licensing
 import (
 	"context"
 	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // IssuedToken is an offline license token.
@@ -10,19 +12,6 @@ type IssuedToken struct {
 	JWT       string
 	ExpiresAt time.Time
 	Plan      string
-}
-
-// TokenClaims are the claims of an offline token, exactly these and in this
-// order.
-type TokenClaims struct {
-	Issuer           string         `json:"iss"`
-	Subject          string         `json:"sub"` // organization id
-	Plan             string         `json:"plan"`
-	Features         map[string]any `json:"features"`
-	OrganizationName string         `json:"orgName"`
-	IssuedAt         int64          `json:"iat"`
-	ExpiresAt        int64          `json:"exp"`
-	ID               string         `json:"jti"` // the license key's id
 }
 
 // IssueToken signs an offline token for key id of the actor's organization,
@@ -71,7 +60,7 @@ func (s *Service) IssueToken(ctx context.Context, a Actor, id, alg string) (Issu
 	if features == nil {
 		features = map[string]any{}
 	}
-	jwt, err := signing.signJWT(alg, TokenClaims{Issuer: s.policy.Load().Issuer, Subject: org.ID, Plan: org.Plan,
+	jwt, err := signing.signJWT(alg, wire.TokenClaims{Issuer: s.policy.Load().Issuer, Subject: org.ID, Plan: org.Plan,
 		Features: features, OrganizationName: org.Name, IssuedAt: now.Unix(), ExpiresAt: exp.Unix(), ID: k.ID})
 	if err != nil {
 		return IssuedToken{}, &Error{Code: CodeInternal, Message: "Could not sign the token.", Err: err}
