@@ -99,14 +99,3 @@ func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
 // CursorOf returns the position right after k.
 func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
 
-// Before reports whether k comes before c in list order (newest first), so
-// that a page after c holds only keys for which it is false.
-func (c KeyCursor) Before(k Key) bool {
-	if c.IsZero() {
-		return false
-	}
-	if !k.CreatedAt.Equal(c.CreatedAt) {
-		return k.CreatedAt.After(c.CreatedAt)
-	}
-	return k.ID >= c.ID
-}
