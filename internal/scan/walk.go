@@ -31,11 +31,12 @@ func (s *Scanner) Named(name string, r io.Reader, found func(Finding)) error {
 // A path that names a file (or a symbolic link to one, or a pipe) is read
 // whatever its content: keys are reported in binary files too, because a key
 // compiled into a binary or written into a database has leaked as surely as
-// one in a text file. A path that names a directory is walked in lexical
-// order; in it, directories named .git are skipped, symbolic links are not
-// followed (a link to a file inside the tree is scanned under the file's own
-// name; one out of the tree is not this tree's business), and only regular
-// files are read (never a device, pipe or socket).
+// one in a text file. A path that names a directory (or a link to one) is
+// walked in lexical order; in it, directories named .git are skipped,
+// symbolic links are not followed (a link to a file inside the tree is
+// scanned under the file's own name; one out of the tree is not this tree's
+// business), and only regular files are read (never a device, pipe or
+// socket).
 //
 // Each path or file that cannot be read is passed to failed, with its name in
 // the error, and the scan goes on with the rest.
@@ -50,14 +51,20 @@ func (s *Scanner) Paths(paths []string, found func(Finding), failed func(error))
 			s.file(root, found, failed)
 			continue
 		}
-		filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		start := root
+		if li, err := os.Lstat(root); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+			// WalkDir does not follow a link even at the root; a trailing
+			// separator makes it, and names still begin with root.
+			start = root + string(filepath.Separator)
+		}
+		filepath.WalkDir(start, func(path string, d fs.DirEntry, err error) error {
 			if err != nil {
 				failed(err)
 				return nil
 			}
 			switch {
 			case d.IsDir():
-				if d.Name() == ".git" && path != root {
+				if d.Name() == ".git" && path != start {
 					return filepath.SkipDir
 				}
 			case d.Type().IsRegular():

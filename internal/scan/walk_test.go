@@ -95,12 +95,16 @@ func TestPathsNamed(t *testing.T) {
 	link := filepath.Join(dir, "link")
 	is.NoErr(os.Symlink(target, link))
 
-	found, failed := walk(link, filepath.Join(dir, ".git"))
+	dirLink := filepath.Join(t.TempDir(), "tree")
+	is.NoErr(os.Symlink(dir, dirLink))
+
+	found, failed := walk(link, filepath.Join(dir, ".git"), dirLink)
 	is.Equal(failed, nil) // nothing failed
 	is.Equal(found, []string{
 		link + ":1: " + licensing.MaskKey(key),
 		filepath.Join(dir, ".git", "config") + ":1: " + licensing.MaskKey(key),
-	}) // a link or a .git directory named on the command line is scanned
+		filepath.Join(dirLink, "a.txt") + ":1: " + licensing.MaskKey(key),
+	}) // a link, a .git directory or a link to a directory named on the command line is scanned
 }
 
 func TestPathsUnreadable(t *testing.T) {
