@@ -126,8 +126,13 @@ func (m *Main) ParseFlags(args []string) error {
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
-// SIGTERM (SIGHUP reloads the configuration), and return the exit code.
+// SIGTERM (SIGHUP reloads the configuration), and return the exit code. With
+// "scan" as the first argument it runs the leak scanner instead (see the
+// README) and returns its exit code.
 func (m *Main) Main(args []string) int {
+	if len(args) > 0 && args[0] == "scan" {
+		return m.scanMain(args[1:]) // the leak scanner (scan.go), not the server
+	}
 	if err := m.ParseFlags(args); err != nil {
 		return 2
 	}

@@ -1,0 +1,195 @@
+package scan_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"testing/iotest"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/scan"
+	"github.com/matryer/is"
+)
+
+// newKey returns a fresh valid key.
+func newKey(t testing.TB) string {
+	t.Helper()
+	k, err := licensing.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// badChecksum returns key with its checksum broken.
+func badChecksum(key string) string {
+	last := key[63]
+	c := byte('0')
+	if last == '0' {
+		c = '1'
+	}
+	return key[:63] + string(c)
+}
+
+// findings scans data with sc and returns "line: masked" for each key.
+func findings(t testing.TB, sc *scan.Scanner, r io.Reader) []string {
+	t.Helper()
+	var got []string
+	err := sc.Reader(r, func(line int, masked string) {
+		got = append(got, fmt.Sprintf("%d: %s", line, masked))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func at(line int, key string) string {
+	return fmt.Sprintf("%d: %s", line, licensing.MaskKey(strings.ToLower(key)))
+}
+
+func TestReader(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	sha := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" // SHA-256 of ""
+	uuid := "0193a4f2-7c1e-7d2a-9b3c-4d5e6f708192"
+	cases := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"alone", k1, []string{at(1, k1)}},
+		{"empty input", "", nil},
+		{"start and end of input", k1 + "\n" + k2, []string{at(1, k1), at(2, k2)}},
+		{"line numbers", "a\nb\n\nx = " + k1 + "\n", []string{at(4, k1)}},
+		{"upper case", strings.ToUpper(k1), []string{at(1, k1)}},
+		{"mixed case", strings.ToUpper(k1[:30]) + k1[30:], []string{at(1, k1)}},
+		{"double quotes", `key := "` + k1 + `"`, []string{at(1, k1)}},
+		{"single quotes", `'` + k1 + `'`, []string{at(1, k1)}},
+		{"json", `{"key":"` + k1 + `","n":1}`, []string{at(1, k1)}},
+		{"url", "https://licensing.example.com/validate?key=" + k1 + "&x=1", []string{at(1, k1)}},
+		{"env", "LICENSE_KEY=" + k1, []string{at(1, k1)}},
+		{"underscore and dash separate", "lk_" + k1 + " key-" + k2, []string{at(1, k1), at(1, k2)}},
+		{"two on a line", k1 + " " + k2, []string{at(1, k1), at(1, k2)}},
+		{"crlf", "one\r\ntwo " + k1 + "\r\nthree\r\n" + k2 + "\r\n", []string{at(2, k1), at(4, k2)}},
+		{"json escape newline", `{"msg":"here it is:\n` + k1 + `\tthanks"}`, []string{at(1, k1)}},
+		{"json escapes r and t", `"\r` + k1 + `" "\t` + k2 + `"`, []string{at(1, k1), at(1, k2)}},
+		{"percent escape", "text=the%20key%3A%20" + k1 + "%0A", []string{at(1, k1)}},
+		{"tab and nul around", "\x00\t" + k1 + "\x00", []string{at(1, k1)}},
+		{"utf-8 around", "clé«" + k1 + "»", []string{at(1, k1)}},
+
+		{"wrong checksum", badChecksum(k1), nil},
+		{"sha-256 sum", sha + "  empty.txt\n", nil},
+		{"uuids", uuid + " " + strings.ReplaceAll(uuid, "-", ""), nil},
+		{"128 hex of two valid keys", k1 + k2, nil},
+		{"65 hex", k1 + "a", nil},
+		{"65 hex before", "a" + k1, nil},
+		{"63 hex", k1[:63], nil},
+		{"letter before (identifier)", "x" + k1, nil},
+		{"letter after", k1 + "g", nil},
+		{"0x prefix is an identifier", "0x" + k1, nil},
+		{"n without backslash", "n" + k1, nil},
+		{"escape of another letter", `\q` + k1, nil},
+		{"percent with one hex", "%3" + k1, nil},
+		{"percent with three hex", "%3AB" + k1, nil},
+		{"split across lines", k1[:32] + "\n" + k1[32:], nil},
+		{"split across crlf", k1[:32] + "\r\n" + k1[32:], nil},
+		{"hex run of 200 then key", strings.Repeat("ab", 100) + " " + k1, []string{at(1, k1)}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			var sc scan.Scanner
+			is.Equal(findings(t, &sc, strings.NewReader(tc.in)), tc.want) // whole input at once
+			one := findings(t, &sc, iotest.OneByteReader(strings.NewReader(tc.in)))
+			is.Equal(one, tc.want) // one byte per read
+			half := findings(t, &sc, iotest.HalfReader(strings.NewReader(tc.in)))
+			is.Equal(half, tc.want) // short reads
+		})
+	}
+}
+
+// TestBlockBoundary plants keys and traps at every offset around the end of
+// the first and second blocks.
+func TestBlockBoundary(t *testing.T) {
+	key := newKey(t)
+	sc := scan.Scanner{BlockSize: 4096}
+	for _, size := range []int{scan.MinBlockSize, 4096} {
+		sc.BlockSize = size
+		for _, block := range []int{size, 2*size - 68} { // after one block, and after the first carry
+			for off := max(block-140, 0); off <= block+4; off++ {
+				t.Run(fmt.Sprintf("size=%d/offset=%d", size, off), func(t *testing.T) {
+					is := is.New(t)
+					pad := []byte(strings.Repeat("z\n", off/2))
+					if off%2 == 1 {
+						pad = append(pad, ' ')
+					}
+					lines := bytes.Count(pad, []byte("\n"))
+					cases := []struct {
+						in   string
+						want []string
+					}{
+						{string(pad) + key, []string{at(lines+1, key)}},
+						{string(pad) + key + "\nnext", []string{at(lines+1, key)}},
+						{string(pad) + strings.ToUpper(key) + "\"", []string{at(lines+1, key)}},
+						{string(pad) + key + "0", nil},
+						{string(pad) + key + key + " " + key, []string{at(lines+1, key)}},
+						{string(pad) + "%3D" + key, []string{at(lines+1, key)}},
+						{string(pad) + "\\n" + key, []string{at(lines+1, key)}},
+						{string(pad) + "x" + key + "\n" + key, []string{at(lines+2, key)}},
+						{string(pad) + key[:40] + "\r\n" + key[40:] + "\n" + key, []string{at(lines+3, key)}},
+					}
+					for _, c := range cases {
+						got := findings(t, &sc, strings.NewReader(c.in))
+						is.Equal(got, c.want) // key at the block boundary
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestHugeLine scans a 5 MB line of hex with one key in the middle of it and
+// one after it: no line-length limit, and the long run is no key.
+func TestHugeLine(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	long := strings.Repeat("0123456789abcdef", 5<<20/16)
+	in := long + " " + key + " " + long + "\n" + long + key + "\n" + key
+	var sc scan.Scanner
+	is.Equal(findings(t, &sc, strings.NewReader(in)), []string{at(1, key), at(3, key)})
+}
+
+// TestReadError reports keys found before a read error and then the error.
+func TestReadError(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	r := io.MultiReader(strings.NewReader(key+"\n"), iotest.ErrReader(io.ErrUnexpectedEOF))
+	var sc scan.Scanner
+	var got []string
+	err := sc.Reader(r, func(line int, masked string) { got = append(got, masked) })
+	is.Equal(err, io.ErrUnexpectedEOF)            // the read error is returned
+	is.Equal(len(got), 1)                         // the key before it is reported
+	is.True(!strings.Contains(got[0], key[8:56])) // masked only
+}
+
+func TestNilFound(t *testing.T) {
+	is := is.New(t)
+	var sc scan.Scanner
+	is.True(sc.Reader(strings.NewReader("x"), nil) != nil) // nil found is an error
+}
+
+func ExampleScanner_Reader() {
+	// The key is split in two here so that scanning this repository (as
+	// .ci/run does) finds nothing.
+	key := "2b2d5fcd1a8e2f1f4ee8c0e1c4d5a4d2" + "3c86f03a58e3b4e6d0a5d6aa7b4b92dd"
+	text := "LICENSE_KEY=" + key + "\n" +
+		"sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n"
+	var sc scan.Scanner
+	sc.Reader(strings.NewReader(text), func(line int, masked string) {
+		fmt.Printf("line %d: %s\n", line, masked)
+	})
+	// Output:
+	// line 1: 2b2d5fcd...7b4b92dd
+}

@@ -1,0 +1,152 @@
+package scan_test
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/scan"
+	"github.com/matryer/is"
+)
+
+// writeTree creates files (path -> content) under dir.
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// walk scans paths and returns the findings and the errors as strings.
+func walk(paths ...string) (found, failed []string) {
+	var sc scan.Scanner
+	sc.Paths(paths, func(f scan.Finding) {
+		found = append(found, f.String())
+	}, func(err error) {
+		failed = append(failed, err.Error())
+	})
+	return found, failed
+}
+
+func TestPaths(t *testing.T) {
+	is := is.New(t)
+	keys := make([]string, 8)
+	for i := range keys {
+		keys[i] = newKey(t)
+	}
+	mask := func(k string) string { return licensing.MaskKey(strings.ToLower(k)) }
+	dir := t.TempDir()
+	outside := t.TempDir()
+	writeTree(t, outside, map[string]string{"secret.txt": keys[7]})
+	writeTree(t, dir, map[string]string{
+		"config/app.env": "# settings\r\nLICENSE_KEY=" + keys[0] + "\r\nDEBUG=1\r\n",
+		"src/main.go": "package main\n\n// sum of the release: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n" +
+			"var id = \"0193a4f2-7c1e-7d2a-9b3c-4d5e6f708192\"\n" +
+			"var wrong = \"" + badChecksum(keys[1]) + "\"\n" +
+			"var long = \"" + keys[1] + keys[2] + "\"\n" +
+			"var split = \"" + keys[3][:32] + "\" +\n\t\"" + keys[3][32:] + "\"\n" +
+			"var key = \"" + strings.ToUpper(keys[1]) + "\"\n",
+		"logs/server.log": `{"msg":"created","key":"` + keys[2] + `"}` + "\n",
+		"data/blob.bin":   "\x00\x01\x02" + keys[4] + "\x00\xff",
+		"empty":           "",
+		"edge.txt":        keys[5] + "\nmiddle\n" + keys[6],
+		".git/config":     keys[3],
+		"sub/.git/HEAD":   keys[3],
+	})
+	is.NoErr(os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(dir, "link-out.txt")))
+	is.NoErr(os.Symlink(outside, filepath.Join(dir, "link-dir")))
+	is.NoErr(os.Symlink("edge.txt", filepath.Join(dir, "link-in.txt")))
+
+	found, failed := walk(dir, filepath.Join(dir, "missing"))
+	p := func(name string) string { return filepath.Join(dir, name) }
+	is.Equal(found, []string{
+		p("config/app.env") + ":2: " + mask(keys[0]),
+		p("data/blob.bin") + ":1: " + mask(keys[4]),
+		p("edge.txt") + ":1: " + mask(keys[5]),
+		p("edge.txt") + ":3: " + mask(keys[6]),
+		p("logs/server.log") + ":1: " + mask(keys[2]),
+		p("src/main.go") + ":9: " + mask(keys[1]),
+	}) // every planted key, in lexical order, and nothing else
+	is.Equal(len(failed), 1)                        // the missing path
+	is.True(strings.Contains(failed[0], "missing")) // the error names the path
+	for _, f := range found {
+		for _, k := range keys {
+			is.True(!strings.Contains(f, strings.ToLower(k)[8:56])) // never the full key
+		}
+	}
+}
+
+func TestPathsNamed(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.txt": key, ".git/config": key})
+	target := filepath.Join(dir, "a.txt")
+	link := filepath.Join(dir, "link")
+	is.NoErr(os.Symlink(target, link))
+
+	dirLink := filepath.Join(t.TempDir(), "tree")
+	is.NoErr(os.Symlink(dir, dirLink))
+
+	found, failed := walk(link, filepath.Join(dir, ".git"), dirLink)
+	is.Equal(failed, nil) // nothing failed
+	is.Equal(found, []string{
+		link + ":1: " + licensing.MaskKey(key),
+		filepath.Join(dir, ".git", "config") + ":1: " + licensing.MaskKey(key),
+		filepath.Join(dirLink, "a.txt") + ":1: " + licensing.MaskKey(key),
+	}) // a link, a .git directory or a link to a directory named on the command line is scanned
+}
+
+func TestPathsUnreadable(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads everything")
+	}
+	is := is.New(t)
+	key := newKey(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"locked/a.txt": key, "open/b.txt": key, "secret.txt": key})
+	is.NoErr(os.Chmod(filepath.Join(dir, "locked"), 0))
+	is.NoErr(os.Chmod(filepath.Join(dir, "secret.txt"), 0))
+	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "locked"), 0o755) })
+
+	found, failed := walk(dir)
+	is.Equal(found, []string{filepath.Join(dir, "open", "b.txt") + ":1: " + licensing.MaskKey(key)}) // the rest is scanned
+	is.Equal(len(failed), 2)                                                                         // the locked directory and file
+}
+
+// TestPathsError checks that errors are *fs.PathError naming the path.
+func TestPathsError(t *testing.T) {
+	is := is.New(t)
+	var sc scan.Scanner
+	var got error
+	sc.Paths([]string{filepath.Join(t.TempDir(), "nope")}, func(scan.Finding) {}, func(err error) { got = err })
+	var pe *fs.PathError
+	is.True(errors.As(got, &pe))            // a path error
+	is.True(errors.Is(got, fs.ErrNotExist)) // that says what went wrong
+}
+
+// TestPathsReadError reads a file that opens but fails to read (on Linux,
+// /proc/self/mem at offset 0), which works even as root, and goes on.
+func TestPathsReadError(t *testing.T) {
+	if _, err := os.Stat("/proc/self/mem"); err != nil {
+		t.Skip("no /proc/self/mem")
+	}
+	is := is.New(t)
+	key := newKey(t)
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.txt": key})
+	found, failed := walk("/proc/self/mem", dir)
+	is.Equal(len(failed), 1)                               // the read error
+	is.True(strings.Contains(failed[0], "/proc/self/mem")) // names the file
+	is.Equal(len(found), 1)                                // the rest is scanned
+}

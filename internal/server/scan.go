@@ -1,0 +1,82 @@
+package server
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/licensekit/licensing/internal/scan"
+)
+
+// stdinName names standard input in the scanner's findings.
+const stdinName = "<stdin>"
+
+// scanMain runs `licensing-server scan [PATH...]`: it prints each license key
+// found in the paths (standard input when there are none; "-" names it too)
+// as "file:line: masked key", and returns 1 when it found any, 0 when none,
+// and 2 when a path could not be read (after scanning the rest) or on misuse.
+func (m *Main) scanMain(args []string) int {
+	stderr := m.Stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	return runScan(args, os.Stdin, os.Stdout, stderr)
+}
+
+func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("licensing-server scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: licensing-server scan [PATH...]")
+		fmt.Fprintln(stderr, "Prints every license key in the files and directories (standard input when none)")
+		fmt.Fprintln(stderr, "as file:line: masked key. Exit status: 1 keys found, 0 none, 2 error.")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	out := bufio.NewWriterSize(stdout, 64<<10)
+	var sc scan.Scanner
+	count, failed := 0, false
+	found := func(f scan.Finding) {
+		count++
+		fmt.Fprintln(out, f)
+	}
+	fail := func(err error) {
+		failed = true
+		out.Flush()
+		fmt.Fprintln(stderr, "licensing-server scan:", err)
+	}
+	paths := fs.Args()
+	if len(paths) == 0 {
+		paths = []string{"-"}
+	}
+	for _, p := range paths {
+		if p == "-" {
+			if err := sc.Named(stdinName, stdin, found); err != nil {
+				fail(fmt.Errorf("read %s: %w", stdinName, err))
+			}
+			continue
+		}
+		sc.Paths([]string{p}, found, fail)
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintln(stderr, "licensing-server scan: write:", err)
+		return 2
+	}
+	if count > 0 {
+		fmt.Fprintf(stderr, "licensing-server scan: %d license key(s) found; revoke them and remove them\n", count)
+	}
+	switch {
+	case failed:
+		return 2
+	case count > 0:
+		return 1
+	}
+	return 0
+}

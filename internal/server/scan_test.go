@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/licensekit/licensing"
+	"github.com/matryer/is"
+)
+
+// TestScanCommand runs `licensing-server scan` as a CI job would and checks
+// its output and exit status.
+func TestScanCommand(t *testing.T) {
+	k1, _ := licensing.GenerateKey(nil)
+	k2, _ := licensing.GenerateKey(nil)
+	dir := t.TempDir()
+	clean := filepath.Join(dir, "clean")
+	leaky := filepath.Join(dir, "leaky")
+	for name, content := range map[string]string{
+		"clean/README.md":  "sha256 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\n",
+		"leaky/a/.env":     "X=1\nLICENSE_KEY=" + k1 + "\n",
+		"leaky/b.json":     `{"key": "` + strings.ToUpper(k2) + `"}`,
+		"leaky/.git/index": k1,
+	} {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m1, m2 := licensing.MaskKey(k1), licensing.MaskKey(k2)
+	cases := []struct {
+		name   string
+		args   []string
+		stdin  string
+		code   int
+		stdout string
+		stderr string // a substring
+	}{
+		{"clean tree", []string{clean}, "", 0, "", ""},
+		{"leaky tree", []string{leaky}, "", 1,
+			filepath.Join(leaky, "a", ".env") + ":2: " + m1 + "\n" + filepath.Join(leaky, "b.json") + ":1: " + m2 + "\n",
+			"2 license key(s) found"},
+		{"both", []string{clean, filepath.Join(leaky, "b.json")}, "", 1, filepath.Join(leaky, "b.json") + ":1: " + m2 + "\n", ""},
+		{"missing path, the rest still scanned", []string{filepath.Join(dir, "nope"), filepath.Join(leaky, "b.json")}, "", 2,
+			filepath.Join(leaky, "b.json") + ":1: " + m2 + "\n", "nope: no such file or directory"},
+		{"missing path alone", []string{filepath.Join(dir, "nope")}, "", 2, "", "nope"},
+		{"stdin", nil, "hello\r\nkey " + k1 + "\r\n", 1, "<stdin>:2: " + m1 + "\n", ""},
+		{"stdin clean", nil, "nothing here\n", 0, "", ""},
+		{"stdin empty", nil, "", 0, "", ""},
+		{"dash is stdin", []string{clean, "-"}, k2, 1, "<stdin>:1: " + m2 + "\n", ""},
+		{"unknown flag", []string{"-x", clean}, "", 2, "", "usage: licensing-server scan"},
+		{"help", []string{"-h"}, "", 0, "", "usage: licensing-server scan"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			cmd := exec.Command(serverBin, append([]string{"scan"}, tc.args...)...)
+			cmd.Stdin = strings.NewReader(tc.stdin)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else {
+				is.NoErr(err)
+			}
+			is.Equal(code, tc.code)                               // exit status
+			is.Equal(stdout.String(), tc.stdout)                  // findings
+			is.True(strings.Contains(stderr.String(), tc.stderr)) // message
+			for _, k := range []string{k1, k2} {
+				is.True(!strings.Contains(strings.ToLower(stdout.String()+stderr.String()), k[8:56])) // never the full key
+			}
+		})
+	}
+}
