@@ -25,7 +25,12 @@ type HandlerConfig struct {
 	// RateBurst is how many validations a client address may send at once.
 	// Default: RateLimit.
 	RateBurst int
-	// MaxTrackedClients bounds the rate limiter's memory: at most about
+	// OwnerRateLimit is the owner requests per minute allowed per user
+	// (create, list, revoke, token), after authentication; 0 turns it off.
+	// The burst is a quarter of a minute's worth, at least 5. The reference
+	// server's -owner-rate-limit default is 120.
+	OwnerRateLimit int
+	// MaxTrackedClients bounds the rate limiters' memory: at most about
 	// twice this many addresses are remembered. Default 100,000.
 	MaxTrackedClients int
 	// TrustedProxies are the networks whose X-Forwarded-For header is
@@ -50,7 +55,8 @@ type Handler struct {
 	svc     *Service
 	auth    Authenticator
 	cfg     HandlerConfig
-	limiter *rateLimiter // nil when off
+	limiter *rateLimiter[netip.Addr] // nil when off
+	owners  *rateLimiter[string]     // per user; nil when off
 	origins *http.CrossOriginProtection
 	mux     *http.ServeMux
 }
@@ -66,7 +72,7 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if svc == nil || auth == nil {
 		panic("licensing: NewHandler needs a Service and an Authenticator")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 {
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 {
 		panic("licensing: HandlerConfig limits must not be negative")
 	}
 	if cfg.RateBurst == 0 {
@@ -88,7 +94,10 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 		}
 	}
 	if cfg.RateLimit > 0 {
-		h.limiter = newRateLimiter(float64(cfg.RateLimit)/60, cfg.RateBurst, cfg.MaxTrackedClients, svc.cfg.Now)
+		h.limiter = newRateLimiter[netip.Addr](float64(cfg.RateLimit)/60, cfg.RateBurst, cfg.MaxTrackedClients, svc.cfg.Now)
+	}
+	if cfg.OwnerRateLimit > 0 {
+		h.owners = newRateLimiter[string](float64(cfg.OwnerRateLimit)/60, max(5, cfg.OwnerRateLimit/4), cfg.MaxTrackedClients, svc.cfg.Now)
 	}
 	h.routes()
 	return h
@@ -154,6 +163,13 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return Actor{}, false
+	}
+	if h.owners != nil {
+		if wait, ok := h.owners.allow(a.UserID); !ok {
+			tooMany(w, wait)
+			h.fail(w, r, reply{}, ErrRateLimited)
+			return Actor{}, false
+		}
 	}
 	return a, true
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -104,11 +105,16 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
 	if h.limiter == nil {
 		return true
 	}
-	wait, ok := h.limiter.allow(h.clientAddr(r))
+	wait, ok := h.limiter.allow(clientKey(h.clientAddr(r)))
 	if ok {
 		return true
 	}
-	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	tooMany(w, wait)
 	h.fail(w, r, reply{nonce: rp.nonce}, ErrRateLimited)
 	return false
+}
+
+// tooMany sets Retry-After for a 429: the whole seconds until a token.
+func tooMany(w http.ResponseWriter, wait time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(wait.Seconds())))))
 }

@@ -437,3 +437,20 @@ func TestRevokeRacesValidation(t *testing.T) {
 	wg.Wait()
 	is.Equal(lateSuccesses.Load(), int64(0)) // after the revoke returns, no validation succeeds
 }
+
+func TestOwnerRateLimit(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = 20 }) // burst 5
+	for i := 0; i < 5; i++ {
+		is.Equal(e.do(t, "GET", keysPath, "t-owner", "").status, 200)
+	}
+	r := e.do(t, "POST", keysPath, "t-owner", `{}`)
+	is.Equal(r.status, 429) // the sixth owner request within the burst
+	is.Equal(r.raw, `{"error":"Too many requests."}`+"\n")
+	is.Equal(r.header.Get("Retry-After"), "3")                    // 20 a minute: one every 3 s
+	is.Equal(e.count(t), 0)                                       // nothing created
+	is.Equal(e.do(t, "GET", keysPath, "t-other", "").status, 200) // another owner has a bucket of their own
+	is.Equal(e.do(t, "GET", keysPath, "", "").status, 401)        // unauthenticated requests are not counted against anyone
+	e.clock.Add(3 * time.Second)
+	is.Equal(e.do(t, "POST", keysPath, "t-owner", `{}`).status, 201) // a token again
+}

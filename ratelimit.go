@@ -13,7 +13,7 @@ import (
 
 // clientAddr is the address the rate limiter counts: the TCP peer, or, when
 // the peer is a trusted proxy, the right-most X-Forwarded-For address that is
-// not one.
+// not one; IPv6 addresses grouped by /64.
 func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 	addr := parseAddr(r.RemoteAddr)
 	if len(h.cfg.TrustedProxies) == 0 || !trusted(h.cfg.TrustedProxies, addr) {
@@ -52,23 +52,24 @@ func parseAddr(hostport string) netip.Addr {
 	return a.Unmap()
 }
 
-// rateLimiter is a token bucket per client address. Its memory is bounded:
-// each shard keeps two generations of buckets and drops the older one when
-// the newer fills, so at most about 2*max addresses are remembered. An
-// address forgotten that way starts again with a full bucket, which only
-// happens under a flood of distinct addresses.
-type rateLimiter struct {
+// rateLimiter is a token bucket per client: an address (validate,
+// revocations) or an owner (owner routes). Its memory is bounded: each
+// shard keeps two generations of buckets and drops the older one when the
+// newer fills, so at most about 2*max clients are remembered. A client
+// forgotten that way starts again with a full bucket, which only happens
+// under a flood of distinct clients.
+type rateLimiter[K comparable] struct {
 	rate   float64 // tokens per second
 	burst  float64
 	now    func() time.Time
 	seed   maphash.Seed
-	shards [32]limiterShard
+	shards [32]limiterShard[K]
 }
 
-type limiterShard struct {
+type limiterShard[K comparable] struct {
 	mu       sync.Mutex
 	max      int
-	cur, old map[netip.Addr]*bucket
+	cur, old map[K]*bucket
 }
 
 type bucket struct {
@@ -76,14 +77,14 @@ type bucket struct {
 	last   time.Time
 }
 
-func newRateLimiter(perSecond float64, burst, maxClients int, now func() time.Time) *rateLimiter {
-	l := &rateLimiter{rate: perSecond, burst: float64(burst), now: now, seed: maphash.MakeSeed()}
+func newRateLimiter[K comparable](perSecond float64, burst, maxClients int, now func() time.Time) *rateLimiter[K] {
+	l := &rateLimiter[K]{rate: perSecond, burst: float64(burst), now: now, seed: maphash.MakeSeed()}
 	per := maxClients / len(l.shards)
 	if per < 1 {
 		per = 1
 	}
 	for i := range l.shards {
-		l.shards[i] = limiterShard{max: per, cur: map[netip.Addr]*bucket{}, old: map[netip.Addr]*bucket{}}
+		l.shards[i] = limiterShard[K]{max: per, cur: map[K]*bucket{}, old: map[K]*bucket{}}
 	}
 	return l
 }
@@ -97,25 +98,23 @@ func clientKey(a netip.Addr) netip.Addr {
 	return a
 }
 
-// allow takes a token for addr, or says how long until one is available.
-func (l *rateLimiter) allow(addr netip.Addr) (time.Duration, bool) {
-	addr = clientKey(addr)
-	b16 := addr.As16()
-	s := &l.shards[maphash.Bytes(l.seed, b16[:])%uint64(len(l.shards))]
+// allow takes a token for client, or says how long until one is available.
+func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) {
+	s := &l.shards[maphash.Comparable(l.seed, client)%uint64(len(l.shards))]
 	now := l.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	b, ok := s.cur[addr]
+	b, ok := s.cur[client]
 	if !ok {
-		if b, ok = s.old[addr]; ok {
-			delete(s.old, addr)
+		if b, ok = s.old[client]; ok {
+			delete(s.old, client)
 		} else {
 			b = &bucket{tokens: l.burst, last: now}
 		}
 		if len(s.cur) >= s.max {
-			s.old, s.cur = s.cur, make(map[netip.Addr]*bucket, s.max/4)
+			s.old, s.cur = s.cur, make(map[K]*bucket, s.max/4)
 		}
-		s.cur[addr] = b
+		s.cur[client] = b
 	}
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
@@ -127,7 +126,7 @@ func (l *rateLimiter) allow(addr netip.Addr) (time.Duration, bool) {
 }
 
 // tracked returns how many addresses the limiter remembers.
-func (l *rateLimiter) tracked() int {
+func (l *rateLimiter[K]) tracked() int {
 	n := 0
 	for i := range l.shards {
 		s := &l.shards[i]

@@ -98,4 +98,3 @@ func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
 
 // CursorOf returns the position right after k.
 func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
-
