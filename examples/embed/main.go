@@ -10,12 +10,13 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"log"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"sort"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/licensekit/licensing"
@@ -86,29 +87,36 @@ func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) erro
 }
 
 func main() {
+	if err := run(); err != nil {
+		slog.Error("embed: stopped", "err", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
 	a := &app{
 		users: map[string]string{"alice-token": "alice"},
 		orgs: map[string]licensing.Organization{"acme": {ID: "acme", Name: "Acme SRL", OwnerID: "alice",
 			Plan: "business", Active: true, Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10}}},
 	}
-	pepper := make([]byte, 32) // a real app loads a persistent secret
+	pepper := make([]byte, 32) // a real app loads a persistent secret: a new one orphans every issued key
 	if _, err := rand.Read(pepper); err != nil {
-		log.Fatal(err)
+		return err
 	}
 	h, closeService, err := newHandler(a, pepper)
 	if err != nil {
-		log.Fatal(err)
+		return err
 	}
 	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
 		<-ctx.Done()
 		srv.Shutdown(context.Background())
 	}()
-	log.Printf("listening on %s", srv.Addr)
+	slog.Info("listening", "addr", srv.Addr)
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		return err
 	}
-	closeService(context.Background())
+	return closeService(context.Background())
 }

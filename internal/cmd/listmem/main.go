@@ -1,0 +1,209 @@
+// Command listmem measures what listing costs the reference server in
+// memory: it builds and starts the server on loopback in a temporary
+// directory, creates N keys in one organization, then sends C concurrent
+// unpaged list requests (each answer read to its end) and samples the
+// server's resident memory (VmRSS) every 5 ms. It prints the resident
+// memory before the lists, the peak during them, and the difference.
+//
+//	go run ./internal/cmd/listmem -keys 50000 -c 8
+//
+// Traffic goes only to 127.0.0.1, is bounded, and stops by itself.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	keys := flag.Int("keys", 50_000, "keys in the organization")
+	conns := flag.Int("c", 8, "concurrent list requests")
+	rounds := flag.Int("rounds", 3, "rounds of concurrent lists")
+	store := flag.String("store", "file", "store kind")
+	flag.Parse()
+	if *keys > 1_000_000 || *conns > 256 || *rounds > 100 {
+		fmt.Fprintln(os.Stderr, "listmem: -keys at most 1,000,000, -c at most 256, -rounds at most 100")
+		os.Exit(2)
+	}
+	if err := run(*keys, *conns, *rounds, *store); err != nil {
+		fmt.Fprintln(os.Stderr, "listmem:", err)
+		os.Exit(1)
+	}
+}
+
+var listening = regexp.MustCompile(`listening.*addr=(\S+)`)
+
+func run(n, conns, rounds int, store string) error {
+	tmp, err := os.MkdirTemp("", "listmem-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, "licensing-server")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
+		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+	}
+	const token = "listmem-owner-token"
+	sum := sha256.Sum256([]byte(token))
+	cfg := filepath.Join(tmp, "config.json")
+	if err := os.WriteFile(cfg, []byte(`{"issuer":"listmem","plans":{"business":{"selfHostingLicense":true}},"requiredFeature":"selfHostingLicense",
+"organizations":[{"id":"org-1","name":"Big","ownerId":"u","plan":"business","active":true}],
+"tokens":[{"sha256":"`+hex.EncodeToString(sum[:])+`","userId":"u"}]}`), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", filepath.Join(tmp, "data"),
+		"-rate-limit", "0")
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- strings.Trim(m[1], `"`)
+			}
+		}
+	}()
+	var url string
+	select {
+	case a := <-addr:
+		url = "http://" + a + "/api/v1/licensing/keys"
+	case <-time.After(20 * time.Second):
+		return errors.New("server did not start")
+	}
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
+
+	start := time.Now()
+	var made atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 32)
+	for w := 0; w < 32; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for made.Add(1) <= int64(n) {
+				req, _ := http.NewRequest("POST", url, strings.NewReader(`{"instanceName":"instance with a name of some length"}`))
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+				if res.StatusCode != 201 {
+					errs <- fmt.Errorf("create: %s", res.Status)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	fmt.Printf("created %d keys in %s (store %s)\n", n, time.Since(start).Round(time.Millisecond), store)
+
+	pid := cmd.Process.Pid
+	before, err := rss(pid)
+	if err != nil {
+		return err
+	}
+	var peak atomic.Int64
+	peak.Store(before)
+	stop := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(5 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				if v, err := rss(pid); err == nil && v > peak.Load() {
+					peak.Store(v)
+				}
+			}
+		}
+	}()
+	var bytesRead atomic.Int64
+	for r := 0; r < rounds; r++ {
+		for c := 0; c < conns; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				req, _ := http.NewRequest("GET", url, nil)
+				req.Header.Set("Authorization", "Bearer "+token)
+				res, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer res.Body.Close()
+				var body struct{ Keys []json.RawMessage }
+				b, err := io.ReadAll(res.Body)
+				if err == nil {
+					err = json.NewDecoder(bytes.NewReader(b)).Decode(&body)
+				}
+				if err != nil || res.StatusCode != 200 || len(body.Keys) != n {
+					errs <- fmt.Errorf("list: %s, %d keys, %v", res.Status, len(body.Keys), err)
+					return
+				}
+				bytesRead.Add(int64(len(b)))
+			}()
+		}
+		wg.Wait()
+	}
+	close(stop)
+	<-sampled
+	select {
+	case err := <-errs:
+		return err
+	default:
+	}
+	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
+	fmt.Printf("lists: %d rounds of %d concurrent, %.1f MB of answers each\n", rounds, conns, mb(bytesRead.Load())/float64(rounds*conns))
+	fmt.Printf("resident before lists %.1f MB, peak during %.1f MB, growth %.1f MB (peak/before %.2f)\n",
+		mb(before), mb(peak.Load()), mb(peak.Load()-before), float64(peak.Load())/float64(before))
+	return nil
+}
+
+// rss returns the resident memory of process pid in bytes.
+func rss(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}

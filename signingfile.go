@@ -1,0 +1,103 @@
+package licensing
+
+import (
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Files LoadOrCreateSigningKeys keeps in its directory.
+const (
+	SigningKeyFileEd25519 = "signing-ed25519.pem"
+	SigningKeyFileRSA     = "signing-rsa.pem"
+)
+
+// LoadOrCreateSigningKeys returns the signing keys kept in dir: an Ed25519
+// key and an RSA-2048 key (for RS256 tokens, which most verifiers expect),
+// as PKCS #8 PEM files of mode 0600. On first use, when dir holds neither
+// file, it creates both, durably (written to a temporary file, synced,
+// renamed, directory synced). When only one of them exists it refuses: a
+// lost signing key means every deployed client stops trusting what the
+// service signs, which must be an operator's decision, not a silent
+// regeneration.
+func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
+	edPath, rsaPath := filepath.Join(dir, SigningKeyFileEd25519), filepath.Join(dir, SigningKeyFileRSA)
+	edPEM, edErr := os.ReadFile(edPath)
+	rsaPEM, rsaErr := os.ReadFile(rsaPath)
+	switch {
+	case errors.Is(edErr, fs.ErrNotExist) && errors.Is(rsaErr, fs.ErrNotExist):
+		keys, err := GenerateSigningKeys(2048)
+		if err != nil {
+			return nil, &Error{Code: CodeInternal, Message: "Could not generate signing keys.", Err: err}
+		}
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, wrapErr("signing keys", err)
+		}
+		for _, f := range []struct {
+			path string
+			key  crypto.Signer
+		}{{edPath, keys.ed}, {rsaPath, keys.rsa}} {
+			pemBytes, err := MarshalPrivateKeyPEM(f.key)
+			if err != nil {
+				return nil, wrapErr("signing keys", err)
+			}
+			if err := writeFileDurably(f.path, pemBytes); err != nil {
+				return nil, wrapErr("signing keys", err)
+			}
+		}
+		return keys, nil
+	case edErr != nil:
+		return nil, wrapErr("signing keys: "+SigningKeyFileEd25519+" is missing or unreadable while "+SigningKeyFileRSA+" exists", edErr)
+	case rsaErr != nil:
+		return nil, wrapErr("signing keys: "+SigningKeyFileRSA+" is missing or unreadable while "+SigningKeyFileEd25519+" exists", rsaErr)
+	}
+	ed, err := ParsePrivateKeyPEM(edPEM)
+	if err != nil {
+		return nil, wrapErr(edPath, err)
+	}
+	rk, err := ParsePrivateKeyPEM(rsaPEM)
+	if err != nil {
+		return nil, wrapErr(rsaPath, err)
+	}
+	edKey, ok1 := ed.(ed25519.PrivateKey)
+	rsaKey, ok2 := rk.(*rsa.PrivateKey)
+	if !ok1 || !ok2 {
+		return nil, configError(fmt.Sprintf("%s must hold an Ed25519 key and %s an RSA key", edPath, rsaPath))
+	}
+	return NewSigningKeys(edKey, rsaKey)
+}
+
+// writeFileDurably writes a 0600 file through a synced temporary file and a
+// rename, then syncs the directory.
+func writeFileDurably(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(data); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,37 @@
+package licensing_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+func TestLoadOrCreateSigningKeys(t *testing.T) {
+	is := is.New(t)
+	dir := filepath.Join(t.TempDir(), "keys")
+	first, err := licensing.LoadOrCreateSigningKeys(dir)
+	is.NoErr(err)
+	is.True(first.HasRSA()) // RS256 available from the start
+	for _, name := range []string{licensing.SigningKeyFileEd25519, licensing.SigningKeyFileRSA} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		is.NoErr(err)
+		is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // private keys are private
+	}
+	again, err := licensing.LoadOrCreateSigningKeys(dir)
+	is.NoErr(err)
+	is.True(bytes.Equal(again.JWKS(), first.JWKS())) // the same keys, not new ones
+	is.Equal(again.KeyID(), first.KeyID())
+
+	is.NoErr(os.Remove(filepath.Join(dir, licensing.SigningKeyFileRSA)))
+	_, err = licensing.LoadOrCreateSigningKeys(dir)
+	is.True(err != nil) // one key lost: refuse, never regenerate silently
+	is.NoErr(os.Remove(filepath.Join(dir, licensing.SigningKeyFileEd25519)))
+	os.WriteFile(filepath.Join(dir, licensing.SigningKeyFileEd25519), []byte("not a key"), 0o600)
+	_, err = licensing.LoadOrCreateSigningKeys(dir)
+	is.True(err != nil) // a damaged file is an error too
+}
