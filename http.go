@@ -91,6 +91,7 @@ func (h *Handler) routes() {
 		{http.MethodDelete, "/keys/{id}", h.revokeKey},
 		{http.MethodPost, "/keys/{id}/jwt", h.issueToken},
 		{http.MethodGet, "/public-keys", h.publicKeys},
+		{http.MethodGet, "/public-keys.pem", h.publicKeysPEM},
 		{http.MethodGet, "/revocations", h.revocations},
 		{http.MethodPost, "/validate", h.validate},
 	}
@@ -251,6 +252,14 @@ func (h *Handler) publicKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(append(h.svc.cfg.Signing.JWKS(), '\n'))
+}
+
+// publicKeysPEM answers GET /public-keys.pem: the same keys as PEM blocks,
+// RSA first (see SigningKeys.PublicKeysPEM).
+func (h *Handler) publicKeysPEM(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(h.svc.cfg.Signing.PublicKeysPEM())
 }
 
 // revocations answers GET /revocations?org=<id>[&nonce=<n>] with the signed
