@@ -97,6 +97,9 @@ var (
 func flagError(err error) error {
 	msg := err.Error()
 	if m := badValue.FindStringSubmatch(msg); m != nil {
+		if v, err := strconv.Unquote(m[1]); err == nil {
+			m[1] = quote(v)
+		}
 		if a, ok := allowed[m[2]]; ok && a.want != "" {
 			return fmt.Errorf("-%s %s: want %s", m[2], m[1], a.want)
 		}

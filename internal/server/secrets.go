@@ -75,7 +75,7 @@ func (p *pepper) save() error {
 // mismatch is the one-line refusal for a pepper the store does not know.
 func (p *pepper) mismatch() error {
 	if p.fresh {
-		return fmt.Errorf("the file %s is missing, but the store already holds keys made with a pepper: a new pepper would make every issued key stop validating; restore the file (or set LICENSING_PEPPER to the original pepper)", p.path)
+		return fmt.Errorf("the file %s is missing, but the store already holds keys: with a new pepper every issued key would stop validating; restore the file (or set LICENSING_PEPPER to the original pepper)", p.path)
 	}
 	return fmt.Errorf("the pepper from %s is not the one the store was created with: every issued key would stop validating; restore the original pepper", p.source)
 }
