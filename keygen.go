@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash"
 	"hash/crc32"
@@ -133,7 +132,7 @@ func PepperFingerprint(pepper []byte) string {
 // ErrPepperMismatch is wrapped by the error of a store that remembers the
 // fingerprint of the pepper it was created with (see PepperFingerprint) and
 // is opened under another one.
-var ErrPepperMismatch = errors.New("licensing: the store was created with another pepper; with this one every issued key would stop validating")
+var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was created with another pepper; with this one every issued key would stop validating"}
 
 // HMACHasher is the default Hasher: the digest and the lookup value are both
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
