@@ -17,9 +17,9 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
-	"github.com/licensekit/licensing/storetest"
 	"github.com/licensekit/licensing/pgstore"
 	"github.com/licensekit/licensing/pgstore/internal/pgtest"
+	"github.com/licensekit/licensing/storetest"
 )
 
 var pg *pgtest.Server
