@@ -117,7 +117,7 @@ func flagError(err error) error {
 // checkFlags checks the parsed values. A value from the environment is
 // reported under the variable's name, one from the command line under the
 // flag's.
-func (m *Main) checkFlags(fs *flag.FlagSet) error {
+func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %s: licensing-server takes only flags (and the public-keys command); licensing-server -h lists them", quote(fs.Arg(0)))
 	}
@@ -153,13 +153,35 @@ func (m *Main) checkFlags(fs *flag.FlagSet) error {
 		if ok, checked := valid[name]; !checked || ok {
 			continue
 		}
-		value := fs.Lookup(name).Value.String()
+		value := rawArg(args, name)
+		if value == "" {
+			value = fs.Lookup(name).Value.String()
+		}
 		if !onCommandLine[name] && allowed[name].env != "" && m.Getenv(allowed[name].env) != "" {
 			return fmt.Errorf("%s=%s: want %s", allowed[name].env, quote(m.Getenv(allowed[name].env)), m.want(name))
 		}
 		return fmt.Errorf("-%s %s: want %s", name, quote(value), m.want(name))
 	}
 	return nil
+}
+
+// rawArg returns the last value given to flag name in args, as typed.
+func rawArg(args []string, name string) string {
+	v := ""
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		a = strings.TrimPrefix(strings.TrimPrefix(a, "-"), "-")
+		if rest, ok := strings.CutPrefix(a, name+"="); ok {
+			v = rest
+		} else if a == name && i+1 < len(args) {
+			v = args[i+1]
+			i++
+		}
+	}
+	return v
 }
 
 // want is what flag name allows.

@@ -107,7 +107,7 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 		return flagError(err)
 	}
-	return m.checkFlags(fs)
+	return m.checkFlags(fs, args)
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
