@@ -116,6 +116,7 @@ func (h *Handler) routes() {
 		{http.MethodDelete, wire.PathKey, h.revokeKey},
 		{http.MethodPost, wire.PathKeyToken, h.issueToken},
 		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
+		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},
 		{http.MethodGet, wire.PathRevocations, h.revocations},
 		{http.MethodPost, wire.PathValidate, h.validate},
 	}
@@ -346,6 +347,14 @@ func (h *Handler) publicKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(append(h.svc.cfg.Signing.JWKS(), '\n'))
+}
+
+// publicKeysPEM answers GET /public-keys.pem: the same keys as PEM blocks,
+// RSA first (see SigningKeys.PublicKeysPEM).
+func (h *Handler) publicKeysPEM(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Write(h.svc.cfg.Signing.PublicKeysPEM())
 }
 
 // revocations answers GET /revocations?org=<id>[&nonce=<n>] with the signed

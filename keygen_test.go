@@ -3,6 +3,7 @@ package licensing_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -138,4 +139,24 @@ func TestArgon2Hasher(t *testing.T) {
 	d, err = def.Digest(k)
 	is.NoErr(err)
 	is.True(strings.HasPrefix(d, "$argon2id$v=19$m=19456,t=2,p=1$")) // OWASP minimum by default
+}
+
+func TestPepperFingerprint(t *testing.T) {
+	is := is.New(t)
+	p := bytes.Repeat([]byte{7}, 32)
+	fp := licensing.PepperFingerprint(p)
+	is.Equal(len(fp), 64)                                                // hex SHA-256
+	is.Equal(fp, licensing.PepperFingerprint(append([]byte(nil), p...))) // stable
+	q := bytes.Repeat([]byte{7}, 32)
+	q[31] = 8
+	is.True(fp != licensing.PepperFingerprint(q)) // one byte changes it
+	h, err := licensing.NewHMACHasher(p)
+	is.NoErr(err)
+	is.True(fp != h.LookupValue(""))                   // not the lookup value of any key
+	is.True(!strings.Contains(fp, "0707070707070707")) // the pepper does not show
+}
+
+func ExamplePepperFingerprint() {
+	fmt.Println(licensing.PepperFingerprint(bytes.Repeat([]byte{0}, 32))[:16])
+	// Output: e6ef15311abbb130
 }

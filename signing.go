@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,13 +33,49 @@ const SignatureHeader = wire.SignatureHeader
 
 // SigningKeys are the keys a Service signs offline tokens and answers with:
 // always an Ed25519 key, and optionally an RSA key (2048 bits or more) for
-// RS256 tokens. Each key's id (kid) is its RFC 7638 JWK thumbprint.
+// RS256 tokens. Each key's id (kid) is its RFC 7638 JWK thumbprint. Retired
+// public keys (see WithRetired) are published but never sign.
 type SigningKeys struct {
 	ed     ed25519.PrivateKey
 	edKID  string
 	rsa    *rsa.PrivateKey
 	rsaKID string
+	keys   []publicKey // active first (Ed25519, RSA), then retired
 	jwks   []byte
+}
+
+// publicKey is one published key: its JWK members and its PEM block.
+type publicKey struct {
+	jwk map[string]string
+	pem []byte
+}
+
+// newPublicKey describes pub (Ed25519 or RSA of at least 2048 bits).
+func newPublicKey(pub crypto.PublicKey) (publicKey, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return publicKey{}, configError(fmt.Sprintf("unsupported public key type %T", pub))
+	}
+	pk := publicKey{pem: pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})}
+	switch pub := pub.(type) {
+	case ed25519.PublicKey:
+		if len(pub) != ed25519.PublicKeySize {
+			return publicKey{}, configError("an Ed25519 public key must be 32 bytes")
+		}
+		x := b64url(pub)
+		pk.jwk = map[string]string{"kty": "OKP", "crv": "Ed25519", "x": x, "alg": AlgEdDSA, "use": "sig",
+			"kid": thumbprint(map[string]string{"crv": "Ed25519", "kty": "OKP", "x": x})}
+	case *rsa.PublicKey:
+		if pub.N.BitLen() < 2048 {
+			return publicKey{}, configError("an RSA signing key must have at least 2048 bits")
+		}
+		n, e := b64url(pub.N.Bytes()), b64url(big.NewInt(int64(pub.E)).Bytes())
+		pk.jwk = map[string]string{"kty": "RSA", "n": n, "e": e, "alg": AlgRS256, "use": "sig",
+			"kid": thumbprint(map[string]string{"e": e, "kty": "RSA", "n": n})}
+	default:
+		return publicKey{}, configError(fmt.Sprintf("unsupported public key type %T", pub))
+	}
+	return pk, nil
 }
 
 // NewSigningKeys returns the signing keys for ed (required) and rsaKey (nil
@@ -47,21 +84,40 @@ func NewSigningKeys(ed ed25519.PrivateKey, rsaKey *rsa.PrivateKey) (*SigningKeys
 	if len(ed) != ed25519.PrivateKeySize {
 		return nil, configError("an Ed25519 signing key is required")
 	}
-	k := &SigningKeys{ed: ed}
-	edPub := ed.Public().(ed25519.PublicKey)
-	k.edKID = thumbprint(map[string]string{"crv": "Ed25519", "kty": "OKP", "x": b64url(edPub)})
-	keys := []map[string]string{{"kty": "OKP", "crv": "Ed25519", "x": b64url(edPub), "kid": k.edKID, "alg": AlgEdDSA, "use": "sig"}}
+	edPub, err := newPublicKey(ed.Public())
+	if err != nil {
+		return nil, err
+	}
+	k := &SigningKeys{ed: ed, edKID: edPub.jwk["kid"], keys: []publicKey{edPub}}
 	if rsaKey != nil {
-		if rsaKey.N.BitLen() < 2048 {
+		rsaPub, err := newPublicKey(&rsaKey.PublicKey)
+		if err != nil {
 			return nil, configError("the RSA signing key must have at least 2048 bits")
 		}
-		k.rsa = rsaKey
-		n, e := b64url(rsaKey.N.Bytes()), b64url(big.NewInt(int64(rsaKey.E)).Bytes())
-		k.rsaKID = thumbprint(map[string]string{"e": e, "kty": "RSA", "n": n})
-		keys = append(keys, map[string]string{"kty": "RSA", "n": n, "e": e, "kid": k.rsaKID, "alg": AlgRS256, "use": "sig"})
+		k.rsa, k.rsaKID = rsaKey, rsaPub.jwk["kid"]
+		k.keys = append(k.keys, rsaPub)
 	}
-	k.jwks, _ = json.Marshal(map[string]any{"keys": keys})
-	return k, nil
+	return k.publish(), nil
+}
+
+// WithRetired returns a copy of k that also publishes pubs, public keys
+// (ed25519.PublicKey or *rsa.PublicKey of at least 2048 bits) that no longer
+// sign, after its own keys in JWKS and PublicKeysPEM: clients deployed with
+// them keep verifying what they signed. A key already published is skipped.
+// k itself is unchanged.
+func (k *SigningKeys) WithRetired(pubs ...crypto.PublicKey) (*SigningKeys, error) {
+	c := *k
+	c.keys = append([]publicKey(nil), k.keys...)
+	for _, pub := range pubs {
+		pk, err := newPublicKey(pub)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.ContainsFunc(c.keys, func(o publicKey) bool { return o.jwk["kid"] == pk.jwk["kid"] }) {
+			c.keys = append(c.keys, pk)
+		}
+	}
+	return c.publish(), nil
 }
 
 // GenerateSigningKeys returns a fresh Ed25519 key, and an RSA key of
@@ -80,8 +136,39 @@ func GenerateSigningKeys(rsaBits int) (*SigningKeys, error) {
 	return NewSigningKeys(ed, rk)
 }
 
-// JWKS returns the public keys as a JSON Web Key Set document.
+// JWKS returns the public keys as a JSON Web Key Set document: the Ed25519
+// key, the RSA key if any, then the retired keys.
 func (k *SigningKeys) JWKS() []byte { return append([]byte(nil), k.jwks...) }
+
+// publish renders the JWKS of k.keys.
+func (k *SigningKeys) publish() *SigningKeys {
+	keys := make([]map[string]string, len(k.keys))
+	for i, pk := range k.keys {
+		keys[i] = pk.jwk
+	}
+	k.jwks, _ = json.Marshal(map[string]any{"keys": keys})
+	return k
+}
+
+// PublicKeysPEM returns every public key as a PEM "PUBLIC KEY" block (PKIX):
+// the RSA key first, so that tools reading only the first block (PHP's
+// openssl_verify, most shell tooling) get the RS256 key, then the Ed25519
+// key, then the retired keys.
+func (k *SigningKeys) PublicKeysPEM() []byte {
+	var out []byte
+	for _, pk := range k.keys[1:] { // RSA, if any, then retired, in order
+		if pk.jwk["kid"] == k.rsaKID {
+			out = append(out, pk.pem...)
+		}
+	}
+	out = append(out, k.keys[0].pem...)
+	for _, pk := range k.keys[1:] {
+		if pk.jwk["kid"] != k.rsaKID {
+			out = append(out, pk.pem...)
+		}
+	}
+	return out
+}
 
 // KeyID returns the kid of the Ed25519 key, which signs answers.
 func (k *SigningKeys) KeyID() string { return k.edKID }

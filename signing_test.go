@@ -5,9 +5,12 @@ import (
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/netip"
@@ -252,4 +255,46 @@ func TestRevocationList(t *testing.T) {
 	is.Equal(r.body["revoked"], []any{}) // unknown organization: nothing to probe
 	is.Equal(e.do(t, "GET", "/api/v1/licensing/revocations", "", "").status, 400)
 	_ = http.StatusOK
+}
+
+func TestRetiredKeysAndPEM(t *testing.T) {
+	is := is.New(t)
+	old, err := licensing.GenerateSigningKeys(2048)
+	is.NoErr(err)
+	var oldPubs []crypto.PublicKey
+	for block, rest := pem.Decode(old.PublicKeysPEM()); block != nil; block, rest = pem.Decode(rest) {
+		is.Equal(block.Type, "PUBLIC KEY")
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		is.NoErr(err)
+		oldPubs = append(oldPubs, pub)
+	}
+	is.Equal(len(oldPubs), 2)
+	_, isRSA := oldPubs[0].(*rsa.PublicKey)
+	is.True(isRSA) // RSA first, for tools that read one block
+	_, isEd := oldPubs[1].(ed25519.PublicKey)
+	is.True(isEd)
+
+	signing, err := testSigning.WithRetired(append(oldPubs, oldPubs[0])...) // a duplicate is published once
+	is.NoErr(err)
+	is.Equal(len(testSigning.PublicKeysPEM()), len(old.PublicKeysPEM())) // the original is unchanged
+	e := newEnv(t, func(c *licensing.Config) { c.Signing = signing })
+	keys := jwks(t, e)
+	is.Equal(len(keys), 4) // two active, two retired
+	is.Equal(signing.KeyID(), testSigning.KeyID())
+	res, err := http.Get(e.srv.URL + "/api/v1/licensing/public-keys.pem")
+	is.NoErr(err)
+	raw, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	is.Equal(res.StatusCode, 200)
+	is.Equal(res.Header.Get("Content-Type"), "application/x-pem-file")
+	is.Equal(string(raw), string(signing.PublicKeysPEM()))
+	is.True(strings.HasSuffix(string(raw), string(old.PublicKeysPEM()))) // retired last, in order
+	is.Equal(strings.Count(string(raw), "-----BEGIN PUBLIC KEY-----"), 4)
+	r := e.do(t, "POST", "/api/v1/licensing/public-keys.pem", "", "")
+	is.Equal(r.status, 405)
+
+	for _, bad := range []crypto.PublicKey{nil, "key", ed25519.PublicKey{1, 2}, &rsa.PublicKey{N: big.NewInt(77), E: 3}} {
+		_, err := testSigning.WithRetired(bad)
+		is.True(err != nil) // only Ed25519 and RSA keys of 2048 bits or more
+	}
 }

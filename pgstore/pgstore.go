@@ -13,6 +13,7 @@ package pgstore
 
 import (
 	"context"
+	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -100,6 +101,30 @@ func (s *Store) Migrate(ctx context.Context) error {
 	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	return nil
+}
+
+// CheckPepper makes the database remember the pepper it is used with: the
+// first call records fingerprint (licensing.PepperFingerprint of the
+// pepper; never the pepper) in licensing_meta, later calls compare with it.
+// Another fingerprint gives an error wrapping licensing.ErrPepperMismatch:
+// under that pepper every issued key would stop validating. Concurrent
+// first calls with different fingerprints record exactly one of them.
+func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
+	if fingerprint == "" {
+		return errors.New("pgstore: check pepper: empty fingerprint")
+	}
+	if _, err := s.pool.Exec(ctx, `INSERT INTO licensing_meta (name, value) VALUES ('pepper_fingerprint', $1)
+		ON CONFLICT (name) DO NOTHING`, fingerprint); err != nil {
+		return fmt.Errorf("pgstore: check pepper: %w", err)
+	}
+	var recorded string // a new statement: it sees a row a concurrent first call committed
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'pepper_fingerprint'`).Scan(&recorded); err != nil {
+		return fmt.Errorf("pgstore: check pepper: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(recorded), []byte(fingerprint)) != 1 {
+		return fmt.Errorf("pgstore: %w", licensing.ErrPepperMismatch)
 	}
 	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -110,7 +112,9 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	is.NoErr(pgstore.New(pool).Migrate(context.Background())) // and once more later
 	var n int
 	is.NoErr(pool.QueryRow(context.Background(), `SELECT count(*) FROM licensing_schema_migrations`).Scan(&n))
-	is.Equal(n, 1) // each migration applied once
+	names, err := filepath.Glob("migrations/*.sql")
+	is.NoErr(err)
+	is.Equal(n, len(names)) // each migration applied once
 	var idx int
 	is.NoErr(pool.QueryRow(context.Background(), `SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND tablename = 'licensing_keys'
 		AND indexname IN ('licensing_keys_lookup_value', 'licensing_keys_org_created')`).Scan(&idx))
@@ -169,4 +173,52 @@ func TestDriverErrorsBecomeLibraryErrors(t *testing.T) {
 	bad := storetest.NewKey("org-1", time.Now())
 	bad.ID = "NOT-A-UUID"
 	is.True(errors.Is(st.CreateKey(ctx, bad), licensing.ErrInvalidKeyID))
+}
+
+func TestCheckPepper(t *testing.T) {
+	is := is.New(t)
+	st, pool, dsn := newStore(t)
+	ctx := context.Background()
+	fp := licensing.PepperFingerprint([]byte(strings.Repeat("a", 32)))
+	other := licensing.PepperFingerprint([]byte(strings.Repeat("b", 32)))
+	is.NoErr(st.CheckPepper(ctx, fp)) // the first use records it
+	is.NoErr(st.CheckPepper(ctx, fp)) // and the same pepper is accepted again
+	err := st.CheckPepper(ctx, other)
+	is.True(errors.Is(err, licensing.ErrPepperMismatch)) // another is refused
+	is.True(strings.Contains(err.Error(), "every issued key would stop validating"))
+	is.True(st.CheckPepper(ctx, "") != nil)
+
+	var value string
+	is.NoErr(pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'pepper_fingerprint'`).Scan(&value))
+	is.Equal(value, fp) // the fingerprint, never the pepper
+
+	// a second server on the same database, started later, sees the record
+	pool2, err := pgxpool.New(ctx, dsn)
+	is.NoErr(err)
+	defer pool2.Close()
+	is.True(errors.Is(pgstore.New(pool2).CheckPepper(ctx, other), licensing.ErrPepperMismatch))
+
+	// first uses racing with different peppers: exactly one is recorded
+	_, _, dsn3 := newStore(t)
+	var wg sync.WaitGroup
+	var ok atomic.Int64
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := pgxpool.New(ctx, dsn3)
+			if err != nil {
+				return
+			}
+			defer p.Close()
+			fp := licensing.PepperFingerprint([]byte(strings.Repeat(string(rune('a'+i)), 32)))
+			if err := pgstore.New(p).CheckPepper(ctx, fp); err == nil {
+				ok.Add(1)
+			} else if !errors.Is(err, licensing.ErrPepperMismatch) {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	is.Equal(ok.Load(), int64(1))
 }

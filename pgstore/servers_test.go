@@ -187,3 +187,45 @@ func TestTwoServersOneDatabase(t *testing.T) {
 		is.True(found) // none lost
 	}
 }
+
+func TestServerRefusesAnotherPepper(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
+	status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+	is.Equal(status, 201)
+
+	tests := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"environment", []string{"LICENSING_PEPPER=" + strings.Repeat("cd", 32)}, "the pepper from the LICENSING_PEPPER environment variable"},
+		{"a new pepper file", nil, "/pepper is missing"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			data := t.TempDir()
+			cmd := exec.Command(buildServer(t), "-addr", "127.0.0.1:0", "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data)
+			env := []string{}
+			for _, kv := range os.Environ() {
+				if !strings.HasPrefix(kv, "LICENSING_PEPPER=") {
+					env = append(env, kv)
+				}
+			}
+			cmd.Env = append(env, tc.env...)
+			out, err := cmd.CombinedOutput()
+			is.True(err != nil) // refuses to start
+			lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+			last := lines[len(lines)-1]
+			is.True(strings.Contains(last, tc.want))                                  // naming the pepper's source
+			is.True(strings.Contains(last, "every issued key would stop validating")) // and why
+			_, err = os.Stat(filepath.Join(data, "pepper"))
+			is.True(os.IsNotExist(err)) // a refused pepper is not kept
+		})
+	}
+	status, _ = a.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+created["licenseKey"].(string)+`"}`)
+	is.Equal(status, 200) // the first server is unaffected
+}

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -160,9 +159,10 @@ func TestTwoServersOnOneDirectory(t *testing.T) {
 	out, err := exec.Command(serverBin, "-addr", "127.0.0.1:0", "-data", data).CombinedOutput()
 	var exit *exec.ExitError
 	is.True(err != nil)
-	is.True(errorsAs(err, &exit) && exit.ExitCode() != 0) // the second exits non-zero
-	is.True(strings.Contains(string(out), "flock"))       // naming the lock
-	_ = os.Stderr
+	is.True(errorsAs(err, &exit) && exit.ExitCode() != 0)                // the second exits non-zero
+	is.True(strings.Contains(string(out), filepath.Join(data, ".lock"))) // naming the lock
+	is.Equal(strings.Count(strings.TrimSpace(string(out)), "\n"), 0)     // in one line
+	is.True(!strings.Contains(string(out), "owner token"))
 }
 
 func errorsAs(err error, target **exec.ExitError) bool {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 
 func TestParseFlags(t *testing.T) {
 	env := map[string]string{"LICENSING_ADDR": "127.0.0.1:9999", "LICENSING_RATE_LIMIT": "5",
-		"LICENSING_TOKEN_LIFETIME": "720h", "LICENSING_CAP_TOKENS": "true", "LICENSING_STORE": "memory"}
+		"LICENSING_TOKEN_LIFETIME": "720h", "LICENSING_CAP_TOKENS": "true", "LICENSING_STORE": "memory",
+		"LICENSING_OWNER_RATE_LIMIT": "0", "LICENSING_ISSUER": "licensing.acme.test"}
 	tests := []struct {
 		name    string
 		args    []string
@@ -24,6 +26,9 @@ func TestParseFlags(t *testing.T) {
 			is.Equal(m.RateLimit, 30)
 			is.Equal(m.RateBurst, 30)
 			is.Equal(m.TokenLifetime, 365*24*time.Hour)
+			is.Equal(m.OwnerRateLimit, 120)
+			is.Equal(m.SigningKeyOverlap, 30*24*time.Hour)
+			is.Equal(m.Issuer, "") // the config file's, else DefaultIssuer
 		}, false},
 		{"flags", []string{"-addr", ":1", "-rate-limit", "0", "-store", "memory", "-cap-tokens", "-token-grace", "168h"}, func(is *is.I, m *Main) {
 			is.Equal(m.Addr, ":1")
@@ -54,6 +59,8 @@ func TestParseFlags(t *testing.T) {
 		is.Equal(m.StoreKind, "memory")
 		is.Equal(m.TokenLifetime, 720*time.Hour)
 		is.True(m.CapTokens)
+		is.Equal(m.OwnerRateLimit, 0) // 0 turns it off
+		is.Equal(m.Issuer, "licensing.acme.test")
 		is.NoErr(m.ParseFlags([]string{"-addr", "127.0.0.1:1"}))
 		is.Equal(m.Addr, "127.0.0.1:1") // and the flag wins
 	})
@@ -65,4 +72,69 @@ func TestRedactPath(t *testing.T) {
 	is.Equal(redactPath("/api/v1/licensing/validate/"+key), "/api/v1/licensing/validate/[redacted]")
 	is.Equal(redactPath("/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc"), "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc") // ids stay
 	is.Equal(len(redactPath("/"+string(make([]byte, 1000)))) <= 260, true)
+}
+
+func TestInvalidFlagsAndEnvironment(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want []string // each in the one stderr line
+	}{
+		{"negative rate limit", []string{"-rate-limit", "-1"}, nil, []string{`-rate-limit "-1"`, "whole number >= 0"}},
+		{"rate limit not a number", []string{"-rate-limit", "abc"}, nil, []string{`-rate-limit "abc"`, "whole number >= 0"}},
+		{"zero burst", []string{"-rate-burst", "0"}, nil, []string{`-rate-burst "0"`, ">= 1"}},
+		{"negative owner rate limit", []string{"-owner-rate-limit", "-3"}, nil, []string{"-owner-rate-limit", "whole number >= 0"}},
+		{"negative lifetime", []string{"-token-lifetime", "-5h"}, nil, []string{`-token-lifetime "-5h"`, "positive duration"}},
+		{"zero lifetime", []string{"--token-lifetime=0s"}, nil, []string{`-token-lifetime "0s"`, "positive duration"}},
+		{"negative grace", []string{"-token-grace", "-1h"}, nil, []string{"-token-grace", "duration >= 0"}},
+		{"negative overlap", []string{"-signing-key-overlap", "-1s"}, nil, []string{"-signing-key-overlap", "duration >= 0"}},
+		{"duration without unit", []string{"-token-grace", "10"}, nil, []string{`-token-grace "10"`, "duration >= 0"}},
+		{"missing value", []string{"-rate-limit"}, nil, []string{"-rate-limit needs a value", "whole number"}},
+		{"stray argument", []string{"extra"}, nil, []string{`unexpected argument "extra"`}},
+		{"argument after flags", []string{"-rate-limit", "5", "serve"}, nil, []string{`unexpected argument "serve"`}},
+		{"unknown flag", []string{"-rate-limt", "5"}, nil, []string{"-rate-limt", "licensing-server -h"}},
+		{"unknown store", []string{"-store", "sqlite"}, nil, []string{`-store "sqlite"`, "file, memory"}},
+		{"bad address", []string{"-addr", "localhost"}, nil, []string{`-addr "localhost"`, "host:port"}},
+		{"bad port", []string{"-addr", ":99999"}, nil, []string{`-addr ":99999"`, "host:port"}},
+		{"bad proxies", []string{"-trusted-proxies", "10.0.0.0/8,office"}, nil, []string{"-trusted-proxies", "networks"}},
+		{"bad bool flag", []string{"-cap-tokens=maybe"}, nil, []string{`-cap-tokens "maybe"`, "true or false"}},
+		{"rate limit from the environment", nil, map[string]string{"LICENSING_RATE_LIMIT": "abc"}, []string{`LICENSING_RATE_LIMIT="abc"`, "whole number >= 0"}},
+		{"negative rate limit from the environment", nil, map[string]string{"LICENSING_RATE_LIMIT": "-2"}, []string{`LICENSING_RATE_LIMIT="-2"`, "whole number >= 0"}},
+		{"owner rate limit from the environment", nil, map[string]string{"LICENSING_OWNER_RATE_LIMIT": "lots"}, []string{"LICENSING_OWNER_RATE_LIMIT", "whole number"}},
+		{"lifetime from the environment", nil, map[string]string{"LICENSING_TOKEN_LIFETIME": "1 year"}, []string{`LICENSING_TOKEN_LIFETIME="1 year"`, "positive duration"}},
+		{"negative lifetime from the environment", nil, map[string]string{"LICENSING_TOKEN_LIFETIME": "-1h"}, []string{`LICENSING_TOKEN_LIFETIME="-1h"`, "positive duration"}},
+		{"bool from the environment", nil, map[string]string{"LICENSING_CAP_TOKENS": "yes"}, []string{`LICENSING_CAP_TOKENS="yes"`, "true or false"}},
+		{"store from the environment", nil, map[string]string{"LICENSING_STORE": "mysql"}, []string{`LICENSING_STORE="mysql"`, "file, memory"}},
+		{"long value is cut", []string{"-rate-limit", strings.Repeat("9", 500)}, nil, []string{"-rate-limit", "..."}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			var stderr strings.Builder
+			m := &Main{Getenv: func(k string) string { return tc.env[k] }, Stderr: &stderr}
+			is.Equal(m.Main(tc.args), 2) // a usage error
+			out := stderr.String()
+			is.True(strings.HasPrefix(out, "licensing-server: "))
+			is.Equal(strings.Count(out, "\n"), 1) // one line
+			is.True(len(out) < 400)
+			for _, w := range tc.want {
+				is.True(strings.Contains(out, w)) // names the flag or variable and what it allows
+			}
+		})
+	}
+	t.Run("a flag on the command line wins over a bad variable", func(t *testing.T) {
+		is := is.New(t)
+		m := &Main{Getenv: func(k string) string { return map[string]string{"LICENSING_RATE_LIMIT": "abc"}[k] }, Stderr: io.Discard}
+		is.NoErr(m.ParseFlags([]string{"-rate-limit", "7"}))
+		is.Equal(m.RateLimit, 7)
+	})
+	t.Run("help", func(t *testing.T) {
+		is := is.New(t)
+		var stderr strings.Builder
+		m := &Main{Getenv: func(string) string { return "" }, Stderr: &stderr}
+		is.Equal(m.Main([]string{"-h"}), 0)
+		is.True(strings.Contains(stderr.String(), "-owner-rate-limit"))
+		is.True(strings.Contains(stderr.String(), "-rotate-signing-keys"))
+	})
 }

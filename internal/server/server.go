@@ -5,13 +5,6 @@ package server
 
 import (
 	"context"
-	"crypto"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -23,13 +16,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/licensekit/licensing"
-	"github.com/licensekit/licensing/filestore"
 )
 
 // Main is one run of the reference server. Fill it with ParseFlags, then call Run.
@@ -45,9 +36,16 @@ type Main struct {
 	CapTokens      bool          // end tokens at the organization's period end + TokenGrace
 	TokenGrace     time.Duration // with CapTokens
 	SigningKey     string        // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
-	RSASigningKey  string        // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
+	RSASigningKey  string        // RSA PEM for RS256 tokens; default <data>/signing-rsa.pem, made (2048 bits) on first start
+	OwnerRateLimit int           // owner requests per minute per actor; 0 off
+	Issuer         string        // iss of offline tokens; "": the config file's, else DefaultIssuer
+	// RotateSigningKeys accepts a missing (then generated) or changed signing
+	// key file; the previous public keys stay published for SigningKeyOverlap.
+	RotateSigningKeys bool
+	SigningKeyOverlap time.Duration
 
 	Stderr io.Writer // the log and the one-time owner token line
+	Stdout io.Writer // the public-keys command's output
 	Getenv func(string) string
 
 	// Stores adds store kinds to -store beside "file" and "memory": a
@@ -57,15 +55,19 @@ type Main struct {
 	// Flags, when set, defines extra flags (for those stores) before parsing.
 	Flags func(fs *flag.FlagSet)
 
-	logger *slog.Logger
-	dir    Directory
-	svc    *licensing.Service
-	store  licensing.Store
-	closer io.Closer
+	logger  *slog.Logger
+	envErrs map[string]error // environment variable -> why its value is invalid
+	lock    *os.File         // the flock on <data>/.lock, held while running
+	dir     Directory
+	svc     *licensing.Service
+	store   licensing.Store
+	closer  io.Closer
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
-// environment variable when that is set.
+// environment variable when that is set. An invalid value, on the command
+// line or in the environment, is an error of one line naming the flag or
+// the variable and what it allows (see flags.go).
 func (m *Main) ParseFlags(args []string) error {
 	if m.Getenv == nil {
 		m.Getenv = os.Getenv
@@ -73,67 +75,58 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.Stderr == nil {
 		m.Stderr = os.Stderr
 	}
-	env := func(name, def string) string {
-		if v := m.Getenv(name); v != "" {
-			return v
-		}
-		return def
-	}
-	envInt := func(name string, def int) int {
-		if v := m.Getenv(name); v != "" {
-			if n, err := strconv.Atoi(v); err == nil {
-				return n
-			}
-		}
-		return def
-	}
+	m.envErrs = map[string]error{}
+	env, envInt, envDur, envBool := m.envString, m.envInt, m.envDur, m.envBool
 	fs := flag.NewFlagSet("licensing-server", flag.ContinueOnError)
-	fs.SetOutput(m.Stderr)
+	fs.SetOutput(io.Discard) // errors are reported in one line by Main; -h prints the usage
 	fs.StringVar(&m.Addr, "addr", env("LICENSING_ADDR", "127.0.0.1:8080"), "listen address (LICENSING_ADDR)")
 	fs.StringVar(&m.ConfigPath, "config", env("LICENSING_CONFIG", ""), "JSON configuration file; none: demo organization (LICENSING_CONFIG)")
 	fs.StringVar(&m.DataDir, "data", env("LICENSING_DATA", "./licensing-data"), "state directory (LICENSING_DATA)")
 	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: file (durable, in <data>/store) or memory (LICENSING_STORE)")
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
-	envDur := func(name string, def time.Duration) time.Duration {
-		if d, err := time.ParseDuration(m.Getenv(name)); err == nil {
-			return d
-		}
-		return def
-	}
+	fs.IntVar(&m.OwnerRateLimit, "owner-rate-limit", envInt("LICENSING_OWNER_RATE_LIMIT", 120), "owner requests per minute per actor; 0 turns the limiter off (LICENSING_OWNER_RATE_LIMIT)")
 	fs.DurationVar(&m.TokenLifetime, "token-lifetime", envDur("LICENSING_TOKEN_LIFETIME", 365*24*time.Hour), "lifetime of offline tokens (LICENSING_TOKEN_LIFETIME)")
-	fs.BoolVar(&m.CapTokens, "cap-tokens", m.Getenv("LICENSING_CAP_TOKENS") == "true", "end offline tokens no later than the organization's currentPeriodEnd plus -token-grace (LICENSING_CAP_TOKENS=true)")
+	fs.BoolVar(&m.CapTokens, "cap-tokens", envBool("LICENSING_CAP_TOKENS", false), "end offline tokens no later than the organization's currentPeriodEnd plus -token-grace (LICENSING_CAP_TOKENS=true)")
 	fs.DurationVar(&m.TokenGrace, "token-grace", envDur("LICENSING_TOKEN_GRACE", 0), "grace after currentPeriodEnd for -cap-tokens (LICENSING_TOKEN_GRACE)")
-	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
-	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
+	fs.StringVar(&m.Issuer, "issuer", env("LICENSING_ISSUER", ""), "iss claim of offline tokens; default: the config file's issuer, else "+DefaultIssuer+" (LICENSING_ISSUER)")
+	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated on first start (LICENSING_SIGNING_KEY)")
+	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens, the default; default <data>/signing-rsa.pem, generated (2048 bits) on first start (LICENSING_RSA_SIGNING_KEY)")
+	fs.BoolVar(&m.RotateSigningKeys, "rotate-signing-keys", false, "accept new signing keys: generate a missing key file, or take a changed one; the previous public keys stay published for -signing-key-overlap")
+	fs.DurationVar(&m.SigningKeyOverlap, "signing-key-overlap", envDur("LICENSING_SIGNING_KEY_OVERLAP", 30*24*time.Hour), "how long a rotated-out public key stays in the JWKS and the PEM (LICENSING_SIGNING_KEY_OVERLAP)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(m.Stderr, "usage: licensing-server [flags]\n       licensing-server public-keys [-data DIR]")
+			fs.SetOutput(m.Stderr)
+			fs.PrintDefaults()
+			return err
+		}
+		return flagError(err)
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	if m.RateLimit < 0 || m.RateBurst < 1 {
-		return errors.New("-rate-limit must be >= 0 and -rate-burst >= 1")
-	}
-	if m.TokenLifetime <= 0 || m.TokenGrace < 0 {
-		return errors.New("-token-lifetime must be positive and -token-grace not negative")
-	}
-	return nil
+	return m.checkFlags(fs, args)
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
-// SIGTERM (SIGHUP reloads the configuration), and return the exit code. With
-// "scan" as the first argument it runs the leak scanner instead (see the
-// README) and returns its exit code.
+// SIGTERM (SIGHUP reloads the configuration), and return the exit code: 0,
+// 1 when the server fails, 2 for an invalid flag or environment value.
+// "licensing-server public-keys" prints the public signing keys instead, and
+// "licensing-server scan" runs the leak scanner (see the README).
 func (m *Main) Main(args []string) int {
 	if len(args) > 0 && args[0] == "scan" {
 		return m.scanMain(args[1:]) // the leak scanner (scan.go), not the server
 	}
+	if len(args) > 0 && args[0] == "public-keys" {
+		return m.publicKeysCommand(args[1:])
+	}
 	if err := m.ParseFlags(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(m.Stderr, "licensing-server:", err)
 		return 2
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -158,53 +151,28 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		m.Getenv = os.Getenv
 	}
 	m.logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
-	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
-	}
-	pepper, err := m.pepper()
+	st, err := m.start(ctx)
+	defer m.unlock()
 	if err != nil {
 		return err
 	}
-	cfg, err := m.loadConfig()
-	if err != nil {
-		return err
-	}
-	if err := m.dir.Swap(cfg); err != nil {
-		return err
-	}
-	signing, err := m.signingKeys()
-	if err != nil {
-		return err
-	}
+	serving := false
+	defer func() {
+		if !serving && m.closer != nil {
+			m.closer.Close()
+		}
+	}()
+	health := st.health
 	proxies, err := parsePrefixes(m.TrustedProxies)
 	if err != nil {
 		return err
 	}
-	health := func() error { return nil }
-	switch m.StoreKind {
-	case "memory":
-		m.store = licensing.NewMemoryStore()
-	case "file":
-		fst, err := filestore.Open(filepath.Join(m.DataDir, "store"), filestore.Options{Logger: m.logger})
-		if err != nil {
-			return err
-		}
-		m.store, m.closer, health = fst, fst, fst.Err
-	default:
-		open, ok := m.Stores[m.StoreKind]
-		if !ok {
-			return fmt.Errorf("-store %q: want file or memory", m.StoreKind)
-		}
-		if m.store, m.closer, err = open(ctx); err != nil {
-			return err
-		}
-	}
 	m.svc, err = licensing.New(licensing.Config{
-		Policy:               cfg.policy(),
+		Policy:               m.policy(st.cfg),
 		Store:                m.store,
 		Organizations:        &m.dir,
-		Pepper:               pepper,
-		Signing:              signing,
+		Pepper:               st.pepper,
+		Signing:              st.signing,
 		TokenLifetime:        m.TokenLifetime,
 		CapTokensAtPeriodEnd: m.CapTokens,
 		TokenPeriodGrace:     m.TokenGrace,
@@ -243,7 +211,12 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
+	if err := st.announce(); err != nil {
+		ln.Close()
+		return err
+	}
 	m.logger.Info("listening", "addr", ln.Addr().String(), "store", m.StoreKind, "data", m.DataDir)
+	serving = true
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 	for {
@@ -291,147 +264,11 @@ func (m *Main) reload() {
 		m.logger.Error("reload failed; keeping the previous configuration", "err", err)
 		return
 	}
-	if err := m.svc.SetPolicy(cfg.policy()); err != nil {
+	if err := m.svc.SetPolicy(m.policy(cfg)); err != nil {
 		m.logger.Error("reload failed; keeping the previous policy", "err", err)
 		return
 	}
 	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
-}
-
-func (m *Main) loadConfig() (*FileConfig, error) {
-	if m.ConfigPath != "" {
-		return LoadConfig(m.ConfigPath)
-	}
-	return m.demoConfig()
-}
-
-// demo is what the first start without a configuration file keeps.
-type demo struct {
-	OrganizationID string `json:"organizationId"`
-	OwnerID        string `json:"ownerId"`
-	TokenSHA256    string `json:"tokenSha256"`
-}
-
-// demoConfig creates, once, a demo organization and its owner's token, and
-// prints the token that one time.
-func (m *Main) demoConfig() (*FileConfig, error) {
-	path := filepath.Join(m.DataDir, "demo.json")
-	var d demo
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, &d); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-	case errors.Is(err, os.ErrNotExist):
-		raw := make([]byte, 32)
-		if _, err := io.ReadFull(rand.Reader, raw); err != nil {
-			return nil, err
-		}
-		token := "lk_" + hex.EncodeToString(raw)
-		sum := sha256.Sum256([]byte(token))
-		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: hex.EncodeToString(sum[:])}
-		b, _ := json.MarshalIndent(d, "", "  ")
-		if err := writeFileAtomic(path, append(b, '\n')); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(m.Stderr, "owner token: %s\n", token)
-	default:
-		return nil, err
-	}
-	return &FileConfig{
-		Issuer:          "licensing.localhost",
-		RequiredFeature: "selfHostingLicense",
-		Plans: map[string]map[string]any{"business": {
-			"selfHostingLicense": true, "maxCompanies": json.Number("0"), "maxUsersPerOrg": json.Number("0"),
-		}},
-		Organizations: []OrgConfig{{ID: d.OrganizationID, Name: "Demo Organization", OwnerID: d.OwnerID,
-			Plan: "business", Active: true}},
-		Tokens: []TokenConfig{{SHA256: d.TokenSHA256, UserID: d.OwnerID}},
-	}, nil
-}
-
-// signingKeys loads the signing keys, generating missing ones into their
-// files (mode 0600) once.
-func (m *Main) signingKeys() (*licensing.SigningKeys, error) {
-	load := func(path string, generate func() (crypto.Signer, error)) (crypto.Signer, error) {
-		b, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			key, err := generate()
-			if err != nil {
-				return nil, err
-			}
-			pemBytes, err := licensing.MarshalPrivateKeyPEM(key)
-			if err != nil {
-				return nil, err
-			}
-			m.logger.Info("generated a signing key", "file", path)
-			return key, writeFileAtomic(path, pemBytes)
-		}
-		if err != nil {
-			return nil, err
-		}
-		key, err := licensing.ParsePrivateKeyPEM(b)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		return key, nil
-	}
-	edPath := m.SigningKey
-	if edPath == "" {
-		edPath = filepath.Join(m.DataDir, "signing-ed25519.pem")
-	}
-	edKey, err := load(edPath, func() (crypto.Signer, error) {
-		_, k, err := ed25519.GenerateKey(rand.Reader)
-		return k, err
-	})
-	if err != nil {
-		return nil, err
-	}
-	ed, ok := edKey.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", edPath)
-	}
-	var rk *rsa.PrivateKey
-	if m.RSASigningKey != "" {
-		key, err := load(m.RSASigningKey, func() (crypto.Signer, error) { return rsa.GenerateKey(rand.Reader, 3072) })
-		if err != nil {
-			return nil, err
-		}
-		if rk, ok = key.(*rsa.PrivateKey); !ok {
-			return nil, fmt.Errorf("%s: not an RSA key", m.RSASigningKey)
-		}
-	}
-	return licensing.NewSigningKeys(ed, rk)
-}
-
-// pepper returns LICENSING_PEPPER (hex) or the pepper kept in the data
-// directory, made on first start.
-func (m *Main) pepper() ([]byte, error) {
-	if v := m.Getenv("LICENSING_PEPPER"); v != "" {
-		p, err := hex.DecodeString(strings.TrimSpace(v))
-		if err != nil || len(p) < licensing.MinPepperLength {
-			return nil, errors.New("LICENSING_PEPPER must be at least 32 bytes, hex encoded")
-		}
-		return p, nil
-	}
-	path := filepath.Join(m.DataDir, "pepper")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		p := make([]byte, 32)
-		if _, err := io.ReadFull(rand.Reader, p); err != nil {
-			return nil, err
-		}
-		return p, writeFileAtomic(path, []byte(hex.EncodeToString(p)+"\n"))
-	}
-	if err != nil {
-		return nil, err
-	}
-	p, err := hex.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil || len(p) < licensing.MinPepperLength {
-		return nil, fmt.Errorf("%s: not a hex pepper of at least 32 bytes", path)
-	}
-	return p, nil
 }
 
 // writeFileAtomic writes a 0600 file through a synced temporary file and a

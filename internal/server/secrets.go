@@ -1,0 +1,388 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// pepper is the server's pepper and where it came from.
+type pepper struct {
+	value  []byte
+	source string // "the LICENSING_PEPPER environment variable" or "the file <path>"
+	path   string // <data>/pepper
+	fresh  bool   // generated now because the file is missing; not saved yet
+}
+
+// loadPepper returns LICENSING_PEPPER (hex) or the pepper kept in
+// <data>/pepper. A missing file gives a fresh pepper that is saved only once
+// the store has accepted it (savePepper).
+func (m *Main) loadPepper() (pepper, error) {
+	p := pepper{path: filepath.Join(m.DataDir, "pepper")}
+	if v := m.Getenv("LICENSING_PEPPER"); v != "" {
+		b, err := hex.DecodeString(strings.TrimSpace(v))
+		if err != nil || len(b) < licensing.MinPepperLength {
+			return p, errors.New("LICENSING_PEPPER must be at least 32 bytes, hex encoded")
+		}
+		p.value, p.source = b, "the LICENSING_PEPPER environment variable"
+		return p, nil
+	}
+	p.source = "the file " + p.path
+	b, err := os.ReadFile(p.path)
+	if errors.Is(err, os.ErrNotExist) {
+		p.value, p.fresh = make([]byte, 32), true
+		_, err = io.ReadFull(rand.Reader, p.value)
+		return p, err
+	}
+	if err != nil {
+		return p, err
+	}
+	if p.value, err = hex.DecodeString(strings.TrimSpace(string(b))); err != nil || len(p.value) < licensing.MinPepperLength {
+		return p, fmt.Errorf("%s: not a hex pepper of at least 32 bytes", p.path)
+	}
+	return p, nil
+}
+
+// savePepper writes a fresh pepper to its file.
+func (p *pepper) save() error {
+	if !p.fresh {
+		return nil
+	}
+	if err := writeFileAtomic(p.path, []byte(hex.EncodeToString(p.value)+"\n")); err != nil {
+		return err
+	}
+	p.fresh = false
+	return nil
+}
+
+// mismatch is the one-line refusal for a pepper the store does not know.
+func (p *pepper) mismatch() error {
+	if p.fresh {
+		return fmt.Errorf("the file %s is missing, but the store already holds keys: with a new pepper every issued key would stop validating; restore the file (or set LICENSING_PEPPER to the original pepper)", p.path)
+	}
+	return fmt.Errorf("the pepper from %s is not the one the store was created with: every issued key would stop validating; restore the original pepper", p.source)
+}
+
+// pepperChecker is a store that remembers the fingerprint of its pepper
+// (pgstore.Store): the first call records it, a later one with another
+// fingerprint returns an error wrapping licensing.ErrPepperMismatch.
+type pepperChecker interface {
+	CheckPepper(ctx context.Context, fingerprint string) error
+}
+
+// checkPepper makes the store confirm the pepper, then saves a fresh one.
+// The memory store, which starts empty, needs no check.
+//
+// The file store's fingerprint is <data>/store/pepper-fingerprint, checked
+// here. TODO(filestore merge): pass filestore.Options{PepperFingerprint: fp}
+// to filestore.Open in openStore instead, treat errors.Is(err,
+// filestore.ErrPepperMismatch) as p.mismatch(), and delete this file case
+// (keep fileStoreHasData: a fresh pepper over a store with data is refused
+// before the store is opened).
+func (m *Main) checkPepper(ctx context.Context, p *pepper, store licensing.Store) error {
+	fp := licensing.PepperFingerprint(p.value)
+	switch m.StoreKind {
+	case "memory":
+	case "file":
+		path := filepath.Join(m.DataDir, "store", "pepper-fingerprint")
+		b, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			if subtle.ConstantTimeCompare(bytes.TrimSpace(b), []byte(fp)) != 1 {
+				return p.mismatch()
+			}
+		case errors.Is(err, os.ErrNotExist):
+			if err := p.save(); err != nil {
+				return err
+			}
+			return writeFileAtomic(path, []byte(fp+"\n"))
+		default:
+			return err
+		}
+	default:
+		if pc, ok := store.(pepperChecker); ok {
+			if err := pc.CheckPepper(ctx, fp); errors.Is(err, licensing.ErrPepperMismatch) {
+				return p.mismatch()
+			} else if err != nil {
+				return fmt.Errorf("check the pepper: %w", err)
+			}
+		}
+	}
+	return p.save()
+}
+
+// fileStoreHeaderSize is the size of an empty file store log (its header).
+const fileStoreHeaderSize = 16
+
+// fileStoreHasData reports whether the file store in dir holds any record,
+// so that a missing pepper file is refused rather than replaced.
+func fileStoreHasData(dir string) (bool, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == "pepper-fingerprint" {
+			return true, nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(name, "snapshot-"),
+			strings.HasPrefix(name, "log-") && fi.Size() > fileStoreHeaderSize:
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// signingRecord is <data>/signing-keys.json: the public half of every key
+// the server has signed with. A key it lists that goes missing, or changes,
+// stops the start unless -rotate-signing-keys is given; the replaced key is
+// then retired, published until Until.
+type signingRecord struct {
+	Keys    []recordedKey `json:"keys"`
+	Retired []recordedKey `json:"retired"`
+}
+
+type recordedKey struct {
+	KID       string     `json:"kid"`
+	Alg       string     `json:"alg"`
+	PublicKey string     `json:"publicKey"` // PEM
+	Since     time.Time  `json:"since"`
+	RetiredAt *time.Time `json:"retiredAt,omitempty"`
+	Until     *time.Time `json:"until,omitempty"`
+}
+
+func (m *Main) signingRecordPath() string { return filepath.Join(m.DataDir, "signing-keys.json") }
+
+func (m *Main) keyPaths() (ed, rs string) {
+	ed, rs = m.SigningKey, m.RSASigningKey
+	if ed == "" {
+		ed = filepath.Join(m.DataDir, "signing-ed25519.pem")
+	}
+	if rs == "" {
+		rs = filepath.Join(m.DataDir, "signing-rsa.pem")
+	}
+	return ed, rs
+}
+
+func readSigningRecord(path string) (signingRecord, bool, error) {
+	var rec signingRecord
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return rec, false, nil
+	}
+	if err != nil {
+		return rec, false, err
+	}
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return rec, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return rec, true, nil
+}
+
+// readKey reads a private key file; a missing file gives (nil, nil).
+func readKey(path string) (crypto.Signer, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	key, err := licensing.ParsePrivateKeyPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return key, nil
+}
+
+func publicPEM(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), nil
+}
+
+// kids returns the kid of each active key by alg, from the JWKS.
+func kids(k *licensing.SigningKeys) map[string]string {
+	var doc struct{ Keys []struct{ Kid, Alg string } }
+	json.Unmarshal(k.JWKS(), &doc)
+	out := map[string]string{}
+	for _, key := range doc.Keys {
+		if out[key.Alg] == "" {
+			out[key.Alg] = key.Kid
+		}
+	}
+	return out
+}
+
+// signingKeys loads the Ed25519 and RSA signing keys. On a first start
+// (create), missing key files are generated (mode 0600) and recorded in
+// <data>/signing-keys.json; once recorded, a missing or changed key refuses
+// the start unless -rotate-signing-keys is given, and a replaced key's
+// public half stays published for -signing-key-overlap. Without create
+// (the public-keys command) nothing is written and a missing file is an
+// error.
+func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
+	now := time.Now().UTC().Truncate(time.Second)
+	recPath := m.signingRecordPath()
+	rec, _, err := readSigningRecord(recPath)
+	if err != nil {
+		return nil, err
+	}
+	active := func(alg string) *recordedKey {
+		for i := range rec.Keys {
+			if rec.Keys[i].Alg == alg {
+				return &rec.Keys[i]
+			}
+		}
+		return nil
+	}
+	edPath, rsaPath := m.keyPaths()
+	type slot struct {
+		alg, path string
+		key       crypto.Signer
+		generated bool
+	}
+	slots := []*slot{{alg: licensing.AlgEdDSA, path: edPath}, {alg: licensing.AlgRS256, path: rsaPath}}
+	for _, s := range slots {
+		if s.key, err = readKey(s.path); err != nil {
+			return nil, err
+		}
+		if s.key != nil {
+			continue
+		}
+		if !create {
+			return nil, fmt.Errorf("no signing key at %s; start the server once to create it", s.path)
+		}
+		if prev := active(s.alg); prev != nil && !m.RotateSigningKeys {
+			return nil, fmt.Errorf("signing key %s is missing, but %s records kid %s, with which tokens and signed answers may have been issued: restore the file, or start with -rotate-signing-keys to make a new key (the old public key stays published for -signing-key-overlap, %s)",
+				s.path, recPath, prev.KID, m.SigningKeyOverlap)
+		}
+		if s.alg == licensing.AlgEdDSA {
+			_, s.key, err = ed25519.GenerateKey(rand.Reader)
+		} else {
+			s.key, err = rsa.GenerateKey(rand.Reader, 2048)
+		}
+		if err != nil {
+			return nil, err
+		}
+		s.generated = true
+	}
+	ed, ok := slots[0].key.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an Ed25519 key", edPath)
+	}
+	rk, ok := slots[1].key.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: not an RSA key", rsaPath)
+	}
+	keys, err := licensing.NewSigningKeys(ed, rk)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	kid := kids(keys)
+
+	next := signingRecord{}
+	changed := false
+	for _, s := range slots {
+		prev := active(s.alg)
+		if prev != nil && prev.KID == kid[s.alg] {
+			next.Keys = append(next.Keys, *prev)
+			continue
+		}
+		changed = true
+		if prev != nil {
+			if !m.RotateSigningKeys && create {
+				return nil, fmt.Errorf("signing key %s (kid %s) is not the key %s records (kid %s), with which tokens and signed answers may have been issued: restore it, or start with -rotate-signing-keys to take the new key (the old public key stays published for -signing-key-overlap, %s)",
+					s.path, kid[s.alg], recPath, prev.KID, m.SigningKeyOverlap)
+			}
+			until := now.Add(m.SigningKeyOverlap)
+			retired := *prev
+			retired.RetiredAt, retired.Until = &now, &until
+			next.Retired = append(next.Retired, retired)
+			m.logger.Warn("signing key rotated", "alg", s.alg, "old_kid", prev.KID, "new_kid", kid[s.alg],
+				"old_key_published_until", until.Format(time.RFC3339))
+		}
+		pub, err := publicPEM(s.key.Public())
+		if err != nil {
+			return nil, err
+		}
+		next.Keys = append(next.Keys, recordedKey{KID: kid[s.alg], Alg: s.alg, PublicKey: pub, Since: now})
+	}
+	var retiredPubs []crypto.PublicKey
+	candidates := next.Retired
+	next.Retired = []recordedKey{}
+	for _, r := range append(candidates, rec.Retired...) {
+		if r.Until == nil || !r.Until.After(now) || containsKID(next.Retired, r.KID) {
+			changed = changed || r.Until == nil || !r.Until.After(now)
+			continue // the overlap is over
+		}
+		block, _ := pem.Decode([]byte(r.PublicKey))
+		if block == nil {
+			return nil, fmt.Errorf("%s: retired key %s: no PEM block", recPath, r.KID)
+		}
+		pub, err := x509.ParsePKIXPublicKey(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("%s: retired key %s: %w", recPath, r.KID, err)
+		}
+		retiredPubs = append(retiredPubs, pub)
+		next.Retired = append(next.Retired, r)
+	}
+	if keys, err = keys.WithRetired(retiredPubs...); err != nil {
+		return nil, fmt.Errorf("%s: %w", recPath, err)
+	}
+	if !create || !changed {
+		return keys, nil
+	}
+	for _, s := range slots {
+		if !s.generated {
+			continue
+		}
+		b, err := licensing.MarshalPrivateKeyPEM(s.key)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFileAtomic(s.path, b); err != nil {
+			return nil, err
+		}
+		m.logger.Info("generated a signing key", "file", s.path, "alg", s.alg, "kid", kid[s.alg])
+	}
+	b, _ := json.MarshalIndent(next, "", "  ")
+	return keys, writeFileAtomic(recPath, append(b, '\n'))
+}
+
+func containsKID(keys []recordedKey, kid string) bool {
+	for _, k := range keys {
+		if k.KID == kid {
+			return true
+		}
+	}
+	return false
+}

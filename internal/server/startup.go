@@ -1,0 +1,213 @@
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"syscall"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/filestore"
+)
+
+// A start, in order: take the data directory's lock; read the configuration
+// (or the demo one, kept in memory); load the pepper (a missing file gives a
+// fresh one, kept in memory); open the store and have it confirm the pepper;
+// only then save a fresh pepper; load or create the signing keys. Nothing is
+// written before the lock is held, and nothing that depends on a failed step
+// is written after it. The demo owner is saved and its token printed only
+// once the server listens (announce).
+
+// started is what a start prepared for Run.
+type started struct {
+	cfg      *FileConfig
+	pepper   []byte
+	signing  *licensing.SigningKeys
+	health   func() error // the store's health; nil is healthy
+	announce func() error // called once listening: saves a new demo owner and prints its token
+}
+
+// start prepares a run. On error nothing is left open but the lock, which
+// Run releases.
+func (m *Main) start(ctx context.Context) (*started, error) {
+	if err := m.lockDataDir(); err != nil {
+		return nil, err
+	}
+	cfg, announce, err := m.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := m.dir.Swap(cfg); err != nil {
+		return nil, err
+	}
+	pep, err := m.loadPepper()
+	if err != nil {
+		return nil, err
+	}
+	storeDir := filepath.Join(m.DataDir, "store")
+	hadData := false
+	if m.StoreKind == "file" {
+		if hadData, err = fileStoreHasData(storeDir); err != nil {
+			return nil, err
+		}
+		if pep.fresh && hadData {
+			return nil, pep.mismatch() // never open a store with data under a new pepper
+		}
+	}
+	health, err := m.openStore(ctx, storeDir)
+	if err != nil {
+		return nil, err
+	}
+	signing, err := func() (*licensing.SigningKeys, error) {
+		if err := m.checkPepper(ctx, &pep, m.store); err != nil {
+			return nil, err
+		}
+		return m.signingKeys(true)
+	}()
+	if err != nil {
+		if m.closer != nil {
+			m.closer.Close()
+			m.closer = nil
+		}
+		return nil, err
+	}
+	kid := kids(signing)
+	m.logger.Info("tokens", "issuer", m.policy(cfg).Issuer, "default_alg", licensing.AlgRS256,
+		"rs256_kid", kid[licensing.AlgRS256], "eddsa_kid", kid[licensing.AlgEdDSA])
+	return &started{cfg: cfg, pepper: pep.value, signing: signing, health: health, announce: announce}, nil
+}
+
+// lockDataDir creates the data directory (mode 0700) and takes an exclusive
+// flock on <data>/.lock, held until unlock: a second server on the same
+// directory fails here, before it reads or writes anything else.
+func (m *Main) lockDataDir() error {
+	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	path := filepath.Join(m.DataDir, ".lock")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("data directory %s is in use: another licensing-server holds the lock %s", m.DataDir, path)
+		}
+		return fmt.Errorf("lock %s: %w", path, err)
+	}
+	m.lock = f
+	return nil
+}
+
+// unlock releases the data directory's lock.
+func (m *Main) unlock() {
+	if m.lock != nil {
+		m.lock.Close()
+		m.lock = nil
+	}
+}
+
+// openStore opens the -store kind into m.store and m.closer and returns its
+// health check.
+func (m *Main) openStore(ctx context.Context, storeDir string) (func() error, error) {
+	switch m.StoreKind {
+	case "memory":
+		m.store = licensing.NewMemoryStore()
+		return func() error { return nil }, nil
+	case "file":
+		// TODO(filestore merge): filestore.Options{..., PepperFingerprint: fp}; see checkPepper.
+		fst, err := filestore.Open(storeDir, filestore.Options{Logger: m.logger})
+		if err != nil {
+			return nil, err
+		}
+		m.store, m.closer = fst, fst
+		return fst.Err, nil
+	}
+	open, ok := m.Stores[m.StoreKind]
+	if !ok {
+		return nil, fmt.Errorf("-store %q: want %s", m.StoreKind, m.want("store"))
+	}
+	var err error
+	if m.store, m.closer, err = open(ctx); err != nil {
+		return nil, err
+	}
+	return func() error { return nil }, nil
+}
+
+// policy is the configuration's policy with -issuer applied.
+func (m *Main) policy(c *FileConfig) licensing.Policy {
+	p := c.policy()
+	if m.Issuer != "" {
+		p.Issuer = m.Issuer
+	}
+	return p
+}
+
+// loadConfig reads -config, or the demo configuration. announce is to be
+// called once the server listens.
+func (m *Main) loadConfig() (cfg *FileConfig, announce func() error, err error) {
+	if m.ConfigPath != "" {
+		cfg, err = LoadConfig(m.ConfigPath)
+		return cfg, func() error { return nil }, err
+	}
+	return m.demoConfig()
+}
+
+// demo is what the first start without a configuration file keeps.
+type demo struct {
+	OrganizationID string `json:"organizationId"`
+	OwnerID        string `json:"ownerId"`
+	TokenSHA256    string `json:"tokenSha256"`
+}
+
+// demoConfig returns the demo organization. The first time, its owner's
+// token is made in memory; announce saves demo.json and prints the token,
+// so a start that fails before listening leaves the next start to do it.
+func (m *Main) demoConfig() (*FileConfig, func() error, error) {
+	path := filepath.Join(m.DataDir, "demo.json")
+	var d demo
+	announce := func() error { return nil }
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		raw := make([]byte, 32)
+		if _, err := io.ReadFull(rand.Reader, raw); err != nil {
+			return nil, nil, err
+		}
+		token := "lk_" + hex.EncodeToString(raw)
+		sum := sha256.Sum256([]byte(token))
+		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: hex.EncodeToString(sum[:])}
+		announce = func() error {
+			b, _ := json.MarshalIndent(d, "", "  ")
+			if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(m.Stderr, "owner token: %s\n", token)
+			return err
+		}
+	default:
+		return nil, nil, err
+	}
+	return &FileConfig{
+		Issuer:          DefaultIssuer,
+		RequiredFeature: "selfHostingLicense",
+		Plans: map[string]map[string]any{"business": {
+			"selfHostingLicense": true, "maxCompanies": json.Number("0"), "maxUsersPerOrg": json.Number("0"),
+		}},
+		Organizations: []OrgConfig{{ID: d.OrganizationID, Name: "Demo Organization", OwnerID: d.OwnerID,
+			Plan: "business", Active: true}},
+		Tokens: []TokenConfig{{SHA256: d.TokenSHA256, UserID: d.OwnerID}},
+	}, announce, nil
+}
