@@ -186,6 +186,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
 		RateLimit:      m.RateLimit,
 		RateBurst:      m.RateBurst,
+		OwnerRateLimit: m.OwnerRateLimit,
 		TrustedProxies: proxies,
 		Logger:         m.logger,
 	}))

@@ -69,7 +69,7 @@ func run(n, conns, rounds int, store string) error {
 		return err
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", filepath.Join(tmp, "data"),
-		"-rate-limit", "0")
+		"-rate-limit", "0", "-owner-rate-limit", "0")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		return err
