@@ -41,6 +41,7 @@ type Handler struct {
 	auth    Authenticator
 	cfg     HandlerConfig
 	limiter *rateLimiter // nil when off
+	obs     Observer     // nil when off
 	mux     *http.ServeMux
 }
 
@@ -70,7 +71,7 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux()}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), obs: svc.cfg.Observer}
 	if cfg.RateLimit > 0 {
 		h.limiter = newRateLimiter(float64(cfg.RateLimit)/60, cfg.RateBurst, cfg.MaxTrackedClients, svc.cfg.Now)
 	}
@@ -101,24 +102,25 @@ func (h *Handler) routes() {
 			paths = append(paths, rt.path)
 		}
 		allow[rt.path] = append(allow[rt.path], rt.method)
+		serve := h.observed(rt.method+" "+rt.path, rt.serve)
 		for _, prefix := range []string{"", APIPrefix} {
-			h.mux.HandleFunc(rt.method+" "+prefix+rt.path, rt.serve)
+			h.mux.HandleFunc(rt.method+" "+prefix+rt.path, serve)
 		}
 	}
 	for _, p := range paths {
 		slices.Sort(allow[p])
 		methods := strings.Join(allow[p], ", ")
-		notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		notAllowed := h.observed(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", methods)
 			h.fail(w, r, reply{}, &Error{Code: codeMethodNotAllowed, Message: "Method not allowed; use " + methods + "."})
-		}
+		})
 		for _, prefix := range []string{"", APIPrefix} {
 			h.mux.HandleFunc(prefix+p, notAllowed)
 		}
 	}
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("/", h.observed(RouteUnmatched, func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, &Error{Code: CodeNotFound, Message: "Not found."})
-	})
+	}))
 }
 
 // ServeHTTP routes the request.

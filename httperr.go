@@ -74,6 +74,7 @@ type errorBody struct {
 // is logged once with its cause (which never holds a key or token).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err error) {
 	status := StatusCode(err)
+	h.observeFailure(rp, status)
 	if status >= 500 {
 		h.cfg.Logger.Error("licensing: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
@@ -120,6 +121,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
 		return true
 	}
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	h.observeFailure(rp, http.StatusTooManyRequests)
 	h.fail(w, r, reply{nonce: rp.nonce}, ErrRateLimited)
 	return false
 }

@@ -60,6 +60,9 @@ type Config struct {
 	OnEvent func(context.Context, Event)
 	// Logger receives background errors (failed batch writes). Default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, receives validation outcomes, and, from a
+	// Handler built on this Service, requests (see Observer).
+	Observer Observer
 
 	// FlushInterval is how often batched validation records are written.
 	// Default 1s.
@@ -160,6 +163,9 @@ func (s *Service) Close(ctx context.Context) error { return s.rec.close(ctx) }
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 func (s *Service) emit(ctx context.Context, e Event) {
+	if s.cfg.Observer != nil {
+		s.observeEvent(&e)
+	}
 	if s.cfg.OnEvent != nil {
 		if e.Time.IsZero() {
 			e.Time = s.now()
