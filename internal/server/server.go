@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -25,6 +26,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -46,6 +48,8 @@ type Main struct {
 	TokenGrace     time.Duration // with CapTokens
 	SigningKey     string        // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
 	RSASigningKey  string        // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
+	TLSCert        string        // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
+	TLSKey         string
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
@@ -62,6 +66,10 @@ type Main struct {
 	svc    *licensing.Service
 	store  licensing.Store
 	closer io.Closer
+
+	metrics  *metrics
+	cert     *certificate // nil: plain HTTP
+	stopping atomic.Bool  // set before Shutdown: /readyz answers 503
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
@@ -107,6 +115,8 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
 	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
+	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT", ""), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
+	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY", ""), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
@@ -175,7 +185,9 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	health := func() error { return nil }
+	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
+		return err
+	}
 	switch m.StoreKind {
 	case "memory":
 		m.store = licensing.NewMemoryStore()
@@ -184,7 +196,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		if err != nil {
 			return err
 		}
-		m.store, m.closer, health = fst, fst, fst.Err
+		m.store, m.closer = fst, fst
 	default:
 		open, ok := m.Stores[m.StoreKind]
 		if !ok {
@@ -194,9 +206,14 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 			return err
 		}
 	}
+	timed, err := m.instrument(ctx)
+	if err != nil {
+		return err
+	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               cfg.policy(),
-		Store:                m.store,
+		Store:                timed,
+		Observer:             m.metrics,
 		Organizations:        &m.dir,
 		Pepper:               pepper,
 		Signing:              signing,
@@ -216,15 +233,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		TrustedProxies: proxies,
 		Logger:         m.logger,
 	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if health() != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"store failed; refusing writes"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
+	m.opsRoutes(mux)
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return err
@@ -238,6 +247,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
+	if m.cert != nil {
+		srv.TLSConfig = m.cert.config()
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	m.logger.Info("listening", "addr", ln.Addr().String(), "store", m.StoreKind, "data", m.DataDir)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
@@ -245,6 +258,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		select {
 		case <-reload:
 			m.reload()
+			m.reloadTLS()
 			continue
 		case err := <-served:
 			m.shutdown()
@@ -254,6 +268,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		break
 	}
 	m.logger.Info("shutting down")
+	m.stopping.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
