@@ -136,8 +136,13 @@ func (m *Main) ParseFlags(args []string) error {
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
-// SIGTERM (SIGHUP reloads the configuration), and return the exit code.
+// SIGTERM (SIGHUP reloads the configuration and the TLS certificate), and
+// return the exit code. "backup" and "restore" as the first argument run
+// those commands instead (see backup.go).
 func (m *Main) Main(args []string) int {
+	if code, ok := m.subcommand(args); ok { // backup, restore
+		return code
+	}
 	if err := m.ParseFlags(args); err != nil {
 		return 2
 	}
@@ -226,6 +231,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	defer m.serveAdmin()()
 	mux := http.NewServeMux()
 	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
 		RateLimit:      m.RateLimit,
