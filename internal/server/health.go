@@ -1,9 +1,31 @@
 package server
 
 import (
+	"flag"
 	"io"
 	"net/http"
+	"time"
 )
+
+// opsFlags defines the operator's flags: TLS and the shutdown delay.
+func (m *Main) opsFlags(fs *flag.FlagSet) {
+	env := func(name string) string { return m.Getenv(name) }
+	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT"), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
+	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY"), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
+	delay, err := time.ParseDuration(env("LICENSING_SHUTDOWN_DELAY"))
+	if err != nil {
+		delay = 0
+	}
+	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", delay, "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
+}
+
+// drain keeps serving for ShutdownDelay once /readyz answers 503.
+func (m *Main) drain() {
+	if m.ShutdownDelay > 0 {
+		m.logger.Info("draining before shutdown: /readyz answers 503", "delay", m.ShutdownDelay.String())
+		time.Sleep(m.ShutdownDelay)
+	}
+}
 
 // opsRoutes registers the operator's routes beside the API: /healthz
 // (liveness: 200 while the process serves), /readyz (readiness: 503 with the

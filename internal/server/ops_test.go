@@ -26,6 +26,7 @@ type inproc struct {
 	reload chan os.Signal
 	logs   *syncBuffer
 	client *http.Client
+	cancel context.CancelFunc // SIGTERM
 }
 
 // runMain runs m until the test ends and waits until it listens.
@@ -37,6 +38,7 @@ func runMain(t *testing.T, m *server.Main) *inproc {
 		m.Getenv = func(string) string { return "" }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
 	done := make(chan error, 1)
 	go func() { done <- m.Run(ctx, p.reload) }()
 	t.Cleanup(func() {
@@ -311,4 +313,31 @@ func TestReadyz(t *testing.T) {
 		})
 	}
 	is.Equal(p.scrape(t)[`licensing_store_write_errors_total{op="create_key"}`], 1.0)
+}
+
+// TestReadyzDraining: after SIGTERM with -shutdown-delay, the server keeps
+// serving while /readyz answers 503 "shutting down" and /healthz 200.
+func TestReadyzDraining(t *testing.T) {
+	is := is.New(t)
+	cfgPath, data := configured(t)
+	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1,
+		TokenLifetime: time.Hour, ShutdownDelay: 5 * time.Second})
+	status, _ := p.do(t, "GET", "/readyz", "", "")
+	is.Equal(status, 200)
+	p.cancel()
+	for {
+		res, err := p.client.Get(p.url + "/readyz")
+		if err != nil {
+			t.Fatalf("the server stopped before /readyz answered 503: %v", err)
+		}
+		raw, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode == 503 {
+			is.Equal(string(raw), `{"status":"not ready","reason":"shutting down"}`+"\n")
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	status, _ = p.do(t, "GET", "/healthz", "", "")
+	is.Equal(status, 200) // still alive while draining
 }

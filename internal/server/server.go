@@ -50,6 +50,7 @@ type Main struct {
 	RSASigningKey  string        // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
 	TLSCert        string        // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
 	TLSKey         string
+	ShutdownDelay  time.Duration // on SIGTERM, answer /readyz 503 this long before shutting down
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
@@ -115,8 +116,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
 	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
-	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT", ""), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
-	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY", ""), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
+	m.opsFlags(fs)
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
@@ -275,6 +275,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	m.logger.Info("shutting down")
 	m.stopping.Store(true)
+	m.drain()
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
