@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,7 +199,17 @@ func TestBackupUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				status, raw := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"load"}`)
+				req, _ := http.NewRequest("POST", p.url+"/api/v1/licensing/keys", strings.NewReader(`{"instanceName":"load"}`))
+				req.Header.Set("Authorization", "Bearer token-owner-1")
+				req.Header.Set("Content-Type", "application/json")
+				res, err := p.client.Do(req)
+				if err != nil {
+					t.Errorf("create under load: %v", err)
+					return
+				}
+				b, _ := io.ReadAll(res.Body)
+				res.Body.Close()
+				status, raw := res.StatusCode, string(b)
 				if status != 201 {
 					t.Errorf("create under load: %d %s", status, raw)
 					return
