@@ -58,6 +58,7 @@ type Handler struct {
 	limiter *rateLimiter[netip.Addr] // nil when off
 	owners  *rateLimiter[string]     // per user; nil when off
 	origins *http.CrossOriginProtection
+	obs     Observer // nil when off
 	mux     *http.ServeMux
 }
 
@@ -87,7 +88,7 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection()}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer}
 	for _, o := range cfg.TrustedOrigins {
 		if err := h.origins.AddTrustedOrigin(o); err != nil {
 			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())
@@ -127,24 +128,25 @@ func (h *Handler) routes() {
 			paths = append(paths, rt.path)
 		}
 		allow[rt.path] = append(allow[rt.path], rt.method)
+		serve := h.observed(rt.method+" "+rt.path, rt.serve)
 		for _, prefix := range []string{"", APIPrefix} {
-			h.mux.HandleFunc(rt.method+" "+prefix+rt.path, rt.serve)
+			h.mux.HandleFunc(rt.method+" "+prefix+rt.path, serve)
 		}
 	}
 	for _, p := range paths {
 		slices.Sort(allow[p])
 		methods := strings.Join(allow[p], ", ")
-		notAllowed := func(w http.ResponseWriter, r *http.Request) {
+		notAllowed := h.observed(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", methods)
 			h.fail(w, r, reply{}, &Error{Code: codeMethodNotAllowed, Message: "Method not allowed; use " + methods + "."})
-		}
+		})
 		for _, prefix := range []string{"", APIPrefix} {
 			h.mux.HandleFunc(prefix+p, notAllowed)
 		}
 	}
-	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("/", h.observed(RouteUnmatched, func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, &Error{Code: CodeNotFound, Message: "Not found."})
-	})
+	}))
 }
 
 // ServeHTTP routes the request.

@@ -64,6 +64,7 @@ func signedReply(nonce string, validate bool) (reply, error) {
 // is logged once with its cause (which never holds a key or token).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err error) {
 	status := StatusCode(err)
+	h.observeFailure(rp, status)
 	if status >= 500 {
 		h.cfg.Logger.Error("licensing: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
@@ -110,6 +111,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
 		return true
 	}
 	tooMany(w, wait)
+	h.observeFailure(rp, http.StatusTooManyRequests)
 	h.fail(w, r, reply{nonce: rp.nonce}, ErrRateLimited)
 	return false
 }

@@ -77,6 +77,9 @@ type Config struct {
 	OnEvent func(context.Context, Event)
 	// Logger receives background errors (failed batch writes). Default slog.Default().
 	Logger *slog.Logger
+	// Observer, when set, receives validation outcomes, and, from a
+	// Handler built on this Service, requests (see Observer).
+	Observer Observer
 
 	// FlushInterval is how often batched validation records are written.
 	// Default 1s.
@@ -210,6 +213,9 @@ func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
 // emitLater queues e for OnEvent off the request path.
 func (s *Service) emitLater(ctx context.Context, e Event) {
+	if s.cfg.Observer != nil {
+		s.observeEvent(&e) // counted now: an atomic add, the same for every outcome
+	}
 	if s.events != nil {
 		if e.Time.IsZero() {
 			e.Time = s.now()
@@ -219,6 +225,9 @@ func (s *Service) emitLater(ctx context.Context, e Event) {
 }
 
 func (s *Service) emit(ctx context.Context, e Event) {
+	if s.cfg.Observer != nil {
+		s.observeEvent(&e)
+	}
 	if s.cfg.OnEvent != nil {
 		if e.Time.IsZero() {
 			e.Time = s.now()

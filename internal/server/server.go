@@ -5,6 +5,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -43,6 +45,9 @@ type Main struct {
 	// key file; the previous public keys stay published for SigningKeyOverlap.
 	RotateSigningKeys bool
 	SigningKeyOverlap time.Duration
+	TLSCert           string // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
+	TLSKey            string
+	ShutdownDelay     time.Duration // on SIGTERM, answer /readyz 503 this long before shutting down
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Stdout io.Writer // the public-keys command's output
@@ -62,6 +67,10 @@ type Main struct {
 	svc     *licensing.Service
 	store   licensing.Store
 	closer  io.Closer
+
+	metrics  *metrics
+	cert     *certificate // nil: plain HTTP
+	stopping atomic.Bool  // set before Shutdown: /readyz answers 503
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
@@ -95,6 +104,7 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.BoolVar(&m.RotateSigningKeys, "rotate-signing-keys", false, "accept new signing keys: generate a missing key file, or take a changed one; the previous public keys stay published for -signing-key-overlap")
 	fs.DurationVar(&m.SigningKeyOverlap, "signing-key-overlap", envDur("LICENSING_SIGNING_KEY_OVERLAP", 30*24*time.Hour), "how long a rotated-out public key stays in the JWKS and the PEM (LICENSING_SIGNING_KEY_OVERLAP)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
+	m.opsFlags(fs)
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
@@ -111,11 +121,15 @@ func (m *Main) ParseFlags(args []string) error {
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
-// SIGTERM (SIGHUP reloads the configuration), and return the exit code: 0,
-// 1 when the server fails, 2 for an invalid flag or environment value.
-// "licensing-server public-keys" prints the public signing keys instead, and
-// "licensing-server scan" runs the leak scanner (see the README).
+// SIGTERM (SIGHUP reloads the configuration and the TLS certificate), and
+// return the exit code: 0, 1 when the server fails, 2 for an invalid flag or
+// environment value. As the first argument, "public-keys" prints the public
+// signing keys, "scan" runs the leak scanner, and "backup" and "restore"
+// run those commands instead (see the README).
 func (m *Main) Main(args []string) int {
+	if code, ok := m.subcommand(args); ok { // backup, restore
+		return code
+	}
 	if len(args) > 0 && args[0] == "scan" {
 		return m.scanMain(args[1:]) // the leak scanner (scan.go), not the server
 	}
@@ -162,14 +176,21 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 			m.closer.Close()
 		}
 	}()
-	health := st.health
 	proxies, err := parsePrefixes(m.TrustedProxies)
+	if err != nil {
+		return err
+	}
+	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
+		return err
+	}
+	timed, err := m.instrument(ctx)
 	if err != nil {
 		return err
 	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               m.policy(st.cfg),
-		Store:                m.store,
+		Store:                timed,
+		Observer:             m.metrics,
 		Organizations:        &m.dir,
 		Pepper:               st.pepper,
 		Signing:              st.signing,
@@ -182,6 +203,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	defer m.serveAdmin()()
 	mux := http.NewServeMux()
 	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
 		RateLimit:      m.RateLimit,
@@ -190,15 +212,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		TrustedProxies: proxies,
 		Logger:         m.logger,
 	}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if health() != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"store failed; refusing writes"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ok"}`+"\n")
-	})
+	m.opsRoutes(mux)
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return err
@@ -212,6 +226,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
 	}
+	if m.cert != nil {
+		srv.TLSConfig = m.cert.config()
+		ln = tls.NewListener(ln, srv.TLSConfig)
+	}
 	if err := st.announce(); err != nil {
 		ln.Close()
 		return err
@@ -224,6 +242,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		select {
 		case <-reload:
 			m.reload()
+			m.reloadTLS()
 			continue
 		case err := <-served:
 			m.shutdown()
@@ -233,6 +252,8 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		break
 	}
 	m.logger.Info("shutting down")
+	m.stopping.Store(true)
+	m.drain()
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)

@@ -1,0 +1,58 @@
+package server
+
+import (
+	"flag"
+	"io"
+	"net/http"
+	"time"
+)
+
+// opsFlags defines the operator's flags: TLS and the shutdown delay.
+func (m *Main) opsFlags(fs *flag.FlagSet) {
+	env := func(name string) string { return m.Getenv(name) }
+	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT"), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
+	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY"), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
+	delay, err := time.ParseDuration(env("LICENSING_SHUTDOWN_DELAY"))
+	if err != nil {
+		delay = 0
+	}
+	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", delay, "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
+}
+
+// drain keeps serving for ShutdownDelay once /readyz answers 503.
+func (m *Main) drain() {
+	if m.ShutdownDelay > 0 {
+		m.logger.Info("draining before shutdown: /readyz answers 503", "delay", m.ShutdownDelay.String())
+		time.Sleep(m.ShutdownDelay)
+	}
+}
+
+// opsRoutes registers the operator's routes beside the API: /healthz
+// (liveness: 200 while the process serves), /readyz (readiness: 503 with the
+// reason while the store is in its failed state or the server shuts down)
+// and /metrics.
+func (m *Main) opsRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /healthz", m.metrics.observe("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		io.WriteString(w, `{"status":"ok"}`+"\n")
+	}))
+	mux.HandleFunc("GET /readyz", m.metrics.observe("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		reason := ""
+		switch {
+		case m.stopping.Load():
+			reason = "shutting down"
+		case m.metrics.health != nil && m.metrics.health() != nil:
+			reason = "store failed; refusing writes" // the cause is in the log, not on the public listener
+		}
+		if reason != "" {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"not ready","reason":"`+reason+`"}`+"\n")
+			return
+		}
+		io.WriteString(w, `{"status":"ready"}`+"\n")
+	}))
+	mux.Handle("GET /metrics", m.metrics.observe("GET /metrics", m.metrics.ServeHTTP))
+}

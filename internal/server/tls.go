@@ -1,0 +1,63 @@
+package server
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync/atomic"
+)
+
+// certificate serves the TLS certificate of -tls-cert and -tls-key and
+// swaps it on reload: new handshakes see the new certificate, open
+// connections keep theirs.
+type certificate struct {
+	certFile, keyFile string
+	cur               atomic.Pointer[tls.Certificate]
+}
+
+// newCertificate loads the pair; both files or neither must be given (nil, nil: no TLS).
+func newCertificate(certFile, keyFile string) (*certificate, error) {
+	if certFile == "" && keyFile == "" {
+		return nil, nil
+	}
+	if certFile == "" || keyFile == "" {
+		return nil, errors.New("-tls-cert and -tls-key go together")
+	}
+	c := &certificate{certFile: certFile, keyFile: keyFile}
+	if err := c.reload(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// reload reads the files again; on an error the current certificate stays.
+func (c *certificate) reload() error {
+	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
+	if err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	c.cur.Store(&pair)
+	return nil
+}
+
+// config is the server's TLS configuration, its certificate read at each handshake.
+func (c *certificate) config() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			return c.cur.Load(), nil
+		},
+	}
+}
+
+// reloadTLS is the TLS part of SIGHUP.
+func (m *Main) reloadTLS() {
+	if m.cert == nil {
+		return
+	}
+	if err := m.cert.reload(); err != nil {
+		m.logger.Error("reload: keeping the previous TLS certificate", "err", err)
+		return
+	}
+	m.logger.Info("TLS certificate reloaded", "cert", m.TLSCert)
+}

@@ -1,0 +1,153 @@
+package server_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/licensekit/licensing/internal/server"
+	"github.com/matryer/is"
+)
+
+// selfSigned returns a PEM certificate for 127.0.0.1 with serial, its PEM
+// key and the parsed certificate.
+func selfSigned(t *testing.T, serial int64) (certPEM, keyPEM []byte, cert *x509.Certificate) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(serial),
+		Subject:      pkix.Name{CommonName: "licensing test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ = x509.ParseCertificate(der)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), cert
+}
+
+func writeFiles(t *testing.T, files map[string][]byte) {
+	t.Helper()
+	for path, b := range files {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// waitLog waits until the server's log holds want n times.
+func waitLog(t *testing.T, p *inproc, want string, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Count(p.logs.String(), want) >= n {
+			return
+		}
+	}
+	t.Fatalf("log never said %q %d times:\n%s", want, n, p.logs.String())
+}
+
+// TestTLSReload serves HTTPS with a certificate made here, reloads a second
+// one on SIGHUP: a new connection sees the new certificate while an open
+// keep-alive connection goes on working; a bad file keeps the current one.
+func TestTLSReload(t *testing.T) {
+	is := is.New(t)
+	cfgPath, data := configured(t)
+	certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
+	certA, keyA, a := selfSigned(t, 1)
+	certB, keyB, b := selfSigned(t, 2)
+	writeFiles(t, map[string][]byte{certFile: certA, keyFile: keyA})
+	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1,
+		TokenLifetime: time.Hour, TLSCert: certFile, TLSKey: keyFile})
+
+	roots := x509.NewCertPool()
+	roots.AddCert(a)
+	roots.AddCert(b)
+	newClient := func() *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: roots}, MaxConnsPerHost: 1}}
+	}
+	// get answers the serial of the server's certificate and whether the
+	// connection was reused.
+	get := func(t *testing.T, c *http.Client) (serial int64, reused bool) {
+		t.Helper()
+		ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+			GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused }})
+		req, _ := http.NewRequestWithContext(ctx, "GET", p.url+"/healthz", nil)
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, res.Body) // so that the connection is kept
+		res.Body.Close()
+		if res.StatusCode != 200 || res.TLS == nil {
+			t.Fatalf("status %d, TLS %v", res.StatusCode, res.TLS != nil)
+		}
+		return res.TLS.PeerCertificates[0].SerialNumber.Int64(), reused
+	}
+
+	old := newClient()
+	serial, _ := get(t, old)
+	is.Equal(serial, int64(1)) // the first certificate
+
+	plain, err := http.Get(strings.Replace(p.url, "https://", "http://", 1) + "/healthz")
+	if err == nil {
+		plain.Body.Close()
+		is.True(plain.StatusCode != 200) // no plain HTTP on the TLS listener
+	}
+
+	writeFiles(t, map[string][]byte{certFile: certB, keyFile: keyB})
+	p.reload <- syscall.SIGHUP
+	waitLog(t, p, "TLS certificate reloaded", 1)
+
+	serial, reused := get(t, old)
+	is.True(reused)            // the open connection survived the reload
+	is.Equal(serial, int64(1)) // and keeps the certificate it was made with
+	serial, reused = get(t, newClient())
+	is.True(!reused)
+	is.Equal(serial, int64(2)) // a new connection sees the new certificate
+
+	writeFiles(t, map[string][]byte{certFile: []byte("not a certificate")})
+	p.reload <- syscall.SIGHUP
+	waitLog(t, p, "keeping the previous TLS certificate", 1)
+	serial, _ = get(t, newClient())
+	is.Equal(serial, int64(2)) // a bad file keeps the current certificate
+}
+
+func TestTLSFlagsTogether(t *testing.T) {
+	is := is.New(t)
+	cfgPath, data := configured(t)
+	m := &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1, TokenLifetime: time.Hour,
+		TLSCert: filepath.Join(t.TempDir(), "cert.pem"), Addr: "127.0.0.1:0", Stderr: &syncBuffer{},
+		Getenv: func(string) string { return "" }}
+	err := m.Run(context.Background(), nil)
+	is.True(err != nil && strings.Contains(err.Error(), "-tls-cert and -tls-key")) // one without the other is refused
+}
