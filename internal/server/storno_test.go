@@ -1,0 +1,121 @@
+package server_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// stornoClient runs testdata/storno/selfhosted.php, which talks to the server
+// as the seed system's self-hosted client does, and decodes what it prints.
+func stornoClient(t *testing.T, p *proc, env ...string) map[string]any {
+	t.Helper()
+	if _, err := exec.LookPath("php"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("php is not installed; .ci/run must install php-cli")
+		}
+		t.Skip("php is not installed")
+	}
+	cmd := exec.Command("php", "testdata/storno/selfhosted.php")
+	cmd.Env = append(os.Environ(), append([]string{"BASE_URL=" + p.url}, env...)...)
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("php: %v: %s", err, stderr)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatalf("php printed %q: %v", out, err)
+	}
+	return m
+}
+
+func TestStornoSelfHostedClient(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	// Default plans and limits: the vendor configured no "limits" and no
+	// maxOrganizations, as a Storno vendor starting out would.
+	is.NoErr(os.WriteFile(cfg, []byte(`{
+  "issuer": "licensing.storno.example",
+  "requiredFeature": "selfHostingLicense",
+  "plans": {"business": {"selfHostingLicense": true, "maxCompanies": 10, "maxUsersPerOrg": 10}},
+  "organizations": [
+    {"id": "org-1", "name": "SC Firma Mea SRL", "ownerId": "user-1", "members": ["user-2"], "plan": "business", "active": true},
+    {"id": "org-2", "name": "Inactive SRL", "ownerId": "user-3", "plan": "business", "active": false}
+  ],
+  "tokens": [{"sha256": "`+sha("token-owner-1")+`", "userId": "user-1"}, {"sha256": "`+sha("token-member-2")+`", "userId": "user-2"},
+             {"sha256": "`+sha("token-owner-3")+`", "userId": "user-3"}]
+}`), 0o600))
+	p := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data"))
+
+	status, created, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"Production Server"}`)
+	is.Equal(status, 201)
+	key, id := created["licenseKey"].(string), created["id"].(string)
+
+	// Validation with FRONTEND_URL sent verbatim, without a scheme.
+	res := stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=app.example.com")
+	is.Equal(res["status"], 200.0)
+	body := res["body"].(map[string]any)
+	is.Equal(body["valid"], true)
+	is.Equal(body["plan"], "business")
+	is.Equal(body["violations"], []any{"Multiple organizations detected (2). Self-hosted licenses allow 1."}) // Storno's violation, default plans
+	_, _, raw := p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
+	var list struct{ Keys []map[string]any }
+	is.NoErr(json.Unmarshal([]byte(raw), &list))
+	is.Equal(list.Keys[0]["instanceUrl"], "app.example.com") // stored and listed as sent
+	is.Equal(list.Keys[0]["instanceMetrics"].(map[string]any)["orgCount"], 2.0)
+
+	// The offline token from the default route: RS256, verified against the PEM the server publishes.
+	status, tok, _ := p.do(t, "POST", "/api/v1/licensing/keys/"+id+"/jwt", "token-owner-1", "")
+	is.Equal(status, 200)
+	claims := stornoClient(t, p, "MODE=token", "TOKEN="+tok["jwt"].(string))
+	is.Equal(claims["iss"], "licensing.storno.example")
+	is.Equal(claims["sub"], "org-1")
+	is.Equal(claims["plan"], "business")
+	is.Equal(claims["jti"], id)
+	is.Equal(claims["orgName"], "SC Firma Mea SRL")
+
+	// The seed system's exact error texts, which its frontend translates.
+	texts := []struct {
+		name, method, path, token, body string
+		hdr                             []string
+		status                          int
+		text                            string
+	}{
+		{"member creates", "POST", "/api/v1/licensing/keys", "token-member-2", `{}`, nil, 403, "Permission denied"},
+		{"unknown organization", "POST", "/api/v1/licensing/keys", "token-owner-1", `{}`, []string{"X-Organization", "org-404"}, 404, "Organization not found"},
+		{"inactive organization", "POST", "/api/v1/licensing/keys", "token-owner-3", `{}`, nil, 403, "Organization is inactive"},
+		{"unknown key", "DELETE", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc", "token-owner-1", "", nil, 404, "License key not found"},
+		{"no key", "POST", "/api/v1/licensing/validate", "", `{"instanceUrl":"app.example.com"}`, nil, 400, "licenseKey is required"},
+	}
+	for _, tc := range texts {
+		status, m, _ := p.do(t, tc.method, tc.path, tc.token, tc.body, tc.hdr...)
+		is.Equal(status, tc.status)
+		is.Equal(m["error"], tc.text) // the seed system's text
+	}
+
+	// Revocation: the instance learns it at its next validation.
+	status, _, _ = p.do(t, "DELETE", "/api/v1/licensing/keys/"+id, "token-owner-1", "")
+	is.Equal(status, 200)
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=app.example.com")
+	is.Equal(res["status"], 401.0)
+	is.Equal(res["body"], map[string]any{"valid": false, "error": "Invalid or revoked license key"})
+	status, m, _ := p.do(t, "POST", "/api/v1/licensing/keys/"+id+"/jwt", "token-owner-1", "")
+	is.Equal(status, 403)
+	is.Equal(m["error"], "License key is revoked")
+
+	// Past the rate limit: the seed system's 429 text.
+	limited := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data2"), "-rate-limit", "1", "-rate-burst", "1")
+	stornoClient(t, limited, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=app.example.com")
+	res = stornoClient(t, limited, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=app.example.com")
+	is.Equal(res["status"], 429.0)
+	is.Equal(res["body"], map[string]any{"error": "Too many requests."})
+}
