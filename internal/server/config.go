@@ -27,6 +27,11 @@ type FileConfig struct {
 	Tokens          []TokenConfig             `json:"tokens"`
 	// Limits maps metric names to plan features; absent means licensing.DefaultLimits.
 	Limits map[string]string `json:"limits"`
+	// NotEligibleMessage and ValidateNotEligibleMessage are the texts for a
+	// plan without RequiredFeature (create and token; validate); they
+	// should name the vendor's upgrade path. Absent: the library's defaults.
+	NotEligibleMessage         string `json:"notEligibleMessage"`
+	ValidateNotEligibleMessage string `json:"validateNotEligibleMessage"`
 }
 
 // OrgConfig is one organization of FileConfig.
@@ -185,7 +190,8 @@ func (c *FileConfig) compile() (*directory, error) {
 const DefaultIssuer = "licensing.localhost"
 
 func (c *FileConfig) policy() licensing.Policy {
-	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits, Issuer: c.Issuer}
+	p := licensing.Policy{RequiredFeature: c.RequiredFeature, BillingURL: c.BillingURL, Limits: c.Limits, Issuer: c.Issuer,
+		NotEligibleMessage: c.NotEligibleMessage, ValidateNotEligibleMessage: c.ValidateNotEligibleMessage}
 	if p.Issuer == "" {
 		p.Issuer = DefaultIssuer
 	}
