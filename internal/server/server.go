@@ -30,6 +30,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/filestore"
+	"github.com/licensekit/licensing/ownerpage"
 )
 
 // Main is one run of the reference server. Fill it with ParseFlags, then call Run.
@@ -218,6 +219,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	mux := http.NewServeMux()
 	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir))
+	mux.Handle("/", ownerpage.Handler(ownerpage.Config{APIBase: licensing.APIPrefix})) // the owner page; 404 elsewhere
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if health() != nil {
