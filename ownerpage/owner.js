@@ -293,8 +293,8 @@
     badge.textContent = active ? "Active" : "Revoked";
     badge.className = "badge " + (active ? "active" : "revoked");
     li.classList.toggle("is-revoked", !active);
-    li.querySelector(".token-row").hidden = !active;
-    li.querySelector(".revoke").hidden = !active;
+    li.querySelector(".actions").hidden = !active; // a revoked key has no token and stays revoked
+    li.querySelector(".revoke").hidden = false;
     li.querySelector(".confirm").hidden = true;
   }
 
@@ -472,6 +472,7 @@
 
   function signOut() {
     forget();
+    els.org.value = "";
     showError("");
     say("Signed out.");
     render(true);
@@ -484,7 +485,7 @@
   els.signOut.addEventListener("click", signOut);
   els.createForm.addEventListener("submit", createKey);
   els.copy.addEventListener("click", copyKey);
-  els.newKeyDone.addEventListener("click", function () { hideNewKey(); els.instanceName.focus(); });
+  els.newKeyDone.addEventListener("click", function () { hideNewKey(); say(""); els.instanceName.focus(); });
   els.refresh.addEventListener("click", function () { loadKeys(true); });
   els.more.addEventListener("click", function () { loadKeys(false); });
 
