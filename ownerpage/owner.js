@@ -86,6 +86,8 @@
   function describe(err, doing) {
     var why = sentence(err.message);
     switch (err.status) {
+      case -1:
+        return "Something went wrong while " + doing + (why ? ": " + why : ".") + " Reload the page and try again.";
       case 0:
         return "Could not reach the licensing server while " + doing + ". Check your connection and try again.";
       case 400:
@@ -136,7 +138,7 @@
           throw new APIError(res.status, msg, res.headers.get("Retry-After"));
         }
         if (data === null || typeof data !== "object") {
-          throw new APIError(res.status, "the answer was not JSON");
+          throw new APIError(-1, "the server's answer was not JSON");
         }
         return data;
       });
@@ -318,8 +320,9 @@
   // loadKeys loads the first page (reset) or the next one, after any load
   // already running.
   function loadKeys(reset) {
-    queue = queue.then(function () { return load(reset); });
-    return queue;
+    var run = queue.then(function () { return load(reset); });
+    queue = run.catch(function () {}); // one failed load never stops the next
+    return run;
   }
 
   function load(reset) {
@@ -343,7 +346,7 @@
       var n = els.keys.children.length;
       say(n + " " + plural(n, "key", "keys") + (cursor ? " shown; more can be loaded." : "."));
       showError("");
-    }, function (err) {
+    }).catch(function (err) {
       fail(err, "loading the keys");
     }).then(function () {
       els.refresh.disabled = false;
@@ -362,7 +365,7 @@
       els.instanceName.value = "";
       showNewKey(String(data.licenseKey || ""));
       return loadKeys(true).then(function () { say("Key created. Copy it now: it is shown only once."); });
-    }, function (err) {
+    }).catch(function (err) {
       fail(err, "creating a key");
     }).then(function () {
       els.create.disabled = false;
@@ -410,7 +413,7 @@
       setActive(li, false);
       li.querySelector("article").focus();
       say("Key " + String(k.licenseKey) + " revoked.");
-    }, function (err) {
+    }).catch(function (err) {
       fail(err, "revoking the key");
     }).then(function () {
       btn.disabled = false;
@@ -423,7 +426,7 @@
     btn.disabled = true;
     say("Making an offline token…");
     call("POST", "/keys/" + encodeURIComponent(k.id) + "/jwt?alg=" + alg).then(function (data) {
-      if (typeof data.jwt !== "string") { throw new APIError(-1, "the answer had no token"); }
+      if (typeof data.jwt !== "string") { throw new APIError(-1, "the server's answer had no token"); }
       showError("");
       var blob = new Blob([data.jwt + "\n"], { type: "application/jwt" });
       var url = URL.createObjectURL(blob);
