@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/ownerpage"
 )
 
 // Main is one run of the reference server. Fill it with ParseFlags, then call Run.
@@ -213,6 +214,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		Logger:         m.logger,
 	}))
 	m.opsRoutes(mux)
+	mux.Handle("/", ownerpage.Handler(ownerpage.Config{APIBase: licensing.APIPrefix})) // the owner page; 404 elsewhere
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return err

@@ -327,3 +327,40 @@ func TestPepperFromEnvironment(t *testing.T) {
 	is.True(err != nil) // a short pepper is refused
 	is.True(strings.Contains(string(out), "LICENSING_PEPPER"))
 }
+
+// The owner page is at /; every other unknown path stays a 404, and the
+// API and /healthz still answer as before.
+func TestOwnerPageRoutes(t *testing.T) {
+	p := start(t, nil, "-data", filepath.Join(t.TempDir(), "data"), "-store", "memory")
+	tests := []struct {
+		method, path string
+		status       int
+		contentType  string
+	}{
+		{"GET", "/", 200, "text/html; charset=utf-8"},
+		{"HEAD", "/", 200, "text/html; charset=utf-8"},
+		{"GET", "/owner.js", 200, "text/javascript; charset=utf-8"},
+		{"GET", "/owner.css", 200, "text/css; charset=utf-8"},
+		{"GET", "/nope", 404, "text/plain; charset=utf-8"},
+		{"GET", "/owner.js/x", 404, "text/plain; charset=utf-8"},
+		{"POST", "/", 405, "text/plain; charset=utf-8"},
+		{"GET", "/healthz", 200, "application/json"},
+		{"GET", "/api/v1/licensing/keys", 401, "application/json"},
+		{"GET", "/api/v1/licensing/nope", 404, "application/json"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			is := is.New(t)
+			req, err := http.NewRequest(tc.method, p.url+tc.path, nil)
+			is.NoErr(err)
+			res, err := http.DefaultClient.Do(req)
+			is.NoErr(err)
+			res.Body.Close()
+			is.Equal(res.StatusCode, tc.status)
+			is.Equal(res.Header.Get("Content-Type"), tc.contentType)
+			if !strings.HasPrefix(tc.path, "/api/") && tc.path != "/healthz" {
+				is.True(strings.Contains(res.Header.Get("Content-Security-Policy"), "frame-ancestors 'none'")) // the page's policy
+			}
+		})
+	}
+}

@@ -1,0 +1,508 @@
+// The owner page: sign in with a bearer token, list, create and revoke
+// license keys, download offline tokens. No framework. Everything the API
+// returns is inserted with textContent, never parsed as HTML: instance names,
+// URLs and metric names come from self-hosted instances and are untrusted.
+(function () {
+  "use strict";
+
+  var PAGE_SIZE = 50;
+  var TOKEN = "licensing.ownerToken";
+  var ORG = "licensing.organization";
+  var api = (document.querySelector('meta[name="licensing-api"]').content || "/api/v1/licensing").replace(/\/+$/, "");
+
+  function $(id) { return document.getElementById(id); }
+
+  var els = {
+    who: $("who"), whoText: $("who-text"), signOut: $("sign-out"),
+    error: $("error"), status: $("status"),
+    signIn: $("sign-in"), signInForm: $("sign-in-form"), token: $("token"), org: $("org"),
+    app: $("app"), createForm: $("create-form"), instanceName: $("instance-name"), create: $("create"),
+    newKey: $("new-key"), newKeyValue: $("new-key-value"), copy: $("copy"), copyStatus: $("copy-status"), newKeyDone: $("new-key-done"),
+    refresh: $("refresh"), tz: $("tz"), empty: $("empty"), keys: $("keys"), more: $("more"),
+    template: $("key-template")
+  };
+
+  var cursor = null; // the list's nextCursor, when the server pages
+  var queue = Promise.resolve(); // list loads run one after another
+
+  // ---- storage: sessionStorage only (never a URL, a cookie or localStorage)
+
+  function session() {
+    try { return window.sessionStorage; } catch (e) { return null; }
+  }
+  function credentials() {
+    var s = session();
+    if (!s) { return null; }
+    var t = s.getItem(TOKEN);
+    return t ? { token: t, org: s.getItem(ORG) || "" } : null;
+  }
+  function saveCredentials(token, org) {
+    var s = session();
+    if (!s) { return false; }
+    s.setItem(TOKEN, token);
+    if (org) { s.setItem(ORG, org); } else { s.removeItem(ORG); }
+    return true;
+  }
+  function forget() {
+    var s = session();
+    if (s) { s.removeItem(TOKEN); s.removeItem(ORG); }
+  }
+
+  // ---- messages
+
+  function showError(text) {
+    els.error.textContent = text;
+    els.error.hidden = !text;
+  }
+  function say(text) {
+    els.status.textContent = text;
+  }
+
+  function plural(n, one, many) { return n === 1 ? one : many; }
+
+  // retryText turns a Retry-After header (seconds or an HTTP date) into words.
+  function retryText(value) {
+    var seconds = NaN;
+    if (value && /^\s*\d+\s*$/.test(value)) {
+      seconds = parseInt(value, 10);
+    } else if (value) {
+      var at = Date.parse(value);
+      if (!isNaN(at)) { seconds = Math.max(0, Math.ceil((at - Date.now()) / 1000)); }
+    }
+    if (isNaN(seconds)) { return "Wait a minute, then try again."; }
+    if (seconds <= 1) { return "Try again in a second."; }
+    if (seconds < 120) { return "Try again in " + seconds + " seconds."; }
+    var minutes = Math.ceil(seconds / 60);
+    return "Try again in " + minutes + " minutes (at " + formatTime(new Date(Date.now() + seconds * 1000)) + ").";
+  }
+
+  function sentence(text) {
+    text = String(text || "").trim();
+    if (!text) { return ""; }
+    return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
+  // describe says in plain words what an API error means for the owner.
+  function describe(err, doing) {
+    var why = sentence(err.message);
+    switch (err.status) {
+      case -1:
+        return "Something went wrong while " + doing + (why ? ": " + why : ".") + " Reload the page and try again.";
+      case 0:
+        return "Could not reach the licensing server while " + doing + ". Check your connection and try again.";
+      case 400:
+        return "The server did not accept the request while " + doing + ": " + (why || "it was malformed.");
+      case 401:
+        return "Your token was not accepted (it is missing, wrong or no longer valid). Sign in again.";
+      case 403:
+        return "Not allowed while " + doing + ": " + (why || "your token may not manage this organization's keys.");
+      case 404:
+        return "Not found while " + doing + ": " + (why || "it does not exist.") +
+          (/organization/i.test(why) ? " Check the organization id you signed in with." : "");
+      case 413:
+        return "The request was too large while " + doing + ". Use a shorter instance name.";
+      case 429:
+        return "Too many requests while " + doing + ". " + retryText(err.retryAfter);
+      default:
+        if (err.status >= 500) {
+          return "The licensing server failed while " + doing + " (status " + err.status + "). Try again later." + (why ? " It said: " + why : "");
+        }
+        return "Unexpected answer while " + doing + " (status " + err.status + ")." + (why ? " " + why : "");
+    }
+  }
+
+  // ---- API
+
+  function APIError(status, message, retryAfter) {
+    this.status = status;
+    this.message = message || "";
+    this.retryAfter = retryAfter || "";
+  }
+
+  function call(method, path, body) {
+    var c = credentials();
+    if (!c) { return Promise.reject(new APIError(401, "")); }
+    var headers = { "Authorization": "Bearer " + c.token, "Accept": "application/json" };
+    if (c.org) { headers["X-Organization"] = c.org; }
+    var init = { method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error", referrerPolicy: "no-referrer" };
+    if (body !== undefined) {
+      headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    return fetch(api + path, init).then(function (res) {
+      return res.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        if (!res.ok) {
+          var msg = data && typeof data.error === "string" ? data.error : "";
+          throw new APIError(res.status, msg, res.headers.get("Retry-After"));
+        }
+        if (data === null || typeof data !== "object") {
+          throw new APIError(-1, "the server's answer was not JSON");
+        }
+        return data;
+      });
+    }, function () {
+      throw new APIError(0, "");
+    });
+  }
+
+  // fail shows err; a 401 also signs the owner out.
+  function fail(err, doing) {
+    if (!(err instanceof APIError)) { err = new APIError(-1, String(err && err.message || err)); }
+    showError(describe(err, doing));
+    say("");
+    if (err.status === 401) {
+      forget();
+      render(true);
+    }
+  }
+
+  // ---- rendering
+
+  var timeFormat = (function () {
+    try { return new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" }); } catch (e) { return null; }
+  })();
+
+  function formatTime(d) {
+    return timeFormat ? timeFormat.format(d) : d.toLocaleString();
+  }
+
+  function setTime(dd, iso, never) {
+    dd.textContent = "";
+    var d = iso ? new Date(iso) : null;
+    if (!d || isNaN(d.getTime())) {
+      dd.textContent = never;
+      dd.classList.add("none");
+      return;
+    }
+    var t = document.createElement("time");
+    t.dateTime = iso;
+    t.title = iso;
+    t.textContent = formatTime(d);
+    dd.appendChild(t);
+  }
+
+  // safeURL returns the URL when it is absolute http or https, else null.
+  function safeURL(s) {
+    if (typeof s !== "string") { return null; }
+    try {
+      var u = new URL(s);
+      return (u.protocol === "http:" || u.protocol === "https:") ? u : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function setText(dd, value, none) {
+    if (typeof value === "string" && value !== "") {
+      dd.textContent = value;
+      dd.classList.remove("none");
+    } else {
+      dd.textContent = none;
+      dd.classList.add("none");
+    }
+  }
+
+  function renderMetrics(dd, metrics) {
+    dd.textContent = "";
+    var names = metrics && typeof metrics === "object" ? Object.keys(metrics).sort() : [];
+    if (names.length === 0) {
+      dd.textContent = "none reported";
+      dd.classList.add("none");
+      return;
+    }
+    var ul = document.createElement("ul");
+    ul.className = "metric-list";
+    names.forEach(function (name) {
+      var li = document.createElement("li");
+      var n = document.createElement("span");
+      n.className = "metric-name";
+      n.textContent = name;
+      var v = document.createElement("span");
+      v.className = "metric-value";
+      var value = metrics[name];
+      v.textContent = typeof value === "number" ? value.toLocaleString() : String(value);
+      li.appendChild(n);
+      li.appendChild(document.createTextNode(": "));
+      li.appendChild(v);
+      ul.appendChild(li);
+    });
+    dd.appendChild(ul);
+  }
+
+  function renderViolations(dd, violations) {
+    dd.textContent = "";
+    if (!Array.isArray(violations) || violations.length === 0) {
+      dd.textContent = "none";
+      dd.classList.add("none");
+      return;
+    }
+    var ul = document.createElement("ul");
+    ul.className = "violation-list";
+    violations.forEach(function (v) {
+      var li = document.createElement("li");
+      li.textContent = String(v);
+      ul.appendChild(li);
+    });
+    dd.appendChild(ul);
+    dd.classList.add("violated");
+  }
+
+  function keyItem(k) {
+    var li = els.template.content.firstElementChild.cloneNode(true);
+    var q = function (sel) { return li.querySelector(sel); };
+    li.dataset.id = String(k.id);
+    var masked = String(k.licenseKey || "");
+    li.querySelector("article").setAttribute("aria-label", "Key " + masked);
+    q(".masked").textContent = masked;
+    setActive(li, k.active === true);
+    setText(q(".instance-name"), k.instanceName, "not named");
+    var urlDD = q(".instance-url");
+    var u = safeURL(k.instanceUrl);
+    if (u) {
+      var a = document.createElement("a");
+      a.href = u.href;
+      a.rel = "noopener noreferrer nofollow";
+      a.textContent = k.instanceUrl;
+      urlDD.appendChild(a);
+    } else {
+      setText(urlDD, k.instanceUrl, "not reported yet");
+    }
+    setTime(q(".created"), k.createdAt, "unknown");
+    setTime(q(".activated"), k.activatedAt, "not yet");
+    setTime(q(".validated"), k.lastValidatedAt, "never");
+    renderMetrics(q(".metrics"), k.instanceMetrics);
+    renderViolations(q(".violations"), k.lastViolations);
+
+    q(".download").addEventListener("click", function () { download(li, k, q(".alg").value); });
+    q(".revoke").addEventListener("click", function () {
+      q(".revoke").hidden = true;
+      q(".confirm").hidden = false;
+      q(".cancel-revoke").focus();
+    });
+    q(".cancel-revoke").addEventListener("click", function () {
+      q(".confirm").hidden = true;
+      q(".revoke").hidden = false;
+      q(".revoke").focus();
+    });
+    q(".confirm-revoke").addEventListener("click", function () { revoke(li, k); });
+    return li;
+  }
+
+  function setActive(li, active) {
+    var badge = li.querySelector(".badge");
+    badge.textContent = active ? "Active" : "Revoked";
+    badge.className = "badge " + (active ? "active" : "revoked");
+    li.classList.toggle("is-revoked", !active);
+    li.querySelector(".actions").hidden = !active; // a revoked key has no token and stays revoked
+    li.querySelector(".revoke").hidden = false;
+    li.querySelector(".confirm").hidden = true;
+  }
+
+  function render(signedOut) {
+    var c = signedOut ? null : credentials();
+    els.signIn.hidden = !!c;
+    els.app.hidden = !c;
+    els.who.hidden = !c;
+    if (c) {
+      els.whoText.textContent = c.org ? "Organization " + c.org : "Your default organization";
+    } else {
+      els.keys.textContent = "";
+      els.more.hidden = true;
+      hideNewKey();
+      els.token.value = "";
+    }
+  }
+
+  // ---- actions
+
+  // loadKeys loads the first page (reset) or the next one, after any load
+  // already running.
+  function loadKeys(reset) {
+    var run = queue.then(function () { return load(reset); });
+    queue = run.catch(function () {}); // one failed load never stops the next
+    return run;
+  }
+
+  function load(reset) {
+    if (!credentials()) { return Promise.resolve(); }
+    var path = "/keys?limit=" + PAGE_SIZE;
+    if (!reset && cursor) { path += "&cursor=" + encodeURIComponent(cursor); }
+    say(reset ? "Loading keys…" : "Loading more keys…");
+    els.refresh.disabled = true;
+    els.more.disabled = true;
+    return call("GET", path).then(function (data) {
+      var keys = Array.isArray(data.keys) ? data.keys : [];
+      if (reset) { els.keys.textContent = ""; }
+      var seen = {};
+      Array.prototype.forEach.call(els.keys.children, function (li) { seen[li.dataset.id] = true; });
+      keys.forEach(function (k) {
+        if (k && typeof k === "object" && !seen[k.id]) { els.keys.appendChild(keyItem(k)); }
+      });
+      cursor = typeof data.nextCursor === "string" && data.nextCursor !== "" ? data.nextCursor : null;
+      els.more.hidden = !cursor;
+      els.empty.hidden = els.keys.children.length > 0;
+      var n = els.keys.children.length;
+      say(n + " " + plural(n, "key", "keys") + (cursor ? " shown; more can be loaded." : "."));
+      showError("");
+    }).catch(function (err) {
+      fail(err, "loading the keys");
+    }).then(function () {
+      els.refresh.disabled = false;
+      els.more.disabled = false;
+    });
+  }
+
+  function createKey(ev) {
+    ev.preventDefault();
+    var name = els.instanceName.value.trim();
+    var body = name ? { instanceName: name } : {};
+    els.create.disabled = true;
+    say("Creating a key…");
+    call("POST", "/keys", body).then(function (data) {
+      showError("");
+      els.instanceName.value = "";
+      showNewKey(String(data.licenseKey || ""));
+      return loadKeys(true).then(function () { say("Key created. Copy it now: it is shown only once."); });
+    }).catch(function (err) {
+      fail(err, "creating a key");
+    }).then(function () {
+      els.create.disabled = false;
+    });
+  }
+
+  function showNewKey(key) {
+    els.newKeyValue.value = key;
+    els.copyStatus.textContent = "";
+    els.newKey.hidden = false;
+    els.newKeyValue.focus();
+    els.newKeyValue.select();
+  }
+
+  function hideNewKey() {
+    els.newKeyValue.value = "";
+    els.copyStatus.textContent = "";
+    els.newKey.hidden = true;
+  }
+
+  function copyKey() {
+    var key = els.newKeyValue.value;
+    var done = function () { els.copyStatus.textContent = "Copied to the clipboard."; };
+    var manual = function () {
+      els.newKeyValue.focus();
+      els.newKeyValue.select();
+      var ok = false;
+      try { ok = document.execCommand("copy"); } catch (e) { ok = false; }
+      if (ok) { done(); } else { els.copyStatus.textContent = "Could not copy automatically: the key is selected, press Ctrl+C (⌘C) to copy it."; }
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(key).then(done, manual);
+    } else {
+      manual();
+    }
+  }
+
+  function revoke(li, k) {
+    var btn = li.querySelector(".confirm-revoke");
+    btn.disabled = true;
+    say("Revoking the key…");
+    call("DELETE", "/keys/" + encodeURIComponent(k.id)).then(function () {
+      showError("");
+      k.active = false;
+      setActive(li, false);
+      li.querySelector("article").focus();
+      say("Key " + String(k.licenseKey) + " revoked.");
+    }).catch(function (err) {
+      fail(err, "revoking the key");
+    }).then(function () {
+      btn.disabled = false;
+    });
+  }
+
+  function download(li, k, alg) {
+    if (alg !== "RS256" && alg !== "EdDSA") { alg = "RS256"; }
+    var btn = li.querySelector(".download");
+    btn.disabled = true;
+    say("Making an offline token…");
+    call("POST", "/keys/" + encodeURIComponent(k.id) + "/jwt?alg=" + alg).then(function (data) {
+      if (typeof data.jwt !== "string") { throw new APIError(-1, "the server's answer had no token"); }
+      showError("");
+      var blob = new Blob([data.jwt + "\n"], { type: "application/jwt" });
+      var url = URL.createObjectURL(blob);
+      var a = document.createElement("a");
+      a.href = url;
+      a.download = "license-" + String(k.id).replace(/[^0-9a-zA-Z-]/g, "") + "-" + alg + ".jwt";
+      a.hidden = true;
+      document.body.appendChild(a);
+      a.click();
+      a.remove();
+      setTimeout(function () { URL.revokeObjectURL(url); }, 60000);
+      var until = data.expiresAt ? new Date(data.expiresAt) : null;
+      say("Offline token (" + alg + ") downloaded" + (until && !isNaN(until.getTime()) ? "; valid until " + formatTime(until) + "." : "."));
+    }).catch(function (err) {
+      fail(err, "making an offline token");
+    }).then(function () {
+      btn.disabled = false;
+    });
+  }
+
+  function signIn(ev) {
+    ev.preventDefault();
+    var token = els.token.value.trim();
+    var org = els.org.value.trim();
+    if (!token) {
+      showError("Paste your owner token to sign in.");
+      els.token.focus();
+      return;
+    }
+    if (/[^\x21-\x7e]/.test(token)) {
+      showError("That token contains spaces or characters a token cannot have. Paste it again.");
+      els.token.focus();
+      return;
+    }
+    if (!saveCredentials(token, org)) {
+      showError("This browser does not allow the page to keep the token for this tab (session storage is off), so you cannot sign in.");
+      return;
+    }
+    els.token.value = "";
+    showError("");
+    render(false);
+    loadKeys(true).then(function () {
+      if (credentials()) { els.instanceName.focus(); }
+    });
+  }
+
+  function signOut() {
+    forget();
+    els.org.value = "";
+    showError("");
+    say("Signed out.");
+    render(true);
+    els.token.focus();
+  }
+
+  // ---- start
+
+  els.signInForm.addEventListener("submit", signIn);
+  els.signOut.addEventListener("click", signOut);
+  els.createForm.addEventListener("submit", createKey);
+  els.copy.addEventListener("click", copyKey);
+  els.newKeyDone.addEventListener("click", function () { hideNewKey(); say(""); els.instanceName.focus(); });
+  els.refresh.addEventListener("click", function () { loadKeys(true); });
+  els.more.addEventListener("click", function () { loadKeys(false); });
+
+  try {
+    var zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    els.tz.textContent = "Times are shown in your time zone" + (zone ? " (" + zone + ")" : "") + ".";
+  } catch (e) {
+    els.tz.textContent = "Times are shown in your time zone.";
+  }
+
+  render(false);
+  if (credentials()) {
+    loadKeys(true);
+  } else {
+    els.token.focus();
+  }
+})();
