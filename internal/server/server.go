@@ -11,12 +11,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -92,7 +94,11 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.Addr, "addr", env("LICENSING_ADDR", "127.0.0.1:8080"), "listen address (LICENSING_ADDR)")
 	fs.StringVar(&m.ConfigPath, "config", env("LICENSING_CONFIG", ""), "JSON configuration file; none: demo organization (LICENSING_CONFIG)")
 	fs.StringVar(&m.DataDir, "data", env("LICENSING_DATA", "./licensing-data"), "state directory (LICENSING_DATA)")
-	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: file (durable, in <data>/store) or memory (LICENSING_STORE)")
+	kinds := "file (durable, in <data>/store) or memory"
+	for _, k := range slices.Sorted(maps.Keys(m.Stores)) {
+		kinds = k + ", " + kinds
+	}
+	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: "+kinds+" (LICENSING_STORE)")
 	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
 	fs.IntVar(&m.OwnerRateLimit, "owner-rate-limit", envInt("LICENSING_OWNER_RATE_LIMIT", 120), "owner requests per minute per actor; 0 turns the limiter off (LICENSING_OWNER_RATE_LIMIT)")
