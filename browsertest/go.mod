@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
-	github.com/licensekit/licensing v0.0.0
+	github.com/licensekit/licensing v0.1.0
 	github.com/matryer/is v1.4.1
 )
 

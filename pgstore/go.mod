@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/licensekit/licensing v0.0.0
+	github.com/licensekit/licensing v0.1.0
 	github.com/matryer/is v1.4.1
 )
 
