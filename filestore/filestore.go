@@ -305,7 +305,7 @@ func (s *Store) cutTail(path string, res scanResult) error {
 func (s *Store) loadSnapshot(path string) error {
 	var keys int64
 	ended := false
-	batch := make([]licensing.Key, 0, 4096)
+	var batch []licensing.Key
 	flush := func() error {
 		err := s.mem.Load(batch...)
 		batch = batch[:0]
@@ -320,7 +320,9 @@ func (s *Store) loadSnapshot(path string) error {
 			if p[0] != recSnapshotBegin {
 				return errors.New("snapshot does not start with its key count")
 			}
-			s.mem.Reserve(int(min(d.uvarint(), 1<<30)) + 1024)
+			n := int(min(d.uvarint(), 1<<30))
+			s.mem.Reserve(n + 1024)
+			batch = make([]licensing.Key, 0, min(n, 4096)+1)
 			return d.err
 		}
 		switch p[0] {

@@ -423,3 +423,33 @@ func TestSyncFailureFailsTheStore(t *testing.T) {
 	is.Equal(len(keys), 1) // only the durable key is there
 	is.True(strings.Contains(okKey, keys[0].ID))
 }
+
+func TestCompactReturnsItsError(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	var fail atomic.Bool
+	s := open(t, dir, Options{wrapFile: func(f file) file { return faultyFile{f, &fail} }})
+	fill(t, s, 10)
+	fail.Store(true) // the snapshot's fsync fails
+	err := s.Compact()
+	fail.Store(false)
+	is.True(err != nil) // the error is returned, not swallowed
+	is.True(strings.Contains(err.Error(), "injected fsync failure"))
+	is.NoErr(s.Err()) // the old files stay in charge: still writable
+	is.Equal(s.gen, uint64(0))
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		is.True(!strings.HasPrefix(e.Name(), "snapshot-")) // no half-written snapshot left
+	}
+	is.NoErr(s.CreateKey(ctx, storetest.NewKey("org-1", base)))
+	is.NoErr(s.Compact()) // and a later compaction succeeds
+	want := dump(s)
+	is.NoErr(s.Close())
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), want)
+	is.Equal(s.mem.Len(), 11)
+
+	is.True(errors.Is(s.Compact(), nil))
+	s.fail(errors.New("disk gone"))
+	is.True(errors.Is(s.Compact(), licensing.ErrStoreFailed)) // a failed store does not compact, and says why
+}

@@ -102,7 +102,7 @@ func scan(path string, kind uint32, allowTorn bool, fn func(off int64, payload [
 		return scanResult{}, err
 	}
 	res := scanResult{size: fi.Size()}
-	r := bufio.NewReaderSize(f, 1<<20)
+	r := bufio.NewReaderSize(f, int(min(1<<20, max(res.size, 16))))
 	corrupt := func(off int64, why string) error { return &CorruptError{File: path, Offset: off, Reason: why} }
 	// truncated: the file ends inside the record at off.
 	truncated := func(off int64, why string) (scanResult, error) {
@@ -242,7 +242,7 @@ func scanV1(path string, r io.Reader, f *os.File, res scanResult, allowTorn bool
 // starts, looking no further back than from (size when the last byte is not
 // zero).
 func zeroTailStart(f *os.File, from, size int64) (int64, error) {
-	buf := make([]byte, 64<<10)
+	buf := make([]byte, min(64<<10, max(size-from, 1)))
 	end := size
 	for end > from {
 		start := max(from, end-int64(len(buf)))
