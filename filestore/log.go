@@ -268,24 +268,32 @@ type file interface {
 }
 
 // logFile appends framed records and makes them durable with group commit:
-// concurrent committers share one write and one fsync.
+// committers append to a shared buffer and wait; one syncer goroutine writes
+// and fsyncs whatever has gathered, and starts the next write as soon as an
+// fsync returns, so the disk never waits for a committer to be scheduled.
 type logFile struct {
-	f        file
-	mu       sync.Mutex
-	cond     sync.Cond
-	buf      []byte // framed records waiting for the next write
-	spare    []byte
-	appended uint64 // commits appended to buf, ever
-	synced   uint64 // commits durable on disk
-	syncing  bool
-	err      error // the first write or fsync error; the log is dead after it
-	size     int64
-	syncs    uint64 // fsyncs done, for tests and benchmarks
+	f       file
+	mu      sync.Mutex
+	buf     []byte // framed records waiting for the next write
+	spare   []byte
+	pending *batch // the commits in buf
+	err     error  // the first write or fsync error; the log is dead after it
+	size    int64  // bytes durable on disk
+	syncs   uint64 // fsyncs done, for tests and benchmarks
+	kick    chan struct{}
+	quit    chan struct{}
+	stopped chan struct{}
+}
+
+// batch is the commits that share one write and one fsync.
+type batch struct {
+	done chan struct{}
+	err  error
 }
 
 func newLogFile(f file, size int64) *logFile {
-	l := &logFile{f: f, size: size}
-	l.cond.L = &l.mu
+	l := &logFile{f: f, size: size, kick: make(chan struct{}, 1), quit: make(chan struct{}), stopped: make(chan struct{})}
+	go l.syncer()
 	return l
 }
 
@@ -293,45 +301,65 @@ func newLogFile(f file, size int64) *logFile {
 // durable, or with the write or fsync error that lost them.
 func (l *logFile) commit(payloads ...[]byte) error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.err != nil {
+		l.mu.Unlock()
 		return l.err
 	}
 	for _, p := range payloads {
 		l.buf = appendFrame(l.buf, p)
 	}
-	l.appended++
-	me := l.appended
-	for l.synced < me && l.err == nil {
-		if l.syncing {
-			l.cond.Wait()
-			continue
-		}
-		// Lead a group: write and sync everything appended so far.
-		l.syncing = true
-		buf, upto := l.buf, l.appended
-		l.buf = l.spare[:0]
-		l.mu.Unlock()
-		_, err := l.f.Write(buf)
-		if err == nil {
-			err = l.f.Sync()
-		}
-		l.mu.Lock()
-		l.syncing = false
-		l.spare = buf[:0]
-		if err != nil {
-			l.err = err
-		} else {
-			l.synced = upto
-			l.size += int64(len(buf))
-			l.syncs++
-		}
-		l.cond.Broadcast()
+	b := l.pending
+	if b == nil {
+		b = &batch{done: make(chan struct{})}
+		l.pending = b
 	}
-	if l.synced >= me {
-		return nil
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}:
+	default: // the syncer is already told
 	}
-	return l.err
+	<-b.done
+	return b.err
+}
+
+func (l *logFile) syncer() {
+	defer close(l.stopped)
+	for {
+		select {
+		case <-l.kick:
+		case <-l.quit:
+			return
+		}
+		for {
+			l.mu.Lock()
+			buf, b, err := l.buf, l.pending, l.err
+			if b == nil {
+				l.mu.Unlock()
+				break
+			}
+			l.buf, l.pending = l.spare[:0], nil
+			l.mu.Unlock()
+			if err == nil {
+				_, err = l.f.Write(buf)
+				if err == nil {
+					err = l.f.Sync()
+				}
+			}
+			l.mu.Lock()
+			l.spare = buf[:0]
+			if err != nil {
+				if l.err == nil {
+					l.err = err
+				}
+			} else {
+				l.size += int64(len(buf))
+				l.syncs++
+			}
+			l.mu.Unlock()
+			b.err = err
+			close(b.done)
+		}
+	}
 }
 
 func (l *logFile) stats() (size int64, syncs uint64) {
@@ -340,11 +368,27 @@ func (l *logFile) stats() (size int64, syncs uint64) {
 	return l.size, l.syncs
 }
 
+// close fails later commits, stops the syncer once no commit is waiting,
+// and closes the file.
 func (l *logFile) close() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.err == nil {
 		l.err = errors.New("filestore: log closed")
+	}
+	l.mu.Unlock()
+	select {
+	case l.kick <- struct{}{}: // fail a batch that is still waiting
+	default:
+	}
+	close(l.quit)
+	<-l.stopped
+	l.mu.Lock()
+	b := l.pending
+	l.pending = nil
+	l.mu.Unlock()
+	if b != nil {
+		b.err = errors.New("filestore: log closed")
+		close(b.done)
 	}
 	return l.f.Close()
 }
