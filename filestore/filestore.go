@@ -205,6 +205,8 @@ func (s *Store) load() error {
 		name := e.Name()
 		var gen uint64
 		switch {
+		case name == restoringName:
+			return fmt.Errorf("filestore: %s holds an unfinished restore (%s): remove the directory and restore again", s.dir, name)
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(filepath.Join(s.dir, name)) // an unfinished snapshot
 		case len(name) == len("log-")+16 && strings.HasPrefix(name, "log-"):
