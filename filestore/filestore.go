@@ -507,7 +507,7 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		return licensing.ErrDuplicateKey
 	}
 
-	e := &encoder{}
+	e := &encoder{b: make([]byte, 0, 256)}
 	encodeKey(e, k)
 	s.apply.RLock()
 	defer s.apply.RUnlock()
@@ -515,7 +515,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		return err
 	}
 	s.liveSize.Add(int64(len(e.b) + frameSize))
-	return s.mem.Load(k)
+	// Not ctx: the key is durable, memory must have it whatever the caller's
+	// context does now.
+	return s.mem.CreateKey(context.Background(), k)
 }
 
 // KeyByID implements licensing.Store from memory.
