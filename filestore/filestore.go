@@ -379,7 +379,7 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		if err := s.mem.Load(k); err != nil {
+		if err := s.mem.CreateKey(ctx, k); err != nil {
 			return fmt.Errorf("key %s: %w", k.ID, err)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))

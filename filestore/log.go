@@ -280,6 +280,7 @@ type logFile struct {
 	err     error  // the first write or fsync error; the log is dead after it
 	size    int64  // bytes durable on disk
 	syncs   uint64 // fsyncs done, for tests and benchmarks
+	commits uint64 // commits appended, for tests
 	kick    chan struct{}
 	quit    chan struct{}
 	stopped chan struct{}
@@ -308,6 +309,7 @@ func (l *logFile) commit(payloads ...[]byte) error {
 	for _, p := range payloads {
 		l.buf = appendFrame(l.buf, p)
 	}
+	l.commits++
 	b := l.pending
 	if b == nil {
 		b = &batch{done: make(chan struct{})}
