@@ -244,3 +244,31 @@ func ExampleCorruptError() {
 	fmt.Println(err)
 	// Output: filestore: /var/lib/licensing/store/log-0000000000000000: corrupt at offset 4242: record checksum mismatch
 }
+
+// A snapshot is written whole, fsynced and renamed before it counts: it
+// never has a torn tail, so a short one is refused at every length (its end
+// record carries the key count), never cut.
+func TestShortSnapshotRefuses(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	mixedStore(t, dir)
+	path := filepath.Join(dir, snapshotName(1))
+	orig, err := os.ReadFile(path)
+	is.NoErr(err)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	is.NoErr(err)
+	defer f.Close()
+	for cut := int64(0); cut < int64(len(orig)); cut++ {
+		_, err := f.WriteAt(orig, 0)
+		is.NoErr(err)
+		is.NoErr(f.Truncate(cut))
+		_, err = Open(dir, Options{Logger: quiet()})
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("snapshot cut at %d: %v, want a CorruptError", cut, err)
+		}
+		is.Equal(ce.File, path)
+	}
+	_, err = f.WriteAt(orig, 0)
+	is.NoErr(err)
+}
