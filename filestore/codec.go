@@ -17,6 +17,7 @@ const (
 	recValidations   byte = 3 // a batch of validation records
 	recSnapshotEnd   byte = 4 // the number of keys in a snapshot, last
 	recSnapshotBegin byte = 5 // the number of keys in a snapshot, first
+	recFingerprint   byte = 6 // the pepper fingerprint the store was created with
 )
 
 var errDecode = errors.New("malformed record payload")
@@ -209,6 +210,11 @@ func decodeKey(d *decoder) licensing.Key {
 	k.LastMetrics = d.metrics()
 	k.LastViolations = d.strings()
 	return k
+}
+
+func encodeFingerprint(e *encoder, fp string) {
+	e.byte(recFingerprint)
+	e.str(fp)
 }
 
 func encodeRevoke(e *encoder, id string, at time.Time) {

@@ -4,20 +4,46 @@
 // Every write is appended to a log as a checksummed record and fsynced
 // before the call returns; concurrent writers share one fsync (group
 // commit). Open replays the newest snapshot and the log into memory, so
-// lookups never touch the disk. A torn last record (a crash mid-write) is cut
-// off with a warning; damage anywhere else stops Open with a CorruptError
-// naming the file and offset. When the log has grown past twice the size of
-// the live data (and past Options.CompactMinBytes), it is compacted: a
+// lookups never touch the disk. When the log has grown past twice the size
+// of the live data (and past Options.CompactMinBytes), it is compacted: a
 // snapshot is written to a temporary file, fsynced, renamed into place, the
 // directory fsynced, and a fresh log started; a crash at any point leaves a
 // directory that opens with all data.
 //
+// # What Open cuts and what it refuses
+//
+// Only bytes written after the last completed fsync may be cut at open: an
+// append that a crash interrupted, which was never acknowledged. Each
+// record's length is covered by its own checksum and each record ends with a
+// non-zero byte, so Open cuts the end of the newest log only when the file
+// ends inside a record, or when that record's unwritten part and everything
+// after it are zero bytes (a file system that grew the file before the data
+// landed); it logs a warning when it does. Any other damage, a flipped bit
+// anywhere in an acknowledged record, a header or length that does not
+// check, damage followed by valid data, any damage to an older log or to a
+// snapshot (written whole, fsynced and renamed before it counts), stops Open
+// with a *CorruptError naming the file and offset. Files of format version 1
+// (earlier releases) are read and converted to the current format at Open.
+//
+// # Pepper continuity
+//
+// Keys are found by an HMAC under the service's pepper, so a store opened
+// under another pepper would answer "unknown" for every issued key. When
+// Options.PepperFingerprint is set, the store records it durably, and a later
+// Open with a different fingerprint fails with ErrPepperMismatch. A store
+// with no recorded fingerprint (a new one, or one written before
+// fingerprints existed) adopts the one given.
+//
+// # Failures, locking, backups
+//
 // A write or fsync error fails the write that hit it and puts the store in a
 // failed state: further writes return an error wrapping
 // licensing.ErrStoreFailed (HTTP 503), reads keep working. One process at a
-// time: Open takes an exclusive flock on <dir>/LOCK.
+// time: Open takes an exclusive flock on <dir>/LOCK. Store.Backup writes a
+// consistent copy of a running store to a stream and Restore turns it back
+// into a directory.
 //
-//	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{})
+//	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{PepperFingerprint: fp})
 //	if err != nil { ... }
 //	defer st.Close()
 //	svc, err := licensing.New(licensing.Config{Store: st, ...})
@@ -50,9 +76,21 @@ type Options struct {
 	// CompactMinBytes is the log size below which the store never compacts.
 	// Default 16 MiB.
 	CompactMinBytes int64
+	// PepperFingerprint identifies the pepper the caller validates keys
+	// with: an opaque string the caller computes from it (for example an
+	// HMAC of a fixed label), never the pepper itself. A store records the
+	// first fingerprint it is opened with; Open with another one fails with
+	// ErrPepperMismatch. Empty skips the check (and records nothing).
+	PepperFingerprint string
 
-	wrapFile func(file) file // tests: fault injection
+	wrapFile func(file) file // tests: fault injection on logs and snapshots
 }
+
+// ErrPepperMismatch is returned (wrapped) by Open when
+// Options.PepperFingerprint differs from the fingerprint the store recorded:
+// every key it holds was issued under another pepper and would stop
+// validating. Restore the original pepper rather than open the store anyway.
+var ErrPepperMismatch = errors.New("filestore: the pepper differs from the one this store's keys were issued under; every issued key would stop validating")
 
 // Store is the file-backed licensing.Store. Create it with Open.
 type Store struct {
@@ -69,6 +107,11 @@ type Store struct {
 	log      *logFile
 	gen      uint64
 	liveSize atomic.Int64 // bytes the live data takes in a snapshot (estimate)
+	// done lists the files in charge besides the live log (the snapshot, and
+	// older logs a crash left behind): they no longer change.
+	done        []string
+	fingerprint string // recorded pepper fingerprint, "" when none
+	migrate     bool   // a file of format version 1 was read
 
 	mu       sync.Mutex // reservations of ids and lookup values being created
 	reserved map[string]bool
@@ -117,7 +160,39 @@ func Open(dir string, opt Options) (*Store, error) {
 		lock.Close()
 		return nil, err
 	}
+	if err := s.afterLoad(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
+}
+
+// afterLoad converts files of an older format, then checks or records the
+// pepper fingerprint.
+func (s *Store) afterLoad() error {
+	if s.migrate {
+		if err := s.compact(); err != nil {
+			return fmt.Errorf("filestore: converting %s to format version %d: %w", s.dir, formatVersion, err)
+		}
+		s.opt.Logger.Info("filestore: converted the store to the current format", "dir", s.dir, "version", formatVersion)
+	}
+	fp := s.opt.PepperFingerprint
+	switch {
+	case fp == "" || fp == s.fingerprint:
+		return nil
+	case s.fingerprint != "":
+		return fmt.Errorf("%w (store %s)", ErrPepperMismatch, s.dir)
+	}
+	if n := s.bulk.Len(); n > 0 {
+		s.opt.Logger.Info("filestore: recording the pepper fingerprint of a store that had none", "dir", s.dir, "keys", n)
+	}
+	e := &encoder{}
+	encodeFingerprint(e, fp)
+	if err := s.log.commit(e.b); err != nil {
+		return fmt.Errorf("filestore: record the pepper fingerprint: %w", err)
+	}
+	s.fingerprint = fp
+	return nil
 }
 
 // load replays the newest snapshot and the logs after it, cuts a torn tail
@@ -133,6 +208,8 @@ func (s *Store) load() error {
 		name := e.Name()
 		var gen uint64
 		switch {
+		case name == restoringName:
+			return fmt.Errorf("filestore: %s holds an unfinished restore (%s): remove the directory and restore again", s.dir, name)
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(filepath.Join(s.dir, name)) // an unfinished snapshot
 		case len(name) == len("log-")+16 && strings.HasPrefix(name, "log-"):
@@ -151,9 +228,11 @@ func (s *Store) load() error {
 	var base uint64
 	if len(snaps) > 0 {
 		base = snaps[len(snaps)-1]
-		if err := s.loadSnapshot(filepath.Join(s.dir, snapshotName(base))); err != nil {
+		path := filepath.Join(s.dir, snapshotName(base))
+		if err := s.loadSnapshot(path); err != nil {
 			return err
 		}
+		s.done = append(s.done, path)
 	}
 	var replay []uint64
 	for _, g := range logs {
@@ -169,6 +248,10 @@ func (s *Store) load() error {
 		res, err := scan(path, kindLog, last, s.replayRecord)
 		if err != nil {
 			return err
+		}
+		s.migrate = s.migrate || res.version == 1
+		if !last {
+			s.done = append(s.done, path)
 		}
 		s.gen, size = g, res.end
 		if res.torn {
@@ -227,13 +310,13 @@ func (s *Store) cutTail(path string, res scanResult) error {
 func (s *Store) loadSnapshot(path string) error {
 	var keys int64
 	ended := false
-	batch := make([]licensing.Key, 0, 4096)
+	var batch []licensing.Key
 	flush := func() error {
 		err := s.bulk.Load(batch...)
 		batch = batch[:0]
 		return err
 	}
-	_, err := scan(path, kindSnapshot, false, func(off int64, p []byte) error {
+	res, err := scan(path, kindSnapshot, false, func(off int64, p []byte) error {
 		if ended {
 			return errors.New("record after the end of the snapshot")
 		}
@@ -242,10 +325,15 @@ func (s *Store) loadSnapshot(path string) error {
 			if p[0] != recSnapshotBegin {
 				return errors.New("snapshot does not start with its key count")
 			}
-			s.bulk.Reserve(int(min(d.uvarint(), 1<<30)) + 1024)
+			n := int(min(d.uvarint(), 1<<30))
+			s.bulk.Reserve(n + 1024)
+			batch = make([]licensing.Key, 0, min(n, 4096)+1)
 			return d.err
 		}
 		switch p[0] {
+		case recFingerprint:
+			s.fingerprint = strings.Clone(d.str())
+			return d.err
 		case recKey:
 			k := decodeKey(d)
 			if d.err != nil {
@@ -274,6 +362,7 @@ func (s *Store) loadSnapshot(path string) error {
 	if !ended {
 		return &CorruptError{File: path, Offset: -1, Reason: "snapshot has no end record"}
 	}
+	s.migrate = s.migrate || res.version == 1
 	fi, err := os.Stat(path)
 	if err == nil {
 		s.liveSize.Store(fi.Size())
@@ -285,12 +374,15 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 	d := newDecoder(p)
 	ctx := context.Background()
 	switch p[0] {
+	case recFingerprint:
+		s.fingerprint = strings.Clone(d.str())
+		return d.err
 	case recKey:
 		k := decodeKey(d)
 		if d.err != nil {
 			return d.err
 		}
-		if err := s.bulk.Load(k); err != nil {
+		if err := s.mem.CreateKey(ctx, k); err != nil {
 			return fmt.Errorf("key %s: %w", k.ID, err)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
@@ -379,7 +471,7 @@ func (s *Store) commit(payloads ...[]byte) error {
 		go func() {
 			defer s.bg.Done()
 			defer s.compacting.Store(false)
-			s.compact()
+			s.compact() // logged: a background compaction has no caller to tell
 		}()
 	}
 	return nil
@@ -387,23 +479,19 @@ func (s *Store) commit(payloads ...[]byte) error {
 
 // CreateKey implements licensing.Store: the key is fsynced before it returns.
 func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
-	if err := s.writable(); err != nil {
-		return err
-	}
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
-	s.apply.RLock()
-	defer s.apply.RUnlock()
+	if err := s.writable(); err != nil {
+		return err
+	}
+	// Reserve the id and lookup value first, under s.mu alone (no lookup
+	// is made while holding it), then look in memory: a create of the same
+	// id or lookup value either still holds its reservation, or applied its
+	// key to memory before releasing it.
 	idKey, lookupKey := "i"+k.ID, "l"+k.LookupValue
 	s.mu.Lock()
-	dup := s.reserved[idKey] || s.reserved[lookupKey]
-	if !dup {
-		_, err1 := s.mem.KeyByID(ctx, k.ID)
-		_, err2 := s.mem.KeyByLookup(ctx, k.LookupValue)
-		dup = err1 == nil || err2 == nil
-	}
-	if dup {
+	if s.reserved[idKey] || s.reserved[lookupKey] {
 		s.mu.Unlock()
 		return licensing.ErrDuplicateKey
 	}
@@ -415,14 +503,24 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		delete(s.reserved, lookupKey)
 		s.mu.Unlock()
 	}()
+	if _, err := s.mem.KeyByID(ctx, k.ID); err == nil {
+		return licensing.ErrDuplicateKey
+	}
+	if _, err := s.mem.KeyByLookup(ctx, k.LookupValue); err == nil {
+		return licensing.ErrDuplicateKey
+	}
 
-	e := &encoder{}
+	e := &encoder{b: make([]byte, 0, 256)}
 	encodeKey(e, k)
+	s.apply.RLock()
+	defer s.apply.RUnlock()
 	if err := s.commit(e.b); err != nil {
 		return err
 	}
 	s.liveSize.Add(int64(len(e.b) + frameSize))
-	return s.bulk.Load(k)
+	// Not ctx: the key is durable, memory must have it whatever the caller's
+	// context does now.
+	return s.mem.CreateKey(context.Background(), k)
 }
 
 // KeyByID implements licensing.Store from memory.
@@ -491,12 +589,13 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 
 // compact writes a snapshot of generation gen+1 and starts its log. Errors
 // before the snapshot is renamed into place leave the old files in charge;
-// errors after it fail the store, since the old log no longer counts.
-func (s *Store) compact() {
+// errors after it fail the store, since the old log no longer counts. It
+// returns the error it hit, which it has also logged.
+func (s *Store) compact() error {
 	s.apply.Lock()
 	defer s.apply.Unlock()
-	if s.Err() != nil {
-		return
+	if err := s.writable(); err != nil {
+		return err
 	}
 	start := time.Now()
 	next := s.gen + 1
@@ -507,37 +606,39 @@ func (s *Store) compact() {
 		// Do not retry at once: wait until the log doubles again.
 		size, _ := s.log.stats()
 		s.liveSize.Store(size)
-		return
+		return fmt.Errorf("filestore: compaction: write snapshot: %w", err)
 	}
 	if err := s.createLog(next); err != nil {
-		s.fail(err)
-		return
+		return s.fail(err)
 	}
 	f, err := os.OpenFile(filepath.Join(s.dir, logName(next)), os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		s.fail(err)
-		return
+		return s.fail(err)
 	}
-	old, oldGen := s.log, s.gen
-	s.log, s.gen = newLogFile(s.opt.wrapFile(f), headerSize), next
+	old, oldGen, oldDone := s.log, s.gen, s.done
+	s.log, s.gen, s.done = newLogFile(s.opt.wrapFile(f), headerSize), next, []string{final}
 	s.liveSize.Store(size)
 	old.close()
 	os.Remove(filepath.Join(s.dir, logName(oldGen)))
-	os.Remove(filepath.Join(s.dir, snapshotName(oldGen)))
+	for _, path := range oldDone {
+		os.Remove(path)
+	}
 	syncDir(s.dir)
 	s.opt.Logger.Info("filestore: compacted", "keys", s.bulk.Len(), "snapshot_bytes", size,
 		"duration", time.Since(start).Round(time.Millisecond).String())
+	return nil
 }
 
 // writeSnapshot writes every key to path through a synced temporary file and
 // a rename, then syncs the directory. It returns the snapshot's size.
 func (s *Store) writeSnapshot(path string) (int64, error) {
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	osf, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer os.Remove(tmp)
+	f := s.opt.wrapFile(osf)
 	w := bufio.NewWriterSize(f, 1<<20)
 	size := int64(headerSize)
 	w.Write(header(kindSnapshot))
@@ -548,6 +649,13 @@ func (s *Store) writeSnapshot(path string) (int64, error) {
 	frame = appendFrame(frame, e.b)
 	w.Write(frame)
 	size += int64(len(frame))
+	if s.fingerprint != "" {
+		e.b = e.b[:0]
+		encodeFingerprint(e, s.fingerprint)
+		frame = appendFrame(frame[:0], e.b)
+		w.Write(frame)
+		size += int64(len(frame))
+	}
 	var n uint64
 	s.bulk.Each(func(k licensing.Key) bool {
 		e.b = e.b[:0]
@@ -584,10 +692,12 @@ func (s *Store) writeSnapshot(path string) (int64, error) {
 	return size, nil
 }
 
-// Compact compacts the store now, whatever the log's size.
+// Compact compacts the store now, whatever the log's size, and returns the
+// error it hit. An error before the new snapshot is in place leaves the
+// store as it was, writable; an error after it puts the store in its failed
+// state.
 func (s *Store) Compact() error {
-	s.compact()
-	return s.Err()
+	return s.compact()
 }
 
 // Close waits for a running compaction, closes the log and releases the

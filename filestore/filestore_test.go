@@ -237,9 +237,21 @@ func TestCorruptionBeforeTheTailRefusesToOpen(t *testing.T) {
 	is.True(err != nil && strings.Contains(err.Error(), "format version 9"))
 }
 
+// gatedFile holds every Sync until gate is closed.
+type gatedFile struct {
+	file
+	gate chan struct{}
+}
+
+func (f gatedFile) Sync() error {
+	<-f.gate
+	return f.file.Sync()
+}
+
 func TestGroupCommit(t *testing.T) {
 	is := is.New(t)
-	s := open(t, t.TempDir(), Options{})
+	gate := make(chan struct{})
+	s := open(t, t.TempDir(), Options{wrapFile: func(f file) file { return gatedFile{f, gate} }})
 	_, before := s.log.stats()
 	var wg sync.WaitGroup
 	for i := 0; i < 32; i++ {
@@ -251,11 +263,22 @@ func TestGroupCommit(t *testing.T) {
 			}
 		}()
 	}
+	// The first fsync is held until all 32 creates have appended their
+	// record: the 31 that came during it must share the next one.
+	for {
+		s.log.mu.Lock()
+		n := s.log.commits
+		s.log.mu.Unlock()
+		if n == 32 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(gate)
 	wg.Wait()
 	_, after := s.log.stats()
 	is.Equal(s.bulk.Len(), 32)
-	t.Logf("32 concurrent creates took %d fsyncs", after-before)
-	is.True(after-before < 32) // concurrent creates share fsyncs
+	is.True(after-before <= 2) // one fsync for the first create, one for the 31 that waited
 }
 
 func TestValidationBatchIsOneSync(t *testing.T) {
@@ -422,4 +445,34 @@ func TestSyncFailureFailsTheStore(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(keys), 1) // only the durable key is there
 	is.True(strings.Contains(okKey, keys[0].ID))
+}
+
+func TestCompactReturnsItsError(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	var fail atomic.Bool
+	s := open(t, dir, Options{wrapFile: func(f file) file { return faultyFile{f, &fail} }})
+	fill(t, s, 10)
+	fail.Store(true) // the snapshot's fsync fails
+	err := s.Compact()
+	fail.Store(false)
+	is.True(err != nil) // the error is returned, not swallowed
+	is.True(strings.Contains(err.Error(), "injected fsync failure"))
+	is.NoErr(s.Err()) // the old files stay in charge: still writable
+	is.Equal(s.gen, uint64(0))
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		is.True(!strings.HasPrefix(e.Name(), "snapshot-")) // no half-written snapshot left
+	}
+	is.NoErr(s.CreateKey(ctx, storetest.NewKey("org-1", base)))
+	is.NoErr(s.Compact()) // and a later compaction succeeds
+	want := dump(s)
+	is.NoErr(s.Close())
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), want)
+	is.Equal(s.bulk.Len(), 11)
+
+	is.True(errors.Is(s.Compact(), nil))
+	s.fail(errors.New("disk gone"))
+	is.True(errors.Is(s.Compact(), licensing.ErrStoreFailed)) // a failed store does not compact, and says why
 }

@@ -1,0 +1,274 @@
+package filestore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/storetest"
+)
+
+// mixedStore leaves in dir a snapshot (after a compaction) and a live log of
+// creates, revokes and validation batches, every one acknowledged, and
+// returns the dump of what it holds.
+func mixedStore(t *testing.T, dir string) string {
+	t.Helper()
+	s := open(t, dir, Options{})
+	keys := fill(t, s, 6)
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, fill(t, s, 4)...)
+	var recs []licensing.ValidationRecord
+	for i, k := range keys[:5] {
+		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, FirstAt: base, At: base.Add(time.Duration(i) * time.Minute),
+			InstanceName: "renamed", Metrics: map[string]float64{"userCount": 7}})
+	}
+	if err := s.RecordValidations(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RevokeKey(ctx, keys[0].ID, base.Add(3*time.Hour)); err != nil { // revoked in the snapshot's generation
+		t.Fatal(err)
+	}
+	want := dump(s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want
+}
+
+// Every single flipped bit of an acknowledged log or snapshot either stops
+// Open with a CorruptError naming the file and the damaged record, or opens
+// a store holding everything: never a store with fewer acknowledged records
+// (a revoked key active again, a key or a validation lost).
+func TestEveryFlippedBitIsCorruptionNeverATornTail(t *testing.T) {
+	dir := t.TempDir()
+	want := mixedStore(t, dir)
+	for _, name := range []string{logName(1), snapshotName(1)} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			path := filepath.Join(dir, name)
+			orig, err := os.ReadFile(path)
+			is.NoErr(err)
+			records := 0
+			if name == logName(1) {
+				_, err = scan(path, kindLog, false, func(int64, []byte) error { records++; return nil })
+				is.NoErr(err)
+				is.True(records >= 8) // creates, revokes and a validation batch
+			}
+			refused, opened := 0, 0
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			is.NoErr(err)
+			defer f.Close()
+			for bit := 0; bit < 8*len(orig); bit++ {
+				// in place: a failed Open changes nothing, and rewriting
+				// the whole file would flush it each time
+				_, err := f.WriteAt([]byte{orig[bit/8] ^ 1<<(bit%8)}, int64(bit/8))
+				is.NoErr(err)
+				s, err := Open(dir, Options{Logger: quiet()})
+				_, werr := f.WriteAt(orig[bit/8:bit/8+1], int64(bit/8))
+				is.NoErr(werr)
+				if err == nil {
+					got := dump(s)
+					s.Close()
+					is.NoErr(os.WriteFile(path, orig, 0o600))
+					opened++
+					if got != want {
+						t.Fatalf("bit %d (byte %d) of %s: opened with other contents:\n%s\nwant:\n%s", bit, bit/8, name, got, want)
+					}
+					continue
+				}
+				refused++
+				var ce *CorruptError
+				if !errors.As(err, &ce) {
+					t.Fatalf("bit %d of %s: %v, want a CorruptError", bit, name, err)
+				}
+				is.Equal(ce.File, path)            // names the damaged file
+				is.True(ce.Offset <= int64(bit/8)) // at or before the flipped byte
+				is.True(strings.Contains(err.Error(), path))
+			}
+			is.NoErr(os.WriteFile(path, orig, 0o600))
+			t.Logf("%s: %d bits: %d refused, %d opened with all data", name, 8*len(orig), refused, opened)
+			is.Equal(opened, 0) // every byte of a store file is checked
+		})
+	}
+	is := is.New(t)
+	s := open(t, dir, Options{})
+	is.Equal(dump(s), want) // the undamaged store still opens whole
+}
+
+// The old bug: a length field damaged in the middle of the log was taken for
+// a torn tail, and the acknowledged records after it were cut.
+func TestDamagedLengthInTheMiddleRefuses(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	fill(t, s, 10)
+	s.Close()
+	path := filepath.Join(dir, logName(0))
+	var offs []int64
+	_, err := scan(path, kindLog, false, func(off int64, _ []byte) error { offs = append(offs, off); return nil })
+	is.NoErr(err)
+	b, _ := os.ReadFile(path)
+	mid := offs[len(offs)/2]
+	binary.BigEndian.PutUint32(b[mid:], 1<<30) // runs past the end of the file
+	is.NoErr(os.WriteFile(path, b, 0o600))
+	_, err = Open(dir, Options{Logger: quiet()})
+	var ce *CorruptError
+	is.True(errors.As(err, &ce)) // refused, not cut
+	is.Equal(ce.Offset, mid)     // at the damaged record
+}
+
+// A crash during the last batch: truncated at every offset inside it, or
+// with its unwritten part zero-filled, the store opens with every earlier
+// record, and the complete records of the batch or none of them.
+func TestInterruptedLastBatchAtEveryOffset(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	fill(t, s, 6)
+	before := dump(s)
+	// the last batch: three creates written and fsynced together
+	var payloads [][]byte
+	for i := 0; i < 3; i++ {
+		e := &encoder{}
+		encodeKey(e, storetest.NewKey("org-batch", base))
+		payloads = append(payloads, e.b)
+	}
+	start, _ := s.log.stats()
+	is.NoErr(s.log.commit(payloads...))
+	s.Close()
+	path := filepath.Join(dir, logName(0))
+	orig, err := os.ReadFile(path)
+	is.NoErr(err)
+	for cut := start; cut < int64(len(orig)); cut++ {
+		for _, zeros := range []bool{false, true} {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			is.NoErr(err)
+			_, err = f.WriteAt(orig, 0)
+			is.NoErr(err)
+			is.NoErr(f.Truncate(cut))
+			if zeros { // the file grew, the data from cut on never landed
+				is.NoErr(f.Truncate(int64(len(orig))))
+			}
+			f.Close()
+			s, err := Open(dir, Options{Logger: quiet()})
+			if err != nil {
+				t.Fatalf("cut at %d (zero-filled %v): %v", cut, zeros, err)
+			}
+			n := s.bulk.Len()
+			got := dump(s)
+			s.Close()
+			is.True(n >= 6 && n <= 9) // every earlier record, and only whole records of the batch
+			for _, line := range strings.Split(before, "\n") {
+				if !strings.Contains(got, line) {
+					t.Fatalf("cut at %d (zero-filled %v): lost %s", cut, zeros, line)
+				}
+			}
+		}
+	}
+}
+
+// writeV1 writes a file of format version 1 (earlier releases).
+func writeV1(t *testing.T, path string, kind uint32, payloads ...[]byte) {
+	t.Helper()
+	b := []byte(magic)
+	b = binary.BigEndian.AppendUint32(b, 1)
+	b = binary.BigEndian.AppendUint32(b, kind)
+	for _, p := range payloads {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+		b = binary.BigEndian.AppendUint32(b, crc32.Checksum(p, castagnoli))
+		b = append(b, p...)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFormatVersion1IsConverted(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	k1, k2 := storetest.NewKey("org-1", base), storetest.NewKey("org-1", base.Add(time.Second))
+	enc := func(f func(e *encoder)) []byte { e := &encoder{}; f(e); return e.b }
+	writeV1(t, filepath.Join(dir, snapshotName(3)), kindSnapshot,
+		enc(func(e *encoder) { e.byte(recSnapshotBegin); e.uvarint(1) }),
+		enc(func(e *encoder) { encodeKey(e, k1) }),
+		enc(func(e *encoder) { e.byte(recSnapshotEnd); e.uvarint(1) }))
+	writeV1(t, filepath.Join(dir, logName(3)), kindLog,
+		enc(func(e *encoder) { encodeKey(e, k2) }),
+		enc(func(e *encoder) { encodeRevoke(e, k1.ID, base.Add(time.Hour)) }))
+
+	s := open(t, dir, Options{})
+	is.Equal(s.bulk.Len(), 2)
+	got, err := s.KeyByID(ctx, k1.ID)
+	is.NoErr(err)
+	is.True(!got.Active) // the version 1 log's revocation is kept
+	want := dump(s)
+	is.NoErr(s.Close())
+	for _, name := range []string{logName(4), snapshotName(4)} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		is.NoErr(err)
+		is.Equal(binary.BigEndian.Uint32(b[8:]), uint32(formatVersion)) // converted to the current format
+	}
+	_, err = os.Stat(filepath.Join(dir, logName(3)))
+	is.True(errors.Is(err, os.ErrNotExist)) // and the old files are gone
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), want)
+}
+
+func TestFormatVersion1DamagedTailRefuses(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	e := &encoder{}
+	encodeKey(e, storetest.NewKey("org-1", base))
+	writeV1(t, filepath.Join(dir, logName(0)), kindLog, e.b, e.b[:len(e.b)-1])
+	b, _ := os.ReadFile(filepath.Join(dir, logName(0)))
+	is.NoErr(os.WriteFile(filepath.Join(dir, logName(0)), b[:len(b)-5], 0o600))
+	_, err := Open(dir, Options{Logger: quiet()})
+	var ce *CorruptError
+	is.True(errors.As(err, &ce))                                    // a version 1 tail cannot be told from damage
+	is.True(strings.Contains(err.Error(), "release that wrote it")) // and the error says what to do
+}
+
+func ExampleCorruptError() {
+	err := &CorruptError{File: "/var/lib/licensing/store/log-0000000000000000", Offset: 4242, Reason: "record checksum mismatch"}
+	fmt.Println(err)
+	// Output: filestore: /var/lib/licensing/store/log-0000000000000000: corrupt at offset 4242: record checksum mismatch
+}
+
+// A snapshot is written whole, fsynced and renamed before it counts: it
+// never has a torn tail, so a short one is refused at every length (its end
+// record carries the key count), never cut.
+func TestShortSnapshotRefuses(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	mixedStore(t, dir)
+	path := filepath.Join(dir, snapshotName(1))
+	orig, err := os.ReadFile(path)
+	is.NoErr(err)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	is.NoErr(err)
+	defer f.Close()
+	for cut := int64(0); cut < int64(len(orig)); cut++ {
+		_, err := f.WriteAt(orig, 0)
+		is.NoErr(err)
+		is.NoErr(f.Truncate(cut))
+		_, err = Open(dir, Options{Logger: quiet()})
+		var ce *CorruptError
+		if !errors.As(err, &ce) {
+			t.Fatalf("snapshot cut at %d: %v, want a CorruptError", cut, err)
+		}
+		is.Equal(ce.File, path)
+	}
+	_, err = f.WriteAt(orig, 0)
+	is.NoErr(err)
+}
