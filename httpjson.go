@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // decode reads a bounded JSON body into v. An empty body means no fields.
@@ -38,13 +40,38 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			if typeErr.Field == "metrics" && typeErr.Type.Kind().String() == "float64" {
-				return &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+				if strings.HasPrefix(typeErr.Value, "number") {
+					return errMetricValue // a number too large for a float64: 1e400
+				}
+				return errMetricType
 			}
 			return &Error{Code: CodeInvalid, Message: typeErr.Field + " must be " + jsonKind(typeErr.Type.Kind().String())}
 		}
 		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."}
 	}
+	if req, ok := v.(*wire.ValidateRequest); ok && len(req.Metrics) > 0 && bytes.Contains(body, []byte("null")) && nullMetric(body) {
+		return errMetricType
+	}
 	return nil
+}
+
+var errMetricType = &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+
+// nullMetric reports whether the metrics object of body has a null value,
+// which encoding/json would quietly decode as 0.
+func nullMetric(body []byte) bool {
+	var m struct {
+		Metrics map[string]*float64 `json:"metrics"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return false
+	}
+	for _, v := range m.Metrics {
+		if v == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonKind(goKind string) string {
