@@ -104,7 +104,10 @@ func checkNonce(n string) error {
 }
 
 // invalidUTF8Field names the top-level field of a JSON object body whose
-// name or value holds invalid UTF-8, or "the request body".
+// name or value holds invalid UTF-8, or "the request body". Only a name
+// that looks like a field (a letter, then at most 31 letters or digits) is
+// repeated, so an answer never echoes a long or odd string of the caller's,
+// a license key pasted as a field name among them.
 func invalidUTF8Field(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
@@ -113,8 +116,24 @@ func invalidUTF8Field(body []byte) string {
 	names := slices.Sorted(maps.Keys(fields))
 	for _, name := range names {
 		if !utf8.Valid(fields[name]) {
+			if !isFieldName(name) {
+				break
+			}
 			return name
 		}
 	}
 	return "the request body"
+}
+
+func isFieldName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
