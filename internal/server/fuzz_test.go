@@ -94,7 +94,7 @@ func TestLoadConfigWholeDocument(t *testing.T) {
 			_, err := server.LoadConfig(path)
 			is.True(err != nil) // refused
 			if err != nil {
-				is.True(strings.Contains(err.Error(), path))              // names the file
+				is.True(strings.Contains(err.Error(), path))             // names the file
 				is.True(!strings.Contains(err.Error(), "field : wrong")) // and says what is wrong in words
 			}
 		})
