@@ -228,6 +228,7 @@ func badCases() []badCase {
 		{name: "token/huge organization", method: "POST", path: keyPathA + "/jwt", hdr: []string{owner, "X-Organization: " + strings.Repeat("o", 64<<10)}, status: 404, want: wantOrgNotFound},
 		{name: "list/organization with a tab", method: "GET", path: keysPath, hdr: []string{owner, "X-Organization: org\t-1"}, status: 404, want: wantOrgNotFound},
 		{name: "list/organization with a control byte", method: "GET", path: keysPath, hdr: []string{owner, "X-Organization: org-1\x7f"}, status: 400, want: wantGoBadHeader},
+		{name: "revoke/empty organization is the default one", method: "DELETE", path: keysPath + "/{R}", hdr: []string{owner, "X-Organization:"}, status: 200, want: wantRevokedOK},
 		{name: "list/organization case", method: "GET", path: keysPath, hdr: []string{owner, "X-Organization: ORG-1"}, status: 404, want: wantOrgNotFound},
 		{name: "create/two organization headers", method: "POST", path: keysPath, hdr: []string{other, "X-Organization: org-2", "X-Organization: org-1"}, body: `{}`, status: 400, want: wantTwoOrgs},
 
