@@ -156,6 +156,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.Serv
 // browser request from another origin that relies on ambient credentials
 // (no Authorization header) is refused before the authenticator runs.
 func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
+	// A repeated credential or organization is ambiguous: an authenticator
+	// reading the first and a proxy checking the last would disagree.
+	if len(r.Header.Values("Authorization")) > 1 {
+		h.fail(w, r, reply{}, ErrUnauthorized)
+		return Actor{}, false
+	}
+	if len(r.Header.Values(OrganizationHeader)) > 1 {
+		h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: OrganizationHeader + " must be sent at most once"})
+		return Actor{}, false
+	}
 	if r.Header.Get("Authorization") == "" {
 		if err := h.origins.Check(r); err != nil {
 			h.fail(w, r, reply{}, ErrCrossOrigin)
@@ -372,8 +382,12 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rp, nonceErr)
 		return
 	}
-	if org == "" || len(org) > 255 {
+	if org == "" {
 		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org is required"})
+		return
+	}
+	if !isName(org, maxOrgIDLength) {
+		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org must be at most 255 characters without control or format characters"})
 		return
 	}
 	ids, err := h.svc.RevokedKeyIDs(r.Context(), org)

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // decode reads a bounded JSON body into v. An empty body means no fields.
@@ -38,13 +40,38 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
 			if typeErr.Field == "metrics" && typeErr.Type.Kind().String() == "float64" {
-				return &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+				if strings.HasPrefix(typeErr.Value, "number") {
+					return errMetricValue // a number too large for a float64: 1e400
+				}
+				return errMetricType
 			}
 			return &Error{Code: CodeInvalid, Message: typeErr.Field + " must be " + jsonKind(typeErr.Type.Kind().String())}
 		}
 		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."}
 	}
+	if req, ok := v.(*wire.ValidateRequest); ok && len(req.Metrics) > 0 && bytes.Contains(body, []byte("null")) && nullMetric(body) {
+		return errMetricType
+	}
 	return nil
+}
+
+var errMetricType = &Error{Code: CodeInvalid, Message: "metrics values must be numbers"}
+
+// nullMetric reports whether the metrics object of body has a null value,
+// which encoding/json would quietly decode as 0.
+func nullMetric(body []byte) bool {
+	var m struct {
+		Metrics map[string]*float64 `json:"metrics"`
+	}
+	if json.Unmarshal(body, &m) != nil {
+		return false
+	}
+	for _, v := range m.Metrics {
+		if v == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func jsonKind(goKind string) string {
@@ -77,7 +104,10 @@ func checkNonce(n string) error {
 }
 
 // invalidUTF8Field names the top-level field of a JSON object body whose
-// name or value holds invalid UTF-8, or "the request body".
+// name or value holds invalid UTF-8, or "the request body". Only a name
+// that looks like a field (a letter, then at most 31 letters or digits) is
+// repeated, so an answer never echoes a long or odd string of the caller's,
+// a license key pasted as a field name among them.
 func invalidUTF8Field(body []byte) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
@@ -86,8 +116,24 @@ func invalidUTF8Field(body []byte) string {
 	names := slices.Sorted(maps.Keys(fields))
 	for _, name := range names {
 		if !utf8.Valid(fields[name]) {
+			if !isFieldName(name) {
+				break
+			}
 			return name
 		}
 	}
 	return "the request body"
+}
+
+func isFieldName(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || i > 0 && '0' <= c && c <= '9') {
+			return false
+		}
+	}
+	return true
 }

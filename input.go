@@ -18,6 +18,7 @@ const (
 	maxInstanceIDLength   = 128
 	maxMetrics            = 32
 	maxMetricNameLength   = 64
+	maxOrgIDLength        = 255 // the org parameter of the revocations route
 )
 
 // The input rules, the same on every route: strings are valid UTF-8; names
@@ -47,11 +48,13 @@ func checkValidateInput(in ValidateInput) error {
 			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control or format characters", maxMetricNameLength)}
 		}
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-			return &Error{Code: CodeInvalid, Message: "metrics must be finite numbers, not negative"}
+			return errMetricValue
 		}
 	}
 	return nil
 }
+
+var errMetricValue = &Error{Code: CodeInvalid, Message: "metrics must be finite numbers, not negative"}
 
 // checkText bounds a name: valid UTF-8, at most max characters, no control
 // or format characters.
