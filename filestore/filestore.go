@@ -90,7 +90,8 @@ type Options struct {
 // Options.PepperFingerprint differs from the fingerprint the store recorded:
 // every key it holds was issued under another pepper and would stop
 // validating. Restore the original pepper rather than open the store anyway.
-var ErrPepperMismatch = errors.New("filestore: the pepper differs from the one this store's keys were issued under; every issued key would stop validating")
+// It wraps licensing.ErrPepperMismatch, like every store's.
+var ErrPepperMismatch = fmt.Errorf("filestore: the pepper differs from the one this store's keys were issued under: %w", licensing.ErrPepperMismatch)
 
 // Store is the file-backed licensing.Store. Create it with Open.
 type Store struct {

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/licensekit/licensing/filestore"
 )
 
 // A backup is a tar archive of the state directory as the server uses it:
@@ -50,9 +52,8 @@ type backuper interface {
 }
 
 // restoreStore restores a store backup into dir (which must not exist or be
-// empty). TODO(filestore merge): set to filestore.Restore; until then the
-// restore command refuses to run.
-var restoreStore func(r io.Reader, dir string) error
+// empty).
+var restoreStore = filestore.Restore
 
 type manifest struct {
 	Created     time.Time `json:"created"`

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"sync/atomic"
@@ -59,11 +60,20 @@ func LoadConfig(path string) (*FileConfig, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
+	if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' {
+		return nil, fmt.Errorf("config %s: the file must hold one JSON object", path)
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
 	var c FileConfig
-	if err := dec.Decode(&c); err != nil {
+	err = dec.Decode(&c)
+	if err == nil && dec.More() {
+		err = errors.New("data after the configuration object (a half-saved edit?)")
+	} else if _, terr := dec.Token(); err == nil && terr != io.EOF {
+		err = errors.New("data after the configuration object (a half-saved edit?)")
+	}
+	if err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
 			return nil, fmt.Errorf("config %s: field %s: wrong type (%s)", path, typeErr.Field, typeErr.Value)

@@ -1,13 +1,11 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/subtle"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
@@ -90,32 +88,13 @@ type pepperChecker interface {
 // checkPepper makes the store confirm the pepper, then saves a fresh one.
 // The memory store, which starts empty, needs no check.
 //
-// The file store's fingerprint is <data>/store/pepper-fingerprint, checked
-// here. TODO(filestore merge): pass filestore.Options{PepperFingerprint: fp}
-// to filestore.Open in openStore instead, treat errors.Is(err,
-// filestore.ErrPepperMismatch) as p.mismatch(), and delete this file case
-// (keep fileStoreHasData: a fresh pepper over a store with data is refused
-// before the store is opened).
+// The file store checks its fingerprint as it opens (openStore); a fresh
+// pepper over a file store with data is refused before that (start).
 func (m *Main) checkPepper(ctx context.Context, p *pepper, store licensing.Store) error {
 	fp := licensing.PepperFingerprint(p.value)
 	switch m.StoreKind {
 	case "memory":
-	case "file":
-		path := filepath.Join(m.DataDir, "store", "pepper-fingerprint")
-		b, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			if subtle.ConstantTimeCompare(bytes.TrimSpace(b), []byte(fp)) != 1 {
-				return p.mismatch()
-			}
-		case errors.Is(err, os.ErrNotExist):
-			if err := p.save(); err != nil {
-				return err
-			}
-			return writeFileAtomic(path, []byte(fp+"\n"))
-		default:
-			return err
-		}
+	case "file": // checked by filestore.Open (Options.PepperFingerprint)
 	default:
 		if pc, ok := store.(pepperChecker); ok {
 			if err := pc.CheckPepper(ctx, fp); errors.Is(err, licensing.ErrPepperMismatch) {
@@ -143,9 +122,6 @@ func fileStoreHasData(dir string) (bool, error) {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if name == "pepper-fingerprint" {
-			return true, nil
-		}
 		fi, err := e.Info()
 		if err != nil {
 			continue

@@ -61,7 +61,10 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 			return nil, pep.mismatch() // never open a store with data under a new pepper
 		}
 	}
-	health, err := m.openStore(ctx, storeDir)
+	health, err := m.openStore(ctx, storeDir, licensing.PepperFingerprint(pep.value))
+	if errors.Is(err, licensing.ErrPepperMismatch) {
+		return nil, pep.mismatch()
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -116,15 +119,14 @@ func (m *Main) unlock() {
 }
 
 // openStore opens the -store kind into m.store and m.closer and returns its
-// health check.
-func (m *Main) openStore(ctx context.Context, storeDir string) (func() error, error) {
+// health check. The file store checks the pepper's fingerprint as it opens.
+func (m *Main) openStore(ctx context.Context, storeDir, fingerprint string) (func() error, error) {
 	switch m.StoreKind {
 	case "memory":
 		m.store = licensing.NewMemoryStore()
 		return func() error { return nil }, nil
 	case "file":
-		// TODO(filestore merge): filestore.Options{..., PepperFingerprint: fp}; see checkPepper.
-		fst, err := filestore.Open(storeDir, filestore.Options{Logger: m.logger})
+		fst, err := filestore.Open(storeDir, filestore.Options{Logger: m.logger, PepperFingerprint: fingerprint})
 		if err != nil {
 			return nil, err
 		}
