@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/licensekit/licensing/internal/atomicfile"
 )
 
 // Files LoadOrCreateSigningKeys keeps in its directory.
@@ -46,7 +48,7 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 			if err != nil {
 				return nil, wrapErr("signing keys", err)
 			}
-			if err := writeFileDurably(f.path, pemBytes); err != nil {
+			if err := atomicfile.Write(f.path, pemBytes); err != nil {
 				return nil, wrapErr("signing keys", err)
 			}
 		}
@@ -70,34 +72,4 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 		return nil, configError(fmt.Sprintf("%s must hold an Ed25519 key and %s an RSA key", edPath, rsaPath))
 	}
 	return NewSigningKeys(edKey, rsaKey)
-}
-
-// writeFileDurably writes a 0600 file through a synced temporary file and a
-// rename, then syncs the directory.
-func writeFileDurably(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err == nil {
-		if _, err = tmp.Write(data); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

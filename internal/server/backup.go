@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing/filestore"
+	"github.com/licensekit/licensing/internal/atomicfile"
 )
 
 // A backup is a tar archive of the state directory as the server uses it:
@@ -370,7 +371,7 @@ func (m *Main) restoreCommand(args []string) error {
 		if err != nil {
 			return err
 		}
-		return writeFileAtomic(filepath.Join(*data, name), b)
+		return atomicfile.Write(filepath.Join(*data, name), b)
 	})
 	if err != nil {
 		cleanDir(*data)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/atomicfile"
 )
 
 // pepper is the server's pepper and where it came from.
@@ -63,7 +64,7 @@ func (p *pepper) save() error {
 	if !p.fresh {
 		return nil
 	}
-	if err := writeFileAtomic(p.path, []byte(hex.EncodeToString(p.value)+"\n")); err != nil {
+	if err := atomicfile.Write(p.path, []byte(hex.EncodeToString(p.value)+"\n")); err != nil {
 		return err
 	}
 	p.fresh = false
@@ -345,13 +346,13 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 		if err != nil {
 			return nil, err
 		}
-		if err := writeFileAtomic(s.path, b); err != nil {
+		if err := atomicfile.Write(s.path, b); err != nil {
 			return nil, err
 		}
 		m.logger.Info("generated a signing key", "file", s.path, "alg", s.alg, "kid", kid[s.alg])
 	}
 	b, _ := json.MarshalIndent(next, "", "  ")
-	return keys, writeFileAtomic(recPath, append(b, '\n'))
+	return keys, atomicfile.Write(recPath, append(b, '\n'))
 }
 
 func containsKID(keys []recordedKey, kid string) bool {

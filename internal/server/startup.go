@@ -15,6 +15,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/filestore"
+	"github.com/licensekit/licensing/internal/atomicfile"
 )
 
 // A start, in order: take the data directory's lock; read the configuration
@@ -193,7 +194,7 @@ func (m *Main) demoConfig() (*FileConfig, func() error, error) {
 		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: hex.EncodeToString(sum[:])}
 		announce = func() error {
 			b, _ := json.MarshalIndent(d, "", "  ")
-			if err := writeFileAtomic(path, append(b, '\n')); err != nil {
+			if err := atomicfile.Write(path, append(b, '\n')); err != nil {
 				return err
 			}
 			_, err := fmt.Fprintf(m.Stderr, "owner token: %s\n", token)
