@@ -24,6 +24,6 @@ func TestWrite(t *testing.T) {
 	is.Equal(fi.Mode().Perm(), os.FileMode(0o600))
 	entries, err := os.ReadDir(dir)
 	is.NoErr(err)
-	is.Equal(len(entries), 1) // no temporary file left behind
+	is.Equal(len(entries), 1)                                                 // no temporary file left behind
 	is.True(atomicfile.Write(filepath.Join(dir, "missing", "x"), nil) != nil) // a missing directory is an error
 }
