@@ -59,8 +59,12 @@ func TestUnknownPaths(t *testing.T) {
 		}
 		paths = append(paths, path+"/", path+"/extra", "/mounted/elsewhere"+path)
 	}
-	paths = append(paths, "/api/v1/licensing/", "/api/v1/licensing/nope", "/api/v1/licensing/keys/a/b/c")
+	paths = append(paths, "/api/v1/licensing/", "/api/v1/licensing/nope", "/api/v1/licensing/keys/a/b/c",
+		"/api/v1/licensing/keys/"+revoked.id+"/jwt/x")
 	for _, path := range paths {
+		if documented(path) {
+			continue // a documented template matches it (for example /keys/extra is /keys/{id})
+		}
 		t.Run(path, func(t *testing.T) {
 			is := is.New(t)
 			a, err := request{method: http.MethodGet, path: path, header: http.Header{
@@ -77,6 +81,29 @@ func TestUnknownPaths(t *testing.T) {
 			}
 		})
 	}
+}
+
+// documented reports whether a path template of the document matches path.
+func documented(path string) bool {
+	segs := strings.Split(path, "/")
+	for tmpl := range doc.model.Paths.PathItems.KeysFromOldest() {
+		t := strings.Split(tmpl, "/")
+		if len(t) != len(segs) {
+			continue
+		}
+		ok := true
+		for i := range t {
+			if strings.HasPrefix(t[i], "{") && strings.HasSuffix(t[i], "}") {
+				ok = ok && segs[i] != ""
+			} else {
+				ok = ok && t[i] == segs[i]
+			}
+		}
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // probes derives the crawl's requests for op.
@@ -239,7 +266,6 @@ func probes(op operation, active createdKey) []probe {
 			{"upper case", strings.ToUpper(active.id)},
 			{"revoked key", revoked.id},
 			{"other organization's key", downKey.id},
-			{"dot dot", ".."},
 			{"long", strings.Repeat("a", 300)},
 			{"license key as id", active.key},
 		} {

@@ -131,6 +131,7 @@ type xTest struct {
 	Query       string            `yaml:"query"`
 	Alg         string            `yaml:"alg"`
 	Skip        string            `yaml:"skip"`
+	Match       []string          `yaml:"match"`
 }
 
 // example is one named example of an operation: the response it documents

@@ -45,7 +45,7 @@ func TestExamples(t *testing.T) {
 				probs = append(probs, exampleChecks(op, ex, req, a)...)
 				if len(probs) > 0 {
 					t.Errorf("%s example %q\n  sent: %s\n  got:  %d %s\n  %s", op.name(), ex.name, req,
-						a.status, strings.TrimSpace(string(a.body)), strings.Join(probs, "\n  "))
+						a.status, clip(a.body), strings.Join(probs, "\n  "))
 				}
 			})
 		}
@@ -150,6 +150,19 @@ func exampleChecks(op operation, ex example, req request, a answer) []string {
 		json.Unmarshal(raw, &hdr)
 		if hdr.Alg != ex.x.Alg || hdr.Typ != "JWT" || hdr.Kid == "" {
 			probs = append(probs, fmt.Sprintf("token header %s, want alg %q, typ \"JWT\" and a kid", raw, ex.x.Alg))
+		}
+	}
+	if len(ex.x.Match) > 0 {
+		var want map[string]any
+		if b, err := nodeJSON(ex.response.Value); err != nil || json.Unmarshal(b, &want) != nil {
+			return append(probs, "x-test match: the example's value is not a JSON object")
+		}
+		for _, f := range ex.x.Match {
+			w, _ := json.Marshal(want[f])
+			g, _ := json.Marshal(body[f])
+			if _, ok := body[f]; !ok || string(w) != string(g) {
+				probs = append(probs, fmt.Sprintf("%s is %s, documented %s", f, g, w))
+			}
 		}
 	}
 	if key, ok := body["licenseKey"].(string); ok && a.status == http.StatusCreated && !validKey(key) {
