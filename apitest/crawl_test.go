@@ -37,6 +37,7 @@ func TestCrawl(t *testing.T) {
 				is := is.New(t)
 				a, err := p.send()
 				is.NoErr(err)
+				record(op, a)
 				if probs := conforms(op, a); len(probs) > 0 {
 					t.Errorf("%s probe %q\n  sent: %s\n  got:  %d %s\n  %s", op.name(), p.name, p.request,
 						a.status, clip(a.body), strings.Join(probs, "\n  "))

@@ -1,7 +1,6 @@
 package apitest
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -37,6 +36,7 @@ func TestExamples(t *testing.T) {
 					a, err = req.send()
 					is.NoErr(err)
 				}
+				record(op, a)
 				var probs []string
 				if a.status != ex.status {
 					probs = append(probs, fmt.Sprintf("status %d, documented %d", a.status, ex.status))
@@ -144,13 +144,14 @@ func exampleChecks(op operation, ex example, req request, a answer) []string {
 	}
 	if ex.x.Alg != "" {
 		jwt, _ := body["jwt"].(string)
-		h, _, _ := strings.Cut(jwt, ".")
-		raw, _ := base64.RawURLEncoding.DecodeString(h)
-		var hdr struct{ Alg, Typ, Kid string }
-		json.Unmarshal(raw, &hdr)
-		if hdr.Alg != ex.x.Alg || hdr.Typ != "JWT" || hdr.Kid == "" {
-			probs = append(probs, fmt.Sprintf("token header %s, want alg %q, typ \"JWT\" and a kid", raw, ex.x.Alg))
+		keyID := ""
+		if m := keyPath.FindStringSubmatch(req.path); m != nil {
+			keyID = m[1]
 		}
+		probs = append(probs, checkToken(srv, jwt, ex.x.Alg, keyID)...)
+	}
+	if strings.HasSuffix(op.path, ".pem") && a.status == http.StatusOK {
+		probs = append(probs, checkPEM(srv, a.body)...)
 	}
 	if len(ex.x.Match) > 0 {
 		var want map[string]any
@@ -170,6 +171,8 @@ func exampleChecks(op operation, ex example, req request, a answer) []string {
 	}
 	return probs
 }
+
+var keyPath = regexp.MustCompile(`/keys/([^/]+)/jwt$`)
 
 var goodNonce = regexp.MustCompile(`^[ -~]{1,128}$`)
 

@@ -113,6 +113,12 @@ func buildServer(dir string) (string, error) {
 	return bin, nil
 }
 
+// hasFlag reports whether bin's usage lists the flag -name.
+func hasFlag(bin, name string) bool {
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	return regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + `\b`).Match(out)
+}
+
 // startServer runs bin with the test configuration, a memory store and args,
 // and waits until it listens.
 func startServer(bin, dir string, args ...string) (*server, error) {
