@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -48,7 +49,8 @@ var (
 	downKey     createdKey // of org-down, downgraded after it was made
 
 	reachedMu sync.Mutex
-	reached   = map[string]bool{} // "METHOD path status" answered by the server
+	reached   = map[string]bool{}     // "METHOD path status" answered by the server
+	causes    = map[string][]string{} // problem (paths removed) -> the cases that hit it
 )
 
 func TestMain(m *testing.M) {
@@ -110,8 +112,55 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	code := m.Run()
+	reportCauses()
 	reportUnreached()
 	return code, nil
+}
+
+var quotedPath = regexp.MustCompile(` for '[^']*'`)
+
+// fail reports a case's problems and tallies them by cause.
+func fail(t *testing.T, what string, r request, a answer, probs []string) {
+	t.Helper()
+	t.Errorf("%s\n  sent: %s\n  got:  %d %s\n  %s", what, r, a.status, clip(a.body), strings.Join(probs, "\n  "))
+	reachedMu.Lock()
+	defer reachedMu.Unlock()
+	for _, p := range probs {
+		if strings.HasPrefix(p, "  at ") {
+			continue // detail of the line before
+		}
+		p = quotedPath.ReplaceAllString(p, "")
+		causes[p] = append(causes[p], t.Name())
+	}
+}
+
+// reportCauses prints the failures grouped by cause, most frequent first.
+func reportCauses() {
+	if len(causes) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(causes))
+	for k := range causes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if len(causes[keys[i]]) != len(causes[keys[j]]) {
+			return len(causes[keys[i]]) > len(causes[keys[j]])
+		}
+		return keys[i] < keys[j]
+	})
+	fmt.Printf("apitest: failures by cause:\n")
+	for _, k := range keys {
+		cases := causes[k]
+		fmt.Printf("%4d  %s\n", len(cases), k)
+		for i, c := range cases {
+			if i == 3 {
+				fmt.Printf("        ... and %d more\n", len(cases)-3)
+				break
+			}
+			fmt.Printf("        %s\n", c)
+		}
+	}
 }
 
 // reportUnreached prints the documented statuses no example or probe got.
@@ -333,21 +382,25 @@ func validateText(schema *base.Schema, body []byte) []string {
 	return nil
 }
 
-// describe turns the validator's errors into one line each.
+// describe turns the validator's errors into one line each: the message
+// and, for schema failures, where and why.
 func describe(errs []*liberrors.ValidationError) []string {
 	var out []string
 	for _, e := range errs {
-		line := e.Message
-		if e.Reason != "" && e.Reason != e.Message {
-			line += ": " + e.Reason
+		if len(e.SchemaValidationErrors) == 0 {
+			line := e.Message
+			if e.Reason != "" && e.Reason != e.Message && !strings.Contains(e.Message, e.Reason) {
+				line += ": " + e.Reason
+			}
+			out = append(out, line)
+			continue
 		}
-		out = append(out, line)
 		for _, f := range e.SchemaValidationErrors {
 			loc := f.FieldPath
 			if loc == "" {
 				loc = "$"
 			}
-			out = append(out, fmt.Sprintf("  at %s: %s", loc, f.Reason))
+			out = append(out, fmt.Sprintf("%s: at %s: %s", e.Message, loc, f.Reason))
 		}
 	}
 	return out

@@ -39,8 +39,7 @@ func TestCrawl(t *testing.T) {
 				is.NoErr(err)
 				record(op, a)
 				if probs := conforms(op, a); len(probs) > 0 {
-					t.Errorf("%s probe %q\n  sent: %s\n  got:  %d %s\n  %s", op.name(), p.name, p.request,
-						a.status, clip(a.body), strings.Join(probs, "\n  "))
+					fail(t, fmt.Sprintf("%s probe %q", op.name(), p.name), p.request, a, probs)
 				}
 			})
 		}
@@ -150,6 +149,8 @@ func probes(op operation, active createdKey) []probe {
 		r.body = body
 		if ct != "" {
 			r.header.Set("Content-Type", ct)
+		} else {
+			r.header.Del("Content-Type")
 		}
 		return r
 	}

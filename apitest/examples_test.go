@@ -44,8 +44,7 @@ func TestExamples(t *testing.T) {
 				probs = append(probs, conforms(op, a)...)
 				probs = append(probs, exampleChecks(op, ex, req, a)...)
 				if len(probs) > 0 {
-					t.Errorf("%s example %q\n  sent: %s\n  got:  %d %s\n  %s", op.name(), ex.name, req,
-						a.status, clip(a.body), strings.Join(probs, "\n  "))
+					fail(t, fmt.Sprintf("%s example %q", op.name(), ex.name), req, a, probs)
 				}
 			})
 		}
