@@ -132,6 +132,7 @@ type xTest struct {
 	Alg         string            `yaml:"alg"`
 	Skip        string            `yaml:"skip"`
 	Match       []string          `yaml:"match"`
+	Present     []string          `yaml:"present"`
 }
 
 // example is one named example of an operation: the response it documents
@@ -198,6 +199,28 @@ func (o operation) examples() ([]example, error) {
 				}
 				out = append(out, e)
 			}
+		}
+	}
+	// A request example with no response example of its name would never be sent.
+	var names []string
+	if rb := o.op.RequestBody; rb != nil && rb.Content != nil {
+		if jm := rb.Content.GetOrZero("application/json"); jm != nil && jm.Examples != nil {
+			for name := range jm.Examples.KeysFromOldest() {
+				names = append(names, "request body example "+name)
+			}
+		}
+	}
+	for _, p := range o.params() {
+		if p.Examples != nil {
+			for name := range p.Examples.KeysFromOldest() {
+				names = append(names, p.Name+" example "+name)
+			}
+		}
+	}
+	for _, n := range names {
+		name := n[strings.LastIndex(n, " ")+1:]
+		if _, ok := seen[name]; !ok {
+			return nil, fmt.Errorf("%s: %s has no response example of that name", o.name(), n)
 		}
 	}
 	return out, nil

@@ -165,6 +165,11 @@ func exampleChecks(op operation, ex example, req request, a answer) []string {
 			}
 		}
 	}
+	for _, f := range ex.x.Present {
+		if _, ok := body[f]; !ok {
+			probs = append(probs, fmt.Sprintf("%s is missing", f))
+		}
+	}
 	if key, ok := body["licenseKey"].(string); ok && a.status == http.StatusCreated && !validKey(key) {
 		probs = append(probs, "licenseKey's last 8 characters are not the CRC-32 of its first 56")
 	}
