@@ -17,6 +17,7 @@ import (
 // the example's status and matches the documented schema and headers.
 func TestExamples(t *testing.T) {
 	is := is.New(t)
+	ranExamples = true
 	n := 0
 	for _, op := range doc.operations() {
 		exs, err := op.examples()
@@ -195,4 +196,40 @@ func validKey(k string) bool {
 		return false
 	}
 	return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(k[:56]))) == k[56:]
+}
+
+// TestExamplesMatchSchemas checks the document against itself: every
+// response example is valid under the schema it illustrates.
+func TestExamplesMatchSchemas(t *testing.T) {
+	is := is.New(t)
+	n := 0
+	for _, op := range doc.operations() {
+		for code, resp := range op.op.Responses.Codes.FromOldest() {
+			if resp.Content == nil {
+				continue
+			}
+			for ct, mt := range resp.Content.FromOldest() {
+				if mt.Schema == nil || mt.Examples == nil {
+					continue
+				}
+				for name, ex := range mt.Examples.FromOldest() {
+					n++
+					var probs []string
+					if isJSON(ct) {
+						b, err := nodeJSON(ex.Value)
+						is.NoErr(err)
+						probs = validateBody(mt.Schema.Schema(), b)
+					} else {
+						var s string
+						is.NoErr(ex.Value.Decode(&s))
+						probs = validateText(mt.Schema.Schema(), []byte(s))
+					}
+					if len(probs) > 0 {
+						t.Errorf("%s %s example %q does not match its schema:\n  %s", op.name(), code, name, strings.Join(probs, "\n  "))
+					}
+				}
+			}
+		}
+	}
+	is.True(n > 0)
 }
