@@ -39,7 +39,7 @@ func TestPaging(t *testing.T) {
 	op := findOp(t, http.MethodGet, "/api/v1/licensing/keys")
 	all, allIDs, next := list("")
 	is.Equal(all.status, http.StatusOK)
-	is.True(next == nil)     // no nextCursor without limit
+	is.True(next == nil) // no nextCursor without limit
 	is.True(len(allIDs) >= 5)
 	var paged []string
 	seen := map[string]bool{}
