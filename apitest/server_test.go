@@ -1,0 +1,240 @@
+package apitest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The bearer tokens of the test configuration: the owner of every
+// organization, and a member (not owner) of org-acme.
+const (
+	ownerToken  = "lk_apitest_owner_0123456789abcdef"
+	memberToken = "lk_apitest_member_0123456789abcdef"
+)
+
+// orgConfig is one organization of the reference server's config file.
+type orgConfig struct {
+	ID               string   `json:"id"`
+	Name             string   `json:"name"`
+	OwnerID          string   `json:"ownerId"`
+	Members          []string `json:"members,omitempty"`
+	Plan             string   `json:"plan"`
+	Active           bool     `json:"active"`
+	CurrentPeriodEnd string   `json:"currentPeriodEnd,omitempty"`
+}
+
+// serverConfig is the reference server's config file. later is the
+// configuration after the reload: org-closed deactivated and org-down
+// downgraded to a plan without self-hosting, each after a key was made in it.
+func serverConfig(later bool) []byte {
+	tok := func(t, user string) map[string]string {
+		sum := sha256.Sum256([]byte(t))
+		return map[string]string{"sha256": hex.EncodeToString(sum[:]), "userId": user}
+	}
+	closedActive, downPlan := true, "business"
+	if later {
+		closedActive, downPlan = false, "free"
+	}
+	cfg := map[string]any{
+		"issuer":          "licensing.localhost",
+		"billingUrl":      "https://app.example.ro/settings/billing",
+		"requiredFeature": "selfHostingLicense",
+		"plans": map[string]any{
+			"business": map[string]any{"selfHostingLicense": true, "maxCompanies": 10, "maxUsersPerOrg": 10},
+			"free":     map[string]any{"selfHostingLicense": false},
+		},
+		"organizations": []orgConfig{
+			{ID: "org-acme", Name: "SC Firma Mea SRL", OwnerID: "alice", Members: []string{"bob"}, Plan: "business",
+				Active: true, CurrentPeriodEnd: "2027-03-20T00:00:00Z"},
+			{ID: "org-closed", Name: "Closed SRL", OwnerID: "alice", Plan: "business", Active: closedActive},
+			{ID: "org-down", Name: "Downgraded SRL", OwnerID: "alice", Plan: downPlan, Active: true},
+			{ID: "org-free", Name: "Free SRL", OwnerID: "alice", Plan: "free", Active: true},
+		},
+		"tokens": []map[string]string{tok(ownerToken, "alice"), tok(memberToken, "bob")},
+	}
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// syncBuffer collects a child's stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// server is one running licensing-server process.
+type server struct {
+	cmd    *exec.Cmd
+	url    string
+	config string
+	logs   *syncBuffer
+	done   chan error
+}
+
+var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+
+// buildServer builds the real binary from the repository root into dir.
+func buildServer(dir string) (string, error) {
+	bin := filepath.Join(dir, "licensing-server")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server")
+	build.Dir = ".." // the repository root: this module does not require the root module
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build licensing-server: %w", err)
+	}
+	return bin, nil
+}
+
+// hasFlag reports whether bin's usage lists the flag -name.
+func hasFlag(bin, name string) bool {
+	out, _ := exec.Command(bin, "-h").CombinedOutput()
+	return regexp.MustCompile(`(?m)^\s*-` + regexp.QuoteMeta(name) + `\b`).Match(out)
+}
+
+// startServer runs bin with the test configuration, a memory store and args,
+// and waits until it listens.
+func startServer(bin, dir string, args ...string) (*server, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	s := &server{logs: &syncBuffer{}, done: make(chan error, 1), config: filepath.Join(dir, "config.json")}
+	if err := os.WriteFile(s.config, serverConfig(false), 0o600); err != nil {
+		return nil, err
+	}
+	s.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", "memory",
+		"-data", filepath.Join(dir, "data"), "-config", s.config}, args...)...)
+	s.cmd.Env = append(os.Environ(), "LICENSING_PEPPER=")
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		return nil, err
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second) // the first start may make an RSA key
+	for time.Now().Before(deadline) {
+		if m := listening.FindStringSubmatch(s.logs.String()); m != nil {
+			s.url = "http://" + m[1]
+			return s, nil
+		}
+		select {
+		case err := <-s.done:
+			s.done <- err
+			return nil, fmt.Errorf("server exited: %v\n%s", err, s.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	s.stop()
+	return nil, fmt.Errorf("server did not start:\n%s", s.logs.String())
+}
+
+// reload writes the later configuration and sends SIGHUP, then waits for the
+// server to log that it reloaded.
+func (s *server) reload() error {
+	if err := os.WriteFile(s.config, serverConfig(true), 0o600); err != nil {
+		return err
+	}
+	if err := s.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		return err
+	}
+	for i := 0; i < 500; i++ {
+		if strings.Contains(s.logs.String(), "configuration reloaded") {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("server did not reload:\n%s", s.logs.String())
+}
+
+func (s *server) stop() {
+	if s == nil || s.cmd.Process == nil {
+		return
+	}
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+		s.cmd.Process.Kill()
+		<-s.done
+	}
+}
+
+// call sends one owner request with the owner token and decodes the answer.
+func (s *server) call(method, path, org string, body string) (int, map[string]any, error) {
+	req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+ownerToken)
+	req.Header.Set("Content-Type", "application/json")
+	if org != "" {
+		req.Header.Set("X-Organization", org)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return 0, nil, err
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	return res.StatusCode, m, nil
+}
+
+// createdKey is a key the test made: its id and full license key.
+type createdKey struct{ id, key string }
+
+// createKey makes a key in org ("" for the owner's default, org-acme).
+func (s *server) createKey(org string) (createdKey, error) {
+	status, m, err := s.call(http.MethodPost, "/api/v1/licensing/keys", org, `{"instanceName":"apitest"}`)
+	if err != nil {
+		return createdKey{}, err
+	}
+	id, _ := m["id"].(string)
+	key, _ := m["licenseKey"].(string)
+	if status != http.StatusCreated || id == "" || key == "" {
+		return createdKey{}, fmt.Errorf("create key in %q: %d %v", org, status, m)
+	}
+	return createdKey{id, key}, nil
+}
+
+// revokeKey revokes the key with id in the owner's default organization.
+func (s *server) revokeKey(id string) error {
+	status, m, err := s.call(http.MethodDelete, "/api/v1/licensing/keys/"+id, "", "")
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("revoke key: %d %v", status, m)
+	}
+	return nil
+}
