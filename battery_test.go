@@ -415,11 +415,11 @@ func badCases() []badCase {
 		{name: "revocations/nonce invalid UTF-8", method: "GET", path: "/api/v1/licensing/revocations?org=org-1&nonce=%FF", status: 400, want: wantBadNonce},
 		{name: "revocations/5000-character nonce without org", method: "GET", path: "/api/v1/licensing/revocations?nonce=" + strings.Repeat("%01n", 2500), status: 400, want: wantBadNonce},
 		{name: "revocations/no org, good nonce", method: "GET", path: "/api/v1/licensing/revocations?nonce=abc", status: 400, want: `{"error":"org is required","nonce":"abc"}` + "\n", signed: true},
-		{name: "revocations/no org", method: "GET", path: "/api/v1/licensing/revocations", status: 400, want: wantOrgRequired},
-		{name: "revocations/org of 256 characters", method: "GET", path: "/api/v1/licensing/revocations?org=" + strings.Repeat("o", 256), status: 400, want: wantBadOrg},
+		{name: "revocations/no org", method: "GET", path: "/api/v1/licensing/revocations", status: 400, want: wantOrgRequired, signed: true},                                           // revocation answers are always signed
+		{name: "revocations/org of 256 characters", method: "GET", path: "/api/v1/licensing/revocations?org=" + strings.Repeat("o", 256), status: 400, want: wantBadOrg, signed: true}, // revocation answers are always signed
 		{name: "revocations/org with control bytes", method: "GET", path: "/api/v1/licensing/revocations?org=org-1%00%0a&nonce=abc", status: 400, want: `{"error":"org must be at most 255 characters without control or format characters","nonce":"abc"}` + "\n", signed: true},
-		{name: "revocations/org with bidi override", method: "GET", path: "/api/v1/licensing/revocations?org=org-1%E2%80%AE", status: 400, want: wantBadOrg},
-		{name: "revocations/org invalid UTF-8", method: "GET", path: "/api/v1/licensing/revocations?org=%FF", status: 400, want: wantBadOrg},
+		{name: "revocations/org with bidi override", method: "GET", path: "/api/v1/licensing/revocations?org=org-1%E2%80%AE", status: 400, want: wantBadOrg, signed: true}, // revocation answers are always signed
+		{name: "revocations/org invalid UTF-8", method: "GET", path: "/api/v1/licensing/revocations?org=%FF", status: 400, want: wantBadOrg, signed: true},                 // revocation answers are always signed
 	}
 }
 

@@ -374,7 +374,7 @@ func (h *Handler) publicKeysPEM(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	org, nonce := q.Get("org"), q.Get("nonce")
-	rp, nonceErr := signedReply(nonce, false)
+	rp, nonceErr := signedReply(nonce, false, true) // revocation lists are always signed
 	if !h.allow(w, r, rp) {
 		return
 	}
@@ -407,7 +407,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	rp, nonceErr := signedReply(req.Nonce, true)
+	rp, nonceErr := signedReply(req.Nonce, true, false)
 	if !h.allow(w, r, rp) {
 		return
 	}

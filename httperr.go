@@ -44,19 +44,22 @@ func StatusCode(err error) int {
 
 // reply says how an answer is written.
 type reply struct {
-	nonce      string // when set, the answer echoes it and is signed
+	signed     bool   // the answer carries Date and Licensing-Signature
+	nonce      string // echoed in a signed answer (set only when signed)
 	validate   bool   // the validate route: 401 and 403 carry "valid": false
 	plan       string // a validate 403 for a plan that is not eligible
 	billingURL string
 }
 
-// signedReply returns the reply for a request that carried nonce; a nonce
-// that breaks the one nonce rule is an error and signs nothing.
-func signedReply(nonce string, validate bool) (reply, error) {
+// signedReply returns the reply for a request that carried nonce: signed
+// when the request has a nonce, or always for a route whose answers are
+// always signed. A nonce that breaks the one nonce rule is an error, and
+// then nothing is signed or echoed.
+func signedReply(nonce string, validate, always bool) (reply, error) {
 	if err := checkNonce(nonce); err != nil {
 		return reply{validate: validate}, err
 	}
-	return reply{nonce: nonce, validate: validate}, nil
+	return reply{signed: always || nonce != "", nonce: nonce, validate: validate}, nil
 }
 
 // fail is the one error path: the status comes from statusByCode, the body
@@ -91,7 +94,7 @@ func (h *Handler) respond(w http.ResponseWriter, rp reply, status int, v any) {
 	hdr := w.Header()
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("X-Content-Type-Options", "nosniff")
-	if rp.nonce != "" {
+	if rp.signed {
 		date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
 		hdr.Set("Date", date)
 		hdr.Set(SignatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
@@ -112,7 +115,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
 	}
 	tooMany(w, wait)
 	h.observeFailure(rp, http.StatusTooManyRequests)
-	h.fail(w, r, reply{nonce: rp.nonce}, ErrRateLimited)
+	h.fail(w, r, reply{signed: rp.nonce != "", nonce: rp.nonce}, ErrRateLimited)
 	return false
 }
 

@@ -79,7 +79,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 1, err
 	}
-	if primary, err = startServer(bin, filepath.Join(dir, "main"), "-rate-limit", "0"); err != nil {
+	if primary, err = startServer(bin, filepath.Join(dir, "main"), "-rate-limit", "0", "-owner-rate-limit", "0"); err != nil {
 		return 1, err
 	}
 	defer primary.stop()

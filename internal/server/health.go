@@ -55,4 +55,12 @@ func (m *Main) opsRoutes(mux *http.ServeMux) {
 		io.WriteString(w, `{"status":"ready"}`+"\n")
 	}))
 	mux.Handle("GET /metrics", m.metrics.observe("GET /metrics", m.metrics.ServeHTTP))
+	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
+		mux.HandleFunc(path, m.metrics.observe(path, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", "GET, HEAD")
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			io.WriteString(w, `{"error":"Method not allowed; use GET."}`+"\n")
+		}))
+	}
 }
