@@ -32,6 +32,7 @@ func TestSeedClients(t *testing.T) {
 		types      map[string]string // JSON field -> the client's own type name
 	}{
 		{"curl", "curl", []string{"sh", "testdata/seed/create.sh"}, nil},
+		{"curl -d without a content type", "curl", []string{"sh", "testdata/seed/create-form-type.sh"}, nil},
 		{"javascript", "node", []string{"node", "testdata/seed/create.mjs"},
 			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string"}},
 		{"php", "php", []string{"php", "testdata/seed/create.php"},
@@ -53,7 +54,7 @@ func TestSeedClients(t *testing.T) {
 			var status int
 			var data map[string]any
 			var types map[string]string
-			if tc.tool == "curl" {
+			if tc.tool == "curl" { // both curl cases
 				lines := strings.Split(strings.TrimSpace(string(out)), "\n")
 				status, _ = strconv.Atoi(lines[len(lines)-1])
 				is.NoErr(json.Unmarshal([]byte(strings.Join(lines[:len(lines)-1], "\n")), &data))
