@@ -13,22 +13,24 @@ import (
 	"github.com/licensekit/licensing/internal/atomicfile"
 )
 
-// Files LoadOrCreateSigningKeys keeps in its directory.
+// Files LoadOrCreateSigningKeys keeps in its directory (the reference
+// server's names too).
 const (
-	SigningKeyFileEd25519 = "signing-ed25519.pem"
-	SigningKeyFileRSA     = "signing-rsa.pem"
+	signingKeyFileEd25519 = "signing-ed25519.pem"
+	signingKeyFileRSA     = "signing-rsa.pem"
 )
 
 // LoadOrCreateSigningKeys returns the signing keys kept in dir: an Ed25519
 // key and an RSA-2048 key (for RS256 tokens, which most verifiers expect),
-// as PKCS #8 PEM files of mode 0600. On first use, when dir holds neither
+// as PKCS #8 PEM files of mode 0600 named signing-ed25519.pem and
+// signing-rsa.pem. On first use, when dir holds neither
 // file, it creates both, durably (written to a temporary file, synced,
 // renamed, directory synced). When only one of them exists it refuses: a
 // lost signing key means every deployed client stops trusting what the
 // service signs, which must be an operator's decision, not a silent
 // regeneration.
 func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
-	edPath, rsaPath := filepath.Join(dir, SigningKeyFileEd25519), filepath.Join(dir, SigningKeyFileRSA)
+	edPath, rsaPath := filepath.Join(dir, signingKeyFileEd25519), filepath.Join(dir, signingKeyFileRSA)
 	edPEM, edErr := os.ReadFile(edPath)
 	rsaPEM, rsaErr := os.ReadFile(rsaPath)
 	switch {
@@ -54,9 +56,9 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 		}
 		return keys, nil
 	case edErr != nil:
-		return nil, wrapErr("signing keys: "+SigningKeyFileEd25519+" is missing or unreadable while "+SigningKeyFileRSA+" exists", edErr)
+		return nil, wrapErr("signing keys: "+signingKeyFileEd25519+" is missing or unreadable while "+signingKeyFileRSA+" exists", edErr)
 	case rsaErr != nil:
-		return nil, wrapErr("signing keys: "+SigningKeyFileRSA+" is missing or unreadable while "+SigningKeyFileEd25519+" exists", rsaErr)
+		return nil, wrapErr("signing keys: "+signingKeyFileRSA+" is missing or unreadable while "+signingKeyFileEd25519+" exists", rsaErr)
 	}
 	ed, err := ParsePrivateKeyPEM(edPEM)
 	if err != nil {

@@ -17,7 +17,7 @@ func TestLoadOrCreateSigningKeys(t *testing.T) {
 	first, err := licensing.LoadOrCreateSigningKeys(dir)
 	is.NoErr(err)
 	is.True(first.HasRSA()) // RS256 available from the start
-	for _, name := range []string{licensing.SigningKeyFileEd25519, licensing.SigningKeyFileRSA} {
+	for _, name := range []string{"signing-ed25519.pem", "signing-rsa.pem"} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		is.NoErr(err)
 		is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // private keys are private
@@ -27,11 +27,11 @@ func TestLoadOrCreateSigningKeys(t *testing.T) {
 	is.True(bytes.Equal(again.JWKS(), first.JWKS())) // the same keys, not new ones
 	is.Equal(again.KeyID(), first.KeyID())
 
-	is.NoErr(os.Remove(filepath.Join(dir, licensing.SigningKeyFileRSA)))
+	is.NoErr(os.Remove(filepath.Join(dir, "signing-rsa.pem")))
 	_, err = licensing.LoadOrCreateSigningKeys(dir)
 	is.True(err != nil) // one key lost: refuse, never regenerate silently
-	is.NoErr(os.Remove(filepath.Join(dir, licensing.SigningKeyFileEd25519)))
-	os.WriteFile(filepath.Join(dir, licensing.SigningKeyFileEd25519), []byte("not a key"), 0o600)
+	is.NoErr(os.Remove(filepath.Join(dir, "signing-ed25519.pem")))
+	os.WriteFile(filepath.Join(dir, "signing-ed25519.pem"), []byte("not a key"), 0o600)
 	_, err = licensing.LoadOrCreateSigningKeys(dir)
 	is.True(err != nil) // a damaged file is an error too
 }
