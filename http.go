@@ -306,7 +306,7 @@ type validateResponse struct {
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = headerNoStore
 	var req validateRequest
 	if err := h.decode(w, r, &req); err != nil {
 		if h.allow(w, r, reply{validate: true}) {
@@ -347,5 +347,14 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		t, d := jsonTime(res.TrialEndsAt), res.TrialDaysLeft
 		out.TrialEndsAt, out.TrialDaysLeft = &t, &d
 	}
-	h.respond(w, rp, http.StatusOK, out)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := appendValidateResponse(*buf, &out)
+	if err != nil {
+		h.cfg.Logger.Error("licensing: encode answer", "err", err)
+		h.write(w, reply{}, http.StatusInternalServerError, []byte(`{"error":"Internal error."}`+"\n"))
+		return
+	}
+	*buf = append(b, '\n')
+	h.write(w, rp, http.StatusOK, *buf)
 }

@@ -14,7 +14,10 @@ import (
 
 // decode reads a bounded JSON body into v. An empty body means no fields.
 func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	buf := getBuf()
+	defer putBuf(buf)
+	body, err := readBody(*buf, http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes))
+	*buf = body
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -25,7 +28,7 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
 	}
-	if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 		return &Error{Code: codeUnsupportedMedia, Message: "Request body must be JSON (Content-Type: application/json)."}
 	}
 	if err := json.Unmarshal(body, v); err != nil {
@@ -39,6 +42,30 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."}
 	}
 	return nil
+}
+
+// readBody appends all of rd to buf, as io.ReadAll does into a fresh slice.
+func readBody(buf []byte, rd io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// isJSONMediaType reports whether a Content-Type other than the exact
+// "application/json" still names it (parameters, case, spaces).
+func isJSONMediaType(ct string) bool {
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 func jsonKind(goKind string) string {

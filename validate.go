@@ -60,14 +60,15 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if err != nil {
 		return fail(ReasonMalformed, nil, ErrInvalidLicense)
 	}
-	k, err := s.cfg.Store.KeyByLookup(ctx, s.cfg.Hasher.LookupValue(full))
+	lookup := s.cfg.Hasher.LookupValue(full)
+	k, err := s.cfg.Store.KeyByLookup(ctx, lookup)
 	if errors.Is(err, ErrKeyNotFound) {
 		return fail(ReasonUnknown, nil, ErrInvalidLicense)
 	}
 	if err != nil {
 		return ValidationResult{}, wrapErr("find key", err)
 	}
-	if !s.cfg.Hasher.Verify(full, k.Digest) {
+	if !verifyKey(s.cfg.Hasher, full, lookup, k.Digest) {
 		return fail(ReasonUnknown, nil, ErrInvalidLicense)
 	}
 	if !k.Active {
