@@ -44,7 +44,7 @@ func TestAppendValidateResponseMatchesEncodingJSON(t *testing.T) {
 			"null": nil, "num": json.Number("1.50e+10"), "numEmpty": json.Number(""), "numNeg": json.Number("-0.0"),
 			"bool": false, "emptyMap": map[string]any{}, "nilMap": map[string]any(nil),
 			"emptySlice": []any{}, "nilSlice": []any(nil),
-			"nested": map[string]any{"z": map[string]any{"y": []any{1.0, "two", nil, true, map[string]any{"b": 1.0, "a": json.Number("2")}}}, "a": 1e-7},
+			"nested":   map[string]any{"z": map[string]any{"y": []any{1.0, "two", nil, true, map[string]any{"b": 1.0, "a": json.Number("2")}}}, "a": 1e-7},
 			"typedMap": map[string]int{"b": 2, "a": 1}}}},
 		{"many keys, sorted bytewise", validateResponse{Features: manyKeys(40)}},
 		{"times and trial", validateResponse{Valid: true, CurrentPeriodEnd: &when, TrialEndsAt: &when, TrialDaysLeft: &days}},
