@@ -138,7 +138,8 @@ func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
 	m := h.pool.Get().(hash.Hash)
 	m.Reset()
-	io.WriteString(m, key)
+	var kb [KeyLength]byte // keys fit: no conversion allocated
+	m.Write(append(kb[:0], key...))
 	m.Sum(dst[:0])
 	h.pool.Put(m)
 }
@@ -147,7 +148,9 @@ func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
 func (h *HMACHasher) LookupValue(key string) string {
 	var sum [sha256.Size]byte
 	h.sum(key, &sum)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // Digest returns the hex HMAC-SHA-256 of key; it never fails.

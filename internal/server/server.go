@@ -46,6 +46,9 @@ type Main struct {
 	TokenGrace     time.Duration // with CapTokens
 	SigningKey     string        // Ed25519 PEM; default <data>/signing-ed25519.pem, made on first start
 	RSASigningKey  string        // RSA PEM for RS256 tokens; made (3072 bits) if the file does not exist
+	LogFormat      string        // text or json
+	LogLevel       string        // debug, info, warn or error
+	RequestLog     string        // off, or the level of one line per request
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Getenv func(string) string
@@ -57,11 +60,17 @@ type Main struct {
 	// Flags, when set, defines extra flags (for those stores) before parsing.
 	Flags func(fs *flag.FlagSet)
 
-	logger *slog.Logger
-	dir    Directory
-	svc    *licensing.Service
-	store  licensing.Store
-	closer io.Closer
+	logger       *slog.Logger
+	logLevel     slog.Level
+	requestLogOn bool
+	requestLevel slog.Level
+	reqLog       *slog.Logger    // nil when the request log is off
+	reqBuf       *bufferedWriter // under reqLog
+	events       *eventLog
+	dir          Directory
+	svc          *licensing.Service
+	store        licensing.Store
+	closer       io.Closer
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
@@ -107,6 +116,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.StringVar(&m.SigningKey, "signing-key", env("LICENSING_SIGNING_KEY", ""), "Ed25519 private key (PEM) for tokens and signed answers; default <data>/signing-ed25519.pem, generated once (LICENSING_SIGNING_KEY)")
 	fs.StringVar(&m.RSASigningKey, "rsa-signing-key", env("LICENSING_RSA_SIGNING_KEY", ""), "RSA private key (PEM) for RS256 tokens; generated there if missing; none: EdDSA only (LICENSING_RSA_SIGNING_KEY)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
+	fs.StringVar(&m.LogFormat, "log-format", env("LICENSING_LOG_FORMAT", "text"), "log format: text or json (LICENSING_LOG_FORMAT)")
+	fs.StringVar(&m.LogLevel, "log-level", env("LICENSING_LOG_LEVEL", "info"), "least level logged: debug (adds an event per validation), info, warn or error (LICENSING_LOG_LEVEL)")
+	fs.StringVar(&m.RequestLog, "request-log", env("LICENSING_REQUEST_LOG", "off"), "one line per request (method, redacted path, status, duration) at this level: debug, info, warn or error; off by default (LICENSING_REQUEST_LOG)")
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
@@ -122,7 +134,7 @@ func (m *Main) ParseFlags(args []string) error {
 	if m.TokenLifetime <= 0 || m.TokenGrace < 0 {
 		return errors.New("-token-lifetime must be positive and -token-grace not negative")
 	}
-	return nil
+	return m.checkLogFlags()
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
@@ -152,7 +164,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if m.Getenv == nil {
 		m.Getenv = os.Getenv
 	}
-	m.logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
+	if err := m.checkLogFlags(); err != nil {
+		return err
+	}
+	m.startLogging()
+	defer m.stopLogging()
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
@@ -483,18 +499,17 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// logEvent logs an event: a validation, passed or failed, at debug level
+// through the event queue (nothing at all unless debug is on), any other
+// event at info, at once.
 func (m *Main) logEvent(ctx context.Context, e licensing.Event) {
-	attrs := []any{"type", string(e.Type)}
-	for _, kv := range [][2]string{{"key_id", e.KeyID}, {"org", e.OrganizationID}, {"masked_key", e.MaskedKey},
-		{"user", e.UserID}, {"reason", e.Reason}} {
-		if kv[1] != "" {
-			attrs = append(attrs, kv[0], kv[1])
+	if e.Type == licensing.EventKeyValidated || e.Type == licensing.EventValidationFailed {
+		if m.logger.Enabled(ctx, slog.LevelDebug) {
+			m.events.add(e)
 		}
+		return
 	}
-	if e.InstanceCount > 0 {
-		attrs = append(attrs, "instances", e.InstanceCount)
-	}
-	m.logger.Info("event", attrs...)
+	writeEvent(m.logger, slog.LevelInfo, e)
 }
 
 type statusWriter struct {
@@ -516,16 +531,22 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// logRequests logs one line per request: method, path (with any long hex run
-// redacted, so a key pasted into a URL never reaches the log), status and
-// duration. Query strings, headers and bodies are never logged.
+// logRequests logs one line per request, at the -request-log level, when
+// the request log is on: method, path (with any long hex run redacted, so a
+// key pasted into a URL never reaches the log), status and duration. Query
+// strings, headers and bodies are never logged. When it is off, next is
+// returned as it is.
 func (m *Main) logRequests(next http.Handler) http.Handler {
+	if m.reqLog == nil {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.logger.Info("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", sw.status,
-			"duration", time.Since(start).Round(time.Microsecond).String())
+		m.reqLog.LogAttrs(r.Context(), m.requestLevel, "request", slog.String("method", r.Method),
+			slog.String("path", redactPath(r.URL.Path)), slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start).Round(time.Microsecond)))
 	})
 }
 

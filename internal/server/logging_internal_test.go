@@ -1,0 +1,125 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+func TestLogFlags(t *testing.T) {
+	cases := []struct {
+		name      string
+		args      []string
+		wantErr   string
+		level     slog.Level
+		requestOn bool
+		reqLevel  slog.Level
+	}{
+		{"defaults: info, no request log", nil, "", slog.LevelInfo, false, 0},
+		{"json, debug, request log at debug", []string{"-log-format", "json", "-log-level", "debug", "-request-log", "debug"}, "", slog.LevelDebug, true, slog.LevelDebug},
+		{"request log at warn", []string{"-request-log", "warn"}, "", slog.LevelInfo, true, slog.LevelWarn},
+		{"upper case level", []string{"-log-level", "WARN", "-request-log", "ERROR"}, "", slog.LevelWarn, true, slog.LevelError},
+		{"request log off explicitly", []string{"-request-log", "off"}, "", slog.LevelInfo, false, 0},
+		{"unknown format", []string{"-log-format", "xml"}, "-log-format", 0, false, 0},
+		{"unknown level", []string{"-log-level", "verbose"}, "-log-level", 0, false, 0},
+		{"level with offset", []string{"-log-level", "info+2"}, "-log-level", 0, false, 0},
+		{"unknown request level", []string{"-request-log", "yes"}, "-request-log", 0, false, 0},
+		{"request log below the log level", []string{"-request-log", "debug"}, "below -log-level", 0, false, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			m := &Main{Getenv: func(string) string { return "" }, Stderr: io.Discard}
+			err := m.ParseFlags(tc.args)
+			if tc.wantErr != "" {
+				is.True(err != nil)
+				is.True(strings.Contains(err.Error(), tc.wantErr))
+				return
+			}
+			is.NoErr(err)
+			is.Equal(m.logLevel, tc.level)
+			is.Equal(m.requestLogOn, tc.requestOn)
+			is.Equal(m.requestLevel, tc.reqLevel)
+		})
+	}
+	t.Run("environment", func(t *testing.T) {
+		is := is.New(t)
+		env := map[string]string{"LICENSING_LOG_FORMAT": "json", "LICENSING_LOG_LEVEL": "warn", "LICENSING_REQUEST_LOG": "error"}
+		m := &Main{Getenv: func(k string) string { return env[k] }, Stderr: io.Discard}
+		is.NoErr(m.ParseFlags(nil))
+		is.Equal(m.LogFormat, "json")
+		is.Equal(m.logLevel, slog.LevelWarn)
+		is.Equal(m.requestLevel, slog.LevelError)
+	})
+}
+
+// lockedBuilder is a strings.Builder safe for concurrent use.
+type lockedBuilder struct {
+	mu     sync.Mutex
+	b      strings.Builder
+	writes int
+}
+
+func (l *lockedBuilder) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes++
+	return l.b.Write(p)
+}
+
+func (l *lockedBuilder) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestBufferedWriter(t *testing.T) {
+	is := is.New(t)
+	out := &lockedBuilder{}
+	b := newBufferedWriter(out, 100, time.Hour) // only size, Flush and Close pass writes on
+	b.Write([]byte("one\n"))
+	is.Equal(out.String(), "") // held
+	b.Write([]byte(strings.Repeat("x", 99) + "\n"))
+	is.Equal(out.String(), "one\n")                   // the buffer was full: what it held went first
+	b.Write([]byte(strings.Repeat("y", 200) + "\n")) // larger than the buffer: straight through, after the rest
+	is.Equal(out.String(), "one\n"+strings.Repeat("x", 99)+"\n"+strings.Repeat("y", 200)+"\n")
+	b.Write([]byte("two\n"))
+	is.NoErr(b.Flush())
+	is.True(strings.HasSuffix(out.String(), "y\ntwo\n"))
+	b.Write([]byte("three\n"))
+	is.NoErr(b.Close())
+	is.True(strings.HasSuffix(out.String(), "two\nthree\n")) // Close flushes
+	b.Write([]byte("four\n"))
+	is.True(strings.HasSuffix(out.String(), "three\nfour\n")) // after Close, at once
+
+	// Concurrent writers: every line arrives whole, and the timer flushes.
+	out2 := &lockedBuilder{}
+	b2 := newBufferedWriter(out2, 1<<10, 5*time.Millisecond)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				b2.Write([]byte(strings.Repeat(string(rune('a'+g)), 20) + "\n"))
+			}
+		}(g)
+	}
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for strings.Count(out2.String(), "\n") < 1600 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSuffix(out2.String(), "\n"), "\n")
+	is.Equal(len(lines), 1600) // flushed by the timer, without Close
+	for _, l := range lines {
+		is.Equal(len(l), 20)
+		is.Equal(strings.Count(l, l[:1]), 20) // not torn
+	}
+	is.NoErr(b2.Close())
+}
