@@ -85,7 +85,7 @@ func TestBufferedWriter(t *testing.T) {
 	b.Write([]byte("one\n"))
 	is.Equal(out.String(), "") // held
 	b.Write([]byte(strings.Repeat("x", 99) + "\n"))
-	is.Equal(out.String(), "one\n")                   // the buffer was full: what it held went first
+	is.Equal(out.String(), "one\n")                  // the buffer was full: what it held went first
 	b.Write([]byte(strings.Repeat("y", 200) + "\n")) // larger than the buffer: straight through, after the rest
 	is.Equal(out.String(), "one\n"+strings.Repeat("x", 99)+"\n"+strings.Repeat("y", 200)+"\n")
 	b.Write([]byte("two\n"))
