@@ -169,6 +169,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	m.startLogging()
 	defer m.stopLogging()
+	stopProfile, err := m.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
