@@ -62,12 +62,14 @@ func ParseKey(s string) (string, error) {
 		return "", ErrKeyLength
 	}
 	var buf [KeyLength]byte
+	lower := true
 	for i := 0; i < KeyLength; i++ {
 		c := s[i]
 		switch {
 		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
 		case 'A' <= c && c <= 'F':
 			c += 'a' - 'A'
+			lower = false
 		default:
 			return "", ErrKeyNotHex
 		}
@@ -78,10 +80,23 @@ func ParseKey(s string) (string, error) {
 		return "", ErrKeyNotHex
 	}
 	want := uint32(sum[0])<<24 | uint32(sum[1])<<16 | uint32(sum[2])<<8 | uint32(sum[3])
-	if crc32.ChecksumIEEE(buf[:keyBodyLength]) != want {
+	if checksum(&buf) != want {
 		return "", ErrKeyChecksum
 	}
+	if lower {
+		return s, nil // already canonical: no copy
+	}
 	return string(buf[:]), nil
+}
+
+// checksum is crc32.ChecksumIEEE of the key's body, computed here so that
+// the key does not escape to the heap through the crc32 package.
+func checksum(key *[KeyLength]byte) uint32 {
+	crc := ^uint32(0)
+	for _, c := range key[:keyBodyLength] {
+		crc = crc32.IEEETable[byte(crc)^c] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 // MaskKey returns the form of a key that may be shown after creation: its
@@ -120,7 +135,14 @@ var ErrShortPepper = &Error{Code: CodeInvalid, Message: "pepper must be at least
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
 // the pepper a stolen store reveals nothing that can be checked offline.
 type HMACHasher struct {
-	pool sync.Pool // of hash.Hash keyed with the pepper
+	pool sync.Pool // of *hmacState
+}
+
+// hmacState is a hash keyed with the pepper and room for a key, so hashing
+// allocates nothing.
+type hmacState struct {
+	h   hash.Hash
+	buf [KeyLength]byte
 }
 
 // NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
@@ -131,17 +153,20 @@ func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 	}
 	p := append([]byte(nil), pepper...)
 	h := &HMACHasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, p) }
+	h.pool.New = func() any { return &hmacState{h: hmac.New(sha256.New, p)} }
 	return h, nil
 }
 
 func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
-	m := h.pool.Get().(hash.Hash)
-	m.Reset()
-	var kb [KeyLength]byte // keys fit: no conversion allocated
-	m.Write(append(kb[:0], key...))
-	m.Sum(dst[:0])
-	h.pool.Put(m)
+	st := h.pool.Get().(*hmacState)
+	st.h.Reset()
+	if len(key) <= len(st.buf) {
+		st.h.Write(st.buf[:copy(st.buf[:], key)])
+	} else {
+		io.WriteString(st.h, key)
+	}
+	st.h.Sum(dst[:0])
+	h.pool.Put(st)
 }
 
 // LookupValue returns the hex HMAC-SHA-256 of key.
