@@ -26,6 +26,7 @@ type recorder struct {
 	pending  map[string]ValidationRecord
 	inflight map[string]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
 	lastSize int                         // size of the last batch, to size the next map
+	recs     []ValidationRecord          // reused by flush (under flushMu) for the store's batch
 
 	flushMu  sync.Mutex // one flush at a time, so records reach the store in order
 	kick     chan struct{}
@@ -120,7 +121,7 @@ func (r *recorder) flush(ctx context.Context) error {
 				return nil
 			}
 			r.mu.Unlock()
-			fresh := make(map[string]ValidationRecord, r.lastSize/2) // made outside the lock
+			fresh := make(map[string]ValidationRecord, r.lastSize) // made outside the lock
 			r.mu.Lock()
 			batch = r.pending
 			r.inflight, r.pending = batch, fresh
@@ -128,11 +129,18 @@ func (r *recorder) flush(ctx context.Context) error {
 		r.mu.Unlock()
 		// Only flush replaces inflight, and it holds flushMu: batch can be
 		// read without mu (overlay only reads it too).
-		recs := make([]ValidationRecord, 0, len(batch))
+		recs := r.recs[:0]
 		for _, v := range batch {
 			recs = append(recs, v)
 		}
-		if err := r.store.RecordValidations(ctx, recs); err != nil {
+		err := r.store.RecordValidations(ctx, recs)
+		clear(recs) // the store has applied them: drop the references
+		if cap(recs) <= 2*r.maxPending { // keep a usual batch's room, not an outlier's
+			r.recs = recs[:0]
+		} else {
+			r.recs = nil
+		}
+		if err != nil {
 			return err // stays in flight, visible to overlay, written first next time
 		}
 		r.mu.Lock()

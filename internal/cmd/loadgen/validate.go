@@ -340,9 +340,10 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(utime+stime) * tick, nil
 }
 
-// serveFloor is the floor: net/http reading the body with the same decode
-// as the server's validate route and writing an answer of answerSize bytes
-// with the same headers. It prints its address on stderr.
+// serveFloor is the floor: net/http, with the reference server's timeouts,
+// reading the body with the same decode as the server's validate route and
+// writing an answer of answerSize bytes with the same headers. It prints its
+// address on stderr.
 func serveFloor(answerSize int) error {
 	answer := []byte(`{"valid":true,"plan":"`)
 	tail := []byte(`","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Load","violations":[],"billingUrl":""}` + "\n")
@@ -379,7 +380,10 @@ func serveFloor(answerSize int) error {
 		return err
 	}
 	fmt.Fprintln(os.Stderr, "floor listening on", ln.Addr())
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	// The reference server's transport settings, so the floor differs from
+	// it only by what the library does.
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 16 << 10}
 	return srv.Serve(ln)
 }
 
