@@ -31,6 +31,9 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !isJSONMediaType(ct) {
 		return &Error{Code: codeUnsupportedMedia, Message: "Request body must be JSON (Content-Type: application/json)."}
 	}
+	if f, ok := v.(interface{ decodeFast([]byte) bool }); ok && f.decodeFast(body) {
+		return nil // the usual validate body, without reflection
+	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) && typeErr.Field != "" {
