@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing"
 )
@@ -57,7 +60,6 @@ func (m *Main) startLogging() {
 	m.logger = slog.New(m.newHandler(m.Stderr))
 	if m.requestLogOn {
 		m.reqBuf = newBufferedWriter(m.Stderr, requestLogBuffer, requestLogFlush)
-		m.reqLog = slog.New(m.newHandler(m.reqBuf))
 	}
 	m.events = newEventLog(m.logger)
 }
@@ -253,4 +255,99 @@ func (m *Main) checkLogFlags() error {
 	}
 	m.requestLogOn, m.requestLevel = true, rl
 	return nil
+}
+
+// writeRequestLine writes one request line to the request log as slog's
+// handler of the chosen format would write it (text: logfmt, json: one
+// object), appended by hand: slog's generic path (a record, the caller's
+// program counter, attribute dispatch) costs more than the line.
+func (m *Main) writeRequestLine(t time.Time, method, path string, status int, d time.Duration) {
+	var arr [384]byte
+	b := arr[:0]
+	level := m.requestLevel.String()
+	if m.LogFormat == "json" {
+		b = append(b, `{"time":"`...)
+		b = t.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, `","level":"`...)
+		b = append(b, level...)
+		b = append(b, `","msg":"request","method":`...)
+		b = appendJSONString(b, method)
+		b = append(b, `,"path":`...)
+		b = appendJSONString(b, path)
+		b = append(b, `,"status":`...)
+		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, `,"duration":`...)
+		b = strconv.AppendInt(b, int64(d), 10)
+		b = append(b, "}\n"...)
+	} else {
+		b = append(b, "time="...)
+		b = t.AppendFormat(b, "2006-01-02T15:04:05.000Z07:00")
+		b = append(b, " level="...)
+		b = append(b, level...)
+		b = append(b, " msg=request method="...)
+		b = appendLogfmtValue(b, method)
+		b = append(b, " path="...)
+		b = appendLogfmtValue(b, path)
+		b = append(b, " status="...)
+		b = strconv.AppendInt(b, int64(status), 10)
+		b = append(b, " duration="...)
+		b = append(b, d.String()...)
+		b = append(b, '\n')
+	}
+	m.reqBuf.Write(b)
+}
+
+// appendLogfmtValue appends s bare, or quoted (strconv.Quote) when slog's
+// text handler would quote it: empty, or holding a space, '=', '"', or a
+// character that is not printable or not valid UTF-8.
+func appendLogfmtValue(b []byte, s string) []byte {
+	if s == "" {
+		return append(b, `""`...)
+	}
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c <= ' ' || c == '=' || c == '"' {
+				return strconv.AppendQuote(b, s)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsPrint(r) {
+			return strconv.AppendQuote(b, s)
+		}
+		i += size
+	}
+	return append(b, s...)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 as U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				b = append(b, '\\', c)
+			case c < 0x20:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			default:
+				b = append(b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, `\ufffd`...)
+		} else {
+			b = append(b, s[i:i+size]...)
+		}
+		i += size
+	}
+	return append(b, '"')
 }

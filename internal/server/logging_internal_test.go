@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"strings"
@@ -122,4 +124,43 @@ func TestBufferedWriter(t *testing.T) {
 		is.Equal(strings.Count(l, l[:1]), 20) // not torn
 	}
 	is.NoErr(b2.Close())
+}
+
+// TestRequestLineMatchesSlog: the hand-appended request line parses as the
+// line slog's handler of the same format writes, with the same fields.
+func TestRequestLineMatchesSlog(t *testing.T) {
+	paths := []string{"/api/v1/licensing/validate", "/api/v1/licensing/keys/[redacted]", "/with space", `/q"uote`,
+		"/a=b", "/tab\there", "/é", "/日本", "/nbsp\u00a0", "/zwsp\u200b", "/bad\xffutf8", "/del\x7f", "", "/ctl\x01"}
+	for _, format := range []string{"text", "json"} {
+		for _, path := range paths {
+			t.Run(format+" "+path, func(t *testing.T) {
+				is := is.New(t)
+				out := &lockedBuilder{}
+				m := &Main{LogFormat: format, requestLevel: slog.LevelWarn}
+				m.reqBuf = newBufferedWriter(out, 1<<10, time.Hour)
+				at := time.Date(2026, 11, 26, 14, 9, 27, 6371733, time.UTC)
+				m.writeRequestLine(at, "POST", path, 401, 1234*time.Microsecond)
+				is.NoErr(m.reqBuf.Close())
+
+				want := &lockedBuilder{}
+				opts := &slog.HandlerOptions{ReplaceAttr: nil}
+				var h slog.Handler = slog.NewTextHandler(want, opts)
+				if format == "json" {
+					h = slog.NewJSONHandler(want, opts)
+				}
+				r := slog.NewRecord(at, slog.LevelWarn, "request", 0)
+				r.AddAttrs(slog.String("method", "POST"), slog.String("path", path), slog.Int("status", 401),
+					slog.Duration("duration", 1234*time.Microsecond))
+				is.NoErr(h.Handle(context.Background(), r))
+				if format == "json" {
+					var got, exp map[string]any
+					is.NoErr(json.Unmarshal([]byte(out.String()), &got))
+					is.NoErr(json.Unmarshal([]byte(want.String()), &exp))
+					is.Equal(got, exp)
+					return
+				}
+				is.Equal(out.String(), want.String())
+			})
+		}
+	}
 }

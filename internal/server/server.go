@@ -64,8 +64,7 @@ type Main struct {
 	logLevel     slog.Level
 	requestLogOn bool
 	requestLevel slog.Level
-	reqLog       *slog.Logger    // nil when the request log is off
-	reqBuf       *bufferedWriter // under reqLog
+	reqBuf       *bufferedWriter // the request log's; nil when it is off
 	events       *eventLog
 	dir          Directory
 	svc          *licensing.Service
@@ -542,16 +541,14 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // strings, headers and bodies are never logged. When it is off, next is
 // returned as it is.
 func (m *Main) logRequests(next http.Handler) http.Handler {
-	if m.reqLog == nil {
+	if m.reqBuf == nil {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.reqLog.LogAttrs(r.Context(), m.requestLevel, "request", slog.String("method", r.Method),
-			slog.String("path", redactPath(r.URL.Path)), slog.Int("status", sw.status),
-			slog.Duration("duration", time.Since(start).Round(time.Microsecond)))
+		m.writeRequestLine(start, r.Method, redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
 	})
 }
 
