@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -162,5 +164,45 @@ func TestRequestLineMatchesSlog(t *testing.T) {
 				is.Equal(out.String(), want.String())
 			})
 		}
+	}
+}
+
+func TestAPIFirst(t *testing.T) {
+	named := func(name string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+	}
+	inner := http.NewServeMux() // like licensing.Handler, a ServeMux: it cleans paths
+	inner.Handle("/api/v1/licensing/", named("api"))
+	h := apiFirst(inner, named("mux"))
+	cases := []struct {
+		method, path string
+		want         string
+		status       int
+	}{
+		{"POST", "/api/v1/licensing/validate", "api", 200},
+		{"GET", "/api/v1/licensing/keys/x", "api", 200},
+		{"GET", "/healthz", "mux", 200},
+		{"GET", "/api/v1/licensingX", "mux", 200},
+		{"GET", "/api/v1/licensing", "mux", 200},
+		{"CONNECT", "/api/v1/licensing/validate", "mux", 200},
+		{"GET", "/api/v1/licensing/../../../healthz", "", http.StatusMovedPermanently}, // cleaned, not served as API
+		{"GET", "/api/v1/licensing//validate", "", http.StatusMovedPermanently},
+	}
+	for _, tc := range cases {
+		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
+			is := is.New(t)
+			r := httptest.NewRequest(tc.method, "http://x/", nil)
+			r.URL.Path = tc.path
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if tc.status == http.StatusMovedPermanently {
+				is.True(w.Code >= 300 && w.Code < 400) // a redirect to the clean path, as a ServeMux answers
+			} else {
+				is.Equal(w.Code, tc.status)
+			}
+			if tc.want != "" {
+				is.Equal(w.Body.String(), tc.want)
+			}
+		})
 	}
 }
