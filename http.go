@@ -399,7 +399,7 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
+	w.Header()["Cache-Control"] = headerNoStore
 	var req wire.ValidateRequest
 	if err := h.decode(w, r, &req); err != nil {
 		if h.allow(w, r, reply{validate: true}) {
@@ -437,5 +437,14 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		d := res.TrialDaysLeft
 		out.TrialEndsAt, out.TrialDaysLeft = wire.TimeOf(res.TrialEndsAt), &d
 	}
-	h.respond(w, rp, http.StatusOK, out)
+	buf := getBuf()
+	defer putBuf(buf)
+	b, err := appendValidateResponse(*buf, &out)
+	if err != nil {
+		h.cfg.Logger.Error("licensing: encode answer", "err", err)
+		h.write(w, reply{}, http.StatusInternalServerError, []byte(`{"error":"Internal error."}`+"\n"))
+		return
+	}
+	*buf = append(b, '\n')
+	h.write(w, rp, http.StatusOK, *buf)
 }

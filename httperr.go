@@ -90,10 +90,22 @@ func (h *Handler) respond(w http.ResponseWriter, rp reply, status int, v any) {
 		h.cfg.Logger.Error("licensing: encode answer", "err", err)
 		status, b = http.StatusInternalServerError, []byte(`{"error":"Internal error."}`)
 	}
-	b = append(b, '\n')
+	h.write(w, rp, status, append(b, '\n'))
+}
+
+// Header values shared by every answer: net/http only reads them.
+var (
+	headerJSON    = []string{"application/json"}
+	headerNosniff = []string{"nosniff"}
+	headerNoStore = []string{"no-store"}
+)
+
+// write sends b, an encoded answer ending in a newline, with status, signed
+// when rp carries a nonce.
+func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
 	hdr := w.Header()
-	hdr.Set("Content-Type", "application/json")
-	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr["Content-Type"] = headerJSON
+	hdr["X-Content-Type-Options"] = headerNosniff
 	if rp.signed {
 		date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
 		hdr.Set("Date", date)

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"strings"
 	"sync"
@@ -76,12 +77,14 @@ func ParseKey(s string) (string, error) {
 		return "", ErrKeyLength
 	}
 	var buf [KeyLength]byte
+	lower := true
 	for i := 0; i < KeyLength; i++ {
 		c := s[i]
 		switch {
 		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
 		case 'A' <= c && c <= 'F':
 			c += 'a' - 'A'
+			lower = false
 		default:
 			return "", ErrKeyNotHex
 		}
@@ -90,7 +93,20 @@ func ParseKey(s string) (string, error) {
 	if sum := wire.KeyChecksum(buf[:keyBodyLength]); string(sum[:]) != string(buf[keyBodyLength:]) {
 		return "", ErrKeyChecksum
 	}
+	if lower {
+		return s, nil // already canonical: no copy
+	}
 	return string(buf[:]), nil
+}
+
+// checksum is crc32.ChecksumIEEE of the key's body, computed here so that
+// the key does not escape to the heap through the crc32 package.
+func checksum(key *[KeyLength]byte) uint32 {
+	crc := ^uint32(0)
+	for _, c := range key[:keyBodyLength] {
+		crc = crc32.IEEETable[byte(crc)^c] ^ (crc >> 8)
+	}
+	return ^crc
 }
 
 // MaskKey returns the form of a key that may be shown after creation: its
@@ -147,7 +163,14 @@ var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was creat
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
 // the pepper a stolen store reveals nothing that can be checked offline.
 type HMACHasher struct {
-	pool sync.Pool // of hash.Hash keyed with the pepper
+	pool sync.Pool // of *hmacState
+}
+
+// hmacState is a hash keyed with the pepper and room for a key, so hashing
+// allocates nothing.
+type hmacState struct {
+	h   hash.Hash
+	buf [KeyLength]byte
 }
 
 // NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
@@ -158,27 +181,62 @@ func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 	}
 	p := append([]byte(nil), pepper...)
 	h := &HMACHasher{}
-	h.pool.New = func() any { return hmac.New(sha256.New, p) }
+	h.pool.New = func() any { return &hmacState{h: hmac.New(sha256.New, p)} }
 	return h, nil
 }
 
 func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
-	m := h.pool.Get().(hash.Hash)
-	m.Reset()
-	io.WriteString(m, key)
-	m.Sum(dst[:0])
-	h.pool.Put(m)
+	st := h.pool.Get().(*hmacState)
+	st.h.Reset()
+	if len(key) <= len(st.buf) {
+		st.h.Write(st.buf[:copy(st.buf[:], key)])
+	} else {
+		io.WriteString(st.h, key)
+	}
+	st.h.Sum(dst[:0])
+	h.pool.Put(st)
 }
 
 // LookupValue returns the hex HMAC-SHA-256 of key.
 func (h *HMACHasher) LookupValue(key string) string {
 	var sum [sha256.Size]byte
 	h.sum(key, &sum)
-	return hex.EncodeToString(sum[:])
+	var out [2 * sha256.Size]byte
+	hex.Encode(out[:], sum[:])
+	return string(out[:])
 }
 
 // Digest returns the hex HMAC-SHA-256 of key; it never fails.
 func (h *HMACHasher) Digest(key string) (string, error) { return h.LookupValue(key), nil }
+
+// digestIsLookup marks a Hasher whose Digest is its LookupValue, so a
+// validation computes one hash and compares it with the stored digest (see
+// verifyKey).
+func (h *HMACHasher) digestIsLookup() {}
+
+// verifyKey reports whether key, whose LookupValue is lookup, matches
+// digest. When the hasher's digest is its lookup value (HMACHasher) that is
+// a constant-time comparison of the two, with no second hash; any other
+// Hasher verifies as it likes.
+func verifyKey(h Hasher, key, lookup, digest string) bool {
+	if _, ok := h.(interface{ digestIsLookup() }); ok {
+		return constantTimeEqual(lookup, digest)
+	}
+	return h.Verify(key, digest)
+}
+
+// constantTimeEqual compares a and b in time that depends only on their
+// lengths.
+func constantTimeEqual(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	var v byte
+	for i := 0; i < len(a); i++ {
+		v |= a[i] ^ b[i]
+	}
+	return subtle.ConstantTimeByteEq(v, 0) == 1
+}
 
 // Verify compares the HMAC of key with digest in constant time.
 func (h *HMACHasher) Verify(key, digest string) bool {

@@ -289,44 +289,70 @@ func (m *MemoryStore) RevokeKey(ctx context.Context, id string, at time.Time) (K
 	return p.key(), nil
 }
 
-// RecordValidations implements Store.
+// recordChunk is how many records RecordValidations applies per hold of the
+// write lock, so lookups never wait for more than a chunk.
+const recordChunk = 256
+
+// RecordValidations implements Store. A batch is applied in chunks of
+// recordChunk records, each under the write lock for a short time; a reader
+// may see part of a batch applied, and every record either whole or not.
 func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRecord) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, r := range recs {
-		u, ok := parseKeyID(r.KeyID)
-		if !ok {
-			continue
-		}
-		p, ok := m.byID[u]
-		if !ok {
-			continue
-		}
-		k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
-			InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
-		k.ApplyValidation(r)
-		p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
-		if k.InstanceName != p.instanceName() || k.InstanceURL != p.instanceURL() {
-			// re-key the lookup map so it does not keep the old blob alive
-			delete(m.byLookup, p.lookup())
-			p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
-			m.byLookup[p.lookup()] = p
-		}
-		if r.Metrics != nil || r.Violations != nil {
-			extra := &memExtra{}
-			if p.extra != nil {
-				*extra = *p.extra
+	type prepared struct {
+		id    uuid.UUID
+		r     *ValidationRecord
+		extra *memExtra // the copies of the record's metrics and violations, or nil
+	}
+	var chunk [recordChunk]prepared
+	for start := 0; start < len(recs); start += recordChunk {
+		// Parse and copy outside the lock.
+		n := 0
+		for i := start; i < min(start+recordChunk, len(recs)); i++ {
+			r := &recs[i]
+			u, ok := parseKeyID(r.KeyID)
+			if !ok {
+				continue
 			}
-			if r.Metrics != nil {
-				extra.metrics = maps.Clone(r.Metrics)
+			p := prepared{id: u, r: r}
+			if r.Metrics != nil || r.Violations != nil {
+				p.extra = &memExtra{metrics: maps.Clone(r.Metrics), violations: slices.Clone(r.Violations)}
 			}
-			if r.Violations != nil {
-				extra.violations = slices.Clone(r.Violations)
-			}
-			p.extra = extra
+			chunk[n] = p
+			n++
 		}
+		m.mu.Lock()
+		for _, c := range chunk[:n] {
+			if p, ok := m.byID[c.id]; ok {
+				m.applyLocked(p, c.r, c.extra)
+			}
+		}
+		m.mu.Unlock()
 	}
 	return nil
+}
+
+// applyLocked applies r to p; extra holds r's metrics and violations, copied.
+func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord, extra *memExtra) {
+	k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
+		InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
+	k.ApplyValidation(*r)
+	p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
+	if k.InstanceName != p.instanceName() || k.InstanceURL != p.instanceURL() {
+		// re-key the lookup map so it does not keep the old blob alive
+		delete(m.byLookup, p.lookup())
+		p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
+		m.byLookup[p.lookup()] = p
+	}
+	if extra != nil {
+		if p.extra != nil {
+			if r.Metrics == nil {
+				extra.metrics = p.extra.metrics
+			}
+			if r.Violations == nil {
+				extra.violations = p.extra.violations
+			}
+		}
+		p.extra = extra
+	}
 }
 
 // len returns the number of keys stored.

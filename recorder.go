@@ -7,22 +7,41 @@ import (
 	"time"
 )
 
-// recorder batches validation records so that no validation waits on a
-// store write.
+// recorder batches the records of successful validations, one per key, and
+// writes them to the store in the background, so a validation never waits
+// for a store write.
+//
+// A flush swaps the pending map for an empty one and writes the swapped-out
+// batch without holding mu, so validations keep adding while it is written;
+// a batch that fails to write stays in flight and is written again, before
+// anything newer, by the next flush. When more than maxPending keys are
+// pending the background writer is woken early, so the map stays bounded
+// by what the store can absorb rather than by the interval.
 type recorder struct {
-	store    Store
-	logger   *slog.Logger
+	store      Store
+	logger     *slog.Logger
+	maxPending int
+
 	mu       sync.Mutex
 	pending  map[string]ValidationRecord
+	inflight map[string]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
+	lastSize int                         // size of the last batch, to size the next map
+	recs     []ValidationRecord          // reused by flush (under flushMu) for the store's batch
+
 	flushMu  sync.Mutex // one flush at a time, so records reach the store in order
+	kick     chan struct{}
 	stop     chan struct{}
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
+// defaultMaxPending is the number of pending keys that triggers an early flush.
+const defaultMaxPending = 50_000
+
 func newRecorder(store Store, every time.Duration, logger *slog.Logger) *recorder {
-	r := &recorder{store: store, logger: logger, pending: map[string]ValidationRecord{},
-		stop: make(chan struct{}), done: make(chan struct{})}
+	r := &recorder{store: store, logger: logger, maxPending: defaultMaxPending,
+		pending: map[string]ValidationRecord{},
+		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop(every)
 	return r
 }
@@ -37,17 +56,18 @@ func (r *recorder) loop(every time.Duration) {
 		case <-r.stop:
 			return
 		case <-t.C:
-			// Records stay pending while the store fails; say so once per
-			// distinct error, not every tick.
-			err := r.flush(context.Background())
-			switch {
-			case err != nil && err.Error() != lastErr:
-				r.logger.Error("licensing: write validation records; keeping them pending", "err", err)
-				lastErr = err.Error()
-			case err == nil && lastErr != "":
-				r.logger.Info("licensing: validation records written again")
-				lastErr = ""
-			}
+		case <-r.kick:
+		}
+		// Records stay pending while the store fails; say so once per
+		// distinct error, not every tick.
+		err := r.flush(context.Background())
+		switch {
+		case err != nil && err.Error() != lastErr:
+			r.logger.Error("licensing: write validation records; keeping them pending", "err", err)
+			lastErr = err.Error()
+		case err == nil && lastErr != "":
+			r.logger.Info("licensing: validation records written again")
+			lastErr = ""
 		}
 	}
 }
@@ -59,49 +79,79 @@ func (r *recorder) add(v ValidationRecord) {
 		v = old
 	}
 	r.pending[v.KeyID] = v
+	full := len(r.pending) >= r.maxPending
 	r.mu.Unlock()
+	if full {
+		select {
+		case r.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // overlay applies pending records to keys, so callers read their writes.
 func (r *recorder) overlay(keys []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.pending) == 0 {
+	if len(r.pending) == 0 && len(r.inflight) == 0 {
 		return
 	}
 	for i := range keys {
+		if v, ok := r.inflight[keys[i].ID]; ok {
+			keys[i].ApplyValidation(v)
+		}
 		if v, ok := r.pending[keys[i].ID]; ok {
 			keys[i].ApplyValidation(v)
 		}
 	}
 }
 
+// flush writes what is pending: first a batch left in flight by a failed
+// write, then the pending map, swapped out in constant time.
 func (r *recorder) flush(ctx context.Context) error {
 	r.flushMu.Lock()
 	defer r.flushMu.Unlock()
-	r.mu.Lock()
-	if len(r.pending) == 0 {
+	for {
+		r.mu.Lock()
+		batch := r.inflight
+		retry := batch != nil
+		if batch == nil {
+			if len(r.pending) == 0 {
+				r.mu.Unlock()
+				return nil
+			}
+			r.mu.Unlock()
+			fresh := make(map[string]ValidationRecord, r.lastSize) // made outside the lock
+			r.mu.Lock()
+			batch = r.pending
+			r.inflight, r.pending = batch, fresh
+		}
 		r.mu.Unlock()
-		return nil
-	}
-	batch := make([]ValidationRecord, 0, len(r.pending))
-	for _, v := range r.pending {
-		batch = append(batch, v)
-	}
-	r.mu.Unlock()
-	// Records stay pending (visible to overlay) until written.
-	err := r.store.RecordValidations(ctx, batch)
-	if err != nil {
-		return err
-	}
-	r.mu.Lock()
-	for _, v := range batch {
-		if cur, ok := r.pending[v.KeyID]; ok && cur.At.Equal(v.At) && cur.FirstAt.Equal(v.FirstAt) {
-			delete(r.pending, v.KeyID)
+		// Only flush replaces inflight, and it holds flushMu: batch can be
+		// read without mu (overlay only reads it too).
+		recs := r.recs[:0]
+		for _, v := range batch {
+			recs = append(recs, v)
+		}
+		err := r.store.RecordValidations(ctx, recs)
+		clear(recs)                      // the store has applied them: drop the references
+		if cap(recs) <= 2*r.maxPending { // keep a usual batch's room, not an outlier's
+			r.recs = recs[:0]
+		} else {
+			r.recs = nil
+		}
+		if err != nil {
+			return err // stays in flight, visible to overlay, written first next time
+		}
+		r.mu.Lock()
+		r.inflight = nil
+		r.lastSize = len(recs)
+		more := len(r.pending) >= r.maxPending
+		r.mu.Unlock()
+		if !retry && !more {
+			return nil
 		}
 	}
-	r.mu.Unlock()
-	return nil
 }
 
 func (r *recorder) close(ctx context.Context) error {

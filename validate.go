@@ -2,7 +2,6 @@ package licensing
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"maps"
@@ -67,7 +66,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if !found {
 		digest = s.dummy
 	}
-	match := s.verify(full, lookup, digest)
+	match := verifyKey(s.cfg.Hasher, full, lookup, digest)
 	switch {
 	case !checksumOK:
 		return s.reject(ctx, ReasonMalformed, nil)
@@ -144,14 +143,4 @@ func failed(reason string, k *Key) Event {
 		e.KeyID, e.OrganizationID, e.MaskedKey = k.ID, k.OrganizationID, k.MaskedKey
 	}
 	return e
-}
-
-// verify reports whether full matches the stored digest. The HMAC hasher's
-// digest is the lookup value already computed, so this is one constant-time
-// comparison of two fixed-length hex digests rather than a second HMAC.
-func (s *Service) verify(full, lookup, digest string) bool {
-	if _, ok := s.cfg.Hasher.(*HMACHasher); ok {
-		return len(lookup) == len(digest) && subtle.ConstantTimeCompare([]byte(lookup), []byte(digest)) == 1
-	}
-	return s.cfg.Hasher.Verify(full, digest)
 }

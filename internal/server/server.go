@@ -50,6 +50,9 @@ type Main struct {
 	TLSCert           string // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
 	TLSKey            string
 	ShutdownDelay     time.Duration // on SIGTERM, answer /readyz 503 this long before shutting down
+	LogFormat         string        // text or json
+	LogLevel          string        // debug, info, warn or error
+	RequestLog        string        // off, or the level of one line per request
 
 	Stderr io.Writer // the log and the one-time owner token line
 	Stdout io.Writer // the public-keys command's output
@@ -62,13 +65,18 @@ type Main struct {
 	// Flags, when set, defines extra flags (for those stores) before parsing.
 	Flags func(fs *flag.FlagSet)
 
-	logger  *slog.Logger
-	envErrs map[string]error // environment variable -> why its value is invalid
-	lock    *os.File         // the flock on <data>/.lock, held while running
-	dir     Directory
-	svc     *licensing.Service
-	store   licensing.Store
-	closer  io.Closer
+	logger       *slog.Logger
+	logLevel     slog.Level
+	requestLogOn bool
+	requestLevel slog.Level
+	reqBuf       *bufferedWriter // the request log's; nil when it is off
+	events       *eventLog
+	envErrs      map[string]error // environment variable -> why its value is invalid
+	lock         *os.File         // the flock on <data>/.lock, held while running
+	dir          Directory
+	svc          *licensing.Service
+	store        licensing.Store
+	closer       io.Closer
 
 	metrics  *metrics
 	cert     *certificate // nil: plain HTTP
@@ -111,6 +119,9 @@ func (m *Main) ParseFlags(args []string) error {
 	fs.DurationVar(&m.SigningKeyOverlap, "signing-key-overlap", envDur("LICENSING_SIGNING_KEY_OVERLAP", 30*24*time.Hour), "how long a rotated-out public key stays in the JWKS and the PEM (LICENSING_SIGNING_KEY_OVERLAP)")
 	fs.StringVar(&m.TrustedProxies, "trusted-proxies", env("LICENSING_TRUSTED_PROXIES", ""), "comma-separated networks whose X-Forwarded-For is believed (LICENSING_TRUSTED_PROXIES)")
 	m.opsFlags(fs)
+	fs.StringVar(&m.LogFormat, "log-format", env("LICENSING_LOG_FORMAT", "text"), "log format: text or json (LICENSING_LOG_FORMAT)")
+	fs.StringVar(&m.LogLevel, "log-level", env("LICENSING_LOG_LEVEL", "info"), "least level logged: debug (adds an event per validation), info, warn or error (LICENSING_LOG_LEVEL)")
+	fs.StringVar(&m.RequestLog, "request-log", env("LICENSING_REQUEST_LOG", "off"), "one line per request (method, redacted path, status, duration) at this level: debug, info, warn or error; off by default (LICENSING_REQUEST_LOG)")
 	if m.Flags != nil {
 		m.Flags(fs)
 	}
@@ -123,7 +134,10 @@ func (m *Main) ParseFlags(args []string) error {
 		}
 		return flagError(err)
 	}
-	return m.checkFlags(fs, args)
+	if err := m.checkFlags(fs, args); err != nil {
+		return err
+	}
+	return m.checkLogFlags()
 }
 
 // Main is what a command's main does: parse args, run until SIGINT or
@@ -170,7 +184,16 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if m.Getenv == nil {
 		m.Getenv = os.Getenv
 	}
-	m.logger = slog.New(slog.NewTextHandler(m.Stderr, nil))
+	if err := m.checkLogFlags(); err != nil {
+		return err
+	}
+	m.startLogging()
+	defer m.stopLogging()
+	stopProfile, err := m.startProfile()
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
 	st, err := m.start(ctx)
 	defer m.unlock()
 	if err != nil {
@@ -211,13 +234,14 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	defer m.serveAdmin()()
 	mux := http.NewServeMux()
-	mux.Handle(licensing.APIPrefix+"/", licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
+	api := licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
 		RateLimit:      m.RateLimit,
 		RateBurst:      m.RateBurst,
 		OwnerRateLimit: m.OwnerRateLimit,
 		TrustedProxies: proxies,
 		Logger:         m.logger,
-	}))
+	})
+	mux.Handle(licensing.APIPrefix+"/", api)
 	m.opsRoutes(mux)
 	mux.Handle("/", ownerpage.Handler(ownerpage.Config{APIBase: licensing.APIPrefix})) // the owner page; 404 elsewhere
 	ln, err := net.Listen("tcp", m.Addr)
@@ -225,7 +249,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           m.logRequests(mux),
+		Handler:           m.logRequests(apiFirst(api, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -320,18 +344,17 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 	return out, nil
 }
 
+// logEvent logs an event: a validation, passed or failed, at debug level
+// through the event queue (nothing at all unless debug is on), any other
+// event at info, at once.
 func (m *Main) logEvent(ctx context.Context, e licensing.Event) {
-	attrs := []any{"type", string(e.Type)}
-	for _, kv := range [][2]string{{"key_id", e.KeyID}, {"org", e.OrganizationID}, {"masked_key", e.MaskedKey},
-		{"user", e.UserID}, {"reason", e.Reason}} {
-		if kv[1] != "" {
-			attrs = append(attrs, kv[0], kv[1])
+	if e.Type == licensing.EventKeyValidated || e.Type == licensing.EventValidationFailed {
+		if m.logger.Enabled(ctx, slog.LevelDebug) {
+			m.events.add(e)
 		}
+		return
 	}
-	if e.InstanceCount > 0 {
-		attrs = append(attrs, "instances", e.InstanceCount)
-	}
-	m.logger.Info("event", attrs...)
+	writeEvent(m.logger, slog.LevelInfo, e)
 }
 
 type statusWriter struct {
@@ -353,22 +376,42 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
-// logRequests logs one line per request: method, path (with any long hex run
-// redacted, so a key pasted into a URL never reaches the log), status and
-// duration. Query strings, headers and bodies are never logged.
+// logRequests logs one line per request, at the -request-log level, when
+// the request log is on: method, path (with any long hex run redacted, so a
+// key pasted into a URL never reaches the log), status and duration. Query
+// strings, headers and bodies are never logged. When it is off, next is
+// returned as it is.
 func (m *Main) logRequests(next http.Handler) http.Handler {
+	if m.reqBuf == nil {
+		return next
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.logger.Info("request", "method", r.Method, "path", redactPath(r.URL.Path), "status", sw.status,
-			"duration", time.Since(start).Round(time.Microsecond).String())
+		m.writeRequestLine(start, r.Method, redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
+	})
+}
+
+// apiFirst hands requests under licensing.APIPrefix straight to api, which
+// routes them itself (and cleans their paths as a ServeMux does), so the
+// hot path pays for one routing step, not two; everything else goes to mux.
+func apiFirst(api, mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, licensing.APIPrefix+"/") && r.Method != http.MethodConnect {
+			api.ServeHTTP(w, r)
+			return
+		}
+		mux.ServeHTTP(w, r)
 	})
 }
 
 // redactPath replaces every run of 32 or more hex digits, and any path longer
 // than 256 bytes, so no secret ends up in a log line.
 func redactPath(p string) string {
+	if len(p) <= 256 && longestHexRun(p) < 32 {
+		return p // nothing to redact: no copy
+	}
 	if len(p) > 256 {
 		p = p[:256] + "..."
 	}
@@ -393,4 +436,18 @@ func redactPath(p string) string {
 	}
 	flush(len(p))
 	return b.String()
+}
+
+func longestHexRun(p string) int {
+	longest, run := 0, 0
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if ('0' <= c && c <= '9') || ('a' <= c && c <= 'f') || ('A' <= c && c <= 'F') {
+			run++
+			longest = max(longest, run)
+			continue
+		}
+		run = 0
+	}
+	return longest
 }

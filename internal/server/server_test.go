@@ -65,7 +65,7 @@ type proc struct {
 	done chan error
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
+var listening = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")([^\s"]+)`)
 
 // start runs the server binary with args and waits until it listens.
 func start(t *testing.T, env []string, args ...string) *proc {
@@ -168,7 +168,7 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.json")
 	writeConfig(t, cfgPath, "business")
-	p := start(t, nil, "-config", cfgPath, "-data", filepath.Join(dir, "data"))
+	p := start(t, nil, "-config", cfgPath, "-data", filepath.Join(dir, "data"), "-request-log", "info")
 	const owner, other = "token-owner-1", "token-owner-3"
 
 	status, b1, _ := p.do(t, "POST", "/api/v1/licensing/keys", owner, `{"instanceName":"Production"}`)

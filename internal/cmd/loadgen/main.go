@@ -1,11 +1,21 @@
-// Command loadgen is the load harness: it builds and starts the reference
-// server once per store (memory, then file) on loopback, in temporary
-// directories, drives each from this separate process with C concurrent
-// keep-alive connections for a fixed time, and prints requests per second
-// and the file/memory ratio measured in the same run.
+// Command loadgen is the load harness. With -route create it builds and
+// starts the reference server once per store (memory, then file) on
+// loopback, in temporary directories, drives each from this separate
+// process with C concurrent keep-alive connections for a fixed time, and
+// prints requests per second and the file/memory ratio measured in the same
+// run.
+//
+// With -route validate it starts a floor server (net/http with the same
+// JSON decode and an answer of the same size), the reference server on the
+// memory store, on the file store and on the memory store with the request
+// log on (rate limiter off), creates -keys keys on each, and drives them in
+// turn, -rounds times, with wrk (1 thread, -c connections, keep-alive, the
+// keys interleaved); it prints req/s, p50, p99 and server CPU per request
+// (from /proc/<pid>/stat) and the ratios to the floor. -profile DIR writes
+// a CPU profile of each server there.
 //
 //	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
-//	go run ./internal/cmd/loadgen -route validate -c 32 -d 10s
+//	go run ./internal/cmd/loadgen -route validate -c 32 -d 5s -rounds 3
 //
 // Traffic goes only to 127.0.0.1, is bounded in time, and stops by itself.
 package main
@@ -36,7 +46,38 @@ func main() {
 	conns := flag.Int("c", 32, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "duration per store")
 	stores := flag.String("stores", "memory,file", "stores to measure, the first is the baseline")
+	rounds := flag.Int("rounds", 3, "validate: rounds, each driving every target once")
+	keys := flag.Int("keys", 2000, "validate: keys per server")
+	targets := flag.String("targets", "floor,memory,file,memory+reqlog", "validate: servers, the floor first")
+	profile := flag.String("profile", "", "validate: directory for a CPU profile of each server")
+	wrk := flag.String("wrk", "wrk", "validate: the wrk binary")
+	serve, size := floorFlags(flag.CommandLine)
 	flag.Parse()
+	if *serve {
+		if err := serveFloor(*size); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *route == "validate" {
+		if *rounds < 1 || *rounds > 20 || *dur > 5*time.Minute || *conns > 1024 || *keys < 1 {
+			fmt.Fprintln(os.Stderr, "loadgen: -rounds 1 to 20, -d at most 5m, -c at most 1024, -keys at least 1")
+			os.Exit(2)
+		}
+		if *profile != "" {
+			if p, err := filepath.Abs(*profile); err == nil {
+				*profile = p
+			}
+		}
+		err := runValidate(validateFlags{conns: *conns, rounds: *rounds, keys: *keys, dur: *dur,
+			targets: *targets, profile: *profile, wrk: *wrk})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *dur > 5*time.Minute || *conns > 1024 {
 		fmt.Fprintln(os.Stderr, "loadgen: -d at most 5m, -c at most 1024")
 		os.Exit(2)
