@@ -122,7 +122,7 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
 
 func measure(bin, cfg, data, store, token, route string, conns int, dur time.Duration) (float64, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0")
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		return 0, err

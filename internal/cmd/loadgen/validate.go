@@ -81,7 +81,7 @@ func runValidate(f validateFlags) error {
 	}()
 	var answerSize int
 	for _, name := range names[1:] {
-		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0"}
+		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0"}
 		store, extra, _ := strings.Cut(name, "+")
 		args = append(args, "-store", store)
 		switch extra {
