@@ -134,7 +134,8 @@ func (r *recorder) flush(ctx context.Context) error {
 			recs = append(recs, v)
 		}
 		err := r.store.RecordValidations(ctx, recs)
-		clear(recs) // the store has applied them: drop the references
+		// The store has applied them: drop the references.
+		clear(recs)
 		if cap(recs) <= 2*r.maxPending { // keep a usual batch's room, not an outlier's
 			r.recs = recs[:0]
 		} else {
