@@ -25,6 +25,7 @@ type recorder struct {
 	mu       sync.Mutex
 	pending  map[string]ValidationRecord
 	inflight map[string]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
+	spare    map[string]ValidationRecord // the last batch's map, emptied, to be the next pending one
 	lastSize int                         // size of the last batch, to size the next map
 	recs     []ValidationRecord          // reused by flush (under flushMu) for the store's batch
 
@@ -120,9 +121,13 @@ func (r *recorder) flush(ctx context.Context) error {
 				r.mu.Unlock()
 				return nil
 			}
-			r.mu.Unlock()
-			fresh := make(map[string]ValidationRecord, r.lastSize) // made outside the lock
-			r.mu.Lock()
+			fresh := r.spare
+			r.spare = nil
+			if fresh == nil {
+				r.mu.Unlock()
+				fresh = make(map[string]ValidationRecord, r.lastSize) // made outside the lock
+				r.mu.Lock()
+			}
 			batch = r.pending
 			r.inflight, r.pending = batch, fresh
 		}
@@ -144,9 +149,24 @@ func (r *recorder) flush(ctx context.Context) error {
 		if err != nil {
 			return err // stays in flight, visible to overlay, written first next time
 		}
+		n := len(batch)
+		if n <= 2*r.maxPending {
+			// The two maps take turns, so a steady load allocates none;
+			// emptied here, outside mu (nobody else reads batch now but
+			// overlay, which takes mu and finds it no longer in flight).
+			r.mu.Lock()
+			r.inflight = nil
+			r.mu.Unlock()
+			clear(batch)
+		} else {
+			batch = nil // an outlier's map is not kept
+		}
 		r.mu.Lock()
 		r.inflight = nil
-		r.lastSize = len(recs)
+		if batch != nil {
+			r.spare = batch
+		}
+		r.lastSize = n
 		more := len(r.pending) >= r.maxPending
 		r.mu.Unlock()
 		if !retry && !more {

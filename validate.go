@@ -121,8 +121,14 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 			}
 		}
 	}
+	// The record needs a copy of the metrics the caller may change; when
+	// they are the key's last ones, the store's copy in k will do.
+	metrics := k.LastMetrics
+	if in.Metrics == nil || metrics == nil || !maps.Equal(metrics, in.Metrics) {
+		metrics = maps.Clone(in.Metrics)
+	}
 	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
-		InstanceURL: in.InstanceURL, Metrics: maps.Clone(in.Metrics), Violations: keyViolations})
+		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations})
 	s.emit(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
 	return res, nil
