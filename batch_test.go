@@ -84,3 +84,36 @@ func TestArgon2ServiceRoundTrip(t *testing.T) {
 	_, err = e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: other})
 	is.True(errors.Is(err, licensing.ErrInvalidLicense)) // the candidate's digest does not verify
 }
+
+// TestMetricsAreNeverShared: neither the caller's metrics map nor a listed
+// key's metrics reach the store's own copy, whether the record is pending
+// or written, and whether the metrics changed or not.
+func TestMetricsAreNeverShared(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(c *licensing.Config) { c.FlushInterval = time.Hour })
+	_, key := e.create(t, "t-owner", "prod")
+	ctx := context.Background()
+	actor := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	in := map[string]float64{"companyCount": 2}
+	for round := 0; round < 3; round++ { // new metrics, then the same ones twice (the reuse path)
+		_, err := e.svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: key, Metrics: in})
+		is.NoErr(err)
+		in["companyCount"] = 99 // the caller changes its map afterwards
+		in["companyCount"] = 2
+		listed, err := e.svc.ListKeys(ctx, actor)
+		is.NoErr(err)
+		is.Equal(listed[0].LastMetrics["companyCount"], 2.0)
+		listed[0].LastMetrics["companyCount"] = -1 // a lister changes what it got (pending record)
+		in2 := in
+		in = map[string]float64{"companyCount": 2}
+		in2["companyCount"] = 77
+		is.NoErr(e.svc.Flush(ctx))
+		listed, err = e.svc.ListKeys(ctx, actor)
+		is.NoErr(err)
+		is.Equal(listed[0].LastMetrics["companyCount"], 2.0) // the store kept its own copy
+		listed[0].LastMetrics["companyCount"] = -2           // and again, once written
+	}
+	stored, err := e.store.ListKeys(ctx, "org-1")
+	is.NoErr(err)
+	is.Equal(stored[0].LastMetrics, map[string]float64{"companyCount": 2})
+}

@@ -186,17 +186,23 @@ func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 	return p
 }
 
+// key returns the Key with copies of its metrics and violations.
 func (p *memKey) key() Key {
-	k := Key{
+	k := p.bareKey()
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
+	}
+	return k
+}
+
+// bareKey returns the Key without its metrics and violations.
+func (p *memKey) bareKey() Key {
+	return Key{
 		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
 		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
 	}
-	if p.extra != nil {
-		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
-	}
-	return k
 }
 
 // KeyByID implements Store.
@@ -221,6 +227,24 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 		return p.key(), nil
 	}
 	return Key{}, ErrKeyNotFound
+}
+
+// keyForValidation is KeyByLookup for the Service's validations: the
+// key's LastMetrics and LastViolations are the store's own values, which it
+// never changes in place (a record replaces them), so the caller must only
+// read them or hand them back in a ValidationRecord.
+func (m *MemoryStore) keyForValidation(ctx context.Context, lookup string) (Key, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.byLookup[lookup]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	k := p.bareKey()
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = p.extra.metrics, p.extra.violations
+	}
+	return k, nil
 }
 
 // ListKeys implements Store.

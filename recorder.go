@@ -3,6 +3,8 @@ package licensing
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -98,11 +100,18 @@ func (r *recorder) overlay(keys []Key) {
 		return
 	}
 	for i := range keys {
-		if v, ok := r.inflight[keys[i].ID]; ok {
-			keys[i].ApplyValidation(v)
+		v1, ok1 := r.inflight[keys[i].ID]
+		v2, ok2 := r.pending[keys[i].ID]
+		if ok1 {
+			keys[i].ApplyValidation(v1)
 		}
-		if v, ok := r.pending[keys[i].ID]; ok {
-			keys[i].ApplyValidation(v)
+		if ok2 {
+			keys[i].ApplyValidation(v2)
+		}
+		if ok1 || ok2 {
+			// the caller gets copies, not the records' own maps and slices
+			keys[i].LastMetrics = maps.Clone(keys[i].LastMetrics)
+			keys[i].LastViolations = slices.Clone(keys[i].LastViolations)
 		}
 	}
 }
