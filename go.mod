@@ -3,9 +3,9 @@ module github.com/licensekit/licensing
 go 1.26.0
 
 require (
-	github.com/google/uuid v1.6.0 // indirect
-	github.com/matryer/is v1.4.1 // indirect
-	golang.org/x/crypto v0.59.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/time v0.16.0 // indirect
+	github.com/google/uuid v1.6.0
+	github.com/matryer/is v1.4.1
+	golang.org/x/crypto v0.59.0
 )
+
+require golang.org/x/sys v0.50.0 // indirect
