@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -116,4 +117,20 @@ func TestMetricsAreNeverShared(t *testing.T) {
 	stored, err := e.store.ListKeys(ctx, "org-1")
 	is.NoErr(err)
 	is.Equal(stored[0].LastMetrics, map[string]float64{"companyCount": 2})
+}
+
+// TestValidateAnswerThatCannotBeEncoded: a plan feature JSON cannot carry
+// (NaN) gives the same 500 as any other answer that fails to encode, never
+// a truncated body.
+func TestValidateAnswerThatCannotBeEncoded(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	e.orgs.update("org-1", func(o *licensing.Organization) {
+		o.Features = map[string]any{"selfHostingLicense": true, "maxCompanies": math.NaN()}
+	})
+	r := e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(r.status, 500)
+	is.Equal(r.body["error"], "Internal error.")
+	is.True(!strings.Contains(r.raw, "valid"))
 }
