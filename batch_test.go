@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -83,4 +84,55 @@ func TestArgon2ServiceRoundTrip(t *testing.T) {
 	is.NoErr(err) // well-formed, so only the digest can refuse it
 	_, err = e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: other})
 	is.True(errors.Is(err, licensing.ErrInvalidLicense)) // the candidate's digest does not verify
+}
+
+// TestMetricsAreNeverShared: neither the caller's metrics map nor a listed
+// key's metrics reach the store's own copy, whether the record is pending
+// or written, and whether the metrics changed or not.
+func TestMetricsAreNeverShared(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, func(c *licensing.Config) { c.FlushInterval = time.Hour })
+	_, key := e.create(t, "t-owner", "prod")
+	ctx := context.Background()
+	actor := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	in := map[string]float64{"companyCount": 2}
+	for round := 0; round < 3; round++ { // new metrics, then the same ones twice (the reuse path)
+		_, err := e.svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: key, Metrics: in})
+		is.NoErr(err)
+		in["companyCount"] = 99 // the caller changes its map afterwards
+		in["companyCount"] = 2
+		page, err := e.svc.ListKeys(ctx, actor, "", 0)
+		is.NoErr(err)
+		listed := page.Keys
+		is.Equal(listed[0].LastMetrics["companyCount"], 2.0)
+		listed[0].LastMetrics["companyCount"] = -1 // a lister changes what it got (pending record)
+		in2 := in
+		in = map[string]float64{"companyCount": 2}
+		in2["companyCount"] = 77
+		is.NoErr(e.svc.Flush(ctx))
+		page, err = e.svc.ListKeys(ctx, actor, "", 0)
+		is.NoErr(err)
+		listed = page.Keys
+		is.Equal(listed[0].LastMetrics["companyCount"], 2.0) // the store kept its own copy
+		listed[0].LastMetrics["companyCount"] = -2           // and again, once written
+	}
+	stored, err := e.store.ListKeys(ctx, "org-1", licensing.KeyCursor{}, 0)
+	is.NoErr(err)
+	is.Equal(stored[0].LastMetrics, map[string]float64{"companyCount": 2})
+}
+
+// TestValidateAnswerThatCannotBeEncoded: a plan feature JSON cannot carry
+// (NaN) gives the same 500 as any other answer that fails to encode, never
+// a truncated body.
+func TestValidateAnswerThatCannotBeEncoded(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	_, key := e.create(t, "t-owner", "prod")
+	e.orgs.update("org-1", func(o *licensing.Organization) {
+		o.Features = map[string]any{"selfHostingLicense": true, "maxCompanies": math.NaN()}
+	})
+	r := e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(r.status, 500)
+	is.Equal(r.body["error"], "Internal error.")
+	is.True(!strings.Contains(r.raw, "valid"))
 }

@@ -442,7 +442,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	b, err := appendValidateResponse(*buf, &out)
 	if err != nil {
 		h.cfg.Logger.Error("licensing: encode answer", "err", err)
-		h.write(w, reply{}, http.StatusInternalServerError, []byte(`{"error":"Internal error."}`+"\n"))
+		h.write(w, rp, http.StatusInternalServerError, []byte(`{"error":"Internal error."}`+"\n")) // as respond does
 		return
 	}
 	*buf = append(b, '\n')

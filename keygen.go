@@ -122,8 +122,10 @@ func MaskKey(key string) string {
 // A Hasher turns a license key into what the store keeps instead of it.
 //
 // The Service looks a presented key up by its LookupValue (which stores index
-// and keep unique) and then calls Verify on the candidate's Digest. Every
-// method must be safe for concurrent use.
+// and keep unique) and then calls Verify on the candidate's Digest; with the
+// HMACHasher, whose digest is its lookup value, it compares the two in
+// constant time instead of hashing the key again. Every method must be safe
+// for concurrent use.
 type Hasher interface {
 	// LookupValue returns the value a key is indexed by. It must be a pure
 	// function of the key.

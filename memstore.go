@@ -210,17 +210,23 @@ func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 	return p
 }
 
+// key returns the Key with copies of its metrics and violations.
 func (p *memKey) key() Key {
-	k := Key{
+	k := p.bareKey()
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
+	}
+	return k
+}
+
+// bareKey returns the Key without its metrics and violations.
+func (p *memKey) bareKey() Key {
+	return Key{
 		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
 		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
 	}
-	if p.extra != nil {
-		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
-	}
-	return k
 }
 
 // KeyByID implements Store.
@@ -245,6 +251,24 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 		return p.key(), nil
 	}
 	return Key{}, ErrKeyNotFound
+}
+
+// keyForValidation is KeyByLookup for the Service's validations: the
+// key's LastMetrics and LastViolations are the store's own values, which it
+// never changes in place (a record replaces them), so the caller must only
+// read them or hand them back in a ValidationRecord.
+func (m *MemoryStore) keyForValidation(ctx context.Context, lookup string) (Key, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.byLookup[lookup]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	k := p.bareKey()
+	if p.extra != nil {
+		k.LastMetrics, k.LastViolations = p.extra.metrics, p.extra.violations
+	}
+	return k, nil
 }
 
 // ListKeys implements Store. A page costs a binary search and the keys it
@@ -296,33 +320,26 @@ const recordChunk = 256
 // RecordValidations implements Store. A batch is applied in chunks of
 // recordChunk records, each under the write lock for a short time; a reader
 // may see part of a batch applied, and every record either whole or not.
+// Metrics and violations equal to the key's current ones are not copied
+// again.
 func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRecord) error {
 	type prepared struct {
-		id    uuid.UUID
-		r     *ValidationRecord
-		extra *memExtra // the copies of the record's metrics and violations, or nil
+		id uuid.UUID
+		r  *ValidationRecord
 	}
 	var chunk [recordChunk]prepared
 	for start := 0; start < len(recs); start += recordChunk {
-		// Parse and copy outside the lock.
-		n := 0
+		n := 0 // ids parsed outside the lock
 		for i := start; i < min(start+recordChunk, len(recs)); i++ {
-			r := &recs[i]
-			u, ok := parseKeyID(r.KeyID)
-			if !ok {
-				continue
+			if u, ok := parseKeyID(recs[i].KeyID); ok {
+				chunk[n] = prepared{id: u, r: &recs[i]}
+				n++
 			}
-			p := prepared{id: u, r: r}
-			if r.Metrics != nil || r.Violations != nil {
-				p.extra = &memExtra{metrics: maps.Clone(r.Metrics), violations: slices.Clone(r.Violations)}
-			}
-			chunk[n] = p
-			n++
 		}
 		m.mu.Lock()
 		for _, c := range chunk[:n] {
 			if p, ok := m.byID[c.id]; ok {
-				m.applyLocked(p, c.r, c.extra)
+				m.applyLocked(p, c.r)
 			}
 		}
 		m.mu.Unlock()
@@ -330,8 +347,9 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 	return nil
 }
 
-// applyLocked applies r to p; extra holds r's metrics and violations, copied.
-func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord, extra *memExtra) {
+// applyLocked applies r to p, copying r's metrics and violations unless p
+// holds equal ones already.
+func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 	k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
 		InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
 	k.ApplyValidation(*r)
@@ -342,16 +360,19 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord, extra *memExtr
 		p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
 		m.byLookup[p.lookup()] = p
 	}
-	if extra != nil {
-		if p.extra != nil {
-			if r.Metrics == nil {
-				extra.metrics = p.extra.metrics
-			}
-			if r.Violations == nil {
-				extra.violations = p.extra.violations
-			}
-		}
-		p.extra = extra
+	var cur memExtra
+	if p.extra != nil {
+		cur = *p.extra
+	}
+	next, changed := cur, false
+	if r.Metrics != nil && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
+		next.metrics, changed = maps.Clone(r.Metrics), true
+	}
+	if r.Violations != nil && (cur.violations == nil || !slices.Equal(cur.violations, r.Violations)) {
+		next.violations, changed = slices.Clone(r.Violations), true
+	}
+	if changed {
+		p.extra = &next
 	}
 }
 

@@ -3,6 +3,8 @@ package licensing
 import (
 	"context"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 )
@@ -25,6 +27,7 @@ type recorder struct {
 	mu       sync.Mutex
 	pending  map[string]ValidationRecord
 	inflight map[string]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
+	spare    map[string]ValidationRecord // the last batch's map, emptied, to be the next pending one
 	lastSize int                         // size of the last batch, to size the next map
 	recs     []ValidationRecord          // reused by flush (under flushMu) for the store's batch
 
@@ -97,11 +100,18 @@ func (r *recorder) overlay(keys []Key) {
 		return
 	}
 	for i := range keys {
-		if v, ok := r.inflight[keys[i].ID]; ok {
-			keys[i].ApplyValidation(v)
+		v1, ok1 := r.inflight[keys[i].ID]
+		v2, ok2 := r.pending[keys[i].ID]
+		if ok1 {
+			keys[i].ApplyValidation(v1)
 		}
-		if v, ok := r.pending[keys[i].ID]; ok {
-			keys[i].ApplyValidation(v)
+		if ok2 {
+			keys[i].ApplyValidation(v2)
+		}
+		if ok1 || ok2 {
+			// the caller gets copies, not the records' own maps and slices
+			keys[i].LastMetrics = maps.Clone(keys[i].LastMetrics)
+			keys[i].LastViolations = slices.Clone(keys[i].LastViolations)
 		}
 	}
 }
@@ -120,9 +130,13 @@ func (r *recorder) flush(ctx context.Context) error {
 				r.mu.Unlock()
 				return nil
 			}
-			r.mu.Unlock()
-			fresh := make(map[string]ValidationRecord, r.lastSize) // made outside the lock
-			r.mu.Lock()
+			fresh := r.spare
+			r.spare = nil
+			if fresh == nil {
+				r.mu.Unlock()
+				fresh = make(map[string]ValidationRecord, r.lastSize) // made outside the lock
+				r.mu.Lock()
+			}
 			batch = r.pending
 			r.inflight, r.pending = batch, fresh
 		}
@@ -134,7 +148,8 @@ func (r *recorder) flush(ctx context.Context) error {
 			recs = append(recs, v)
 		}
 		err := r.store.RecordValidations(ctx, recs)
-		clear(recs)                      // the store has applied them: drop the references
+		// The store has applied them: drop the references.
+		clear(recs)
 		if cap(recs) <= 2*r.maxPending { // keep a usual batch's room, not an outlier's
 			r.recs = recs[:0]
 		} else {
@@ -143,9 +158,24 @@ func (r *recorder) flush(ctx context.Context) error {
 		if err != nil {
 			return err // stays in flight, visible to overlay, written first next time
 		}
+		n := len(batch)
+		if n <= 2*r.maxPending {
+			// The two maps take turns, so a steady load allocates none;
+			// emptied here, outside mu (nobody else reads batch now but
+			// overlay, which takes mu and finds it no longer in flight).
+			r.mu.Lock()
+			r.inflight = nil
+			r.mu.Unlock()
+			clear(batch)
+		} else {
+			batch = nil // an outlier's map is not kept
+		}
 		r.mu.Lock()
 		r.inflight = nil
-		r.lastSize = len(recs)
+		if batch != nil {
+			r.spare = batch
+		}
+		r.lastSize = n
 		more := len(r.pending) >= r.maxPending
 		r.mu.Unlock()
 		if !retry && !more {

@@ -57,7 +57,12 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 		return s.reject(ctx, ReasonMalformed, nil) // not 64 hex characters: nothing to look up
 	}
 	lookup := s.cfg.Hasher.LookupValue(full)
-	k, err := s.cfg.Store.KeyByLookup(ctx, lookup)
+	var k Key
+	if ms, ok := s.cfg.Store.(*MemoryStore); ok {
+		k, err = ms.keyForValidation(ctx, lookup) // its metrics are only read, and handed back below
+	} else {
+		k, err = s.cfg.Store.KeyByLookup(ctx, lookup)
+	}
 	found := err == nil
 	if err != nil && !errors.Is(err, ErrKeyNotFound) {
 		return ValidationResult{}, wrapErr("find key", err)
@@ -123,8 +128,15 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 			}
 		}
 	}
+	// The record needs a copy of the metrics the caller may change; when
+	// they are the key's last ones, the store's copy in k will do (no one
+	// changes it in place: the store and the recorder replace maps).
+	metrics := k.LastMetrics
+	if in.Metrics == nil || metrics == nil || !maps.Equal(metrics, in.Metrics) {
+		metrics = maps.Clone(in.Metrics)
+	}
 	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
-		InstanceURL: in.InstanceURL, Metrics: maps.Clone(in.Metrics), Violations: keyViolations})
+		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations})
 	s.emitLater(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
 	return res, nil

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -148,16 +147,6 @@ func measure(bin, cfg, data, store, token, route string, conns int, dur time.Dur
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()
 
-	var keys []string
-	if route == "validate" {
-		for i := 0; i < 1000; i++ {
-			k, err := create(client, url, token)
-			if err != nil {
-				return 0, err
-			}
-			keys = append(keys, k)
-		}
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), dur)
 	defer cancel()
 	var done, failed atomic.Int64
@@ -165,15 +154,10 @@ func measure(bin, cfg, data, store, token, route string, conns int, dur time.Dur
 	start := time.Now()
 	for c := 0; c < conns; c++ {
 		wg.Add(1)
-		go func(c int) {
+		go func() {
 			defer wg.Done()
-			for i := c; ctx.Err() == nil; i += conns {
-				var err error
-				if route == "validate" {
-					err = validate(client, url, keys[i%len(keys)])
-				} else {
-					_, err = create(client, url, token)
-				}
+			for ctx.Err() == nil {
+				_, err := create(client, url, token)
 				if ctx.Err() != nil {
 					return
 				}
@@ -183,7 +167,7 @@ func measure(bin, cfg, data, store, token, route string, conns int, dur time.Dur
 				}
 				done.Add(1)
 			}
-		}(c)
+		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
@@ -207,17 +191,4 @@ func create(client *http.Client, url, token string) (string, error) {
 		return "", fmt.Errorf("create: %d %v", res.StatusCode, err)
 	}
 	return body.LicenseKey, nil
-}
-
-func validate(client *http.Client, url, key string) error {
-	res, err := client.Post(url+"/api/v1/licensing/validate", "application/json", strings.NewReader(`{"licenseKey":"`+key+`"}`))
-	if err != nil {
-		return err
-	}
-	io.Copy(io.Discard, res.Body)
-	res.Body.Close()
-	if res.StatusCode != 200 {
-		return fmt.Errorf("validate: %d", res.StatusCode)
-	}
-	return nil
 }
