@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strings"
 
 	"github.com/licensekit/licensing/internal/scan"
 )
@@ -29,10 +31,12 @@ func (m *Main) scanMain(args []string) int {
 func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("licensing-server scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	allowFile := fs.String("allow", "", "file of masked keys (first 8 ... last 8, one a line, # comments) that are known examples, not leaks")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licensing-server scan [PATH...]")
+		fmt.Fprintln(stderr, "usage: licensing-server scan [-allow FILE] [PATH...]")
 		fmt.Fprintln(stderr, "Prints every license key in the files and directories (standard input when none)")
 		fmt.Fprintln(stderr, "as file:line: masked key. Exit status: 1 keys found, 0 none, 2 error.")
+		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -40,10 +44,18 @@ func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	allowed, err := readAllowList(*allowFile)
+	if err != nil {
+		fmt.Fprintln(stderr, "licensing-server scan:", err)
+		return 2
+	}
 	out := bufio.NewWriterSize(stdout, 64<<10)
 	var sc scan.Scanner
 	count, failed := 0, false
 	found := func(f scan.Finding) {
+		if allowed[f.Masked] {
+			return // a documented example key
+		}
 		count++
 		fmt.Fprintln(out, f)
 	}
@@ -80,3 +92,31 @@ func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// readAllowList reads the masked keys of an allow file: one a line, blank
+// lines and "#" comments ignored. Only masked keys are accepted, so the
+// file itself never holds a key.
+func readAllowList(path string) (map[string]bool, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("-allow: %w", err)
+	}
+	allowed := map[string]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if !maskedKey.MatchString(line) {
+			// The line is not shown: it may be the very key to keep secret.
+			return nil, fmt.Errorf("-allow %s:%d: want a masked key (8 hex, \"...\", 8 hex)", path, i+1)
+		}
+		allowed[strings.ToLower(line)] = true
+	}
+	return allowed, nil
+}
+
+var maskedKey = regexp.MustCompile(`^[0-9a-fA-F]{8}\.\.\.[0-9a-fA-F]{8}$`)

@@ -35,6 +35,13 @@ func TestScanCommand(t *testing.T) {
 		}
 	}
 	m1, m2 := licensing.MaskKey(k1), licensing.MaskKey(k2)
+	allowFile, badAllow := filepath.Join(dir, "allow"), filepath.Join(dir, "bad-allow")
+	if err := os.WriteFile(allowFile, []byte("# examples\n\n"+strings.ToUpper(m1)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(badAllow, []byte(k1+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		args   []string
@@ -56,6 +63,10 @@ func TestScanCommand(t *testing.T) {
 		{"stdin empty", nil, "", 0, "", ""},
 		{"dash is stdin", []string{clean, "-"}, k2, 1, "<stdin>:1: " + m2 + "\n", ""},
 		{"unknown flag", []string{"-x", clean}, "", 2, "", "usage: licensing-server scan"},
+		{"allow list: the documented example is not a leak", []string{"-allow", allowFile, leaky}, "", 1,
+			filepath.Join(leaky, "b.json") + ":1: " + m2 + "\n", "1 license key(s) found"},
+		{"allow list holding a full key is refused", []string{"-allow", badAllow, leaky}, "", 2, "", "want a masked key"},
+		{"allow list missing", []string{"-allow", filepath.Join(dir, "nope"), leaky}, "", 2, "", "-allow"},
 		{"help", []string{"-h"}, "", 0, "", "usage: licensing-server scan"},
 	}
 	for _, tc := range cases {
