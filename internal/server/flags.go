@@ -27,6 +27,7 @@ var allowed = map[string]struct{ env, want string }{
 	"signing-key-overlap": {"LICENSING_SIGNING_KEY_OVERLAP", "a duration >= 0, such as 720h"},
 	"cap-tokens":          {"LICENSING_CAP_TOKENS", "true or false"},
 	"rotate-signing-keys": {"", "true or false"},
+	"shutdown-delay":      {"LICENSING_SHUTDOWN_DELAY", "a duration >= 0, such as 10s"},
 	"trusted-proxies":     {"LICENSING_TRUSTED_PROXIES", "comma-separated networks or addresses, such as 10.0.0.0/8,192.168.1.7"},
 }
 
@@ -145,6 +146,7 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 		"token-lifetime":      m.TokenLifetime > 0,
 		"token-grace":         m.TokenGrace >= 0,
 		"signing-key-overlap": m.SigningKeyOverlap >= 0,
+		"shutdown-delay":      m.ShutdownDelay >= 0,
 	}
 	if _, err := parsePrefixes(m.TrustedProxies); err != nil {
 		valid["trusted-proxies"] = false
