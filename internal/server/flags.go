@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -163,6 +164,9 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 			return fmt.Errorf("%s=%s: want %s", allowed[name].env, quote(m.Getenv(allowed[name].env)), m.want(name))
 		}
 		return fmt.Errorf("-%s %s: want %s", name, quote(value), m.want(name))
+	}
+	if (m.TLSCert == "") != (m.TLSKey == "") { // refused before the data directory is touched
+		return errors.New("-tls-cert and -tls-key go together (LICENSING_TLS_CERT, LICENSING_TLS_KEY): give both, or neither for plain HTTP")
 	}
 	return nil
 }
