@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -440,9 +441,9 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	buf := getBuf()
 	defer putBuf(buf)
 	b, err := appendValidateResponse(*buf, &out)
-	if err != nil {
-		h.cfg.Logger.Error("licensing: encode answer", "err", err)
-		h.write(w, rp, http.StatusInternalServerError, []byte(`{"error":"Internal error."}`+"\n")) // as respond does
+	if err != nil { // a plan feature JSON cannot hold (NaN, ±Inf)
+		rp.validate = false // the Service has counted this validation already
+		h.fail(w, r, rp, &Error{Code: CodeInternal, Message: "Internal error.", Err: fmt.Errorf("encode answer: %w", err)})
 		return
 	}
 	*buf = append(b, '\n')

@@ -3,7 +3,11 @@ package licensing_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,4 +121,50 @@ func TestListAfterRevokeAndValidationsWhilePaging(t *testing.T) {
 	is.Equal(r.status, 200)
 	got, _ = listedIDs(t, r.raw)
 	is.Equal(len(got), 0) // a cursor is a position, not a credential: another owner sees only their own organization
+}
+
+// failingList fails every ListKeys call after the first n.
+type failingList struct {
+	licensing.Store
+	mu    sync.Mutex
+	calls int
+	n     int
+}
+
+func (f *failingList) ListKeys(ctx context.Context, org string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
+	f.mu.Lock()
+	f.calls++
+	fail := f.n > 0 && f.calls > f.n
+	f.mu.Unlock()
+	if fail {
+		return nil, errors.New("disk on fire")
+	}
+	return f.Store.ListKeys(ctx, org, after, limit)
+}
+
+// TestListStreamBrokenByAStoreError: once the 200 is sent, a store error
+// in a later chunk breaks the answer; it never ends as well-formed JSON
+// that a client would take for the whole list.
+func TestListStreamBrokenByAStoreError(t *testing.T) {
+	is := is.New(t)
+	fs := &failingList{Store: licensing.NewMemoryStore()}
+	e := newEnv(t, func(c *licensing.Config) { c.Store = fs })
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	for i := 0; i < 1200; i++ { // three chunks
+		_, err := e.svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
+		is.NoErr(err)
+	}
+	fs.mu.Lock()
+	fs.n = fs.calls + 2 // the owner's first two chunks, then the store fails
+	fs.mu.Unlock()
+	req, err := http.NewRequest("GET", e.srv.URL+keysPath, nil)
+	is.NoErr(err)
+	req.Header.Set("Authorization", "Bearer t-owner")
+	res, err := http.DefaultClient.Do(req)
+	is.NoErr(err)
+	defer res.Body.Close()
+	is.Equal(res.StatusCode, 200) // sent before the failure
+	body, err := io.ReadAll(res.Body)
+	is.True(err != nil)        // the client sees a broken transfer
+	is.True(!json.Valid(body)) // and no whole document
 }

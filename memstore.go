@@ -141,9 +141,9 @@ func (m *MemoryStore) load(keys ...Key) error {
 		byLookup()
 		close(done)
 	}
+	m.addAllToOrgs(ps)
 	for _, p := range ps {
 		m.byID[p.id] = p
-		m.addToOrg(p)
 	}
 	<-done
 	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
@@ -180,6 +180,44 @@ func (m *MemoryStore) addToOrg(p *memKey) {
 		i, _ = slices.BinarySearchFunc(list, p, compareOldestFirst)
 	}
 	m.byOrg[p.org] = slices.Insert(list, i, p)
+}
+
+// addAllToOrgs inserts ps into their organizations' lists: appended, then
+// each list that got keys out of order sorted once, so that loading keys in
+// any order (a snapshot is written in map order) costs O(n log n), not the
+// O(n²) of inserting them one by one.
+func (m *MemoryStore) addAllToOrgs(ps []*memKey) {
+	starts := map[string]int{} // where each touched list's new keys start
+	for _, p := range ps {
+		list := m.byOrg[p.org]
+		if _, ok := starts[p.org]; !ok {
+			starts[p.org] = len(list)
+		}
+		m.byOrg[p.org] = append(list, p)
+	}
+	for org, start := range starts {
+		list := m.byOrg[org]
+		added := list[start:]
+		if !slices.IsSortedFunc(added, compareOldestFirst) {
+			slices.SortFunc(added, compareOldestFirst)
+		}
+		if start == 0 || listsBefore(list[start-1], added[0]) {
+			continue
+		}
+		// Merge the sorted new keys into the part of the old list they reach.
+		i, _ := slices.BinarySearchFunc(list[:start], added[0], compareOldestFirst)
+		old := slices.Clone(list[i:start])
+		added = slices.Clone(added)
+		out := list[i:i]
+		for len(old) > 0 && len(added) > 0 {
+			if listsBefore(added[0], old[0]) {
+				out, added = append(out, added[0]), added[1:]
+			} else {
+				out, old = append(out, old[0]), old[1:]
+			}
+		}
+		out = append(append(out, old...), added...)
+	}
 }
 
 func compareOldestFirst(a, b *memKey) int {

@@ -24,9 +24,10 @@ import (
 // A backup is a tar archive of the state directory as the server uses it:
 // the store's consistent backup (entry "store", written by the store's
 // Backup method), the files of the directory that the server made or reads
-// there (pepper, signing-ed25519.pem, demo.json; those present), and last a
+// there (pepper, signing-ed25519.pem, signing-rsa.pem, signing-keys.json,
+// demo.json; those present), and last a
 // manifest (entry "backup.json") with the store entry's size and SHA-256,
-// so that a cut archive is refused. It holds the pepper and the signing key
+// so that a cut archive is refused. It holds the pepper and the signing keys
 // in clear: keep it as secret as the directory.
 //
 // The server takes it on request over a Unix socket in the state directory
@@ -43,7 +44,9 @@ const (
 )
 
 // backupFiles are the state directory's files a backup carries beside the store.
-var backupFiles = []string{"pepper", "signing-ed25519.pem", "demo.json"}
+// Without the RSA key and the record of signing keys, a restored server
+// would make a new RS256 key (the default token algorithm) unchecked.
+var backupFiles = []string{"pepper", "signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json", "demo.json"}
 
 // backuper is a store that writes a consistent copy of itself while it
 // serves, as (*filestore.Store).Backup does; restoreStore is its inverse,
@@ -199,7 +202,7 @@ func (m *Main) backupCommand(args []string) error {
 	fs := flag.NewFlagSet("licensing-server backup", flag.ContinueOnError)
 	fs.SetOutput(m.Stderr)
 	data := fs.String("data", envOr(m.Getenv, "LICENSING_DATA", "./licensing-data"), "state directory of the running server (LICENSING_DATA)")
-	out := fs.String("o", "", "archive to write (mode 0600; it holds the pepper and signing key)")
+	out := fs.String("o", "", "archive to write (mode 0600; it holds the pepper and signing keys)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}

@@ -81,8 +81,12 @@ func TestBackupCommands(t *testing.T) {
 	restored := filepath.Join(t.TempDir(), "restored")
 	code, out = command("restore", "-data", restored, archive)
 	is.Equal(code, 0) // restore
-	for _, name := range []string{"pepper", "signing-ed25519.pem"} {
-		want, _ := os.ReadFile(filepath.Join(data, name))
+	// Every secret and record a start reads from the directory: without
+	// signing-rsa.pem and signing-keys.json, the restored server would make
+	// a new RS256 key (the default token algorithm) and nothing would stop it.
+	for _, name := range []string{"pepper", "signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json"} {
+		want, err := os.ReadFile(filepath.Join(data, name))
+		is.NoErr(err) // the running server made it
 		got, err := os.ReadFile(filepath.Join(restored, name))
 		is.NoErr(err)
 		is.Equal(got, want) // the secrets come back

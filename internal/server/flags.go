@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -27,6 +28,7 @@ var allowed = map[string]struct{ env, want string }{
 	"signing-key-overlap": {"LICENSING_SIGNING_KEY_OVERLAP", "a duration >= 0, such as 720h"},
 	"cap-tokens":          {"LICENSING_CAP_TOKENS", "true or false"},
 	"rotate-signing-keys": {"", "true or false"},
+	"shutdown-delay":      {"LICENSING_SHUTDOWN_DELAY", "a duration >= 0, such as 10s"},
 	"trusted-proxies":     {"LICENSING_TRUSTED_PROXIES", "comma-separated networks or addresses, such as 10.0.0.0/8,192.168.1.7"},
 }
 
@@ -145,6 +147,7 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 		"token-lifetime":      m.TokenLifetime > 0,
 		"token-grace":         m.TokenGrace >= 0,
 		"signing-key-overlap": m.SigningKeyOverlap >= 0,
+		"shutdown-delay":      m.ShutdownDelay >= 0,
 	}
 	if _, err := parsePrefixes(m.TrustedProxies); err != nil {
 		valid["trusted-proxies"] = false
@@ -161,6 +164,9 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 			return fmt.Errorf("%s=%s: want %s", allowed[name].env, quote(m.Getenv(allowed[name].env)), m.want(name))
 		}
 		return fmt.Errorf("-%s %s: want %s", name, quote(value), m.want(name))
+	}
+	if (m.TLSCert == "") != (m.TLSKey == "") { // refused before the data directory is touched
+		return errors.New("-tls-cert and -tls-key go together (LICENSING_TLS_CERT, LICENSING_TLS_KEY): give both, or neither for plain HTTP")
 	}
 	return nil
 }

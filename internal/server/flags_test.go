@@ -106,6 +106,11 @@ func TestInvalidFlagsAndEnvironment(t *testing.T) {
 		{"negative lifetime from the environment", nil, map[string]string{"LICENSING_TOKEN_LIFETIME": "-1h"}, []string{`LICENSING_TOKEN_LIFETIME="-1h"`, "positive duration"}},
 		{"bool from the environment", nil, map[string]string{"LICENSING_CAP_TOKENS": "yes"}, []string{`LICENSING_CAP_TOKENS="yes"`, "true or false"}},
 		{"store from the environment", nil, map[string]string{"LICENSING_STORE": "mysql"}, []string{`LICENSING_STORE="mysql"`, "file, memory"}},
+		{"negative shutdown delay", []string{"-shutdown-delay", "-5s"}, nil, []string{`-shutdown-delay "-5s"`, "duration >= 0"}},
+		{"shutdown delay without unit from the environment", nil, map[string]string{"LICENSING_SHUTDOWN_DELAY": "30"}, []string{`LICENSING_SHUTDOWN_DELAY="30"`, "duration >= 0"}},
+		{"negative shutdown delay from the environment", nil, map[string]string{"LICENSING_SHUTDOWN_DELAY": "-1m"}, []string{`LICENSING_SHUTDOWN_DELAY="-1m"`, "duration >= 0"}},
+		{"tls cert without key", []string{"-tls-cert", "/c.pem"}, nil, []string{"-tls-cert and -tls-key"}},
+		{"tls key without cert from the environment", nil, map[string]string{"LICENSING_TLS_KEY": "/k.pem"}, []string{"-tls-cert and -tls-key"}},
 		{"long value is cut", []string{"-rate-limit", strings.Repeat("9", 500)}, nil, []string{"-rate-limit", "..."}},
 	}
 	for _, tc := range tests {

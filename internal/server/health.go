@@ -12,11 +12,7 @@ func (m *Main) opsFlags(fs *flag.FlagSet) {
 	env := func(name string) string { return m.Getenv(name) }
 	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT"), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY"), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
-	delay, err := time.ParseDuration(env("LICENSING_SHUTDOWN_DELAY"))
-	if err != nil {
-		delay = 0
-	}
-	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", delay, "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
+	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", m.envDur("LICENSING_SHUTDOWN_DELAY", 0), "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
 }
 
 // drain keeps serving for ShutdownDelay once /readyz answers 503.

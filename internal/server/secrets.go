@@ -229,7 +229,7 @@ func kids(k *licensing.SigningKeys) map[string]string {
 func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 	now := time.Now().UTC().Truncate(time.Second)
 	recPath := m.signingRecordPath()
-	rec, _, err := readSigningRecord(recPath)
+	rec, recorded, err := readSigningRecord(recPath)
 	if err != nil {
 		return nil, err
 	}
@@ -261,6 +261,12 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 		if prev := active(s.alg); prev != nil && !m.RotateSigningKeys {
 			return nil, fmt.Errorf("signing key %s is missing, but %s records kid %s, with which tokens and signed answers may have been issued: restore the file, or start with -rotate-signing-keys to make a new key (the old public key stays published for -signing-key-overlap, %s)",
 				s.path, recPath, prev.KID, m.SigningKeyOverlap)
+		}
+		if !recorded && s.alg == licensing.AlgEdDSA && m.storeHadData && !m.RotateSigningKeys {
+			// The record is gone with the key (rm <data>/signing*), but the
+			// store has keys: this is no first start, and answers were signed.
+			return nil, fmt.Errorf("signing key %s is missing, and so is %s, but the store already holds keys: tokens and signed answers were issued with the lost key; restore both files, or start with -rotate-signing-keys to make a new key",
+				s.path, recPath)
 		}
 		if s.alg == licensing.AlgEdDSA {
 			_, s.key, err = ed25519.GenerateKey(rand.Reader)

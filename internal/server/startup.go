@@ -58,6 +58,7 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		if hadData, err = fileStoreHasData(storeDir); err != nil {
 			return nil, err
 		}
+		m.storeHadData = hadData
 		if pep.fresh && hadData {
 			return nil, pep.mismatch() // never open a store with data under a new pepper
 		}

@@ -340,3 +340,27 @@ func TestPublicKeysPEMAndRS256ByDefault(t *testing.T) {
 	is.True(php(jwt, "licensing.example.com") != nil)                     // -issuer overrides the config file
 	is.True(php(jwt[:len(jwt)-6]+"AAAAAA", "licensing.acme.test") != nil) // and a bad signature is refused
 }
+
+// TestSigningKeysLostWithTheirRecord: rm <data>/signing* takes the keys and
+// the record that would have refused a new key. Over a store that holds
+// keys, the start is refused all the same; -rotate-signing-keys accepts it.
+func TestSigningKeysLostWithTheirRecord(t *testing.T) {
+	is := is.New(t)
+	cfg, data, key := withKey(t, nil)
+	for _, name := range []string{"signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json"} {
+		is.NoErr(os.Remove(filepath.Join(data, name)))
+	}
+	line := refused(t, nil, "-config", cfg, "-data", data)
+	is.True(strings.Contains(line, "signing-ed25519.pem is missing")) // names the file
+	is.True(strings.Contains(line, "-rotate-signing-keys"))           // and the way out
+	_, err := os.Stat(filepath.Join(data, "signing-ed25519.pem"))
+	is.True(os.IsNotExist(err)) // no key was made
+
+	p := start(t, nil, "-config", cfg, "-data", data, "-rotate-signing-keys")
+	status, _, _ := p.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 200)
+	p.stop(t)
+
+	fresh := filepath.Join(t.TempDir(), "d") // an empty store: a first start makes its keys
+	start(t, nil, "-config", cfg, "-data", fresh).stop(t)
+}
