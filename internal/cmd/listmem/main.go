@@ -11,7 +11,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -24,12 +23,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/licensekit/licensing/internal/harness"
 )
 
 func main() {
@@ -48,17 +48,15 @@ func main() {
 	}
 }
 
-var listening = regexp.MustCompile(`listening.*addr=(\S+)`)
-
 func run(n, conns, rounds int, store string) error {
 	tmp, err := os.MkdirTemp("", "listmem-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "licensing-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
-		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+	bin, err := harness.BuildServer(tmp)
+	if err != nil {
+		return err
 	}
 	const token = "listmem-owner-token"
 	sum := sha256.Sum256([]byte(token))
@@ -70,27 +68,12 @@ func run(n, conns, rounds int, store string) error {
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", filepath.Join(tmp, "data"),
 		"-rate-limit", "0", "-owner-rate-limit", "0")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	base, err := harness.Start(cmd)
+	if err != nil {
 		return err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- strings.Trim(m[1], `"`)
-			}
-		}
-	}()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a + "/api/v1/licensing/keys"
-	case <-time.After(20 * time.Second):
-		return errors.New("server did not start")
-	}
+	defer harness.Stop(cmd)
+	url := base + "/api/v1/licensing/keys"
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}
 

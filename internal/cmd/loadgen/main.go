@@ -21,23 +21,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/licensekit/licensing/internal/harness"
 )
 
 func main() {
@@ -93,9 +92,9 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "licensing-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
-		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+	bin, err := harness.BuildServer(tmp)
+	if err != nil {
+		return err
 	}
 	const token = "loadgen-owner-token"
 	sum := sha256.Sum256([]byte(token))
@@ -118,31 +117,13 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 	return nil
 }
 
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
 func measure(bin, cfg, data, store, token, route string, conns int, dur time.Duration) (float64, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
+	url, err := harness.Start(cmd)
+	if err != nil {
 		return 0, err
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-	}()
-	var url string
-	select {
-	case a := <-addr:
-		url = "http://" + a
-	case <-time.After(15 * time.Second):
-		return 0, errors.New("server did not start")
-	}
+	defer harness.Stop(cmd)
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()

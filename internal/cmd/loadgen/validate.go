@@ -6,7 +6,6 @@ package main
 // turn, round after round, by wrk from its own process.
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,8 +22,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/licensekit/licensing/internal/harness"
 )
 
 // target is one server under load.
@@ -60,9 +60,9 @@ func runValidate(f validateFlags) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, "licensing-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
-		return fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+	bin, err := harness.BuildServer(tmp)
+	if err != nil {
+		return err
 	}
 	const token = "loadgen-owner-token"
 	cfg := filepath.Join(tmp, "config.json")
@@ -76,7 +76,7 @@ func runValidate(f validateFlags) error {
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
-			stop(t.cmd)
+			harness.Stop(t.cmd)
 		}
 	}()
 	var answerSize int
@@ -163,7 +163,7 @@ func runValidate(f validateFlags) error {
 		fmt.Printf("  %-14s throughput %.2f  p99 %.2fx  cpu/req %.2fx\n", t.name, median(ratios), median(p99s), median(cpus))
 	}
 	for _, t := range targets {
-		stop(t.cmd) // SIGTERM: profiles are written at shutdown
+		harness.Stop(t.cmd) // SIGTERM: profiles are written at shutdown
 	}
 	return nil
 }
@@ -190,51 +190,13 @@ func writeConfig(path, token string) error {
 "tokens":[{"sha256":"`+sum+`","userId":"u"}]}`), 0o600)
 }
 
-var listenLine = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":"|floor listening on )([^\s"]+)`)
-
-// startTarget starts cmd and waits for the address it listens on; its
-// stderr is read (and dropped) for as long as it runs.
+// startTarget starts cmd and waits for the address it listens on.
 func startTarget(name string, cmd *exec.Cmd) (*target, error) {
-	stderr, err := cmd.StderrPipe()
+	url, err := harness.Start(cmd)
 	if err != nil {
 		return nil, err
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case a := <-addr:
-		return &target{name: name, cmd: cmd, url: "http://" + a}, nil
-	case <-time.After(15 * time.Second):
-		stop(cmd)
-		return nil, errors.New("did not start")
-	}
-}
-
-func stop(cmd *exec.Cmd) {
-	if cmd.ProcessState != nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
+	return &target{name: name, cmd: cmd, url: url}, nil
 }
 
 func answerLength(client *http.Client, url, b string) (int, error) {
