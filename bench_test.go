@@ -75,16 +75,28 @@ func BenchmarkBaselineHMAC(b *testing.B) {
 // keep-alive connections; BenchmarkBaselineHTTP is net/http itself serving a
 // handler that reads the same body and writes a fixed answer of like size.
 func BenchmarkValidateHTTP(b *testing.B) {
-	svc, keys := benchService(b, 1_000)
-	// every request comes from one address, so benchService turns the
-	// rate limiter off: this measures validation, not 429s.
-	h := licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
-		return licensing.Actor{}, licensing.ErrUnauthorized
-	}), licensing.HandlerConfig{})
+	h, keys := validateHandler(b)
 	benchHTTP(b, h, keys)
 }
 
 func BenchmarkBaselineHTTP(b *testing.B) {
+	h, keys := baselineHandler()
+	benchHTTP(b, h, keys)
+}
+
+// validateHandler is the real validate route on a service with 1,000 keys.
+// Every request comes from one address, so the rate limiter is off: this
+// measures validation, not 429s.
+func validateHandler(b *testing.B) (http.Handler, []string) {
+	svc, keys := benchService(b, 1_000)
+	return licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	}), licensing.HandlerConfig{}), keys
+}
+
+// baselineHandler reads the body and writes a fixed answer of like size,
+// with 1,000 keys to send it.
+func baselineHandler() (http.Handler, []string) {
 	answer := []byte(`{"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme","violations":[],"billingUrl":""}` + "\n")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
@@ -95,7 +107,7 @@ func BenchmarkBaselineHTTP(b *testing.B) {
 	for i := range keys {
 		keys[i], _ = licensing.GenerateKey(nil)
 	}
-	benchHTTP(b, h, keys)
+	return h, keys
 }
 
 func benchHTTP(b *testing.B, h http.Handler, keys []string) {
@@ -131,26 +143,14 @@ func benchHTTP(b *testing.B, h http.Handler, keys []string) {
 // timed part where they can be; httptest's own allocations are measured by
 // BenchmarkBaselineHandler).
 func BenchmarkValidateHandler(b *testing.B) {
-	svc, keys := benchService(b, 1_000)
-	h := licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
-		return licensing.Actor{}, licensing.ErrUnauthorized
-	}), licensing.HandlerConfig{})
+	h, keys := validateHandler(b)
 	benchHandler(b, h, keys)
 }
 
 // BenchmarkBaselineHandler is the floor under BenchmarkValidateHandler: a
 // handler that reads the body and writes a fixed answer.
 func BenchmarkBaselineHandler(b *testing.B) {
-	answer := []byte(`{"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme","violations":[],"billingUrl":""}` + "\n")
-	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.ReadAll(r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		w.Write(answer)
-	})
-	keys := make([]string, 1000)
-	for i := range keys {
-		keys[i], _ = licensing.GenerateKey(nil)
-	}
+	h, keys := baselineHandler()
 	benchHandler(b, h, keys)
 }
 
