@@ -178,7 +178,10 @@ func (c *FileConfig) compile() (*directory, error) {
 	}
 	for i, tk := range c.Tokens {
 		var e tokenEntry
-		if n, err := hex.Decode(e.digest[:], []byte(tk.SHA256)); err != nil || n != sha256.Size || len(tk.SHA256) != 2*sha256.Size {
+		if len(tk.SHA256) != hex.EncodedLen(sha256.Size) {
+			return nil, fmt.Errorf("tokens[%d].sha256: must be 64 hex characters (the SHA-256 of the token)", i)
+		}
+		if _, err := hex.Decode(e.digest[:], []byte(tk.SHA256)); err != nil {
 			return nil, fmt.Errorf("tokens[%d].sha256: must be 64 hex characters (the SHA-256 of the token)", i)
 		}
 		if tk.UserID == "" {

@@ -33,6 +33,7 @@ func FuzzLoadConfig(f *testing.F) {
 		`{"plans":{"a":{"f":"x"}}}`,
 		`{"organizations":[{"id":5}]}`,
 		`{"tokens":[{"sha256":"zz","userId":"u"}]}`,
+		`{"tokens":[{"sha256":"` + strings.Repeat("ab", 34) + `","userId":"u"}]}`,
 		`{"organisations":[]}`,
 		`{"limits":{"":"x"}}`,
 		`{"plans":{"a":{"f":1e400}}}`,

@@ -285,6 +285,10 @@ func TestInvalidConfigStopsStart(t *testing.T) {
 		{"unknown plan", `{"plans":{"a":{}},"organizations":[{"id":"o","ownerId":"u","plan":"b","active":true}]}`, "organizations[0].plan"},
 		{"bad time", `{"plans":{"a":{}},"organizations":[{"id":"o","ownerId":"u","plan":"a","currentPeriodEnd":"tomorrow"}]}`, "organizations[0].currentPeriodEnd"},
 		{"bad token", `{"tokens":[{"sha256":"abc","userId":"u"}]}`, "tokens[0].sha256"},
+		{"token digest one byte long", `{"tokens":[{"sha256":"` + strings.Repeat("ab", 33) + `","userId":"u"}]}`, "tokens[0].sha256"},
+		{"token digest 68 hex", `{"tokens":[{"sha256":"` + strings.Repeat("ab", 34) + `","userId":"u"}]}`, "tokens[0].sha256"},
+		{"token digest odd length", `{"tokens":[{"sha256":"` + strings.Repeat("a", 65) + `","userId":"u"}]}`, "tokens[0].sha256"},
+		{"token digest not hex", `{"tokens":[{"sha256":"` + strings.Repeat("zz", 32) + `","userId":"u"}]}`, "tokens[0].sha256"},
 		{"unknown field", `{"organisations":[]}`, `"organisations"`},
 		{"wrong type", `{"organizations":[{"id":5}]}`, "organizations.id"},
 	}
