@@ -129,6 +129,9 @@ func (h *Handler) routes() {
 			paths = append(paths, rt.path)
 		}
 		allow[rt.path] = append(allow[rt.path], rt.method)
+		if rt.method == http.MethodGet { // a GET pattern serves HEAD too
+			allow[rt.path] = append(allow[rt.path], http.MethodHead)
+		}
 		serve := h.observed(rt.method+" "+rt.path, rt.serve)
 		for _, prefix := range []string{"", APIPrefix} {
 			h.mux.HandleFunc(rt.method+" "+prefix+rt.path, serve)

@@ -143,14 +143,15 @@ func TestMethodNotAllowedAndNotFound(t *testing.T) {
 		method, path, allow string
 		status              int
 	}{
-		{"PUT", "/api/v1/licensing/keys", "GET, POST", 405},
+		{"PUT", "/api/v1/licensing/keys", "GET, HEAD, POST", 405},
 		{"GET", "/api/v1/licensing/validate", "POST", 405},
 		{"POST", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc", "DELETE", 405},
 		{"GET", "/api/v1/licensing/nothing", "", 404},
 		{"GET", "/x/y/api/v1/licensing/public-keys", "", 404}, // the prefix matches only at the start
 		{"GET", "/api/v1/licensing/keys/a/b/jwt", "", 404},
 		{"PATCH", "/api/v1/licensing/keys/x/jwt", "POST", 405},
-		{"DELETE", "/api/v1/licensing/public-keys", "GET", 405},
+		{"DELETE", "/api/v1/licensing/public-keys", "GET, HEAD", 405},
+		{"OPTIONS", "/api/v1/licensing/revocations", "GET, HEAD", 405},
 	}
 	for _, tc := range tests {
 		t.Run(tc.method+" "+tc.path, func(t *testing.T) {
@@ -313,4 +314,21 @@ func TestValidateUnencodableAnswerIsASignedError(t *testing.T) {
 	is.Equal(r.body["nonce"], "n-1")                       // the nonce is echoed
 	is.True(r.header.Get(licensing.SignatureHeader) != "") // and the answer signed
 	is.Equal(r.header.Get("Cache-Control"), "no-store")
+}
+
+// TestHeadAnswersWhereGetDoes: every path whose Allow names HEAD answers a
+// HEAD with the GET's status and headers and no body.
+func TestHeadAnswersWhereGetDoes(t *testing.T) {
+	for _, path := range []string{"/api/v1/licensing/keys", "/api/v1/licensing/public-keys", "/api/v1/licensing/revocations?org=org-1"} {
+		t.Run(path, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnv(t, nil)
+			get := e.do(t, "GET", path, "t-owner", "")
+			head := e.do(t, "HEAD", path, "t-owner", "")
+			is.Equal(get.status, 200)
+			is.Equal(head.status, get.status)
+			is.Equal(head.raw, "") // no body
+			is.Equal(head.header.Get("Content-Type"), get.header.Get("Content-Type"))
+		})
+	}
 }
