@@ -30,9 +30,10 @@
 // Keys are found by an HMAC under the service's pepper, so a store opened
 // under another pepper would answer "unknown" for every issued key. When
 // Options.PepperFingerprint is set, the store records it durably, and a later
-// Open with a different fingerprint fails with ErrPepperMismatch. A store
-// with no recorded fingerprint (a new one, or one written before
-// fingerprints existed) adopts the one given.
+// Open with a different fingerprint fails with ErrPepperMismatch while the
+// store holds a key. A store with no recorded fingerprint (a new one, or one
+// written before fingerprints existed), or with no key (nothing depends on
+// its pepper), adopts the one given.
 //
 // # Failures, locking, backups
 //
@@ -80,7 +81,8 @@ type Options struct {
 	// with: an opaque string the caller computes from it (for example an
 	// HMAC of a fixed label), never the pepper itself. A store records the
 	// first fingerprint it is opened with; Open with another one fails with
-	// ErrPepperMismatch. Empty skips the check (and records nothing).
+	// ErrPepperMismatch if the store holds a key, and records the new one
+	// if it holds none. Empty skips the check (and records nothing).
 	PepperFingerprint string
 
 	wrapFile func(file) file // tests: fault injection on logs and snapshots
@@ -181,11 +183,16 @@ func (s *Store) afterLoad() error {
 	switch {
 	case fp == "" || fp == s.fingerprint:
 		return nil
-	case s.fingerprint != "":
+	case s.fingerprint != "" && s.bulk.Len() > 0:
 		return fmt.Errorf("%w (store %s)", ErrPepperMismatch, s.dir)
-	}
-	if n := s.bulk.Len(); n > 0 {
-		s.opt.Logger.Info("filestore: recording the pepper fingerprint of a store that had none", "dir", s.dir, "keys", n)
+	case s.fingerprint != "":
+		// No key depends on the recorded pepper: a first start that
+		// stopped before its pepper was saved, say.
+		s.opt.Logger.Warn("filestore: the store holds no key; adopting the new pepper fingerprint", "dir", s.dir)
+	default:
+		if n := s.bulk.Len(); n > 0 {
+			s.opt.Logger.Info("filestore: recording the pepper fingerprint of a store that had none", "dir", s.dir, "keys", n)
+		}
 	}
 	e := &encoder{}
 	encodeFingerprint(e, fp)

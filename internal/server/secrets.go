@@ -86,11 +86,11 @@ type pepperChecker interface {
 	CheckPepper(ctx context.Context, fingerprint string) error
 }
 
-// checkPepper makes the store confirm the pepper, then saves a fresh one.
-// The memory store, which starts empty, needs no check.
+// checkPepper makes the store confirm the pepper (a fresh one is saved by
+// then). The memory store, which starts empty, needs no check.
 //
 // The file store checks its fingerprint as it opens (openStore); a fresh
-// pepper over a file store with data is refused before that (start).
+// pepper over a store with keys is refused before that (checkFreshPepper).
 func (m *Main) checkPepper(ctx context.Context, p *pepper, store licensing.Store) error {
 	fp := licensing.PepperFingerprint(p.value)
 	switch m.StoreKind {
@@ -105,35 +105,7 @@ func (m *Main) checkPepper(ctx context.Context, p *pepper, store licensing.Store
 			}
 		}
 	}
-	return p.save()
-}
-
-// fileStoreHeaderSize is the size of an empty file store log (its header).
-const fileStoreHeaderSize = 16
-
-// fileStoreHasData reports whether the file store in dir holds any record,
-// so that a missing pepper file is refused rather than replaced.
-func fileStoreHasData(dir string) (bool, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	for _, e := range entries {
-		name := e.Name()
-		fi, err := e.Info()
-		if err != nil {
-			continue
-		}
-		switch {
-		case strings.HasPrefix(name, "snapshot-"),
-			strings.HasPrefix(name, "log-") && fi.Size() > fileStoreHeaderSize:
-			return true, nil
-		}
-	}
-	return false, nil
+	return nil
 }
 
 // signingRecord is <data>/signing-keys.json: the public half of every key
@@ -262,7 +234,7 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 			return nil, fmt.Errorf("signing key %s is missing, but %s records kid %s, with which tokens and signed answers may have been issued: restore the file, or start with -rotate-signing-keys to make a new key (the old public key stays published for -signing-key-overlap, %s)",
 				s.path, recPath, prev.KID, m.SigningKeyOverlap)
 		}
-		if !recorded && s.alg == licensing.AlgEdDSA && m.storeHadData && !m.RotateSigningKeys {
+		if !recorded && m.storeHadData && !m.RotateSigningKeys {
 			// The record is gone with the key (rm <data>/signing*), but the
 			// store has keys: this is no first start, and answers were signed.
 			return nil, fmt.Errorf("signing key %s is missing, and so is %s, but the store already holds keys: tokens and signed answers were issued with the lost key; restore both files, or start with -rotate-signing-keys to make a new key",

@@ -73,7 +73,7 @@ type Main struct {
 	events       *eventLog
 	envErrs      map[string]error // environment variable -> why its value is invalid
 	lock         *os.File         // the flock on <data>/.lock, held while running
-	storeHadData bool             // the file store held records when this start opened it
+	storeHadData bool             // the store held keys of a configured organization when this start opened it
 	dir          Directory
 	svc          *licensing.Service
 	store        licensing.Store

@@ -20,8 +20,10 @@ import (
 
 // A start, in order: take the data directory's lock; read the configuration
 // (or the demo one, kept in memory); load the pepper (a missing file gives a
-// fresh one, kept in memory); open the store and have it confirm the pepper;
-// only then save a fresh pepper; load or create the signing keys. Nothing is
+// fresh one, which is refused if the store already holds keys and is
+// otherwise saved before any store records it); open the store and have it
+// confirm the pepper; load or create the signing keys (a lost key is refused
+// when the store holds keys). Nothing is
 // written before the lock is held, and nothing that depends on a failed step
 // is written after it. The demo owner is saved and its token printed only
 // once the server listens (announce).
@@ -53,14 +55,14 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		return nil, err
 	}
 	storeDir := filepath.Join(m.DataDir, "store")
-	hadData := false
-	if m.StoreKind == "file" {
-		if hadData, err = fileStoreHasData(storeDir); err != nil {
+	if pep.fresh {
+		// The pepper file is missing: a first start, or a lost pepper. A
+		// store that holds keys is refused before anything records the
+		// new pepper; otherwise the pepper is saved before any store
+		// records its fingerprint, so a start killed after that point
+		// leaves a pepper file that matches.
+		if err := m.checkFreshPepper(ctx, &pep, storeDir, cfg); err != nil {
 			return nil, err
-		}
-		m.storeHadData = hadData
-		if pep.fresh && hadData {
-			return nil, pep.mismatch() // never open a store with data under a new pepper
 		}
 	}
 	health, err := m.openStore(ctx, storeDir, licensing.PepperFingerprint(pep.value))
@@ -74,6 +76,11 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		if err := m.checkPepper(ctx, &pep, m.store); err != nil {
 			return nil, err
 		}
+		held, err := holdsKeys(ctx, m.store, cfg)
+		if err != nil {
+			return nil, err
+		}
+		m.storeHadData = held
 		return m.signingKeys(true)
 	}()
 	if err != nil {
@@ -87,6 +94,44 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	m.logger.Info("tokens", "issuer", m.policy(cfg).Issuer, "default_alg", licensing.AlgRS256,
 		"rs256_kid", kid[licensing.AlgRS256], "eddsa_kid", kid[licensing.AlgEdDSA])
 	return &started{cfg: cfg, pepper: pep.value, signing: signing, health: health, announce: announce}, nil
+}
+
+// checkFreshPepper refuses a fresh pepper (its file is missing) when the
+// store already holds keys, then saves it. The store is opened here without
+// recording the pepper, and closed again unless it is the memory store.
+func (m *Main) checkFreshPepper(ctx context.Context, pep *pepper, storeDir string, cfg *FileConfig) error {
+	if m.StoreKind != "memory" {
+		if _, err := m.openStore(ctx, storeDir, ""); err != nil {
+			return err
+		}
+		held, err := holdsKeys(ctx, m.store, cfg)
+		if m.closer != nil {
+			m.closer.Close()
+		}
+		m.store, m.closer = nil, nil
+		if err != nil {
+			return err
+		}
+		if held {
+			return pep.mismatch() // never a new pepper over issued keys
+		}
+	}
+	return pep.save()
+}
+
+// holdsKeys reports whether store holds a key of an organization of cfg: a
+// store with keys has issued what a lost pepper or signing key would break.
+func holdsKeys(ctx context.Context, store licensing.Store, cfg *FileConfig) (bool, error) {
+	for _, o := range cfg.Organizations {
+		keys, err := store.ListKeys(ctx, o.ID, licensing.KeyCursor{}, 1)
+		if err != nil {
+			return false, fmt.Errorf("look for keys in the store: %w", err)
+		}
+		if len(keys) > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // lockDataDir creates the data directory (mode 0700) and takes an exclusive

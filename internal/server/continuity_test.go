@@ -1,0 +1,124 @@
+package server_test
+
+import (
+	"context"
+	"encoding/hex"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/server"
+	"github.com/matryer/is"
+)
+
+// TestLostSigningKeyAndRecord: the file store holds keys, and a signing key
+// is lost together with signing-keys.json (rm <data>/signing-rsa.pem
+// <data>/signing-keys.json, the Ed25519 key kept, or the other way round).
+// The start is refused, naming the file and the flag; with
+// -rotate-signing-keys it starts with a new key for that algorithm only.
+func TestLostSigningKeyAndRecord(t *testing.T) {
+	for _, lost := range []string{"signing-rsa.pem", "signing-ed25519.pem"} {
+		t.Run(lost, func(t *testing.T) {
+			is := is.New(t)
+			cfg, data, _ := withKey(t, nil)
+			p := start(t, nil, "-config", cfg, "-data", data)
+			before := kidsOf(t, p)
+			p.stop(t)
+			is.NoErr(os.Remove(filepath.Join(data, lost)))
+			is.NoErr(os.Remove(filepath.Join(data, "signing-keys.json")))
+			line := refusedOrStarted(t, nil, "-config", cfg, "-data", data)
+			is.True(strings.Contains(line, filepath.Join(data, lost))) // names the lost file
+			is.True(strings.Contains(line, "-rotate-signing-keys"))    // and the way out
+			_, err := os.Stat(filepath.Join(data, lost))
+			is.True(os.IsNotExist(err)) // the refused start made no key
+
+			p = start(t, nil, "-config", cfg, "-data", data, "-rotate-signing-keys")
+			after := kidsOf(t, p)
+			kept := 0
+			for _, k := range before {
+				if slices.Contains(after, k) {
+					kept++
+				}
+			}
+			is.Equal(kept, 1) // the surviving key's kid is still published
+		})
+	}
+}
+
+// refusedOrStarted runs the binary; "" when it started and listened (then
+// it is stopped), else its last line of output.
+func refusedOrStarted(t *testing.T, env []string, args ...string) string {
+	t.Helper()
+	p, up := spawn(t, env, args...)
+	if up {
+		p.stop(t)
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(p.logs.String()), "\n")
+	return lines[len(lines)-1]
+}
+
+// pgLike is a persistent store that lives outside the data directory, as
+// pgstore does: it remembers its pepper fingerprint and its keys.
+type pgLike struct {
+	*licensing.MemoryStore
+	fp string
+}
+
+func (s *pgLike) CheckPepper(ctx context.Context, fp string) error {
+	if s.fp == "" {
+		s.fp = fp
+	}
+	if s.fp != fp {
+		return licensing.ErrPepperMismatch
+	}
+	return nil
+}
+
+// TestExternalStoreWithNewDataDir: a store that lives outside the data
+// directory (pgstore, registered through Main.Stores) keeps its keys while
+// the data directory is lost (a container without a volume, a new host)
+// and LICENSING_PEPPER stays set. The start is refused rather than sign
+// with new keys that no deployed client trusts; -rotate-signing-keys starts
+// it. A new data directory over a store without keys starts as a first
+// start.
+func TestExternalStoreWithNewDataDir(t *testing.T) {
+	is := is.New(t)
+	cfg, _ := configured(t)
+	pep := hex.EncodeToString([]byte(strings.Repeat("p", 32)))
+	shared := &pgLike{MemoryStore: licensing.NewMemoryStore()}
+	main := func(data string, rotate bool) *server.Main {
+		return &server.Main{ConfigPath: cfg, DataDir: data, StoreKind: "pg", TokenLifetime: time.Hour,
+			SigningKeyOverlap: time.Hour, RotateSigningKeys: rotate,
+			Getenv: func(k string) string {
+				if k == "LICENSING_PEPPER" {
+					return pep
+				}
+				return ""
+			},
+			Stores: map[string]func(context.Context) (licensing.Store, io.Closer, error){
+				"pg": func(context.Context) (licensing.Store, io.Closer, error) { return shared, nil, nil },
+			}}
+	}
+	p1 := runMain(t, main(filepath.Join(t.TempDir(), "data1"), false)) // no keys yet: a first start
+	id, _ := p1.create(t)
+	status, _ := p1.do(t, "POST", "/api/v1/licensing/keys/"+id+"/jwt", "token-owner-1", "")
+	is.Equal(status, 200) // a token was issued
+	p1.cancel()
+
+	data2 := filepath.Join(t.TempDir(), "data2") // the same database, a new data directory
+	var logs syncBuffer
+	m := main(data2, false)
+	m.Addr, m.Stderr = "127.0.0.1:0", &logs
+	err := m.Run(context.Background(), make(chan os.Signal, 1))
+	is.True(err != nil)                                                    // refused
+	is.True(strings.Contains(err.Error(), "the store already holds keys")) // saying why
+	is.True(strings.Contains(err.Error(), "-rotate-signing-keys"))         // and the way out
+
+	runMain(t, main(data2, true)) // the operator asks for new keys
+}
