@@ -80,23 +80,30 @@ func isName(s string, max int) bool {
 	return true
 }
 
-// checkInstanceURL accepts "" (not reported), an absolute http or https URL,
-// or a bare host with an optional port and path ("app.example.com",
-// "app.example.com:8443/storno"), as the seed system's client sends its
-// FRONTEND_URL verbatim. Any other scheme is refused, since an owner page
-// may render the value as a link.
+// checkInstanceURL accepts "" (not reported), an absolute http or https URL
+// with any host name (a single label such as a container's "storno-app",
+// underscores, international names, user info), or a bare host with an
+// optional port and path ("app.example.com", "app.example.com:8443/storno"),
+// as the seed system's client sends its FRONTEND_URL verbatim. Surrounding
+// white space is ignored (the value is stored as sent). Any other scheme is
+// refused, since an owner page may render the value as a link; so is a bare
+// single word before a colon ("javascript:1"), which is a scheme, not a host.
 func checkInstanceURL(s string) error {
 	if s == "" {
 		return nil
 	}
 	bad := &Error{Code: CodeInvalid, Message: "instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"}
-	if len(s) > maxInstanceURLLength || !isName(s, maxInstanceURLLength) || strings.ContainsAny(s, " \\") {
+	if len(s) > maxInstanceURLLength || !isName(s, maxInstanceURLLength) {
+		return bad
+	}
+	s = strings.TrimSpace(s)
+	if s == "" || strings.ContainsAny(s, " \\") {
 		return bad
 	}
 	if i := strings.Index(s, "://"); i >= 0 {
 		scheme := strings.ToLower(s[:i])
 		u, err := url.Parse(s)
-		if err != nil || (scheme != "http" && scheme != "https") || u.Host == "" || u.User != nil || !validHost(u.Host) {
+		if err != nil || (scheme != "http" && scheme != "https") || u.Hostname() == "" || !validPort(u.Port()) {
 			return bad
 		}
 		return nil
@@ -111,9 +118,19 @@ func checkInstanceURL(s string) error {
 	return nil
 }
 
-// validHost accepts host[:port] where host is an IP literal, "localhost", or
-// a dotted DNS name of letters, digits and hyphens, and port is 1 to 65535.
-// A bare word before a colon ("javascript:1") is not a host.
+// validPort accepts "" or a port number from 1 to 65535.
+func validPort(port string) bool {
+	if port == "" {
+		return true
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 1 && n <= 65535 && port[0] != '+'
+}
+
+// validHost accepts a bare host[:port], where host is an IP literal,
+// "localhost", or a dotted name whose labels hold letters (any script),
+// digits, hyphens and underscores, and port is 1 to 65535. A bare word
+// before a colon ("javascript:1") is not a host.
 func validHost(hostport string) bool {
 	host, port := hostport, ""
 	if h, p, err := net.SplitHostPort(hostport); err == nil {
@@ -121,11 +138,8 @@ func validHost(hostport string) bool {
 	} else if strings.HasPrefix(hostport, "[") || strings.Count(hostport, ":") > 0 {
 		return false
 	}
-	if port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 || port[0] == '+' {
-			return false
-		}
+	if !validPort(port) {
+		return false
 	}
 	if net.ParseIP(host) != nil || strings.EqualFold(host, "localhost") {
 		return true
@@ -138,9 +152,8 @@ func validHost(hostport string) bool {
 		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
 			return false
 		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-') {
+		for _, c := range l {
+			if !(unicode.IsLetter(c) || unicode.IsDigit(c) || c == '-' || c == '_') {
 				return false
 			}
 		}

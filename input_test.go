@@ -32,7 +32,20 @@ func TestInstanceURL(t *testing.T) {
 		{"ftp://files.example.com", false},
 		{"mailto:ops@example.com", false},
 		{"https://", false},
-		{"https://user:pass@example.com", false},
+		{"https://user:pass@example.com", true}, // stored as sent; the seed system kept any value
+		{"http://storno:8000", true},            // a container's service name
+		{"http://storno-app:8000/", true},
+		{"http://storno_app:8000", true},
+		{"http://intranet/facturi", true},
+		{"https://factură.ro", true},
+		{"factură.ro/storno", true},
+		{" https://factura.example.ro ", true}, // surrounding white space
+		{"storno_app.example:8000", true},
+		{"http://storno:0", false},
+		{"http://storno:99999", false},
+		{"http://:8000", false},
+		{" ", false},
+		{"localhost:8080 /x", false},
 		{"user@example.com", false},
 		{"example", false},
 		{"app.example.com:0", false},
@@ -45,7 +58,7 @@ func TestInstanceURL(t *testing.T) {
 		{"\\\\app.example.com", false},
 		{"https://x.example/" + strings.Repeat("a", 2048), false},
 	}
-	e := newEnv(t, nil)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
 	_, key := e.create(t, "t-owner", "prod")
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
