@@ -47,6 +47,9 @@ func checkValidateInput(in ValidateInput) error {
 		if name == "" || !isName(name, maxMetricNameLength) {
 			return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metric names must be 1 to %d characters without control or format characters", maxMetricNameLength)}
 		}
+		if holdsKey(name) {
+			return keyInField("metric names")
+		}
 		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
 			return errMetricValue
 		}
@@ -62,7 +65,55 @@ func checkText(field, s string, max int) error {
 	if !isName(s, max) {
 		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("%s must be valid text of at most %d characters without control or format characters", field, max)}
 	}
+	if holdsKey(s) {
+		return keyInField(field)
+	}
 	return nil
+}
+
+// holdsKey reports whether s holds a run of KeyLength or more hex digits: a
+// license key (or one of the seed system's, which carry no checksum) that
+// would otherwise be stored, and listed, in clear. No name or URL an
+// instance sends needs such a run.
+func holdsKey(s string) bool {
+	run := 0
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+			if run++; run >= KeyLength {
+				return true
+			}
+		} else {
+			run = 0
+		}
+	}
+	return false
+}
+
+// percentDecoded decodes every well-formed %XX of s and leaves anything
+// else as it is, so a key hidden by percent-encoding (or next to a stray
+// "%") is still seen.
+func percentDecoded(s string) string {
+	if strings.IndexByte(s, '%') < 0 {
+		return ""
+	}
+	b := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) {
+			if v, err := strconv.ParseUint(s[i+1:i+3], 16, 8); err == nil {
+				b = append(b, byte(v))
+				i += 2
+				continue
+			}
+		}
+		b = append(b, s[i])
+	}
+	return string(b)
+}
+
+// keyInField is the refusal of a field that holds a license key; it never
+// repeats the value.
+func keyInField(field string) error {
+	return &Error{Code: CodeInvalid, Message: field + " must not hold a license key (64 hex characters)"}
 }
 
 // isName reports whether s is valid UTF-8 of at most max characters with no
@@ -95,6 +146,9 @@ func checkInstanceURL(s string) error {
 	bad := &Error{Code: CodeInvalid, Message: "instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"}
 	if len(s) > maxInstanceURLLength || !isName(s, maxInstanceURLLength) {
 		return bad
+	}
+	if holdsKey(s) || holdsKey(percentDecoded(s)) {
+		return keyInField("instanceUrl")
 	}
 	s = strings.TrimSpace(s)
 	if s == "" || strings.ContainsAny(s, " \\") {

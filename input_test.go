@@ -2,6 +2,7 @@ package licensing_test
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -149,4 +150,50 @@ func TestEmptyIssuerCannotIssueTokens(t *testing.T) {
 	id, _ := e.create(t, "t-owner", "prod")
 	r := e.do(t, "POST", keysPath+"/"+id+"/jwt", "t-owner", "")
 	is.Equal(r.status, 200) // the previous policy, with its issuer, stays
+}
+
+// TestKeyInAStoredFieldIsRefused: a license key (ours, or a seed-system key
+// without a checksum) in any field the store keeps and the list shows is
+// refused with a 400 that names the field and does not repeat the value;
+// the key is stored nowhere.
+func TestKeyInAStoredFieldIsRefused(t *testing.T) {
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	_, key := e.create(t, "t-owner", "prod")
+	seed := "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2" // the seed document's example key
+	var pct strings.Builder
+	for i := 0; i < len(key); i++ {
+		fmt.Fprintf(&pct, "%%%02x", key[i])
+	}
+	tests := []struct {
+		name, path, body, field string
+	}{
+		{"create instanceName", keysPath, `{"instanceName":"prod ` + key + `"}`, "instanceName"},
+		{"create instanceName, seed key", keysPath, `{"instanceName":"` + seed + `"}`, "instanceName"},
+		{"create instanceName, upper case", keysPath, `{"instanceName":"` + strings.ToUpper(key) + `"}`, "instanceName"},
+		{"validate instanceName", validatePath, validateBody(key, `"instanceName":"x`+key+`y"`), "instanceName"},
+		{"validate instanceUrl query", validatePath, validateBody(key, `"instanceUrl":"https://app.example.com/?licenseKey=`+key+`"`), "instanceUrl"},
+		{"validate instanceUrl path", validatePath, validateBody(key, `"instanceUrl":"app.example.com/`+key+`"`), "instanceUrl"},
+		{"validate instanceUrl percent-encoded", validatePath, validateBody(key, `"instanceUrl":"https://app.example.com/`+pct.String()+`"`), "instanceUrl"},
+		{"validate instanceUrl percent-encoded after a stray %", validatePath, validateBody(key, `"instanceUrl":"https://app.example.com/%zz`+pct.String()+`"`), "instanceUrl"},
+		{"validate metric name", validatePath, validateBody(key, `"metrics":{"`+key+`":1}`), "metric names"},
+		{"validate metric name, seed key", validatePath, validateBody(key, `"metrics":{"`+seed+`":1}`), "metric names"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", tc.path, "t-owner", tc.body)
+			is.Equal(r.status, 400)
+			is.Equal(r.body["error"], tc.field+" must not hold a license key (64 hex characters)")
+			is.True(!strings.Contains(strings.ToLower(r.raw), key)) // never repeated
+			is.NoErr(e.svc.Flush(t.Context()))
+			list := e.do(t, "GET", keysPath, "t-owner", "")
+			is.True(!strings.Contains(strings.ToLower(list.raw), key[:32])) // stored nowhere
+			is.True(!strings.Contains(list.raw, seed[:32]))
+		})
+	}
+	t.Run("63 hex characters are a name", func(t *testing.T) {
+		is := is.New(t)
+		r := e.do(t, "POST", validatePath, "", validateBody(key, `"instanceName":"`+key[:63]+`"`))
+		is.Equal(r.status, 200)
+	})
 }
