@@ -164,7 +164,7 @@ func TestKeyInStoredFields(t *testing.T) {
 			status, _, raw := p.do(t, "POST", "/api/v1/licensing/"+tc.route, tok, strings.ReplaceAll(tc.body, "KEY", key))
 			is.Equal(status, tc.status)
 			is.True(!strings.Contains(raw, key)) // the refusal does not repeat it
-			time.Sleep(1500 * time.Millisecond) // the validation batch reaches the store
+			time.Sleep(1500 * time.Millisecond)  // the validation batch reaches the store
 			_, _, list := p.do(t, "GET", "/api/v1/licensing/keys", owner, "")
 			inList := strings.Contains(list, key)
 			inStore := false
