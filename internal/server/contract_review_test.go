@@ -66,7 +66,6 @@ func rawDo(t *testing.T, method, url, body string, hdr ...string) (*http.Respons
 	return res, string(b)
 }
 
-
 // Promise (docs/API.md, Cross-origin protection): "A request with an
 // Authorization header ... is not affected, so a single-page application on
 // another origin keeps working." A browser sends a CORS preflight before any
@@ -149,7 +148,6 @@ func TestReviewPrefixEdgesAnswerJSON(t *testing.T) {
 		})
 	}
 }
-
 
 // Promise (docs/API.md): "400 Malformed JSON body. | the body is not a JSON
 // object" (create) and, for the reference server's /healthz, /readyz and
