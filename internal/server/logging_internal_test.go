@@ -172,7 +172,8 @@ func TestAPIFirst(t *testing.T) {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
 	}
 	inner := http.NewServeMux() // like licensing.Handler, a ServeMux: it cleans paths, and answers every path
-	inner.Handle("/api/v1/licensing/", named("api"))
+	inner.Handle("/api/v1/licensing/validate", named("api")) // exact patterns, as licensing.Handler registers
+	inner.Handle("/api/v1/licensing/keys/{id}", named("api"))
 	inner.Handle("/", named("api 404"))
 	h := apiFirst(inner, named("mux"))
 	cases := []struct {
