@@ -43,6 +43,7 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	if err := m.lockDataDir(); err != nil {
 		return nil, err
 	}
+	m.removeLeftovers()
 	cfg, announce, err := m.loadConfig()
 	if err != nil {
 		return nil, err
@@ -155,6 +156,21 @@ func (m *Main) lockDataDir() error {
 	}
 	m.lock = f
 	return nil
+}
+
+// removeLeftovers removes what a server killed half-way through left in the
+// data directory: the temporary file of a backup being served (.backup-*)
+// and of a secret being saved (.tmp-*). The lock is held: nobody else is
+// writing them.
+func (m *Main) removeLeftovers() {
+	for _, pattern := range []string{".backup-*", ".tmp-*"} {
+		names, _ := filepath.Glob(filepath.Join(m.DataDir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err == nil {
+				m.logger.Info("removed a leftover temporary file", "file", name)
+			}
+		}
+	}
 }
 
 // unlock releases the data directory's lock.
