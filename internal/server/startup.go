@@ -172,6 +172,24 @@ type demo struct {
 	TokenSHA256    string `json:"tokenSha256"`
 }
 
+// check refuses a demo.json that the server did not write, naming the
+// field, so that the error points at the file rather than at a
+// configuration the operator never wrote.
+func (d demo) check() error {
+	switch {
+	case d.OrganizationID == "":
+		return errors.New("organizationId: missing")
+	case d.OwnerID == "":
+		return errors.New("ownerId: missing")
+	case len(d.TokenSHA256) != hex.EncodedLen(sha256.Size):
+		return errors.New("tokenSha256: must be 64 hex characters (the SHA-256 of the owner token)")
+	}
+	if _, err := hex.DecodeString(d.TokenSHA256); err != nil {
+		return errors.New("tokenSha256: must be 64 hex characters (the SHA-256 of the owner token)")
+	}
+	return nil
+}
+
 // demoConfig returns the demo organization. The first time, its owner's
 // token is made in memory; announce saves demo.json and prints the token,
 // so a start that fails before listening leaves the next start to do it.
@@ -183,6 +201,9 @@ func (m *Main) demoConfig() (*FileConfig, func() error, error) {
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := d.check(); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, os.ErrNotExist):
