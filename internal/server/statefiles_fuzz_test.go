@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
 )
 
 // stateFiles are the files of the state directory that the server reads
@@ -27,6 +30,7 @@ var (
 	stateOnce     sync.Once
 	stateTemplate map[string][]byte // a whole state directory, as a first start leaves it
 	retiredPEMs   []string          // an Ed25519, an RSA-2048, an RSA-1024 and a P-256 public key
+	rsa1024PEM    []byte            // the RSA-1024 private key
 )
 
 // stateMain is a Main on dir, as the state loaders need it.
@@ -69,6 +73,9 @@ func template(tb testing.TB) map[string][]byte {
 		r2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 		r1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 		ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if rsa1024PEM, err = licensing.MarshalPrivateKeyPEM(r1024); err != nil {
+			panic(err)
+		}
 		for _, pub := range []any{ed.Public(), &r2048.PublicKey, &r1024.PublicKey, &ec.PublicKey} {
 			s, err := publicPEM(pub)
 			if err != nil {
@@ -144,6 +151,7 @@ func stateSeeds(tb testing.TB) []struct {
 	add(4, `{}`)
 	add(4, `null`)
 	add(4, `[]`)
+	add(2, string(rsa1024PEM))
 	return out
 }
 
@@ -236,13 +244,14 @@ func TestStateFilesHardCases(t *testing.T) {
 		18, 19, 20, 21, // the keys swapped, a private key as PUBLIC KEY, a bad RSA key
 		22, 24, 25, // pepper too short, not hex, empty
 		26, 27, 28, 29, 30, 31, // demo.json: digest too long, not hex, no organization, empty, null, array
+		32, // an RSA-1024 signing key
 	} {
 		refused[i] = true
 	}
 	is := is.New(t)
-	is.Equal(len(seeds), 32) // the list above follows stateSeeds
+	is.Equal(len(seeds), 33) // the list above follows stateSeeds
 	for i, s := range seeds {
-		t.Run(stateFiles[s.which]+"/"+string(rune('a'+i)), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d/%s", i, stateFiles[s.which]), func(t *testing.T) {
 			is := is.New(t)
 			checkStateFile(t, s.which, s.data)
 			dir := t.TempDir()
