@@ -41,6 +41,10 @@ const AdminSocket = "admin.sock"
 const (
 	storeEntry    = "store"
 	manifestEntry = "backup.json"
+	// restoreMarker is in a data directory while restore fills it: a start
+	// refuses the directory until the restore has finished (or a crash
+	// cut it short and the directory was emptied).
+	restoreMarker = "RESTORING"
 )
 
 // backupFiles are the state directory's files a backup carries beside the store.
@@ -414,6 +418,11 @@ func (m *Main) restoreCommand(args []string) error {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}
+	marker := filepath.Join(*data, restoreMarker)
+	if err := atomicfile.Write(marker, []byte("restore in progress\n")); err != nil {
+		cleanDir(*data)
+		return fmt.Errorf("restore: %w", err)
+	}
 	man, err := readArchive(f, func(name string, r io.Reader) error {
 		if name == storeEntry {
 			return restoreStore(r, filepath.Join(*data, storeEntry))
@@ -424,12 +433,28 @@ func (m *Main) restoreCommand(args []string) error {
 		}
 		return atomicfile.Write(filepath.Join(*data, name), b)
 	})
+	if err == nil {
+		err = removeDurably(marker)
+	}
 	if err != nil {
 		cleanDir(*data)
 		return fmt.Errorf("restore: %w", err)
 	}
 	fmt.Fprintf(m.Stderr, "restored the backup of %s into %s (files %v)\n", man.Created.Format(time.RFC3339), *data, man.Files)
 	return nil
+}
+
+// removeDurably removes path and syncs its directory.
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // cleanDir empties dir, which was empty before a failed restore.

@@ -315,3 +315,40 @@ func TestRestoreHardCases(t *testing.T) {
 		})
 	}
 }
+
+// TestUnfinishedRestoreRefusesToStart: while restore fills the directory it
+// holds RESTORING (so a restore cut short by a crash leaves it), a start on
+// such a directory refuses naming it, and a finished restore removes it.
+func TestUnfinishedRestoreRefusesToStart(t *testing.T) {
+	is := is.New(t)
+	if !CanRestore() {
+		t.Skip("this build's file store cannot restore a backup")
+	}
+	data := filepath.Join(t.TempDir(), "data")
+	sawMarker := false
+	real := restoreStore
+	undo := SetRestoreStore(func(r io.Reader, dir string) error {
+		_, err := os.Stat(filepath.Join(filepath.Dir(dir), restoreMarker))
+		sawMarker = err == nil
+		return real(r, dir)
+	})
+	defer undo()
+	path := filepath.Join(t.TempDir(), "a.tar")
+	is.NoErr(os.WriteFile(path, validArchive(t), 0o600))
+	m := &Main{Stderr: io.Discard, Getenv: func(string) string { return "" }}
+	is.NoErr(m.restoreCommand([]string{"-data", data, path}))
+	is.True(sawMarker) // the marker is there while the store is restored
+	_, err := os.Stat(filepath.Join(data, restoreMarker))
+	is.True(os.IsNotExist(err)) // and gone once the restore is whole
+
+	is.NoErr(os.WriteFile(filepath.Join(data, restoreMarker), nil, 0o600)) // as a crash leaves it
+	s := stateMain(data)
+	s.StoreKind = "memory"
+	_, err = s.start(context.Background())
+	s.unlock()
+	is.True(err != nil) // refused
+	if err != nil {
+		is.True(strings.Contains(err.Error(), "unfinished restore")) // saying why
+		is.True(strings.Contains(err.Error(), data))                 // and where
+	}
+}

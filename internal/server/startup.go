@@ -41,6 +41,9 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	if err := m.lockDataDir(); err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(m.DataDir, restoreMarker)); err == nil {
+		return nil, fmt.Errorf("data directory %s holds an unfinished restore (%s): empty it and run restore again", m.DataDir, restoreMarker)
+	}
 	cfg, announce, err := m.loadConfig()
 	if err != nil {
 		return nil, err
