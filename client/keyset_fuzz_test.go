@@ -99,6 +99,9 @@ func keySetSeeds() [][]byte {
 		[]byte(`{"keys":[{"kty":"EC","crv":"P-256","x":"AA","y":"AA","kid":"e1"}]}`),
 		[]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + b64(pub) + `","kid":"k1","use":"enc"}]}`),
 		[]byte(`{"keys":[{"kty":"OKP","crv":"Ed25519","x":"` + b64(pub) + `"}]}`),
+		jwksDoc(edJWK("\x8bk1", pub)), // a kid the answer header cannot carry (found by the fuzzer)
+		jwksDoc(edJWK(strings.Repeat("k", maxKIDLength+1), pub)),
+		jwksDoc(edJWK(`k"\`, pub)), // quote and backslash: escaped in the header
 		[]byte(`{"keys":null}`), []byte(`{"keys":[null,1,"x"]}`), []byte(`[]`), []byte(`null`), []byte(``),
 	}
 }
@@ -222,11 +225,14 @@ func TestParseJWKSHardCases(t *testing.T) {
 		{"EC key only", seeds[15], nil},
 		{"encryption key only", seeds[16], nil},
 		{"no kid", seeds[17], nil},
-		{"null keys", seeds[18], nil},
-		{"keys of the wrong type", seeds[19], nil},
-		{"array", seeds[20], nil},
-		{"null", seeds[21], nil},
-		{"empty", seeds[22], nil},
+		{"a kid not printable ASCII", seeds[18], nil},
+		{"a kid too long", seeds[19], nil},
+		{"a kid with a quote and a backslash", seeds[20], []string{`k"\`}},
+		{"null keys", seeds[21], nil},
+		{"keys of the wrong type", seeds[22], nil},
+		{"array", seeds[23], nil},
+		{"null", seeds[24], nil},
+		{"empty", seeds[25], nil},
 	}
 	is := is.New(t)
 	is.Equal(len(tests), len(seeds)) // every seed is a case

@@ -38,7 +38,7 @@ const (
 // of other types, and keys no signature could soundly be checked with (an
 // RSA modulus out of range or even, an exponent that is even or out of
 // range, an Ed25519 point of small order, an alg that is not the key
-// type's), are skipped; a set with no usable key is an error, and so is a
+// type's, a kid that a signed answer's header cannot name), are skipped; a set with no usable key is an error, and so is a
 // kid that two usable keys share.
 func parseJWKS(doc []byte) (keySet, error) {
 	var set struct {
@@ -51,7 +51,7 @@ func parseJWKS(doc []byte) (keySet, error) {
 	}
 	ks := keySet{}
 	for i, k := range set.Keys {
-		if k.Kid == "" || (k.Use != "" && k.Use != "sig") {
+		if !usableKID(k.Kid) || (k.Use != "" && k.Use != "sig") {
 			continue
 		}
 		var pk publicKey
@@ -89,6 +89,24 @@ func parseJWKS(doc []byte) (keySet, error) {
 		return nil, errors.New("client: public keys: no Ed25519 or RSA signing key")
 	}
 	return ks, nil
+}
+
+// maxKIDLength bounds a key id: the server's are 43-character thumbprints,
+// and a signed answer's header (wire.MaxSignatureHeaderLength) must hold it.
+const maxKIDLength = 128
+
+// usableKID reports whether kid can name a key both in a token and in a
+// signed answer's header: 1 to maxKIDLength printable ASCII characters.
+func usableKID(kid string) bool {
+	if kid == "" || len(kid) > maxKIDLength {
+		return false
+	}
+	for i := 0; i < len(kid); i++ {
+		if kid[i] < 0x20 || kid[i] > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // smallOrderPoints are the encodings, sign bit aside, of the Ed25519 points
