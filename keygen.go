@@ -310,8 +310,9 @@ func (a *Argon2Hasher) Digest(key string) (string, error) {
 }
 
 // Verify recomputes the Argon2id hash of key with the parameters and salt in
-// digest and compares in constant time. Digests with parameters far outside
-// sane bounds are rejected rather than computed.
+// digest and compares in constant time. A digest that asks for more memory,
+// iterations or threads than the hasher's own parameters (or 64 MiB, 10 and
+// 4, whichever is more) is rejected rather than computed.
 func (a *Argon2Hasher) Verify(key, digest string) bool {
 	parts := strings.Split(digest, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
@@ -322,7 +323,11 @@ func (a *Argon2Hasher) Verify(key, digest string) bool {
 	if n, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); n != 3 || err != nil {
 		return false
 	}
-	if m == 0 || m > 4<<20 || t == 0 || t > 64 || p == 0 {
+	// A digest may not ask for more work than this hasher is configured to
+	// do, or a little more than the defaults (earlier settings): a hostile
+	// store or backup must not make one validation take gigabytes.
+	ot, om, op := a.params()
+	if m == 0 || m > max(om, 64<<10) || t == 0 || t > max(ot, 10) || p == 0 || p > max(op, 4) {
 		return false
 	}
 	b64 := base64.RawStdEncoding

@@ -135,6 +135,18 @@ func TestArgon2Hasher(t *testing.T) {
 	for _, bad := range []string{"", "$argon2i$v=19$m=64,t=1,p=1$AAAA$AAAA", "$argon2id$v=19$m=99999999,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAA", d[:len(d)-4]} {
 		is.True(!h.Verify(k, bad)) // malformed or absurd digests fail
 	}
+	// A digest may not ask for more work than the hasher's own parameters or
+	// 64 MiB, 10 iterations and 4 threads: a hostile store cannot make a
+	// validation cost gigabytes.
+	strong := &licensing.Argon2Hasher{Time: 12, Memory: 64}
+	ds, err := strong.Digest(k)
+	is.NoErr(err)
+	is.True(strong.Verify(k, ds)) // its own digests
+	is.True(!h.Verify(k, ds))     // 12 iterations: more than h does or 10
+	salt, sum := "AAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 43)
+	for _, costly := range []string{"m=65537,t=1,p=1", "m=64,t=11,p=1", "m=64,t=1,p=5", "m=4194304,t=64,p=255"} {
+		is.True(!h.Verify(k, "$argon2id$v=19$"+costly+"$"+salt+"$"+sum)) // refused, not computed
+	}
 	def := &licensing.Argon2Hasher{}
 	d, err = def.Digest(k)
 	is.NoErr(err)
