@@ -10,12 +10,12 @@ import (
 	"github.com/matryer/is"
 )
 
-// TestReviewRestoreUnderAnotherPepper (review): a backup of a live file
+// TestRestoreUnderAnotherPepper: a backup of a live file
 // store is restored into a new directory, and that directory is then
 // started with another pepper (from the environment, or a replaced pepper
 // file). The restored store must refuse to open rather than answer every
 // key with a signed 401.
-func TestReviewRestoreUnderAnotherPepper(t *testing.T) {
+func TestRestoreUnderAnotherPepper(t *testing.T) {
 	envPepper := "LICENSING_PEPPER=" + strings.Repeat("ab", 32)
 	otherPepper := "LICENSING_PEPPER=" + strings.Repeat("cd", 32)
 	for _, tc := range []struct {

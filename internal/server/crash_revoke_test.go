@@ -13,11 +13,11 @@ import (
 	"github.com/matryer/is"
 )
 
-// TestReviewCrashWithRevokes (review) kills the server binary with SIGKILL
+// TestCrashWithRevokes kills the server binary with SIGKILL
 // while clients create, revoke and validate keys at once, restarts it,
 // and checks that every key that got a 201 and no 200 revoke validates,
 // and every key whose revoke got a 200 is refused.
-func TestReviewCrashWithRevokes(t *testing.T) {
+func TestCrashWithRevokes(t *testing.T) {
 	rounds := 6
 	if testing.Short() {
 		rounds = 2
