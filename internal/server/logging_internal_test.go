@@ -171,7 +171,7 @@ func TestAPIFirst(t *testing.T) {
 	named := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
 	}
-	inner := http.NewServeMux() // like licensing.Handler, a ServeMux: it cleans paths, and answers every path
+	inner := http.NewServeMux()                              // like licensing.Handler, a ServeMux: it cleans paths, and answers every path
 	inner.Handle("/api/v1/licensing/validate", named("api")) // exact patterns, as licensing.Handler registers
 	inner.Handle("/api/v1/licensing/keys/{id}", named("api"))
 	inner.Handle("/", named("api 404"))
