@@ -23,6 +23,12 @@
 // with the key, and Config.OnCheck, when set, is called after every check
 // with the License and the error: [Client.Run] only ever returns ctx.Err().
 //
+// The client sends only what the server accepts, since the server refuses a
+// whole check over one bad field: New refuses an InstanceName, InstanceURL
+// or InstanceID that the server would refuse, and metrics it would refuse
+// are left out of each online check and named in License.DroppedMetrics
+// (and a Warn line) while the license is checked with the rest.
+//
 // # Trust
 //
 // Online answers are trusted only when signed by one of PublicKeys over the
