@@ -97,7 +97,7 @@ func validateHandler(b *testing.B) (http.Handler, []string) {
 // baselineHandler reads the body and writes a fixed answer of like size,
 // with 1,000 keys to send it.
 func baselineHandler() (http.Handler, []string) {
-	answer := []byte(`{"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme","violations":[],"billingUrl":""}` + "\n")
+	answer := []byte(`{"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme","violations":[]}` + "\n")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.ReadAll(r.Body)
 		w.Header().Set("Content-Type", "application/json")

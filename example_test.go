@@ -66,7 +66,7 @@ func Example() {
 	// Output:
 	// key length: 64
 	// 200 OK
-	// {"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme SRL","violations":["companyCount is 12, above the business plan's limit of 10 (maxCompanies)."],"billingUrl":""}
+	// {"valid":true,"plan":"business","features":{"maxCompanies":10,"selfHostingLicense":true},"organizationId":"org-1","organizationName":"Acme SRL","violations":["companyCount is 12, above the business plan's limit of 10 (maxCompanies)."]}
 }
 
 // Keys are checked locally before any store access.

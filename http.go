@@ -28,8 +28,11 @@ type HandlerConfig struct {
 	RateBurst int
 	// OwnerRateLimit is the owner requests per minute allowed per user
 	// (create, list, revoke, token), after authentication; 0 turns it off.
-	// The burst is a quarter of a minute's worth, at least 5. The reference
-	// server's -owner-rate-limit default is 120.
+	// The burst is a quarter of a minute's worth, at least 5. Failed
+	// authentications (401) are counted the same way per client address,
+	// and an address out of tokens gets 429 before its credential is tried,
+	// so tokens cannot be guessed faster. The reference server's
+	// -owner-rate-limit default is 120.
 	OwnerRateLimit int
 	// MaxTrackedClients bounds the rate limiters' memory: at most about
 	// twice this many addresses are remembered. Default 100,000.
@@ -58,6 +61,7 @@ type Handler struct {
 	cfg     HandlerConfig
 	limiter *rateLimiter[netip.Addr] // nil when off
 	owners  *rateLimiter[string]     // per user; nil when off
+	guesses *rateLimiter[netip.Addr] // failed authentications per address; nil when the owner limit is off
 	origins *http.CrossOriginProtection
 	obs     Observer // nil when off
 	mux     *http.ServeMux
@@ -100,6 +104,7 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	}
 	if cfg.OwnerRateLimit > 0 {
 		h.owners = newRateLimiter[string](float64(cfg.OwnerRateLimit)/60, max(5, cfg.OwnerRateLimit/4), cfg.MaxTrackedClients, svc.cfg.Now)
+		h.guesses = newRateLimiter[netip.Addr](float64(cfg.OwnerRateLimit)/60, max(5, cfg.OwnerRateLimit/4), cfg.MaxTrackedClients, svc.cfg.Now)
 	}
 	h.routes()
 	return h
@@ -176,8 +181,23 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 			return Actor{}, false
 		}
 	}
+	// Failed authentications are counted per address, at the owner rate:
+	// an address out of tokens is refused before its credential is tried,
+	// so nobody can guess tokens faster than the owner limit.
+	var addr netip.Addr
+	if h.guesses != nil {
+		addr = clientKey(h.clientAddr(r))
+		if wait, ok := h.guesses.check(addr); !ok {
+			tooMany(w, wait)
+			h.fail(w, r, reply{}, ErrRateLimited)
+			return Actor{}, false
+		}
+	}
 	a, err := h.auth.Authenticate(r)
 	if err != nil {
+		if h.guesses != nil && ErrorCode(err) == CodeUnauthorized {
+			h.guesses.allow(addr) // one failure spent
+		}
 		h.fail(w, r, reply{}, err)
 		return Actor{}, false
 	}
@@ -360,15 +380,15 @@ func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) publicKeys(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Write(append(h.svc.cfg.Signing.JWKS(), '\n'))
+	h.write(w, reply{}, http.StatusOK, append(h.svc.cfg.Signing.JWKS(), '\n'))
 }
 
 // publicKeysPEM answers GET /public-keys.pem: the same keys as PEM blocks,
 // RSA first (see SigningKeys.PublicKeysPEM).
 func (h *Handler) publicKeysPEM(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/x-pem-file")
+	w.Header()["X-Content-Type-Options"] = headerNosniff
 	w.Header().Set("Cache-Control", "public, max-age=300")
 	w.Write(h.svc.cfg.Signing.PublicKeysPEM())
 }

@@ -329,6 +329,8 @@ func TestHeadAnswersWhereGetDoes(t *testing.T) {
 			is.Equal(head.status, get.status)
 			is.Equal(head.raw, "") // no body
 			is.Equal(head.header.Get("Content-Type"), get.header.Get("Content-Type"))
+			is.Equal(get.header.Get("X-Content-Type-Options"), "nosniff") // every answer
+			is.Equal(head.header.Get("X-Content-Type-Options"), "nosniff")
 		})
 	}
 }

@@ -37,7 +37,15 @@ func (h *Handler) decode(w http.ResponseWriter, r *http.Request, v any) error {
 	// any body, and curl -d declares a form. Cross-site forms are refused
 	// by the owner routes' origin check, not by the media type.
 	if !utf8.Valid(body) {
-		return &Error{Code: CodeInvalid, Message: invalidUTF8Field(body) + " must be valid UTF-8"}
+		return &Error{Code: CodeInvalid, Message: badTextField(body, utf8.Valid) + " must be valid UTF-8"}
+	}
+	if b := bytes.TrimLeft(body, " \t\r\n"); b[0] != '{' {
+		return &Error{Code: CodeInvalid, Message: "Malformed JSON body."} // null, an array, a string, a number
+	}
+	if bytes.IndexByte(body, '\\') >= 0 && loneSurrogate(body) {
+		// encoding/json would turn "\ud800" into U+FFFD, as it would raw
+		// invalid bytes: refused the same way
+		return &Error{Code: CodeInvalid, Message: badTextField(body, func(b []byte) bool { return !loneSurrogate(b) }) + " must be valid UTF-8"}
 	}
 	if req, ok := v.(*wire.ValidateRequest); ok && decodeValidateFast(body, req) {
 		return nil // the usual validate body, without reflection
@@ -126,19 +134,19 @@ func checkNonce(n string) error {
 	return nil
 }
 
-// invalidUTF8Field names the top-level field of a JSON object body whose
-// name or value holds invalid UTF-8, or "the request body". Only a name
-// that looks like a field (a letter, then at most 31 letters or digits) is
-// repeated, so an answer never echoes a long or odd string of the caller's,
-// a license key pasted as a field name among them.
-func invalidUTF8Field(body []byte) string {
+// badTextField names the top-level field of a JSON object body whose name
+// or raw value fails valid, or "the request body". Only a name that looks
+// like a field (a letter, then at most 31 letters or digits) is repeated,
+// so an answer never echoes a long or odd string of the caller's, a license
+// key pasted as a field name among them.
+func badTextField(body []byte, valid func([]byte) bool) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(body, &fields) != nil {
 		return "the request body"
 	}
 	names := slices.Sorted(maps.Keys(fields))
 	for _, name := range names {
-		if !utf8.Valid(fields[name]) {
+		if !valid(fields[name]) || !utf8.ValidString(name) {
 			if !isFieldName(name) {
 				break
 			}
@@ -146,6 +154,42 @@ func invalidUTF8Field(body []byte) string {
 		}
 	}
 	return "the request body"
+}
+
+// loneSurrogate reports whether the JSON text b escapes half of a UTF-16
+// surrogate pair without the other half ("\ud800", "\udc00"), which is no
+// character. Backslashes occur only in strings, so b is scanned as is.
+func loneSurrogate(b []byte) bool {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := escapedRune(b[i:])
+		switch {
+		case !ok:
+			i++ // another escape: skip the escaped byte
+		case r >= 0xD800 && r <= 0xDBFF:
+			lo, ok := escapedRune(b[i+6:])
+			if !ok || lo < 0xDC00 || lo > 0xDFFF {
+				return true
+			}
+			i += 11
+		case r >= 0xDC00 && r <= 0xDFFF:
+			return true
+		default:
+			i += 5
+		}
+	}
+	return false
+}
+
+// escapedRune decodes a \uXXXX escape at the start of b.
+func escapedRune(b []byte) (rune, bool) {
+	if len(b) < 6 || b[0] != '\\' || b[1] != 'u' {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[2:6]), 16, 32)
+	return rune(v), err == nil
 }
 
 func isFieldName(s string) bool {

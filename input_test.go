@@ -80,21 +80,47 @@ func TestInstanceURL(t *testing.T) {
 }
 
 func TestInvalidUTF8IsRefusedNamingTheField(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
 	_, key := e.create(t, "t-owner", "prod")
-	tests := []struct{ field, body string }{
-		{"instanceName", `{"licenseKey":"` + key + "\",\"instanceName\":\"a\xffb\"}"},
-		{"instanceUrl", `{"licenseKey":"` + key + "\",\"instanceUrl\":\"https://a\xc3.example\"}"},
-		{"metrics", `{"licenseKey":"` + key + "\",\"metrics\":{\"users\xed\xa0\x80\":1}}"},
-		{"licenseKey", "{\"licenseKey\":\"" + key[:63] + "\xff\"}"},
-		{"nonce", `{"licenseKey":"` + key + "\",\"nonce\":\"n\x80\"}"},
+	tests := []struct{ name, path, field, body string }{
+		{"raw byte", validatePath, "instanceName", `{"licenseKey":"` + key + "\",\"instanceName\":\"a\xffb\"}"},
+		{"raw byte", validatePath, "instanceUrl", `{"licenseKey":"` + key + "\",\"instanceUrl\":\"https://a\xc3.example\"}"},
+		{"raw surrogate", validatePath, "metrics", `{"licenseKey":"` + key + "\",\"metrics\":{\"users\xed\xa0\x80\":1}}"},
+		{"raw byte", validatePath, "licenseKey", "{\"licenseKey\":\"" + key[:63] + "\xff\"}"},
+		{"raw byte", validatePath, "nonce", `{"licenseKey":"` + key + "\",\"nonce\":\"n\x80\"}"},
+		// the same invalid text written as JSON escapes of half a surrogate pair
+		{"escaped high surrogate", validatePath, "instanceName", `{"licenseKey":"` + key + `","instanceName":"a\ud800b"}`},
+		{"escaped low surrogate", validatePath, "instanceName", `{"licenseKey":"` + key + `","instanceName":"a\uDFFFb"}`},
+		{"escaped high surrogate at the end", validatePath, "instanceName", `{"licenseKey":"` + key + `","instanceName":"a\ud800"}`},
+		{"two high surrogates", validatePath, "instanceName", `{"licenseKey":"` + key + `","instanceName":"\ud800\ud800"}`},
+		{"escaped surrogate in a metric name", validatePath, "metrics", `{"licenseKey":"` + key + `","metrics":{"users\ud800":1}}`},
+		{"escaped surrogate in create", keysPath, "instanceName", `{"instanceName":"a\ud800b"}`},
 	}
 	for _, tc := range tests {
-		t.Run(tc.field, func(t *testing.T) {
+		t.Run(tc.name+" "+tc.field, func(t *testing.T) {
 			is := is.New(t)
-			r := e.do(t, "POST", validatePath, "", tc.body)
+			r := e.do(t, "POST", tc.path, "t-owner", tc.body)
 			is.Equal(r.status, 400)
 			is.Equal(r.body["error"], tc.field+" must be valid UTF-8") // not silently turned into U+FFFD
+		})
+	}
+	for _, ok := range []string{`"a\ud83d\ude00b"`, `"\\ud800"`, `"\ufffd"`, `"\u00e9"`} {
+		t.Run("accepted "+ok, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", validatePath, "", `{"licenseKey":"`+key+`","instanceName":`+ok+`}`)
+			is.Equal(r.status, 200) // a pair, an escaped backslash, U+FFFD itself, a plain escape
+		})
+	}
+}
+
+func TestBodyThatIsNotAnObject(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, body := range []string{"null", " null ", "[]", `"x"`, "1", "true"} {
+		t.Run(body, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", keysPath, "t-owner", body)
+			is.Equal(r.status, 400)
+			is.Equal(r.body["error"], "Malformed JSON body.")
 		})
 	}
 }

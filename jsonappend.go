@@ -60,8 +60,10 @@ func appendValidateResponse(dst []byte, v *wire.ValidateAnswer) ([]byte, error) 
 		dst = append(dst, `,"trialDaysLeft":`...)
 		dst = strconv.AppendInt(dst, int64(*v.TrialDaysLeft), 10)
 	}
-	dst = append(dst, `,"billingUrl":`...)
-	dst = appendJSONString(dst, v.BillingURL)
+	if v.BillingURL != "" {
+		dst = append(dst, `,"billingUrl":`...)
+		dst = appendJSONString(dst, v.BillingURL)
+	}
 	if v.Nonce != "" {
 		dst = append(dst, `,"nonce":`...)
 		dst = appendJSONString(dst, v.Nonce)

@@ -71,6 +71,51 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	}
 }
 
+// ImportKey stores a key issued by another system for organization orgID,
+// so that the instance holding it keeps validating unchanged: the seed
+// system's keys are 64 random hex characters without this package's
+// checksum, and are accepted with or without one (upper case and
+// surrounding white space too). It is for a vendor's migration, not an
+// owner route: no actor, plan or activity check, only that the
+// organization exists. The key is hashed as a created one is and never
+// kept; the returned Key has a new id, createdAt as its creation time (zero:
+// now) and the key.created event is sent. A key already in the store gives
+// ErrDuplicateKey; a string that is not 64 hex characters, ErrKeyLength or
+// ErrKeyNotHex.
+func (s *Service) ImportKey(ctx context.Context, orgID, licenseKey string, createdAt time.Time) (Key, error) {
+	full, _, err := parseKey(licenseKey)
+	if err != nil {
+		return Key{}, err
+	}
+	if _, err := s.cfg.Organizations.Organization(ctx, orgID); err != nil {
+		if errors.Is(err, ErrOrgNotFound) {
+			return Key{}, ErrOrgNotFound
+		}
+		return Key{}, wrapErr("find organization", err)
+	}
+	if createdAt.IsZero() {
+		createdAt = s.now()
+	}
+	id, err := uuid.NewV7FromReader(s.cfg.Random)
+	if err != nil {
+		return Key{}, &Error{Code: CodeInternal, Message: "Could not generate a key id.", Err: err}
+	}
+	digest, err := s.cfg.Hasher.Digest(full)
+	if err != nil {
+		return Key{}, &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
+	}
+	k := Key{ID: id.String(), OrganizationID: orgID, LookupValue: s.cfg.Hasher.LookupValue(full),
+		Digest: digest, MaskedKey: MaskKey(full), Active: true, CreatedAt: createdAt.UTC()}
+	if err := s.cfg.Store.CreateKey(ctx, k); err != nil {
+		if errors.Is(err, ErrDuplicateKey) {
+			return Key{}, ErrDuplicateKey
+		}
+		return Key{}, wrapErr("store key", err)
+	}
+	s.emit(ctx, Event{Type: EventKeyCreated, Time: k.CreatedAt, KeyID: k.ID, OrganizationID: orgID, MaskedKey: k.MaskedKey})
+	return k, nil
+}
+
 // listChunk is how many keys a walk over a whole organization holds at once.
 const listChunk = 500
 

@@ -168,3 +168,22 @@ func TestListStreamBrokenByAStoreError(t *testing.T) {
 	is.True(err != nil)        // the client sees a broken transfer
 	is.True(!json.Valid(body)) // and no whole document
 }
+
+// TestCursorWithoutLimitPages: a cursor alone is a paging parameter: the
+// answer goes on after it, 100 keys at most, with nextCursor.
+func TestCursorWithoutLimitPages(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = 0 })
+	for i := range 3 {
+		e.create(t, "t-owner", fmt.Sprint("k", i))
+		e.clock.Add(time.Second)
+	}
+	first := e.do(t, "GET", keysPath+"?limit=1", "t-owner", "")
+	is.Equal(len(first.body["keys"].([]any)), 1)
+	rest := e.do(t, "GET", keysPath+"?cursor="+first.body["nextCursor"].(string), "t-owner", "")
+	is.Equal(rest.status, 200)
+	is.Equal(len(rest.body["keys"].([]any)), 2)
+	next, present := rest.body["nextCursor"]
+	is.True(present)    // paged
+	is.Equal(next, nil) // and this was the last page
+}

@@ -99,7 +99,12 @@ func clientKey(a netip.Addr) netip.Addr {
 }
 
 // allow takes a token for client, or says how long until one is available.
-func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) {
+func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) { return l.take(client, true) }
+
+// check says whether client has a token, without taking it.
+func (l *rateLimiter[K]) check(client K) (time.Duration, bool) { return l.take(client, false) }
+
+func (l *rateLimiter[K]) take(client K, consume bool) (time.Duration, bool) {
 	s := &l.shards[maphash.Comparable(l.seed, client)%uint64(len(l.shards))]
 	now := l.now()
 	s.mu.Lock()
@@ -108,6 +113,8 @@ func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) {
 	if !ok {
 		if b, ok = s.old[client]; ok {
 			delete(s.old, client)
+		} else if !consume {
+			return 0, true // unknown: a full bucket, not worth remembering
 		} else {
 			b = &bucket{tokens: l.burst, last: now}
 		}
@@ -119,7 +126,9 @@ func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) {
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens >= 1 {
-		b.tokens--
+		if consume {
+			b.tokens--
+		}
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false

@@ -236,12 +236,20 @@ func (k *SigningKeys) signAnswer(status int, date string, body []byte) string {
 	return wire.FormatSignature(k.edKID, ed25519.Sign(k.ed, wire.SignedString(status, k.edKID, date, body)))
 }
 
-// ParsePrivateKeyPEM reads an Ed25519 or RSA private key from PEM (PKCS #8,
-// or PKCS #1 for RSA).
+// ParsePrivateKeyPEM reads an Ed25519 or RSA private key from the first PEM
+// block of data: a "PRIVATE KEY" block (PKCS #8) or, for RSA, an "RSA
+// PRIVATE KEY" block (PKCS #1). A block of another type (a public key, a
+// certificate) or an encrypted block (Proc-Type header) is refused.
 func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
 		return nil, configError("no PEM block")
+	}
+	if _, encrypted := block.Headers["Proc-Type"]; encrypted {
+		return nil, configError("an encrypted PEM block; give the key unencrypted (mode 0600)")
+	}
+	if block.Type != "PRIVATE KEY" && block.Type != "RSA PRIVATE KEY" {
+		return nil, configError(fmt.Sprintf("a PEM block of type %q, not PRIVATE KEY or RSA PRIVATE KEY", block.Type))
 	}
 	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
 		switch k := k.(type) {

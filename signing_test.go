@@ -287,6 +287,7 @@ func TestRetiredKeysAndPEM(t *testing.T) {
 	res.Body.Close()
 	is.Equal(res.StatusCode, 200)
 	is.Equal(res.Header.Get("Content-Type"), "application/x-pem-file")
+	is.Equal(res.Header.Get("X-Content-Type-Options"), "nosniff")
 	is.Equal(string(raw), string(signing.PublicKeysPEM()))
 	is.True(strings.HasSuffix(string(raw), string(old.PublicKeysPEM()))) // retired last, in order
 	is.Equal(strings.Count(string(raw), "-----BEGIN PUBLIC KEY-----"), 4)

@@ -73,5 +73,8 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 	if !ok1 || !ok2 {
 		return nil, configError(fmt.Sprintf("%s must hold an Ed25519 key and %s an RSA key", edPath, rsaPath))
 	}
+	if rsaKey.N.BitLen() < 2048 {
+		return nil, configError(fmt.Sprintf("%s: the RSA signing key has %d bits; it must have at least 2048", rsaPath, rsaKey.N.BitLen()))
+	}
 	return NewSigningKeys(edKey, rsaKey)
 }

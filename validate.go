@@ -40,8 +40,12 @@ type ValidationResult struct {
 // returns the organization's plan as it is now. A key that is not 64 hex
 // characters is rejected without store access; unknown, mistyped (bad
 // checksum) and revoked keys all give ErrInvalidLicense after the same
-// work, so their answers cannot be told apart by time either. A success is recorded (last validated time, instance
-// fields, metrics) through a batch that the answer never waits for.
+// work, so their answers cannot be told apart by time either. A key whose
+// checksum fails but whose record is in the store is valid: the seed
+// system issued 64 random hex characters without a checksum, and such keys
+// keep working once their records are migrated (ImportKey). A success is
+// recorded (last validated time, instance fields, metrics) through a batch
+// that the answer never waits for.
 func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
 	if strings.TrimSpace(in.LicenseKey) == "" {
 		return ValidationResult{}, ErrLicenseKeyRequired
@@ -73,7 +77,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	}
 	match := verifyKey(s.cfg.Hasher, full, lookup, digest)
 	switch {
-	case !checksumOK:
+	case (!found || !match) && !checksumOK:
 		return s.reject(ctx, ReasonMalformed, nil)
 	case !found || !match:
 		return s.reject(ctx, ReasonUnknown, nil)

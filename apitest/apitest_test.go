@@ -10,6 +10,7 @@ package apitest
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -325,12 +326,19 @@ func conforms(op operation, a answer) []string {
 		}
 		a.res.Body = io.NopCloser(bytes.NewReader(a.body))
 	} else {
+		if a.status != http.StatusMethodNotAllowed {
+			probs = append(probs, fmt.Sprintf("%s %s answered %d; the path lists %s, so other methods should get 405",
+				a.req.Method, op.path, a.status, strings.Join(op.allowed(), ", ")))
+		}
 		probs = append(probs, checkHeaders(resp, a.res.Header)...)
 		if schema != nil && isJSON(ct) {
 			probs = append(probs, validateBody(schema, a.body)...)
 		}
 		if allow := a.res.Header.Get("Allow"); !sameMethods(allow, op.allowed()) {
 			probs = append(probs, fmt.Sprintf("Allow: %q, want the path's methods %s", allow, strings.Join(op.allowed(), ", ")))
+		}
+		if text, ok := xError(resp); ok {
+			probs = append(probs, sameError(strings.ReplaceAll(text, "{allow}", allowList(op.allowed())), a.body)...)
 		}
 	}
 	// The validator does not decode bodies of other media types: check a
@@ -339,6 +347,42 @@ func conforms(op operation, a answer) []string {
 		probs = append(probs, validateText(schema, a.body)...)
 	}
 	return probs
+}
+
+// xError returns a response's x-error extension: the exact error text of
+// its answers.
+func xError(resp *v3.Response) (string, bool) {
+	if resp == nil || resp.Extensions == nil {
+		return "", false
+	}
+	n := resp.Extensions.GetOrZero("x-error")
+	if n == nil {
+		return "", false
+	}
+	return n.Value, true
+}
+
+// sameError compares the error text of an answer's body with want, exactly.
+func sameError(want string, body []byte) []string {
+	var got struct{ Error *string }
+	if json.Unmarshal(body, &got) != nil || got.Error == nil {
+		return []string{fmt.Sprintf("the body has no error text; documented %q", want)}
+	}
+	if *got.Error != want {
+		return []string{scalarDiff("error", want, *got.Error)}
+	}
+	return nil
+}
+
+// allowList is the Allow list of a path that documents methods: those
+// methods and HEAD wherever GET is, sorted, as the {allow} of an x-error.
+func allowList(methods []string) string {
+	l := slices.Clone(methods)
+	if slices.Contains(l, http.MethodGet) && !slices.Contains(l, http.MethodHead) {
+		l = append(l, http.MethodHead)
+	}
+	slices.Sort(l)
+	return strings.Join(l, ", ")
 }
 
 func isJSON(ct string) bool { return strings.Contains(strings.ToLower(ct), "json") }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/matryer/is"
+	"github.com/pb33f/go-yaml"
+	"github.com/pb33f/libopenapi/datamodel/high/base"
 )
 
 // findOp returns the document's operation for method and path template.
@@ -99,6 +101,95 @@ func TestChecksCatch(t *testing.T) {
 			if tc.status == http.StatusOK && strings.HasSuffix(tc.path, ".pem") {
 				probs = append(probs, checkPEM(primary, a.body)...)
 			}
+			if caught := len(probs) > 0; caught != tc.caught {
+				t.Errorf("caught %v, want %v; problems: %v", caught, tc.caught, probs)
+			}
+		})
+	}
+	is.True(len(tests) > 0)
+}
+
+// TestTextChecksCatch feeds the exact-text checks answers whose texts or
+// values drift from the document, and expects each drift to be caught.
+func TestTextChecksCatch(t *testing.T) {
+	is := is.New(t)
+	tests := []struct {
+		name     string
+		example  string // the documented example value, YAML
+		answered string // the answer's body
+		caught   bool
+	}{
+		{"the same error text passes", `{error: Permission denied}`, `{"error":"Permission denied"}`, false},
+		{"an error text without its final period", `{error: Not found.}`, `{"error":"Not found"}`, true},
+		{"an error text with another wording", `{error: cursor is invalid}`, `{"error":"cursor is not one this server made"}`, true},
+		{"an error text that differs in case", `{error: Permission denied}`, `{"error":"Permission Denied"}`, true},
+		{"an error text with trailing space", `{error: Permission denied}`, `{"error":"Permission denied "}`, true},
+		{"a missing error", `{error: Permission denied}`, `{"message":"Permission denied"}`, true},
+		{"valid true for false", `{valid: false, error: x}`, `{"valid":true,"error":"x"}`, true},
+		{"valid as a string", `{valid: false, error: x}`, `{"valid":"false","error":"x"}`, true},
+		{"status and reason", `{status: not ready, reason: shutting down}`, `{"status":"not ready","reason":"shutting down"}`, false},
+		{"another reason", `{status: not ready, reason: shutting down}`, `{"status":"not ready","reason":"store failed"}`, true},
+		{"null for a string", `{instanceName: Production Server}`, `{"instanceName":null}`, true},
+		{"a string for null", `{instanceName: null}`, `{"instanceName":"x"}`, true},
+		{"values the server makes may differ", `{id: 019c8a12-4567-7abc-8ef0-123456789abc, licenseKey: k, createdAt: t, active: true}`,
+			`{"id":"x","licenseKey":"y","createdAt":"z","active":true}`, false},
+		{"arrays are left to match", `{violations: [a]}`, `{"violations":[]}`, false},
+		{"a number the same", `{trialDaysLeft: 3}`, `{"trialDaysLeft":3.0}`, false},
+		{"an answer that is not JSON", `{error: x}`, `x`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			var n yaml.Node
+			is.NoErr(yaml.Unmarshal([]byte(tc.example), &n))
+			probs := sameScalars(example{response: &base.Example{Value: n.Content[0]}}, []byte(tc.answered))
+			if caught := len(probs) > 0; caught != tc.caught {
+				t.Errorf("caught %v, want %v; problems: %v", caught, tc.caught, probs)
+			}
+		})
+	}
+	is.True(len(tests) > 0)
+}
+
+// TestOtherMethodChecksCatch feeds the checks of a method a path does not
+// list answers that break its x-other-methods response: another status,
+// another text, no Allow.
+func TestOtherMethodChecksCatch(t *testing.T) {
+	is := is.New(t)
+	tests := []struct {
+		name   string
+		path   string // of a GET operation
+		status int
+		allow  string
+		body   string
+		caught bool
+	}{
+		{"a conforming 405 passes", "/api/v1/licensing/public-keys", 405, "GET, HEAD", `{"error":"Method not allowed; use GET, HEAD."}`, false},
+		{"a 405 without its period", "/api/v1/licensing/public-keys", 405, "GET, HEAD", `{"error":"Method not allowed; use GET, HEAD"}`, true},
+		{"a 405 naming other methods", "/api/v1/licensing/public-keys", 405, "GET, HEAD", `{"error":"Method not allowed; use GET."}`, true},
+		{"a 405 without a text", "/api/v1/licensing/public-keys", 405, "GET, HEAD", `{}`, true},
+		{"a 405 without Allow", "/api/v1/licensing/public-keys", 405, "", `{"error":"Method not allowed; use GET, HEAD."}`, true},
+		{"a 404 for another method", "/api/v1/licensing/public-keys", 404, "", `{"error":"Method not allowed; use GET, HEAD."}`, true},
+		{"a 200 for another method", "/api/v1/licensing/public-keys", 200, "GET, HEAD", `{"error":"Method not allowed; use GET, HEAD."}`, true},
+		{"a conforming server route 405 passes", "/healthz", 405, "GET, HEAD", `{"error":"Method not allowed; use GET."}`, false},
+		{"a server route 405 in the handler's words", "/healthz", 405, "GET, HEAD", `{"error":"Method not allowed; use GET, HEAD."}`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tc.allow != "" {
+					w.Header().Set("Allow", tc.allow)
+				}
+				w.WriteHeader(tc.status)
+				w.Write([]byte(tc.body))
+			}))
+			defer fake.Close()
+			a, err := request{method: http.MethodOptions, path: tc.path, header: http.Header{},
+				server: &server{url: fake.URL}}.send()
+			is.NoErr(err)
+			probs := conforms(findOp(t, http.MethodGet, tc.path), a)
 			if caught := len(probs) > 0; caught != tc.caught {
 				t.Errorf("caught %v, want %v; problems: %v", caught, tc.caught, probs)
 			}

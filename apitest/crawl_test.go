@@ -62,6 +62,11 @@ func TestUnknownPaths(t *testing.T) {
 	}
 	paths = append(paths, "/api/v1/licensing/", "/api/v1/licensing/nope", "/api/v1/licensing/keys/a/b/c",
 		"/api/v1/licensing/keys/"+revoked.id+"/jwt/x")
+	unknown := doc.unknownPath()
+	is.True(unknown != nil) // the document names the answer to unknown paths (x-unknown-path)
+	text, ok := xError(unknown)
+	is.True(ok) // with its exact text (x-error)
+	schema, _ := schemaOf(unknown, "application/json")
 	for _, path := range paths {
 		if documented(path) {
 			continue // a documented template matches it (for example /keys/extra is /keys/{id})
@@ -74,11 +79,18 @@ func TestUnknownPaths(t *testing.T) {
 			if a.status != http.StatusNotFound {
 				t.Errorf("GET %s: %d %s, want 404: the path is not in the document", path, a.status, clip(a.body))
 			}
-			if strings.HasPrefix(path, "/api/v1/licensing/") && isJSON(a.res.Header.Get("Content-Type")) {
-				var e struct{ Error string }
-				if json.Unmarshal(a.body, &e) != nil || e.Error == "" {
-					t.Errorf("GET %s: 404 body %s, want {\"error\": \"...\"}", path, clip(a.body))
-				}
+			if !strings.HasPrefix(path, "/api/v1/licensing/") {
+				return // not the handler's: the reference server's owner page answers it
+			}
+			var probs []string
+			if ct := a.res.Header.Get("Content-Type"); !isJSON(ct) {
+				probs = append(probs, fmt.Sprintf("Content-Type %q, documented application/json", ct))
+			} else if schema != nil {
+				probs = append(probs, validateBody(schema, a.body)...)
+			}
+			probs = append(probs, sameError(text, a.body)...)
+			if len(probs) > 0 {
+				t.Errorf("GET %s: %d %s\n  %s", path, a.status, clip(a.body), strings.Join(probs, "\n  "))
 			}
 		})
 	}

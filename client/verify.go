@@ -6,9 +6,11 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 
@@ -24,8 +26,20 @@ type publicKey struct {
 	rsa *rsa.PublicKey
 }
 
+// RSA key sizes parseJWKS accepts: at least 2048 bits, as the server
+// requires; at most 16384, so that a hostile key set cannot make each
+// verification take seconds.
+const (
+	minRSABits = 2048
+	maxRSABits = 16384
+)
+
 // parseJWKS reads a JSON Web Key Set with Ed25519 (OKP) and RSA keys. Keys
-// of other types are skipped; a set with no usable key is an error.
+// of other types, and keys no signature could soundly be checked with (an
+// RSA modulus out of range or even, an exponent that is even or out of
+// range, an Ed25519 point of small order, an alg that is not the key
+// type's, a kid that a signed answer's header cannot name), are skipped; a set with no usable key is an error, and so is a
+// kid that two usable keys share.
 func parseJWKS(doc []byte) (keySet, error) {
 	var set struct {
 		Keys []struct {
@@ -36,30 +50,92 @@ func parseJWKS(doc []byte) (keySet, error) {
 		return nil, fmt.Errorf("client: public keys: %w", err)
 	}
 	ks := keySet{}
-	for _, k := range set.Keys {
-		if k.Kid == "" || (k.Use != "" && k.Use != "sig") {
+	for i, k := range set.Keys {
+		if !usableKID(k.Kid) || (k.Use != "" && k.Use != "sig") {
 			continue
 		}
+		var pk publicKey
 		switch {
 		case k.Kty == "OKP" && k.Crv == "Ed25519":
 			x, err := base64.RawURLEncoding.DecodeString(k.X)
-			if err != nil || len(x) != ed25519.PublicKeySize {
+			if err != nil || len(x) != ed25519.PublicKeySize || smallOrder(x) {
 				continue
 			}
-			ks[k.Kid] = publicKey{alg: wire.AlgEdDSA, ed: ed25519.PublicKey(x)}
+			pk = publicKey{alg: wire.AlgEdDSA, ed: ed25519.PublicKey(x)}
 		case k.Kty == "RSA":
 			n, err1 := base64.RawURLEncoding.DecodeString(k.N)
 			e, err2 := base64.RawURLEncoding.DecodeString(k.E)
-			if err1 != nil || err2 != nil || len(n) < 256 || len(e) == 0 || len(e) > 4 {
-				continue // at least 2048 bits
+			if err1 != nil || err2 != nil || len(n) > maxRSABits/8+1 || len(e) == 0 || len(e) > 4 {
+				continue
 			}
-			ks[k.Kid] = publicKey{alg: wire.AlgRS256, rsa: &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}}
+			// the bit length, not the byte count: leading zero bytes do not make a key longer
+			bn, be := new(big.Int).SetBytes(n), new(big.Int).SetBytes(e).Int64()
+			if bn.BitLen() < minRSABits || bn.BitLen() > maxRSABits || bn.Bit(0) == 0 || be < 3 || be > math.MaxInt32 || be%2 == 0 {
+				continue
+			}
+			pk = publicKey{alg: wire.AlgRS256, rsa: &rsa.PublicKey{N: bn, E: int(be)}}
+		default:
+			continue
 		}
+		if k.Alg != "" && k.Alg != pk.alg {
+			continue // a key declared for another algorithm
+		}
+		if _, dup := ks[k.Kid]; dup {
+			return nil, fmt.Errorf("client: public keys: keys[%d]: kid %q names two keys", i, k.Kid)
+		}
+		ks[k.Kid] = pk
 	}
 	if len(ks) == 0 {
 		return nil, errors.New("client: public keys: no Ed25519 or RSA signing key")
 	}
 	return ks, nil
+}
+
+// maxKIDLength bounds a key id: the server's are 43-character thumbprints,
+// and a signed answer's header (wire.MaxSignatureHeaderLength) must hold it.
+const maxKIDLength = 128
+
+// usableKID reports whether kid can name a key both in a token and in a
+// signed answer's header: 1 to maxKIDLength printable ASCII characters.
+func usableKID(kid string) bool {
+	if kid == "" || len(kid) > maxKIDLength {
+		return false
+	}
+	for i := 0; i < len(kid); i++ {
+		if kid[i] < 0x20 || kid[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// smallOrderPoints are the encodings, sign bit aside, of the Ed25519 points
+// of small order (libsodium's list): the identity, the points of order 2, 4
+// and 8, and the non-canonical encodings p and p+1. With such a public key,
+// R = identity and S = 0 is a valid signature of every message (the
+// identity) or of one message in eight: no key set may hold one.
+var smallOrderPoints = [...]string{
+	"0000000000000000000000000000000000000000000000000000000000000000",
+	"0100000000000000000000000000000000000000000000000000000000000000",
+	"26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+	"c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+	"ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+	"eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+}
+
+// smallOrder reports whether the Ed25519 public key x is a point of small
+// order (in any of its encodings).
+func smallOrder(x []byte) bool {
+	y := make([]byte, len(x))
+	copy(y, x)
+	y[len(y)-1] &= 0x7f // the sign of x
+	for _, p := range smallOrderPoints {
+		if hex.EncodeToString(y) == p {
+			return true
+		}
+	}
+	return false
 }
 
 // maxTokenLength bounds what parseToken reads.

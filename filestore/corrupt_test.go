@@ -147,6 +147,7 @@ func TestInterruptedLastBatchAtEveryOffset(t *testing.T) {
 	start, _ := s.log.stats()
 	is.NoErr(s.log.commit(payloads...))
 	s.Close()
+	crashed(t, dir)
 	path := filepath.Join(dir, logName(0))
 	orig, err := os.ReadFile(path)
 	is.NoErr(err)

@@ -22,8 +22,14 @@
 // anywhere in an acknowledged record, a header or length that does not
 // check, damage followed by valid data, any damage to an older log or to a
 // snapshot (written whole, fsynced and renamed before it counts), stops Open
-// with a *CorruptError naming the file and offset. Files of format version 1
-// (earlier releases) are read and converted to the current format at Open.
+// with a *CorruptError naming the file and offset. After a clean Close
+// (which leaves the file clean-shutdown: the newest log's name and size)
+// nothing was in flight, so Open refuses even the damage a crash could
+// explain (zeroed last bytes, a shorter log) instead of cutting it. After a
+// crash, zeros over the last records cannot be told from an append that
+// never landed without a second fsync per commit, and are cut. Files of
+// format version 1 (earlier releases) are read and converted to the current
+// format at Open.
 //
 // # Pepper continuity
 //
@@ -66,6 +72,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/atomicfile"
 	"github.com/licensekit/licensing/internal/bulk"
 )
 
@@ -128,6 +135,11 @@ type Store struct {
 var _ licensing.Store = (*Store)(nil)
 
 func logName(gen uint64) string      { return fmt.Sprintf("log-%016x", gen) }
+
+// cleanName is the file Close leaves after a clean shutdown: the newest
+// log's name and size, so that Open can tell a log that must be whole from
+// one whose tail a crash may have torn.
+const cleanName = "clean-shutdown"
 func snapshotName(gen uint64) string { return fmt.Sprintf("snapshot-%016x", gen) }
 
 // Open opens or creates the store in dir (mode 0700; files 0600) and replays
@@ -218,8 +230,8 @@ func (s *Store) load() error {
 		switch {
 		case name == restoringName:
 			return fmt.Errorf("filestore: %s holds an unfinished restore (%s): remove the directory and restore again", s.dir, name)
-		case strings.HasSuffix(name, ".tmp"):
-			os.Remove(filepath.Join(s.dir, name)) // an unfinished snapshot
+		case strings.HasSuffix(name, ".tmp"), strings.HasPrefix(name, ".tmp-"):
+			os.Remove(filepath.Join(s.dir, name)) // an unfinished snapshot or marker
 		case len(name) == len("log-")+16 && strings.HasPrefix(name, "log-"):
 			if _, err := fmt.Sscanf(name, "log-%016x", &gen); err == nil {
 				logs = append(logs, gen)
@@ -250,10 +262,24 @@ func (s *Store) load() error {
 	}
 	s.gen = base
 	var size int64
+	cleanLog, cleanSize := readClean(s.dir)
 	for i, g := range replay {
 		path := filepath.Join(s.dir, logName(g))
 		last := i == len(replay)-1
-		res, err := scan(path, kindLog, last, s.replayRecord)
+		torn := last // a crash can tear only the newest log's tail...
+		if last && cleanLog == logName(g) {
+			fi, err := os.Stat(path)
+			if err != nil {
+				return fmt.Errorf("filestore: %w", err)
+			}
+			switch {
+			case fi.Size() < cleanSize:
+				return &CorruptError{File: path, Offset: fi.Size(), Reason: fmt.Sprintf("the log is shorter than the %d bytes it had at the last clean shutdown", cleanSize)}
+			case fi.Size() == cleanSize:
+				torn = false // ...and not after a clean shutdown: every byte was acknowledged
+			}
+		}
+		res, err := scan(path, kindLog, torn, s.replayRecord)
 		if err != nil {
 			return err
 		}
@@ -284,6 +310,7 @@ func (s *Store) load() error {
 			os.Remove(filepath.Join(s.dir, logName(g)))
 		}
 	}
+	os.Remove(filepath.Join(s.dir, cleanName)) // the log grows from here on
 	if err := syncDir(s.dir); err != nil {
 		return fmt.Errorf("filestore: %w", err)
 	}
@@ -717,9 +744,31 @@ func (s *Store) Close() error {
 		s.apply.Lock()
 		defer s.apply.Unlock()
 		err = s.log.close()
+		if err == nil && s.Err() == nil {
+			// Everything is durable: say how long the log is, so that the
+			// next Open refuses any damage to it rather than cut a tail.
+			size, _ := s.log.stats()
+			err = atomicfile.Write(filepath.Join(s.dir, cleanName), fmt.Appendf(nil, "%s %d\n", logName(s.gen), size))
+		}
 		s.lock.Close()
 	})
 	return err
+}
+
+// readClean returns the log name and size recorded by the last clean
+// shutdown, or "" when there was none (a crash, or a marker that does not
+// parse: it only ever makes Open stricter).
+func readClean(dir string) (string, int64) {
+	b, err := os.ReadFile(filepath.Join(dir, cleanName))
+	if err != nil {
+		return "", 0
+	}
+	var name string
+	var size int64
+	if n, err := fmt.Sscanf(string(b), "%s %d\n", &name, &size); err != nil || n != 2 || size < headerSize {
+		return "", 0
+	}
+	return name, size
 }
 
 // memBulk is the part of internal/bulk's access to a MemoryStore that the

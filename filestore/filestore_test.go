@@ -172,6 +172,7 @@ func TestTornTailAtEveryOffset(t *testing.T) {
 	last.LastMetrics = map[string]float64{"companyCount": 4}
 	is.NoErr(s.CreateKey(ctx, last))
 	is.NoErr(s.Close())
+	crashed(t, dir)
 
 	path := filepath.Join(dir, logName(0))
 	start, size := lastRecordOffset(t, path)
@@ -203,6 +204,7 @@ func TestZeroFilledTailIsTorn(t *testing.T) {
 	fill(t, s, 5)
 	want := dump(s)
 	s.Close()
+	crashed(t, dir)
 	f, err := os.OpenFile(filepath.Join(dir, logName(0)), os.O_APPEND|os.O_WRONLY, 0o600)
 	is.NoErr(err)
 	f.Write(make([]byte, 300)) // a crash after the file grew but before data landed
@@ -317,7 +319,7 @@ func TestCompaction(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
-	is.Equal(len(names), 3) // LOCK, one snapshot, one log: old generations removed
+	is.Equal(len(names), 4) // LOCK, one snapshot, one log, the clean-shutdown marker: old generations removed
 	s2 := open(t, dir, Options{})
 	is.Equal(dump(s2), want) // all data after compaction
 }

@@ -229,3 +229,36 @@ func TestServerRefusesAnotherPepper(t *testing.T) {
 	status, _ = a.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+created["licenseKey"].(string)+`"}`)
 	is.Equal(status, 200) // the first server is unaffected
 }
+
+// TestNewDataDirOverADatabaseWithKeys: a server started with a new data
+// directory over a database that holds keys refuses to make signing keys
+// no deployed client trusts, naming the way out; with the first server's
+// signing files copied in (the documented way to run several servers) it
+// starts and publishes the same keys.
+func TestNewDataDirOverADatabaseWithKeys(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	dataA := t.TempDir()
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA)
+	status, _ := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+	is.Equal(status, 201)
+
+	cmd := exec.Command(buildServer(t), "-addr", "127.0.0.1:0", "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
+	cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32))
+	out, err := cmd.CombinedOutput()
+	is.True(err != nil) // refused
+	is.True(strings.Contains(string(out), "the store already holds keys"))
+	is.True(strings.Contains(string(out), "-rotate-signing-keys"))
+
+	dataC := t.TempDir()
+	for _, name := range []string{"signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json"} {
+		b, err := os.ReadFile(filepath.Join(dataA, name))
+		is.NoErr(err)
+		is.NoErr(os.WriteFile(filepath.Join(dataC, name), b, 0o600))
+	}
+	c := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataC)
+	_, jwksA := a.do(t, "GET", "/api/v1/licensing/public-keys", "", "")
+	_, jwksC := c.do(t, "GET", "/api/v1/licensing/public-keys", "", "")
+	is.Equal(jwksA, jwksC) // the same keys: tokens from either verify with both
+}

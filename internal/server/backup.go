@@ -41,6 +41,10 @@ const AdminSocket = "admin.sock"
 const (
 	storeEntry    = "store"
 	manifestEntry = "backup.json"
+	// restoreMarker is in a data directory while restore fills it: a start
+	// refuses the directory until the restore has finished (or a crash
+	// cut it short and the directory was emptied).
+	restoreMarker = "RESTORING"
 )
 
 // backupFiles are the state directory's files a backup carries beside the store.
@@ -59,11 +63,15 @@ type backuper interface {
 // empty).
 var restoreStore = filestore.Restore
 
+// manifest is the archive's last entry. Files names the other files it
+// holds, exactly; FileSHA256 gives their SHA-256 (hex) by name, absent in
+// archives of earlier builds.
 type manifest struct {
-	Created     time.Time `json:"created"`
-	Files       []string  `json:"files"`
-	StoreBytes  int64     `json:"storeBytes"`
-	StoreSHA256 string    `json:"storeSha256"`
+	Created     time.Time         `json:"created"`
+	Files       []string          `json:"files"`
+	StoreBytes  int64             `json:"storeBytes"`
+	StoreSHA256 string            `json:"storeSha256"`
+	FileSHA256  map[string]string `json:"fileSha256,omitempty"`
 }
 
 // serveAdmin serves GET /backup on <data>/admin.sock when the store can
@@ -129,9 +137,22 @@ func (m *Main) writeBackup(ctx context.Context, b backuper, w http.ResponseWrite
 		return err
 	}
 	w.Header().Set("Content-Type", "application/x-tar")
+	man, err := writeArchive(w, m.DataDir, tmp, size, hex.EncodeToString(sum.Sum(nil)), time.Now())
+	if err != nil {
+		return err
+	}
+	m.logger.Info("backup written", "store_bytes", man.StoreBytes, "files", len(man.Files))
+	return nil
+}
+
+// writeArchive writes to w the archive of the state directory dir: the
+// files of backupFiles that it holds, the store's backup (size bytes read
+// from store, of SHA-256 storeSum in hex), then the manifest, which it
+// returns.
+func writeArchive(w io.Writer, dir string, store io.Reader, size int64, storeSum string, now time.Time) (manifest, error) {
 	tw := tar.NewWriter(w)
-	now := time.Now().UTC().Truncate(time.Second)
-	man := manifest{Created: now, StoreBytes: size, StoreSHA256: hex.EncodeToString(sum.Sum(nil))}
+	now = now.UTC().Truncate(time.Second)
+	man := manifest{Created: now, StoreBytes: size, StoreSHA256: storeSum, FileSHA256: map[string]string{}}
 	add := func(name string, size int64, r io.Reader) error {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: size, ModTime: now, Typeflag: tar.TypeReg}); err != nil {
 			return err
@@ -140,7 +161,7 @@ func (m *Main) writeBackup(ctx context.Context, b backuper, w http.ResponseWrite
 		return err
 	}
 	for _, name := range backupFiles {
-		data, err := os.ReadFile(filepath.Join(m.DataDir, name))
+		data, err := os.ReadFile(filepath.Join(dir, name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -148,22 +169,20 @@ func (m *Main) writeBackup(ctx context.Context, b backuper, w http.ResponseWrite
 			err = add(name, int64(len(data)), bytes.NewReader(data))
 		}
 		if err != nil {
-			return err
+			return man, err
 		}
 		man.Files = append(man.Files, name)
+		sum := sha256.Sum256(data)
+		man.FileSHA256[name] = hex.EncodeToString(sum[:])
 	}
-	if err := add(storeEntry, size, tmp); err != nil {
-		return err
+	if err := add(storeEntry, size, store); err != nil {
+		return man, err
 	}
 	mb, _ := json.MarshalIndent(man, "", "  ")
 	if err := add(manifestEntry, int64(len(mb)), bytes.NewReader(mb)); err != nil {
-		return err
+		return man, err
 	}
-	if err := tw.Close(); err != nil {
-		return err
-	}
-	m.logger.Info("backup written", "store_bytes", size, "files", len(man.Files))
-	return nil
+	return man, tw.Close()
 }
 
 // subcommand runs "backup" and "restore"; ok is false for any other args.
@@ -271,13 +290,16 @@ func checkArchive(r io.Reader) (manifest, error) {
 
 // readArchive calls each for every entry but the manifest, checks the store
 // entry against the manifest, and refuses unknown names, any entry after the
-// manifest and an archive without one.
+// manifest and an archive without one. The other files must be exactly
+// those the manifest lists, with its checksums when it gives them (archives
+// of earlier builds do not).
 func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manifest, error) {
 	var man manifest
 	tr := tar.NewReader(r)
 	seen := map[string]bool{}
 	var storeSum string
 	var storeSize int64
+	fileSums := map[string]string{} // SHA-256 (hex) of the files but the store, by name
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -295,7 +317,9 @@ func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manife
 		seen[h.Name] = true
 		switch h.Name {
 		case manifestEntry:
-			if err := json.NewDecoder(io.LimitReader(tr, 1<<20)).Decode(&man); err != nil {
+			if err := json.NewDecoder(io.LimitReader(tr, 1<<20)).Decode(&man); errors.Is(err, io.ErrUnexpectedEOF) {
+				return man, fmt.Errorf("manifest: the archive is cut short: %w", err)
+			} else if err != nil {
 				return man, fmt.Errorf("manifest: %w", err)
 			}
 		case storeEntry:
@@ -311,9 +335,14 @@ func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manife
 			if h.Size > 1<<20 {
 				return man, fmt.Errorf("entry %q: too large", h.Name)
 			}
-			if err := each(h.Name, tr); err != nil {
+			sum := sha256.New()
+			if err := each(h.Name, io.TeeReader(tr, sum)); err != nil {
 				return man, err
 			}
+			if _, err := io.Copy(sum, tr); err != nil {
+				return man, err
+			}
+			fileSums[h.Name] = hex.EncodeToString(sum.Sum(nil))
 		}
 	}
 	switch {
@@ -323,6 +352,29 @@ func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manife
 		return man, errors.New("no store entry")
 	case storeSize != man.StoreBytes || storeSum != man.StoreSHA256:
 		return man, errors.New("the store entry differs from the manifest")
+	}
+	listed := map[string]bool{}
+	for _, name := range man.Files {
+		if listed[name] {
+			return man, fmt.Errorf("the manifest lists %q twice", name)
+		}
+		if _, ok := fileSums[name]; !ok {
+			return man, fmt.Errorf("the manifest lists %q, which the archive does not hold", name)
+		}
+		listed[name] = true
+	}
+	for name, sum := range fileSums {
+		switch want, ok := man.FileSHA256[name]; {
+		case !listed[name]:
+			return man, fmt.Errorf("entry %q is not in the manifest", name)
+		case ok && want != sum, !ok && man.FileSHA256 != nil:
+			return man, fmt.Errorf("entry %q differs from the manifest", name)
+		}
+	}
+	for name := range man.FileSHA256 {
+		if !listed[name] {
+			return man, fmt.Errorf("the manifest gives a checksum of %q, which the archive does not hold", name)
+		}
 	}
 	return man, nil
 }
@@ -366,6 +418,11 @@ func (m *Main) restoreCommand(args []string) error {
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
 	}
+	marker := filepath.Join(*data, restoreMarker)
+	if err := atomicfile.Write(marker, []byte("restore in progress\n")); err != nil {
+		cleanDir(*data)
+		return fmt.Errorf("restore: %w", err)
+	}
 	man, err := readArchive(f, func(name string, r io.Reader) error {
 		if name == storeEntry {
 			return restoreStore(r, filepath.Join(*data, storeEntry))
@@ -376,12 +433,28 @@ func (m *Main) restoreCommand(args []string) error {
 		}
 		return atomicfile.Write(filepath.Join(*data, name), b)
 	})
+	if err == nil {
+		err = removeDurably(marker)
+	}
 	if err != nil {
 		cleanDir(*data)
 		return fmt.Errorf("restore: %w", err)
 	}
 	fmt.Fprintf(m.Stderr, "restored the backup of %s into %s (files %v)\n", man.Created.Format(time.RFC3339), *data, man.Files)
 	return nil
+}
+
+// removeDurably removes path and syncs its directory.
+func removeDurably(path string) error {
+	if err := os.Remove(path); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
 }
 
 // cleanDir empties dir, which was empty before a failed restore.

@@ -25,7 +25,7 @@ func TestDiskFull(t *testing.T) {
 	data := filepath.Join(mnt, "d")
 	p := start(t, nil, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0")
 	acked := map[string]string{}
-	long := `{"instanceName":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}`
+	long := `{"instanceName":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}`
 	last := 0
 	for i := 0; i < 5000; i++ {
 		status, b, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", long)

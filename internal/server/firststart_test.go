@@ -30,3 +30,26 @@ func TestFirstStartKilledBeforePepperSaved(t *testing.T) {
 	p = start(t, nil, "-data", data)
 	p.stop(t)
 }
+
+// TestLeftoversRemoved: a server killed while serving a backup, or while
+// saving a secret, leaves a temporary file in the data directory; the next
+// start removes it (and nothing else).
+func TestLeftoversRemoved(t *testing.T) {
+	is := is.New(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := start(t, nil, "-data", data)
+	p.stop(t)
+	left := []string{filepath.Join(data, ".backup-123"), filepath.Join(data, ".tmp-456")}
+	kept := filepath.Join(data, "notes.backup-123")
+	for _, f := range append(left, kept) {
+		is.NoErr(os.WriteFile(f, []byte("x"), 0o600))
+	}
+	p = start(t, nil, "-data", data)
+	p.stop(t)
+	for _, f := range left {
+		_, err := os.Stat(f)
+		is.True(os.IsNotExist(err)) // removed
+	}
+	_, err := os.Stat(kept)
+	is.NoErr(err) // not one of ours
+}

@@ -171,8 +171,10 @@ func TestAPIFirst(t *testing.T) {
 	named := func(name string) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
 	}
-	inner := http.NewServeMux() // like licensing.Handler, a ServeMux: it cleans paths
-	inner.Handle("/api/v1/licensing/", named("api"))
+	inner := http.NewServeMux() // like licensing.Handler, a ServeMux: it cleans paths, and answers every path
+	inner.Handle("/api/v1/licensing/validate", named("api")) // exact patterns, as licensing.Handler registers
+	inner.Handle("/api/v1/licensing/keys/{id}", named("api"))
+	inner.Handle("/", named("api 404"))
 	h := apiFirst(inner, named("mux"))
 	cases := []struct {
 		method, path string
@@ -183,7 +185,7 @@ func TestAPIFirst(t *testing.T) {
 		{"GET", "/api/v1/licensing/keys/x", "api", 200},
 		{"GET", "/healthz", "mux", 200},
 		{"GET", "/api/v1/licensingX", "mux", 200},
-		{"GET", "/api/v1/licensing", "mux", 200},
+		{"GET", "/api/v1/licensing", "api 404", 200}, // the API's JSON 404, not the mux's redirect
 		{"CONNECT", "/api/v1/licensing/validate", "mux", 200},
 		{"GET", "/api/v1/licensing/../../../healthz", "", http.StatusMovedPermanently}, // cleaned, not served as API
 		{"GET", "/api/v1/licensing//validate", "", http.StatusMovedPermanently},

@@ -258,6 +258,9 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 	if !ok {
 		return nil, fmt.Errorf("%s: not an RSA key", rsaPath)
 	}
+	if rk.N.BitLen() < 2048 {
+		return nil, fmt.Errorf("%s: the RSA signing key has %d bits; it must have at least 2048", rsaPath, rk.N.BitLen())
+	}
 	keys, err := licensing.NewSigningKeys(ed, rk)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)

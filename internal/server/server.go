@@ -394,12 +394,14 @@ func (m *Main) logRequests(next http.Handler) http.Handler {
 	})
 }
 
-// apiFirst hands requests under licensing.APIPrefix straight to api, which
-// routes them itself (and cleans their paths as a ServeMux does), so the
-// hot path pays for one routing step, not two; everything else goes to mux.
+// apiFirst hands requests under licensing.APIPrefix (and the prefix itself,
+// which api answers with its JSON 404 rather than mux with a redirect)
+// straight to api, which routes them itself (and cleans their paths as a
+// ServeMux does), so the hot path pays for one routing step, not two;
+// everything else goes to mux.
 func apiFirst(api, mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, licensing.APIPrefix+"/") && r.Method != http.MethodConnect {
+		if (r.URL.Path == licensing.APIPrefix || strings.HasPrefix(r.URL.Path, licensing.APIPrefix+"/")) && r.Method != http.MethodConnect {
 			api.ServeHTTP(w, r)
 			return
 		}

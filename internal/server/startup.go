@@ -43,6 +43,10 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	if err := m.lockDataDir(); err != nil {
 		return nil, err
 	}
+	if _, err := os.Stat(filepath.Join(m.DataDir, restoreMarker)); err == nil {
+		return nil, fmt.Errorf("data directory %s holds an unfinished restore (%s): empty it and run restore again", m.DataDir, restoreMarker)
+	}
+	m.removeLeftovers()
 	cfg, announce, err := m.loadConfig()
 	if err != nil {
 		return nil, err
@@ -157,6 +161,21 @@ func (m *Main) lockDataDir() error {
 	return nil
 }
 
+// removeLeftovers removes what a server killed half-way through left in the
+// data directory: the temporary file of a backup being served (.backup-*)
+// and of a secret being saved (.tmp-*). The lock is held: nobody else is
+// writing them.
+func (m *Main) removeLeftovers() {
+	for _, pattern := range []string{".backup-*", ".tmp-*"} {
+		names, _ := filepath.Glob(filepath.Join(m.DataDir, pattern))
+		for _, name := range names {
+			if err := os.Remove(name); err == nil {
+				m.logger.Info("removed a leftover temporary file", "file", name)
+			}
+		}
+	}
+}
+
 // unlock releases the data directory's lock.
 func (m *Main) unlock() {
 	if m.lock != nil {
@@ -217,6 +236,24 @@ type demo struct {
 	TokenSHA256    string `json:"tokenSha256"`
 }
 
+// check refuses a demo.json that the server did not write, naming the
+// field, so that the error points at the file rather than at a
+// configuration the operator never wrote.
+func (d demo) check() error {
+	switch {
+	case d.OrganizationID == "":
+		return errors.New("organizationId: missing")
+	case d.OwnerID == "":
+		return errors.New("ownerId: missing")
+	case len(d.TokenSHA256) != hex.EncodedLen(sha256.Size):
+		return errors.New("tokenSha256: must be 64 hex characters (the SHA-256 of the owner token)")
+	}
+	if _, err := hex.DecodeString(d.TokenSHA256); err != nil {
+		return errors.New("tokenSha256: must be 64 hex characters (the SHA-256 of the owner token)")
+	}
+	return nil
+}
+
 // demoConfig returns the demo organization. The first time, its owner's
 // token is made in memory; announce saves demo.json and prints the token,
 // so a start that fails before listening leaves the next start to do it.
@@ -228,6 +265,9 @@ func (m *Main) demoConfig() (*FileConfig, func() error, error) {
 	switch {
 	case err == nil:
 		if err := json.Unmarshal(b, &d); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := d.check(); err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, os.ErrNotExist):

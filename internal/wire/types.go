@@ -49,7 +49,7 @@ type ValidateAnswer struct {
 	CurrentPeriodEnd *Time          `json:"currentPeriodEnd,omitempty"`
 	TrialEndsAt      *Time          `json:"trialEndsAt,omitempty"`
 	TrialDaysLeft    *int           `json:"trialDaysLeft,omitempty"`
-	BillingURL       string         `json:"billingUrl"`
+	BillingURL       string         `json:"billingUrl,omitempty"` // absent when none is configured, so a client's fallback applies
 	Nonce            string         `json:"nonce,omitempty"`
 }
 

@@ -319,7 +319,7 @@ func TestWireTypesJSON(t *testing.T) {
 		{"request, full", wire.ValidateRequest{LicenseKey: "k", InstanceName: "n", InstanceURL: "u", InstanceID: "i", Metrics: map[string]float64{"m": 1.5}, Nonce: "x"},
 			`{"licenseKey":"k","instanceName":"n","instanceUrl":"u","instanceId":"i","metrics":{"m":1.5},"nonce":"x"}`},
 		{"answer, minimal", wire.ValidateAnswer{Valid: true, Plan: "p"},
-			`{"valid":true,"plan":"p","features":null,"organizationId":"","organizationName":"","violations":null,"billingUrl":""}`},
+			`{"valid":true,"plan":"p","features":null,"organizationId":"","organizationName":"","violations":null}`},
 		{"answer, full", wire.ValidateAnswer{Valid: true, Plan: "p", Features: map[string]any{}, OrganizationID: "o", OrganizationName: "n", Violations: []string{"v"},
 			CurrentPeriodEnd: wire.TimeOf(end), TrialEndsAt: wire.TimeOf(end), TrialDaysLeft: &days, BillingURL: "b", Nonce: "x"},
 			`{"valid":true,"plan":"p","features":{},"organizationId":"o","organizationName":"n","violations":["v"],"currentPeriodEnd":"2026-03-01T00:00:00+00:00","trialEndsAt":"2026-03-01T00:00:00+00:00","trialDaysLeft":3,"billingUrl":"b","nonce":"x"}`},

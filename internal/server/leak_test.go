@@ -13,13 +13,13 @@ import (
 	"github.com/matryer/is"
 )
 
-// TestReviewKeyNeverLeaks (review) creates a key, then sends it in odd
+// TestKeyNeverLeaks creates a key, then sends it in odd
 // places (paths, queries, headers, bodies with junk, upper case, percent
 // encoded, as instanceName/instanceId/instanceUrl/metric name) with the
 // debug log and the request log on, and looks for the full key (any case)
 // in the log, every file of the data directory, list answers, /metrics,
 // /healthz and the owner page.
-func TestReviewKeyNeverLeaks(t *testing.T) {
+func TestKeyNeverLeaks(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.json")
 	writeConfig(t, cfgPath, "business")
@@ -129,25 +129,28 @@ func TestReviewKeyNeverLeaks(t *testing.T) {
 	}
 }
 
-// TestReviewKeyInStoredFields (review): a misconfigured instance (or a
-// person pasting into the wrong field) sends its full key as instanceName,
-// instanceId, inside instanceUrl or as a metric name; the owner pastes a key
-// as the instanceName of a new key. Each is accepted (200/201), written to
-// the store files in clear and shown in full in the list answer (and so on
-// the owner page), although SECURITY.md promises the full key only in the 201.
-func TestReviewKeyInStoredFields(t *testing.T) {
+// TestKeyInStoredFields: a misconfigured instance (or a person pasting
+// into the wrong field) sends its full key as instanceName, instanceId,
+// inside instanceUrl or as a metric name; the owner pastes a key as the
+// instanceName of a new key. Each field the store keeps refuses it with a
+// 400 (instanceId, kept by nobody, is accepted), and the key reaches neither
+// the store files nor the list answer.
+func TestKeyInStoredFields(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.json")
 	writeConfig(t, cfgPath, "business")
 	data := filepath.Join(dir, "data")
 	p := start(t, nil, "-config", cfgPath, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0")
 	const owner = "token-owner-1"
-	for _, tc := range []struct{ name, route, body string }{
-		{"validate instanceName", "validate", `{"licenseKey":"KEY","instanceName":"KEY"}`},
-		{"validate instanceId", "validate", `{"licenseKey":"KEY","instanceId":"KEY"}`},
-		{"validate instanceUrl", "validate", `{"licenseKey":"KEY","instanceUrl":"https://app.example.com/?licenseKey=KEY"}`},
-		{"validate metric name", "validate", `{"licenseKey":"KEY","metrics":{"KEY":1}}`},
-		{"create instanceName", "keys", `{"instanceName":"KEY"}`},
+	for _, tc := range []struct {
+		name, route, body string
+		status            int
+	}{
+		{"validate instanceName", "validate", `{"licenseKey":"KEY","instanceName":"KEY"}`, 400},
+		{"validate instanceId", "validate", `{"licenseKey":"KEY","instanceId":"KEY"}`, 200},
+		{"validate instanceUrl", "validate", `{"licenseKey":"KEY","instanceUrl":"https://app.example.com/?licenseKey=KEY"}`, 400},
+		{"validate metric name", "validate", `{"licenseKey":"KEY","metrics":{"KEY":1}}`, 400},
+		{"create instanceName", "keys", `{"instanceName":"KEY"}`, 400},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -159,12 +162,9 @@ func TestReviewKeyInStoredFields(t *testing.T) {
 				tok = ""
 			}
 			status, _, raw := p.do(t, "POST", "/api/v1/licensing/"+tc.route, tok, strings.ReplaceAll(tc.body, "KEY", key))
-			is.True(status == 200 || status == 201)
-			if tc.route == "keys" {
-				// the new key's 201 answer may hold its own key, not this one
-				is.True(strings.Contains(raw, key)) // (the 201 echoes instanceName: fine)
-			}
-			time.Sleep(1500 * time.Millisecond) // the validation batch reaches the store
+			is.Equal(status, tc.status)
+			is.True(!strings.Contains(raw, key)) // the refusal does not repeat it
+			time.Sleep(1500 * time.Millisecond)  // the validation batch reaches the store
 			_, _, list := p.do(t, "GET", "/api/v1/licensing/keys", owner, "")
 			inList := strings.Contains(list, key)
 			inStore := false

@@ -1,0 +1,111 @@
+package filestore
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// crashed removes what a clean Close leaves, so that the directory is as a
+// crash (kill -9, power loss) leaves it.
+func crashed(t *testing.T, dir string) {
+	t.Helper()
+	if err := os.Remove(filepath.Join(dir, cleanName)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamageAfterACleanShutdownIsRefused: after a clean Close every byte
+// of the log was acknowledged, so damage that would pass for a torn tail
+// after a crash (the last bytes zeroed: a lost or zeroed sector; the file
+// cut short) refuses to open with a CorruptError instead of cutting
+// acknowledged records. After a crash the same zeros are an interrupted
+// append and are cut (TestZeroFilledTailIsTorn, TestTornTailAtEveryOffset).
+func TestDamageAfterACleanShutdownIsRefused(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(f *os.File, size int64) error
+		why    string
+	}{
+		{"last byte zeroed", func(f *os.File, size int64) error { _, err := f.WriteAt([]byte{0}, size-1); return err }, "checksum"},
+		{"last 496 bytes zeroed", func(f *os.File, size int64) error { _, err := f.WriteAt(make([]byte, 496), size-496); return err }, "checksum"},
+		{"last 600 bytes zeroed", func(f *os.File, size int64) error { _, err := f.WriteAt(make([]byte, 600), size-600); return err }, "checksum"},
+		{"cut by one byte", func(f *os.File, size int64) error { return f.Truncate(size - 1) }, "shorter"},
+		{"cut to the header", func(f *os.File, size int64) error { return f.Truncate(headerSize) }, "shorter"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			s := open(t, dir, Options{})
+			fill(t, s, 12)
+			is.NoErr(s.Close())
+			path := filepath.Join(dir, logName(0))
+			fi, err := os.Stat(path)
+			is.NoErr(err)
+			f, err := os.OpenFile(path, os.O_WRONLY, 0o600)
+			is.NoErr(err)
+			is.NoErr(tc.damage(f, fi.Size()))
+			f.Close()
+			_, err = Open(dir, Options{Logger: quiet()})
+			var ce *CorruptError
+			is.True(errors.As(err, &ce)) // refused, never cut
+			is.Equal(ce.File, path)
+			is.True(strings.Contains(ce.Reason, tc.why))
+		})
+	}
+}
+
+// TestCleanShutdownMarker: the marker only ever makes Open stricter. A log
+// that grew after it (a crash after the next open's writes), a marker that
+// does not parse, and a marker for an older generation are ignored; a torn
+// tail after such a crash is still cut; the marker is gone once the store
+// is open and back after the next Close.
+func TestCleanShutdownMarker(t *testing.T) {
+	tests := []struct {
+		name   string
+		marker func(dir string, size int64) string // the marker's content; "" keeps Close's
+	}{
+		{"stale: the log grew after it", func(string, int64) string { return "" }},
+		{"garbage", func(string, int64) string { return "not a marker" }},
+		{"another generation", func(_ string, size int64) string { return logName(7) + " " + strconv.FormatInt(size, 10) + "\n" }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			s := open(t, dir, Options{})
+			fill(t, s, 5)
+			is.NoErr(s.Close())
+			marker := filepath.Join(dir, cleanName)
+			old, err := os.ReadFile(marker)
+			is.NoErr(err)
+			s = open(t, dir, Options{})
+			_, err = os.Stat(marker)
+			is.True(os.IsNotExist(err)) // gone while the store is open
+			want := dump(s)
+			path := filepath.Join(dir, logName(0))
+			fi, _ := os.Stat(path)
+			s.Close()
+			content := string(old) // a crash after writes: the old marker is back
+			if c := tc.marker(dir, fi.Size()); c != "" {
+				content = c
+			}
+			is.NoErr(os.WriteFile(marker, []byte(content), 0o600))
+			f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0o600)
+			is.NoErr(err)
+			f.Write(make([]byte, 300)) // and an interrupted append
+			f.Close()
+			s2 := open(t, dir, Options{})
+			is.Equal(dump(s2), want) // the torn tail is cut
+			s2.Close()
+			_, err = os.Stat(marker)
+			is.NoErr(err) // a clean Close writes it again
+		})
+	}
+}
