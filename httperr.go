@@ -44,7 +44,7 @@ func StatusCode(err error) int {
 
 // reply says how an answer is written.
 type reply struct {
-	signed     bool   // the answer carries Date and Licensing-Signature
+	signed     bool   // the answer carries Date, Licensing-Date and Licensing-Signature
 	nonce      string // echoed in a signed answer (set only when signed)
 	validate   bool   // the validate route: 401 and 403 carry "valid": false
 	plan       string // a validate 403 for a plan that is not eligible
@@ -82,8 +82,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err err
 	h.respond(w, rp, status, body)
 }
 
-// respond writes v as the JSON answer with status, signed (Date and
-// Licensing-Signature headers over the exact body) when rp carries a nonce.
+// respond writes v as the JSON answer with status, signed (Date,
+// Licensing-Date and Licensing-Signature headers over the exact body) when
+// rp carries a nonce.
 func (h *Handler) respond(w http.ResponseWriter, rp reply, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -107,8 +108,11 @@ func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
 	hdr["Content-Type"] = headerJSON
 	hdr["X-Content-Type-Options"] = headerNosniff
 	if rp.signed {
+		// The signed date travels in Licensing-Date, which proxies pass; Date
+		// holds the same text for clients that predate it.
 		date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
 		hdr.Set("Date", date)
+		hdr.Set(wire.SignedDateHeader, date)
 		hdr.Set(SignatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
 	}
 	w.WriteHeader(status)

@@ -13,6 +13,7 @@ import (
 )
 
 // signedAnswer is an answer as the server signed it, kept in the cache.
+// Date is the signed date (wire.SignedDate), not a proxy's Date header.
 type signedAnswer struct {
 	Status    int    `json:"status"`
 	Date      string `json:"date"`

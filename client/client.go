@@ -23,12 +23,21 @@
 // with the key, and Config.OnCheck, when set, is called after every check
 // with the License and the error: [Client.Run] only ever returns ctx.Err().
 //
+// The client sends only what the server accepts, since the server refuses a
+// whole check over one bad field: New refuses an InstanceName, InstanceURL
+// or InstanceID that the server would refuse, and metrics it would refuse
+// are left out of each online check and named in License.DroppedMetrics
+// (and a Warn line) while the license is checked with the rest.
+//
 // # Trust
 //
 // Online answers are trusted only when signed by one of PublicKeys over the
-// exact body, the status and the HTTP date, and when they echo the nonce of
-// the request (derived from the license key, so an answer for one key cannot
-// serve another). The nonce proves an answer fresh, so it is accepted
+// exact body, the status and the server's date, and when they echo the
+// nonce of the request (derived from the license key, so an answer for one
+// key cannot serve another). The signed date is read from the
+// Licensing-Date header, which reverse proxies pass untouched, not from
+// Date, which they replace (the Date header only from a server that sends
+// no Licensing-Date). The nonce proves an answer fresh, so it is accepted
 // whatever the local clock says; the difference between the server's signed
 // date and the local clock is reported as License.ClockSkew. The key is sent
 // only to ServerURL's origin: a redirect anywhere else is refused
@@ -70,13 +79,26 @@ type Config struct {
 	Issuer     string // the iss that offline tokens must carry; required for tokens
 	CachePath  string // file for the last signed answer (mode 0600); "" keeps nothing
 
+	// InstanceName names this installation to the vendor: at most 255
+	// characters without control or format characters.
 	InstanceName string
-	InstanceURL  string
+	// InstanceURL is where this installation is served, as the vendor
+	// sees it: an absolute http or https URL with any host name
+	// ("http://storno-app:8000"), or a bare dotted host name, localhost or
+	// IP address with an optional port and path ("app.example.com:8443/x").
+	// New refuses anything else (as the server would at every check).
+	InstanceURL string
 	// InstanceID identifies this installation to the server (sharing
-	// detection). Default: a random id made once and kept in the cache file.
+	// detection): at most 128 printable ASCII characters without spaces.
+	// Default: a random id made once and kept in the cache file.
 	InstanceID string
 	// Metrics, when set, is called before each online check; its counters
-	// are reported to the server (at most 32).
+	// are reported to the server. Those the server would refuse, and so
+	// refuse the whole check for, are left out and named in
+	// License.DroppedMetrics: a name that is empty, longer than 64
+	// characters, holds a control or format character or a license key; a
+	// value that is negative, NaN or infinite; and all but the first 32 by
+	// sorted name.
 	Metrics func() map[string]float64
 
 	Interval       time.Duration // Run's period; default 24h
@@ -96,7 +118,8 @@ type Config struct {
 	// is not called for a check cut short by the end of its context.
 	OnCheck func(License, error)
 	// Logger receives a Warn line for each failed check (reason, plan,
-	// source, server message, error) and a Debug line for each good one.
+	// source, server message, error) and a Debug line for each good one,
+	// and a Warn line listing License.DroppedMetrics when there are any.
 	// Default slog.Default(); slog.New(slog.DiscardHandler) silences it.
 	// No line holds the license key or token.
 	Logger *slog.Logger
@@ -114,7 +137,9 @@ type Client struct {
 }
 
 // New checks cfg and returns a Client. Bad public keys, a malformed license
-// key or an unverifiable token are errors here, not at the first check.
+// key, an unverifiable token, and for a license key an InstanceName,
+// InstanceURL or InstanceID that the server refuses are errors here, not at
+// the first check.
 func New(cfg Config) (*Client, error) {
 	ks, err := parseJWKS(cfg.PublicKeys)
 	if err != nil {
@@ -135,6 +160,9 @@ func New(cfg Config) (*Client, error) {
 		cfg.LicenseKey = strings.ToLower(cfg.LicenseKey)
 		if cfg.ServerURL == "" {
 			return nil, errors.New("client: Config.ServerURL is required for a license key")
+		}
+		if err := checkInstance(cfg); err != nil {
+			return nil, err
 		}
 	default:
 		return nil, fmt.Errorf("%w: not a 64-character key with a valid checksum, nor a token", ErrInvalidKey)
@@ -172,6 +200,31 @@ func New(cfg Config) (*Client, error) {
 	return c, nil
 }
 
+// checkInstance refuses, at New, the instance fields that the server would
+// refuse at every check (wire's rules, the server's own), so that a
+// misconfigured product fails at start rather than losing its license.
+func checkInstance(cfg Config) error {
+	if err := wire.CheckInstanceName(cfg.InstanceName); err != nil {
+		return instanceError("InstanceName", err, fmt.Sprintf("valid text of at most %d characters without control or format characters", wire.MaxInstanceNameLength))
+	}
+	if err := wire.CheckInstanceURL(cfg.InstanceURL); err != nil {
+		return instanceError("InstanceURL", err, fmt.Sprintf("an absolute http or https URL, or a dotted host name (or localhost, or an IP address) with an optional port and path, of at most %d bytes", wire.MaxInstanceURLLength))
+	}
+	if err := wire.CheckInstanceID(cfg.InstanceID); err != nil {
+		return instanceError("InstanceID", err, fmt.Sprintf("at most %d printable ASCII characters without spaces", wire.MaxInstanceIDLength))
+	}
+	return nil
+}
+
+// instanceError says what field must be; it never repeats the value, which
+// may hold a key.
+func instanceError(field string, err error, must string) error {
+	if errors.Is(err, wire.ErrHoldsKey) {
+		return fmt.Errorf("client: Config.%s must not hold a license key (64 hex characters)", field)
+	}
+	return fmt.Errorf("client: Config.%s must be %s", field, must)
+}
+
 func (c *Client) fallback(now time.Time) License {
 	return License{Plan: c.cfg.FallbackPlan, Features: map[string]any{}, Source: SourceFallback, CheckedAt: now}
 }
@@ -185,11 +238,17 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 	st, cacheErr := c.loadCache()
 	var lic License
 	var err error
+	var dropped []string
 	if c.token {
 		lic, err = c.checkToken(ctx, now, &st)
 	} else {
-		lic, err = c.checkKey(ctx, now, &st, cacheErr)
+		var metrics map[string]float64
+		if c.cfg.Metrics != nil {
+			metrics, dropped = sendableMetrics(c.cfg.Metrics())
+		}
+		lic, err = c.checkKey(ctx, now, &st, cacheErr, metrics)
 	}
+	lic.DroppedMetrics = dropped
 	lic.Reason = reasonOf(err)
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
@@ -201,8 +260,8 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 
 // checkKey checks a license key: online, else the cached answer within
 // grace on a clock that has not gone back.
-func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, cacheErr error) (License, error) {
-	lic, err := c.checkOnline(ctx, now, st)
+func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, cacheErr error, metrics map[string]float64) (License, error) {
+	lic, err := c.checkOnline(ctx, now, st, metrics)
 	if err == nil || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
 		return lic, err
 	}
@@ -241,6 +300,9 @@ func (c *Client) report(lic License, err error) {
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
 	} else {
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
+	}
+	if len(lic.DroppedMetrics) > 0 {
+		c.cfg.Logger.Warn("licensing client: metrics not reported, the server refuses them", "dropped", lic.DroppedMetrics)
 	}
 	if c.cfg.OnCheck != nil {
 		c.cfg.OnCheck(lic, err)

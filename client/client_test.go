@@ -3,13 +3,20 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
+	"maps"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,14 +389,179 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"bad key", client.Config{ServerURL: "http://x", LicenseKey: "0123", PublicKeys: signing.JWKS()}},
 		{"no server for a key", client.Config{LicenseKey: validKey(), PublicKeys: signing.JWKS()}},
 		{"relative server", client.Config{ServerURL: "licensing.example.com", LicenseKey: validKey(), PublicKeys: signing.JWKS()}},
+		// what the server would refuse at every check, so fail at start
+		{"script URL", instance(func(c *client.Config) { c.InstanceURL = "javascript:alert(1)" })},
+		{"ftp URL", instance(func(c *client.Config) { c.InstanceURL = "ftp://files.example.com" })},
+		{"bare single-label host", instance(func(c *client.Config) { c.InstanceURL = "storno-app:8000" })},
+		{"URL with a space", instance(func(c *client.Config) { c.InstanceURL = "http://app example.com" })},
+		{"URL port 0", instance(func(c *client.Config) { c.InstanceURL = "http://app.example:0" })},
+		{"URL too long", instance(func(c *client.Config) { c.InstanceURL = "https://app.example/" + strings.Repeat("a", 2048) })},
+		{"URL holding a key", instance(func(c *client.Config) { c.InstanceURL = "https://app.example/?key=" + c.LicenseKey })},
+		{"name with a newline", instance(func(c *client.Config) { c.InstanceName = "prod\nevil" })},
+		{"name too long", instance(func(c *client.Config) { c.InstanceName = strings.Repeat("n", 256) })},
+		{"name holding a key", instance(func(c *client.Config) { c.InstanceName = "prod " + c.LicenseKey })},
+		{"id with a space", instance(func(c *client.Config) { c.InstanceID = "host 1" })},
+		{"id too long", instance(func(c *client.Config) { c.InstanceID = strings.Repeat("i", 129) })},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			_, err := client.New(tc.cfg)
 			is.True(err != nil)
+			if tc.cfg.LicenseKey != "" {
+				is.True(!strings.Contains(err.Error(), tc.cfg.LicenseKey)) // never the key
+			}
 		})
 	}
+}
+
+// instance is a license key's Config changed by mod.
+func instance(mod func(*client.Config)) client.Config {
+	cfg := client.Config{ServerURL: "https://licensing.example.com", LicenseKey: validKey(), PublicKeys: signing.JWKS()}
+	mod(&cfg)
+	return cfg
+}
+
+// An offline token sends no instance fields, so New does not judge them.
+func TestNewLeavesTokenInstanceFieldsAlone(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	is.NoErr(err)
+	_, err = client.New(client.Config{LicenseKey: tok.JWT, PublicKeys: signing.JWKS(), Issuer: "licensing.test",
+		InstanceURL: "storno-app:8000"})
+	is.NoErr(err)
+}
+
+// received is the world's server behind a recorder of the validate
+// requests' bodies.
+func received(t *testing.T, w *world) (*httptest.Server, func() map[string]any) {
+	t.Helper()
+	var mu sync.Mutex
+	var last map[string]any
+	handler := w.srv.Config.Handler
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		last = nil
+		json.Unmarshal(b, &last)
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		handler.ServeHTTP(rw, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, func() map[string]any { mu.Lock(); defer mu.Unlock(); return last }
+}
+
+// Ordinary configuration never costs the license: an instance URL the
+// server accepts is sent as configured, and metrics the server would
+// refuse (for which it refuses the whole check) are left out, named in
+// License.DroppedMetrics, OnCheck and a Warn line, and the rest reported.
+func TestOrdinaryInstanceInputKeepsLicense(t *testing.T) {
+	many := map[string]float64{}
+	var first32 []string
+	for i := range 40 {
+		many[fmt.Sprintf("m%02d", i)] = float64(i)
+		if i < 32 {
+			first32 = append(first32, fmt.Sprintf("m%02d", i))
+		}
+	}
+	var over []string
+	for i := 32; i < 40; i++ {
+		over = append(over, fmt.Sprintf(`"m%02d": more than 32 metrics`, i))
+	}
+	anyKey := validKey() // a run of 64 hex digits in a name
+	tests := []struct {
+		name    string
+		url     string
+		metrics map[string]float64
+		sent    []string // the metric names the server gets
+		dropped []string
+	}{
+		{"docker service URL", "http://storno-app:8000", nil, nil, nil},
+		{"intranet URL", "http://facturi/", nil, nil, nil},
+		{"underscore host", "http://storno_app.internal:8080/app", nil, nil, nil},
+		{"international host", "https://facturi.bücher.example/", nil, nil, nil},
+		{"surrounding spaces", "  https://app.example.com ", nil, nil, nil},
+		{"bare dotted host", "app.example.com:8443/storno", nil, nil, nil},
+		{"localhost", "localhost:8080", nil, nil, nil},
+		{"32 metrics", "", pick(many, first32), first32, nil},
+		{"40 metrics keep the first 32 by name", "", many, first32, over},
+		{"negative", "", map[string]float64{"userCount": 3, "diskFree": -1}, []string{"userCount"},
+			[]string{`"diskFree": the value -1 is negative or not finite`}},
+		{"not finite", "", map[string]float64{"a": math.NaN(), "b": math.Inf(1), "c": math.Inf(-1), "d": 0},
+			[]string{"d"}, []string{`"a": the value NaN is negative or not finite`, `"b": the value +Inf is negative or not finite`,
+				`"c": the value -Inf is negative or not finite`}},
+		{"bad names", "", map[string]float64{"": 1, "a\nb": 1, strings.Repeat("x", 65): 1, "ok": 1},
+			[]string{"ok"}, []string{
+				`"": the name is not 1 to 64 characters without control or format characters`,
+				`"a\nb": the name is not 1 to 64 characters without control or format characters`,
+				`"` + strings.Repeat("x", 64) + `"...: the name is not 1 to 64 characters without control or format characters`}},
+		{"names holding a key", "", map[string]float64{anyKey: 1, "ok": 1, "x" + anyKey: 1}, []string{"ok"}, []string{
+			"(a name holding a license key): the name holds a license key",
+			"(a name holding a license key): the name is not 1 to 64 characters without control or format characters"}},
+		{"invalid ones do not count towards 32", "", with(many, "-bad", -1), first32, append([]string{`"-bad": the value -1 is negative or not finite`}, over...)},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			w := newWorld(t)
+			_, key := w.key(t)
+			srv, last := received(t, w)
+			var logs logBuffer
+			var heard []client.License
+			c := w.client(t, key, "", func(cfg *client.Config) {
+				cfg.ServerURL = srv.URL
+				if tc.url != "" {
+					cfg.InstanceURL = tc.url
+				}
+				if tc.metrics != nil {
+					cfg.Metrics = func() map[string]float64 { return tc.metrics }
+				}
+				cfg.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
+				cfg.OnCheck = func(l client.License, err error) { heard = append(heard, l) }
+			})
+			lic, err := c.Check(context.Background())
+			is.NoErr(err) // the license holds
+			is.True(lic.Valid)
+			is.Equal(lic.Reason, client.ReasonValid)
+			is.Equal(lic.DroppedMetrics, tc.dropped) // what was left out, and why
+			is.Equal(len(heard), 1)
+			is.Equal(heard[0].DroppedMetrics, tc.dropped) // OnCheck hears of it
+
+			req := last()
+			if tc.url != "" {
+				is.Equal(req["instanceUrl"], tc.url) // sent as configured
+			}
+			var names []string
+			if m, ok := req["metrics"].(map[string]any); ok {
+				for name := range m {
+					names = append(names, name)
+				}
+			}
+			slices.Sort(names)
+			is.Equal(names, tc.sent) // exactly the sendable metrics
+
+			out := logs.String()
+			is.Equal(strings.Contains(out, `"level":"WARN"`), tc.dropped != nil)   // a Warn line when metrics were dropped
+			is.True(!strings.Contains(out, key) && !strings.Contains(out, anyKey)) // never a key
+		})
+	}
+}
+
+func pick(m map[string]float64, names []string) map[string]float64 {
+	out := map[string]float64{}
+	for _, n := range names {
+		out[n] = m[n]
+	}
+	return out
+}
+
+func with(m map[string]float64, name string, v float64) map[string]float64 {
+	out := maps.Clone(m)
+	out[name] = v
+	return out
 }
 
 func validKey() string {

@@ -37,8 +37,11 @@ const (
 	// ReasonPlanNotEligible: the organization's plan does not include
 	// self-hosting, or its period ended (403 with a plan, ErrPlanNotEligible).
 	ReasonPlanNotEligible Reason = "plan_not_eligible"
-	// ReasonRequestRejected: the server refused the request itself, for
-	// example an InstanceURL it does not accept (400, ErrRejected).
+	// ReasonRequestRejected: the server refused the request itself (400,
+	// ErrRejected). The client sends only what the server's rules accept
+	// (New checks InstanceName, InstanceURL and InstanceID, and metrics the
+	// server refuses are left out), so this means a server with stricter
+	// rules than this client's.
 	ReasonRequestRejected Reason = "request_rejected"
 	// ReasonRateLimited: the server asked to wait (429, *RateLimitedError).
 	ReasonRateLimited Reason = "rate_limited"
@@ -91,7 +94,15 @@ type License struct {
 	// upgrade advice), as the server wrote it; "" when there is none.
 	// Unsigned text is never put here.
 	ServerMessage string
-	// ClockSkew is the server's signed Date minus the local clock when the
+	// DroppedMetrics describes the metrics of Config.Metrics that this
+	// check did not report because the server refuses them (see
+	// Config.Metrics), sorted by name: the name quoted (never one that
+	// holds a license key), a colon and why, for example
+	// `"diskFree": the value -1 is negative or not finite`. nil when none
+	// was dropped. Dropping them does not change Reason: the license is
+	// checked with the rest.
+	DroppedMetrics []string
+	// ClockSkew is the server's signed date minus the local clock when the
 	// last trusted answer arrived (positive: the local clock is behind), to
 	// within a second; 0 until one is measured. Online answers are trusted
 	// whatever it is; see the package doc for how it is used offline.

@@ -40,19 +40,17 @@ func (c *Client) ourNonce(n string) bool {
 	return ok && len(r) == 32 && mac == c.nonceMAC(r)
 }
 
-// checkOnline asks the server. It returns the License of a trusted answer
-// (and records the answer, the clock skew and the time in st), or an error
-// that says why there is none.
-func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState) (License, error) {
+// checkOnline asks the server, reporting metrics (already cut to what the
+// server accepts). It returns the License of a trusted answer (and records
+// the answer, the clock skew and the time in st), or an error that says why
+// there is none.
+func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState, metrics map[string]float64) (License, error) {
 	nonce := c.nonce()
 	req := wire.ValidateRequest{LicenseKey: c.cfg.LicenseKey, InstanceName: c.cfg.InstanceName,
-		InstanceURL: c.cfg.InstanceURL, InstanceID: c.instanceID(st), Nonce: nonce}
-	if c.cfg.Metrics != nil {
-		req.Metrics = c.cfg.Metrics()
-	}
+		InstanceURL: c.cfg.InstanceURL, InstanceID: c.instanceID(st), Metrics: metrics, Nonce: nonce}
 	body, err := json.Marshal(req)
-	if err != nil { // a metric that is NaN or infinite
-		return License{}, fmt.Errorf("client: metrics: %w", err)
+	if err != nil { // cannot happen: every field is a string or a finite number
+		return License{}, fmt.Errorf("client: encode request: %w", err)
 	}
 	ans, retry, err := c.do(ctx, wire.APIPrefix+wire.PathValidate, body)
 	if err != nil {
@@ -201,7 +199,7 @@ func (c *Client) do(ctx context.Context, path string, body []byte) (signedAnswer
 	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 && s < 86400 {
 		retry = time.Duration(s) * time.Second
 	}
-	return signedAnswer{Status: res.StatusCode, Date: res.Header.Get("Date"),
+	return signedAnswer{Status: res.StatusCode, Date: wire.SignedDate(res.Header),
 		Signature: res.Header.Get(wire.SignatureHeader), Body: b}, retry, nil
 }
 

@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -103,7 +104,19 @@ func TestReasons(t *testing.T) {
 		}, client.ReasonPlanNotEligible, client.ErrPlanNotEligible, "*", false},
 		{"request rejected", func(t *testing.T, w *world) (string, func(*client.Config)) {
 			_, key := w.key(t)
-			return key, func(cfg *client.Config) { cfg.InstanceURL = "javascript:alert(1)" }
+			// The client sends nothing the server's rules refuse, so this
+			// server's rules are stricter: it refuses every instanceUrl.
+			handler := w.srv.Config.Handler
+			srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+				var req map[string]any
+				json.NewDecoder(r.Body).Decode(&req)
+				req["instanceUrl"] = "javascript:alert(1)"
+				b, _ := json.Marshal(req)
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+				handler.ServeHTTP(rw, r)
+			}))
+			t.Cleanup(srv.Close)
+			return key, func(cfg *client.Config) { cfg.ServerURL = srv.URL }
 		}, client.ReasonRequestRejected, client.ErrRejected, "*", false},
 		{"unreachable server", func(t *testing.T, w *world) (string, func(*client.Config)) {
 			_, key := w.key(t)

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"fmt"
+	"net/http"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -28,4 +29,27 @@ func ExampleParseSignature() {
 	// Output:
 	// k1 64 <nil>
 	// wire: malformed Licensing-Signature header
+}
+
+func ExampleSignedDate() {
+	h := http.Header{}
+	h.Set("Date", "Fri, 20 Feb 2026 10:30:01 GMT")                // a proxy's own clock
+	h.Set(wire.SignedDateHeader, "Fri, 20 Feb 2026 10:30:00 GMT") // the server's, signed
+	fmt.Println(wire.SignedDate(h))
+	h.Del(wire.SignedDateHeader) // a server from before Licensing-Date
+	fmt.Println(wire.SignedDate(h))
+	// Output:
+	// Fri, 20 Feb 2026 10:30:00 GMT
+	// Fri, 20 Feb 2026 10:30:01 GMT
+}
+
+func ExampleCheckInstanceURL() {
+	for _, u := range []string{"http://storno-app:8000", "app.example.com:8443/storno", "storno-app:8000", "javascript:alert(1)"} {
+		fmt.Println(u, wire.CheckInstanceURL(u))
+	}
+	// Output:
+	// http://storno-app:8000 <nil>
+	// app.example.com:8443/storno <nil>
+	// storno-app:8000 wire: invalid value
+	// javascript:alert(1) wire: invalid value
 }

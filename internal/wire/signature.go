@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -23,8 +24,9 @@ const MaxSignatureHeaderLength = 1024
 var ErrSignatureHeader = errors.New("wire: malformed " + SignatureHeader + " header")
 
 // SignedString is what a SignatureHeader covers: a version line, the HTTP
-// status, the signing key's id, the Date header, and the exact body bytes,
-// each of the first four followed by a newline:
+// status, the signing key's id, the signed date (the SignedDateHeader
+// text, see SignedDate), and the exact body bytes, each of the first four
+// followed by a newline:
 //
 //	"licensing-signature-v1\n" + status + "\n" + kid + "\n" + date + "\n" + body
 func SignedString(status int, kid, date string, body []byte) []byte {
@@ -37,6 +39,17 @@ func SignedString(status int, kid, date string, body []byte) []byte {
 	s = append(s, date...)
 	s = append(s, '\n')
 	return append(s, body...)
+}
+
+// SignedDate returns the date text that the signature of an answer with
+// header h covers: the SignedDateHeader value, or, when there is none (a
+// server that predates it), the Date header's. It neither parses nor
+// checks the text: a date that is not the signed one fails verification.
+func SignedDate(h http.Header) string {
+	if d := h.Get(SignedDateHeader); d != "" {
+		return d
+	}
+	return h.Get("Date")
 }
 
 // FormatSignature returns the SignatureHeader value for an Ed25519

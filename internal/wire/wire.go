@@ -8,12 +8,24 @@
 // # Signed answers
 //
 // The answers a self-hosted instance relies on (validate, revocations, and
-// a refused request that carried a nonce) carry a Date header and a
+// a refused request that carried a nonce) carry a SignedDateHeader and a
 // SignatureHeader. The signature is Ed25519 over [SignedString] of the
-// status, the signing key's id, the Date header and the exact body bytes;
+// status, the signing key's id, the signed date and the exact body bytes;
 // the header value is written by [FormatSignature] and read by
-// [ParseSignature]. The request's nonce is echoed in the body, which binds
-// the answer to one request.
+// [ParseSignature]. The signed date travels in SignedDateHeader, which the
+// server alone writes, because reverse proxies replace the Date header
+// with their own (nginx always does); the server sends the same text in
+// Date, so clients written before SignedDateHeader keep verifying answers
+// that no proxy re-stamped. [SignedDate] picks the date to verify. The
+// request's nonce is echoed in the body, which binds the answer to one
+// request.
+//
+// # What an instance sends
+//
+// The bounds of a ValidateRequest's fields (MaxMetrics and the others) and
+// their rules (CheckInstanceURL, CheckMetricName, ...) are the server's
+// input checks; the client applies them before sending, so that it never
+// sends what the server refuses.
 //
 // # License keys
 //
@@ -29,6 +41,11 @@ const (
 	// kid="<key id>", alg="ed25519", sig="<standard base64>" (see
 	// FormatSignature).
 	SignatureHeader = "Licensing-Signature"
+	// SignedDateHeader carries the date that SignatureHeader covers: an
+	// HTTP date (IMF-fixdate, "Fri, 20 Feb 2026 10:30:00 GMT"), the same
+	// text the server puts in its Date header. Proxies replace Date but
+	// pass this header untouched; see SignedDate.
+	SignedDateHeader = "Licensing-Date"
 	// OrganizationHeader picks the organization of a user who belongs to
 	// several, on owner routes.
 	OrganizationHeader = "X-Organization"

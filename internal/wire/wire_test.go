@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,30 @@ func TestSignatureRoundTrip(t *testing.T) {
 			is.Equal(gotKid, kid) // the kid comes back unchanged
 			is.Equal(gotSig, sig)
 			is.True(ed25519.Verify(pub, wire.SignedString(200, gotKid, "Fri, 20 Feb 2026 10:30:00 GMT", body), gotSig))
+		})
+	}
+}
+
+// The signed date is Licensing-Date's; Date only from a server that sends
+// no Licensing-Date.
+func TestSignedDate(t *testing.T) {
+	const signed, proxy = "Fri, 20 Feb 2026 10:30:00 GMT", "Fri, 20 Feb 2026 10:30:01 GMT"
+	tests := []struct {
+		name   string
+		header http.Header
+		want   string
+	}{
+		{"both, as the server sends them", http.Header{"Date": {signed}, "Licensing-Date": {signed}}, signed},
+		{"Date re-stamped by a proxy", http.Header{"Date": {proxy}, "Licensing-Date": {signed}}, signed},
+		{"Date dropped by a proxy", http.Header{"Licensing-Date": {signed}}, signed},
+		{"a server before Licensing-Date", http.Header{"Date": {signed}}, signed},
+		{"an empty Licensing-Date", http.Header{"Date": {signed}, "Licensing-Date": {""}}, signed},
+		{"neither", http.Header{}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(wire.SignedDate(tc.header), tc.want)
 		})
 	}
 }
