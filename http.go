@@ -410,7 +410,7 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org is required"})
 		return
 	}
-	if !isName(org, maxOrgIDLength) {
+	if !wire.IsText(org, wire.MaxOrgIDLength) {
 		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org must be at most 255 characters without control or format characters"})
 		return
 	}

@@ -28,7 +28,7 @@ type CreatedKey struct {
 // its owner, the organization active and its plan eligible. When it returns
 // nil the key is stored as durably as the Store promises.
 func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (CreatedKey, error) {
-	if err := checkText("instanceName", in.InstanceName, maxInstanceNameLength); err != nil {
+	if err := checkInstanceName(in.InstanceName); err != nil {
 		return CreatedKey{}, err
 	}
 	org, err := s.owner(ctx, a, true)
