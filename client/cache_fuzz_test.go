@@ -195,13 +195,13 @@ func TestLoadCacheHardCases(t *testing.T) {
 		{"the most negative skew is no skew", w.key, true, ErrUnreachable, "business"},
 		{"an empty answer", w.key, false, ErrCacheInvalid, "community"},
 		{"version 2", w.key, false, ErrCacheInvalid, "community"},
-		{"an empty revocation list: the token holds", w.token, true, nil, "p"},
+		{"an empty revocation list: the token holds", w.token, true, ErrCacheInvalid, "p"}, // reported: the list it held is lost
 		{"year 0, most negative skew: the token holds", w.token, true, nil, "p"},
 		{"negative status", w.key, false, ErrCacheInvalid, "community"},
 		{"trailing data", w.key, false, ErrCacheInvalid, "community"},
 		{"an array", w.key, false, ErrCacheInvalid, "community"},
 		{"null", w.key, false, ErrCacheInvalid, "community"},
-		{"empty: the token holds", w.token, true, nil, "p"},
+		{"empty: the token holds", w.token, true, ErrCacheInvalid, "p"},
 		{"binary", w.key, false, ErrCacheInvalid, "community"},
 	}
 	is := is.New(t)

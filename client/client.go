@@ -240,7 +240,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 	var err error
 	var dropped []string
 	if c.token {
-		lic, err = c.checkToken(ctx, now, &st)
+		lic, err = c.checkToken(ctx, now, &st, cacheErr)
 	} else {
 		var metrics map[string]float64
 		if c.cfg.Metrics != nil {

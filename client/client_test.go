@@ -344,6 +344,21 @@ func TestOfflineToken(t *testing.T) {
 	offline := w.client(t, tok.JWT, cache, func(cfg *client.Config) { cfg.ServerURL = "" })
 	_, err = offline.Check(context.Background())
 	is.True(errors.Is(err, client.ErrRevoked)) // and remembered offline
+
+	// an edited revocation list (its date changed, so its signature fails)
+	// is tamper-evident: the token still decides, but the check says the
+	// cache failed
+	b, err := os.ReadFile(cache)
+	is.NoErr(err)
+	var doc map[string]any
+	is.NoErr(json.Unmarshal(b, &doc))
+	doc["revocations"].(map[string]any)["date"] = "Mon, 01 Jan 2001 00:00:00 GMT"
+	edited, err := json.Marshal(doc)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(cache, edited, 0o600))
+	lic, err = offline.Check(context.Background())
+	is.True(errors.Is(err, client.ErrCacheInvalid))
+	is.Equal(lic.Reason, client.ReasonCacheFailed)
 }
 
 func TestRunReportsChangesAndStops(t *testing.T) {

@@ -13,8 +13,10 @@ import (
 )
 
 // checkToken verifies the offline token and consults the revocation list,
-// refreshing it from the server when it can.
-func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState) (License, error) {
+// refreshing it from the server when it can. A damaged or edited cache
+// (cacheErr) that no fresh list replaced is reported, the token's license
+// kept: the revocations it held are lost, which is worth knowing.
+func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, cacheErr error) (License, error) {
 	cl := c.claims
 	if cl.Issuer != c.cfg.Issuer {
 		return c.fallback(now), fmt.Errorf("%w: issuer %q", ErrTokenInvalid, cl.Issuer)
@@ -47,6 +49,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState) 
 		OrganizationName: cl.OrganizationName, Source: SourceToken, CheckedAt: time.Unix(cl.IssuedAt, 0), ValidUntil: exp}
 	if refreshErr != nil && !errors.Is(refreshErr, ErrUnreachable) {
 		return lic, refreshErr // an untrusted list is worth knowing about
+	}
+	if cacheErr != nil && (c.cfg.ServerURL == "" || refreshErr != nil) {
+		return lic, cacheErr
 	}
 	return lic, nil
 }
