@@ -71,6 +71,9 @@ import (
 	"github.com/licensekit/licensing/internal/wire"
 )
 
+// defaultTimeout bounds one request to the license server.
+const defaultTimeout = 30 * time.Second
+
 // Config configures a Client; New fills in the defaults.
 type Config struct {
 	ServerURL  string // the license server; the API path is added
@@ -107,7 +110,8 @@ type Config struct {
 	ClockTolerance time.Duration // clock drift accepted before ErrClockRollback; default 1h
 	// HTTPClient sends the requests; default: a client with a 30 s timeout.
 	// The Client uses a copy whose CheckRedirect refuses any redirect to
-	// another origin than ServerURL's (then applies this one's policy).
+	// another origin than ServerURL's (then applies this one's policy), and
+	// whose Timeout is 30 s when this one has none: a check always ends.
 	HTTPClient *http.Client
 	// OnChange is called by Run when the license's validity, plan or
 	// features change (and once with the first result).
@@ -168,7 +172,7 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("%w: not a 64-character key with a valid checksum, nor a token", ErrInvalidKey)
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
 	}
 	if cfg.ServerURL != "" {
 		u, err := url.Parse(cfg.ServerURL)

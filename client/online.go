@@ -218,6 +218,9 @@ func origin(u *url.URL) string {
 // license key never goes anywhere else.
 func guard(hc *http.Client, server *url.URL) *http.Client {
 	g := *hc
+	if g.Timeout == 0 {
+		g.Timeout = defaultTimeout // a check must end: a slow server cannot stall Run
+	}
 	want, next := origin(server), hc.CheckRedirect
 	g.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if origin(req.URL) != want {
