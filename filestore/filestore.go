@@ -134,12 +134,13 @@ type Store struct {
 
 var _ licensing.Store = (*Store)(nil)
 
-func logName(gen uint64) string      { return fmt.Sprintf("log-%016x", gen) }
+func logName(gen uint64) string { return fmt.Sprintf("log-%016x", gen) }
 
 // cleanName is the file Close leaves after a clean shutdown: the newest
 // log's name and size, so that Open can tell a log that must be whole from
 // one whose tail a crash may have torn.
 const cleanName = "clean-shutdown"
+
 func snapshotName(gen uint64) string { return fmt.Sprintf("snapshot-%016x", gen) }
 
 // Open opens or creates the store in dir (mode 0700; files 0600) and replays
