@@ -68,12 +68,13 @@ func TestDamageAfterACleanShutdownIsRefused(t *testing.T) {
 // is open and back after the next Close.
 func TestCleanShutdownMarker(t *testing.T) {
 	tests := []struct {
-		name   string
-		marker func(dir string, size int64) string // the marker's content; "" keeps Close's
+		name    string
+		compact bool                                // the second session compacts: log-1
+		marker  func(dir string, size int64) string // the marker's content; "" keeps Close's
 	}{
-		{"stale: the log grew after it", func(string, int64) string { return "" }},
-		{"garbage", func(string, int64) string { return "not a marker" }},
-		{"another generation", func(_ string, size int64) string { return logName(7) + " " + strconv.FormatInt(size, 10) + "\n" }},
+		{"stale: the log grew after it", false, func(string, int64) string { return "" }},
+		{"garbage", false, func(string, int64) string { return "not a marker" }},
+		{"an older generation, compacted away", true, func(_ string, size int64) string { return logName(0) + " " + strconv.FormatInt(size, 10) + "\n" }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,8 +89,11 @@ func TestCleanShutdownMarker(t *testing.T) {
 			s = open(t, dir, Options{})
 			_, err = os.Stat(marker)
 			is.True(os.IsNotExist(err)) // gone while the store is open
+			if tc.compact {
+				is.NoErr(s.Compact())
+			}
 			want := dump(s)
-			path := filepath.Join(dir, logName(0))
+			path := filepath.Join(dir, logName(s.gen))
 			fi, _ := os.Stat(path)
 			s.Close()
 			content := string(old) // a crash after writes: the old marker is back

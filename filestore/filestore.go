@@ -27,7 +27,9 @@
 // nothing was in flight, so Open refuses even the damage a crash could
 // explain (zeroed last bytes, a shorter log) instead of cutting it. After a
 // crash, zeros over the last records cannot be told from an append that
-// never landed without a second fsync per commit, and are cut. Files of
+// never landed without a second fsync per commit, and are cut. Lost files
+// are refused too: a log with no snapshot of its generation, a snapshot with
+// no log at or before it, the log a clean shutdown named. Files of
 // format version 1 (earlier releases) are read and converted to the current
 // format at Open.
 //
@@ -64,6 +66,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -255,15 +258,31 @@ func (s *Store) load() error {
 		}
 		s.done = append(s.done, path)
 	}
+	// Compaction makes snapshot N durable before log N, and removes older
+	// files only once log N is durable: a log newer than the newest
+	// snapshot, or a snapshot with no log at or before it, means files
+	// were lost, not a crash.
 	var replay []uint64
 	for _, g := range logs {
-		if g >= base {
+		if g > base {
+			return &CorruptError{File: filepath.Join(s.dir, logName(g)), Offset: -1, Reason: fmt.Sprintf("%s is missing: the log has no snapshot to start from", snapshotName(g))}
+		}
+		if g == base {
 			replay = append(replay, g)
 		}
+	}
+	if base > 0 && len(logs) == 0 {
+		return &CorruptError{File: filepath.Join(s.dir, logName(base)), Offset: -1, Reason: "the log written after the snapshot is missing"}
 	}
 	s.gen = base
 	var size int64
 	cleanLog, cleanSize := readClean(s.dir)
+	var cleanGen uint64
+	if _, err := fmt.Sscanf(cleanLog, "log-%016x", &cleanGen); err == nil && cleanGen >= base && !slices.Contains(replay, cleanGen) {
+		// the log a clean shutdown left is gone (a stale marker names an
+		// older generation, which compaction removed)
+		return &CorruptError{File: filepath.Join(s.dir, cleanLog), Offset: -1, Reason: "the log the last clean shutdown left is missing"}
+	}
 	for i, g := range replay {
 		path := filepath.Join(s.dir, logName(g))
 		last := i == len(replay)-1
