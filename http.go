@@ -184,20 +184,23 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	// Failed authentications are counted per address, at the owner rate:
 	// an address out of tokens is refused before its credential is tried,
 	// so nobody can guess tokens faster than the owner limit.
+	// Each attempt takes a token before the credential is tried (so
+	// concurrent guesses cannot all get through), and a success gives it
+	// back.
 	var addr netip.Addr
 	if h.guesses != nil {
 		addr = clientKey(h.clientAddr(r))
-		if wait, ok := h.guesses.check(addr); !ok {
+		if wait, ok := h.guesses.allow(addr); !ok {
 			tooMany(w, wait)
 			h.fail(w, r, reply{}, ErrRateLimited)
 			return Actor{}, false
 		}
 	}
 	a, err := h.auth.Authenticate(r)
+	if h.guesses != nil && ErrorCode(err) != CodeUnauthorized {
+		h.guesses.refund(addr) // not a failed guess
+	}
 	if err != nil {
-		if h.guesses != nil && ErrorCode(err) == CodeUnauthorized {
-			h.guesses.allow(addr) // one failure spent
-		}
 		h.fail(w, r, reply{}, err)
 		return Actor{}, false
 	}

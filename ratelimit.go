@@ -99,12 +99,8 @@ func clientKey(a netip.Addr) netip.Addr {
 }
 
 // allow takes a token for client, or says how long until one is available.
-func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) { return l.take(client, true) }
+func (l *rateLimiter[K]) allow(client K) (time.Duration, bool) {
 
-// check says whether client has a token, without taking it.
-func (l *rateLimiter[K]) check(client K) (time.Duration, bool) { return l.take(client, false) }
-
-func (l *rateLimiter[K]) take(client K, consume bool) (time.Duration, bool) {
 	s := &l.shards[maphash.Comparable(l.seed, client)%uint64(len(l.shards))]
 	now := l.now()
 	s.mu.Lock()
@@ -113,8 +109,6 @@ func (l *rateLimiter[K]) take(client K, consume bool) (time.Duration, bool) {
 	if !ok {
 		if b, ok = s.old[client]; ok {
 			delete(s.old, client)
-		} else if !consume {
-			return 0, true // unknown: a full bucket, not worth remembering
 		} else {
 			b = &bucket{tokens: l.burst, last: now}
 		}
@@ -126,12 +120,25 @@ func (l *rateLimiter[K]) take(client K, consume bool) (time.Duration, bool) {
 	b.tokens = math.Min(l.burst, b.tokens+now.Sub(b.last).Seconds()*l.rate)
 	b.last = now
 	if b.tokens >= 1 {
-		if consume {
-			b.tokens--
-		}
+		b.tokens--
 		return 0, true
 	}
 	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}
+
+// refund gives back a token allow took (up to the burst), for a request
+// that turned out not to count.
+func (l *rateLimiter[K]) refund(client K) {
+	s := &l.shards[maphash.Comparable(l.seed, client)%uint64(len(l.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.cur[client]
+	if !ok {
+		b, ok = s.old[client]
+	}
+	if ok {
+		b.tokens = math.Min(l.burst, b.tokens+1)
+	}
 }
 
 // tracked returns how many addresses the limiter remembers.

@@ -15,27 +15,12 @@ import (
 	"github.com/licensekit/licensing"
 )
 
-// TestReviewConcurrentGuessesPassTheLimiter (review3). Promise (http.go,
-// HandlerConfig.OwnerRateLimit; SECURITY.md "failed authentications per
-// address ... refused before the token is tried"): past the burst an
-// address gets 429 before its credential is tried, "so tokens cannot be
-// guessed faster".
-//
-// Reproduction: OwnerRateLimit 20 (burst 5); one address sends 40 requests
-// with wrong tokens at once, to an Authenticator that takes a moment (as
-// one backed by a database or an identity provider does; here it waits
-// until the 40 have arrived or 2 s have passed).
-//
-// Observed: all 40 tokens are tried (40 Authenticate calls, 40 x 401), and
-// the attacker can repeat this every 3 s (one refilled token lets a whole
-// new wave through). Expected: at most the burst (5) tried, the rest 429.
-//
-// Root cause: http.go actor(): h.guesses.check(addr) only peeks at the
-// bucket; the token is taken by h.guesses.allow(addr) after Authenticate
-// returns, so every request in flight passes check; and allow on an empty
-// bucket takes nothing (ratelimit.go take: no debt), so the failures of a
-// wave are never charged.
-func TestReviewConcurrentGuessesPassTheLimiter(t *testing.T) {
+// TestConcurrentGuessesAreLimited: one address sends 40 requests with wrong
+// tokens at once, to an Authenticator that takes a moment (as one backed by
+// a database or an identity provider does); each attempt takes a token
+// before its credential is tried, so at most the burst (5) are tried and
+// the rest get 429.
+func TestConcurrentGuessesAreLimited(t *testing.T) {
 	is := is.New(t)
 	const wave = 40
 	var calls atomic.Int32
@@ -53,7 +38,7 @@ func TestReviewConcurrentGuessesPassTheLimiter(t *testing.T) {
 	})
 	svc, err := licensing.New(licensing.Config{
 		Store:         licensing.NewMemoryStore(),
-		Organizations: reviewOrgs{},
+		Organizations: guessOrgs{},
 		Pepper:        []byte("0123456789abcdef0123456789abcdef-review3"),
 		Logger:        slog.New(slog.DiscardHandler),
 		Policy:        licensing.Policy{Issuer: "licensing.test"},
@@ -87,8 +72,8 @@ func TestReviewConcurrentGuessesPassTheLimiter(t *testing.T) {
 	is.True(calls.Load() <= 5) // at most the burst of guesses is tried
 }
 
-type reviewOrgs struct{}
+type guessOrgs struct{}
 
-func (reviewOrgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
+func (guessOrgs) Organization(ctx context.Context, id string) (licensing.Organization, error) {
 	return licensing.Organization{}, licensing.ErrOrgNotFound
 }
