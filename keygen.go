@@ -270,6 +270,10 @@ type Argon2Hasher struct {
 
 const argonSaltLen, argonHashLen = 16, 32
 
+// The most work a stored digest may ask of Verify unless the hasher itself
+// is set higher: 256 MiB, 32 iterations, 16 threads.
+const argonMaxMemory, argonMaxTime, argonMaxThreads = 256 << 10, 32, 16
+
 func (a *Argon2Hasher) params() (t, m uint32, p uint8) {
 	t, m, p = a.Time, a.Memory, a.Threads
 	if t == 0 {
@@ -311,8 +315,9 @@ func (a *Argon2Hasher) Digest(key string) (string, error) {
 
 // Verify recomputes the Argon2id hash of key with the parameters and salt in
 // digest and compares in constant time. A digest that asks for more memory,
-// iterations or threads than the hasher's own parameters (or 64 MiB, 10 and
-// 4, whichever is more) is rejected rather than computed.
+// iterations or threads than the hasher's own parameters or 256 MiB, 32 and
+// 16, whichever is more, is rejected rather than computed; below that, keys
+// made under earlier, higher settings keep validating.
 func (a *Argon2Hasher) Verify(key, digest string) bool {
 	parts := strings.Split(digest, "$")
 	if len(parts) != 6 || parts[0] != "" || parts[1] != "argon2id" || parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
@@ -324,10 +329,11 @@ func (a *Argon2Hasher) Verify(key, digest string) bool {
 		return false
 	}
 	// A digest may not ask for more work than this hasher is configured to
-	// do, or a little more than the defaults (earlier settings): a hostile
-	// store or backup must not make one validation take gigabytes.
+	// do or than any sane setting (so lowering the settings keeps earlier
+	// keys): a hostile store or backup must not make one validation take
+	// gigabytes.
 	ot, om, op := a.params()
-	if m == 0 || m > max(om, 64<<10) || t == 0 || t > max(ot, 10) || p == 0 || p > max(op, 4) {
+	if m == 0 || m > max(om, argonMaxMemory) || t == 0 || t > max(ot, argonMaxTime) || p == 0 || p > max(op, argonMaxThreads) {
 		return false
 	}
 	b64 := base64.RawStdEncoding

@@ -136,15 +136,19 @@ func TestArgon2Hasher(t *testing.T) {
 		is.True(!h.Verify(k, bad)) // malformed or absurd digests fail
 	}
 	// A digest may not ask for more work than the hasher's own parameters or
-	// 64 MiB, 10 iterations and 4 threads: a hostile store cannot make a
-	// validation cost gigabytes.
-	strong := &licensing.Argon2Hasher{Time: 12, Memory: 64}
+	// 256 MiB, 32 iterations and 16 threads: a hostile store cannot make a
+	// validation cost gigabytes; below that, earlier higher settings work.
+	earlier := &licensing.Argon2Hasher{Time: 12, Memory: 64}
+	de, err := earlier.Digest(k)
+	is.NoErr(err)
+	is.True(h.Verify(k, de)) // settings lowered since: the key still validates
+	strong := &licensing.Argon2Hasher{Time: 40, Memory: 64}
 	ds, err := strong.Digest(k)
 	is.NoErr(err)
 	is.True(strong.Verify(k, ds)) // its own digests
-	is.True(!h.Verify(k, ds))     // 12 iterations: more than h does or 10
+	is.True(!h.Verify(k, ds))     // 40 iterations: more than h does or 32
 	salt, sum := "AAAAAAAAAAAAAAAAAAAAAA", strings.Repeat("A", 43)
-	for _, costly := range []string{"m=65537,t=1,p=1", "m=64,t=11,p=1", "m=64,t=1,p=5", "m=4194304,t=64,p=255"} {
+	for _, costly := range []string{"m=262145,t=1,p=1", "m=64,t=33,p=1", "m=64,t=1,p=17", "m=4194304,t=64,p=255"} {
 		is.True(!h.Verify(k, "$argon2id$v=19$"+costly+"$"+salt+"$"+sum)) // refused, not computed
 	}
 	def := &licensing.Argon2Hasher{}

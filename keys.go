@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -71,6 +72,10 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	}
 }
 
+// The creation times ImportKey accepts: stores keep times as Unix
+// nanoseconds, with 0 for "none".
+var importFrom, importUntil = time.Unix(0, 0), time.Unix(0, math.MaxInt64)
+
 // ImportKey stores a key issued by another system for organization orgID,
 // so that the instance holding it keeps validating unchanged: the seed
 // system's keys are 64 random hex characters without this package's
@@ -79,9 +84,13 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 // owner route: no actor, plan or activity check, only that the
 // organization exists. The key is hashed as a created one is and never
 // kept; the returned Key has a new id, createdAt as its creation time (zero:
-// now) and the key.created event is sent. A key already in the store gives
-// ErrDuplicateKey; a string that is not 64 hex characters, ErrKeyLength or
-// ErrKeyNotHex.
+// now; else after 1970-01-01 and before 2262-04-11, or an error of code
+// CodeInvalid) and the key.created event is sent. A key already in the
+// store gives ErrDuplicateKey; a string that is not 64 hex characters,
+// ErrKeyLength or ErrKeyNotHex. With Argon2Hasher, whose lookup value is a
+// key's first 8 characters, two imported keys that share them cannot both
+// be stored (the second gives ErrDuplicateKey, about once in 100,000
+// keys); migrate with the default HMAC hasher.
 func (s *Service) ImportKey(ctx context.Context, orgID, licenseKey string, createdAt time.Time) (Key, error) {
 	full, _, err := parseKey(licenseKey)
 	if err != nil {
@@ -95,6 +104,9 @@ func (s *Service) ImportKey(ctx context.Context, orgID, licenseKey string, creat
 	}
 	if createdAt.IsZero() {
 		createdAt = s.now()
+	}
+	if !createdAt.After(importFrom) || !createdAt.Before(importUntil) {
+		return Key{}, &Error{Code: CodeInvalid, Message: "createdAt must be after 1970-01-01 and before 2262-04-11 (UTC)"} // what stores keep as Unix nanoseconds
 	}
 	id, err := uuid.NewV7FromReader(s.cfg.Random)
 	if err != nil {
