@@ -55,19 +55,64 @@ func IsText(s string, max int) bool {
 // HoldsKey reports whether s holds a run of KeyLength or more hexadecimal
 // digits (either case): a license key, or one of the seed system's, which
 // carry no checksum. No name or URL an instance sends needs such a run, and
-// one would otherwise be stored and listed in clear.
+// one would otherwise be stored and listed in clear. The run is looked for
+// as sent and after percent-decoding (twice, for a doubly encoded value);
+// fullwidth digits and letters count as hex digits, and invisible marks
+// between digits (combining marks, variation selectors, format characters,
+// blank fillers) do not end a run. Any other character does: a key split on
+// purpose ("-" every 4 digits, across fields) is not recognized.
 func HoldsKey(s string) bool {
+	for range 3 {
+		if hexRun(s) {
+			return true
+		}
+		d := percentDecoded(s)
+		if d == "" || d == s {
+			return false
+		}
+		s = d
+	}
+	return false
+}
+
+// hexRun reports whether s holds KeyLength hex digits in a row (see HoldsKey).
+func hexRun(s string) bool {
 	run := 0
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			i++
+			if '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
+				if run++; run >= KeyLength {
+					return true
+				}
+			} else {
+				run = 0
+			}
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		i += n
+		switch {
+		case '０' <= r && r <= '９', 'Ａ' <= r && r <= 'Ｆ', 'ａ' <= r && r <= 'ｆ':
 			if run++; run >= KeyLength {
 				return true
 			}
-		} else {
+		case invisible(r):
+		default:
 			run = 0
 		}
 	}
 	return false
+}
+
+// invisible reports whether r shows nothing between two digits.
+func invisible(r rune) bool {
+	switch r {
+	case 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2800, 0x3164, 0xFFA0:
+		return true
+	}
+	return unicode.In(r, unicode.Mn, unicode.Me, unicode.Cf, unicode.Variation_Selector)
 }
 
 // CheckInstanceName returns nil for an instance name of at most
@@ -133,7 +178,7 @@ func CheckInstanceURL(s string) error {
 	if len(s) > MaxInstanceURLLength || !IsText(s, MaxInstanceURLLength) {
 		return ErrInvalid
 	}
-	if HoldsKey(s) || HoldsKey(percentDecoded(s)) {
+	if HoldsKey(s) {
 		return ErrHoldsKey
 	}
 	s = strings.TrimSpace(s)

@@ -198,3 +198,34 @@ func TestCheckErrorsNeverHoldTheValue(t *testing.T) {
 		is.True(!strings.Contains(err.Error(), aKey[:16]))
 	}
 }
+
+func TestHoldsKey(t *testing.T) {
+	key := strings.Repeat("0123456789abcdef", 4)
+	tests := []struct {
+		name string
+		s    string
+		want bool
+	}{
+		{"63 hex digits", key[:63], false},
+		{"64", key, true},
+		{"upper case inside words", "x" + strings.ToUpper(key) + "y", true},
+		{"63 and a fullwidth one", key[:63] + "ｆ", true},
+		{"a combining mark between digits", key[:32] + "\u0301" + key[32:], true},
+		{"a zero-width space between digits", key[:32] + "\u200b" + key[32:], true},
+		{"a hyphen between digits", key[:32] + "-" + key[32:], false},
+		{"two UUIDs", "01234567-89ab-cdef-0123-456789abcdef-01234567-89ab-cdef-0123-456789abcdef", false},
+		{"percent-encoded", strings.ReplaceAll(key, "a", "%61"), true},
+		{"percent-encoded twice", strings.ReplaceAll(key, "a", "%2561"), true},
+		{"percent-encoded three times", strings.ReplaceAll(key, "a", "%252561"), false},
+		{"a stray percent", "%" + key[:63], false},
+		{"a stray percent before a key", "%zz" + key, true},
+		{"invalid UTF-8 between digits", key[:32] + "\xff" + key[32:], false},
+		{"empty", "", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(wire.HoldsKey(tc.s), tc.want)
+		})
+	}
+}
