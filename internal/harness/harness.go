@@ -47,6 +47,7 @@ func Start(cmd *exec.Cmd) (string, error) {
 		for sc.Scan() {
 			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
 				addr <- m[1]
+				break // the rest (a request log) is dropped unread: the harness must not compete for the CPU
 			}
 		}
 		io.Copy(io.Discard, stderr)

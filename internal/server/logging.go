@@ -153,15 +153,19 @@ func writeEvent(logger *slog.Logger, level slog.Level, e licensing.Event) {
 
 // bufferedWriter collects writes and passes them on when it holds max
 // bytes, every interval, and on Flush and Close. It is safe for concurrent
-// use; each Write reaches w whole and in order.
+// use; each Write reaches w whole and in order. A full buffer is swapped
+// for a spare one and written to w outside mu, so requests keep logging
+// while it is written.
 type bufferedWriter struct {
-	mu   sync.Mutex
-	w    io.Writer
-	buf  []byte
-	max  int
-	stop chan struct{}
-	done chan struct{}
-	once sync.Once
+	mu    sync.Mutex // guards buf, spare, max
+	wmu   sync.Mutex // one write to w at a time: taken under mu, so in order
+	w     io.Writer
+	buf   []byte
+	spare []byte // the buffer last written, to be the next buf
+	max   int
+	stop  chan struct{}
+	done  chan struct{}
+	once  sync.Once
 }
 
 func newBufferedWriter(w io.Writer, max int, every time.Duration) *bufferedWriter {
@@ -185,32 +189,50 @@ func newBufferedWriter(w io.Writer, max int, every time.Duration) *bufferedWrite
 
 func (b *bufferedWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if len(b.buf)+len(p) > b.max {
-		if err := b.flushLocked(); err != nil {
+		if err := b.flushUnlock(); err != nil {
 			return 0, err
 		}
+		b.mu.Lock()
 	}
-	if len(p) > b.max {
+	if len(p) > b.max { // larger than a buffer (or after Close): at once, in order
+		b.wmu.Lock()
+		b.mu.Unlock()
+		defer b.wmu.Unlock()
 		return b.w.Write(p)
 	}
 	b.buf = append(b.buf, p...)
+	b.mu.Unlock()
 	return len(p), nil
 }
 
 // Flush passes on what is buffered.
 func (b *bufferedWriter) Flush() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.flushLocked()
+	return b.flushUnlock()
 }
 
-func (b *bufferedWriter) flushLocked() error {
+// flushUnlock, called with mu held, swaps the buffer out, releases mu and
+// writes what it held.
+func (b *bufferedWriter) flushUnlock() error {
 	if len(b.buf) == 0 {
+		b.mu.Unlock()
 		return nil
 	}
-	_, err := b.w.Write(b.buf)
-	b.buf = b.buf[:0]
+	full := b.buf
+	b.buf, b.spare = b.spare[:0], nil
+	if cap(b.buf) == 0 {
+		b.buf = make([]byte, 0, max(b.max, 0))
+	}
+	b.wmu.Lock() // before mu is released: writes stay in order
+	b.mu.Unlock()
+	_, err := b.w.Write(full)
+	b.wmu.Unlock()
+	b.mu.Lock()
+	if b.spare == nil {
+		b.spare = full[:0]
+	}
+	b.mu.Unlock()
 	return err
 }
 
@@ -219,10 +241,8 @@ func (b *bufferedWriter) Close() error {
 	b.once.Do(func() { close(b.stop) })
 	<-b.done
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	err := b.flushLocked()
 	b.max = 0
-	return err
+	return b.flushUnlock()
 }
 
 // checkLogFlags reads -log-format, -log-level and -request-log.

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -206,5 +207,70 @@ func TestAPIFirst(t *testing.T) {
 				is.Equal(w.Body.String(), tc.want)
 			}
 		})
+	}
+}
+
+// gatedWriter blocks its first Write until gate is closed.
+type gatedWriter struct {
+	entered, gate chan struct{}
+	once          sync.Once
+	out           lockedBuilder
+}
+
+func (g *gatedWriter) Write(p []byte) (int, error) {
+	g.once.Do(func() { close(g.entered); <-g.gate })
+	return g.out.Write(p)
+}
+
+// TestBufferedWriterWritesOutsideTheLock: while a full buffer is written to
+// a slow destination, other requests keep logging into the spare buffer;
+// every writer's lines arrive in its order.
+func TestBufferedWriterWritesOutsideTheLock(t *testing.T) {
+	is := is.New(t)
+	w := &gatedWriter{entered: make(chan struct{}), gate: make(chan struct{})}
+	b := newBufferedWriter(w, 100, time.Hour)
+	b.Write([]byte(strings.Repeat("a", 90) + "\n"))
+	go b.Write([]byte(strings.Repeat("b", 20) + "\n")) // fills: writes the a's, and stalls there
+	<-w.entered
+	done := make(chan struct{})
+	go func() {
+		b.Write([]byte("c\n")) // while the a's are being written
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Write waited for a slow destination")
+	}
+	close(w.gate)
+	is.NoErr(b.Close())
+	// the b's Write was still flushing the a's when c's completed
+	is.Equal(w.out.String(), strings.Repeat("a", 90)+"\nc\n"+strings.Repeat("b", 20)+"\n")
+
+	// many writers, many flushes: each writer's lines in its order
+	out := &lockedBuilder{}
+	b2 := newBufferedWriter(out, 256, time.Millisecond)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				fmt.Fprintf(b2, "%d %04d\n", g, i)
+			}
+		}()
+	}
+	wg.Wait()
+	is.NoErr(b2.Close())
+	next := map[string]int{}
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	is.Equal(len(lines), 4000)
+	for _, l := range lines {
+		var g string
+		var i int
+		_, err := fmt.Sscanf(l, "%s %d", &g, &i)
+		is.NoErr(err)
+		is.Equal(i, next[g]) // in order
+		next[g]++
 	}
 }
