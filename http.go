@@ -29,10 +29,13 @@ type HandlerConfig struct {
 	// OwnerRateLimit is the owner requests per minute allowed per user
 	// (create, list, revoke, token), after authentication; 0 turns it off.
 	// The burst is a quarter of a minute's worth, at least 5. Failed
-	// authentications (401) are counted the same way per client address,
-	// and an address out of tokens gets 429 before its credential is tried,
-	// so tokens cannot be guessed faster. The reference server's
-	// -owner-rate-limit default is 120.
+	// authentications (401) are counted the same way per client address:
+	// each attempt takes a token before its credential is tried and a
+	// success gives it back, so tokens cannot be guessed faster, even
+	// concurrently, and one address has at most a burst's worth of
+	// authentications in flight (a backend that forwards many owners'
+	// requests belongs in TrustedProxies). The reference server's
+	// -owner-rate-limit default is 120 (burst 30).
 	OwnerRateLimit int
 	// MaxTrackedClients bounds the rate limiters' memory: at most about
 	// twice this many addresses are remembered. Default 100,000.

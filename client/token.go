@@ -22,8 +22,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 		return c.fallback(now), fmt.Errorf("%w: issuer %q", ErrTokenInvalid, cl.Issuer)
 	}
 	var refreshErr error
+	replaced := false // a fresh signed list took the cached one's place
 	if c.cfg.ServerURL != "" {
-		refreshErr = c.refreshRevocations(ctx, st)
+		replaced, refreshErr = c.refreshRevocations(ctx, st)
 	}
 	if err := st.rolledBack(now, c.cfg.ClockTolerance); err != nil {
 		return c.fallback(now), err
@@ -50,38 +51,39 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 	if refreshErr != nil && !errors.Is(refreshErr, ErrUnreachable) {
 		return lic, refreshErr // an untrusted list is worth knowing about
 	}
-	if cacheErr != nil && (c.cfg.ServerURL == "" || refreshErr != nil) {
+	if cacheErr != nil && !replaced {
 		return lic, cacheErr
 	}
 	return lic, nil
 }
 
 // refreshRevocations fetches the signed revocation list of the token's
-// organization and keeps it in st (and the cache) when it is trusted.
-func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) error {
+// organization and keeps it in st (and the cache) when it is trusted;
+// replaced says it did.
+func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) (replaced bool, err error) {
 	nonce := c.nonce()
 	q := url.Values{"org": {c.claims.Subject}, "nonce": {nonce}}
 	ans, _, err := c.do(ctx, wire.APIPrefix+wire.PathRevocations+"?"+q.Encode(), nil)
 	if err != nil {
-		return err
+		return false, err
 	}
 	received := c.cfg.Now()
 	if ans.Status >= 500 {
-		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+		return false, fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
 	}
 	date, err := c.trust(ans, nonce)
 	if err != nil {
-		return err
+		return false, err
 	}
 	st.trusted(date, received)
 	if ans.Status != http.StatusOK {
-		return nil // a signed refusal (429) leaves the list as it was
+		return false, nil // a signed refusal (429) leaves the list as it was
 	}
 	if _, err := c.revokedIDs(ans, c.claims.Subject); err != nil {
-		return fmt.Errorf("%w: revocation list", ErrUntrusted)
+		return false, fmt.Errorf("%w: revocation list", ErrUntrusted)
 	}
 	st.Revocations = &ans
-	return c.saveCache(*st)
+	return true, c.saveCache(*st)
 }
 
 // revokedIDs verifies a revocation list (fresh or cached) for org.

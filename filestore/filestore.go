@@ -655,7 +655,12 @@ func (s *Store) compact() error {
 	start := time.Now()
 	next := s.gen + 1
 	final := filepath.Join(s.dir, snapshotName(next))
-	size, err := s.writeSnapshot(final)
+	size, renamed, err := s.writeSnapshot(final)
+	if err != nil && renamed {
+		// The snapshot is in place: the current log no longer counts at
+		// Open, so nothing more may be acknowledged on it.
+		return s.fail(fmt.Errorf("compaction: after the snapshot was renamed into place: %w", err))
+	}
 	if err != nil {
 		s.opt.Logger.Error("filestore: compaction failed; keeping the current log", "err", err)
 		// Do not retry at once: wait until the log doubles again.
@@ -685,17 +690,19 @@ func (s *Store) compact() error {
 }
 
 // writeSnapshot writes every key to path through a synced temporary file and
-// a rename, then syncs the directory. It returns the snapshot's size.
-func (s *Store) writeSnapshot(path string) (int64, error) {
+// a rename, then syncs the directory. It returns the snapshot's size, and
+// whether the snapshot is in place (renamed), which an error after the
+// rename does not undo.
+func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error) {
 	tmp := path + ".tmp"
 	osf, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	defer os.Remove(tmp)
 	f := s.opt.wrapFile(osf)
 	w := bufio.NewWriterSize(f, 1<<20)
-	size := int64(headerSize)
+	size = int64(headerSize)
 	w.Write(header(kindSnapshot))
 	var frame []byte
 	e := &encoder{}
@@ -729,22 +736,23 @@ func (s *Store) writeSnapshot(path string) (int64, error) {
 	size += int64(len(frame))
 	if err := w.Flush(); err != nil {
 		f.Close()
-		return 0, err
+		return 0, false, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return 0, err
+		return 0, false, err
 	}
 	if err := f.Close(); err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return 0, err
+		_, statErr := os.Stat(path)
+		return 0, statErr == nil, err // a failed rename that happened anyway counts as done
 	}
 	if err := syncDir(s.dir); err != nil {
-		return 0, err
+		return 0, true, err
 	}
-	return size, nil
+	return size, true, nil
 }
 
 // Compact compacts the store now, whatever the log's size, and returns the

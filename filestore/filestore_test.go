@@ -342,7 +342,7 @@ func TestCompactionCrashPoints(t *testing.T) {
 		}},
 		{"snapshot renamed, no new log yet", func(t *testing.T, d string) {
 			s := open(t, d, Options{})
-			_, err := s.writeSnapshot(filepath.Join(d, snapshotName(1)))
+			_, _, err := s.writeSnapshot(filepath.Join(d, snapshotName(1)))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -189,21 +190,21 @@ func newBufferedWriter(w io.Writer, max int, every time.Duration) *bufferedWrite
 
 func (b *bufferedWriter) Write(p []byte) (int, error) {
 	b.mu.Lock()
+	var flushErr error // what was buffered before p failed to go out: p still goes in
 	if len(b.buf)+len(p) > b.max {
-		if err := b.flushUnlock(); err != nil {
-			return 0, err
-		}
+		flushErr = b.flushUnlock()
 		b.mu.Lock()
 	}
 	if len(p) > b.max { // larger than a buffer (or after Close): at once, in order
 		b.wmu.Lock()
 		b.mu.Unlock()
 		defer b.wmu.Unlock()
-		return b.w.Write(p)
+		n, err := b.w.Write(p)
+		return n, cmp.Or(err, flushErr)
 	}
 	b.buf = append(b.buf, p...)
 	b.mu.Unlock()
-	return len(p), nil
+	return len(p), flushErr
 }
 
 // Flush passes on what is buffered.

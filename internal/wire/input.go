@@ -60,7 +60,10 @@ func IsText(s string, max int) bool {
 // fullwidth digits and letters count as hex digits, and invisible marks
 // between digits (combining marks, variation selectors, format characters,
 // blank fillers) do not end a run. Any other character does: a key split on
-// purpose ("-" every 4 digits, across fields) is not recognized.
+// purpose ("-" every 4 digits, across fields) is not recognized. A run
+// labelled "sha256:" or "sha256=" is a digest and allowed; any other
+// SHA-256 in hex cannot be told from a key of the seed system's and is
+// refused with them.
 func HoldsKey(s string) bool {
 	for range 3 {
 		if hexRun(s) {
@@ -75,20 +78,26 @@ func HoldsKey(s string) bool {
 	return false
 }
 
-// hexRun reports whether s holds KeyLength hex digits in a row (see HoldsKey).
+// hexRun reports whether s holds KeyLength hex digits in a row (see
+// HoldsKey). A run right after "sha256:" or "sha256=" is a digest by the
+// usual convention (an image digest, a checksum), not a key.
 func hexRun(s string) bool {
 	run := 0
+	digest := false // the current run follows a "sha256:" label
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			i++
 			if '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' {
-				if run++; run >= KeyLength {
+				if run == 0 {
+					digest = i >= 7 && strings.EqualFold(s[i-7:i-1], "sha256") && (s[i-1] == ':' || s[i-1] == '=')
+				}
+				if run++; run >= KeyLength && !digest {
 					return true
 				}
 			} else {
 				run = 0
 			}
+			i++
 			continue
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
