@@ -1,0 +1,55 @@
+package server_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+)
+
+// Review (review5): README, Backup and restore: the admin socket, which
+// hands out the pepper and the signing keys in clear, is "mode 0600 in the
+// 0700 data directory". Neither holds:
+//   - internal/server/backup.go serveAdmin: net.Listen("unix") creates the
+//     socket with the process umask (0777 under umask 000, 0775 under 002)
+//     and only then os.Chmod(path, 0o600); a client that connects in between
+//     keeps its connection and may GET /backup.
+//   - internal/server/startup.go: os.MkdirAll(m.DataDir, 0o700) leaves an
+//     existing data directory as it is (0755 here, what `mkdir` or a
+//     container volume makes), so the directory does not close the window.
+//
+// The test starts the real server under umask 000 on a 0755 data directory
+// and watches the socket's mode with lstat.
+func TestReviewAdminSocketNeverOpenToOthers(t *testing.T) {
+	is := is.New(t)
+	data := filepath.Join(t.TempDir(), "data")
+	is.NoErr(os.Mkdir(data, 0o755))
+	is.NoErr(os.Chmod(data, 0o755))
+	sock := filepath.Join(data, "admin.sock")
+	var worst os.FileMode
+	for run := 0; run < 10 && worst == 0; run++ {
+		cmd := exec.Command("sh", "-c", `umask 000; exec "$0" -data "$1" -addr 127.0.0.1:0 -store file -rate-limit 0`, serverBin, data)
+		is.NoErr(cmd.Start())
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			fi, err := os.Lstat(sock)
+			if err != nil {
+				continue
+			}
+			if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+				worst = perm
+			}
+			break
+		}
+		cmd.Process.Signal(os.Interrupt)
+		cmd.Wait()
+	}
+	fi, err := os.Stat(data)
+	is.NoErr(err)
+	t.Logf("data directory mode while serving: %v", fi.Mode().Perm())
+	is.Equal(worst, os.FileMode(0))                  // the socket was never open to group or others
+	is.Equal(fi.Mode().Perm()&0o077, os.FileMode(0)) // the data directory is 0700
+}
