@@ -77,6 +77,31 @@ type manifest struct {
 // serveAdmin serves GET /backup on <data>/admin.sock when the store can
 // back itself up. The returned function stops it. Failing to listen (a
 // path too long for a socket, say) is logged, not fatal.
+// listenPrivate listens on a Unix socket at path that is mode 0600 from the
+// moment it can be reached there: it is made in a private (0700) directory
+// beside path, whatever the umask, given its mode, then renamed into place.
+func listenPrivate(path string) (net.Listener, error) {
+	dir, err := os.MkdirTemp(filepath.Dir(path), ".admin-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	tmp := filepath.Join(dir, "s")
+	ln, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, err
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err = os.Chmod(tmp, 0o600); err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
 func (m *Main) serveAdmin() (stop func()) {
 	b, ok := m.store.(backuper)
 	if !ok {
@@ -84,15 +109,9 @@ func (m *Main) serveAdmin() (stop func()) {
 	}
 	path := filepath.Join(m.DataDir, AdminSocket)
 	os.Remove(path) // a socket left by a killed server; the store's lock says no other server runs here
-	ln, err := net.Listen("unix", path)
-	if err == nil {
-		err = os.Chmod(path, 0o600)
-	}
+	ln, err := listenPrivate(path)
 	if err != nil {
 		m.logger.Error("admin socket: backups unavailable", "err", err)
-		if ln != nil {
-			ln.Close()
-		}
 		return func() {}
 	}
 	mux := http.NewServeMux()

@@ -145,6 +145,11 @@ func (m *Main) lockDataDir() error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
+	// An existing directory (made by mkdir or a volume, 0755) is made
+	// private: it holds the pepper, the signing keys and the admin socket.
+	if err := os.Chmod(m.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory %s must be private (mode 0700): %w", m.DataDir, err)
+	}
 	path := filepath.Join(m.DataDir, ".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
@@ -162,14 +167,14 @@ func (m *Main) lockDataDir() error {
 }
 
 // removeLeftovers removes what a server killed half-way through left in the
-// data directory: the temporary file of a backup being served (.backup-*)
-// and of a secret being saved (.tmp-*). The lock is held: nobody else is
+// data directory: the temporary file of a backup being served (.backup-*),
+// of a secret being saved (.tmp-*) and the admin socket's (.admin-*). The lock is held: nobody else is
 // writing them.
 func (m *Main) removeLeftovers() {
-	for _, pattern := range []string{".backup-*", ".tmp-*"} {
+	for _, pattern := range []string{".backup-*", ".tmp-*", ".admin-*"} {
 		names, _ := filepath.Glob(filepath.Join(m.DataDir, pattern))
 		for _, name := range names {
-			if err := os.Remove(name); err == nil {
+			if err := os.RemoveAll(name); err == nil {
 				m.logger.Info("removed a leftover temporary file", "file", name)
 			}
 		}

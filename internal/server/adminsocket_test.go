@@ -10,20 +10,11 @@ import (
 	"github.com/matryer/is"
 )
 
-// Review (review5): README, Backup and restore: the admin socket, which
-// hands out the pepper and the signing keys in clear, is "mode 0600 in the
-// 0700 data directory". Neither holds:
-//   - internal/server/backup.go serveAdmin: net.Listen("unix") creates the
-//     socket with the process umask (0777 under umask 000, 0775 under 002)
-//     and only then os.Chmod(path, 0o600); a client that connects in between
-//     keeps its connection and may GET /backup.
-//   - internal/server/startup.go: os.MkdirAll(m.DataDir, 0o700) leaves an
-//     existing data directory as it is (0755 here, what `mkdir` or a
-//     container volume makes), so the directory does not close the window.
-//
-// The test starts the real server under umask 000 on a 0755 data directory
-// and watches the socket's mode with lstat.
-func TestReviewAdminSocketNeverOpenToOthers(t *testing.T) {
+// TestAdminSocketNeverOpenToOthers: the admin socket hands out the pepper
+// and the signing keys, so it is mode 0600 in a 0700 data directory from
+// the moment it exists, whatever the umask (000 here) and whatever mode the
+// data directory had (0755 here, as mkdir or a volume makes it).
+func TestAdminSocketNeverOpenToOthers(t *testing.T) {
 	is := is.New(t)
 	data := filepath.Join(t.TempDir(), "data")
 	is.NoErr(os.Mkdir(data, 0o755))
