@@ -33,7 +33,7 @@ type metrics struct {
 	writeErr [len(storeOps)]atomic.Uint64
 
 	health  func() error // nil: the store has no failed state
-	active  atomic.Int64 // keys by state: counted at start, then kept by timedStore
+	active  atomic.Int64 // keys by state: counted at start and at each reload, kept by timedStore between
 	revoked atomic.Int64
 }
 
@@ -185,26 +185,38 @@ func (m *metrics) storeWrite(op int, d time.Duration, err error) {
 
 // instrument sets up the metrics for the opened store: its failed state
 // (when it has an Err method, as the file store does), and the keys of the
-// configured organizations by state, counted once here (one listing of
-// every key) and then kept up to date by the returned store, through which
-// the Service writes.
+// configured organizations by state, counted here (one listing of every
+// key) and then kept up to date by the returned store, through which the
+// Service writes. A reload counts them again (recountKeys).
 func (m *Main) instrument(ctx context.Context) (licensing.Store, error) {
 	m.metrics = newMetrics()
 	if h, ok := m.store.(interface{ Err() error }); ok {
 		m.metrics.health = h.Err
 	}
+	if err := m.recountKeys(ctx); err != nil {
+		return nil, err
+	}
+	return timedStore{m.store, m.metrics}, nil
+}
+
+// recountKeys sets licensing_keys from the store: the keys of the
+// organizations configured now, a page at a time (no memory per key).
+// Creates and revokes during the count may be off by one each until the
+// next count.
+func (m *Main) recountKeys(ctx context.Context) error {
+	var active, revoked int64
 	for id := range m.dir.cur.Load().orgs {
 		var after licensing.KeyCursor
-		for { // a page at a time: the count costs no memory per key
+		for {
 			keys, err := m.store.ListKeys(ctx, id, after, 1000)
 			if err != nil {
-				return nil, fmt.Errorf("count keys: %w", err)
+				return fmt.Errorf("count keys: %w", err)
 			}
 			for _, k := range keys {
 				if k.Active {
-					m.metrics.active.Add(1)
+					active++
 				} else {
-					m.metrics.revoked.Add(1)
+					revoked++
 				}
 			}
 			if len(keys) < 1000 {
@@ -213,7 +225,9 @@ func (m *Main) instrument(ctx context.Context) (licensing.Store, error) {
 			after = licensing.CursorOf(keys[len(keys)-1])
 		}
 	}
-	return timedStore{m.store, m.metrics}, nil
+	m.metrics.active.Store(active)
+	m.metrics.revoked.Store(revoked)
+	return nil
 }
 
 // ServeHTTP answers GET /metrics.

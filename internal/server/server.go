@@ -244,7 +244,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	})
 	mux.Handle(licensing.APIPrefix+"/", api)
 	m.opsRoutes(mux)
-	mux.Handle("/", ownerpage.Handler(ownerpage.Config{APIBase: licensing.APIPrefix})) // the owner page; 404 elsewhere
+	mux.Handle("/", m.pageRoutes(ownerpage.Handler(ownerpage.Config{APIBase: licensing.APIPrefix}))) // the owner page; 404 elsewhere
 	ln, err := net.Listen("tcp", m.Addr)
 	if err != nil {
 		return err
@@ -322,6 +322,11 @@ func (m *Main) reload() {
 		m.logger.Error("reload failed; keeping the previous policy", "err", err)
 		return
 	}
+	// The organizations may have changed: licensing_keys counts the
+	// configured ones' keys.
+	if err := m.recountKeys(context.Background()); err != nil {
+		m.logger.Error("reload: count keys for licensing_keys", "err", err)
+	}
 	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
 }
 
@@ -391,6 +396,25 @@ func (m *Main) logRequests(next http.Handler) http.Handler {
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 		m.writeRequestLine(start, r.Method, redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
+	})
+}
+
+// pageRoutes observes the owner page's answers in /metrics under its own
+// paths ("/", "/owner.js", "/owner.css"), and everything else it answers
+// (404 for any other path) as licensing.RouteUnmatched: a fixed set of
+// labels whatever paths are asked for.
+func (m *Main) pageRoutes(page http.Handler) http.Handler {
+	routes := map[string]http.HandlerFunc{}
+	for _, p := range []string{"/", "/owner.js", "/owner.css"} {
+		routes[p] = m.metrics.observe(p, page.ServeHTTP)
+	}
+	other := m.metrics.observe(licensing.RouteUnmatched, page.ServeHTTP)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := routes[r.URL.Path]; ok {
+			h(w, r)
+			return
+		}
+		other(w, r)
 	})
 }
 

@@ -20,13 +20,10 @@ func requestsTotal(series map[string]float64) float64 {
 	return n
 }
 
-// Review (review5): README, Metrics: licensing_http_requests_total counts
-// "requests answered, by route pattern ... `unmatched` for 404". The owner
-// page ("/", "/owner.js", "/owner.css") and every 404 outside the API prefix
-// are answered but never counted: the page handler is mounted without
-// m.metrics.observe (internal/server/server.go, mux.Handle("/", ownerpage...)),
-// so a scraper sees neither the page's traffic nor a flood of 404s.
-func TestReviewMetricsCountEveryRequest(t *testing.T) {
+// TestMetricsCountEveryRequest: licensing_http_requests_total counts every
+// answer: the owner page's files under their paths, and any 404 outside
+// the API as "unmatched" (one series, whatever the paths).
+func TestMetricsCountEveryRequest(t *testing.T) {
 	is := is.New(t)
 	cfgPath, data := configured(t)
 	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1, TokenLifetime: time.Hour})
@@ -34,6 +31,14 @@ func TestReviewMetricsCountEveryRequest(t *testing.T) {
 	for _, path := range []string{"/", "/owner.js", "/owner.css", "/nope", "/wp-login.php"} {
 		p.do(t, "GET", path, "", "")
 	}
-	after := requestsTotal(p.scrape(t))
+	series := p.scrape(t)
+	after := requestsTotal(series)
 	is.Equal(after-before, float64(1+5)) // the first scrape and the 5 requests
+	unmatched := 0
+	for name := range series {
+		if strings.Contains(name, `route="unmatched"`) && strings.HasPrefix(name, "licensing_http_requests_total{") {
+			unmatched++
+		}
+	}
+	is.Equal(unmatched, 1) // /nope and /wp-login.php: one series
 }
