@@ -15,11 +15,18 @@ func (m *Main) opsFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", m.envDur("LICENSING_SHUTDOWN_DELAY", 0), "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
 }
 
-// drain keeps serving for ShutdownDelay once /readyz answers 503.
+// drain keeps serving for ShutdownDelay once /readyz answers 503, or until
+// a second signal (drainCut).
 func (m *Main) drain() {
 	if m.ShutdownDelay > 0 {
-		m.logger.Info("draining before shutdown: /readyz answers 503", "delay", m.ShutdownDelay.String())
-		time.Sleep(m.ShutdownDelay)
+		m.logger.Info("draining before shutdown: /readyz answers 503; a second SIGTERM or SIGINT ends the drain", "delay", m.ShutdownDelay.String())
+		t := time.NewTimer(m.ShutdownDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-m.drainCut:
+			m.logger.Info("drain ended by a second signal")
+		}
 	}
 }
 

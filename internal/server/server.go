@@ -80,8 +80,9 @@ type Main struct {
 	closer       io.Closer
 
 	metrics  *metrics
-	cert     *certificate // nil: plain HTTP
-	stopping atomic.Bool  // set before Shutdown: /readyz answers 503
+	cert     *certificate    // nil: plain HTTP
+	stopping atomic.Bool     // set before Shutdown: /readyz answers 503
+	drainCut <-chan struct{} // closed by a second signal: the drain ends now
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
@@ -164,8 +165,30 @@ func (m *Main) Main(args []string) int {
 		fmt.Fprintln(m.Stderr, "licensing-server:", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// The first SIGINT or SIGTERM shuts down gracefully; another one during
+	// the -shutdown-delay drain ends the drain at once (still gracefully).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
+	again, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	m.drainCut = again
+	go func() {
+		for first := true; ; first = false {
+			select {
+			case <-sigs:
+			case <-done:
+				return
+			}
+			if !first {
+				close(again)
+				return
+			}
+			stop()
+		}
+	}()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -12,10 +12,10 @@ import (
 	"github.com/matryer/is"
 )
 
-// Review (review5): README: with -shutdown-delay the server keeps serving
+// TestInFlightRequestFinishesAfterDrain: with -shutdown-delay the server keeps serving
 // with /readyz at 503, "then it shuts down gracefully": a request in flight
 // when SIGTERM arrives (here: its headers sent, its body not yet) finishes.
-func TestReviewInFlightRequestFinishesAfterDrain(t *testing.T) {
+func TestInFlightRequestFinishesAfterDrain(t *testing.T) {
 	is := is.New(t)
 	cfgPath, data := configured(t)
 	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "file", RateBurst: 1,
