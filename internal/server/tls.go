@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 )
 
 // certificate serves the TLS certificate of -tls-cert and -tls-key and
@@ -31,10 +32,20 @@ func newCertificate(certFile, keyFile string) (*certificate, error) {
 }
 
 // reload reads the files again; on an error the current certificate stays.
+// A certificate outside its validity period is an error: every client
+// would refuse it.
 func (c *certificate) reload() error {
 	pair, err := tls.LoadX509KeyPair(c.certFile, c.keyFile)
 	if err != nil {
 		return fmt.Errorf("tls: %w", err)
+	}
+	now := time.Now()
+	switch leaf := pair.Leaf; {
+	case leaf == nil:
+	case now.After(leaf.NotAfter):
+		return fmt.Errorf("tls: %s expired on %s", c.certFile, leaf.NotAfter.UTC().Format(time.RFC3339))
+	case now.Before(leaf.NotBefore):
+		return fmt.Errorf("tls: %s is not valid before %s", c.certFile, leaf.NotBefore.UTC().Format(time.RFC3339))
 	}
 	c.cur.Store(&pair)
 	return nil

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -29,6 +30,12 @@ import (
 // key and the parsed certificate.
 func selfSigned(t *testing.T, serial int64) (certPEM, keyPEM []byte, cert *x509.Certificate) {
 	t.Helper()
+	return selfSignedFor(t, serial, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+}
+
+// selfSignedFor is selfSigned valid from notBefore to notAfter.
+func selfSignedFor(t *testing.T, serial int64, notBefore, notAfter time.Time) (certPEM, keyPEM []byte, cert *x509.Certificate) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -36,8 +43,8 @@ func selfSigned(t *testing.T, serial int64) (certPEM, keyPEM []byte, cert *x509.
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "licensing test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
@@ -140,6 +147,39 @@ func TestTLSReload(t *testing.T) {
 	waitLog(t, p, "keeping the previous TLS certificate", 1)
 	serial, _ = get(t, newClient())
 	is.Equal(serial, int64(2)) // a bad file keeps the current certificate
+
+	certC, keyC, _ := selfSignedFor(t, 3, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour))
+	writeFiles(t, map[string][]byte{certFile: certC, keyFile: keyC})
+	p.reload <- syscall.SIGHUP
+	waitLog(t, p, "keeping the previous TLS certificate", 2)
+	is.True(strings.Contains(p.logs.String(), "expired on")) // says why
+	serial, _ = get(t, newClient())
+	is.Equal(serial, int64(2)) // an expired certificate is not taken either
+}
+
+// TestTLSCertificateOutOfDateStopsStart: a certificate that has expired, or
+// is not valid yet, stops the start with one line saying so: every client
+// would refuse it.
+func TestTLSCertificateOutOfDateStopsStart(t *testing.T) {
+	for _, tc := range []struct {
+		name                string
+		notBefore, notAfter time.Time
+		want                string
+	}{
+		{"expired", time.Now().Add(-48 * time.Hour), time.Now().Add(-time.Hour), "expired on"},
+		{"not yet valid", time.Now().Add(24 * time.Hour), time.Now().Add(48 * time.Hour), "is not valid before"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			certPEM, keyPEM, _ := selfSignedFor(t, 1, tc.notBefore, tc.notAfter)
+			writeFiles(t, map[string][]byte{certFile: certPEM, keyFile: keyPEM})
+			out, err := exec.Command(serverBin, "-addr", "127.0.0.1:0", "-data", filepath.Join(dir, "d"), "-tls-cert", certFile, "-tls-key", keyFile).CombinedOutput()
+			is.True(err != nil) // refused
+			is.True(strings.Contains(string(out), tc.want))
+		})
+	}
 }
 
 func TestTLSFlagsTogether(t *testing.T) {
