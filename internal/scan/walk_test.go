@@ -75,6 +75,8 @@ func TestPaths(t *testing.T) {
 		p("edge.txt") + ":1: " + mask(keys[5]),
 		p("edge.txt") + ":3: " + mask(keys[6]),
 		p("logs/server.log") + ":1: " + mask(keys[2]),
+		p("src/main.go") + ":6: " + mask(keys[1]),
+		p("src/main.go") + ":6: " + mask(keys[2]),
 		p("src/main.go") + ":9: " + mask(keys[1]),
 	}) // every planted key, in lexical order, and nothing else
 	is.Equal(len(failed), 1)                        // the missing path
