@@ -44,6 +44,7 @@ const KeyLength = 64
 
 const (
 	bodyLength = 56 // hex characters covered by the checksum
+	sumLength  = KeyLength - bodyLength
 	maskEdge   = 8
 	// maxCarry is the most a block passes on to the next: the end of a hex
 	// run too short to hold a key yet.
@@ -217,18 +218,25 @@ func (b *blockScanner) block(buf []byte, eof bool) (carry int) {
 			known = p + 1 // buf[q+1:p+1] was just seen to be hex
 			continue
 		}
-		// buf[i:p+1] is hex: check every window of the run.
+		// buf[i:p+1] is hex: check every window of the run. The first
+		// checksum is computed in full, each next one by rolling the
+		// window on by a byte.
+		reg := ^bodyCRC(buf[i:])
+		want := sumOf(buf[i+bodyLength:])
 		for {
-			if masked, ok := checkKey(buf[i : i+KeyLength]); ok {
+			if ^reg == want {
 				b.line += bytes.Count(buf[counted:i], newline)
 				counted = i
-				b.found(b.line, masked)
+				b.found(b.line, mask(buf[i:i+KeyLength]))
 			}
-			i++
-			p = i + KeyLength - 1
+			p = i + KeyLength
 			if p >= n || class[buf[p]]&isHex == 0 {
+				i++
 				break
 			}
+			reg = slicing8[0][byte(reg)^(buf[i+bodyLength]|0x20)] ^ reg>>8 ^ rollOut[buf[i]|0x20]
+			want = want<<4 | uint32(nibble[buf[p]])
+			i++
 		}
 		if p >= n {
 			break // buf[i:] is hex: the run may go on in the next block
@@ -265,12 +273,47 @@ var slicing8 = func() (t [8][256]uint32) {
 // 0-9 and a-f as they are.
 const lower = 0x2020202020202020
 
-// checkKey reports whether the 64 hex characters in k carry a valid checksum,
-// and returns the masked key in lower case. It lower-cases and computes the
-// CRC-32 (IEEE) 8 bytes at a time, in one pass: it runs for every 64-hex
-// string in the input (every SHA-256 sum), so it has to be cheap.
-func checkKey(k []byte) (string, bool) {
-	k = k[:KeyLength]
+// rollOut[c] takes the body's first character c out of the CRC register
+// when the window moves on by a byte: the register of body[1:57] (from the
+// initial value) is the register of body[0:56] stepped with body[56], xor
+// rollOut[body[0]]. A CRC register is linear in the bytes and the initial
+// value, so rollOut[c] is what c contributes after 56 more bytes, plus the
+// initial value's contribution after 57 bytes and after 56.
+var rollOut = func() (t [256]uint32) {
+	zeros := func(reg uint32, n int) uint32 {
+		for range n {
+			reg = slicing8[0][byte(reg)] ^ reg>>8
+		}
+		return reg
+	}
+	init := zeros(^uint32(0), bodyLength+1) ^ zeros(^uint32(0), bodyLength)
+	for c := range 256 {
+		t[c] = zeros(slicing8[0][c], bodyLength) ^ init
+	}
+	return t
+}()
+
+// nibble is the value of each hex digit.
+var nibble = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = uint8(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = uint8(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = uint8(c - 'A' + 10)
+		}
+	}
+	return t
+}()
+
+// bodyCRC returns the CRC-32 (IEEE) of the 56 hex characters at the start of
+// k, lower-cased. It lower-cases and computes 8 bytes at a time, in one pass:
+// it runs for every hex run of 64 or more characters in the input (every
+// SHA-256 sum), so it has to be cheap.
+func bodyCRC(k []byte) uint32 {
+	k = k[:bodyLength]
 	crc := ^uint32(0)
 	for j := 0; j < bodyLength; j += 8 {
 		w := binary.LittleEndian.Uint64(k[j:]) | lower
@@ -279,24 +322,26 @@ func checkKey(k []byte) (string, bool) {
 		crc = slicing8[0][hi>>24] ^ slicing8[1][hi>>16&0xff] ^ slicing8[2][hi>>8&0xff] ^ slicing8[3][hi&0xff] ^
 			slicing8[4][lo>>24] ^ slicing8[5][lo>>16&0xff] ^ slicing8[6][lo>>8&0xff] ^ slicing8[7][lo&0xff]
 	}
-	crc = ^crc
-	var want uint32
-	for _, c := range k[bodyLength:] {
-		c |= 0x20
-		v := c - '0'
-		if c >= 'a' {
-			v = c - 'a' + 10
-		}
-		want = want<<4 | uint32(v)
+	return ^crc
+}
+
+// sumOf returns the value of the 8 hex characters at the start of k.
+func sumOf(k []byte) uint32 {
+	var v uint32
+	for _, c := range k[:sumLength] {
+		v = v<<4 | uint32(nibble[c])
 	}
-	if crc != want {
-		return "", false
-	}
+	return v
+}
+
+// mask returns the 64 hex characters in k masked, in lower case.
+func mask(k []byte) string {
+	k = k[:KeyLength]
 	var m [2*maskEdge + 3]byte
 	for j := range maskEdge {
 		m[j] = k[j] | 0x20
 		m[maskEdge+3+j] = k[KeyLength-maskEdge+j] | 0x20
 	}
 	copy(m[maskEdge:], "...")
-	return string(m[:]), true
+	return string(m[:])
 }

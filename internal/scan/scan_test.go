@@ -207,3 +207,27 @@ func ExampleScanner_Reader() {
 	// Output:
 	// line 1: 2b2d5fcd...7b4b92dd
 }
+
+// TestLongRunAgreesWithReference plants keys, upper and lower case, at every
+// offset mod 64 inside one long hex run, where each window's checksum is
+// rolled on from the previous one, and compares with the reference.
+func TestLongRunAgreesWithReference(t *testing.T) {
+	is := is.New(t)
+	var b strings.Builder
+	for off := range 70 {
+		b.WriteString(strings.Repeat("f0e1d2c3b4a59687", off/16+1)[:off])
+		k := newKey(t)
+		if off%3 == 0 {
+			k = strings.ToUpper(k)
+		}
+		b.WriteString(k)
+	}
+	in := b.String()
+	want := reference([]byte(in))
+	is.True(len(want) >= 70) // every planted key (and any chance window)
+	for _, size := range []int{0, scan.MinBlockSize, 1000} {
+		sc := scan.Scanner{BlockSize: size}
+		is.Equal(findings(t, &sc, strings.NewReader(in)), want)                       // one read
+		is.Equal(findings(t, &sc, iotest.OneByteReader(strings.NewReader(in))), want) // byte by byte
+	}
+}
