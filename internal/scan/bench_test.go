@@ -179,3 +179,28 @@ func TestWriteCorpus(t *testing.T) {
 	}
 	t.Logf("%d bytes, %d keys", len(data), keys)
 }
+
+// BenchmarkScanLongHex is the worst case of checking every window: 20 MB of
+// hex in lines of 4,096 characters (a hex dump), where every byte starts a
+// window whose checksum must be computed.
+func BenchmarkScanLongHex(b *testing.B) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var buf bytes.Buffer
+	for buf.Len() < 20<<20 {
+		p := make([]byte, 2048)
+		for i := range p {
+			p[i] = byte(r.Uint32())
+		}
+		buf.WriteString(hex.EncodeToString(p))
+		buf.WriteByte('\n')
+	}
+	data := buf.Bytes()
+	var sc scan.Scanner
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for b.Loop() {
+		if err := sc.Reader(bytes.NewReader(data), func(int, string) {}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

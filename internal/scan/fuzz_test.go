@@ -13,28 +13,34 @@ import (
 )
 
 // reference is the slow, obvious reading of the package's definition: every
-// offset is tried, the candidate is checked with licensing.ParseKey, and the
-// boundaries are checked byte by byte.
+// offset is tried, and the 64 bytes there are a key when they are all hex and
+// licensing.ParseKey accepts them.
+//
+// Input that starts with a UTF-16 byte order mark is first decoded: each
+// code unit below 0x80 becomes that byte, any other the byte 0x80.
 func reference(data []byte) []string {
-	alnum := func(c byte) bool {
-		return '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	if len(data) >= 2 && (data[0] == 0xff && data[1] == 0xfe || data[0] == 0xfe && data[1] == 0xff) {
+		var text []byte
+		for j := 2; j+1 < len(data); j += 2 {
+			u := uint16(data[j]) | uint16(data[j+1])<<8
+			if data[0] == 0xfe {
+				u = uint16(data[j])<<8 | uint16(data[j+1])
+			}
+			text = append(text, byte(min(u, 0x80)))
+		}
+		data = text
 	}
 	hex := func(c byte) bool {
 		return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 	}
 	var out []string
 	for k := 0; k+licensing.KeyLength <= len(data); k++ {
-		key, err := licensing.ParseKey(string(data[k : k+licensing.KeyLength]))
-		if err != nil || !hex(data[k]) || !hex(data[k+licensing.KeyLength-1]) { // ParseKey trims white space
-			continue
+		window := data[k : k+licensing.KeyLength]
+		if bytes.IndexFunc(window, func(r rune) bool { return r > 0x7f || !hex(byte(r)) }) >= 0 {
+			continue // ParseKey trims white space
 		}
-		if end := k + licensing.KeyLength; end < len(data) && alnum(data[end]) {
-			continue
-		}
-		left := k == 0 || !alnum(data[k-1]) ||
-			k >= 2 && data[k-2] == '\\' && strings.IndexByte("nrt", data[k-1]) >= 0 ||
-			k >= 3 && data[k-3] == '%' && hex(data[k-2]) && hex(data[k-1])
-		if !left {
+		key, err := licensing.ParseKey(string(window))
+		if err != nil {
 			continue
 		}
 		out = append(out, fmt.Sprintf("%d: %s", 1+bytes.Count(data[:k], []byte("\n")), licensing.MaskKey(key)))
@@ -77,6 +83,7 @@ func FuzzScan(f *testing.F) {
 		"#", "x#", "#x", "# #", "##", "\\n#", "%3D#", "%3#", "a\r\n^#\r\n", `{"k":"#"}`,
 		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855 #",
 		strings.Repeat("ab", 70) + "#", strings.Repeat("z\n", 70) + "#\n#",
+		"\xff\xfeLICENSE_KEY=#\r\n", "\xfe\xff\x00#", "\xff\xfe\xe9#\x00",
 	}
 	for i, s := range seeds {
 		f.Add([]byte(s), uint16(i*37), uint8(i*11))
@@ -84,6 +91,13 @@ func FuzzScan(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, block uint16, chunk uint8) {
 		is := is.New(t)
 		in := plant(data)
+		if bytes.HasPrefix(data, []byte{0xff, 0xfe}) {
+			// UTF-16LE: the planted keys are written in it too.
+			in = []byte{0xff, 0xfe}
+			for _, c := range plant(data[2:]) {
+				in = append(in, c, 0)
+			}
+		}
 		sc := scan.Scanner{BlockSize: scan.MinBlockSize + int(block)%1024}
 		var got []string
 		err := sc.Reader(chunkReader{bytes.NewReader(in), 1 + int(chunk)}, func(line int, masked string) {

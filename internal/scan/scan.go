@@ -6,20 +6,27 @@
 //
 // # What counts as a key
 //
-// A key is a run of exactly 64 hex characters (either case) whose checksum is
-// valid and that stands alone: the bytes on either side are not ASCII letters
-// or digits, so a key is found inside quotes, JSON, URLs or `KEY=...`, but not
-// inside a 128-character hex string or an identifier. Two common escapes are
-// also boundaries on the left: a backslash escape `\n`, `\r` or `\t` (a key on
-// its own line inside a JSON string) and a percent escape `%XX` (a key inside
-// a URL-encoded query). Lines are counted by '\n', so CRLF files number their
-// lines as editors do. Keys split across lines are not keys.
+// A key is any 64 consecutive hex characters (either case) whose checksum is
+// valid, whatever surrounds them: no boundary is required, so a key is found
+// inside quotes, JSON, URLs or `KEY=...`, but also after an escape that ends
+// in a hex digit or a letter (Go's `\u003e`, JavaScript's `\x3d`,
+// quoted-printable `=3D`, URL `%3D`), after an ANSI colour sequence
+// (`ESC[1;32m`), glued to an identifier, or inside a longer hex string: every
+// 64-character window of a hex run is checked. The checksum makes a random
+// window pass only once in 2^32, so a SHA-256 sum is checked once and a
+// SHA-512 sum 65 times, and neither is reported in practice. Lines are
+// counted by '\n', so CRLF files number their lines as editors do. Keys split
+// across lines are not keys.
+//
+// Text in UTF-16 (as Windows PowerShell 5 writes it) is read as such when it
+// starts with a byte order mark; see Scanner.Reader.
 //
 // # Security
 //
 // Findings carry only the masked key (its first and last 8 characters, as the
-// server shows them), never the key itself, so the scanner's output can go
-// into CI logs. The scanner never follows a symbolic link it finds while
+// server shows them), never the key itself, and every path in a Finding or in
+// an error from Paths has its keys masked too (a key in a file or directory
+// name is itself reported), so the scanner's output can go into CI logs. The scanner never follows a symbolic link it finds while
 // walking a directory.
 //
 // The package imports only the standard library.
@@ -38,11 +45,11 @@ const KeyLength = 64
 
 const (
 	bodyLength = 56 // hex characters covered by the checksum
+	sumLength  = KeyLength - bodyLength
 	maskEdge   = 8
-	// maxCarry is the most a block passes on to the next: an undecided hex
-	// run (at most 66 characters with a percent escape) and 2 bytes of
-	// context before it.
-	maxCarry = 2 + KeyLength + 2
+	// maxCarry is the most a block passes on to the next: the end of a hex
+	// run too short to hold a key yet.
+	maxCarry = KeyLength - 1
 )
 
 // DefaultBlockSize is the size of the blocks a Scanner reads when its
@@ -67,20 +74,14 @@ type Scanner struct {
 }
 
 // class bits of a byte.
-const (
-	isHex   = 1 << iota // 0-9 a-f A-F
-	isAlnum             // 0-9 a-z A-Z
-)
+const isHex = 1 // 0-9 a-f A-F
 
 var class = func() (t [256]uint8) {
 	for c := '0'; c <= '9'; c++ {
-		t[c] = isHex | isAlnum
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-'a'+'A'] = isAlnum, isAlnum
+		t[c] = isHex
 	}
 	for c := 'a'; c <= 'f'; c++ {
-		t[c], t[c-'a'+'A'] = isHex|isAlnum, isHex|isAlnum
+		t[c], t[c-'a'+'A'] = isHex, isHex
 	}
 	return t
 }()
@@ -90,9 +91,26 @@ var class = func() (t [256]uint8) {
 // first 8 characters, "...", and its last 8 characters, in lower case (as the
 // server shows a key after creation). It returns the first read error other
 // than io.EOF; keys found before the error have been reported.
+//
+// Input that starts with a UTF-16 byte order mark (FF FE, little-endian, as
+// Windows PowerShell 5 writes files; or FE FF, big-endian) is read as UTF-16:
+// keys written in it are found, and its lines are counted by U+000A. UTF-16
+// without a byte order mark is read as bytes, and a key in it is not found.
 func (s *Scanner) Reader(r io.Reader, found func(line int, masked string)) error {
 	if found == nil {
 		return errNilFound
+	}
+	var head [2]byte
+	n, err := io.ReadFull(r, head[:])
+	switch {
+	case err == io.EOF || err == io.ErrUnexpectedEOF:
+		return nil // fewer than 2 bytes hold no key
+	case err != nil:
+		return err
+	case head == [2]byte{0xff, 0xfe} || head == [2]byte{0xfe, 0xff}:
+		r = &utf16Reader{r: r, bigEndian: head[0] == 0xfe}
+	default:
+		r = io.MultiReader(bytes.NewReader(head[:n]), r)
 	}
 	size := s.BlockSize
 	if size == 0 {
@@ -103,14 +121,14 @@ func (s *Scanner) Reader(r io.Reader, found func(line int, masked string)) error
 		s.buf = make([]byte, size)
 	}
 	b := blockScanner{line: 1, found: found}
-	carry, start := 0, 0 // bytes kept at the front of buf; where scanning resumes in them
+	carry := 0 // bytes kept at the front of buf
 	for {
 		n, err := r.Read(s.buf[carry:])
 		if n > 0 {
-			carry, start = b.block(s.buf[:carry+n], start, false)
+			carry = b.block(s.buf[:carry+n], false)
 		}
 		if err == io.EOF {
-			b.block(s.buf[:carry], start, true)
+			b.block(s.buf[:carry], true)
 			return nil
 		}
 		if err != nil {
@@ -119,40 +137,69 @@ func (s *Scanner) Reader(r io.Reader, found func(line int, masked string)) error
 	}
 }
 
-// blockScanner is the state carried from one block to the next.
-type blockScanner struct {
-	line    int  // line number at the first byte not yet counted
-	skipHex bool // the previous block ended inside a hex run too long to be a key
-	found   func(line int, masked string)
+// utf16Reader reads UTF-16 text as bytes the scanner can search: each code
+// unit below 0x80 as that ASCII byte, any other as 0x80 (not hex, not a
+// newline).
+type utf16Reader struct {
+	r         io.Reader
+	bigEndian bool
+	buf       []byte
+	odd       int // 1 when buf[0] holds the first byte of a code unit
 }
 
-// block reports the keys that lie wholly in buf[start:] (buf[:start] is
-// context: bytes already scanned, kept to judge boundaries) and moves the
-// bytes it cannot decide yet to the front of buf. It returns how many it
-// moved and where scanning resumes in them. With eof, the end of buf is the
-// end of the input and nothing is kept.
-//
-// The search skips: a key that starts at or after i covers buf[i+63], so when
-// that byte is not hex no key starts in buf[i:i+64], and scanning resumes
-// after it. Most text is skipped 64 bytes at a time; a byte of a hex run is
-// read about once.
-func (b *blockScanner) block(buf []byte, start int, eof bool) (carry, resume int) {
-	n := len(buf)
-	i, counted := start, start
-	if b.skipHex {
-		for i < n && class[buf[i]]&isHex != 0 {
-			i++
-		}
-		if i == n && !eof {
-			b.line += bytes.Count(buf[counted:], newline)
-			return 0, 0
-		}
-		b.skipHex = false
-		i++ // the byte that ended the run is not hex, so no key starts there
+func (u *utf16Reader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
 	}
-	// Invariant: every key that starts before i has been reported, buf[i-1]
-	// is not hex (or i is the start of the input), and buf[i:known] is hex.
-	known := i
+	if want := 2*len(p) + 1; len(u.buf) < want {
+		u.buf = make([]byte, min(want, 2*DefaultBlockSize+1))
+	}
+	limit := min(len(u.buf), 2*len(p)+u.odd)
+	n, err := u.r.Read(u.buf[u.odd:limit])
+	n += u.odd
+	lo, hi := 0, 1
+	if u.bigEndian {
+		lo, hi = 1, 0
+	}
+	w := 0
+	for j := 0; j+1 < n; j += 2 {
+		c := u.buf[j+lo]
+		if u.buf[j+hi] != 0 || c >= 0x80 {
+			c = 0x80
+		}
+		p[w] = c
+		w++
+	}
+	u.odd = n & 1
+	if u.odd == 1 {
+		u.buf[0] = u.buf[n-1]
+	}
+	return w, err
+}
+
+// blockScanner is the state carried from one block to the next.
+type blockScanner struct {
+	line  int // line number at the first byte not yet counted
+	found func(line int, masked string)
+}
+
+// block reports the keys that lie wholly in buf, moves the bytes it cannot
+// decide yet (the last, at most 63, bytes of a hex run that reaches the end of
+// buf) to the front of buf, and returns how many it moved. With eof, the end
+// of buf is the end of the input and nothing is kept.
+//
+// Every window of 64 hex characters is a candidate, whatever is around it.
+// The search skips: a window that starts at or after i covers buf[i+63], so
+// when that byte is not hex no window starts in buf[i:i+64], and scanning
+// resumes after it. Most text is skipped 64 bytes at a time; a byte of a hex
+// run shorter than 64 is read about once, and a longer run costs a checksum
+// per window.
+func (b *blockScanner) block(buf []byte, eof bool) (carry int) {
+	n := len(buf)
+	i, counted := 0, 0
+	// Invariant: every key that starts before i has been reported, and
+	// buf[i:known] is hex.
+	known := 0
 	for {
 		p := i + KeyLength - 1
 		if p >= n {
@@ -172,69 +219,43 @@ func (b *blockScanner) block(buf []byte, start int, eof bool) (carry, resume int
 			known = p + 1 // buf[q+1:p+1] was just seen to be hex
 			continue
 		}
-		// buf[i:p+1] is hex: find the end of the run.
-		e := p + 1
-		for e < n && class[buf[e]]&isHex != 0 {
-			e++
-		}
-		if e == n && !eof {
-			if e-i > KeyLength+2 {
-				b.line += bytes.Count(buf[counted:], newline)
-				b.skipHex = true
-				return 0, 0
+		// buf[i:p+1] is hex: check every window of the run. The first
+		// checksum is computed in full, each next one by rolling the
+		// window on by a byte.
+		reg := ^bodyCRC(buf[i:])
+		want := sumOf(buf[i+bodyLength:])
+		for {
+			if ^reg == want {
+				b.line += bytes.Count(buf[counted:i], newline)
+				counted = i
+				b.found(b.line, mask(buf[i:i+KeyLength]))
 			}
-			break // the run may go on in the next block
-		}
-		if k := candidate(buf, i, e); k >= 0 {
-			if masked, ok := checkKey(buf[k : k+KeyLength]); ok {
-				b.line += bytes.Count(buf[counted:k], newline)
-				counted = k
-				b.found(b.line, masked)
+			p = i + KeyLength
+			if p >= n || class[buf[p]]&isHex == 0 {
+				i++
+				break
 			}
+			reg = slicing8[0][byte(reg)^(buf[i+bodyLength]|0x20)] ^ reg>>8 ^ rollOut[buf[i]|0x20]
+			want = want<<4 | uint32(nibble[buf[p]])
+			i++
 		}
-		i = e + 1 // buf[e] is not hex
+		if p >= n {
+			break // buf[i:] is hex: the run may go on in the next block
+		}
+		i = p + 1
 		known = i
 	}
 	if eof {
 		b.line += bytes.Count(buf[counted:], newline)
-		return 0, 0
+		return 0
 	}
-	// Keep buf[i:] (i <= n), undecided, and the 2 bytes before it, which
-	// decide the left boundary of a key that starts at i.
+	// Keep buf[i:] (fewer than 64 bytes): a key may start there and end in
+	// the next block.
 	b.line += bytes.Count(buf[counted:i], newline)
-	from := max(i-2, 0)
-	carry = copy(buf, buf[from:])
-	return carry, i - from
+	return copy(buf, buf[i:])
 }
 
 var newline = []byte{'\n'}
-
-// candidate returns where a key starts in the maximal hex run buf[i:e], or -1
-// when the run cannot hold one. buf[i-1] and buf[e], when they exist, are not
-// hex; i == 0 is the start of the input.
-func candidate(buf []byte, i, e int) int {
-	if e < len(buf) && class[buf[e]]&isAlnum != 0 {
-		return -1
-	}
-	switch e - i {
-	case KeyLength:
-		if i == 0 {
-			return i
-		}
-		c := buf[i-1]
-		if class[c]&isAlnum == 0 {
-			return i
-		}
-		if (c == 'n' || c == 'r' || c == 't') && i >= 2 && buf[i-2] == '\\' {
-			return i
-		}
-	case KeyLength + 2:
-		if i >= 1 && buf[i-1] == '%' {
-			return i + 2
-		}
-	}
-	return -1
-}
 
 // slicing8 holds the tables of CRC-32 (IEEE) by slicing-by-8.
 var slicing8 = func() (t [8][256]uint32) {
@@ -253,12 +274,47 @@ var slicing8 = func() (t [8][256]uint32) {
 // 0-9 and a-f as they are.
 const lower = 0x2020202020202020
 
-// checkKey reports whether the 64 hex characters in k carry a valid checksum,
-// and returns the masked key in lower case. It lower-cases and computes the
-// CRC-32 (IEEE) 8 bytes at a time, in one pass: it runs for every 64-hex
-// string in the input (every SHA-256 sum), so it has to be cheap.
-func checkKey(k []byte) (string, bool) {
-	k = k[:KeyLength]
+// rollOut[c] takes the body's first character c out of the CRC register
+// when the window moves on by a byte: the register of body[1:57] (from the
+// initial value) is the register of body[0:56] stepped with body[56], xor
+// rollOut[body[0]]. A CRC register is linear in the bytes and the initial
+// value, so rollOut[c] is what c contributes after 56 more bytes, plus the
+// initial value's contribution after 57 bytes and after 56.
+var rollOut = func() (t [256]uint32) {
+	zeros := func(reg uint32, n int) uint32 {
+		for range n {
+			reg = slicing8[0][byte(reg)] ^ reg>>8
+		}
+		return reg
+	}
+	init := zeros(^uint32(0), bodyLength+1) ^ zeros(^uint32(0), bodyLength)
+	for c := range 256 {
+		t[c] = zeros(slicing8[0][c], bodyLength) ^ init
+	}
+	return t
+}()
+
+// nibble is the value of each hex digit.
+var nibble = func() (t [256]uint8) {
+	for c := range 256 {
+		switch {
+		case '0' <= c && c <= '9':
+			t[c] = uint8(c - '0')
+		case 'a' <= c && c <= 'f':
+			t[c] = uint8(c - 'a' + 10)
+		case 'A' <= c && c <= 'F':
+			t[c] = uint8(c - 'A' + 10)
+		}
+	}
+	return t
+}()
+
+// bodyCRC returns the CRC-32 (IEEE) of the 56 hex characters at the start of
+// k, lower-cased. It lower-cases and computes 8 bytes at a time, in one pass:
+// it runs for every hex run of 64 or more characters in the input (every
+// SHA-256 sum), so it has to be cheap.
+func bodyCRC(k []byte) uint32 {
+	k = k[:bodyLength]
 	crc := ^uint32(0)
 	for j := 0; j < bodyLength; j += 8 {
 		w := binary.LittleEndian.Uint64(k[j:]) | lower
@@ -267,24 +323,26 @@ func checkKey(k []byte) (string, bool) {
 		crc = slicing8[0][hi>>24] ^ slicing8[1][hi>>16&0xff] ^ slicing8[2][hi>>8&0xff] ^ slicing8[3][hi&0xff] ^
 			slicing8[4][lo>>24] ^ slicing8[5][lo>>16&0xff] ^ slicing8[6][lo>>8&0xff] ^ slicing8[7][lo&0xff]
 	}
-	crc = ^crc
-	var want uint32
-	for _, c := range k[bodyLength:] {
-		c |= 0x20
-		v := c - '0'
-		if c >= 'a' {
-			v = c - 'a' + 10
-		}
-		want = want<<4 | uint32(v)
+	return ^crc
+}
+
+// sumOf returns the value of the 8 hex characters at the start of k.
+func sumOf(k []byte) uint32 {
+	var v uint32
+	for _, c := range k[:sumLength] {
+		v = v<<4 | uint32(nibble[c])
 	}
-	if crc != want {
-		return "", false
-	}
+	return v
+}
+
+// mask returns the 64 hex characters in k masked, in lower case.
+func mask(k []byte) string {
+	k = k[:KeyLength]
 	var m [2*maskEdge + 3]byte
 	for j := range maskEdge {
 		m[j] = k[j] | 0x20
 		m[maskEdge+3+j] = k[KeyLength-maskEdge+j] | 0x20
 	}
 	copy(m[maskEdge:], "...")
-	return string(m[:]), true
+	return string(m[:])
 }

@@ -82,19 +82,30 @@ func TestReader(t *testing.T) {
 		{"wrong checksum", badChecksum(k1), nil},
 		{"sha-256 sum", sha + "  empty.txt\n", nil},
 		{"uuids", uuid + " " + strings.ReplaceAll(uuid, "-", ""), nil},
-		{"128 hex of two valid keys", k1 + k2, nil},
-		{"65 hex", k1 + "a", nil},
-		{"65 hex before", "a" + k1, nil},
 		{"63 hex", k1[:63], nil},
-		{"letter before (identifier)", "x" + k1, nil},
-		{"letter after", k1 + "g", nil},
-		{"0x prefix is an identifier", "0x" + k1, nil},
-		{"n without backslash", "n" + k1, nil},
-		{"escape of another letter", `\q` + k1, nil},
-		{"percent with one hex", "%3" + k1, nil},
-		{"percent with three hex", "%3AB" + k1, nil},
+		{"63 hex in a long run", strings.Repeat("0", 100) + badChecksum(k1) + strings.Repeat(badChecksum(k1)[63:], 100), nil},
+		{"long hex run of no key", strings.Repeat("0123456789abcdef", 100), nil},
 		{"split across lines", k1[:32] + "\n" + k1[32:], nil},
 		{"split across crlf", k1[:32] + "\r\n" + k1[32:], nil},
+		{"split by a space", k1[:32] + " " + k1[32:], nil},
+
+		// No boundary is needed: the checksum decides.
+		{"128 hex of two valid keys", k1 + k2, []string{at(1, k1), at(1, k2)}},
+		{"65 hex", k1 + "a", []string{at(1, k1)}},
+		{"65 hex before", "a" + k1, []string{at(1, k1)}},
+		{"inside a long hex run", sha + k1 + sha, []string{at(1, k1)}},
+		{"letter before (identifier)", "x" + k1, []string{at(1, k1)}},
+		{"letter after", k1 + "g", []string{at(1, k1)}},
+		{"0x prefix", "0x" + k1, []string{at(1, k1)}},
+		{"n without backslash", "n" + k1, []string{at(1, k1)}},
+		{"escape of another letter", `\q` + k1, []string{at(1, k1)}},
+		{"percent with one hex", "%3" + k1, []string{at(1, k1)}},
+		{"percent with three hex", "%3AB" + k1, []string{at(1, k1)}},
+		{"json with Go HTML escaping", `{"body":"\u003ccode\u003e` + k1 + `\u003c/code\u003e"}` + "\n", []string{at(1, k1)}},
+		{"ANSI-coloured log line", "created key: \x1b[1;32m" + k1 + "\x1b[0m\n", []string{at(1, k1)}},
+		{"minified JS hex escape", `var q="key\x3d` + k1 + `";`, []string{at(1, k1)}},
+		{"quoted-printable mail", "Content-Transfer-Encoding: quoted-printable\n\nLICENSE_KEY=3D" + k1 + "\n", []string{at(3, k1)}},
+		{"key between its own halves", k1[:32] + k1 + k1[32:], []string{at(1, k1)}},
 		{"hex run of 200 then key", strings.Repeat("ab", 100) + " " + k1, []string{at(1, k1)}},
 	}
 	for _, tc := range cases {
@@ -133,11 +144,13 @@ func TestBlockBoundary(t *testing.T) {
 						{string(pad) + key, []string{at(lines+1, key)}},
 						{string(pad) + key + "\nnext", []string{at(lines+1, key)}},
 						{string(pad) + strings.ToUpper(key) + "\"", []string{at(lines+1, key)}},
-						{string(pad) + key + "0", nil},
-						{string(pad) + key + key + " " + key, []string{at(lines+1, key)}},
+						{string(pad) + key + "0", []string{at(lines+1, key)}},
+						{string(pad) + key[1:] + "\n" + key[:63], nil},
+						{string(pad) + key + key + " " + key, []string{at(lines+1, key), at(lines+1, key), at(lines+1, key)}},
+						{string(pad) + strings.Repeat("0", 100) + key + "0", []string{at(lines+1, key)}},
 						{string(pad) + "%3D" + key, []string{at(lines+1, key)}},
 						{string(pad) + "\\n" + key, []string{at(lines+1, key)}},
-						{string(pad) + "x" + key + "\n" + key, []string{at(lines+2, key)}},
+						{string(pad) + "x" + key + "\n" + key, []string{at(lines+1, key), at(lines+2, key)}},
 						{string(pad) + key[:40] + "\r\n" + key[40:] + "\n" + key, []string{at(lines+3, key)}},
 					}
 					for _, c := range cases {
@@ -150,15 +163,16 @@ func TestBlockBoundary(t *testing.T) {
 	}
 }
 
-// TestHugeLine scans a 5 MB line of hex with one key in the middle of it and
-// one after it: no line-length limit, and the long run is no key.
+// TestHugeLine scans 5 MB lines of hex with keys after and inside them: no
+// line-length limit, every window of a long run is checked, and the rest of
+// the run is no key.
 func TestHugeLine(t *testing.T) {
 	is := is.New(t)
 	key := newKey(t)
 	long := strings.Repeat("0123456789abcdef", 5<<20/16)
 	in := long + " " + key + " " + long + "\n" + long + key + "\n" + key
 	var sc scan.Scanner
-	is.Equal(findings(t, &sc, strings.NewReader(in)), []string{at(1, key), at(3, key)})
+	is.Equal(findings(t, &sc, strings.NewReader(in)), []string{at(1, key), at(2, key), at(3, key)})
 }
 
 // TestReadError reports keys found before a read error and then the error.
@@ -192,4 +206,28 @@ func ExampleScanner_Reader() {
 	})
 	// Output:
 	// line 1: 2b2d5fcd...7b4b92dd
+}
+
+// TestLongRunAgreesWithReference plants keys, upper and lower case, at every
+// offset mod 64 inside one long hex run, where each window's checksum is
+// rolled on from the previous one, and compares with the reference.
+func TestLongRunAgreesWithReference(t *testing.T) {
+	is := is.New(t)
+	var b strings.Builder
+	for off := range 70 {
+		b.WriteString(strings.Repeat("f0e1d2c3b4a59687", off/16+1)[:off])
+		k := newKey(t)
+		if off%3 == 0 {
+			k = strings.ToUpper(k)
+		}
+		b.WriteString(k)
+	}
+	in := b.String()
+	want := reference([]byte(in))
+	is.True(len(want) >= 70) // every planted key (and any chance window)
+	for _, size := range []int{0, scan.MinBlockSize, 1000} {
+		sc := scan.Scanner{BlockSize: size}
+		is.Equal(findings(t, &sc, strings.NewReader(in)), want)                       // one read
+		is.Equal(findings(t, &sc, iotest.OneByteReader(strings.NewReader(in))), want) // byte by byte
+	}
 }

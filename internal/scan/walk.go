@@ -6,27 +6,119 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // A Finding is one key found: where it is, and the key masked.
 type Finding struct {
-	Name   string // the file's path as walked, or the name given to Named
-	Line   int    // 1-based
+	// Name is the file's path as walked, or the name given to Named, with
+	// every key in it masked (see MaskKeys).
+	Name string
+	// Line is the 1-based number of the line the key is on, or 0 when the
+	// key is in the path itself (Name is then the path of the file,
+	// directory or link whose own name holds the key, masked).
+	Line   int
 	Masked string // first 8 characters, "...", last 8 characters
 }
 
 // String returns the finding as "name:line: masked", the form compilers and
-// editors understand.
-func (f Finding) String() string { return fmt.Sprintf("%s:%d: %s", f.Name, f.Line, f.Masked) }
+// editors understand, or "name: masked (in the path)" for a key in a path.
+// Every key in the name is masked, even in a Finding not made by this
+// package.
+func (f Finding) String() string {
+	if f.Line == 0 {
+		return fmt.Sprintf("%s: %s (in the path)", MaskKeys(f.Name), f.Masked)
+	}
+	return fmt.Sprintf("%s:%d: %s", MaskKeys(f.Name), f.Line, f.Masked)
+}
 
-// Named scans r, reporting its keys as found in a file called name.
+// Named scans r, reporting its keys as found in a file called name (with any
+// key in name masked). The name itself is not reported: Paths does that.
 func (s *Scanner) Named(name string, r io.Reader, found func(Finding)) error {
+	name = MaskKeys(name)
 	return s.Reader(r, func(line int, masked string) {
 		found(Finding{Name: name, Line: line, Masked: masked})
 	})
 }
 
+// MaskKeys returns s with every key in it masked: the characters of each key
+// but its first and last 8 are replaced by "..." (once for a run of them, so
+// keys that overlap show no more). A key is what Scanner finds: 64 hex
+// characters with a valid checksum, whatever surrounds them. Other
+// characters are left as they are, so a path stays recognisable.
+func MaskKeys(s string) string {
+	var hide []bool // hide[j]: s[j] is in the middle of a key
+	for _, k := range keysIn(s) {
+		if hide == nil {
+			hide = make([]bool, len(s))
+		}
+		for j := k + maskEdge; j < k+KeyLength-maskEdge; j++ {
+			hide[j] = true
+		}
+	}
+	if hide == nil {
+		return s
+	}
+	var b strings.Builder
+	for j := 0; j < len(s); j++ {
+		if !hide[j] {
+			b.WriteByte(s[j])
+		} else if j == 0 || !hide[j-1] {
+			b.WriteString("...")
+		}
+	}
+	return b.String()
+}
+
+// keysIn returns where each key in s starts, in order; short strings such as
+// paths are what it is for.
+func keysIn(s string) []int {
+	var at []int
+	run := 0 // hex characters ending at s[j]
+	for j := 0; j < len(s); j++ {
+		if class[s[j]]&isHex == 0 {
+			run = 0
+			continue
+		}
+		run++
+		if k := j + 1 - KeyLength; run >= KeyLength && bodyCRC([]byte(s[k:k+bodyLength])) == sumOf([]byte(s[k+bodyLength:j+1])) {
+			at = append(at, k)
+		}
+	}
+	return at
+}
+
+// maskedKeysIn returns the masked form of each key in s, in order.
+func maskedKeysIn(s string) []string {
+	var out []string
+	for _, k := range keysIn(s) {
+		out = append(out, mask([]byte(s[k:k+KeyLength])))
+	}
+	return out
+}
+
+// pathError masks the keys in an error's text; Unwrap gives the error itself,
+// for errors.Is and errors.As.
+type pathError struct{ err error }
+
+func (e pathError) Error() string { return MaskKeys(e.err.Error()) }
+func (e pathError) Unwrap() error { return e.err }
+
+// maskErr returns err with every key in its text masked.
+func maskErr(err error) error {
+	if len(keysIn(err.Error())) == 0 {
+		return err
+	}
+	return pathError{err}
+}
+
 // Paths scans each path in turn and calls found for each key, in order.
+//
+// A key in a path is a leak too (a file or directory named after a key): it
+// is reported as a Finding with Line 0, before the file's content, for a path
+// given in paths (the whole path) and for each entry of a walked directory
+// whose own name holds one (whatever its type: a link, a pipe or a
+// directory that is skipped are reported too, though not read).
 //
 // A path that names a file (or a symbolic link to one, or a pipe) is read
 // whatever its content: keys are reported in binary files too, because a key
@@ -39,9 +131,17 @@ func (s *Scanner) Named(name string, r io.Reader, found func(Finding)) error {
 // socket).
 //
 // Each path or file that cannot be read is passed to failed, with its name in
-// the error, and the scan goes on with the rest.
-func (s *Scanner) Paths(paths []string, found func(Finding), failed func(error)) {
+// the error (every key in the error's text masked; errors.Is and errors.As
+// see the error itself), and the scan goes on with the rest.
+func (s *Scanner) Paths(paths []string, found func(Finding), failed0 func(error)) {
+	failed := func(err error) { failed0(maskErr(err)) }
+	inName := func(path, name string) {
+		for _, m := range maskedKeysIn(name) {
+			found(Finding{Name: MaskKeys(path), Masked: m})
+		}
+	}
 	for _, root := range paths {
+		inName(root, root)
 		info, err := os.Stat(root)
 		if err != nil {
 			failed(err)
@@ -61,6 +161,9 @@ func (s *Scanner) Paths(paths []string, found func(Finding), failed func(error))
 			if err != nil {
 				failed(err)
 				return nil
+			}
+			if path != start {
+				inName(path, d.Name())
 			}
 			switch {
 			case d.IsDir():

@@ -2,6 +2,7 @@ package scan_test
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -75,6 +76,8 @@ func TestPaths(t *testing.T) {
 		p("edge.txt") + ":1: " + mask(keys[5]),
 		p("edge.txt") + ":3: " + mask(keys[6]),
 		p("logs/server.log") + ":1: " + mask(keys[2]),
+		p("src/main.go") + ":6: " + mask(keys[1]),
+		p("src/main.go") + ":6: " + mask(keys[2]),
 		p("src/main.go") + ":9: " + mask(keys[1]),
 	}) // every planted key, in lexical order, and nothing else
 	is.Equal(len(failed), 1)                        // the missing path
@@ -149,4 +152,108 @@ func TestPathsReadError(t *testing.T) {
 	is.Equal(len(failed), 1)                               // the read error
 	is.True(strings.Contains(failed[0], "/proc/self/mem")) // names the file
 	is.Equal(len(found), 1)                                // the rest is scanned
+}
+
+// TestPathsKeyInPath: a file, directory or link named after a key is a leak,
+// reported once (Line 0, before the content), and no path or error printed
+// ever holds the key in full.
+func TestPathsKeyInPath(t *testing.T) {
+	is := is.New(t)
+	kDir, kFile, kLink, kInside, kRoot, kMissing := newKey(t), newKey(t), newKey(t), newKey(t), newKey(t), newKey(t)
+	m := func(k string) string { return licensing.MaskKey(strings.ToLower(k)) }
+	base := t.TempDir()
+	dir := filepath.Join(base, "export-"+kRoot)
+	writeTree(t, dir, map[string]string{
+		"licenses/" + kDir + "/license.env":         "KEY=" + kInside + "\n",
+		"cache/" + strings.ToUpper(kFile) + ".json": "{}",
+		"plain.txt": "nothing\n",
+	})
+	is.NoErr(os.Symlink("plain.txt", filepath.Join(dir, "link-"+kLink)))
+	missing := filepath.Join(base, kMissing)
+
+	found, failed := walk(dir, missing)
+	p := func(name string) string { return MaskPath(filepath.Join(dir, filepath.FromSlash(name))) }
+	is.Equal(found, []string{
+		MaskPath(dir) + ": " + m(kRoot) + " (in the path)",
+		p("cache/"+strings.ToUpper(kFile)+".json") + ": " + m(kFile) + " (in the path)",
+		p("licenses/"+kDir) + ": " + m(kDir) + " (in the path)",
+		p("licenses/"+kDir+"/license.env") + ":1: " + m(kInside),
+		p("link-"+kLink) + ": " + m(kLink) + " (in the path)",
+		MaskPath(missing) + ": " + m(kMissing) + " (in the path)",
+	}) // every key in a name, once, and the key in the content, all in order
+	is.Equal(len(failed), 1) // the missing path
+	is.True(strings.Contains(failed[0], m(kMissing)[:8]))
+	out := strings.Join(append(found, failed...), "\n")
+	for _, k := range []string{kDir, kFile, kLink, kInside, kRoot, kMissing} {
+		is.True(!strings.Contains(strings.ToLower(out), strings.ToLower(k)[8:56])) // never a key's middle
+	}
+}
+
+// MaskPath is scan.MaskKeys, named for what the tests above use it on.
+func MaskPath(p string) string { return scan.MaskKeys(p) }
+
+// TestPathsErrorMasked: an error about a path that holds a key is masked
+// and still matches with errors.Is and errors.As.
+func TestPathsErrorMasked(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	var sc scan.Scanner
+	var got error
+	sc.Paths([]string{filepath.Join(t.TempDir(), key, "x")}, func(scan.Finding) {}, func(err error) { got = err })
+	is.True(!strings.Contains(got.Error(), key[8:56])) // masked
+	is.True(strings.Contains(got.Error(), key[:8]+"..."+key[56:]+"/x"))
+	var pe *fs.PathError
+	is.True(errors.As(got, &pe))            // a path error
+	is.True(errors.Is(got, fs.ErrNotExist)) // that says what went wrong
+}
+
+func TestMaskKeys(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	m := func(k string) string { return k[:8] + "..." + k[56:] }
+	sha := "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+	cases := []struct{ name, in, want string }{
+		{"empty", "", ""},
+		{"no key", "/srv/data/" + sha, "/srv/data/" + sha},
+		{"whole", k1, m(k1)},
+		{"in a path", "/a/" + k1 + "/b-" + k2 + ".json", "/a/" + m(k1) + "/b-" + m(k2) + ".json"},
+		{"case kept", strings.ToUpper(k1), m(strings.ToUpper(k1))},
+		{"glued to hex", "ab" + k1 + "cd", "ab" + m(k1) + "cd"},
+		{"adjacent", k1 + k2, m(k1) + m(k2)},
+		{"already masked", m(k1), m(k1)},
+		{"broken checksum", badChecksum(k1), badChecksum(k1)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			got := scan.MaskKeys(c.in)
+			is.Equal(got, c.want)             // masked as documented
+			is.Equal(scan.MaskKeys(got), got) // masking again changes nothing
+		})
+	}
+}
+
+// FuzzMaskKeys: whatever the input (keys planted, some overlapping the text
+// before them), no key survives masking, and masking again changes nothing.
+func FuzzMaskKeys(f *testing.F) {
+	f.Add([]byte("/x/#/y"), uint8(3))
+	f.Add([]byte("##"), uint8(40))
+	f.Fuzz(func(t *testing.T, data []byte, overlap uint8) {
+		is := is.New(t)
+		in := string(plant(data))
+		if k := strings.Index(in, "/"); k >= 0 && len(in) >= 64 {
+			// a key that overlaps the text before it
+			in = in[:k] + in[max(0, k-int(overlap)%64):]
+		}
+		out := scan.MaskKeys(in)
+		var sc scan.Scanner
+		sc.Reader(strings.NewReader(out), func(int, string) { t.Fatal("a key survived") })
+		is.Equal(scan.MaskKeys(out), out) // idempotent
+	})
+}
+
+func ExampleMaskKeys() {
+	// The key is split so that scanning this file finds nothing.
+	key := "2b2d5fcd1a8e2f1f4ee8c0e1c4d5a4d2" + "3c86f03a58e3b4e6d0a5d6aa7b4b92dd"
+	fmt.Println(scan.MaskKeys("licenses/" + key + ".json"))
+	// Output: licenses/2b2d5fcd...7b4b92dd.json
 }

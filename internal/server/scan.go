@@ -18,7 +18,9 @@ const stdinName = "<stdin>"
 
 // scanMain runs `licensing-server scan [PATH...]`: it prints each license key
 // found in the paths (standard input when there are none; "-" names it too)
-// as "file:line: masked key", and returns 1 when it found any, 0 when none,
+// as "file:line: masked key" (a key in a file's or directory's name as
+// "path: masked key (in the path)"; every path printed has its keys masked),
+// and returns 1 when it found any, 0 when none,
 // and 2 when a path could not be read (after scanning the rest) or on misuse.
 func (m *Main) scanMain(args []string) int {
 	stderr := m.Stderr
@@ -29,6 +31,9 @@ func (m *Main) scanMain(args []string) int {
 }
 
 func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	// Whatever goes to standard error (a path in an error, an argument in
+	// a usage message) has any key in it masked.
+	stderr = maskWriter{stderr}
 	fs := flag.NewFlagSet("licensing-server scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	allowFile := fs.String("allow", "", "file of masked keys (first 8 ... last 8, one a line, # comments) that are known examples, not leaks")
@@ -117,6 +122,17 @@ func readAllowList(path string) (map[string]bool, error) {
 		allowed[strings.ToLower(line)] = true
 	}
 	return allowed, nil
+}
+
+// maskWriter writes what it is given with every key in it masked. It is for
+// messages, each written whole by one Write.
+type maskWriter struct{ w io.Writer }
+
+func (m maskWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(m.w, scan.MaskKeys(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 var maskedKey = regexp.MustCompile(`^[0-9a-fA-F]{8}\.\.\.[0-9a-fA-F]{8}$`)

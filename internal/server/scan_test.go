@@ -93,3 +93,65 @@ func TestScanCommand(t *testing.T) {
 		})
 	}
 }
+
+// TestScanKeyInPath: a file or directory named after a key (a per-key cache
+// or export file) is a leak, and the key is printed masked wherever a path
+// or an argument is printed, in findings and in messages, so the output can
+// go into a CI log.
+func TestScanKeyInPath(t *testing.T) {
+	named, _ := licensing.GenerateKey(nil)
+	inside, _ := licensing.GenerateKey(nil)
+	other, _ := licensing.GenerateKey(nil)
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "licenses", named)
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(sub, "license.env"), []byte("KEY="+inside+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mSub := filepath.Join(dir, "licenses", licensing.MaskKey(named))
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string // a substring
+	}{
+		{"key-named directory", []string{dir}, 1,
+			mSub + ": " + licensing.MaskKey(named) + " (in the path)\n" +
+				filepath.Join(mSub, "license.env") + ":1: " + licensing.MaskKey(inside) + "\n",
+			"2 license key(s) found"},
+		{"file in it, named on the command line", []string{filepath.Join(sub, "license.env")}, 1,
+			filepath.Join(mSub, "license.env") + ": " + licensing.MaskKey(named) + " (in the path)\n" +
+				filepath.Join(mSub, "license.env") + ":1: " + licensing.MaskKey(inside) + "\n",
+			""},
+		{"missing key-named path", []string{filepath.Join(dir, other)}, 2,
+			filepath.Join(dir, licensing.MaskKey(other)) + ": " + licensing.MaskKey(other) + " (in the path)\n",
+			licensing.MaskKey(other) + ": no such file or directory"},
+		{"key as a flag", []string{"-" + other}, 2, "", "-" + licensing.MaskKey(other)},
+		{"key-named allow file", []string{"-allow", filepath.Join(dir, other), dir}, 2, "", licensing.MaskKey(other)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			cmd := exec.Command(serverBin, append([]string{"scan"}, tc.args...)...)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else {
+				is.NoErr(err)
+			}
+			is.Equal(code, tc.code)                               // exit status
+			is.Equal(stdout.String(), tc.stdout)                  // findings
+			is.True(strings.Contains(stderr.String(), tc.stderr)) // message
+			for _, k := range []string{named, inside, other} {
+				is.True(!strings.Contains(strings.ToLower(stdout.String()+stderr.String()), k[8:56])) // never a key's middle
+			}
+		})
+	}
+}
