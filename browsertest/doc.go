@@ -6,8 +6,9 @@
 // requires the root module through a replace directive (../), and imports
 // the server's package so that go test's cache sees changes to the server
 // and the page. TestLoadMore answers the list requests inside the browser,
-// as a server with paging would, to check Load more and a 429. Run it from
-// this directory:
+// as a server with paging would, to check Load more and a 429;
+// TestKeyGoneAfterLeavingAndBack also goes through a proxy that lets Chromium
+// keep the page in its back/forward cache. Run it from this directory:
 //
 //	go test ./...
 //	UPDATE_SCREENSHOTS=1 go test ./...   # also rewrites ../docs/owner-page-*.png

@@ -426,6 +426,9 @@ func TestOwnerPage(t *testing.T) {
 		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
 		is.Equal(wait[string](t, tb, field(keyID, "instance-name")+` === "Büro Cluj" && "ok"`), "ok")
 		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".instance-url a").href`), "https://factura.example.ro/app") // an https URL is a link
+		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".instance-url a").target`), "_blank")                       // in a new tab: leaving would end the page's one showing of a new key
+		rel := eval[string](t, tb, card(keyID)+`.querySelector(".instance-url a").rel`)
+		is.True(strings.Contains(rel, "noopener") && strings.Contains(rel, "noreferrer")) // and the instance gets no handle on the page, nor its address
 		metrics := eval[string](t, tb, field(keyID, "metrics"))
 		is.True(strings.Contains(metrics, "companyCount: 3"))
 		is.True(strings.Contains(metrics, "userCount: 12"))

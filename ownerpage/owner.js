@@ -60,6 +60,27 @@
 
   function plural(n, one, many) { return n === 1 ? one : many; }
 
+  // A token and an organization id go in request headers, which a browser
+  // builds only from Latin-1 text, and which the server reads as ASCII: so
+  // both must be printable ASCII (a token without spaces). badChar names the
+  // first character of s outside that set, or returns "".
+  var NOT_IN_TOKEN = /[^\x21-\x7e]/u;
+  var NOT_IN_ORG = /[^\x20-\x7e]/u;
+  function badChar(s, allowed) {
+    var m = allowed.exec(s);
+    if (!m) { return ""; }
+    var hex = m[0].codePointAt(0).toString(16).toUpperCase();
+    while (hex.length < 4) { hex = "0" + hex; }
+    if (/\s/u.test(m[0])) { return "a space or line break (U+" + hex + ")"; }
+    if (/[\p{C}\p{Z}]/u.test(m[0])) { return "an invisible character (U+" + hex + ")"; }
+    return "\u201c" + m[0] + "\u201d (U+" + hex + ")";
+  }
+  function orgProblem(org) {
+    var bad = badChar(org, NOT_IN_ORG);
+    return bad ? "The organization id cannot contain " + bad + ": an organization id is plain ASCII " +
+      "(Latin letters without accents, digits and punctuation). Check it, or leave it empty for your default organization." : "";
+  }
+
   // retryText turns a Retry-After header (seconds or an HTTP date) into words.
   function retryText(value) {
     var seconds = NaN;
@@ -90,6 +111,10 @@
         return "Something went wrong while " + doing + (why ? ": " + why : ".") + " Reload the page and try again.";
       case 0:
         return "Could not reach the licensing server while " + doing + ". Check your connection and try again.";
+      case -2: // the browser refused to build the request: nothing was sent
+        if (err.signOut) { return err.message; } // the saved credentials, said in full
+        return "This browser refused to send the request while " + doing + (why ? " (" + why.replace(/\.$/, "") + ")" : "") +
+          ". Nothing was sent. Reload the page and try again.";
       case 400:
         return "The server did not accept the request while " + doing + ": " + (why || "it was malformed.");
       case 401:
@@ -113,15 +138,27 @@
 
   // ---- API
 
-  function APIError(status, message, retryAfter) {
+  // APIError is a failed call; signOut when the saved credentials
+  // themselves are the problem.
+  function APIError(status, message, retryAfter, signOut) {
     this.status = status;
     this.message = message || "";
     this.retryAfter = retryAfter || "";
+    this.signOut = status === 401 || !!signOut;
   }
 
+  // call sends one API request. It rejects with an APIError: the server's
+  // status; 0 when the server could not be reached; -1 for an answer that
+  // is not JSON; -2 when the browser refused to build the request (nothing
+  // was sent), with signOut set when the saved credentials are the cause.
   function call(method, path, body) {
     var c = credentials();
     if (!c) { return Promise.reject(new APIError(401, "")); }
+    var problem = orgProblem(c.org);
+    if (problem) { return Promise.reject(new APIError(-2, problem + " Sign in again.", "", true)); }
+    if (badChar(c.token, NOT_IN_TOKEN)) {
+      return Promise.reject(new APIError(-2, "The saved token contains spaces or characters a token cannot have. Sign in again.", "", true));
+    }
     var headers = { "Authorization": "Bearer " + c.token, "Accept": "application/json" };
     if (c.org) { headers["X-Organization"] = c.org; }
     var init = { method: method, headers: headers, cache: "no-store", credentials: "omit", redirect: "error", referrerPolicy: "no-referrer" };
@@ -129,7 +166,13 @@
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
-    return fetch(api + path, init).then(function (res) {
+    var req;
+    try {
+      req = new Request(api + path, init);
+    } catch (e) { // fetch would reject with the same TypeError, as it does when the network fails
+      return Promise.reject(new APIError(-2, String(e && e.message || e)));
+    }
+    return fetch(req).then(function (res) {
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
@@ -152,9 +195,11 @@
     if (!(err instanceof APIError)) { err = new APIError(-1, String(err && err.message || err)); }
     showError(describe(err, doing));
     say("");
-    if (err.status === 401) {
+    if (err.signOut) {
+      var c = credentials();
       forget();
       render(true);
+      if (c && err.status !== 401) { els.org.value = c.org; } // to correct it
     }
   }
 
@@ -264,6 +309,7 @@
       var a = document.createElement("a");
       a.href = u.href;
       a.rel = "noopener noreferrer nofollow";
+      a.target = "_blank"; // leaving this tab would end the page's one showing of a new key
       a.textContent = k.instanceUrl;
       urlDD.appendChild(a);
     } else {
@@ -456,9 +502,15 @@
       els.token.focus();
       return;
     }
-    if (/[^\x21-\x7e]/.test(token)) {
+    if (badChar(token, NOT_IN_TOKEN)) {
       showError("That token contains spaces or characters a token cannot have. Paste it again.");
       els.token.focus();
+      return;
+    }
+    var problem = orgProblem(org);
+    if (problem) {
+      showError(problem);
+      els.org.focus();
       return;
     }
     if (!saveCredentials(token, org)) {
@@ -482,7 +534,24 @@
     els.token.focus();
   }
 
+  // leave forgets what this page shows only once, when the page is left
+  // (another page, reload, tab closed). A browser may keep the page in its
+  // back/forward cache even with "Cache-Control: no-store" and show it again
+  // on Back: it comes back without the key.
+  function leave() {
+    hideNewKey();
+    say("");
+    els.token.value = "";
+  }
+
   // ---- start
+
+  window.addEventListener("pagehide", leave);
+  window.addEventListener("pageshow", function (ev) {
+    if (!ev.persisted) { return; }
+    render(false); // back from the back/forward cache: the list may be old
+    if (credentials()) { loadKeys(true); }
+  });
 
   els.signInForm.addEventListener("submit", signIn);
   els.signOut.addEventListener("click", signOut);

@@ -29,9 +29,12 @@
 // that allows scripts, styles and requests from the page's own origin only,
 // no inline script or style, and no framing; values that self-hosted
 // instances report (names, URLs, metric names) are inserted as text, and a
-// URL becomes a link only when its scheme is http or https. A full license
-// key is shown once, right after it is created, and kept only in the page's
-// memory.
+// URL becomes a link only when its scheme is http or https, and opens in a
+// new tab that gets no reference to the page. A full license key is shown
+// once, right after it is created, and kept only in the page's memory: the
+// page is served with "Cache-Control: no-store", and the script clears the
+// key when the page is left (pagehide), so Back does not bring it back, even
+// from a browser's back/forward cache.
 package ownerpage
 
 import (
@@ -72,14 +75,28 @@ var (
 )
 
 type asset struct {
-	body        []byte
-	contentType string
-	etag        string
+	body         []byte
+	contentType  string
+	cacheControl string
+	etag         string // empty when the answer is not stored, so never revalidated
 }
 
-func newAsset(body []byte, contentType string) asset {
-	sum := sha256.Sum256(body)
-	return asset{body: body, contentType: contentType, etag: `"` + hex.EncodeToString(sum[:12]) + `"`}
+// The page itself is never stored: a stored page can come back (Back
+// button, back/forward cache) with a full license key on screen. The script
+// and stylesheet hold no secret; they are revalidated on every use, so an
+// upgrade shows at once.
+const (
+	pageCacheControl  = "no-store"
+	assetCacheControl = "no-cache"
+)
+
+func newAsset(body []byte, contentType, cacheControl string) asset {
+	a := asset{body: body, contentType: contentType, cacheControl: cacheControl}
+	if cacheControl != pageCacheControl {
+		sum := sha256.Sum256(body)
+		a.etag = `"` + hex.EncodeToString(sum[:12]) + `"`
+	}
+	return a
 }
 
 type handler struct {
@@ -90,7 +107,10 @@ type handler struct {
 // GET and HEAD for "/", "/owner.js" and "/owner.css", 405 for other methods
 // on those paths, and 404 for any other path; every answer carries
 // ContentSecurityPolicy, "X-Content-Type-Options: nosniff" and
-// "Referrer-Policy: no-referrer". It panics when cfg.APIBase is not an
+// "Referrer-Policy: no-referrer". The page ("/") is sent with
+// "Cache-Control: no-store" and no ETag, so no cache keeps it; the script and
+// stylesheet with "Cache-Control: no-cache" and an ETag, so they are
+// revalidated (If-None-Match, 304) on every use. It panics when cfg.APIBase is not an
 // absolute path on the same origin (a programming error).
 func Handler(cfg Config) http.Handler {
 	base := cfg.APIBase
@@ -103,9 +123,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	page := bytes.Replace(indexHTML, []byte("{{API_BASE}}"), []byte(html.EscapeString(base)), -1)
 	return &handler{assets: map[string]asset{
-		"/":          newAsset(page, "text/html; charset=utf-8"),
-		"/owner.js":  newAsset(ownerJS, "text/javascript; charset=utf-8"),
-		"/owner.css": newAsset(ownerCSS, "text/css; charset=utf-8"),
+		"/":          newAsset(page, "text/html; charset=utf-8", pageCacheControl),
+		"/owner.js":  newAsset(ownerJS, "text/javascript; charset=utf-8", assetCacheControl),
+		"/owner.css": newAsset(ownerCSS, "text/css; charset=utf-8", assetCacheControl),
 	}}
 }
 
@@ -127,7 +147,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hdr.Set("Content-Type", a.contentType)
-	hdr.Set("Cache-Control", "no-cache")
-	hdr.Set("ETag", a.etag)
+	hdr.Set("Cache-Control", a.cacheControl)
+	if a.etag != "" {
+		hdr.Set("ETag", a.etag)
+	}
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(a.body))
 }

@@ -41,17 +41,18 @@ func TestHandler(t *testing.T) {
 		name, method, path string
 		status             int
 		contentType        string
+		cacheControl       string // "" when the answer is an error
 		contains           string
 	}{
-		{"page", "GET", "/", 200, "text/html; charset=utf-8", `<meta name="licensing-api" content="/api/v1/licensing">`},
-		{"script", "GET", "/owner.js", 200, "text/javascript; charset=utf-8", "textContent"},
-		{"stylesheet", "GET", "/owner.css", 200, "text/css; charset=utf-8", "@media"},
-		{"head", "HEAD", "/", 200, "text/html; charset=utf-8", ""},
-		{"unknown path", "GET", "/nope", 404, "text/plain; charset=utf-8", "not found"},
-		{"index.html is not a route", "GET", "/index.html", 404, "text/plain; charset=utf-8", "not found"},
-		{"api path is not the page's", "GET", "/api/v1/licensing/keys", 404, "text/plain; charset=utf-8", "not found"},
-		{"post", "POST", "/", 405, "text/plain; charset=utf-8", "method not allowed"},
-		{"delete asset", "DELETE", "/owner.js", 405, "text/plain; charset=utf-8", "method not allowed"},
+		{"page", "GET", "/", 200, "text/html; charset=utf-8", "no-store", `<meta name="licensing-api" content="/api/v1/licensing">`},
+		{"script", "GET", "/owner.js", 200, "text/javascript; charset=utf-8", "no-cache", "textContent"},
+		{"stylesheet", "GET", "/owner.css", 200, "text/css; charset=utf-8", "no-cache", "@media"},
+		{"head", "HEAD", "/", 200, "text/html; charset=utf-8", "no-store", ""},
+		{"unknown path", "GET", "/nope", 404, "text/plain; charset=utf-8", "", "not found"},
+		{"index.html is not a route", "GET", "/index.html", 404, "text/plain; charset=utf-8", "", "not found"},
+		{"api path is not the page's", "GET", "/api/v1/licensing/keys", 404, "text/plain; charset=utf-8", "", "not found"},
+		{"post", "POST", "/", 405, "text/plain; charset=utf-8", "", "method not allowed"},
+		{"delete asset", "DELETE", "/owner.js", 405, "text/plain; charset=utf-8", "", "method not allowed"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,7 +64,9 @@ func TestHandler(t *testing.T) {
 			is.Equal(res.Header.Get("X-Content-Type-Options"), "nosniff")
 			is.Equal(res.Header.Get("Referrer-Policy"), "no-referrer")
 			is.Equal(res.Header.Get("X-Frame-Options"), "DENY")
-			is.True(strings.Contains(body, tc.contains)) // body
+			is.Equal(res.Header.Get("Cache-Control"), tc.cacheControl)
+			is.Equal(res.Header.Get("ETag") != "", tc.cacheControl == "no-cache") // only what is revalidated has a validator
+			is.True(strings.Contains(body, tc.contains))                          // body
 			if tc.method == "HEAD" {
 				is.Equal(body, "")
 			}
@@ -128,18 +131,35 @@ func TestAssetsObeyThePolicy(t *testing.T) {
 	}
 }
 
+// The script and stylesheet are revalidated; the page, which shows a full
+// license key once, is never stored, so a validator from anywhere gets the
+// whole page again.
 func TestConditionalGet(t *testing.T) {
-	is := is.New(t)
 	srv := httptest.NewServer(ownerpage.Handler(ownerpage.Config{}))
 	defer srv.Close()
-	res, _ := do(t, srv, "GET", "/owner.js", nil)
-	etag := res.Header.Get("ETag")
-	is.True(etag != "")
-	is.Equal(res.Header.Get("Cache-Control"), "no-cache") // revalidated, so an upgrade shows at once
-	res, body := do(t, srv, "GET", "/owner.js", map[string]string{"If-None-Match": etag})
-	is.Equal(res.StatusCode, http.StatusNotModified)
-	is.Equal(body, "")
-	is.Equal(res.Header.Get("Content-Security-Policy"), ownerpage.ContentSecurityPolicy)
+	for _, path := range []string{"/owner.js", "/owner.css"} {
+		t.Run(path, func(t *testing.T) {
+			is := is.New(t)
+			res, _ := do(t, srv, "GET", path, nil)
+			etag := res.Header.Get("ETag")
+			is.True(etag != "")
+			is.Equal(res.Header.Get("Cache-Control"), "no-cache") // revalidated, so an upgrade shows at once
+			res, body := do(t, srv, "GET", path, map[string]string{"If-None-Match": etag})
+			is.Equal(res.StatusCode, http.StatusNotModified)
+			is.Equal(body, "")
+			is.Equal(res.Header.Get("Content-Security-Policy"), ownerpage.ContentSecurityPolicy)
+		})
+	}
+	t.Run("page", func(t *testing.T) {
+		is := is.New(t)
+		res, _ := do(t, srv, "GET", "/owner.js", nil)
+		for _, inm := range []string{res.Header.Get("ETag"), `"anything"`, `W/"x"`} { // even the script's validator
+			res, body := do(t, srv, "GET", "/", map[string]string{"If-None-Match": inm, "If-Modified-Since": "Thu, 01 Jan 2099 00:00:00 GMT"})
+			is.Equal(res.StatusCode, http.StatusOK)                       // never a 304: there is nothing stored to reuse
+			is.Equal(res.Header.Get("Cache-Control"), "no-store")         // and it is not stored now either
+			is.True(strings.Contains(body, `<meta name="licensing-api"`)) // the whole page
+		}
+	})
 }
 
 func TestAPIBase(t *testing.T) {
