@@ -453,7 +453,7 @@ func (m *Main) restoreCommand(args []string) error {
 		return atomicfile.Write(filepath.Join(*data, name), b)
 	})
 	if err == nil {
-		err = removeDurably(marker)
+		err = atomicfile.Remove(marker)
 	}
 	if err != nil {
 		cleanDir(*data)
@@ -461,19 +461,6 @@ func (m *Main) restoreCommand(args []string) error {
 	}
 	fmt.Fprintf(m.Stderr, "restored the backup of %s into %s (files %v)\n", man.Created.Format(time.RFC3339), *data, man.Files)
 	return nil
-}
-
-// removeDurably removes path and syncs its directory.
-func removeDurably(path string) error {
-	if err := os.Remove(path); err != nil {
-		return err
-	}
-	d, err := os.Open(filepath.Dir(path))
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 // cleanDir empties dir, which was empty before a failed restore.
