@@ -230,7 +230,11 @@ func TestBufferedWriterWritesOutsideTheLock(t *testing.T) {
 	w := &gatedWriter{entered: make(chan struct{}), gate: make(chan struct{})}
 	b := newBufferedWriter(w, 100, time.Hour)
 	b.Write([]byte(strings.Repeat("a", 90) + "\n"))
-	go b.Write([]byte(strings.Repeat("b", 20) + "\n")) // fills: writes the a's, and stalls there
+	bDone := make(chan struct{})
+	go func() {
+		b.Write([]byte(strings.Repeat("b", 20) + "\n")) // fills: writes the a's, and stalls there
+		close(bDone)
+	}()
 	<-w.entered
 	done := make(chan struct{})
 	go func() {
@@ -243,6 +247,7 @@ func TestBufferedWriterWritesOutsideTheLock(t *testing.T) {
 		t.Fatal("a Write waited for a slow destination")
 	}
 	close(w.gate)
+	<-bDone // its line is in the buffer now
 	is.NoErr(b.Close())
 	// the b's Write was still flushing the a's when c's completed
 	is.Equal(w.out.String(), strings.Repeat("a", 90)+"\nc\n"+strings.Repeat("b", 20)+"\n")
