@@ -94,8 +94,10 @@ var class = func() (t [256]uint8) {
 //
 // Input that starts with a UTF-16 byte order mark (FF FE, little-endian, as
 // Windows PowerShell 5 writes files; or FE FF, big-endian) is read as UTF-16:
-// keys written in it are found, and its lines are counted by U+000A. UTF-16
-// without a byte order mark is read as bytes, and a key in it is not found.
+// keys written in it are found, and its lines are counted by U+000A; its
+// bytes are also scanned as they are, so an ASCII key after such a mark is
+// found too (its line counted by bytes). UTF-16 without a byte order mark is
+// read as bytes, and a key in it is not found.
 func (s *Scanner) Reader(r io.Reader, found func(line int, masked string)) error {
 	if found == nil {
 		return errNilFound
@@ -108,7 +110,11 @@ func (s *Scanner) Reader(r io.Reader, found func(line int, masked string)) error
 	case err != nil:
 		return err
 	case head == [2]byte{0xff, 0xfe} || head == [2]byte{0xfe, 0xff}:
-		r = &utf16Reader{r: r, bigEndian: head[0] == 0xfe}
+		// Read as UTF-16, and the same bytes as they are too: two bytes
+		// must not hide an ASCII key (a binary header, a UTF-8 line
+		// appended to a UTF-16 file).
+		r = &utf16Reader{r: r, bigEndian: head[0] == 0xfe, raw: blockScanner{line: 1, found: found},
+			rawBuf: append(make([]byte, 0, MinBlockSize), head[:]...)}
 	default:
 		r = io.MultiReader(bytes.NewReader(head[:n]), r)
 	}
@@ -145,17 +151,23 @@ type utf16Reader struct {
 	bigEndian bool
 	buf       []byte
 	odd       int // 1 when buf[0] holds the first byte of a code unit
+
+	raw    blockScanner // the same bytes scanned as they are
+	rawBuf []byte       // raw's carry, then the bytes read since
 }
 
 func (u *utf16Reader) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if want := 2*len(p) + 1; len(u.buf) < want {
-		u.buf = make([]byte, min(want, 2*DefaultBlockSize+1))
+	if want := min(2*len(p)+1, 2*DefaultBlockSize+1); len(u.buf) < want {
+		buf := make([]byte, want)
+		buf[0] = u.buf0() // the kept first byte of a code unit, if any
+		u.buf = buf
 	}
 	limit := min(len(u.buf), 2*len(p)+u.odd)
 	n, err := u.r.Read(u.buf[u.odd:limit])
+	u.scanRaw(u.buf[u.odd:u.odd+n], err == io.EOF)
 	n += u.odd
 	lo, hi := 0, 1
 	if u.bigEndian {
@@ -175,6 +187,24 @@ func (u *utf16Reader) Read(p []byte) (int, error) {
 		u.buf[0] = u.buf[n-1]
 	}
 	return w, err
+}
+
+// buf0 is buf's first byte, 0 when there is none.
+func (u *utf16Reader) buf0() byte {
+	if len(u.buf) == 0 {
+		return 0
+	}
+	return u.buf[0]
+}
+
+// scanRaw scans the bytes read, as they are, for ASCII keys.
+func (u *utf16Reader) scanRaw(b []byte, eof bool) {
+	u.rawBuf = append(u.rawBuf, b...)
+	carry := u.raw.block(u.rawBuf, eof)
+	u.rawBuf = u.rawBuf[:carry]
+	if eof {
+		u.rawBuf = u.rawBuf[:0]
+	}
 }
 
 // blockScanner is the state carried from one block to the next.

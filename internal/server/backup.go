@@ -77,6 +77,10 @@ type manifest struct {
 // serveAdmin serves GET /backup on <data>/admin.sock when the store can
 // back itself up. The returned function stops it. Failing to listen (a
 // path too long for a socket, say) is logged, not fatal.
+// maxSocketPath is the length a Unix socket's path must stay under (Linux's
+// sun_path holds 108 bytes with the final NUL).
+const maxSocketPath = 108
+
 // listenPrivate listens on a Unix socket at path that is mode 0600 from the
 // moment it can be reached there: it is made in a private (0700) directory
 // beside path, whatever the umask, given its mode, then renamed into place.
@@ -87,6 +91,19 @@ func listenPrivate(path string) (net.Listener, error) {
 	}
 	defer os.RemoveAll(dir)
 	tmp := filepath.Join(dir, "s")
+	if len(tmp) >= maxSocketPath {
+		// The detour does not fit a socket address (108 bytes on Linux)
+		// where path does: listen at path and narrow it at once, relying
+		// on the data directory's own privacy for that moment.
+		ln, err := net.Listen("unix", path)
+		if err == nil {
+			if err = os.Chmod(path, 0o600); err != nil {
+				ln.Close()
+				return nil, err
+			}
+		}
+		return ln, err
+	}
 	ln, err := net.Listen("unix", tmp)
 	if err != nil {
 		return nil, err

@@ -145,10 +145,16 @@ func (m *Main) lockDataDir() error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	// An existing directory (made by mkdir or a volume, 0755) is made
-	// private: it holds the pepper, the signing keys and the admin socket.
-	if err := os.Chmod(m.DataDir, 0o700); err != nil {
-		return fmt.Errorf("data directory %s must be private (mode 0700): %w", m.DataDir, err)
+	// An existing directory open to others (made by mkdir or a volume) is
+	// made private: it holds the pepper, the signing keys and the admin
+	// socket. One the server may write but not chmod (a volume owned by
+	// root) is used as it is, with a warning: every file in it is 0600 and
+	// the admin socket is private from the start.
+	if fi, err := os.Stat(m.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(m.DataDir, 0o700); err != nil {
+			m.logger.Warn("data directory is open to other users and cannot be made private (mode 0700); its files are 0600",
+				"dir", m.DataDir, "mode", fi.Mode().Perm().String(), "err", err)
+		}
 	}
 	path := filepath.Join(m.DataDir, ".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
