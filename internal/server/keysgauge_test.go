@@ -54,7 +54,10 @@ func TestKeysGaugeAfterReload(t *testing.T) {
 	p = runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "file", RateBurst: 1, TokenLifetime: time.Hour})
 	is.NoErr(os.WriteFile(cfgPath, full, 0o600)) // org-2 back
 	p.reload <- syscall.SIGHUP
-	for !strings.Contains(p.logs.String(), "configuration reloaded") {
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(p.logs.String(), "configuration reloaded"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload:\n%s", p.logs.String())
+		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	for _, id := range ids {

@@ -25,18 +25,22 @@ func TestSecondSignalEndsDrain(t *testing.T) {
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer cmd.Process.Kill()
-	// stderr is written by the exec package's copier; poll until the drain began
-	for i := 0; ; i++ {
-		time.Sleep(50 * time.Millisecond)
-		if i%10 == 0 && i > 0 {
-			cmd.Process.Signal(syscall.SIGTERM) // again, once listening
+	// stderr is written by the exec package's copier: poll until the server
+	// listens (a first start makes an RSA key, which takes a while on a
+	// busy machine), then SIGTERM and poll until the drain began
+	deadline := time.Now().Add(60 * time.Second)
+	for !listening.MatchString(stderr.String()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never listened:\n%s", stderr.String())
 		}
-		if strings.Contains(stderr.String(), "draining") {
-			break
+		time.Sleep(20 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for !strings.Contains(stderr.String(), "draining") {
+		if time.Now().After(deadline) {
+			t.Fatalf("never drained:\n%s", stderr.String())
 		}
-		if i > 400 {
-			t.Fatal("never drained")
-		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGINT) // the operator presses Ctrl-C: stop now
 	cmd.Process.Signal(syscall.SIGTERM)
