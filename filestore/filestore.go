@@ -50,7 +50,26 @@
 // licensing.ErrStoreFailed (HTTP 503), reads keep working. One process at a
 // time: Open takes an exclusive flock on <dir>/LOCK. Store.Backup writes a
 // consistent copy of a running store to a stream and Restore turns it back
-// into a directory.
+// into a directory. Backup holds writers only while it opens the files, not
+// during the copy, and every write acknowledged before the call is in the
+// copy; Restore checks every checksum, refuses a non-empty directory and
+// removes what it wrote on error. After a failed write, restart once the disk
+// is fixed.
+//
+// # On disk
+//
+// The directory (mode 0700; files 0600) holds LOCK, log-<gen>,
+// snapshot-<gen>, and clean-shutdown while the store is closed. Every file
+// starts with a 16-byte header: "LKSTORE\n", the format version, the file
+// kind. A log record is [4-byte length][4-byte CRC-32C of the payload][4-byte
+// CRC-32C of those 8 bytes][payload][end byte 0xA5]. One goroutine writes and
+// fsyncs whatever writes have gathered, back to back, so 32 concurrent
+// creates cost a handful of fsyncs, and a batch of validation records is one
+// fsync. A damaged or torn tail of a format version 1 log is refused (that
+// format cannot tell the two apart): open it once with the release that wrote
+// it. Torn-tail detection relies on what ext4 (data=ordered, the default) and
+// XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a
+// file, not leave garbage before data that survived.
 //
 //	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{PepperFingerprint: fp})
 //	if err != nil { ... }
