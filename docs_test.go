@@ -514,14 +514,26 @@ func TestDocGoSnippetsCompile(t *testing.T) {
 	dir := t.TempDir()
 	gomod, err := os.ReadFile("go.mod")
 	is.NoErr(err)
-	var requires []string
+	// The root module's go line and requirements, so that the snippets
+	// build with the versions the module is tested with.
+	goLine, requires := "", []string{"\tgithub.com/licensekit/licensing v0.0.0"}
+	inRequire := false
 	for _, line := range strings.Split(string(gomod), "\n") {
-		if strings.HasPrefix(line, "go ") || strings.HasPrefix(line, "\t") && strings.Count(line, " ") >= 1 && !strings.HasPrefix(line, "\t//") {
+		switch {
+		case strings.HasPrefix(line, "go "):
+			goLine = line
+		case line == "require (":
+			inRequire = true
+		case line == ")":
+			inRequire = false
+		case inRequire && strings.TrimSpace(line) != "":
 			requires = append(requires, line)
+		case strings.HasPrefix(line, "require "):
+			requires = append(requires, "\t"+strings.TrimPrefix(line, "require "))
 		}
 	}
-	mod := "module docsnippets\n\n" + requires[0] + "\n\nrequire (\n\tgithub.com/licensekit/licensing v0.0.0\n" +
-		strings.Join(requires[1:], "\n") + "\n)\n\nreplace github.com/licensekit/licensing => " + root + "\n"
+	mod := "module docsnippets\n\n" + goLine + "\n\nrequire (\n" + strings.Join(requires, "\n") +
+		"\n)\n\nreplace github.com/licensekit/licensing => " + root + "\n"
 	is.NoErr(os.WriteFile(filepath.Join(dir, "go.mod"), []byte(mod), 0o644))
 	sum, err := os.ReadFile("go.sum")
 	is.NoErr(err)

@@ -1,5 +1,5 @@
-// Command licensing-server is the reference licensing server. See the
-// README for its flags and configuration file.
+// Command licensing-server is the reference licensing server. See
+// docs/server.md for its flags and configuration file.
 package main
 
 import (

@@ -147,7 +147,7 @@ func (m *Main) ParseFlags(args []string) error {
 // return the exit code: 0, 1 when the server fails, 2 for an invalid flag or
 // environment value. As the first argument, "public-keys" prints the public
 // signing keys, "scan" runs the leak scanner, and "backup" and "restore"
-// run those commands instead (see the README).
+// run those commands instead (see docs/server.md).
 func (m *Main) Main(args []string) int {
 	if code, ok := m.subcommand(args); ok { // backup, restore
 		return code
