@@ -456,14 +456,13 @@ func apiFirst(api, mux http.Handler) http.Handler {
 	})
 }
 
-// redactPath replaces every run of 32 or more hex digits, and any path longer
-// than 256 bytes, so no secret ends up in a log line.
+// redactPath replaces every run of 32 or more hex digits, then cuts a path
+// longer than 256 bytes, so no secret ends up in a log line. The order
+// matters: a cut made first would leave the start of a key that straddles
+// the 256th byte as a run too short to be recognized.
 func redactPath(p string) string {
 	if len(p) <= 256 && longestHexRun(p) < 32 {
 		return p // nothing to redact: no copy
-	}
-	if len(p) > 256 {
-		p = p[:256] + "..."
 	}
 	var b strings.Builder
 	run := 0
@@ -485,7 +484,11 @@ func redactPath(p string) string {
 		b.WriteByte(c)
 	}
 	flush(len(p))
-	return b.String()
+	out := b.String()
+	if len(out) > 256 {
+		out = out[:256] + "..."
+	}
+	return out
 }
 
 func longestHexRun(p string) int {
