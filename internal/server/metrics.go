@@ -32,6 +32,8 @@ type metrics struct {
 	writes   [len(storeOps)]histogram
 	writeErr [len(storeOps)]atomic.Uint64
 
+	connsRefused atomic.Uint64 // connections closed over -max-conns-per-addr
+
 	health  func() error // nil: the store has no failed state
 	active  atomic.Int64 // keys by state: counted at start and at each reload, kept by timedStore between
 	revoked atomic.Int64
@@ -289,6 +291,8 @@ func (m *metrics) write(w io.Writer) {
 	for i, op := range storeOps {
 		fmt.Fprintf(w, "licensing_store_write_errors_total{op=%q} %d\n", op, m.writeErr[i].Load())
 	}
+	family("licensing_connections_refused_total", "counter", "Connections closed as soon as accepted: their client address held -max-conns-per-addr open connections.")
+	fmt.Fprintf(w, "licensing_connections_refused_total %d\n", m.connsRefused.Load())
 	failed := 0
 	if m.health != nil && m.health() != nil {
 		failed = 1

@@ -50,6 +50,7 @@ type Main struct {
 	TLSCert           string // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
 	TLSKey            string
 	ShutdownDelay     time.Duration // on SIGTERM, answer /readyz 503 this long before shutting down
+	MaxConnsPerAddr   int           // open connections per client address (TCP peer; IPv6 by /64; trusted proxies exempt); 0 no cap
 	LogFormat         string        // text or json
 	LogLevel          string        // debug, info, warn or error
 	RequestLog        string        // off, or the level of one line per request
@@ -272,6 +273,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	ln = limitConns(ln, m.MaxConnsPerAddr, proxies, &m.metrics.connsRefused, func(addr netip.Addr, max int) {
+		m.logger.Warn("closed a connection over -max-conns-per-addr (logged at most once a minute; licensing_connections_refused_total counts them all)",
+			"addr", addr.String(), "max", max)
+	})
 	srv := &http.Server{
 		Handler:           m.logRequests(apiFirst(api, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
