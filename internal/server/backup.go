@@ -504,22 +504,22 @@ func (m *Main) restoreCommand(args []string) error {
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	if err := os.MkdirAll(*data, 0o700); err != nil {
-		return err
-	}
-	marker := filepath.Join(*data, restoreMarker)
-	if err := atomicfile.Write(marker, []byte("restore in progress\n")); err != nil {
-		cleanDir(*data)
-		return fmt.Errorf("restore: %w", err)
-	}
 	// First the whole archive is checked against its manifest (its last
-	// entry) writing nothing; then it is read again and written, each entry
-	// bounded by that manifest before a byte of it is written.
+	// entry), writing nothing, not even the directory; then it is read
+	// again and written, each entry checked against that manifest before a
+	// byte of it is written.
 	want, err := checkArchive(f, fi.Size())
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
+		return fmt.Errorf("restore: %w", err)
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return err
+	}
+	marker := filepath.Join(*data, restoreMarker)
+	if err := atomicfile.Write(marker, []byte("restore in progress\n")); err != nil {
 		cleanDir(*data)
 		return fmt.Errorf("restore: %w", err)
 	}

@@ -219,6 +219,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	defer stopProfile()
+	// The TLS pair is checked first: a pair that cannot be served stops the
+	// start before the data directory is touched.
+	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
+		return err
+	}
 	st, err := m.start(ctx)
 	defer m.unlock()
 	if err != nil {
@@ -232,9 +237,6 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}()
 	proxies, err := parsePrefixes(m.TrustedProxies)
 	if err != nil {
-		return err
-	}
-	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
 		return err
 	}
 	timed, err := m.instrument(ctx)

@@ -12,7 +12,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -220,13 +222,16 @@ func certWithKey(t *testing.T, key crypto.Signer, extra int) (certPEM, keyPEM []
 	return bytes.Repeat(one, 1+extra), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
-// unservable are TLS pairs that parse but that Go cannot serve, and a word
+// badPair is a TLS pair that parses but that Go cannot serve, with a word
 // of why that the refusal must give.
-func unservable(t *testing.T) []struct {
+type badPair struct {
 	name      string
 	cert, key []byte
 	why       string
-} {
+}
+
+// unservable are badPairs.
+func unservable(t *testing.T) []badPair {
 	t.Helper()
 	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
 	if err != nil {
@@ -236,13 +241,8 @@ func unservable(t *testing.T) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type pair = struct {
-		name      string
-		cert, key []byte
-		why       string
-	}
-	var out []pair
-	add := func(name string, cert, key []byte, why string) { out = append(out, pair{name, cert, key, why}) }
+	var out []badPair
+	add := func(name string, cert, key []byte, why string) { out = append(out, badPair{name, cert, key, why}) }
 	c, k := certWithKey(t, p224, 0)
 	add("ECDSA P-224", c, k, "unsupported")
 	c, k = certWithKey(t, p256, 1000) // about 550 KB of PEM, 400 KB of DER: over the 256 KiB a handshake message may hold
@@ -309,11 +309,7 @@ func startOrExit(t *testing.T, args ...string) (out string, exited bool) {
 func TestTLSCertificateGoCannotServeStopsStart(t *testing.T) {
 	cases := unservable(t)
 	c, k := rsa512(t)
-	cases = append(cases, struct {
-		name      string
-		cert, key []byte
-		why       string
-	}{"RSA 512 bits", c, k, "too small"})
+	cases = append(cases, badPair{"RSA 512 bits", c, k, "too small"})
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
@@ -325,6 +321,8 @@ func TestTLSCertificateGoCannotServeStopsStart(t *testing.T) {
 			is.True(strings.Contains(out, certFile)) // naming the file
 			is.True(strings.Contains(out, tc.why))   // and why
 			is.True(len(out) < 4096)                 // in a line, not the file
+			_, err := os.Stat(filepath.Join(dir, "d"))
+			is.True(errors.Is(err, fs.ErrNotExist)) // before the data directory was touched
 		})
 	}
 }
