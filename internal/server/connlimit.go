@@ -123,6 +123,15 @@ type limitedConn struct {
 	release func()
 }
 
+// CloseWrite half-closes the connection as *net.TCPConn does: net/http
+// uses it to end an error answer without a reset that could cut it.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
 	c.once.Do(c.release)

@@ -78,3 +78,33 @@ func TestConnLimiterCountsAndForgets(t *testing.T) {
 	is.Equal(len(ln.open), 0)                                                                 // nothing remembered once nothing is open
 	is.Equal(limitConns(fakeListener{}, 0, nil, &refused, nil), net.Listener(fakeListener{})) // 0: no cap
 }
+
+// TestLimitedConnHalfCloses: a capped TCP connection still half-closes, as
+// net/http expects of a *net.TCPConn to end an error answer cleanly.
+func TestLimitedConnHalfCloses(t *testing.T) {
+	is := is.New(t)
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	is.NoErr(err)
+	var refused atomic.Uint64
+	ln := limitConns(tcp, 1, nil, &refused, nil)
+	defer ln.Close()
+	client, err := net.Dial("tcp", tcp.Addr().String())
+	is.NoErr(err)
+	defer client.Close()
+	c, err := ln.Accept()
+	is.NoErr(err)
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	is.True(ok) // the wrapper keeps CloseWrite
+	io.WriteString(c, "answer")
+	is.NoErr(cw.CloseWrite())
+	got, err := io.ReadAll(client) // EOF after the answer: half-closed, not reset
+	is.NoErr(err)
+	is.Equal(string(got), "answer")
+	_, err = io.WriteString(client, "more") // the other half is still open
+	is.NoErr(err)
+	b := make([]byte, 4)
+	_, err = io.ReadFull(c, b)
+	is.NoErr(err)
+	is.Equal(string(b), "more")
+}
