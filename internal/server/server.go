@@ -413,10 +413,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // logRequests logs one line per request, at the -request-log level, when
-// the request log is on: method, path (with any long hex run redacted, so a
-// key pasted into a URL never reaches the log), status and duration. Query
-// strings, headers and bodies are never logged. When it is off, next is
-// returned as it is.
+// the request log is on: method (a standard one, else "other"), path (with
+// any long hex run redacted, so a key pasted into a URL never reaches the
+// log), status and duration. Query strings, headers and bodies are never
+// logged. When it is off, next is returned as it is.
 func (m *Main) logRequests(next http.Handler) http.Handler {
 	if m.reqBuf == nil {
 		return next
@@ -425,8 +425,20 @@ func (m *Main) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.writeRequestLine(start, r.Method, redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
+		m.writeRequestLine(start, logMethod(r.Method), redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
 	})
+}
+
+// logMethod is the method as the request log shows it: a standard one as
+// it is, any other as "other". A client may send any token as its method,
+// a key included, of any length the header limit allows.
+func logMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // pageRoutes observes the owner page's answers in /metrics under its own
