@@ -11,10 +11,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/licensekit/licensing/filestore"
@@ -295,10 +297,14 @@ func (m *Main) backupCommand(args []string) error {
 	if _, err := io.Copy(tmp, res.Body); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
+	size, err := tmp.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return err
+	}
 	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	man, err := checkArchive(tmp)
+	man, err := checkArchive(tmp, size)
 	if err != nil {
 		return fmt.Errorf("backup: the archive received is not whole: %w", err)
 	}
@@ -315,10 +321,11 @@ func (m *Main) backupCommand(args []string) error {
 	return nil
 }
 
-// checkArchive reads an archive through and returns its manifest, refusing
-// one without a manifest or whose store entry differs from it.
-func checkArchive(r io.Reader) (manifest, error) {
-	return readArchive(r, func(name string, r io.Reader) error {
+// checkArchive reads an archive of size bytes through, writing nothing,
+// and returns its manifest, refusing one without a manifest or whose
+// entries differ from it.
+func checkArchive(r io.Reader, size int64) (manifest, error) {
+	return readArchive(r, size, nil, func(name string, r io.Reader) error {
 		_, err := io.Copy(io.Discard, r)
 		return err
 	})
@@ -329,9 +336,18 @@ func checkArchive(r io.Reader) (manifest, error) {
 // manifest and an archive without one. The other files must be exactly
 // those the manifest lists, with its checksums when it gives them (archives
 // of earlier builds do not).
-func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manifest, error) {
+//
+// size is the archive's length in bytes: the entries together may not
+// declare more, so that an entry that is mostly holes (a sparse entry of
+// 1 GiB in 10 KB) is refused before anything is read of it. want, when
+// not nil, is the manifest a first pass read (checkArchive): each entry is
+// checked against it before each is called, so that nothing is written
+// beyond what the manifest declares, and the manifest read at the end must
+// be the same.
+func readArchive(r io.Reader, size int64, want *manifest, each func(name string, r io.Reader) error) (manifest, error) {
 	var man manifest
 	tr := tar.NewReader(r)
+	var declared int64 // the entries' sizes so far
 	seen := map[string]bool{}
 	var storeSum string
 	var storeSize int64
@@ -349,6 +365,13 @@ func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manife
 		}
 		if h.Typeflag != tar.TypeReg || seen[h.Name] || !allowedEntry(h.Name) {
 			return man, fmt.Errorf("unexpected entry %q", h.Name)
+		}
+		if h.Size < 0 || h.Size > size-declared {
+			return man, fmt.Errorf("entry %q declares %d bytes, more than the archive of %d bytes holds (a sparse or forged entry)", h.Name, h.Size, size)
+		}
+		declared += h.Size
+		if err := want.allows(h); err != nil {
+			return man, err
 		}
 		seen[h.Name] = true
 		switch h.Name {
@@ -412,7 +435,30 @@ func readArchive(r io.Reader, each func(name string, r io.Reader) error) (manife
 			return man, fmt.Errorf("the manifest gives a checksum of %q, which the archive does not hold", name)
 		}
 	}
+	if want != nil && !want.same(man) {
+		return man, errors.New("the archive changed while it was read")
+	}
 	return man, nil
+}
+
+// allows checks an entry's header against the manifest m of a first pass
+// (nil: no first pass): the store entry must have the size m gives, any
+// other file but the manifest must be one m lists.
+func (m *manifest) allows(h *tar.Header) error {
+	switch {
+	case m == nil || h.Name == manifestEntry:
+	case h.Name == storeEntry && h.Size != m.StoreBytes:
+		return fmt.Errorf("entry %q has %d bytes, the manifest says %d", h.Name, h.Size, m.StoreBytes)
+	case h.Name != storeEntry && !slices.Contains(m.Files, h.Name):
+		return fmt.Errorf("entry %q is not in the manifest", h.Name)
+	}
+	return nil
+}
+
+// same reports whether two manifests declare the same content.
+func (m *manifest) same(o manifest) bool {
+	return m.Created.Equal(o.Created) && slices.Equal(m.Files, o.Files) && m.StoreBytes == o.StoreBytes &&
+		m.StoreSHA256 == o.StoreSHA256 && maps.Equal(m.FileSHA256, o.FileSHA256)
 }
 
 func allowedEntry(name string) bool {
@@ -446,10 +492,28 @@ func (m *Main) restoreCommand(args []string) error {
 		return err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("restore: %s is not a regular file: restore reads the archive twice (to check it, then to write it); save it to a file first", fs.Arg(0))
+	}
 	if entries, err := os.ReadDir(*data); err == nil && len(entries) > 0 {
 		return fmt.Errorf("restore: %s is not empty", *data)
 	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
+	}
+	// First the whole archive is checked against its manifest (its last
+	// entry), writing nothing, not even the directory; then it is read
+	// again and written, each entry checked against that manifest before a
+	// byte of it is written.
+	want, err := checkArchive(f, fi.Size())
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		return fmt.Errorf("restore: %w", err)
 	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return err
@@ -459,7 +523,7 @@ func (m *Main) restoreCommand(args []string) error {
 		cleanDir(*data)
 		return fmt.Errorf("restore: %w", err)
 	}
-	man, err := readArchive(f, func(name string, r io.Reader) error {
+	man, err := readArchive(f, fi.Size(), &want, func(name string, r io.Reader) error {
 		if name == storeEntry {
 			return restoreStore(r, filepath.Join(*data, storeEntry))
 		}

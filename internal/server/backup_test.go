@@ -4,8 +4,13 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -165,6 +170,126 @@ func withEntry(t *testing.T, name, body string) []byte {
 	io.WriteString(tw, body)
 	tw.Close()
 	return out.Bytes()
+}
+
+// ustarBlock is a tar header block, made by hand: archive/tar will not
+// write the GNU sparse records that an attacker can.
+func ustarBlock(name string, typ byte, size int) []byte {
+	b := make([]byte, 512)
+	copy(b[0:], name)
+	copy(b[100:], "0000600\x00")
+	copy(b[108:], "0000000\x00")
+	copy(b[116:], "0000000\x00")
+	copy(b[124:], fmt.Sprintf("%011o\x00", size))
+	copy(b[136:], fmt.Sprintf("%011o\x00", 0))
+	b[156] = typ
+	copy(b[257:], "ustar\x0000")
+	copy(b[148:], "        ")
+	sum := 0
+	for _, c := range b {
+		sum += int(c)
+	}
+	copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	return b
+}
+
+// padded appends b and zeros up to the next 512-byte block.
+func padded(out *bytes.Buffer, b []byte) {
+	out.Write(b)
+	out.Write(make([]byte, (512-len(b)%512)%512))
+}
+
+// sparseArchive is an archive of a few KB whose store entry is a PAX
+// sparse file of size bytes (one byte of data, then a hole), with a
+// manifest that agrees with it: size and SHA-256 of what it expands to.
+func sparseArchive(size int) []byte {
+	var out bytes.Buffer
+	var pax bytes.Buffer
+	for _, kv := range [][2]string{{"GNU.sparse.major", "0"}, {"GNU.sparse.minor", "1"}, {"GNU.sparse.name", "store"},
+		{"GNU.sparse.size", fmt.Sprint(size)}, {"GNU.sparse.numblocks", "1"}, {"GNU.sparse.map", "0,1"}} {
+		rec := " " + kv[0] + "=" + kv[1] + "\n"
+		n := len(rec) + 2
+		if len(fmt.Sprint(n)+rec) != n {
+			n++
+		}
+		fmt.Fprintf(&pax, "%d%s", n, rec)
+	}
+	out.Write(ustarBlock("PaxHeaders/store", 'x', pax.Len()))
+	padded(&out, pax.Bytes())
+	out.Write(ustarBlock("store", '0', 1))
+	padded(&out, []byte("x"))
+	sum := sha256.New()
+	sum.Write([]byte("x"))
+	io.CopyN(sum, zeros{}, int64(size-1))
+	man, _ := json.Marshal(map[string]any{"created": "2026-11-26T12:00:00Z", "files": []string{},
+		"storeBytes": size, "storeSha256": hex.EncodeToString(sum.Sum(nil))})
+	tw := tar.NewWriter(&out)
+	tw.WriteHeader(&tar.Header{Name: "backup.json", Mode: 0o600, Size: int64(len(man)), Typeflag: tar.TypeReg})
+	tw.Write(man)
+	tw.Close()
+	return out.Bytes()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// TestRestoreWritesNothingBeyondTheManifest: restore checks the whole
+// archive against its manifest before it writes, and bounds every entry by
+// the archive's own size: a sparse entry that declares 64 MiB in a few KB
+// (with a manifest that agrees), and a store entry larger than the
+// manifest says, are refused before the store's restore is handed a byte.
+func TestRestoreWritesNothingBeyondTheManifest(t *testing.T) {
+	var handed int64
+	undo := server.SetRestoreStore(func(r io.Reader, dir string) error {
+		n, err := io.Copy(io.Discard, r)
+		handed += n
+		if err != nil {
+			return err
+		}
+		return os.Mkdir(dir, 0o700)
+	})
+	defer undo()
+	big := bytes.Repeat([]byte("k"), 256<<10)
+	small := sha256.Sum256(big[:10])
+	oversized := withEntry(t, "store", string(big))
+	oversized = oversized[:len(oversized)-1024] // drop the end-of-archive blocks to add the manifest
+	var b bytes.Buffer
+	b.Write(oversized)
+	man, _ := json.Marshal(map[string]any{"created": "2026-11-26T12:00:00Z", "files": []string{},
+		"storeBytes": 10, "storeSha256": hex.EncodeToString(small[:])})
+	tw := tar.NewWriter(&b)
+	tw.WriteHeader(&tar.Header{Name: "backup.json", Mode: 0o600, Size: int64(len(man)), Typeflag: tar.TypeReg})
+	tw.Write(man)
+	tw.Close()
+
+	for _, tc := range []struct {
+		name    string
+		archive []byte
+		want    string
+	}{
+		{"sparse store of 64 MiB in a few KB", sparseArchive(64 << 20), "more than the archive"},
+		{"store larger than the manifest says", b.Bytes(), "differs from the manifest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			handed = 0
+			path := filepath.Join(t.TempDir(), "a.tar")
+			is.NoErr(os.WriteFile(path, tc.archive, 0o600))
+			dir := filepath.Join(t.TempDir(), "new")
+			code, out := command("restore", "-data", dir, path)
+			is.Equal(code, 1) // refused
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("the refusal does not say %q: %s", tc.want, out)
+			}
+			is.Equal(handed, int64(0)) // before a byte of the store was written
+			_, err := os.Stat(dir)
+			is.True(errors.Is(err, fs.ErrNotExist)) // nor the directory made
+		})
+	}
 }
 
 // TestBackupUnderLoad takes a backup of a live file store while 32 clients

@@ -42,16 +42,16 @@ func contractConfig(downgraded bool) string {
 }`
 }
 
-// contractServer starts the binary with contractConfig and returns it with
-// the path of its configuration file.
-func contractServer(t *testing.T) (*proc, string) {
+// contractServer starts the binary with contractConfig (and the extra
+// flags) and returns it with the path of its configuration file.
+func contractServer(t *testing.T, extra ...string) (*proc, string) {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.json")
 	if err := os.WriteFile(cfg, []byte(contractConfig(false)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data"), "-store", "memory", "-rate-limit", "0"), cfg
+	return start(t, nil, append([]string{"-config", cfg, "-data", filepath.Join(dir, "data"), "-store", "memory", "-rate-limit", "0"}, extra...)...), cfg
 }
 
 // sendRaw sends one request with the headers hdr (name, value, ...) and no

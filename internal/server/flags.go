@@ -29,6 +29,7 @@ var allowed = map[string]struct{ env, want string }{
 	"cap-tokens":          {"LICENSING_CAP_TOKENS", "true or false"},
 	"rotate-signing-keys": {"", "true or false"},
 	"shutdown-delay":      {"LICENSING_SHUTDOWN_DELAY", "a duration >= 0, such as 10s"},
+	"max-conns-per-addr":  {"LICENSING_MAX_CONNS_PER_ADDR", "a whole number >= 0 (open connections per client address; 0 turns the cap off)"},
 	"trusted-proxies":     {"LICENSING_TRUSTED_PROXIES", "comma-separated networks or addresses, such as 10.0.0.0/8,192.168.1.7"},
 }
 
@@ -148,6 +149,7 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 		"token-grace":         m.TokenGrace >= 0,
 		"signing-key-overlap": m.SigningKeyOverlap >= 0,
 		"shutdown-delay":      m.ShutdownDelay >= 0,
+		"max-conns-per-addr":  m.MaxConnsPerAddr >= 0,
 	}
 	if _, err := parsePrefixes(m.TrustedProxies); err != nil {
 		valid["trusted-proxies"] = false

@@ -109,6 +109,8 @@ func TestInvalidFlagsAndEnvironment(t *testing.T) {
 		{"negative shutdown delay", []string{"-shutdown-delay", "-5s"}, nil, []string{`-shutdown-delay "-5s"`, "duration >= 0"}},
 		{"shutdown delay without unit from the environment", nil, map[string]string{"LICENSING_SHUTDOWN_DELAY": "30"}, []string{`LICENSING_SHUTDOWN_DELAY="30"`, "duration >= 0"}},
 		{"negative shutdown delay from the environment", nil, map[string]string{"LICENSING_SHUTDOWN_DELAY": "-1m"}, []string{`LICENSING_SHUTDOWN_DELAY="-1m"`, "duration >= 0"}},
+		{"negative connection cap", []string{"-max-conns-per-addr", "-1"}, nil, []string{`-max-conns-per-addr "-1"`, "whole number >= 0"}},
+		{"connection cap from the environment", nil, map[string]string{"LICENSING_MAX_CONNS_PER_ADDR": "many"}, []string{`LICENSING_MAX_CONNS_PER_ADDR="many"`, "whole number >= 0"}},
 		{"tls cert without key", []string{"-tls-cert", "/c.pem"}, nil, []string{"-tls-cert and -tls-key"}},
 		{"tls key without cert from the environment", nil, map[string]string{"LICENSING_TLS_KEY": "/k.pem"}, []string{"-tls-cert and -tls-key"}},
 		{"long value is cut", []string{"-rate-limit", strings.Repeat("9", 500)}, nil, []string{"-rate-limit", "..."}},

@@ -18,7 +18,7 @@ import (
 // get 429.
 func TestBinaryConcurrentGuesses(t *testing.T) {
 	is := is.New(t)
-	p, _ := contractServer(t)
+	p, _ := contractServer(t, "-max-conns-per-addr", "0") // 300 connections from one address: the token limiter, not the connection cap, is under test
 	tr := &http.Transport{MaxIdleConnsPerHost: 300, MaxConnsPerHost: 300}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}

@@ -12,6 +12,7 @@ func (m *Main) opsFlags(fs *flag.FlagSet) {
 	env := func(name string) string { return m.Getenv(name) }
 	fs.StringVar(&m.TLSCert, "tls-cert", env("LICENSING_TLS_CERT"), "TLS certificate (PEM, chain first); with -tls-key serves HTTPS; reloaded on SIGHUP (LICENSING_TLS_CERT)")
 	fs.StringVar(&m.TLSKey, "tls-key", env("LICENSING_TLS_KEY"), "TLS private key (PEM) of -tls-cert (LICENSING_TLS_KEY)")
+	fs.IntVar(&m.MaxConnsPerAddr, "max-conns-per-addr", m.envInt("LICENSING_MAX_CONNS_PER_ADDR", defaultMaxConnsPerAddr), "open connections one client address may hold (the TCP peer's; IPv6 by /64; -trusted-proxies are not capped); one more is closed at once; 0 turns the cap off (LICENSING_MAX_CONNS_PER_ADDR)")
 	fs.DurationVar(&m.ShutdownDelay, "shutdown-delay", m.envDur("LICENSING_SHUTDOWN_DELAY", 0), "on SIGTERM, keep serving with /readyz answering 503 this long before shutting down, so a load balancer can stop sending (LICENSING_SHUTDOWN_DELAY)")
 }
 

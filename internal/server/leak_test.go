@@ -70,6 +70,8 @@ func TestKeyNeverLeaks(t *testing.T) {
 		{"GET", "/api/v1/licensing/keys", "", []string{"Authorization", "Bearer " + key}},
 		{"GET", "/api/v1/licensing/keys", "", []string{"X-Organization", key}},
 		{"GET", "/api/v1/licensing/keys", "", []string{"X-Forwarded-For", key, "User-Agent", key}},
+		{key, "/api/v1/licensing/keys", "", nil}, // as the method, which the request log writes
+		{"lk_" + key, "/", "", nil},
 	}
 	client := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	var answers []string

@@ -128,3 +128,31 @@ func logField(line, name string) string {
 	}
 	return ""
 }
+
+// TestRequestLogRedactsBeforeCutting: a path longer than 256 bytes is cut
+// in the request log, and a key in it is redacted first: a key that
+// straddles the cut (so that only its first hex digits would be left, too
+// few to look like a key) leaves none of its digits in the log.
+func TestRequestLogRedactsBeforeCutting(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.json")
+	writeConfig(t, cfg, "business")
+	p := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data"), "-store", "memory", "-request-log", "info")
+	status, b, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"prod"}`)
+	is.Equal(status, 201)
+	key := b["licenseKey"].(string)
+	const prefix = "/api/v1/licensing/keys/"
+	for _, at := range []int{200, 226, 240, 250, 255, 256, 300} { // where the key starts in the path
+		path := prefix + strings.Repeat("x", at-len(prefix)) + key
+		p.do(t, "GET", path, "token-owner-1", "")
+	}
+	p.stop(t)
+	logs := p.logs.String()
+	is.True(strings.Contains(logs, prefix+"xxxx")) // the requests were logged
+	for i := 0; i+12 <= len(key); i++ {
+		if strings.Contains(logs, key[i:i+12]) {
+			t.Fatalf("the log holds %q, part of the key", key[i:i+12])
+		}
+	}
+}

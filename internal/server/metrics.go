@@ -32,14 +32,25 @@ type metrics struct {
 	writes   [len(storeOps)]histogram
 	writeErr [len(storeOps)]atomic.Uint64
 
+	connsRefused atomic.Uint64 // connections closed over -max-conns-per-addr
+
 	health  func() error // nil: the store has no failed state
 	active  atomic.Int64 // keys by state: counted at start and at each reload, kept by timedStore between
 	revoked atomic.Int64
 }
 
-var outcomeNames = [...]string{licensing.OutcomeValid, licensing.OutcomeMalformed, licensing.OutcomeUnknown,
-	licensing.OutcomeRevoked, licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeRateLimited,
+var outcomeNames = [...]string{licensing.OutcomeValid, licensing.OutcomeMalformed, outcomeRevokedOrUnknown,
+	licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeRateLimited,
 	licensing.OutcomeInvalidInput, licensing.OutcomeError, "other"}
+
+// outcomeRevokedOrUnknown is the one outcome label of an unknown and of a
+// revoked key. The validate answer is the same for both, and /metrics is
+// served on the public listener: two labels would tell anyone who can
+// scrape it, by the counter that moved, whether the key they just sent was
+// ever issued. Which of the two it was is in the event log (debug level),
+// not here. (A malformed key keeps its own label: whether a key's checksum
+// holds, anyone computes from the key alone.)
+const outcomeRevokedOrUnknown = "revoked_or_unknown"
 
 // Store write operations, as the op label of the store metrics.
 const (
@@ -118,8 +129,12 @@ func (m *metrics) addRoute(route string) *routeMetrics {
 	return rm
 }
 
-// Validation implements licensing.Observer.
+// Validation implements licensing.Observer. licensing.OutcomeUnknown and
+// licensing.OutcomeRevoked are counted as one (outcomeRevokedOrUnknown).
 func (m *metrics) Validation(outcome string) {
+	if outcome == licensing.OutcomeUnknown || outcome == licensing.OutcomeRevoked {
+		outcome = outcomeRevokedOrUnknown
+	}
 	for i, name := range outcomeNames[:len(outcomeNames)-1] {
 		if name == outcome {
 			m.outcomes[i].Add(1)
@@ -264,7 +279,7 @@ func (m *metrics) write(w io.Writer) {
 	for _, name := range names {
 		writeHistogram(w, "licensing_http_request_duration_seconds", "route="+labelValue(name), &routes[name].latency)
 	}
-	family("licensing_validations_total", "counter", "Validations by outcome.")
+	family("licensing_validations_total", "counter", "Validations by outcome (an unknown and a revoked key count as one, revoked_or_unknown, as the answer does not tell them apart).")
 	for i, name := range outcomeNames {
 		fmt.Fprintf(w, "licensing_validations_total{outcome=%q} %d\n", name, m.outcomes[i].Load())
 	}
@@ -276,6 +291,8 @@ func (m *metrics) write(w io.Writer) {
 	for i, op := range storeOps {
 		fmt.Fprintf(w, "licensing_store_write_errors_total{op=%q} %d\n", op, m.writeErr[i].Load())
 	}
+	family("licensing_connections_refused_total", "counter", "Connections closed as soon as accepted: their client address held -max-conns-per-addr open connections.")
+	fmt.Fprintf(w, "licensing_connections_refused_total %d\n", m.connsRefused.Load())
 	failed := 0
 	if m.health != nil && m.health() != nil {
 		failed = 1

@@ -50,6 +50,7 @@ type Main struct {
 	TLSCert           string // PEM certificate chain; with TLSKey, serve HTTPS (reloaded on SIGHUP)
 	TLSKey            string
 	ShutdownDelay     time.Duration // on SIGTERM, answer /readyz 503 this long before shutting down
+	MaxConnsPerAddr   int           // open connections per client address (TCP peer; IPv6 by /64; trusted proxies exempt); 0 no cap
 	LogFormat         string        // text or json
 	LogLevel          string        // debug, info, warn or error
 	RequestLog        string        // off, or the level of one line per request
@@ -218,6 +219,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 		return err
 	}
 	defer stopProfile()
+	// The TLS pair is checked first: a pair that cannot be served stops the
+	// start before the data directory is touched.
+	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
+		return err
+	}
 	st, err := m.start(ctx)
 	defer m.unlock()
 	if err != nil {
@@ -231,9 +237,6 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}()
 	proxies, err := parsePrefixes(m.TrustedProxies)
 	if err != nil {
-		return err
-	}
-	if m.cert, err = newCertificate(m.TLSCert, m.TLSKey); err != nil {
 		return err
 	}
 	timed, err := m.instrument(ctx)
@@ -272,6 +275,10 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	ln = limitConns(ln, m.MaxConnsPerAddr, proxies, &m.metrics.connsRefused, func(addr netip.Addr, max int) {
+		m.logger.Warn("closed a connection over -max-conns-per-addr (logged at most once a minute; licensing_connections_refused_total counts them all)",
+			"addr", addr.String(), "max", max)
+	})
 	srv := &http.Server{
 		Handler:           m.logRequests(apiFirst(api, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -406,10 +413,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // logRequests logs one line per request, at the -request-log level, when
-// the request log is on: method, path (with any long hex run redacted, so a
-// key pasted into a URL never reaches the log), status and duration. Query
-// strings, headers and bodies are never logged. When it is off, next is
-// returned as it is.
+// the request log is on: method (a standard one, else "other"), path (with
+// any long hex run redacted, so a key pasted into a URL never reaches the
+// log), status and duration. Query strings, headers and bodies are never
+// logged. When it is off, next is returned as it is.
 func (m *Main) logRequests(next http.Handler) http.Handler {
 	if m.reqBuf == nil {
 		return next
@@ -418,8 +425,20 @@ func (m *Main) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		m.writeRequestLine(start, r.Method, redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
+		m.writeRequestLine(start, logMethod(r.Method), redactPath(r.URL.Path), sw.status, time.Since(start).Round(time.Microsecond))
 	})
+}
+
+// logMethod is the method as the request log shows it: a standard one as
+// it is, any other as "other". A client may send any token as its method,
+// a key included, of any length the header limit allows.
+func logMethod(method string) string {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return method
+	}
+	return "other"
 }
 
 // pageRoutes observes the owner page's answers in /metrics under its own
@@ -456,14 +475,13 @@ func apiFirst(api, mux http.Handler) http.Handler {
 	})
 }
 
-// redactPath replaces every run of 32 or more hex digits, and any path longer
-// than 256 bytes, so no secret ends up in a log line.
+// redactPath replaces every run of 32 or more hex digits, then cuts a path
+// longer than 256 bytes, so no secret ends up in a log line. The order
+// matters: a cut made first would leave the start of a key that straddles
+// the 256th byte as a run too short to be recognized.
 func redactPath(p string) string {
 	if len(p) <= 256 && longestHexRun(p) < 32 {
 		return p // nothing to redact: no copy
-	}
-	if len(p) > 256 {
-		p = p[:256] + "..."
 	}
 	var b strings.Builder
 	run := 0
@@ -485,7 +503,11 @@ func redactPath(p string) string {
 		b.WriteByte(c)
 	}
 	flush(len(p))
-	return b.String()
+	out := b.String()
+	if len(out) > 256 {
+		out = out[:256] + "..."
+	}
+	return out
 }
 
 func longestHexRun(p string) int {

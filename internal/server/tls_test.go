@@ -1,15 +1,20 @@
 package server_test
 
 import (
+	"bytes"
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -190,4 +195,163 @@ func TestTLSFlagsTogether(t *testing.T) {
 		Getenv: func(string) string { return "" }}
 	err := m.Run(context.Background(), nil)
 	is.True(err != nil && strings.Contains(err.Error(), "-tls-cert and -tls-key")) // one without the other is refused
+}
+
+// certWithKey returns a PEM certificate for 127.0.0.1 of key (self-signed),
+// followed by extra copies of itself in the chain, and the PEM key.
+func certWithKey(t *testing.T, key crypto.Signer, extra int) (certPEM, keyPEM []byte) {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(9),
+		Subject:      pkix.Name{CommonName: "licensing test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return bytes.Repeat(one, 1+extra), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+// badPair is a TLS pair that parses but that Go cannot serve, with a word
+// of why that the refusal must give.
+type badPair struct {
+	name      string
+	cert, key []byte
+	why       string
+}
+
+// unservable are badPairs.
+func unservable(t *testing.T) []badPair {
+	t.Helper()
+	p224, err := ecdsa.GenerateKey(elliptic.P224(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p256, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []badPair
+	add := func(name string, cert, key []byte, why string) { out = append(out, badPair{name, cert, key, why}) }
+	c, k := certWithKey(t, p224, 0)
+	add("ECDSA P-224", c, k, "unsupported")
+	c, k = certWithKey(t, p256, 1000) // about 550 KB of PEM, 400 KB of DER: over the 256 KiB a handshake message may hold
+	add("chain of 400 KB", c, k, "exceeds maximum")
+	c, k = certWithKey(t, p256, 0)
+	add("11 MB file", append(c, bytes.Repeat([]byte("\n"), 11<<20)...), k, "larger than")
+	return out
+}
+
+// rsa512 returns a certificate and key of 512 bits, which crypto/rsa makes
+// only with GODEBUG=rsa1024min=0 (set for this call only, so that neither
+// this process's server nor a child inherits it).
+func rsa512(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	old, had := os.LookupEnv("GODEBUG")
+	os.Setenv("GODEBUG", "rsa1024min=0")
+	key, err := rsa.GenerateKey(rand.Reader, 512)
+	var c, k []byte
+	if err == nil {
+		c, k = certWithKey(t, key, 0)
+	}
+	if had {
+		os.Setenv("GODEBUG", old)
+	} else {
+		os.Unsetenv("GODEBUG")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, k
+}
+
+// startOrExit runs the server binary with args until it listens (then
+// stops it) or exits, and returns its output and whether it exited.
+func startOrExit(t *testing.T, args ...string) (out string, exited bool) {
+	t.Helper()
+	logs := &syncBuffer{}
+	cmd := exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	for {
+		select {
+		case err := <-done:
+			return logs.String(), err != nil
+		case <-time.After(20 * time.Millisecond):
+		}
+		if listening.MatchString(logs.String()) {
+			cmd.Process.Signal(syscall.SIGTERM)
+			<-done
+			return logs.String(), false
+		}
+	}
+}
+
+// TestTLSCertificateGoCannotServeStopsStart: a certificate that parses but
+// that no handshake can be made with (a 512-bit RSA key, an ECDSA P-224
+// key, a chain too large for a handshake message, a file of 11 MB) stops
+// the start with one line naming the files and why, instead of a server
+// whose every handshake fails.
+func TestTLSCertificateGoCannotServeStopsStart(t *testing.T) {
+	cases := unservable(t)
+	c, k := rsa512(t)
+	cases = append(cases, badPair{"RSA 512 bits", c, k, "too small"})
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			writeFiles(t, map[string][]byte{certFile: tc.cert, keyFile: tc.key})
+			out, exited := startOrExit(t, "-data", filepath.Join(dir, "d"), "-store", "memory", "-tls-cert", certFile, "-tls-key", keyFile)
+			is.True(exited)                          // refused
+			is.True(strings.Contains(out, certFile)) // naming the file
+			is.True(strings.Contains(out, tc.why))   // and why
+			is.True(len(out) < 4096)                 // in a line, not the file
+			_, err := os.Stat(filepath.Join(dir, "d"))
+			is.True(errors.Is(err, fs.ErrNotExist)) // before the data directory was touched
+		})
+	}
+}
+
+// TestTLSReloadKeepsCertificateGoCannotServe: on SIGHUP, a pair that parses
+// but cannot be served is not taken: the log says why and new connections
+// still get the previous certificate.
+func TestTLSReloadKeepsCertificateGoCannotServe(t *testing.T) {
+	is := is.New(t)
+	cfgPath, data := configured(t)
+	certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
+	certA, keyA, a := selfSigned(t, 1)
+	writeFiles(t, map[string][]byte{certFile: certA, keyFile: keyA})
+	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1,
+		TokenLifetime: time.Hour, TLSCert: certFile, TLSKey: keyFile})
+	roots := x509.NewCertPool()
+	roots.AddCert(a)
+	for i, tc := range unservable(t) {
+		writeFiles(t, map[string][]byte{certFile: tc.cert, keyFile: tc.key})
+		p.reload <- syscall.SIGHUP
+		waitLog(t, p, "keeping the previous TLS certificate", i+1)
+		if !strings.Contains(p.logs.String(), tc.why) {
+			t.Fatalf("%s: the log does not say %q:\n%s", tc.name, tc.why, p.logs.String())
+		}
+		c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}}
+		res, err := c.Get(p.url + "/healthz")
+		is.NoErr(err) // still served, with the previous certificate
+		res.Body.Close()
+		is.Equal(res.TLS.PeerCertificates[0].SerialNumber.Int64(), int64(1))
+	}
+	is.True(!strings.Contains(p.logs.String(), "TLS certificate reloaded"))
 }

@@ -118,7 +118,8 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 }
 
 func measure(bin, cfg, data, store, token, route string, conns int, dur time.Duration) (float64, error) {
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0",
+		"-max-conns-per-addr", "0") // the load comes from one address
 	url, err := harness.Start(cmd)
 	if err != nil {
 		return 0, err

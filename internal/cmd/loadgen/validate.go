@@ -81,7 +81,8 @@ func runValidate(f validateFlags) error {
 	}()
 	var answerSize int
 	for _, name := range names[1:] {
-		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0"}
+		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
+			"-max-conns-per-addr", "0"} // the load comes from one address
 		store, extra, _ := strings.Cut(name, "+")
 		args = append(args, "-store", store)
 		switch extra {
