@@ -129,7 +129,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(m.Stderr, "usage: licensing-server [flags]\n       licensing-server public-keys [-data DIR]")
+			fmt.Fprint(m.Stderr, usage)
 			fs.SetOutput(m.Stderr)
 			fs.PrintDefaults()
 			return err
@@ -349,6 +349,9 @@ func (m *Main) reload() {
 	// configured ones' keys.
 	if err := m.recountKeys(context.Background()); err != nil {
 		m.logger.Error("reload: count keys for licensing_keys", "err", err)
+	}
+	if err := cfg.checkOwners(); err != nil {
+		m.logger.Warn("reloaded configuration holds an owner without a token or a token without an organization; a start would refuse it", "err", err)
 	}
 	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
 }
