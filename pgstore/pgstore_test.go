@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -22,48 +21,58 @@ import (
 	"github.com/licensekit/licensing/storetest"
 )
 
-var pg *pgtest.Server
+// The throwaway PostgreSQL, started by the first test that needs it and
+// stopped by TestMain.
+var (
+	pgOnce     sync.Once
+	pg         *pgtest.Server
+	pgMissing  string // why there is none: the binaries are not installed
+	pgSetupErr error  // or they are, and the server did not start
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		code := 0
-		// Start needs a testing.TB; a tiny adapter reports setup failures.
-		s, err := startServer()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			if os.Getenv("CI") != "" {
-				return 1
-			}
-			fmt.Fprintln(os.Stderr, "pgstore: skipping the PostgreSQL tests")
-			return 0
-		}
-		pg = s
-		defer pg.Stop()
-		code = m.Run()
-		return code
-	}())
+	code := m.Run()
+	if pg != nil {
+		pg.Stop()
+	}
+	os.Exit(code)
 }
 
-// startServer runs pgtest.Start outside a test, turning its Fatal and Skip
-// into an error.
-func startServer() (s *pgtest.Server, err error) {
-	tb := &setupTB{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s = pgtest.Start(tb)
-	}()
-	<-done
-	if tb.msg != "" {
-		return nil, errors.New(tb.msg)
+// postgres returns the throwaway server. Without the PostgreSQL binaries
+// the calling test is skipped with the reason (failed instead when CI is
+// set, since CI installs them); a server that does not start fails it.
+func postgres(tb testing.TB) *pgtest.Server {
+	tb.Helper()
+	pgOnce.Do(func() {
+		tb := &setupTB{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pg = pgtest.Start(tb)
+		}()
+		<-done
+		switch {
+		case tb.skipped:
+			pgMissing = tb.msg
+		case tb.msg != "":
+			pgSetupErr = errors.New(tb.msg)
+		}
+	})
+	switch {
+	case pgSetupErr != nil:
+		tb.Fatal(pgSetupErr)
+	case pgMissing != "" && os.Getenv("CI") != "":
+		tb.Fatalf("%s (CI is set: .ci/run installs PostgreSQL, so this fails)", pgMissing)
+	case pgMissing != "":
+		tb.Skip(pgMissing)
 	}
-	return s, nil
+	return pg
 }
 
 // pool opens a pool on a fresh schema; the store is migrated.
 func newStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
-	dsn := pg.NewSchema(t)
+	dsn := postgres(t).NewSchema(t)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +94,7 @@ func TestConformance(t *testing.T) {
 
 func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	is := is.New(t)
-	dsn := pg.NewSchema(t)
+	dsn := postgres(t).NewSchema(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ { // eight servers starting at once
