@@ -52,10 +52,14 @@
 // consistent copy of a running store to a stream and Restore turns it back
 // into a directory.
 //
-//	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{PepperFingerprint: fp})
-//	if err != nil { ... }
+//	fp := licensing.PepperFingerprint(pepper)
+//	st, err := filestore.Open(dir, filestore.Options{PepperFingerprint: fp}) // such as /var/lib/licensing/store
+//	if err != nil {
+//		return err
+//	}
 //	defer st.Close()
-//	svc, err := licensing.New(licensing.Config{Store: st, ...})
+//	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+//		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
 package filestore
 
 import (

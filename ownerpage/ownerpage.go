@@ -11,7 +11,7 @@
 // every other path, so it can sit at the root of a ServeMux next to the API:
 //
 //	mux := http.NewServeMux()
-//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, auth))
+//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
 //	mux.Handle("/", ownerpage.Handler(ownerpage.Config{}))
 //
 // or under a prefix, with the prefix stripped:

@@ -16,6 +16,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/docsnippet"
 	"github.com/licensekit/licensing/pgstore"
 	"github.com/licensekit/licensing/pgstore/internal/pgtest"
 	"github.com/licensekit/licensing/storetest"
@@ -230,4 +231,37 @@ func TestCheckPepper(t *testing.T) {
 	}
 	wg.Wait()
 	is.Equal(ok.Load(), int64(1))
+}
+
+// openShared is the package doc's code, compiled here:
+// TestPackageDocCompiles holds the doc to it, line for line, and runs it.
+func openShared(ctx context.Context, myOrgs licensing.Organizations, pepper []byte) error {
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	st := pgstore.New(pool)
+	if err := st.Migrate(ctx); err != nil { // idempotent; safe from many servers at once
+		return err
+	}
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return svc.Close(ctx)
+}
+
+// TestPackageDocCompiles: the Go code of the package doc is code that this
+// package's tests compile (openShared), and it runs on PostgreSQL.
+func TestPackageDocCompiles(t *testing.T) {
+	docsnippet.Check(t, ".")
+	t.Setenv("DATABASE_URL", postgres(t).NewSchema(t))
+	orgs := licensing.OrganizationsFunc(func(context.Context, string) (licensing.Organization, error) {
+		return licensing.Organization{}, licensing.ErrOrgNotFound
+	})
+	if err := openShared(context.Background(), orgs, []byte(strings.Repeat("p", 32))); err != nil {
+		t.Fatal(err)
+	}
 }
