@@ -19,7 +19,11 @@
 //	mux.Handle("/licenses/", http.StripPrefix("/licenses", ownerpage.Handler(ownerpage.Config{})))
 //
 // (With Go's ServeMux, use the method-less pattern "/": "GET /" conflicts
-// with the method-less API prefix.)
+// with the method-less API prefix.) The page calls the API at
+// Config.APIBase, /api/v1/licensing by default, whatever path the page
+// itself is served at: when the API is mounted elsewhere (under a prefix of
+// its own), set APIBase. A page that reaches something other than the API
+// there says so, naming the URL, instead of showing an empty list.
 //
 // # Security model
 //

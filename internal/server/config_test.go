@@ -5,7 +5,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -48,4 +50,41 @@ func TestConfigErrorsNameTheirPlace(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestReloadAppliesARemovedOwnerToken: a start refuses an owner without a
+// token, but a reload that removes one applies it, with a warning, since
+// removing a leaked token is how an operator cuts it off: refusing the
+// reload would keep serving it.
+func TestReloadAppliesARemovedOwnerToken(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "config.json")
+	writeConfig(t, cfgPath, "business")
+	p := start(t, nil, "-config", cfgPath, "-data", filepath.Join(dir, "data"))
+	status, _, _ := p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-3", "")
+	is.Equal(status, 200)
+
+	full, err := os.ReadFile(cfgPath)
+	is.NoErr(err)
+	token3 := `,
+             {"sha256": "` + sha("token-owner-3") + `", "userId": "user-3"}`
+	is.True(strings.Contains(string(full), token3))
+	is.NoErr(os.WriteFile(cfgPath, []byte(strings.Replace(string(full), token3, "", 1)), 0o600))
+	is.NoErr(p.cmd.Process.Signal(syscall.SIGHUP))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.logs.String(), "configuration reloaded") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	is.True(strings.Contains(p.logs.String(), "configuration reloaded"))
+	is.True(strings.Contains(p.logs.String(), "a start would refuse it"))
+	is.True(strings.Contains(p.logs.String(), `organizations[1].ownerId: owner \"user-3\"`)) // the warning names the entry
+	status, _, _ = p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-3", "")
+	is.Equal(status, 401) // the removed token is cut off
+	status, _, _ = p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
+	is.Equal(status, 200)
+
+	out, err := exec.Command(serverBin, "-addr", "127.0.0.1:0", "-config", cfgPath, "-data", filepath.Join(dir, "other")).CombinedOutput()
+	is.True(err != nil) // while a start refuses the same file
+	is.True(strings.Contains(string(out), "organizations[1].ownerId"))
 }

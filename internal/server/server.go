@@ -146,8 +146,9 @@ func (m *Main) ParseFlags(args []string) error {
 // SIGTERM (SIGHUP reloads the configuration and the TLS certificate), and
 // return the exit code: 0, 1 when the server fails, 2 for an invalid flag or
 // environment value. As the first argument, "public-keys" prints the public
-// signing keys, "scan" runs the leak scanner, and "backup" and "restore"
-// run those commands instead (see the README).
+// signing keys, "scan" runs the leak scanner, "owner-token" replaces the
+// demo owner's token (ownertoken.go), and "backup" and "restore" run those
+// commands instead (see the README).
 func (m *Main) Main(args []string) int {
 	if code, ok := m.subcommand(args); ok { // backup, restore
 		return code
