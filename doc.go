@@ -40,7 +40,9 @@
 //			Issuer:          "licensing.example.com",
 //		},
 //	})
-//	if err != nil { ... }
+//	if err != nil {
+//		return err
+//	}
 //	defer svc.Close(context.Background())
 //	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
 //

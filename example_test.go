@@ -8,8 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"testing"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/docsnippet"
 )
 
 // staticOrgs is the embedding application's view of its organizations.
@@ -92,4 +94,35 @@ func ExampleOrganizationsFunc() {
 	// Output:
 	// Acme SRL <nil>
 	// true
+}
+
+// embedding is the package doc's embedding code, compiled here:
+// TestPackageDocCompiles holds the doc to it, line for line.
+func embedding(mux *http.ServeMux, myOrgs licensing.Organizations, pepper []byte, myAuth licensing.Authenticator) error {
+	svc, err := licensing.New(licensing.Config{
+		Store:         licensing.NewMemoryStore(),
+		Organizations: myOrgs, // implements licensing.Organizations
+		Pepper:        pepper, // >= 32 secret bytes, kept across restarts
+		Policy: licensing.Policy{
+			RequiredFeature: "selfHostingLicense",
+			Issuer:          "licensing.example.com",
+		},
+	})
+	if err != nil {
+		return err
+	}
+	defer svc.Close(context.Background())
+	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
+	return nil
+}
+
+// TestPackageDocCompiles: the Go code of the package doc is code that this
+// package's tests compile (embedding), and it runs.
+func TestPackageDocCompiles(t *testing.T) {
+	docsnippet.Check(t, ".")
+	mux := http.NewServeMux()
+	auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) { return licensing.Actor{}, licensing.ErrUnauthorized })
+	if err := embedding(mux, staticOrgs{}, bytes.Repeat([]byte{1}, 32), auth); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -301,7 +301,11 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
-	b := append(make([]byte, 0, 4096), `{"keys":[`...)
+	b := append(make([]byte, 0, 4096), `{"organizationId":`...)
+	b = appendJSONString(b, page.OrganizationID)
+	b = append(b, `,"organizationName":`...)
+	b = appendJSONString(b, page.OrganizationName)
+	b = append(b, `,"keys":[`...)
 	first := true
 	for {
 		for _, k := range page.Keys {

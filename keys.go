@@ -133,7 +133,11 @@ const listChunk = 500
 
 // KeyPage is one page of an organization's keys, newest first.
 type KeyPage struct {
-	Keys []Key
+	// OrganizationID and OrganizationName say whose keys these are (the
+	// actor's organization, which may be its default one), so an owner's
+	// screen can name it.
+	OrganizationID, OrganizationName string
+	Keys                             []Key
 	// Next is the cursor of the following page, "" after the last one.
 	Next string
 }
@@ -164,7 +168,7 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit in
 	if err != nil {
 		return KeyPage{}, wrapErr("list keys", err)
 	}
-	var page KeyPage
+	page := KeyPage{OrganizationID: org.ID, OrganizationName: org.Name}
 	if limit > 0 && len(keys) > limit {
 		keys = keys[:limit]
 		page.Next = formatCursor(CursorOf(keys[limit-1]))

@@ -33,7 +33,7 @@ func TestListKeys(t *testing.T) {
 	e := newEnv(t, nil)
 	r := e.do(t, "GET", keysPath, "t-owner", "")
 	is.Equal(r.status, 200)
-	is.Equal(r.raw, `{"keys":[]}`+"\n") // empty organization
+	is.Equal(r.raw, `{"organizationId":"org-1","organizationName":"SC Firma Mea SRL","keys":[]}`+"\n") // empty organization, named
 
 	id1, k1 := e.create(t, "t-owner", "First")
 	e.clock.Add(time.Minute)

@@ -69,8 +69,10 @@ func TestListStreamIsTheOldAnswer(t *testing.T) {
 					InstanceMetrics: k.LastMetrics, LastViolations: k.LastViolations}
 			}
 			old, err := json.Marshal(struct {
-				Keys []listedKey `json:"keys"`
-			}{out})
+				OrganizationID   string      `json:"organizationId"`
+				OrganizationName string      `json:"organizationName"`
+				Keys             []listedKey `json:"keys"`
+			}{"o", "", out})
 			is.NoErr(err)
 			is.Equal(rec.Body.String(), string(old)+"\n") // the same bytes
 		})

@@ -60,7 +60,10 @@ func TestListStreamsEveryKeyAndPages(t *testing.T) {
 	is.Equal(ids, want) // no paging parameter: every key, newest first, as one JSON document
 	is.True(next == nil)
 	_, has := r.body["nextCursor"]
-	is.True(!has) // the seed system's shape: {"keys": [...]} and nothing else
+	is.True(!has) // the seed system's shape: {"keys": [...]}, with whose keys they are beside it
+	is.Equal(len(r.body), 3)
+	is.Equal(r.body["organizationId"], "org-1")
+	is.Equal(r.body["organizationName"], "SC Firma Mea SRL")
 
 	for _, limit := range []int{1, 7, 500, 1000} {
 		var got []string

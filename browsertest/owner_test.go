@@ -268,7 +268,7 @@ func TestFirstStart(t *testing.T) {
 	tb.do(t, chromedp.Navigate(srv.URL+"/"))
 	signIn(t, tb, srv.Token, "")
 	tb.do(t, chromedp.WaitVisible(chromedp.ID("empty")))
-	is.Equal(eval[string](t, tb, `document.getElementById("who-text").textContent`), "Your default organization")
+	is.Equal(eval[string](t, tb, `document.getElementById("who-text").textContent`), "Demo Organization") // named, not "Your default organization"
 	tb.do(t, chromedp.Click(chromedp.ID("create")))
 	key := wait[string](t, tb, `document.getElementById("new-key-value").value`)
 	is.True(fullKey.MatchString(key))

@@ -48,8 +48,8 @@ func TestOrganizationIDNotSendable(t *testing.T) {
 		is := is.New(t)
 		signIn(t, tb, srv.Token, "  org-2 ") // spaces around are trimmed
 		tb.do(t, chromedp.WaitVisible(chromedp.ID("empty")))
-		is.Equal(eval[string](t, tb, `document.getElementById("who-text").textContent`), "Organization org-2")
-		is.True(eval[bool](t, tb, `document.getElementById("error").hidden`)) // the message goes once it is solved
+		is.Equal(eval[string](t, tb, `document.getElementById("who-text").textContent`), "Beta SRL") // org-2's name
+		is.True(eval[bool](t, tb, `document.getElementById("error").hidden`))                        // the message goes once it is solved
 	})
 
 	// Saved credentials that cannot be sent (saved by an older page, or
@@ -148,4 +148,32 @@ func TestTokenNotInURLWithoutScript(t *testing.T) {
 	is.NoErr(err)
 	t.Logf("location: %s", loc)
 	is.True(!strings.Contains(loc, "token")) // the token is not in the URL
+}
+
+// The header names the organization whose keys the page shows, by the name
+// the server knows it by: the owner's default one without an organization
+// id, the chosen one with it, and its id for one without a name.
+func TestHeaderNamesTheOrganization(t *testing.T) {
+	chromium(t) // skip before building anything
+	cfg := strings.Replace(config(), `{"id": "org-2", "name": "Beta SRL",`, `{"id": "org-2", "name": "",`, 1)
+	srv := startServer(t, cfg, ownerToken)
+	tb := openTab(t)
+	tb.do(t, chromedp.Navigate(srv.URL+"/"))
+	who := `document.getElementById("who-text").textContent`
+	for _, tc := range []struct{ org, want string }{
+		{"", "Acme SRL"},                // the default organization, by its name
+		{"org-2", "Organization org-2"}, // no name: its id
+		{"org-1", "Acme SRL"},           // chosen by id, shown by name
+	} {
+		t.Run("org "+tc.org, func(t *testing.T) {
+			is := is.New(t)
+			signIn(t, tb, ownerToken, tc.org)
+			tb.do(t, chromedp.WaitVisible(chromedp.ID("empty")))
+			is.Equal(wait[string](t, tb, `(`+who+` !== "Your default organization") && `+who), tc.want)
+			is.Equal(eval[string](t, tb, `document.getElementById("who-text").title`), map[string]string{"": "org-1"}[tc.org]+tc.org)
+			tb.do(t, chromedp.Click(chromedp.ID("sign-out")))
+			tb.do(t, chromedp.WaitVisible(chromedp.ID("token")))
+			is.Equal(eval[string](t, tb, who+` + document.getElementById("who-text").title`), "") // forgotten with the token
+		})
+	}
 }

@@ -10,7 +10,9 @@
 //		CachePath:  "/var/lib/product/license.json",
 //		OnChange:   apply,                    // the plan to apply, when it changes
 //	})
-//	if err != nil { ... }
+//	if err != nil {
+//		return err
+//	}
 //	go c.Run(ctx) // checks now and every 24h
 //
 // # Why a license is what it is

@@ -7,9 +7,12 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"testing"
 	"time"
 
+	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/filestore"
+	"github.com/licensekit/licensing/internal/docsnippet"
 	"github.com/licensekit/licensing/storetest"
 )
 
@@ -47,4 +50,33 @@ func ExampleStore_Backup() {
 	got, err := restored.KeyByID(ctx, key.ID)
 	fmt.Println(err, got.OrganizationID, got.Active)
 	// Output: <nil> org-1 true
+}
+
+// openDurable is the package doc's code, compiled here:
+// TestPackageDocCompiles holds the doc to it, line for line.
+func openDurable(ctx context.Context, dir string, myOrgs licensing.Organizations, pepper []byte) error {
+	fp := licensing.PepperFingerprint(pepper)
+	st, err := filestore.Open(dir, filestore.Options{PepperFingerprint: fp}) // such as /var/lib/licensing/store
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
+	if err != nil {
+		return err
+	}
+	return svc.Close(ctx)
+}
+
+// TestPackageDocCompiles: the Go code of the package doc is code that this
+// package's tests compile (openDurable), and it runs.
+func TestPackageDocCompiles(t *testing.T) {
+	docsnippet.Check(t, ".")
+	orgs := licensing.OrganizationsFunc(func(context.Context, string) (licensing.Organization, error) {
+		return licensing.Organization{}, licensing.ErrOrgNotFound
+	})
+	if err := openDurable(context.Background(), t.TempDir(), orgs, bytes.Repeat([]byte{7}, 32)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -71,10 +71,14 @@
 // XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a
 // file, not leave garbage before data that survived.
 //
-//	st, err := filestore.Open("/var/lib/licensing/store", filestore.Options{PepperFingerprint: fp})
-//	if err != nil { ... }
+//	fp := licensing.PepperFingerprint(pepper)
+//	st, err := filestore.Open(dir, filestore.Options{PepperFingerprint: fp}) // such as /var/lib/licensing/store
+//	if err != nil {
+//		return err
+//	}
 //	defer st.Close()
-//	svc, err := licensing.New(licensing.Config{Store: st, ...})
+//	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+//		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
 package filestore
 
 import (

@@ -23,6 +23,7 @@
   };
 
   var cursor = null; // the list's nextCursor, when the server pages
+  var orgName = ""; // the signed-in organization's name, from the list of keys
   var queue = Promise.resolve(); // list loads run one after another
 
   // ---- storage: sessionStorage only (never a URL, a cookie or localStorage)
@@ -44,6 +45,8 @@
     return true;
   }
   function forget() {
+    orgName = "";
+    els.whoText.title = "";
     var s = session();
     if (s) { s.removeItem(TOKEN); s.removeItem(ORG); }
   }
@@ -121,6 +124,10 @@
         return "Your token was not accepted (it is missing, wrong or no longer valid). Sign in again.";
       case 403:
         return "Not allowed while " + doing + ": " + (why || "your token may not manage this organization's keys.");
+      case -3: // the answer did not come from the licensing API
+        return "The page could not reach the licensing API at " + apiURL() + " while " + doing + ": " +
+          err.message + " The API is mounted at another path: whoever runs this server sets APIBase " +
+          "(ownerpage.Config.APIBase) to that path.";
       case 404:
         return "Not found while " + doing + ": " + (why || "it does not exist.") +
           (/organization/i.test(why) ? " Check the organization id you signed in with." : "");
@@ -138,6 +145,11 @@
 
   // ---- API
 
+  // apiURL is where the page calls the API, as an absolute URL.
+  function apiURL() {
+    try { return new URL(api || "/", location.href).href.replace(/\/+$/, ""); } catch (e) { return api; }
+  }
+
   // APIError is a failed call; signOut when the saved credentials
   // themselves are the problem.
   function APIError(status, message, retryAfter, signOut) {
@@ -148,9 +160,12 @@
   }
 
   // call sends one API request. It rejects with an APIError: the server's
-  // status; 0 when the server could not be reached; -1 for an answer that
-  // is not JSON; -2 when the browser refused to build the request (nothing
-  // was sent), with signOut set when the saved credentials are the cause.
+  // status; 0 when the server could not be reached; -1 for an error answer
+  // that is not JSON; -2 when the browser refused to build the request
+  // (nothing was sent), with signOut set when the saved credentials are the
+  // cause; -3 when what answered is not the licensing API (a 404 or 405
+  // without the API's JSON error, the API's own 404 for a path it does not
+  // have, or a success that is not JSON): APIBase is wrong.
   function call(method, path, body) {
     var c = credentials();
     if (!c) { return Promise.reject(new APIError(401, "")); }
@@ -176,12 +191,17 @@
       return res.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = null; }
+        var apiError = data !== null && typeof data === "object" && typeof data.error === "string";
         if (!res.ok) {
-          var msg = data && typeof data.error === "string" ? data.error : "";
+          if ((res.status === 404 || res.status === 405) && (!apiError || data.error === "Not found.")) {
+            throw new APIError(-3, method + " " + api + path.replace(/\?.*$/, "") + " answered " + res.status +
+              (apiError ? " (a path the API does not have)." : " and not as the API does."));
+          }
+          var msg = apiError ? data.error : "";
           throw new APIError(res.status, msg, res.headers.get("Retry-After"));
         }
         if (data === null || typeof data !== "object") {
-          throw new APIError(-1, "the server's answer was not JSON");
+          throw new APIError(-3, method + " " + api + path.replace(/\?.*$/, "") + " answered " + res.status + " with something other than JSON.");
         }
         return data;
       });
@@ -352,13 +372,25 @@
     els.app.hidden = !c;
     els.who.hidden = !c;
     if (c) {
-      els.whoText.textContent = c.org ? "Organization " + c.org : "Your default organization";
+      els.whoText.textContent = orgName || (c.org ? "Organization " + c.org : "Your default organization");
     } else {
+      els.whoText.textContent = "";
       els.keys.textContent = "";
       els.more.hidden = true;
       hideNewKey();
       els.token.value = "";
     }
+  }
+
+  // showOrganization names the signed-in organization in the header: its
+  // name from the list of keys, else its id (a server that sends neither
+  // leaves the header as it is).
+  function showOrganization(data) {
+    var name = typeof data.organizationName === "string" ? data.organizationName.trim() : "";
+    var id = typeof data.organizationId === "string" ? data.organizationId : "";
+    orgName = name || (id ? "Organization " + id : "");
+    if (orgName) { els.whoText.textContent = orgName; }
+    els.whoText.title = id;
   }
 
   // ---- actions
@@ -380,6 +412,7 @@
     els.more.disabled = true;
     return call("GET", path).then(function (data) {
       var keys = Array.isArray(data.keys) ? data.keys : [];
+      showOrganization(data);
       if (reset) { els.keys.textContent = ""; }
       var seen = {};
       Array.prototype.forEach.call(els.keys.children, function (li) { seen[li.dataset.id] = true; });

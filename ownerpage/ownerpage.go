@@ -11,7 +11,7 @@
 // every other path, so it can sit at the root of a ServeMux next to the API:
 //
 //	mux := http.NewServeMux()
-//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, auth))
+//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
 //	mux.Handle("/", ownerpage.Handler(ownerpage.Config{}))
 //
 // or under a prefix, with the prefix stripped:
@@ -19,7 +19,11 @@
 //	mux.Handle("/licenses/", http.StripPrefix("/licenses", ownerpage.Handler(ownerpage.Config{})))
 //
 // (With Go's ServeMux, use the method-less pattern "/": "GET /" conflicts
-// with the method-less API prefix.)
+// with the method-less API prefix.) The page calls the API at
+// Config.APIBase, /api/v1/licensing by default, whatever path the page
+// itself is served at: when the API is mounted elsewhere (under a prefix of
+// its own), set APIBase. A page that reaches something other than the API
+// there says so, naming the URL, instead of showing an empty list.
 //
 // # Security model
 //

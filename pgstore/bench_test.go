@@ -30,10 +30,7 @@ func BenchmarkValidateHTTP(b *testing.B) {
 		b.Run("store="+kind, func(b *testing.B) {
 			var st licensing.Store = licensing.NewMemoryStore()
 			if kind == "postgres" {
-				if pg == nil {
-					b.Skip("no PostgreSQL")
-				}
-				dsn := pg.NewSchema(b)
+				dsn := postgres(b).NewSchema(b)
 				cfg, err := pgxpool.ParseConfig(dsn)
 				if err != nil {
 					b.Fatal(err)

@@ -3,10 +3,15 @@
 // revoke: there is no cache, every read is one indexed query.
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
-//	if err != nil { ... }
+//	if err != nil {
+//		return err
+//	}
 //	st := pgstore.New(pool)
-//	if err := st.Migrate(ctx); err != nil { ... } // idempotent; safe from many servers at once
-//	svc, err := licensing.New(licensing.Config{Store: st, ...})
+//	if err := st.Migrate(ctx); err != nil { // idempotent; safe from many servers at once
+//		return err
+//	}
+//	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+//		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
 //
 // The schema is in migrations/*.sql (embedded) and described in README.md.
 package pgstore

@@ -3,7 +3,6 @@ package pgstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,53 +16,64 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/docsnippet"
 	"github.com/licensekit/licensing/pgstore"
 	"github.com/licensekit/licensing/pgstore/internal/pgtest"
 	"github.com/licensekit/licensing/storetest"
 )
 
-var pg *pgtest.Server
+// The throwaway PostgreSQL, started by the first test that needs it and
+// stopped by TestMain.
+var (
+	pgOnce     sync.Once
+	pg         *pgtest.Server
+	pgMissing  string // why there is none: the binaries are not installed
+	pgSetupErr error  // or they are, and the server did not start
+)
 
 func TestMain(m *testing.M) {
-	os.Exit(func() int {
-		code := 0
-		// Start needs a testing.TB; a tiny adapter reports setup failures.
-		s, err := startServer()
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			if os.Getenv("CI") != "" {
-				return 1
-			}
-			fmt.Fprintln(os.Stderr, "pgstore: skipping the PostgreSQL tests")
-			return 0
-		}
-		pg = s
-		defer pg.Stop()
-		code = m.Run()
-		return code
-	}())
+	code := m.Run()
+	if pg != nil {
+		pg.Stop()
+	}
+	os.Exit(code)
 }
 
-// startServer runs pgtest.Start outside a test, turning its Fatal and Skip
-// into an error.
-func startServer() (s *pgtest.Server, err error) {
-	tb := &setupTB{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		s = pgtest.Start(tb)
-	}()
-	<-done
-	if tb.msg != "" {
-		return nil, errors.New(tb.msg)
+// postgres returns the throwaway server. Without the PostgreSQL binaries
+// the calling test is skipped with the reason (failed instead when CI is
+// set, since CI installs them); a server that does not start fails it.
+func postgres(tb testing.TB) *pgtest.Server {
+	tb.Helper()
+	pgOnce.Do(func() {
+		tb := &setupTB{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			pg = pgtest.Start(tb)
+		}()
+		<-done
+		switch {
+		case tb.skipped:
+			pgMissing = tb.msg
+		case tb.msg != "":
+			pgSetupErr = errors.New(tb.msg)
+		}
+	})
+	switch {
+	case pgSetupErr != nil:
+		tb.Fatal(pgSetupErr)
+	case pgMissing != "" && os.Getenv("CI") != "":
+		tb.Fatalf("%s (CI is set: .ci/run installs PostgreSQL, so this fails)", pgMissing)
+	case pgMissing != "":
+		tb.Skip(pgMissing)
 	}
-	return s, nil
+	return pg
 }
 
 // pool opens a pool on a fresh schema; the store is migrated.
 func newStore(t testing.TB) (*pgstore.Store, *pgxpool.Pool, string) {
 	t.Helper()
-	dsn := pg.NewSchema(t)
+	dsn := postgres(t).NewSchema(t)
 	pool, err := pgxpool.New(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +95,7 @@ func TestConformance(t *testing.T) {
 
 func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	is := is.New(t)
-	dsn := pg.NewSchema(t)
+	dsn := postgres(t).NewSchema(t)
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for i := 0; i < 8; i++ { // eight servers starting at once
@@ -221,4 +231,37 @@ func TestCheckPepper(t *testing.T) {
 	}
 	wg.Wait()
 	is.Equal(ok.Load(), int64(1))
+}
+
+// openShared is the package doc's code, compiled here:
+// TestPackageDocCompiles holds the doc to it, line for line, and runs it.
+func openShared(ctx context.Context, myOrgs licensing.Organizations, pepper []byte) error {
+	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
+	if err != nil {
+		return err
+	}
+	st := pgstore.New(pool)
+	if err := st.Migrate(ctx); err != nil { // idempotent; safe from many servers at once
+		return err
+	}
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
+		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	return svc.Close(ctx)
+}
+
+// TestPackageDocCompiles: the Go code of the package doc is code that this
+// package's tests compile (openShared), and it runs on PostgreSQL.
+func TestPackageDocCompiles(t *testing.T) {
+	docsnippet.Check(t, ".")
+	t.Setenv("DATABASE_URL", postgres(t).NewSchema(t))
+	orgs := licensing.OrganizationsFunc(func(context.Context, string) (licensing.Organization, error) {
+		return licensing.Organization{}, licensing.ErrOrgNotFound
+	})
+	if err := openShared(context.Background(), orgs, []byte(strings.Repeat("p", 32))); err != nil {
+		t.Fatal(err)
+	}
 }

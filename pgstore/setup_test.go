@@ -6,11 +6,13 @@ import (
 	"testing"
 )
 
-// setupTB lets pgtest.Start run from TestMain: Fatal and Skip record the
-// message and end the goroutine.
+// setupTB lets pgtest.Start run once for every test, outside any one of
+// them: Fatal and Skip record the message (and Skip that it was a skip)
+// and end the goroutine.
 type setupTB struct {
 	testing.TB
-	msg string
+	msg     string
+	skipped bool
 }
 
 func (s *setupTB) Helper()           {}
@@ -19,8 +21,11 @@ func (s *setupTB) Fatalf(format string, args ...any) {
 	s.msg = fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
-func (s *setupTB) Skip(args ...any) { s.msg = fmt.Sprint(args...); runtime.Goexit() }
+func (s *setupTB) Skip(args ...any) {
+	s.msg, s.skipped = fmt.Sprint(args...), true
+	runtime.Goexit()
+}
 func (s *setupTB) Skipf(format string, args ...any) {
-	s.msg = fmt.Sprintf(format, args...)
+	s.msg, s.skipped = fmt.Sprintf(format, args...), true
 	runtime.Goexit()
 }

@@ -237,6 +237,8 @@ func (m *Main) subcommand(args []string) (code int, ok bool) {
 		err = m.backupCommand(args[1:])
 	case "restore":
 		err = m.restoreCommand(args[1:])
+	case "owner-token":
+		err = m.ownerTokenCommand(args[1:])
 	default:
 		return 0, false
 	}

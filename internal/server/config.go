@@ -75,8 +75,14 @@ func LoadConfig(path string) (*FileConfig, error) {
 	}
 	if err != nil {
 		var typeErr *json.UnmarshalTypeError
-		if errors.As(err, &typeErr) {
-			return nil, fmt.Errorf("config %s: field %s: wrong type (%s)", path, typeErr.Field, typeErr.Value)
+		var syntaxErr *json.SyntaxError
+		switch {
+		case errors.As(err, &typeErr):
+			return nil, fmt.Errorf("config %s:%s: field %s: wrong type (%s)", path, lineColumn(b, typeErr.Offset-1), typeErr.Field, typeErr.Value)
+		case errors.As(err, &syntaxErr):
+			return nil, fmt.Errorf("config %s:%s: %w", path, lineColumn(b, syntaxErr.Offset-1), err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("config %s:%s: the JSON ends early, a } or ] is missing (%w)", path, lineColumn(b, int64(len(b))), err)
 		}
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
@@ -84,6 +90,17 @@ func LoadConfig(path string) (*FileConfig, error) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
 	return &c, nil
+}
+
+// lineColumn is the 1-based line:column of the byte at offset off in b,
+// as a text editor shows it (columns count bytes). The json errors'
+// Offset is just past the byte that went wrong.
+func lineColumn(b []byte, off int64) string {
+	off = min(max(off, 0), int64(len(b)))
+	before := b[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := len(before) - bytes.LastIndexByte(before, '\n')
+	return fmt.Sprintf("%d:%d", line, col)
 }
 
 // directory is the compiled, immutable form of a FileConfig.
@@ -196,6 +213,37 @@ func (c *FileConfig) compile() (*directory, error) {
 		}
 	}
 	return d, nil
+}
+
+// checkOwners finds an organization whose owner has no token (nobody can
+// manage its keys) and a token whose user belongs to no organization (it
+// opens nothing): a server started so answers the owner 401 or 403 with no
+// hint that the file is the cause, so a start refuses it. A reload only
+// warns: the edit may be an operator cutting off a leaked token or an
+// organization, and refusing it would keep serving what they removed.
+func (c *FileConfig) checkOwners() error {
+	hasToken, member := map[string]bool{}, map[string]bool{}
+	for _, tk := range c.Tokens {
+		hasToken[tk.UserID] = true
+	}
+	for _, o := range c.Organizations {
+		member[o.OwnerID] = true
+		for _, u := range o.Members {
+			member[u] = true
+		}
+	}
+	for i, o := range c.Organizations {
+		if !hasToken[o.OwnerID] {
+			return fmt.Errorf("organizations[%d].ownerId: owner %s of %s has no token: add {\"sha256\": \"<hex SHA-256 of a new token>\", \"userId\": %s} to tokens (printf %%s \"$TOKEN\" | sha256sum)",
+				i, quote(o.OwnerID), quote(o.ID), quote(o.OwnerID))
+		}
+	}
+	for i, tk := range c.Tokens {
+		if !member[tk.UserID] {
+			return fmt.Errorf("tokens[%d].userId: user %s owns or joins no organization: name it as an organization's ownerId or in its members, or remove the token", i, quote(tk.UserID))
+		}
+	}
+	return nil
 }
 
 // DefaultIssuer is the iss claim of offline tokens when the configuration

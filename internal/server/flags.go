@@ -122,7 +122,7 @@ func flagError(err error) error {
 // flag's.
 func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %s: licensing-server takes only flags (and the public-keys command); licensing-server -h lists them", quote(fs.Arg(0)))
+		return fmt.Errorf("unexpected argument %s: licensing-server takes only flags, or a command first (%s); licensing-server -h lists them", quote(fs.Arg(0)), commandNames)
 	}
 	onCommandLine := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { onCommandLine[f.Name] = true })
@@ -163,9 +163,9 @@ func (m *Main) checkFlags(fs *flag.FlagSet, args []string) error {
 			value = fs.Lookup(name).Value.String()
 		}
 		if !onCommandLine[name] && allowed[name].env != "" && m.Getenv(allowed[name].env) != "" {
-			return fmt.Errorf("%s=%s: want %s", allowed[name].env, quote(m.Getenv(allowed[name].env)), m.want(name))
+			return fmt.Errorf("%s=%s: %s", allowed[name].env, quote(m.Getenv(allowed[name].env)), m.problem(name))
 		}
-		return fmt.Errorf("-%s %s: want %s", name, quote(value), m.want(name))
+		return fmt.Errorf("-%s %s: %s", name, quote(value), m.problem(name))
 	}
 	if (m.TLSCert == "") != (m.TLSKey == "") { // refused before the data directory is touched
 		return errors.New("-tls-cert and -tls-key go together (LICENSING_TLS_CERT, LICENSING_TLS_KEY): give both, or neither for plain HTTP")
@@ -200,6 +200,23 @@ func (m *Main) want(name string) string {
 	return allowed[name].want
 }
 
+// problem says what is wrong with flag name's value, which checkFlags
+// found invalid: what the flag allows, and for the two mistakes that
+// "want" does not explain, the cause.
+func (m *Main) problem(name string) string {
+	switch {
+	case name == "addr":
+		if _, port, err := net.SplitHostPort(m.Addr); err == nil {
+			if n, err := strconv.Atoi(port); err == nil && (n < 0 || n > 65535) {
+				return fmt.Sprintf("port %d is out of range: want 0 to 65535 (0 picks a free port)", n)
+			}
+		}
+	case name == "store" && m.StoreKind == "postgres":
+		return "this binary has no PostgreSQL store: run licensing-server-pg (go install github.com/licensekit/licensing/pgstore/cmd/licensing-server-pg), which takes the same flags and -store postgres; this one takes " + m.want(name)
+	}
+	return "want " + m.want(name)
+}
+
 // storeKinds lists the values of -store.
 func (m *Main) storeKinds() []string {
 	kinds := []string{"file", "memory"}
@@ -222,3 +239,16 @@ func validAddr(addr string) bool {
 	}
 	return !strings.ContainsAny(port, " /")
 }
+
+// commandNames lists the commands that may come before any flag.
+const commandNames = "owner-token, public-keys, scan, backup, restore"
+
+// usage is what -h prints before the flags.
+const usage = `usage: licensing-server [flags]                    run the server (flags below)
+       licensing-server owner-token [-data DIR]    replace the demo owner's lost token (server stopped)
+       licensing-server public-keys [-data DIR]    print the public signing keys as PEM
+       licensing-server scan [-allow FILE] [PATH]  find license keys in files
+       licensing-server backup -data DIR -o FILE   copy a running server's state
+       licensing-server restore -data NEWDIR FILE  restore a backup into a new data directory
+flags:
+`

@@ -91,12 +91,14 @@ func TestInvalidFlagsAndEnvironment(t *testing.T) {
 		{"negative overlap", []string{"-signing-key-overlap", "-1s"}, nil, []string{"-signing-key-overlap", "duration >= 0"}},
 		{"duration without unit", []string{"-token-grace", "10"}, nil, []string{`-token-grace "10"`, "duration >= 0"}},
 		{"missing value", []string{"-rate-limit"}, nil, []string{"-rate-limit needs a value", "whole number"}},
-		{"stray argument", []string{"extra"}, nil, []string{`unexpected argument "extra"`}},
+		{"stray argument", []string{"extra"}, nil, []string{`unexpected argument "extra"`, "owner-token", "public-keys", "scan", "backup", "restore"}},
 		{"argument after flags", []string{"-rate-limit", "5", "serve"}, nil, []string{`unexpected argument "serve"`}},
 		{"unknown flag", []string{"-rate-limt", "5"}, nil, []string{"-rate-limt", "licensing-server -h"}},
 		{"unknown store", []string{"-store", "sqlite"}, nil, []string{`-store "sqlite"`, "file, memory"}},
 		{"bad address", []string{"-addr", "localhost"}, nil, []string{`-addr "localhost"`, "host:port"}},
-		{"bad port", []string{"-addr", ":99999"}, nil, []string{`-addr ":99999"`, "host:port"}},
+		{"port out of range", []string{"-addr", ":99999"}, nil, []string{`-addr ":99999"`, "port 99999 is out of range", "0 to 65535"}},
+		{"port out of range from the environment", nil, map[string]string{"LICENSING_ADDR": "0.0.0.0:70000"}, []string{`LICENSING_ADDR="0.0.0.0:70000"`, "port 70000 is out of range"}},
+		{"postgres store in the file-only binary", []string{"-store", "postgres"}, nil, []string{`-store "postgres"`, "licensing-server-pg", "pgstore/cmd/licensing-server-pg", "file, memory"}},
 		{"bad proxies", []string{"-trusted-proxies", "10.0.0.0/8,office"}, nil, []string{"-trusted-proxies", "networks"}},
 		{"bad bool flag", []string{"-cap-tokens=maybe"}, nil, []string{`-cap-tokens "maybe"`, "true or false"}},
 		{"rate limit from the environment", nil, map[string]string{"LICENSING_RATE_LIMIT": "abc"}, []string{`LICENSING_RATE_LIMIT="abc"`, "whole number >= 0"}},
@@ -143,5 +145,8 @@ func TestInvalidFlagsAndEnvironment(t *testing.T) {
 		is.Equal(m.Main([]string{"-h"}), 0)
 		is.True(strings.Contains(stderr.String(), "-owner-rate-limit"))
 		is.True(strings.Contains(stderr.String(), "-rotate-signing-keys"))
+		for _, command := range []string{"owner-token", "public-keys", "scan", "backup", "restore"} {
+			is.True(strings.Contains(stderr.String(), "licensing-server "+command+" ")) // every command is named
+		}
 	})
 }

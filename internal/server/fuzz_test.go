@@ -3,6 +3,7 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -53,11 +54,13 @@ func FuzzLoadConfig(f *testing.F) {
 		c, err := server.LoadConfig(path)
 		if err != nil {
 			msg := err.Error()
-			if !strings.HasPrefix(msg, "config "+path+": ") {
+			where := regexp.MustCompile(`^config ` + regexp.QuoteMeta(path) + `(:\d+:\d+)?: `).FindString(msg)
+			if where == "" {
 				t.Fatalf("error does not name the file: %v", err)
 			}
+			msg = "config " + path + ": " + strings.TrimPrefix(msg, where)
 			var syntax *json.SyntaxError
-			notJSON := errors.As(err, &syntax) || strings.HasSuffix(msg, ": EOF") || strings.HasSuffix(msg, "unexpected EOF")
+			notJSON := errors.As(err, &syntax) || strings.HasSuffix(msg, ": EOF") || errors.Is(err, io.ErrUnexpectedEOF)
 			documentType := strings.Contains(msg, "must hold one JSON object") || strings.Contains(msg, "data after the configuration object")
 			if !notJSON && !documentType && !fieldNamed.MatchString(strings.TrimPrefix(msg, "config "+path+": ")) {
 				t.Fatalf("error names no field: %v", err)

@@ -70,12 +70,7 @@ func TestTokensVerifiedOutsideGo(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
-			if _, err := exec.LookPath(tc.tool); err != nil {
-				if os.Getenv("CI") != "" {
-					t.Fatalf("%s is not installed", tc.tool)
-				}
-				t.Skipf("%s is not installed", tc.tool)
-			}
+			needTool(t, tc.tool, map[string]string{"node": "nodejs", "php": "php-cli"}[tc.tool])
 			run := func(token string) ([]byte, error) {
 				cmd := exec.Command(tc.tool, tc.script)
 				cmd.Env = append(append(os.Environ(), tc.env...), "TOKEN="+token)
@@ -92,10 +87,11 @@ func TestTokensVerifiedOutsideGo(t *testing.T) {
 			is.True(err != nil) // and rejects a tampered one
 		})
 	}
-	if _, err := exec.LookPath("php"); err == nil {
+	t.Run("php another issuer", func(t *testing.T) {
+		needTool(t, "php", "php-cli")
 		// a verifier expecting another issuer refuses the token
 		cmd := exec.Command("php", "testdata/interop/verify_rs256.php")
 		cmd.Env = append(os.Environ(), "TOKEN="+rs["jwt"].(string), "PUBKEY_PEM="+pemPath, "ISSUER=someone-else")
-		is.True(cmd.Run() != nil)
-	}
+		is.New(t).True(cmd.Run() != nil)
+	})
 }

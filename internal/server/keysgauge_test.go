@@ -50,7 +50,11 @@ func TestKeysGaugeAfterReload(t *testing.T) {
 	j := strings.Index(string(full), `"active": true}
   ],`)
 	is.True(i > 0 && j > i)
-	is.NoErr(os.WriteFile(cfgPath, []byte(string(full[:i])+string(full[j+len(`"active": true}`):])), 0o600)) // org-2 left out
+	cut := string(full[:i]) + string(full[j+len(`"active": true}`):]) // org-2 left out
+	token3 := `,
+             {"sha256": "` + sha("token-owner-3") + `", "userId": "user-3"}`
+	is.True(strings.Contains(cut, token3))
+	is.NoErr(os.WriteFile(cfgPath, []byte(strings.Replace(cut, token3, "", 1)), 0o600)) // and its owner's token: a start refuses a token that opens nothing
 	p = runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "file", RateBurst: 1, TokenLifetime: time.Hour})
 	is.NoErr(os.WriteFile(cfgPath, full, 0o600)) // org-2 back
 	p.reload <- syscall.SIGHUP

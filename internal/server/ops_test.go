@@ -112,7 +112,7 @@ func field(raw, name string) string {
 }
 
 // scrape reads /metrics, checks it with promtool when it is installed (in
-// CI it must be), and returns each series' value by its line's name and labels.
+// CI it must be; TestMetrics skips without it), and returns each series' value by its line's name and labels.
 func (p *inproc) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
 	status, raw := p.do(t, "GET", "/metrics", "", "")
@@ -238,6 +238,8 @@ func TestMetrics(t *testing.T) {
 	}
 	_, raw := p.do(t, "GET", "/metrics", "", "")
 	is.True(!strings.Contains(raw, key) && !strings.Contains(raw, key[:16])) // no key in the metrics
+	needTool(t, "promtool", "prometheus")                                    // the exposition is linted: skipped without promtool
+	promtool(t, raw)
 }
 
 // faultyStore is a memory store whose writes fail while failing is set,

@@ -130,7 +130,7 @@ func (m *Main) ParseFlags(args []string) error {
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(m.Stderr, "usage: licensing-server [flags]\n       licensing-server public-keys [-data DIR]")
+			fmt.Fprint(m.Stderr, usage)
 			fs.SetOutput(m.Stderr)
 			fs.PrintDefaults()
 			return err
@@ -147,8 +147,9 @@ func (m *Main) ParseFlags(args []string) error {
 // SIGTERM (SIGHUP reloads the configuration and the TLS certificate), and
 // return the exit code: 0, 1 when the server fails, 2 for an invalid flag or
 // environment value. As the first argument, "public-keys" prints the public
-// signing keys, "scan" runs the leak scanner, and "backup" and "restore"
-// run those commands instead (see docs/server.md).
+// signing keys, "scan" runs the leak scanner, "owner-token" replaces the
+// demo owner's token (ownertoken.go), and "backup" and "restore" run those
+// commands instead (see docs/server.md).
 func (m *Main) Main(args []string) int {
 	if code, ok := m.subcommand(args); ok { // backup, restore
 		return code
@@ -356,6 +357,9 @@ func (m *Main) reload() {
 	// configured ones' keys.
 	if err := m.recountKeys(context.Background()); err != nil {
 		m.logger.Error("reload: count keys for licensing_keys", "err", err)
+	}
+	if err := cfg.checkOwners(); err != nil {
+		m.logger.Warn("reloaded configuration holds an owner without a token or a token without an organization; a start would refuse it", "err", err)
 	}
 	m.logger.Info("configuration reloaded", "organizations", len(cfg.Organizations))
 }

@@ -136,6 +136,22 @@ func (p *proc) do(t *testing.T, method, path, token, body string, hdr ...string)
 	return res.StatusCode, m, string(raw)
 }
 
+// needTool returns the path of an outside program a test runs. When it is
+// not installed the test is skipped, saying which Debian package has it;
+// under CI=true (.ci/run installs every one) the test fails instead.
+func needTool(t *testing.T, name, debianPackage string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err == nil {
+		return path
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is not installed: CI is set, and .ci/run installs it (apt-get install %s)", name, debianPackage)
+	}
+	t.Skipf("%s is not installed (apt-get install %s): skipping this test", name, debianPackage)
+	return ""
+}
+
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

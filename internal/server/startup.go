@@ -2,13 +2,11 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -235,6 +233,11 @@ func (m *Main) policy(c *FileConfig) licensing.Policy {
 func (m *Main) loadConfig() (cfg *FileConfig, announce func() error, err error) {
 	if m.ConfigPath != "" {
 		cfg, err = LoadConfig(m.ConfigPath)
+		if err == nil {
+			if oerr := cfg.checkOwners(); oerr != nil {
+				err = fmt.Errorf("config %s: %w", m.ConfigPath, oerr)
+			}
+		}
 		return cfg, func() error { return nil }, err
 	}
 	return m.demoConfig()
@@ -282,13 +285,11 @@ func (m *Main) demoConfig() (*FileConfig, func() error, error) {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 	case errors.Is(err, os.ErrNotExist):
-		raw := make([]byte, 32)
-		if _, err := io.ReadFull(rand.Reader, raw); err != nil {
+		token, digest, err := newOwnerToken()
+		if err != nil {
 			return nil, nil, err
 		}
-		token := "lk_" + hex.EncodeToString(raw)
-		sum := sha256.Sum256([]byte(token))
-		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: hex.EncodeToString(sum[:])}
+		d = demo{OrganizationID: "org-demo", OwnerID: "owner", TokenSHA256: digest}
 		announce = func() error {
 			b, _ := json.MarshalIndent(d, "", "  ")
 			if err := atomicfile.Write(path, append(b, '\n')); err != nil {

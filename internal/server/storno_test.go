@@ -14,12 +14,7 @@ import (
 // as the seed system's self-hosted client does, and decodes what it prints.
 func stornoClient(t *testing.T, p *proc, env ...string) map[string]any {
 	t.Helper()
-	if _, err := exec.LookPath("php"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("php is not installed; .ci/run must install php-cli")
-		}
-		t.Skip("php is not installed")
-	}
+	needTool(t, "php", "php-cli")
 	cmd := exec.Command("php", "testdata/storno/selfhosted.php")
 	cmd.Env = append(os.Environ(), append([]string{"BASE_URL=" + p.url}, env...)...)
 	out, err := cmd.Output()

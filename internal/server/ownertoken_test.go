@@ -1,0 +1,114 @@
+package server_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+var ownerTokenLine = regexp.MustCompile(`^owner token: (lk_[0-9a-f]{64})\n$`)
+
+// ownerTokenCmd runs licensing-server owner-token with args and returns its
+// exit code, stdout and stderr.
+func ownerTokenCmd(t *testing.T, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	cmd := exec.Command(serverBin, append([]string{"owner-token"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String(), errOut.String()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String(), errOut.String()
+}
+
+// TestOwnerTokenReplacesALostDemoToken: with the server stopped,
+// owner-token prints a new owner token for the demo organization; after a
+// restart the old token is refused, the new one manages the same keys, and
+// the keys still validate.
+func TestOwnerTokenReplacesALostDemoToken(t *testing.T) {
+	is := is.New(t)
+	data := filepath.Join(t.TempDir(), "data")
+	p := start(t, nil, "-data", data)
+	old := ownerToken(p.logs.String())
+	is.True(old != "")
+	status, body, _ := p.do(t, "POST", "/api/v1/licensing/keys", old, `{"instanceName":"kept"}`)
+	is.Equal(status, 201)
+	id, key := body["id"].(string), body["licenseKey"].(string)
+
+	code, _, stderr := ownerTokenCmd(t, nil, "-data", data)
+	is.Equal(code, 1) // refused while the server runs
+	is.True(strings.Contains(stderr, "running"))
+	is.True(strings.Contains(stderr, "stop it"))
+	p.stop(t)
+
+	code, stdout, stderr := ownerTokenCmd(t, nil, "-data", data)
+	is.Equal(code, 0)
+	is.Equal(stderr, "")
+	m := ownerTokenLine.FindStringSubmatch(stdout)
+	is.True(m != nil) // one line: owner token: lk_<64 hex>
+	fresh := m[1]
+	is.True(fresh != old)
+	fi, err := os.Stat(filepath.Join(data, "demo.json"))
+	is.NoErr(err)
+	is.Equal(fi.Mode().Perm(), os.FileMode(0o600))
+
+	p = start(t, nil, "-data", data)
+	is.True(!strings.Contains(p.logs.String(), "owner token")) // the server prints no other token
+	status, _, _ = p.do(t, "GET", "/api/v1/licensing/keys", old, "")
+	is.Equal(status, 401) // the lost token no longer works
+	status, _, raw := p.do(t, "GET", "/api/v1/licensing/keys", fresh, "")
+	is.Equal(status, 200)                    // the new one does
+	is.True(strings.Contains(raw, id))       // on the same keys
+	is.True(!strings.Contains(raw, key[3:])) // listed without the key itself
+	status, _, _ = p.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 200) // which still validate
+}
+
+// TestOwnerTokenRefusals: owner-token refuses, naming what to do, where it
+// has no demo token to replace.
+func TestOwnerTokenRefusals(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty")
+	if err := os.Mkdir(empty, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.json")
+	writeConfig(t, cfg, "business")
+	tests := []struct {
+		name string
+		env  []string
+		args []string
+		code int
+		want []string
+	}{
+		{"a config file holds the owners", nil, []string{"-data", empty, "-config", cfg}, 1, []string{cfg, "tokens", "SHA-256", "SIGHUP"}},
+		{"the config file from the environment", []string{"LICENSING_CONFIG=" + cfg}, []string{"-data", empty}, 1, []string{cfg, "tokens"}},
+		{"no demo organization", nil, []string{"-data", empty}, 1, []string{"no demo.json", "without -config"}},
+		{"no data directory", nil, []string{"-data", filepath.Join(dir, "typo")}, 1, []string{"typo", "no such file", "-data"}},
+		{"stray argument", nil, []string{"-data", empty, "now"}, 2, []string{`unexpected argument "now"`}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			code, stdout, stderr := ownerTokenCmd(t, tc.env, tc.args...)
+			is.Equal(code, tc.code)
+			is.Equal(stdout, "") // no token
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Fatalf("%q is not in:\n%s", w, stderr)
+				}
+			}
+			_, err := os.Stat(filepath.Join(empty, "demo.json"))
+			is.True(os.IsNotExist(err)) // nothing made
+		})
+	}
+}
