@@ -164,23 +164,20 @@ func holdsKeys(ctx context.Context, store licensing.Store, cfg *FileConfig) (*li
 	return nil, nil
 }
 
-// lockDataDir creates the data directory (mode 0700) and takes an exclusive
-// flock on <data>/.lock, held until unlock: a second server on the same
-// directory fails here, before it reads or writes anything else.
+// lockDataDir creates the data directory (mode 0700), checks that no other
+// user owns or may write it, takes an exclusive flock on <data>/.lock, held
+// until unlock (a second server on the same directory fails here, before it
+// reads or writes anything else), and checks the files the start will read
+// (datadir.go).
 func (m *Main) lockDataDir() error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	// An existing directory open to others (made by mkdir or a volume) is
-	// made private: it holds the pepper, the signing keys and the admin
-	// socket. One the server may write but not chmod (a volume owned by
-	// root) is used as it is, with a warning: every file in it is 0600 and
-	// the admin socket is private from the start.
-	if fi, err := os.Stat(m.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(m.DataDir, 0o700); err != nil {
-			m.logger.Warn("data directory is open to other users and cannot be made private (mode 0700); its files are 0600",
-				"dir", m.DataDir, "mode", fi.Mode().Perm().String(), "err", err)
-		}
+	// Owned by the server's user, and made private if it is open to others
+	// (made by mkdir or a volume): it holds the pepper, the signing keys
+	// and the admin socket (datadir.go).
+	if err := m.checkDataDir(); err != nil {
+		return err
 	}
 	path := filepath.Join(m.DataDir, ".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
@@ -195,7 +192,7 @@ func (m *Main) lockDataDir() error {
 		return fmt.Errorf("lock %s: %w", path, err)
 	}
 	m.lock = f
-	return nil
+	return m.checkStateFiles()
 }
 
 // removeLeftovers removes what a server killed half-way through left in the

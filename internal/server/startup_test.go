@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,8 +22,16 @@ import (
 // (false); it never fails the test itself.
 func spawn(t *testing.T, env []string, args ...string) (*proc, bool) {
 	t.Helper()
+	return spawnAs(t, serverBin, nil, env, args...)
+}
+
+// spawnAs is spawn with another copy of the binary, run as cred's user
+// when cred is not nil.
+func spawnAs(t *testing.T, bin string, cred *syscall.Credential, env []string, args ...string) (*proc, bool) {
+	t.Helper()
 	p := &proc{logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	p.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
