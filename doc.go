@@ -24,7 +24,7 @@
 //     the transport needs (rate limit, proxies, body size). The contract is
 //     docs/API.md, with docs/openapi.yaml beside it.
 //   - Errors (errors.go): every error is an [*Error] or wraps one, with a
-//     [Code] that the Handler maps to one HTTP status ([StatusCode]).
+//     [Code] that the Handler maps to one HTTP status.
 //   - Metrics (observer.go): an [Observer] in [Config] receives each
 //     request (route pattern, status, duration) and each validation's
 //     outcome, to feed the embedder's metrics system.

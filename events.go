@@ -90,16 +90,6 @@ const (
 	EventTokenIssued      EventType = "key.token_issued"
 )
 
-// Reasons carried by EventValidationFailed.
-const (
-	ReasonMalformed       = "malformed" // ParseKey rejected the key
-	ReasonUnknown         = "unknown"   // no such key
-	ReasonRevoked         = "revoked"   // the key was revoked
-	ReasonOrgNotFound     = "organization_not_found"
-	ReasonOrgInactive     = "organization_inactive"
-	ReasonPlanNotEligible = "plan_not_eligible"
-)
-
 // Event tells Config.OnEvent what happened. It carries ids and masked keys
 // only, never a full key or token.
 type Event struct {
@@ -108,7 +98,7 @@ type Event struct {
 	KeyID          string
 	OrganizationID string
 	MaskedKey      string
-	UserID         string // the actor, for owner actions
-	Reason         string // for EventValidationFailed
-	InstanceCount  int    // for EventKeyShared: distinct instances in the window
+	UserID         string  // the actor, for owner actions
+	Outcome        Outcome // for EventValidationFailed: why it failed
+	InstanceCount  int     // for EventKeyShared: distinct instances in the window
 }

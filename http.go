@@ -177,7 +177,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	}
 	if r.Header.Get("Authorization") == "" {
 		if err := h.origins.Check(r); err != nil {
-			h.fail(w, r, reply{}, ErrCrossOrigin)
+			h.fail(w, r, reply{}, errCrossOrigin)
 			return Actor{}, false
 		}
 	}
@@ -192,7 +192,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 		addr = clientKey(h.clientAddr(r))
 		if wait, ok := h.guesses.allow(addr); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}
@@ -207,7 +207,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	if h.owners != nil {
 		if wait, ok := h.owners.allow(a.UserID); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}
