@@ -71,7 +71,6 @@ type Process struct {
 	exited      chan struct{} // closed once Wait returned and the log is complete
 	waitErr     error         // cmd.Wait's; read after exited is closed
 	stopMu      sync.Mutex
-	stopErr     error
 	stopped     bool
 }
 
@@ -147,13 +146,13 @@ func (p *Process) Wait() error {
 // Stop asks the process to shut down with SIGTERM (so it drains, flushes
 // its store and writes its profile) and waits for it to exit. A process
 // still running after the stop timeout is killed, and Stop says so in its
-// error. Stopping a process that already exited does nothing; Stop may be
-// called more than once and returns the first call's answer.
+// error. Stopping a process that already exited, or that another call
+// stopped, does nothing and returns nil, so the kill is reported once.
 func (p *Process) Stop() error {
 	p.stopMu.Lock()
 	defer p.stopMu.Unlock()
 	if p.stopped {
-		return p.stopErr
+		return nil
 	}
 	p.stopped = true
 	select {
@@ -166,12 +165,12 @@ func (p *Process) Stop() error {
 	defer timer.Stop()
 	select {
 	case <-p.exited:
+		return nil
 	case <-timer.C:
 		p.Cmd.Process.Kill()
 		<-p.exited
-		p.stopErr = fmt.Errorf("harness: the server did not stop within %v of SIGTERM and was killed", p.stopTimeout)
+		return fmt.Errorf("harness: the server did not stop within %v of SIGTERM and was killed", p.stopTimeout)
 	}
-	return p.stopErr
 }
 
 // lineWriter is the process's stderr: it splits the output into lines,

@@ -25,28 +25,28 @@ func BuildTB(t TB, target string) string {
 }
 
 // StartTB is Start for a test: a server that does not listen fails it, and
-// the server is stopped when the test ends. The test fails when the
-// server had to be killed, and a failed test's output ends with the
-// server's log.
+// the server is stopped when the test ends (see StopTB). A failed test's
+// output ends with the server's log.
 func StartTB(t TB, cmd *exec.Cmd, cfg Config) *Process {
 	t.Helper()
 	p, err := Start(cmd, cfg)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	t.Cleanup(func() { StopTB(t, p) })
+	t.Cleanup(func() {
+		StopTB(t, p)
+		if t.Failed() {
+			t.Logf("server log (%s):\n%s", p.Cmd.Path, p.Log.String())
+		}
+	})
 	return p
 }
 
-// StopTB stops p (see Process.Stop), failing the test when p had to be
-// killed and logging p's log when the test failed. StartTB registers it
-// as a cleanup; a test that starts a process with Start calls it itself.
+// StopTB stops p (see Process.Stop) and fails the test when p had to be
+// killed.
 func StopTB(t TB, p *Process) {
 	t.Helper()
 	if err := p.Stop(); err != nil {
 		t.Errorf("%v", err)
-	}
-	if t.Failed() {
-		t.Logf("server log (%s):\n%s", p.Cmd.Path, p.Log.String())
 	}
 }
