@@ -583,3 +583,85 @@ func validKey() string {
 	k, _ := licensing.GenerateKey(nil)
 	return k
 }
+
+// A ServerURL that misses the API's mount point (a bare host for an API
+// under /billing/licensing/, or the API path given twice) or a proxy's
+// error page is an unexpected status, named with the URL called and what
+// ServerURL must be; not a forgery. Like an outage, it keeps the cache.
+func TestServerURLUnderASubPath(t *testing.T) {
+	w := newWorld(t)
+	mux := http.NewServeMux()
+	mux.Handle("/billing/licensing/", http.StripPrefix("/billing/licensing", w.srv.Config.Handler))
+	billing := httptest.NewServer(mux)
+	t.Cleanup(billing.Close)
+	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(http.StatusBadGateway)
+		io.WriteString(rw, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+	}))
+	t.Cleanup(proxy.Close)
+	tests := []struct {
+		name      string
+		serverURL string
+		called    string   // the URL the error names; "" for a valid answer
+		says      []string // what the error says besides
+	}{
+		{"mount point", billing.URL + "/billing/licensing", "", nil},
+		{"mount point with a slash", billing.URL + "/billing/licensing/", "", nil},
+		{"bare host", billing.URL, billing.URL + "/api/v1/licensing/validate",
+			[]string{"status 404 Not Found", "Config.ServerURL (" + billing.URL + ") must be the URL under which the license server serves /api/v1/licensing/"}},
+		{"API path twice", billing.URL + "/billing/licensing/api/v1/licensing", billing.URL + "/billing/licensing/api/v1/licensing/api/v1/licensing/validate",
+			[]string{"status 404 Not Found", "ends with /api/v1/licensing, which the client adds itself: drop it"}},
+		{"proxy's 502 page", proxy.URL, proxy.URL + "/api/v1/licensing/validate",
+			[]string{"status 502 Bad Gateway", "a proxy or gateway answered, not the license server", "Config.ServerURL (" + proxy.URL + ")"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = tc.serverURL; cfg.Logger = slog.New(slog.DiscardHandler) })
+			lic, err := c.Check(context.Background())
+			if tc.called == "" {
+				is.NoErr(err)
+				is.True(lic.Valid)
+				return
+			}
+			is.True(errors.Is(err, client.ErrUnexpectedStatus)) // not ErrUntrusted
+			is.True(!errors.Is(err, client.ErrUntrusted))
+			is.True(errors.Is(err, client.ErrUnreachable)) // like an outage
+			is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
+			var se *client.StatusError
+			is.True(errors.As(err, &se))
+			is.Equal(se.URL, tc.called)
+			is.True(strings.Contains(err.Error(), tc.called)) // names the URL called
+			for _, s := range tc.says {
+				is.True(strings.Contains(err.Error(), s)) // names the status and the fix
+			}
+			is.True(!strings.Contains(err.Error(), key)) // never the key
+		})
+	}
+
+	t.Run("keeps the cache", func(t *testing.T) {
+		is := is.New(t)
+		_, key := w.key(t)
+		cache := filepath.Join(t.TempDir(), "license.json")
+		_, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL + "/billing/licensing" }).Check(context.Background())
+		is.NoErr(err)
+		lic, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.True(errors.Is(err, client.ErrUnexpectedStatus))
+		is.True(lic.Valid) // the cached license holds within grace
+		is.Equal(lic.Source, client.SourceCache)
+		is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
+	})
+
+	t.Run("offline token", func(t *testing.T) {
+		is := is.New(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		lic, err := w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.True(lic.Valid) // the token holds
+		is.True(errors.Is(err, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
+		is.True(strings.Contains(err.Error(), billing.URL+"/api/v1/licensing/revocations"))
+	})
+}

@@ -3,7 +3,12 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // Source says where a License came from.
@@ -48,6 +53,12 @@ const (
 	// ReasonServerUnreachable: no answer, an unreadable one or a server
 	// error (ErrUnreachable); the cache counts within the grace period.
 	ReasonServerUnreachable Reason = "server_unreachable"
+	// ReasonUnexpectedStatus: the server answered with a status that the
+	// license server's API does not answer with, unsigned: a 404 from a
+	// Config.ServerURL that misses the API's mount point, or a proxy's 502
+	// (ErrUnexpectedStatus, a *StatusError that names the URL called); the
+	// cache counts within the grace period, as for an outage.
+	ReasonUnexpectedStatus Reason = "unexpected_status"
 	// ReasonRedirectRefused: the server redirected to another origin, where
 	// the client does not send the key (ErrRedirect, which also wraps
 	// ErrUnreachable).
@@ -126,12 +137,46 @@ var (
 	ErrUnreachable     = errors.New("client: license server unreachable")
 	ErrRedirect        = errors.New("client: the server redirected to another origin; the license key is not sent there")
 	ErrUntrusted       = errors.New("client: answer not trusted (bad signature or nonce)")
-	ErrTokenExpired    = errors.New("client: offline token expired")
-	ErrTokenInvalid    = errors.New("client: offline token invalid")
-	ErrClockRollback   = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
-	ErrCacheInvalid    = errors.New("client: cache file is damaged or was edited; ignored")
-	ErrCacheWrite      = errors.New("client: cannot write the cache file")
+	// ErrUnexpectedStatus: the server answered with a status that the
+	// license server's API does not answer with (a 404 from a ServerURL
+	// that misses the API's mount point, a proxy's 502 page). The error is
+	// a *StatusError, which also matches ErrUnreachable: like an outage,
+	// the cached license counts within the grace period.
+	ErrUnexpectedStatus = errors.New("client: unexpected HTTP status: not an answer of the license server's API")
+	ErrTokenExpired     = errors.New("client: offline token expired")
+	ErrTokenInvalid     = errors.New("client: offline token invalid")
+	ErrClockRollback    = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
+	ErrCacheInvalid     = errors.New("client: cache file is damaged or was edited; ignored")
+	ErrCacheWrite       = errors.New("client: cannot write the cache file")
 )
+
+// StatusError is an answer with a status that the license server's API
+// does not give (see ErrUnexpectedStatus): its text names the status, the
+// URL called and what Config.ServerURL must be. errors.Is matches it with
+// ErrUnexpectedStatus and with ErrUnreachable.
+type StatusError struct {
+	Status    int    // the HTTP status received
+	Method    string // the request's method
+	URL       string // the URL called, without its query
+	ServerURL string // Config.ServerURL, as used (no trailing slash)
+}
+
+// Error names the status, the URL and the fix.
+func (e *StatusError) Error() string {
+	got := fmt.Sprintf("client: HTTP status %d %s from %s %s", e.Status, http.StatusText(e.Status), e.Method, e.URL)
+	must := fmt.Sprintf("Config.ServerURL (%s) must be the URL under which the license server serves %s/ (for an API at https://vendor.example/billing/licensing%s/validate, it is https://vendor.example/billing/licensing)",
+		e.ServerURL, wire.APIPrefix, wire.APIPrefix)
+	if u, err := url.Parse(e.ServerURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.APIPrefix) {
+		must = fmt.Sprintf("Config.ServerURL (%s) ends with %s, which the client adds itself: drop it from Config.ServerURL", e.ServerURL, wire.APIPrefix)
+	}
+	if e.Status >= 500 {
+		return got + ", unsigned: a proxy or gateway answered, not the license server (down, or unreachable from the proxy); if the server runs, " + must
+	}
+	return got + ", not an answer of the license server's API: " + must
+}
+
+// Unwrap makes errors.Is match ErrUnexpectedStatus and ErrUnreachable.
+func (e *StatusError) Unwrap() []error { return []error{ErrUnexpectedStatus, ErrUnreachable} }
 
 // RateLimitedError says the server asked to wait.
 type RateLimitedError struct{ RetryAfter time.Duration }
@@ -185,6 +230,8 @@ func reasonOf(err error) Reason {
 		return ReasonRedirectRefused
 	case errors.Is(err, ErrUntrusted):
 		return ReasonUntrustedAnswer
+	case errors.Is(err, ErrUnexpectedStatus):
+		return ReasonUnexpectedStatus
 	case errors.Is(err, ErrRejected):
 		return ReasonRequestRejected
 	case errors.Is(err, ErrUnreachable):

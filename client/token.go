@@ -48,8 +48,8 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 	}
 	lic := License{Valid: true, Plan: cl.Plan, Features: features, OrganizationID: cl.Subject,
 		OrganizationName: cl.OrganizationName, Source: SourceToken, CheckedAt: time.Unix(cl.IssuedAt, 0), ValidUntil: exp}
-	if refreshErr != nil && !errors.Is(refreshErr, ErrUnreachable) {
-		return lic, refreshErr // an untrusted list is worth knowing about
+	if refreshErr != nil && (!errors.Is(refreshErr, ErrUnreachable) || errors.Is(refreshErr, ErrUnexpectedStatus)) {
+		return lic, refreshErr // an untrusted list, or a ServerURL that misses the API, is worth knowing about
 	}
 	if cacheErr != nil && !replaced {
 		return lic, cacheErr
@@ -68,8 +68,8 @@ func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) (replac
 		return false, err
 	}
 	received := c.cfg.Now()
-	if ans.Status >= 500 {
-		return false, fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+	if err := c.expectStatus(ans, http.MethodGet, wire.APIPrefix+wire.PathRevocations, revocationsStatuses); err != nil {
+		return false, err
 	}
 	date, err := c.trust(ans, nonce)
 	if err != nil {

@@ -105,8 +105,9 @@ func TestRedirectWithinTheOriginIsFollowed(t *testing.T) {
 	var asked atomic.Int64
 	own.CheckRedirect = func(*http.Request, []*http.Request) error { asked.Add(1); return http.ErrUseLastResponse }
 	c = w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = srv.URL + "/old"; cfg.HTTPClient = own })
-	_, err = c.Check(context.Background())
-	is.True(errors.Is(err, client.ErrUntrusted)) // the caller's policy still applies: the unsigned 308 is not believed
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnexpectedStatus)) // the caller's policy still applies: the 308 is not an answer of the API
+	is.True(!lic.Valid)
 	is.Equal(asked.Load(), int64(1))
 }
 
