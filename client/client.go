@@ -5,7 +5,7 @@
 //	c, err := client.New(client.Config{
 //		ServerURL:  "https://licensing.example.com",
 //		LicenseKey: os.Getenv("LICENSE_KEY"), // a 64-hex key or an offline token
-//		PublicKeys: jwks,                     // the server's JWKS, embedded at build time
+//		PublicKeys: publicKeys,               // `licensing-server public-keys` (PEM) or the JWKS, embedded at build time
 //		Issuer:     "licensing.example.com",
 //		CachePath:  "/var/lib/product/license.json",
 //		OnChange:   apply,                    // the plan to apply, when it changes
@@ -84,7 +84,12 @@ const defaultTimeout = 30 * time.Second
 type Config struct {
 	ServerURL  string // the license server; the API path is added
 	LicenseKey string // a 64-hex license key, or an offline token (JWT)
-	PublicKeys []byte // the server's JWKS (GET /api/v1/licensing/public-keys), embedded in the product
+	// PublicKeys are the server's public keys, embedded in the product: the
+	// PEM that `licensing-server public-keys` prints (or GET
+	// /api/v1/licensing/public-keys.pem serves), or the JWKS of GET
+	// /api/v1/licensing/public-keys. New refuses anything else, and a
+	// document without a usable Ed25519 or RSA key.
+	PublicKeys []byte
 	Issuer     string // the iss that offline tokens must carry; required for tokens
 	CachePath  string // file for the last signed answer (mode 0600); "" keeps nothing
 
@@ -151,7 +156,7 @@ type Client struct {
 // InstanceURL or InstanceID that the server refuses are errors here, not at
 // the first check.
 func New(cfg Config) (*Client, error) {
-	ks, err := parseJWKS(cfg.PublicKeys)
+	ks, err := parsePublicKeys(cfg.PublicKeys)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -660,8 +661,76 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
 		is.NoErr(err)
 		lic, err := w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
-		is.True(lic.Valid) // the token holds
+		is.True(lic.Valid)                                  // the token holds
 		is.True(errors.Is(err, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
 		is.True(strings.Contains(err.Error(), billing.URL+"/api/v1/licensing/revocations"))
 	})
+}
+
+// The public keys may be the PEM that `licensing-server public-keys` prints
+// (SigningKeys.PublicKeysPEM: the RSA key, then the Ed25519 key) or the
+// JWKS; anything else is refused, saying what is expected.
+func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tokens := map[string]string{}
+	for _, alg := range []string{licensing.AlgEdDSA, licensing.AlgRS256} {
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[alg] = tok.JWT
+	}
+	for name, keys := range map[string][]byte{"PEM": signing.PublicKeysPEM(), "JWKS": signing.JWKS(),
+		"PEM with blank lines around": append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...)} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			lic, err := w.client(t, key, "", func(cfg *client.Config) { cfg.PublicKeys = keys }).Check(context.Background())
+			is.NoErr(err) // a signed answer verifies
+			is.Equal(lic.Source, client.SourceOnline)
+			for _, jwt := range tokens {
+				lic, err := w.client(t, jwt, "", func(cfg *client.Config) { cfg.PublicKeys = keys; cfg.ServerURL = "" }).Check(context.Background())
+				is.NoErr(err) // an offline token verifies
+				is.Equal(lic.Source, client.SourceToken)
+			}
+		})
+	}
+
+	private, err := licensing.MarshalPrivateKeyPEM(mustEd25519(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := []struct {
+		name string
+		keys []byte
+		says string
+	}{
+		{"empty", nil, "Config.PublicKeys is empty"},
+		{"text", []byte("kid: abc"), "neither PEM nor JSON"},
+		{"a private key", private, `not a "PUBLIC KEY"; never embed a private key`},
+		{"a certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), `is a "CERTIFICATE"`},
+		{"text after the PEM", append(signing.PublicKeysPEM(), "trailing"...), "text follows the last block"},
+		{"JSON that is not a JWKS", []byte(`{"keys": 3}`), "not a JWKS"},
+		{"a JWKS without keys", []byte(`{"keys": []}`), "no Ed25519 or RSA signing key"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := client.New(client.Config{ServerURL: "https://licensing.example.com", LicenseKey: validKey(), PublicKeys: tc.keys})
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), tc.says))                                                // says what is wrong
+			is.True(strings.Contains(err.Error(), "as PEM (the output of `licensing-server public-keys`")) // and what is expected
+			is.True(strings.Contains(err.Error(), "or as a JWKS"))
+		})
+	}
+}
+
+func mustEd25519(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
