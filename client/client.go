@@ -17,6 +17,12 @@
 //
 // # Why a license is what it is
 //
+// [Client.Check] returns an error exactly when the License it returns is
+// not usable (not Valid: the fallback plan applies). A usable License that
+// is not fresh (the last good answer served because the server could not
+// confirm it) comes with a nil error and its cause in License.Warning, so
+// a plain `if err != nil` never drops a good license.
+//
 // Every License carries a [Reason] ([ReasonValid], [ReasonRevokedOrUnknown],
 // [ReasonPlanNotEligible], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
 // [ReasonClockRolledBack], ...) and, when the server refused in a signed
@@ -128,12 +134,13 @@ type Config struct {
 	// features change (and once with the first result).
 	OnChange func(License)
 	// OnCheck, when set, is called after every check (Check's and Run's)
-	// with its result: the License to apply and the error, nil exactly when
-	// License.Reason is ReasonValid. It runs on the checking goroutine and
-	// is not called for a check cut short by the end of its context.
+	// with what Check returns: the License to apply and the error, nil
+	// exactly when License.Valid. It runs on the checking goroutine and is
+	// not called for a check cut short by the end of its context.
 	OnCheck func(License, error)
 	// Logger receives a Warn line for each failed check (reason, plan,
-	// source, server message, error) and a Debug line for each good one,
+	// source, server message, error) and for each license served with a
+	// License.Warning, and a Debug line for each fresh one,
 	// and a Warn line listing License.DroppedMetrics when there are any.
 	// Default slog.Default(); slog.New(slog.DiscardHandler) silences it.
 	// No line holds the license key or token.
@@ -163,6 +170,8 @@ func New(cfg Config) (*Client, error) {
 	cfg.LicenseKey = strings.TrimSpace(cfg.LicenseKey)
 	c := &Client{keys: ks}
 	switch {
+	case cfg.LicenseKey == "":
+		return nil, ErrNoLicenseKey
 	case strings.Count(cfg.LicenseKey, ".") == 2:
 		c.token = true
 		if c.claims, err = parseToken(ks, cfg.LicenseKey); err != nil {
@@ -180,7 +189,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: not a 64-character key with a valid checksum, nor a token", ErrInvalidKey)
+		return nil, fmt.Errorf("client: Config.LicenseKey (%d characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token (a JWT): copy it again, whole, from the vendor", len(cfg.LicenseKey))
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
@@ -246,8 +255,22 @@ func (c *Client) fallback(now time.Time) License {
 
 // Check establishes the license now: online when it can, else from the
 // cache or the offline token. It always returns the License to apply, its
-// Reason set; err says why that is not a fresh, valid answer or token.
-// Config.OnCheck and Config.Logger hear of the result.
+// Reason set.
+//
+// err is nil exactly when the License is usable (License.Valid): a fresh
+// answer, a verified token, or the last good answer within the grace
+// period. A usable License that is not fresh (the server unreachable, an
+// unexpected status, a damaged cache file beside a valid token) carries
+// the cause in License.Warning and Reason, with err == nil, so that the
+// usual
+//
+//	lic, err := c.Check(ctx)
+//	if err != nil {
+//		// no license: lic is Config.FallbackPlan's, err says why
+//	}
+//
+// never drops a good license. Config.OnCheck and Config.Logger hear of the
+// result.
 func (c *Client) Check(ctx context.Context) (License, error) {
 	now := c.cfg.Now()
 	st, cacheErr := c.loadCache()
@@ -267,6 +290,9 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 	lic.Reason = reasonOf(err)
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
+	if err != nil && lic.Valid {
+		lic.Warning, err = err, nil // usable: the cause goes with the license
+	}
 	if ctx.Err() == nil {
 		c.report(lic, err)
 	}
@@ -311,9 +337,12 @@ func (c *Client) report(lic License, err error) {
 	if lic.ClockSkew != 0 {
 		attrs = append(attrs, "clockSkew", lic.ClockSkew)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
-	} else {
+	case lic.Warning != nil:
+		c.cfg.Logger.Warn("licensing client: license not confirmed; it holds until ValidUntil", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
+	default:
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
 	}
 	if len(lic.DroppedMetrics) > 0 {
@@ -344,6 +373,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		last = &lic
 		wait := c.cfg.Interval
+		if err == nil {
+			err = lic.Warning // a license not confirmed is retried as soon as a failed one
+		}
 		if err != nil && !errors.Is(err, ErrInvalidKey) && !errors.Is(err, ErrRevoked) {
 			failures++
 			backoff := time.Minute * time.Duration(math.Pow(2, float64(min(failures-1, 20))))

@@ -147,8 +147,10 @@ func TestGraceThenFallback(t *testing.T) {
 
 	w.clock.Add(6 * 24 * time.Hour)
 	lic, err := c.Check(context.Background())
-	is.True(errors.Is(err, client.ErrUnreachable)) // said,
-	is.Equal(lic.Source, client.SourceCache)       // but the cached answer holds within grace
+	is.NoErr(err)                                          // the cached answer holds within grace: no error,
+	is.True(errors.Is(lic.Warning, client.ErrUnreachable)) // the cause said beside the license
+	is.Equal(lic.Reason, client.ReasonServerUnreachable)
+	is.Equal(lic.Source, client.SourceCache)
 	is.True(lic.Valid)
 	is.Equal(lic.Plan, "business")
 
@@ -158,6 +160,14 @@ func TestGraceThenFallback(t *testing.T) {
 	is.Equal(lic.Source, client.SourceFallback) // then the fallback plan
 	is.Equal(lic.Plan, "community")
 	is.True(!lic.Valid)
+	is.Equal(lic.Warning, nil) // the error is Check's
+
+	// without a cache, the fallback at once, with the error
+	lic, err = w.client(t, key, "").Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnreachable))
+	is.Equal(lic.Source, client.SourceFallback)
+	is.True(!lic.Valid)
+	is.Equal(lic.Warning, nil)
 }
 
 func TestEditedCacheIsRejected(t *testing.T) {
@@ -358,7 +368,8 @@ func TestOfflineToken(t *testing.T) {
 	is.NoErr(err)
 	is.NoErr(os.WriteFile(cache, edited, 0o600))
 	lic, err = offline.Check(context.Background())
-	is.True(errors.Is(err, client.ErrCacheInvalid))
+	is.NoErr(err) // the token holds
+	is.True(errors.Is(lic.Warning, client.ErrCacheInvalid))
 	is.Equal(lic.Reason, client.ReasonCacheFailed)
 }
 
@@ -649,7 +660,8 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		_, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL + "/billing/licensing" }).Check(context.Background())
 		is.NoErr(err)
 		lic, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
-		is.True(errors.Is(err, client.ErrUnexpectedStatus))
+		is.NoErr(err)
+		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus))
 		is.True(lic.Valid) // the cached license holds within grace
 		is.Equal(lic.Source, client.SourceCache)
 		is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
@@ -661,9 +673,10 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
 		is.NoErr(err)
 		lic, err := w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
-		is.True(lic.Valid)                                  // the token holds
-		is.True(errors.Is(err, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
-		is.True(strings.Contains(err.Error(), billing.URL+"/api/v1/licensing/revocations"))
+		is.NoErr(err)
+		is.True(lic.Valid)                                          // the token holds
+		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
+		is.True(strings.Contains(lic.Warning.Error(), billing.URL+"/api/v1/licensing/revocations"))
 	})
 }
 
@@ -733,4 +746,49 @@ func mustEd25519(t *testing.T) ed25519.PrivateKey {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// A license key that is not set is said to be missing, not "invalid or
+// revoked"; a malformed one is not said to be revoked either; a token of
+// another issuer names both issuers.
+func TestConfigErrorsNameTheFix(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		says []string
+		not  string
+	}{
+		{"empty", "", []string{"Config.LicenseKey is empty", "LICENSE_KEY"}, "revoked"},
+		{"only spaces", " \n\t", []string{"Config.LicenseKey is empty"}, "revoked"},
+		{"malformed", "0123abcd", []string{"Config.LicenseKey (8 characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token"}, "revoked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := client.New(client.Config{ServerURL: "https://licensing.example.com", LicenseKey: tc.key, PublicKeys: signing.JWKS()})
+			is.True(err != nil)
+			if tc.key == "" || strings.TrimSpace(tc.key) == "" {
+				is.True(errors.Is(err, client.ErrNoLicenseKey))
+			}
+			for _, s := range tc.says {
+				is.True(strings.Contains(err.Error(), s)) // names the cause and the fix
+			}
+			is.True(!strings.Contains(err.Error(), tc.not))
+		})
+	}
+
+	t.Run("issuer", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		c := w.client(t, tok.JWT, "", func(cfg *client.Config) {
+			cfg.ServerURL, cfg.Issuer, cfg.Logger = "", "licensing.example.com", slog.New(slog.DiscardHandler)
+		})
+		_, err = c.Check(context.Background())
+		is.True(errors.Is(err, client.ErrTokenInvalid))
+		is.True(strings.Contains(err.Error(), `its issuer is "licensing.test", Config.Issuer is "licensing.example.com"`)) // both issuers
+		is.True(strings.Contains(err.Error(), "set Config.Issuer"))                                                        // and the fix
+	})
 }

@@ -22,12 +22,14 @@ const (
 	SourceFallback Source = "fallback" // nothing holds: Config.FallbackPlan
 )
 
-// Reason says why a License is what it is. It is ReasonValid exactly when
-// Check returned no error; otherwise it names the failure (the error says
-// more, for a person).
+// Reason says why a License is what it is. It is ReasonValid for a fresh
+// answer or a verified token with nothing to report; otherwise it names the
+// failure (Check's error, or License.Warning for a usable license that is
+// not fresh, says more, for a person).
 type Reason string
 
-// Reasons of a License. The comment names the error Check returns with it.
+// Reasons of a License. The comment names the error behind it: Check's
+// error, or License.Warning when the License is still usable (Valid).
 const (
 	// ReasonValid: a fresh signed answer or a verified offline token says
 	// the license holds (nil error).
@@ -100,6 +102,13 @@ type License struct {
 	Source           Source
 	// Reason says why the License is what it is; see Reason.
 	Reason Reason
+	// Warning is why a usable License (Valid, Check's error nil) is not
+	// fresh: the last good answer served from the cache because the server
+	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
+	// valid token beside a damaged cache file or an untrusted revocation
+	// list. nil for a fresh answer or token, and for a License that is not
+	// Valid (Check's error says why then). Reason names it too.
+	Warning error
 	// ServerMessage is the error text of the server's signed refusal behind
 	// Reason (for example "Invalid or revoked license key", or the plan's
 	// upgrade advice), as the server wrote it; "" when there is none.
@@ -126,9 +135,13 @@ type License struct {
 	ValidUntil time.Time
 }
 
-// Errors of Check. Every failing Check still returns the License to apply
-// (the cache within grace, or the fallback).
+// Errors of New and Check, and of License.Warning. A failing Check still
+// returns the License to apply: the fallback (Config.FallbackPlan). When
+// the last good answer or a token still holds, Check returns no error and
+// the error is License.Warning.
 var (
+	// ErrNoLicenseKey: New was given an empty Config.LicenseKey.
+	ErrNoLicenseKey    = errors.New("client: Config.LicenseKey is empty: set it to the license key (64 hex characters) or the offline token the vendor issued; products usually read it from their configuration or an environment variable such as LICENSE_KEY")
 	ErrInvalidKey      = errors.New("client: license key is invalid or revoked")
 	ErrRevoked         = errors.New("client: offline token is revoked")
 	ErrInactive        = errors.New("client: organization is inactive")

@@ -19,7 +19,8 @@ import (
 func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, cacheErr error) (License, error) {
 	cl := c.claims
 	if cl.Issuer != c.cfg.Issuer {
-		return c.fallback(now), fmt.Errorf("%w: issuer %q", ErrTokenInvalid, cl.Issuer)
+		return c.fallback(now), fmt.Errorf("%w: its issuer is %q, Config.Issuer is %q: set Config.Issuer to the issuer of the vendor's license server (licensing-server's -issuer, Policy.Issuer for the library), which every token it issues carries",
+			ErrTokenInvalid, cl.Issuer, c.cfg.Issuer)
 	}
 	var refreshErr error
 	replaced := false // a fresh signed list took the cached one's place

@@ -44,6 +44,9 @@ func (p *product) set(l client.License) {
 	if l.ServerMessage != "" {
 		attrs = append(attrs, "serverMessage", l.ServerMessage)
 	}
+	if l.Warning != nil { // usable, not confirmed: the last good answer, and why
+		attrs = append(attrs, "warning", l.Warning.Error())
+	}
 	if l.Valid {
 		p.log.Info("license applied", attrs...)
 	} else {
