@@ -65,6 +65,22 @@
 // time seen, less ClockTolerance, is [ErrClockRollback], not a longer
 // license. Offline tokens (JWTs) are verified with PublicKeys, the issuer
 // and expiry checked, and dropped once a signed revocation list names them.
+//
+// # Limits of the cache file
+//
+// The cache file is the client's only memory: deleting it erases the
+// revocation lists it held (a revoked offline token is accepted again) and
+// the latest time seen (a clock set back is no longer noticed). So an
+// offline token with a ServerURL is accepted only while its newest signed
+// revocation list (or, before the first, its iat) is at most
+// Config.RevocationListMaxAge old, 30 days by default
+// ([ErrRevocationListStale] after that, until the server is reached): a
+// deleted cache brings a revoked token back for that long at most. A clock
+// set back after the deletion is not noticed, and stretches that window up
+// to the token's exp; where that matters, issue short-lived tokens. A
+// token without a ServerURL (air-gapped) is bounded by its exp only. A
+// license key gains nothing from a deletion: without the cache, an
+// unreachable server gives the fallback plan.
 package client
 
 import (
@@ -85,6 +101,15 @@ import (
 
 // defaultTimeout bounds one request to the license server.
 const defaultTimeout = 30 * time.Second
+
+// DefaultRevocationListMaxAge is Config.RevocationListMaxAge when it is 0.
+const DefaultRevocationListMaxAge = 30 * 24 * time.Hour
+
+// NoRevocationListMaxAge, as Config.RevocationListMaxAge, accepts an
+// offline token with a ServerURL for as long as its exp allows, however old
+// its revocation list: a deleted cache file then brings a revoked token
+// back until its exp.
+const NoRevocationListMaxAge time.Duration = -1
 
 // Config configures a Client; New fills in the defaults.
 type Config struct {
@@ -125,6 +150,17 @@ type Config struct {
 	GracePeriod    time.Duration // how long the last good answer outlives an unreachable server; default 7 days
 	FallbackPlan   string        // the plan when no license holds; default "community"
 	ClockTolerance time.Duration // clock drift accepted before ErrClockRollback; default 1h
+	// RevocationListMaxAge bounds, for an offline token with a ServerURL,
+	// how long the token is accepted without a fresh revocation list: the
+	// newest list the server signed for it (or, before the first, the
+	// token's own iat) may be at most this old on the corrected clock, else
+	// Check refuses the token with ErrRevocationListStale until the server
+	// is reached. Deleting the cache file erases the lists the client held,
+	// and with them a revocation it learnt: this bound is how long such a
+	// deletion can bring a revoked token back. Default 30 days (0);
+	// NoRevocationListMaxAge turns the bound off. A token without a
+	// ServerURL (air-gapped) is bounded by its exp only.
+	RevocationListMaxAge time.Duration
 	// HTTPClient sends the requests; default: a client with a 30 s timeout.
 	// The Client uses a copy whose CheckRedirect refuses any redirect to
 	// another origin than ServerURL's (then applies this one's policy), and
@@ -213,6 +249,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClockTolerance <= 0 {
 		cfg.ClockTolerance = time.Hour
+	}
+	if cfg.RevocationListMaxAge == 0 {
+		cfg.RevocationListMaxAge = DefaultRevocationListMaxAge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

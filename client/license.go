@@ -80,6 +80,11 @@ const (
 	// ReasonTokenInvalid: the offline token's issuer is not Config.Issuer
 	// (ErrTokenInvalid).
 	ReasonTokenInvalid Reason = "token_invalid"
+	// ReasonRevocationListStale: the offline token has had no revocation
+	// list signed by the server for longer than Config.RevocationListMaxAge
+	// (ErrRevocationListStale, joined with why the server was not reached),
+	// so it is not accepted until the server is reached.
+	ReasonRevocationListStale Reason = "revocation_list_stale"
 	// ReasonCacheFailed: the cache file is damaged or was edited
 	// (ErrCacheInvalid), or cannot be written (ErrCacheWrite).
 	ReasonCacheFailed Reason = "cache_failed"
@@ -158,9 +163,12 @@ var (
 	ErrUnexpectedStatus = errors.New("client: unexpected HTTP status: not an answer of the license server's API")
 	ErrTokenExpired     = errors.New("client: offline token expired")
 	ErrTokenInvalid     = errors.New("client: offline token invalid")
-	ErrClockRollback    = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
-	ErrCacheInvalid     = errors.New("client: cache file is damaged or was edited; ignored")
-	ErrCacheWrite       = errors.New("client: cannot write the cache file")
+	// ErrRevocationListStale: the offline token's newest revocation list is
+	// older than Config.RevocationListMaxAge (see there).
+	ErrRevocationListStale = errors.New("client: the offline token is not accepted without a fresh revocation list")
+	ErrClockRollback       = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
+	ErrCacheInvalid        = errors.New("client: cache file is damaged or was edited; ignored")
+	ErrCacheWrite          = errors.New("client: cannot write the cache file")
 )
 
 // StatusError is an answer with a status that the license server's API
@@ -237,6 +245,8 @@ func reasonOf(err error) Reason {
 		return ReasonTokenExpired
 	case errors.Is(err, ErrTokenInvalid):
 		return ReasonTokenInvalid
+	case errors.Is(err, ErrRevocationListStale):
+		return ReasonRevocationListStale
 	case errors.As(err, &rl):
 		return ReasonRateLimited
 	case errors.Is(err, ErrRedirect):

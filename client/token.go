@@ -43,6 +43,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 			return c.fallback(now), ErrRevoked
 		}
 	}
+	if err := c.staleRevocations(now, st); err != nil {
+		return c.fallback(now), errors.Join(err, refreshErr)
+	}
 	features := cl.Features
 	if features == nil {
 		features = map[string]any{}
@@ -56,6 +59,30 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 		return lic, cacheErr
 	}
 	return lic, nil
+}
+
+// staleRevocations returns ErrRevocationListStale when the token has a
+// ServerURL and its newest signed revocation list (or, before the first,
+// its iat) is older than Config.RevocationListMaxAge on the corrected
+// clock. The cache file is the only record of the lists: once it is
+// deleted, the token's iat is all there is to go on.
+func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
+	maxAge := c.cfg.RevocationListMaxAge
+	if c.cfg.ServerURL == "" || maxAge < 0 {
+		return nil
+	}
+	fresh, what := time.Unix(c.claims.IssuedAt, 0), "the token was issued"
+	if st.Revocations != nil {
+		if d, err := http.ParseTime(st.Revocations.Date); err == nil && d.After(fresh) {
+			fresh, what = d, "its newest revocation list was signed"
+		}
+	}
+	age := st.clock(now).Sub(fresh)
+	if age <= maxAge {
+		return nil
+	}
+	return fmt.Errorf("%w: %s at %s, %s ago, more than Config.RevocationListMaxAge (%s): reach the license server at %s to refresh it",
+		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.cfg.ServerURL)
 }
 
 // refreshRevocations fetches the signed revocation list of the token's
