@@ -380,7 +380,7 @@ func (c *Client) report(lic License, err error) {
 	case err != nil:
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
 	case lic.Warning != nil:
-		c.cfg.Logger.Warn("licensing client: license not confirmed; it holds until ValidUntil", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
+		c.cfg.Logger.Warn("licensing client: license holds, with a warning", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
 	default:
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
 	}
