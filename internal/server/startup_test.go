@@ -2,10 +2,10 @@ package server_test
 
 import (
 	"bufio"
-	"errors"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
