@@ -16,8 +16,7 @@ func TestSecondSignalEndsDrain(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "data")
 	p := start(t, nil, "-data", data, "-shutdown-delay", "1h")
 	cmd, stderr, exited := p.cmd, p.logs, p.h.Exited()
-	// stderr is written by the exec package's copier: SIGTERM, then poll
-	// until the drain began
+	// SIGTERM, then poll the log until the drain began
 	deadline := time.Now().Add(60 * time.Second)
 	cmd.Process.Signal(syscall.SIGTERM)
 	for !strings.Contains(stderr.String(), "draining") {
