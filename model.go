@@ -60,6 +60,9 @@ type Key struct {
 	ActivatedAt     time.Time // first successful validation; zero before
 	LastValidatedAt time.Time // zero before the first validation
 	RevokedAt       time.Time // zero while active
+	ExpiresAt       time.Time // zero: never expires; see Service.SetKeyExpiry
+	RotatedTo       string    // id of the key that replaced this one (Store.RotateKey); "" if none
+	RotatedFrom     string    // id of the key this one replaced; "" if none
 	LastMetrics     map[string]float64
 	LastViolations  []string
 }
@@ -137,6 +140,9 @@ const (
 	EventValidationFailed EventType = "key.validation_failed"
 	EventKeyShared        EventType = "key.shared"
 	EventTokenIssued      EventType = "key.token_issued"
+	EventKeyRotated       EventType = "key.rotated"
+	EventKeyRenewed       EventType = "key.renewed"
+	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
 )
 
 // Reasons carried by EventValidationFailed.
