@@ -9,7 +9,7 @@
 //
 // # Where things are
 //
-//   - [Service] (service.go) is the key lifecycle: [Service.CreateKey],
+//   - [Service] (licensing.go) is the key lifecycle: [Service.CreateKey],
 //     [Service.ListKeys], [Service.RevokeKey] (keys.go),
 //     [Service.ValidateKey] (validate.go) and [Service.IssueToken]
 //     (token.go). [Config] configures it; [New] fills in the defaults.
@@ -17,7 +17,7 @@
 //     in-memory one, package filestore a durable one, and the nested module
 //     pgstore a PostgreSQL one. Package storetest is the public conformance
 //     suite a store of your own runs.
-//   - Keys (keygen.go): 64 lower-case hex characters, 56 of randomness and an
+//   - Keys (keyformat.go): 64 lower-case hex characters, 56 of randomness and an
 //     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
 //     Stores keep a [Hasher]'s lookup value and digest, never the key.
 //   - [Handler] (http.go) serves the HTTP API; [HandlerConfig] holds what only

@@ -62,6 +62,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	}
 	lookup := s.cfg.Hasher.LookupValue(full)
 	var k Key
+	// Special case for speed: the memory store lends its own metrics and violations instead of copying them (two allocations fewer per call on the hot path).
 	if ms, ok := s.cfg.Store.(*MemoryStore); ok {
 		k, err = ms.keyForValidation(ctx, lookup) // its metrics are only read, and handed back below
 	} else {
