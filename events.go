@@ -88,6 +88,9 @@ const (
 	EventValidationFailed EventType = "key.validation_failed"
 	EventKeyShared        EventType = "key.shared"
 	EventTokenIssued      EventType = "key.token_issued"
+	EventKeyRotated       EventType = "key.rotated"
+	EventKeyRenewed       EventType = "key.renewed"
+	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
 )
 
 // Reasons carried by EventValidationFailed.

@@ -132,6 +132,9 @@ type Key struct {
 	ActivatedAt     time.Time // first successful validation; zero before
 	LastValidatedAt time.Time // zero before the first validation
 	RevokedAt       time.Time // zero while active
+	ExpiresAt       time.Time // zero: never expires; see Service.SetKeyExpiry
+	RotatedTo       string    // id of the key that replaced this one (Store.RotateKey); "" if none
+	RotatedFrom     string    // id of the key this one replaced; "" if none
 	LastMetrics     map[string]float64
 	LastViolations  []string
 }
