@@ -350,48 +350,53 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 	})
 
 	t.Run("ConcurrentRotationsOfOneKey", func(t *testing.T) {
-		is := is.New(t)
 		s := open(t)
-		old := create(t, s)
-		const n = 16
-		nexts := make([]licensing.Key, n)
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range nexts {
-			nexts[i] = NewKey("org-life", base)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = s.RotateKey(ctx, old.ID, nexts[i], base.Add(time.Hour))
-			}()
-		}
-		wg.Wait()
-		winner := -1
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				is.Equal(winner, -1) // exactly one rotation wins
-				winner = i
-			case !errors.Is(err, licensing.ErrKeyRotated):
-				t.Errorf("rotation %d: %v, want nil or ErrKeyRotated", i, err)
+		for round := 0; round < 8; round++ { // later rounds find the store warm (connections open)
+			is := is.New(t)
+			old := create(t, s)
+			const n = 16
+			nexts := make([]licensing.Key, n)
+			errs := make([]error, n)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range nexts {
+				nexts[i] = NewKey("org-life", base)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					<-start
+					_, errs[i] = s.RotateKey(ctx, old.ID, nexts[i], base.Add(time.Hour))
+				}()
 			}
-		}
-		is.True(winner >= 0) // one rotation wins
-		o, err := s.KeyByID(ctx, old.ID)
-		is.NoErr(err)
-		is.Equal(o.RotatedTo, nexts[winner].ID) // the winner's key replaces the old one
-		for i, k := range nexts {
-			got, err := s.KeyByID(ctx, k.ID)
-			if i == winner {
-				is.NoErr(err)
-				is.Equal(got.RotatedFrom, old.ID)
-				continue
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					is.Equal(winner, -1) // exactly one rotation wins
+					winner = i
+				case !errors.Is(err, licensing.ErrKeyRotated):
+					t.Errorf("rotation %d: %v, want nil or ErrKeyRotated", i, err)
+				}
 			}
-			is.True(errors.Is(err, licensing.ErrKeyNotFound)) // a losing rotation stores nothing
+			is.True(winner >= 0) // one rotation wins
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			is.Equal(o.RotatedTo, nexts[winner].ID) // the winner's key replaces the old one
+			for i, k := range nexts {
+				got, err := s.KeyByID(ctx, k.ID)
+				if i == winner {
+					is.NoErr(err)
+					is.Equal(got.RotatedFrom, old.ID)
+					continue
+				}
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // a losing rotation stores nothing
+			}
+			keys, err := s.ListKeys(ctx, "org-life", licensing.KeyCursor{}, 0)
+			is.NoErr(err)
+			is.Equal(len(keys), 2*(round+1)) // each round adds the old key and the winner's
 		}
-		keys, err := s.ListKeys(ctx, "org-life", licensing.KeyCursor{}, 0)
-		is.NoErr(err)
-		is.Equal(len(keys), 2)
 	})
 
 	t.Run("ConcurrentRotationAndRevocation", func(t *testing.T) {
