@@ -117,7 +117,7 @@ func TestMemoryStoreKeyLifetime(t *testing.T) {
 		_, err := st.RotateKey(ctx, old.ID, clash, t0.Add(time.Hour))
 		is.True(errors.Is(err, licensing.ErrDuplicateKey))
 		got, _ := st.KeyByID(ctx, old.ID)
-		is.Equal(got.RotatedTo, "")                    // nothing changed
+		is.Equal(got.RotatedTo, "")                   // nothing changed
 		is.Equal(got.ExpiresAt, t0.Add(48*time.Hour)) // nothing changed
 		_, err = st.KeyByID(ctx, clash.ID)
 		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // the new key was not stored
