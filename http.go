@@ -124,6 +124,8 @@ func (h *Handler) routes() {
 		{http.MethodPost, wire.PathKeys, h.createKey},
 		{http.MethodGet, wire.PathKeys, h.listKeys},
 		{http.MethodDelete, wire.PathKey, h.revokeKey},
+		{http.MethodPatch, wire.PathKey, h.patchKey},
+		{http.MethodPost, wire.PathKeyRotate, h.rotateKey},
 		{http.MethodPost, wire.PathKeyToken, h.issueToken},
 		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
 		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},
@@ -218,7 +220,8 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 }
 
 type createRequest struct {
-	InstanceName string `json:"instanceName"`
+	InstanceName string          `json:"instanceName"`
+	ExpiresAt    json.RawMessage `json:"expiresAt"` // parsed by parseExpiresAt, which names the field
 }
 
 type createResponse struct {
@@ -227,6 +230,18 @@ type createResponse struct {
 	InstanceName *string   `json:"instanceName"`
 	Active       bool      `json:"active"`
 	CreatedAt    wire.Time `json:"createdAt"`
+	ExpiresAt    wire.Time `json:"expiresAt"` // null: never
+}
+
+func createAnswer(c CreatedKey) createResponse {
+	return createResponse{
+		ID:           c.Key.ID,
+		LicenseKey:   c.LicenseKey,
+		InstanceName: optString(c.Key.InstanceName),
+		Active:       c.Key.Active,
+		CreatedAt:    wire.Time(c.Key.CreatedAt),
+		ExpiresAt:    wire.Time(c.Key.ExpiresAt),
+	}
 }
 
 func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
@@ -239,19 +254,18 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName})
+	expiresAt, err := parseExpiresAt(req.ExpiresAt)
+	if err != nil {
+		h.fail(w, r, reply{}, err)
+		return
+	}
+	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName, ExpiresAt: expiresAt})
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.respond(w, reply{}, http.StatusCreated, createResponse{
-		ID:           created.Key.ID,
-		LicenseKey:   created.LicenseKey,
-		InstanceName: optString(created.Key.InstanceName),
-		Active:       created.Key.Active,
-		CreatedAt:    wire.Time(created.Key.CreatedAt),
-	})
+	h.respond(w, reply{}, http.StatusCreated, createAnswer(created))
 }
 
 type listedKey struct {
@@ -265,6 +279,9 @@ type listedKey struct {
 	CreatedAt       wire.Time          `json:"createdAt"`
 	InstanceMetrics map[string]float64 `json:"instanceMetrics"`
 	LastViolations  []string           `json:"lastViolations"`
+	ExpiresAt       wire.Time          `json:"expiresAt"`
+	RotatedTo       *string            `json:"rotatedTo"`
+	RotatedFrom     *string            `json:"rotatedFrom"`
 }
 
 // maxPageLimit bounds ?limit= on the list route.
@@ -353,6 +370,9 @@ func appendListedKey(b []byte, k Key) ([]byte, error) {
 		CreatedAt:       wire.Time(k.CreatedAt),
 		InstanceMetrics: k.LastMetrics,
 		LastViolations:  k.LastViolations,
+		ExpiresAt:       wire.Time(k.ExpiresAt),
+		RotatedTo:       optString(k.RotatedTo),
+		RotatedFrom:     optString(k.RotatedFrom),
 	})
 	return append(b, j...), err
 }
@@ -452,7 +472,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	res, err := h.svc.ValidateKey(r.Context(), ValidateInput{LicenseKey: req.LicenseKey,
 		InstanceName: req.InstanceName, InstanceURL: req.InstanceURL, InstanceID: req.InstanceID, Metrics: req.Metrics})
 	if err != nil {
-		rp.plan, rp.billingURL = res.Plan, res.BillingURL
+		rp.plan, rp.billingURL, rp.expiresAt = res.Plan, res.BillingURL, res.ExpiresAt
 		h.fail(w, r, rp, err)
 		return
 	}
@@ -467,6 +487,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		Nonce:            rp.nonce,
 	}
 	out.CurrentPeriodEnd = wire.TimeOf(res.CurrentPeriodEnd)
+	out.ExpiresAt = wire.TimeOf(res.ExpiresAt)
 	if !res.TrialEndsAt.IsZero() {
 		d := res.TrialDaysLeft
 		out.TrialEndsAt, out.TrialDaysLeft = wire.TimeOf(res.TrialEndsAt), &d

@@ -150,6 +150,7 @@ const (
 	ReasonMalformed       = "malformed" // ParseKey rejected the key
 	ReasonUnknown         = "unknown"   // no such key
 	ReasonRevoked         = "revoked"   // the key was revoked
+	ReasonExpired         = "expired"   // the key is past its ExpiresAt
 	ReasonOrgNotFound     = "organization_not_found"
 	ReasonOrgInactive     = "organization_inactive"
 	ReasonPlanNotEligible = "plan_not_eligible"
@@ -166,4 +167,8 @@ type Event struct {
 	UserID         string // the actor, for owner actions
 	Reason         string // for EventValidationFailed
 	InstanceCount  int    // for EventKeyShared: distinct instances in the window
+	// ExpiresAt is the key's expiry (zero: never) for EventKeyRenewed,
+	// EventKeyExpired and EventKeyRotated (then: when the old key stops).
+	ExpiresAt time.Time
+	RotatedTo string // for EventKeyRotated: the new key's id
 }

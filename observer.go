@@ -42,6 +42,7 @@ const (
 	OutcomeMalformed    = "malformed"     // not a well-formed key with a valid checksum (401)
 	OutcomeUnknown      = "unknown"       // no such key (401)
 	OutcomeRevoked      = "revoked"       // the key was revoked (401)
+	OutcomeExpired      = "expired"       // the key is past its expiry (401)
 	OutcomeInactive     = "inactive"      // the key's organization is inactive or no longer known (401/403)
 	OutcomeNotEligible  = "not_eligible"  // the plan lacks the required feature (403)
 	OutcomeRateLimited  = "rate_limited"  // refused by the rate limiter (429)
@@ -58,6 +59,8 @@ func outcomeOf(reason string) string {
 		return OutcomeUnknown
 	case ReasonRevoked:
 		return OutcomeRevoked
+	case ReasonExpired:
+		return OutcomeExpired
 	case ReasonPlanNotEligible:
 		return OutcomeNotEligible
 	default: // ReasonOrgInactive, ReasonOrgNotFound
