@@ -70,6 +70,10 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	return keys[0], nil
 }
 
+// errRotateExpired refuses the rotation of a key past its expiry, whose
+// new key would take the past expiry over.
+var errRotateExpired = &Error{Code: CodeForbidden, Message: "License key has expired; renew it (set a later expiresAt) before rotating it."}
+
 // RotatedKey is the answer to RotateKey: the new key (as CreatedKey, shown
 // to the owner once) and the old key as it now is.
 type RotatedKey struct {
@@ -83,7 +87,8 @@ type RotatedKey struct {
 // or until its own expiry if that comes first, then answers as expired. The
 // checks are those of CreateKey (owner, active organization, eligible
 // plan); a revoked key gives ErrKeyRevoked, a key rotated before
-// ErrKeyRotated, an unknown one ErrKeyNotFound. The rotation is one store
+// ErrKeyRotated, an unknown one ErrKeyNotFound, an expired one an error of
+// code CodeForbidden (renew it first). The rotation is one store
 // operation (Store.RotateKey). It sends EventKeyCreated for the new key and
 // EventKeyRotated for the old one.
 func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (RotatedKey, error) {
@@ -103,6 +108,8 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 		return RotatedKey{}, ErrKeyRevoked
 	case old.RotatedTo != "":
 		return RotatedKey{}, ErrKeyRotated
+	case !old.ExpiresAt.IsZero() && !s.now().Before(old.ExpiresAt):
+		return RotatedKey{}, errRotateExpired // the new key would take over a past expiry
 	}
 	// The new key takes over the instance fields inside the store's step:
 	// write the validations still in the batch first, so they are current.

@@ -224,4 +224,12 @@ func TestKeyRotationOverlap(t *testing.T) {
 	is.Equal(r.status, 201)
 	is.Equal(e.listed(t, id2)["expiresAt"], "2026-02-21T00:00:00+00:00") // its own expiry came first: kept
 	is.Equal(r.body["expiresAt"], "2026-02-21T00:00:00+00:00")           // the new key takes it over; renew it with PATCH
+
+	// An expired key is renewed before it is rotated: its new key would be born expired.
+	e.clock.Add(24 * time.Hour)
+	id3 := r.body["id"].(string)
+	r = e.do(t, "POST", keysPath+"/"+id3+"/rotate", "t-owner", "")
+	is.Equal(r.status, 403)
+	is.Equal(r.body["error"], "License key has expired; renew it (set a later expiresAt) before rotating it.")
+	is.Equal(e.listed(t, id3)["rotatedTo"], nil) // nothing changed
 }
