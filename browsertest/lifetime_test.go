@@ -122,7 +122,7 @@ func TestOwnerPageKeyLifetime(t *testing.T) {
 		sel := `#keys > li[data-id="` + keyID + `"] `
 		tb.do(t, chromedp.Click(chromedp.CSS(sel+".rotate")))
 		is.True(!eval[bool](t, tb, card(keyID)+`.querySelector(".confirm-rotation").hidden`)) // asked first
-		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".overlap").value`), "168")   // 7 days unless chosen
+		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".overlap").value`), "168")  // 7 days unless chosen
 		tb.do(t, chromedp.SetValue(chromedp.CSS(sel+".overlap"), "24"), chromedp.Click(chromedp.CSS(sel+".confirm-rotate")))
 		newKey := wait[string](t, tb, `!document.getElementById("new-key").hidden && document.getElementById("new-key-value").value`)
 		is.True(fullKey.MatchString(newKey))
