@@ -169,7 +169,7 @@ const (
 	wantBadOverlap     = `{"error":"overlapHours must be a whole number from 0 to 2160 (90 days); the default is 168 (7 days)"}` + "\n"
 	wantPatchEmpty     = `{"error":"Send at least one field to change: expiresAt."}` + "\n"
 	wantMaxInstances   = `{"error":"maxInstances is not supported yet; send expiresAt only."}` + "\n"
-	wantNotEligible    = `{"error":"` + licensing.DefaultNotEligibleMessage + `"}` + "\n"
+	wantNotEligible    = `{"error":"Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."}` + "\n"
 	// net/http answers a request it cannot parse before any handler runs.
 	wantGoBadHeader = "400 Bad Request"
 )

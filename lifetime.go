@@ -190,7 +190,7 @@ func (e *expiredKeys) forget(id string) {
 // ErrKeyExpired with the key's id and expiry, the first time for the key
 // with EventKeyExpired too, all off the request path.
 func (s *Service) rejectExpired(ctx context.Context, k *Key) (ValidationResult, error) {
-	s.emitLater(ctx, failed(ReasonExpired, k))
+	s.emitLater(ctx, failed(OutcomeExpired, k))
 	if s.events != nil && s.expired.first(k.ID) {
 		s.emitLater(ctx, Event{Type: EventKeyExpired, Time: s.now(), KeyID: k.ID,
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, ExpiresAt: k.ExpiresAt})

@@ -53,7 +53,7 @@ func TestKeyExpiry(t *testing.T) {
 	is.Equal(expired[0].ExpiresAt, time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	failed := e.eventsOf(licensing.EventValidationFailed)
 	is.Equal(len(failed), 3)
-	is.Equal(failed[0].Reason, licensing.ReasonExpired)
+	is.Equal(failed[0].Outcome, licensing.OutcomeExpired)
 
 	// Unknown and mistyped keys keep their one answer.
 	other := []byte(key)

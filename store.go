@@ -2,7 +2,6 @@ package licensing
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -92,17 +91,6 @@ func parseKeyID(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-// SortKeys orders keys newest first: CreatedAt descending, then ID
-// descending, the order of ListKeys.
-func SortKeys(keys []Key) {
-	sort.Slice(keys, func(i, j int) bool {
-		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
-			return keys[i].CreatedAt.After(keys[j].CreatedAt)
-		}
-		return keys[i].ID > keys[j].ID
-	})
-}
-
 // KeyCursor is a position in an organization's key list: the list goes on
 // with the keys that sort after a key created at CreatedAt with ID, newest
 // first. The zero KeyCursor is the start of the list.
@@ -114,5 +102,55 @@ type KeyCursor struct {
 // IsZero reports whether c is the start of the list.
 func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
 
-// CursorOf returns the position right after k.
-func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
+// Cursor returns the position in the key list right after k.
+func (k Key) Cursor() KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
+
+// Key is a stored license key. It never holds the key itself: only its
+// lookup value, digest and masked form.
+type Key struct {
+	ID              string // UUIDv7, lower case
+	OrganizationID  string
+	LookupValue     string // unique; see Hasher
+	Digest          string // see Hasher
+	MaskedKey       string // first 8 + "..." + last 8 characters
+	InstanceName    string // "" when not given
+	InstanceURL     string // "" until a validation reports one
+	Active          bool   // false once revoked, for ever
+	CreatedAt       time.Time
+	ActivatedAt     time.Time // first successful validation; zero before
+	LastValidatedAt time.Time // zero before the first validation
+	RevokedAt       time.Time // zero while active
+	ExpiresAt       time.Time // zero: never expires; see Service.SetKeyExpiry
+	RotatedTo       string    // id of the key that replaced this one (Store.RotateKey); "" if none
+	RotatedFrom     string    // id of the key this one replaced; "" if none
+	LastMetrics     map[string]float64
+	LastViolations  []string
+}
+
+// ApplyValidation updates k with r as every Store must: LastValidatedAt
+// becomes the later of the two, ActivatedAt is set only if it was zero, and
+// the instance fields, metrics and violations are replaced when r has them.
+// Active and RevokedAt are never touched.
+func (k *Key) ApplyValidation(r ValidationRecord) {
+	if r.At.After(k.LastValidatedAt) {
+		k.LastValidatedAt = r.At
+	}
+	if k.ActivatedAt.IsZero() {
+		k.ActivatedAt = r.FirstAt
+		if k.ActivatedAt.IsZero() {
+			k.ActivatedAt = r.At
+		}
+	}
+	if r.InstanceName != "" {
+		k.InstanceName = r.InstanceName
+	}
+	if r.InstanceURL != "" {
+		k.InstanceURL = r.InstanceURL
+	}
+	if r.Metrics != nil {
+		k.LastMetrics = r.Metrics
+	}
+	if r.Violations != nil {
+		k.LastViolations = r.Violations
+	}
+}

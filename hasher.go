@@ -9,115 +9,12 @@ import (
 	"encoding/hex"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"strings"
 	"sync"
 
-	"github.com/licensekit/licensing/internal/wire"
 	"golang.org/x/crypto/argon2"
 )
-
-// KeyLength is the length of a license key: 56 hex characters of randomness
-// followed by 8 hex characters of checksum.
-const KeyLength = wire.KeyLength
-
-const (
-	keyRandomBytes = wire.KeyBodyLength / 2
-	keyBodyLength  = wire.KeyBodyLength
-	maskedEdge     = 8
-)
-
-// Errors returned by ParseKey. They never contain the key.
-var (
-	ErrKeyLength   = &Error{Code: CodeInvalid, Message: "license key must be 64 characters long"}
-	ErrKeyNotHex   = &Error{Code: CodeInvalid, Message: "license key must contain only hexadecimal characters"}
-	ErrKeyChecksum = &Error{Code: CodeInvalid, Message: "license key checksum does not match (mistyped key?)"}
-)
-
-// GenerateKey returns a new license key read from random (crypto/rand.Reader
-// when nil). A random source that fails or returns short is an error: a weak
-// key is never returned.
-func GenerateKey(random io.Reader) (string, error) {
-	if random == nil {
-		random = rand.Reader
-	}
-	var raw [keyRandomBytes]byte
-	if _, err := io.ReadFull(random, raw[:]); err != nil {
-		return "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
-	}
-	var buf [KeyLength]byte
-	hex.Encode(buf[:keyBodyLength], raw[:])
-	sum := wire.KeyChecksum(buf[:keyBodyLength])
-	copy(buf[keyBodyLength:], sum[:])
-	return string(buf[:]), nil
-}
-
-// dummyKey is hashed once by New; validations of unknown keys compare
-// against its digest so that a miss costs what a hit does.
-const dummyKey = "0000000000000000000000000000000000000000000000000000000000000000"
-
-// parseKey returns s in canonical form and whether its checksum holds. It
-// fails only for a length or a character that no key can have.
-func parseKey(s string) (key string, checksumOK bool, err error) {
-	key, err = ParseKey(s)
-	if err == ErrKeyChecksum {
-		return strings.ToLower(strings.TrimSpace(s)), false, nil
-	}
-	return key, err == nil, err
-}
-
-// ParseKey checks a license key as typed or pasted by a person and returns it
-// in canonical form (lower case). Surrounding white space is removed and upper
-// case is accepted. It returns ErrKeyLength, ErrKeyNotHex or ErrKeyChecksum, so
-// a mistyped or invented key is rejected without any store access.
-func ParseKey(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if len(s) != KeyLength {
-		return "", ErrKeyLength
-	}
-	var buf [KeyLength]byte
-	lower := true
-	for i := 0; i < KeyLength; i++ {
-		c := s[i]
-		switch {
-		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
-		case 'A' <= c && c <= 'F':
-			c += 'a' - 'A'
-			lower = false
-		default:
-			return "", ErrKeyNotHex
-		}
-		buf[i] = c
-	}
-	if sum := wire.KeyChecksum(buf[:keyBodyLength]); string(sum[:]) != string(buf[keyBodyLength:]) {
-		return "", ErrKeyChecksum
-	}
-	if lower {
-		return s, nil // already canonical: no copy
-	}
-	return string(buf[:]), nil
-}
-
-// checksum is crc32.ChecksumIEEE of the key's body, computed here so that
-// the key does not escape to the heap through the crc32 package.
-func checksum(key *[KeyLength]byte) uint32 {
-	crc := ^uint32(0)
-	for _, c := range key[:keyBodyLength] {
-		crc = crc32.IEEETable[byte(crc)^c] ^ (crc >> 8)
-	}
-	return ^crc
-}
-
-// MaskKey returns the form of a key that may be shown after creation: its
-// first 8 characters, "...", and its last 8 characters. It returns "" for a
-// string that is not KeyLength long.
-func MaskKey(key string) string {
-	if len(key) != KeyLength {
-		return ""
-	}
-	return key[:maskedEdge] + "..." + key[KeyLength-maskedEdge:]
-}
 
 // A Hasher turns a license key into what the store keeps instead of it.
 //
@@ -137,30 +34,6 @@ type Hasher interface {
 	Verify(key, digest string) bool
 }
 
-// MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
-const MinPepperLength = 32
-
-// ErrShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
-var ErrShortPepper = &Error{Code: CodeInvalid, Message: "pepper must be at least 32 bytes"}
-
-// pepperFingerprintLabel is the fixed message PepperFingerprint signs.
-const pepperFingerprintLabel = "licensing pepper fingerprint v1"
-
-// PepperFingerprint returns a fingerprint of pepper that a store can keep to
-// recognize the pepper it was created with: the hex HMAC-SHA-256 of a fixed
-// label under the pepper. It reveals nothing about the pepper and cannot be
-// used to check a guessed license key. Equal peppers give equal fingerprints.
-func PepperFingerprint(pepper []byte) string {
-	m := hmac.New(sha256.New, pepper)
-	io.WriteString(m, pepperFingerprintLabel)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// ErrPepperMismatch is wrapped by the error of a store that remembers the
-// fingerprint of the pepper it was created with (see PepperFingerprint) and
-// is opened under another one.
-var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was created with another pepper; with this one every issued key would stop validating"}
-
 // HMACHasher is the default Hasher: the digest and the lookup value are both
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
 // the pepper a stolen store reveals nothing that can be checked offline.
@@ -172,14 +45,14 @@ type HMACHasher struct {
 // allocates nothing.
 type hmacState struct {
 	h   hash.Hash
-	buf [KeyLength]byte
+	buf [keyLength]byte
 }
 
 // NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
 // least MinPepperLength bytes. The pepper is copied.
 func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 	if len(pepper) < MinPepperLength {
-		return nil, ErrShortPepper
+		return nil, errShortPepper
 	}
 	p := append([]byte(nil), pepper...)
 	h := &HMACHasher{}
