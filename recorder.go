@@ -189,3 +189,37 @@ func (r *recorder) close(ctx context.Context) error {
 	<-r.done
 	return r.flush(ctx)
 }
+
+// ValidationRecord is what one or more successful validations of a key leave
+// behind. The Service batches them (see Store.RecordValidations).
+type ValidationRecord struct {
+	KeyID        string
+	FirstAt      time.Time          // earliest validation in the batch; sets ActivatedAt
+	At           time.Time          // latest validation in the batch
+	InstanceName string             // "" leaves the key's value unchanged
+	InstanceURL  string             // "" leaves the key's value unchanged
+	Metrics      map[string]float64 // nil leaves the key's value unchanged
+	Violations   []string           // nil leaves the key's value unchanged
+}
+
+// merge folds a later record of the same key into r.
+func (r *ValidationRecord) merge(later ValidationRecord) {
+	if r.FirstAt.IsZero() || (!later.FirstAt.IsZero() && later.FirstAt.Before(r.FirstAt)) {
+		r.FirstAt = later.FirstAt
+	}
+	if later.At.After(r.At) {
+		r.At = later.At
+	}
+	if later.InstanceName != "" {
+		r.InstanceName = later.InstanceName
+	}
+	if later.InstanceURL != "" {
+		r.InstanceURL = later.InstanceURL
+	}
+	if later.Metrics != nil {
+		r.Metrics = later.Metrics
+	}
+	if later.Violations != nil {
+		r.Violations = later.Violations
+	}
+}

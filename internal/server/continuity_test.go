@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -112,7 +113,7 @@ func TestExternalStoreWithNewDataDir(t *testing.T) {
 	p1.cancel()
 
 	data2 := filepath.Join(t.TempDir(), "data2") // the same database, a new data directory
-	var logs syncBuffer
+	var logs harness.Buffer
 	m := main(data2, false)
 	m.Addr, m.Stderr = "127.0.0.1:0", &logs
 	err := m.Run(context.Background(), make(chan os.Signal, 1))
@@ -227,7 +228,7 @@ func TestExternalStoreLostUnderADataDir(t *testing.T) {
 
 	shared = &pgLike{MemoryStore: licensing.NewMemoryStore()} // an empty database
 	m := main()
-	logs := &syncBuffer{}
+	logs := &harness.Buffer{}
 	m.Addr, m.Stderr = "127.0.0.1:0", logs
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -238,7 +239,7 @@ func TestExternalStoreLostUnderADataDir(t *testing.T) {
 		select {
 		case err = <-done:
 		case <-time.After(10 * time.Millisecond):
-			if listening.MatchString(logs.String()) {
+			if _, up := harness.ListenAddr(logs.String()); up {
 				cancel()
 				t.Fatal("the server started over an empty store")
 			}

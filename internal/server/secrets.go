@@ -21,6 +21,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/atomicfile"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 // pepper is the server's pepper and where it came from.
@@ -155,22 +156,6 @@ func readSigningRecord(path string) (signingRecord, bool, error) {
 	return rec, true, nil
 }
 
-// readKey reads a private key file; a missing file gives (nil, nil).
-func readKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	key, err := licensing.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return key, nil
-}
-
 func publicPEM(pub crypto.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -223,7 +208,7 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 	}
 	slots := []*slot{{alg: licensing.AlgEdDSA, path: edPath}, {alg: licensing.AlgRS256, path: rsaPath}}
 	for _, s := range slots {
-		if s.key, err = readKey(s.path); err != nil {
+		if s.key, err = keyfile.Read(s.path); err != nil {
 			return nil, err
 		}
 		if s.key != nil {
@@ -251,16 +236,9 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 			}
 		}
 	}
-	ed, ok := slots[0].key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", edPath)
-	}
-	rk, ok := slots[1].key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an RSA key", rsaPath)
-	}
-	if rk.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("%s: the RSA signing key has %d bits; it must have at least 2048", rsaPath, rk.N.BitLen())
+	ed, rk, err := keyfile.Pair(edPath, slots[0].key, rsaPath, slots[1].key)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := licensing.NewSigningKeys(ed, rk)
 	if err != nil {
@@ -346,7 +324,7 @@ func (m *Main) createKeyFile(alg, path string) (key crypto.Signer, made bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	b, err := licensing.MarshalPrivateKeyPEM(key)
+	b, err := keyfile.Marshal(key)
 	if err != nil {
 		return nil, false, err
 	}
@@ -357,7 +335,7 @@ func (m *Main) createKeyFile(alg, path string) (key crypto.Signer, made bool, er
 	if !errors.Is(err, fs.ErrExist) {
 		return nil, false, fmt.Errorf("create signing key %s: %w", path, err)
 	}
-	if key, err = readKey(path); err != nil {
+	if key, err = keyfile.Read(path); err != nil {
 		return nil, false, err
 	}
 	if key == nil { // created and removed again since: not a race to settle here
