@@ -41,7 +41,7 @@ type batteryFixture struct {
 
 func newBatteryFixture(t *testing.T) *batteryFixture {
 	t.Helper()
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	a, ka := e.create(t, "t-owner", "prod")
 	r, kr := e.create(t, "t-owner", "old")
 	if res := e.do(t, "DELETE", keysPath+"/"+r, "t-owner", ""); res.status != 200 {

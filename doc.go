@@ -21,8 +21,10 @@
 //     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
 //     Stores keep a [Hasher]'s lookup value and digest, never the key.
 //   - [Handler] (http.go) serves the HTTP API; [HandlerConfig] holds what only
-//     the transport needs (rate limit, proxies, body size). The contract is
-//     docs/API.md, with docs/openapi.yaml beside it.
+//     the transport needs (rate limits, proxies, body size); its zero
+//     value rate-limits validation and owner requests at the reference
+//     server's defaults, and only [Unlimited] turns a limiter off. The
+//     contract is docs/API.md, with docs/openapi.yaml beside it.
 //   - Errors (errors.go): every error is an [*Error] or wraps one, with a
 //     [Code] that the Handler maps to one HTTP status ([StatusCode]).
 //   - Metrics (observer.go): an [Observer] in [Config] receives each
@@ -44,7 +46,7 @@
 //		return err
 //	}
 //	defer svc.Close(context.Background())
-//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
+//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{})) // rate limited by default
 //
 // # Security model
 //

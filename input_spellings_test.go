@@ -16,7 +16,7 @@ import (
 // A key split on purpose (separators, across fields) is not recognized:
 // SECURITY.md says so.
 func TestKeyInOtherSpellingsIsRefused(t *testing.T) {
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(t, "t-owner", "prod")
 	enc := func(format string, sep string) string {
 		var b strings.Builder
