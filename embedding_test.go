@@ -1,0 +1,169 @@
+package licensing_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+)
+
+// buildEmbedder builds testdata/embedder, an application outside this
+// module that requires it through a replace directive in its own go.mod,
+// and returns the binary's path.
+func buildEmbedder(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds testdata/embedder with the go command; skipped with -short")
+	}
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	bin := filepath.Join(t.TempDir(), "embedder")
+	cmd := exec.Command(gobin, "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join("testdata", "embedder")
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOSUMDB=off")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build testdata/embedder (after a change of the root module's requirements, run GOWORK=off GOPROXY=off go mod tidy there): %v\n%s", err, out)
+	}
+	return bin
+}
+
+// embedder is a running testdata/embedder.
+type embedder struct {
+	url   string
+	stdin io.Closer
+	cmd   *exec.Cmd
+}
+
+// startEmbedder runs bin on dir and waits for it to listen; it fails the
+// test with the program's output if it stops first.
+func startEmbedder(t *testing.T, bin, dir string) *embedder {
+	t.Helper()
+	cmd := exec.Command(bin, dir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
+	if err != nil || !ok {
+		stdin.Close()
+		cmd.Wait()
+		t.Fatalf("embedder did not start: %q %v\n%s", line, err, stderr.String())
+	}
+	e := &embedder{url: url, stdin: stdin, cmd: cmd}
+	t.Cleanup(e.stop)
+	return e
+}
+
+// stop closes the program's standard input and waits for it to exit.
+func (e *embedder) stop() {
+	if e.stdin != nil {
+		e.stdin.Close()
+		e.cmd.Wait()
+		e.stdin = nil
+	}
+}
+
+func (e *embedder) post(t *testing.T, path, token, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.url+"/api/v1/licensing"+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var answer map[string]any
+	json.NewDecoder(res.Body).Decode(&answer)
+	return res.StatusCode, answer
+}
+
+// TestEmbedderIsRateLimitedByDefault: a program outside the module that
+// passes HandlerConfig{} gets the reference server's limits: 429 after the
+// burst of validations, and after a burst of guessed owner tokens.
+func TestEmbedderIsRateLimitedByDefault(t *testing.T) {
+	is := is.New(t)
+	e := startEmbedder(t, buildEmbedder(t), t.TempDir())
+	status, created := e.post(t, "/keys", "owner-secret", "")
+	is.Equal(status, 201)
+	validate := `{"licenseKey":"` + created["licenseKey"].(string) + `"}`
+	for range 30 {
+		status, _ = e.post(t, "/validate", "", validate)
+		is.Equal(status, 200) // the burst of 30
+	}
+	for i := 0; i < 100 && status == 200; i++ { // the bucket refills at 0.5 a second
+		status, _ = e.post(t, "/validate", "", validate)
+	}
+	is.Equal(status, 429) // validation is limited without a word in HandlerConfig
+
+	guesses := 0
+	for ; guesses < 200; guesses++ {
+		if status, _ = e.post(t, "/keys", "guess-"+strconv.Itoa(guesses), ""); status != 401 {
+			break
+		}
+	}
+	is.Equal(status, 429)  // guessed owner tokens are cut off
+	is.True(guesses >= 30) // after the burst
+	is.True(guesses < 200)
+}
+
+// TestEmbedderKeepsItsPepper: a program outside the module keeps its pepper
+// with LoadOrCreatePepper, so its keys validate after a restart; with
+// another pepper file, New refuses its file store (no option set) rather
+// than answer every issued key 401.
+func TestEmbedderKeepsItsPepper(t *testing.T) {
+	is := is.New(t)
+	bin, dir := buildEmbedder(t), t.TempDir()
+	e := startEmbedder(t, bin, dir)
+	status, created := e.post(t, "/keys", "owner-secret", "")
+	is.Equal(status, 201)
+	validate := `{"licenseKey":"` + created["licenseKey"].(string) + `"}`
+	e.stop()
+	fi, err := os.Stat(filepath.Join(dir, "pepper"))
+	is.NoErr(err)
+	is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // the pepper file is private
+
+	e = startEmbedder(t, bin, dir) // the restart
+	status, _ = e.post(t, "/validate", "", validate)
+	is.Equal(status, 200) // the key issued before it still validates
+	e.stop()
+
+	original, err := os.ReadFile(filepath.Join(dir, "pepper"))
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(filepath.Join(dir, "pepper"), []byte(strings.Repeat("b", 64)+"\n"), 0o600))
+	out, err := exec.Command(bin, dir).Output()
+	var exit *exec.ExitError
+	is.True(errors.As(err, &exit))
+	is.Equal(exit.ExitCode(), 3)                                        // errors.Is(err, licensing.ErrPepperMismatch) in the program
+	is.True(strings.HasPrefix(string(out), "pepper mismatch: "))        // from New, with no filestore option
+	is.True(strings.Contains(string(out), "Config.Pepper"))             // naming the setting
+	is.True(strings.Contains(string(out), filepath.Join(dir, "store"))) // and the store
+
+	is.NoErr(os.WriteFile(filepath.Join(dir, "pepper"), original, 0o600))
+	e = startEmbedder(t, bin, dir) // the original pepper restored
+	status, _ = e.post(t, "/validate", "", validate)
+	is.Equal(status, 200)
+}
