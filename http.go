@@ -1,13 +1,10 @@
 package licensing
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/licensekit/licensing/internal/wire"
@@ -185,7 +182,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	}
 	if r.Header.Get("Authorization") == "" {
 		if err := h.origins.Check(r); err != nil {
-			h.fail(w, r, reply{}, ErrCrossOrigin)
+			h.fail(w, r, reply{}, errCrossOrigin)
 			return Actor{}, false
 		}
 	}
@@ -200,7 +197,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 		addr = clientKey(h.clientAddr(r))
 		if wait, ok := h.guesses.allow(addr); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}
@@ -215,275 +212,9 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	if h.owners != nil {
 		if wait, ok := h.owners.allow(a.UserID); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}
 	return a, true
-}
-
-type createRequest struct {
-	InstanceName string `json:"instanceName"`
-}
-
-type createResponse struct {
-	ID           string    `json:"id"`
-	LicenseKey   string    `json:"licenseKey"`
-	InstanceName *string   `json:"instanceName"`
-	Active       bool      `json:"active"`
-	CreatedAt    wire.Time `json:"createdAt"`
-}
-
-func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.actor(w, r)
-	if !ok {
-		return
-	}
-	var req createRequest
-	if err := h.decode(w, r, &req); err != nil {
-		h.fail(w, r, reply{}, err)
-		return
-	}
-	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName})
-	if err != nil {
-		h.fail(w, r, reply{}, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	h.respond(w, reply{}, http.StatusCreated, createResponse{
-		ID:           created.Key.ID,
-		LicenseKey:   created.LicenseKey,
-		InstanceName: optString(created.Key.InstanceName),
-		Active:       created.Key.Active,
-		CreatedAt:    wire.Time(created.Key.CreatedAt),
-	})
-}
-
-type listedKey struct {
-	ID              string             `json:"id"`
-	LicenseKey      string             `json:"licenseKey"`
-	InstanceName    *string            `json:"instanceName"`
-	InstanceURL     *string            `json:"instanceUrl"`
-	Active          bool               `json:"active"`
-	LastValidatedAt wire.Time          `json:"lastValidatedAt"`
-	ActivatedAt     wire.Time          `json:"activatedAt"`
-	CreatedAt       wire.Time          `json:"createdAt"`
-	InstanceMetrics map[string]float64 `json:"instanceMetrics"`
-	LastViolations  []string           `json:"lastViolations"`
-}
-
-// maxPageLimit bounds ?limit= on the list route.
-const maxPageLimit = 1000
-
-// listKeys answers every key, newest first, streamed a chunk at a time so
-// that memory does not grow with the organization; with ?limit= (and
-// ?cursor=) it answers one page and its nextCursor.
-func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.actor(w, r)
-	if !ok {
-		return
-	}
-	q := r.URL.Query()
-	paged := q.Has("limit") || q.Has("cursor")
-	limit := listChunk
-	if paged {
-		limit = 100
-		if q.Has("limit") {
-			n, err := strconv.Atoi(q.Get("limit"))
-			if err != nil || n < 1 || n > maxPageLimit {
-				h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: "limit must be a whole number from 1 to 1000"})
-				return
-			}
-			limit = n
-		}
-	}
-	page, err := h.svc.ListKeys(r.Context(), a, q.Get("cursor"), limit)
-	if err != nil {
-		h.fail(w, r, reply{}, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	b := append(make([]byte, 0, 4096), `{"organizationId":`...)
-	b = appendJSONString(b, page.OrganizationID)
-	b = append(b, `,"organizationName":`...)
-	b = appendJSONString(b, page.OrganizationName)
-	b = append(b, `,"keys":[`...)
-	first := true
-	for {
-		for _, k := range page.Keys {
-			if !first {
-				b = append(b, ',')
-			}
-			first = false
-			if b, err = appendListedKey(b, k); err != nil {
-				panic(http.ErrAbortHandler) // cannot happen for stored keys; never send half a list as whole
-			}
-		}
-		if _, err := w.Write(b); err != nil {
-			return
-		}
-		b = b[:0]
-		if paged || page.Next == "" {
-			break
-		}
-		if page, err = h.svc.ListKeys(r.Context(), a, page.Next, limit); err != nil {
-			h.cfg.Logger.Error("licensing: list keys: aborted a streamed answer", "err", err)
-			panic(http.ErrAbortHandler) // the status is sent: break the answer rather than end it well-formed
-		}
-	}
-	b = append(b, ']')
-	if paged {
-		b = append(b, `,"nextCursor":`...)
-		if page.Next == "" {
-			b = append(b, "null"...)
-		} else {
-			b = strconv.AppendQuote(b, page.Next)
-		}
-	}
-	w.Write(append(b, "}\n"...))
-}
-
-func appendListedKey(b []byte, k Key) ([]byte, error) {
-	j, err := json.Marshal(listedKey{
-		ID:              k.ID,
-		LicenseKey:      k.MaskedKey,
-		InstanceName:    optString(k.InstanceName),
-		InstanceURL:     optString(k.InstanceURL),
-		Active:          k.Active,
-		LastValidatedAt: wire.Time(k.LastValidatedAt),
-		ActivatedAt:     wire.Time(k.ActivatedAt),
-		CreatedAt:       wire.Time(k.CreatedAt),
-		InstanceMetrics: k.LastMetrics,
-		LastViolations:  k.LastViolations,
-	})
-	return append(b, j...), err
-}
-
-func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.actor(w, r)
-	if !ok {
-		return
-	}
-	if err := h.svc.RevokeKey(r.Context(), a, r.PathValue("id")); err != nil {
-		h.fail(w, r, reply{}, err)
-		return
-	}
-	h.respond(w, reply{}, http.StatusOK, struct {
-		Status string `json:"status"`
-	}{"revoked"})
-}
-
-func (h *Handler) issueToken(w http.ResponseWriter, r *http.Request) {
-	a, ok := h.actor(w, r)
-	if !ok {
-		return
-	}
-	tok, err := h.svc.IssueToken(r.Context(), a, r.PathValue("id"), r.URL.Query().Get("alg"))
-	if err != nil {
-		h.fail(w, r, reply{}, err)
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	h.respond(w, reply{}, http.StatusOK, struct {
-		JWT       string    `json:"jwt"`
-		ExpiresAt wire.Time `json:"expiresAt"`
-		Plan      string    `json:"plan"`
-	}{tok.JWT, wire.Time(tok.ExpiresAt), tok.Plan})
-}
-
-func (h *Handler) publicKeys(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	h.write(w, reply{}, http.StatusOK, append(h.svc.cfg.Signing.JWKS(), '\n'))
-}
-
-// publicKeysPEM answers GET /public-keys.pem: the same keys as PEM blocks,
-// RSA first (see SigningKeys.PublicKeysPEM).
-func (h *Handler) publicKeysPEM(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/x-pem-file")
-	w.Header()["X-Content-Type-Options"] = headerNosniff
-	w.Header().Set("Cache-Control", "public, max-age=300")
-	w.Write(h.svc.cfg.Signing.PublicKeysPEM())
-}
-
-// revocations answers GET /revocations?org=<id>[&nonce=<n>] with the signed
-// list of the organization's revoked key ids (the jti of their tokens).
-func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	org, nonce := q.Get("org"), q.Get("nonce")
-	rp, nonceErr := signedReply(nonce, false, true) // revocation lists are always signed
-	if !h.allow(w, r, rp) {
-		return
-	}
-	if nonceErr != nil {
-		h.fail(w, r, rp, nonceErr)
-		return
-	}
-	if org == "" {
-		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org is required"})
-		return
-	}
-	if !wire.IsText(org, wire.MaxOrgIDLength) {
-		h.fail(w, r, rp, &Error{Code: CodeInvalid, Message: "org must be at most 255 characters without control or format characters"})
-		return
-	}
-	ids, err := h.svc.RevokedKeyIDs(r.Context(), org)
-	if err != nil {
-		h.fail(w, r, rp, err)
-		return
-	}
-	h.respond(w, rp, http.StatusOK, wire.RevocationList{OrganizationID: org, Revoked: ids, Nonce: rp.nonce})
-}
-
-func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
-	w.Header()["Cache-Control"] = headerNoStore
-	var req wire.ValidateRequest
-	if err := h.decode(w, r, &req); err != nil {
-		if h.allow(w, r, reply{validate: true}) {
-			h.fail(w, r, reply{validate: true}, err)
-		}
-		return
-	}
-	rp, nonceErr := signedReply(req.Nonce, true, false)
-	if !h.allow(w, r, rp) {
-		return
-	}
-	if nonceErr != nil {
-		h.fail(w, r, rp, nonceErr)
-		return
-	}
-	res, err := h.svc.ValidateKey(r.Context(), ValidateInput{LicenseKey: req.LicenseKey,
-		InstanceName: req.InstanceName, InstanceURL: req.InstanceURL, InstanceID: req.InstanceID, Metrics: req.Metrics})
-	if err != nil {
-		rp.plan, rp.billingURL = res.Plan, res.BillingURL
-		h.fail(w, r, rp, err)
-		return
-	}
-	out := wire.ValidateAnswer{
-		Valid:            true,
-		Plan:             res.Plan,
-		Features:         res.Features,
-		OrganizationID:   res.OrganizationID,
-		OrganizationName: res.OrganizationName,
-		Violations:       res.Violations,
-		BillingURL:       res.BillingURL,
-		Nonce:            rp.nonce,
-	}
-	out.CurrentPeriodEnd = wire.TimeOf(res.CurrentPeriodEnd)
-	if !res.TrialEndsAt.IsZero() {
-		d := res.TrialDaysLeft
-		out.TrialEndsAt, out.TrialDaysLeft = wire.TimeOf(res.TrialEndsAt), &d
-	}
-	buf := getBuf()
-	defer putBuf(buf)
-	b, err := appendValidateResponse(*buf, &out)
-	if err != nil { // a plan feature JSON cannot hold (NaN, ±Inf)
-		rp.validate = false // the Service has counted this validation already
-		h.fail(w, r, rp, &Error{Code: CodeInternal, Message: "Internal error.", Err: fmt.Errorf("encode answer: %w", err)})
-		return
-	}
-	*buf = append(b, '\n')
-	h.write(w, rp, http.StatusOK, *buf)
 }

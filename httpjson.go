@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/licensekit/licensing/internal/wire"
@@ -203,4 +204,117 @@ func isFieldName(s string) bool {
 		}
 	}
 	return true
+}
+
+// decodeValidateFast decodes the usual validate body, an object of string fields
+// without escapes, without reflection. It reports false, and leaves req
+// alone, for anything else (other or differently cased keys, metrics,
+// escapes, nulls, invalid UTF-8, malformed JSON); the caller then decodes
+// with encoding/json. When it reports true, req is what json.Unmarshal
+// would have made of body (decode_test.go checks this).
+func decodeValidateFast(body []byte, req *wire.ValidateRequest) bool {
+	var out wire.ValidateRequest
+	i := skipSpace(body, 0)
+	if i >= len(body) || body[i] != '{' {
+		return false
+	}
+	i = skipSpace(body, i+1)
+	if i < len(body) && body[i] == '}' {
+		i++
+	} else {
+		for {
+			key, next, ok := fastString(body, i)
+			if !ok {
+				return false
+			}
+			i = skipSpace(body, next)
+			if i >= len(body) || body[i] != ':' {
+				return false
+			}
+			val, next, ok := fastString(body, skipSpace(body, i+1))
+			if !ok {
+				return false
+			}
+			var field *string
+			switch string(key) { // no allocation: compared in place
+			case "licenseKey":
+				field = &out.LicenseKey
+			case "instanceName":
+				field = &out.InstanceName
+			case "instanceUrl":
+				field = &out.InstanceURL
+			case "instanceId":
+				field = &out.InstanceID
+			case "nonce":
+				field = &out.Nonce
+			default:
+				return false
+			}
+			*field = string(val)
+			i = skipSpace(body, next)
+			if i >= len(body) {
+				return false
+			}
+			if body[i] == '}' {
+				i++
+				break
+			}
+			if body[i] != ',' {
+				return false
+			}
+			i = skipSpace(body, i+1)
+		}
+	}
+	if skipSpace(body, i) != len(body) {
+		return false
+	}
+	*req = out
+	return true
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// fastString reads a JSON string at b[i] that needs no unescaping: no
+// backslash, no control character, valid UTF-8. It returns its contents and
+// the index after the closing quote.
+func fastString(b []byte, i int) (s []byte, next int, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return nil, 0, false
+	}
+	ascii := true
+	for j := i + 1; j < len(b); j++ {
+		switch c := b[j]; {
+		case c == '"':
+			s = b[i+1 : j]
+			if !ascii && !utf8.Valid(s) {
+				return nil, 0, false
+			}
+			return s, j + 1, true
+		case c == '\\' || c < 0x20:
+			return nil, 0, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	return nil, 0, false
+}
+
+// bufPool holds the buffers of request bodies and answers.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+func getBuf() *[]byte { return bufPool.Get().(*[]byte) }
+
+// putBuf returns b to the pool unless it grew large (a big body must not
+// stay pinned).
+func putBuf(b *[]byte) {
+	if cap(*b) > 64<<10 {
+		return
+	}
+	*b = (*b)[:0]
+	bufPool.Put(b)
 }

@@ -87,7 +87,7 @@ var importFrom, importUntil = time.Unix(0, 0), time.Unix(0, math.MaxInt64)
 // now; else after 1970-01-01 and before 2262-04-11, or an error of code
 // CodeInvalid) and the key.created event is sent. A key already in the
 // store gives ErrDuplicateKey; a string that is not 64 hex characters,
-// ErrKeyLength or ErrKeyNotHex. With Argon2Hasher, whose lookup value is a
+// errKeyLength or errKeyNotHex. With Argon2Hasher, whose lookup value is a
 // key's first 8 characters, two imported keys that share them cannot both
 // be stored (the second gives ErrDuplicateKey, about once in 100,000
 // keys); migrate with the default HMAC hasher.
@@ -171,7 +171,7 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit in
 	page := KeyPage{OrganizationID: org.ID, OrganizationName: org.Name}
 	if limit > 0 && len(keys) > limit {
 		keys = keys[:limit]
-		page.Next = formatCursor(CursorOf(keys[limit-1]))
+		page.Next = formatCursor(keys[limit-1].Cursor())
 	}
 	s.rec.overlay(keys)
 	page.Keys = keys
@@ -249,7 +249,7 @@ func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, er
 		if len(keys) < listChunk {
 			break
 		}
-		after = CursorOf(keys[len(keys)-1])
+		after = keys[len(keys)-1].Cursor()
 	}
 	sort.Strings(ids)
 	return ids, nil

@@ -27,67 +27,12 @@ type MemoryStore struct {
 	orgNames map[string]string // interned organization ids
 }
 
-// memKey is a Key in few objects: its strings share one allocation (blob),
-// its times are UnixNano, and the rarely set fields hang off extra.
-type memKey struct {
-	id   uuid.UUID
-	org  string // interned
-	blob string // lookup | digest (unless equal to lookup) | masked | instance name | instance URL
-	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
-	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
-	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
-	active                                   bool
-	extra                                    *memExtra
-}
-
-type memExtra struct {
-	metrics    map[string]float64
-	violations []string
-}
-
-func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
-func (p *memKey) digest() string {
-	if p.digestEnd == p.lookupEnd {
-		return p.lookup()
-	}
-	return p.blob[p.lookupEnd:p.digestEnd]
-}
-func (p *memKey) masked() string       { return p.blob[p.digestEnd:p.maskedEnd] }
-func (p *memKey) instanceName() string { return p.blob[p.maskedEnd:p.nameEnd] }
-func (p *memKey) instanceURL() string  { return p.blob[p.nameEnd:] }
-
-// setStrings rebuilds blob from its parts.
-func (p *memKey) setStrings(lookup, digest, masked, name, url string) {
-	if digest == lookup {
-		digest = ""
-	}
-	p.blob = lookup + digest + masked + name + url
-	p.lookupEnd = uint32(len(lookup))
-	p.digestEnd = p.lookupEnd + uint32(len(digest))
-	p.maskedEnd = p.digestEnd + uint32(len(masked))
-	p.nameEnd = p.maskedEnd + uint32(len(name))
-}
-
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[string]*memKey{},
 		byOrg: map[string][]*memKey{}, orgNames: map[string]string{}}
-}
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -229,43 +174,6 @@ func compareOldestFirst(a, b *memKey) int {
 
 // listsBefore reports whether a is older than b in list order.
 func listsBefore(a, b *memKey) bool { return compareOldestFirst(a, b) < 0 }
-
-func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
-	org, ok := m.orgNames[k.OrganizationID]
-	if !ok {
-		org = k.OrganizationID
-		m.orgNames[org] = org
-	}
-	p := &memKey{
-		id: id, org: org, active: k.Active,
-		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
-		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt),
-	}
-	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil {
-		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations)}
-	}
-	return p
-}
-
-// key returns the Key with copies of its metrics and violations.
-func (p *memKey) key() Key {
-	k := p.bareKey()
-	if p.extra != nil {
-		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
-	}
-	return k
-}
-
-// bareKey returns the Key without its metrics and violations.
-func (p *memKey) bareKey() Key {
-	return Key{
-		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
-		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
-		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
-		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
-	}
-}
 
 // KeyByID implements Store.
 func (m *MemoryStore) KeyByID(ctx context.Context, id string) (Key, error) {
@@ -433,14 +341,16 @@ func (m *MemoryStore) each(fn func(Key) bool) {
 	}
 }
 
-// memBulk is what internal/bulk hands this module's stores.
+// BulkOps returns the memory store's bulk operations to the stores of this
+// module (package filestore keeps its keys in a MemoryStore and loads its
+// log through them). It is unusable outside this module: its argument's
+// type lives in an internal package.
+func (m *MemoryStore) BulkOps(bulk.Capability) bulk.Ops[Key] { return memBulk{m} }
+
+// memBulk implements bulk.Ops for a MemoryStore.
 type memBulk struct{ m *MemoryStore }
 
 func (b memBulk) Load(keys ...Key) error { return b.m.load(keys...) }
 func (b memBulk) Reserve(n int)          { b.m.reserve(n) }
 func (b memBulk) Each(fn func(Key) bool) { b.m.each(fn) }
 func (b memBulk) Len() int               { return b.m.len() }
-
-func init() {
-	bulk.Access = func(s any) any { return memBulk{s.(*MemoryStore)} }
-}

@@ -92,5 +92,5 @@ func TestUnimportedKeyWithoutChecksum(t *testing.T) {
 	is.Equal(r.body["error"], "Invalid or revoked license key")
 	ev := e.eventsOf(licensing.EventValidationFailed)
 	is.Equal(len(ev), 1)
-	is.Equal(ev[0].Reason, licensing.ReasonMalformed)
+	is.Equal(ev[0].Outcome, licensing.OutcomeMalformed)
 }

@@ -27,9 +27,9 @@ const (
 	AlgRS256 = wire.AlgRS256
 )
 
-// SignatureHeader carries the signature of a signed answer; docs/API.md
+// signatureHeader carries the signature of a signed answer; docs/API.md
 // gives the signed string.
-const SignatureHeader = wire.SignatureHeader
+const signatureHeader = wire.SignatureHeader
 
 // SigningKeys are the keys a Service signs offline tokens and answers with:
 // always an Ed25519 key, and optionally an RSA key (2048 bits or more) for

@@ -2,7 +2,6 @@ package licensing
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -74,17 +73,6 @@ func parseKeyID(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-// SortKeys orders keys newest first: CreatedAt descending, then ID
-// descending, the order of ListKeys.
-func SortKeys(keys []Key) {
-	sort.Slice(keys, func(i, j int) bool {
-		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
-			return keys[i].CreatedAt.After(keys[j].CreatedAt)
-		}
-		return keys[i].ID > keys[j].ID
-	})
-}
-
 // KeyCursor is a position in an organization's key list: the list goes on
 // with the keys that sort after a key created at CreatedAt with ID, newest
 // first. The zero KeyCursor is the start of the list.
@@ -96,8 +84,8 @@ type KeyCursor struct {
 // IsZero reports whether c is the start of the list.
 func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
 
-// CursorOf returns the position right after k.
-func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
+// Cursor returns the position in the key list right after k.
+func (k Key) Cursor() KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
 
 // Key is a stored license key. It never holds the key itself: only its
 // lookup value, digest and masked form.

@@ -139,7 +139,7 @@ type Store struct {
 	opt  Options
 	lock *os.File
 	mem  *licensing.MemoryStore
-	bulk memBulk // mem's bulk operations
+	bulk bulk.Ops[licensing.Key] // mem's bulk operations
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -205,7 +205,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
 	}
 	mem := licensing.NewMemoryStore()
-	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: bulk.Access(mem).(memBulk), reserved: map[string]bool{}}
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}), reserved: map[string]bool{}}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -870,13 +870,4 @@ func readClean(dir string) (string, int64) {
 		return "", 0
 	}
 	return name, size
-}
-
-// memBulk is the part of internal/bulk's access to a MemoryStore that the
-// file store uses to replay its log and write snapshots.
-type memBulk interface {
-	Load(keys ...licensing.Key) error
-	Reserve(n int)
-	Each(fn func(licensing.Key) bool)
-	Len() int
 }

@@ -221,7 +221,7 @@ func checkFuzzedStore(t *testing.T, s *Store) int {
 			}
 		}
 		if len(list) > 0 {
-			page, err := s.ListKeys(ctx, org, licensing.CursorOf(list[0]), 1)
+			page, err := s.ListKeys(ctx, org, list[0].Cursor(), 1)
 			if err != nil || len(list) > 1 && (len(page) != 1 || page[0].ID != list[1].ID) {
 				t.Fatalf("ListKeys(%q) after the first key: %v, %v", org, page, err)
 			}

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensekit/licensing"
 	"github.com/matryer/is"
 )
 
@@ -123,9 +122,9 @@ func TestDefaultPlanTextsAsDocumented(t *testing.T) {
 		want                         string
 		docs                         []string // the documents that give the text
 	}{
-		{"create", "/api/v1/licensing/keys", "token-owner-1", `{}`, "org-free", licensing.DefaultNotEligibleMessage, []string{"API.md", "openapi.yaml"}},
-		{"token", "/api/v1/licensing/keys/" + id + "/jwt", "token-owner-1", "", "org-down", licensing.DefaultNotEligibleMessage, []string{"API.md"}},
-		{"validate", "/api/v1/licensing/validate", "", `{"licenseKey":"` + key + `"}`, "", licensing.DefaultValidateNotEligibleMessage, []string{"API.md", "openapi.yaml"}},
+		{"create", "/api/v1/licensing/keys", "token-owner-1", `{}`, "org-free", "Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys.", []string{"API.md", "openapi.yaml"}},
+		{"token", "/api/v1/licensing/keys/" + id + "/jwt", "token-owner-1", "", "org-down", "Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys.", []string{"API.md"}},
+		{"validate", "/api/v1/licensing/validate", "", `{"licenseKey":"` + key + `"}`, "", "This organization's plan does not include self-hosted licenses; ask the organization owner to upgrade the plan in the billing settings.", []string{"API.md", "openapi.yaml"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
