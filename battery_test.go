@@ -139,7 +139,6 @@ func sendRaw(t *testing.T, srvURL, method, path string, hdr []string, body strin
 // Bodies of the answers, written from the messages in errors.go, input.go,
 // httpjson.go and http.go. Handler answers end with a newline.
 const (
-	wantUnauthorized   = `{"error":"Missing or invalid token."}` + "\n"
 	wantOrgNotFound    = `{"error":"Organization not found"}` + "\n"
 	wantKeyNotFound    = `{"error":"License key not found"}` + "\n"
 	wantNotFound       = `{"error":"Not found."}` + "\n"
@@ -193,6 +192,24 @@ func metricsOf(n int) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
+// The 401 of an owner route: one text, and a hint at the shape of the
+// Authorization header that never depends on whether a token exists.
+const (
+	wantUnauthorizedNoHeader     = `{"error":"Missing or invalid token.","hint":"The request has no Authorization header; send Authorization: Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedTwoHeaders   = `{"error":"Missing or invalid token.","hint":"The request has more than one Authorization header; send exactly one."}` + "\n"
+	wantUnauthorizedEmpty        = `{"error":"Missing or invalid token.","hint":"The Authorization header is empty; if it was built from a variable such as $TOKEN, that variable is empty."}` + "\n"
+	wantUnauthorizedNoScheme     = `{"error":"Missing or invalid token.","hint":"The Authorization header has no scheme; write Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedOtherScheme  = `{"error":"Missing or invalid token.","hint":"The Authorization header's scheme is not Bearer; send Authorization: Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedNoToken      = `{"error":"Missing or invalid token.","hint":"The Authorization header says Bearer but holds no token; if it was built from a variable such as $TOKEN, that variable is empty."}` + "\n"
+	wantUnauthorizedPrefix       = `{"error":"Missing or invalid token.","hint":"The token still has the \"owner token:\" prefix pasted in; send only the token that follows it."}` + "\n"
+	wantUnauthorizedTwoSchemes   = `{"error":"Missing or invalid token.","hint":"The Authorization header says Bearer twice; send Bearer once, then the token."}` + "\n"
+	wantUnauthorizedPlaceholder  = `{"error":"Missing or invalid token.","hint":"The token looks like a placeholder (a word in angle brackets, a $VARIABLE the shell did not expand, or an ellipsis); send the real token."}` + "\n"
+	wantUnauthorizedQuoted       = `{"error":"Missing or invalid token.","hint":"The token is in quotes; send it without them."}` + "\n"
+	wantUnauthorizedTooLong      = `{"error":"Missing or invalid token.","hint":"The token is longer than 4096 characters; copy only the token."}` + "\n"
+	wantUnauthorizedNotPrintable = `{"error":"Missing or invalid token.","hint":"The token has spaces or characters other than printable ASCII; copy only the token, on one line."}` + "\n"
+	wantUnauthorizedNotAccepted  = `{"error":"Missing or invalid token.","hint":"The Authorization header is well formed, but its token is not accepted; check that it is a current token."}` + "\n"
+)
+
 func vbody(extra string) string { return `{"licenseKey":"{KA}",` + extra + `}` }
 
 func badCases() []badCase {
@@ -200,24 +217,32 @@ func badCases() []badCase {
 	nonce129 := strings.Repeat("n", 129)
 	return []badCase{
 		// --- authentication, on every owner route
-		{name: "create/no auth", method: "POST", path: keysPath, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "list/no auth", method: "GET", path: keysPath, status: 401, want: wantUnauthorized},
-		{name: "revoke/no auth", method: "DELETE", path: keyPathA, status: 401, want: wantUnauthorized},
-		{name: "token/no auth", method: "POST", path: keyPathA + "/jwt", status: 401, want: wantUnauthorized},
-		{name: "list/basic scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: Basic dC1vd25lcjp4"}, status: 401, want: wantUnauthorized},
-		{name: "list/token without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: t-owner"}, status: 401, want: wantUnauthorized},
-		{name: "list/empty bearer", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer "}, status: 401, want: wantUnauthorized},
-		{name: "list/empty header", method: "GET", path: keysPath, hdr: []string{"Authorization:"}, status: 401, want: wantUnauthorized},
-		{name: "list/unknown token", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-nobody"}, status: 401, want: wantUnauthorized},
-		{name: "create/4097-byte token", method: "POST", path: keysPath, hdr: []string{"Authorization: Bearer " + long}, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "list/token with a tab", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\towner"}, status: 401, want: wantUnauthorized},
-		{name: "list/token with a space", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t- owner"}, status: 401, want: wantUnauthorized},
-		{name: "list/token with non-ASCII", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owneré"}, status: 401, want: wantUnauthorized},
+		{name: "create/no auth", method: "POST", path: keysPath, body: `{}`, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "list/no auth", method: "GET", path: keysPath, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "revoke/no auth", method: "DELETE", path: keyPathA, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "token/no auth", method: "POST", path: keyPathA + "/jwt", status: 401, want: wantUnauthorizedNoHeader},
+		{name: "list/basic scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: Basic dC1vd25lcjp4"}, status: 401, want: wantUnauthorizedOtherScheme},
+		{name: "list/token without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: t-owner"}, status: 401, want: wantUnauthorizedNoScheme},
+		{name: "list/empty bearer", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer "}, status: 401, want: wantUnauthorizedNoToken},
+		{name: "list/empty header", method: "GET", path: keysPath, hdr: []string{"Authorization:"}, status: 401, want: wantUnauthorizedEmpty},
+		{name: "list/unknown token", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-nobody"}, status: 401, want: wantUnauthorizedNotAccepted},
+		{name: "create/4097-byte token", method: "POST", path: keysPath, hdr: []string{"Authorization: Bearer " + long}, body: `{}`, status: 401, want: wantUnauthorizedTooLong},
+		{name: "list/token with a tab", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\towner"}, status: 401, want: wantUnauthorizedNotPrintable},
+		{name: "list/token with a space", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t- owner"}, status: 401, want: wantUnauthorizedNotPrintable},
+		{name: "list/token with non-ASCII", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owneré"}, status: 401, want: wantUnauthorizedNotPrintable},
 		{name: "list/token with a NUL byte", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\x00owner"}, status: 400, want: wantGoBadHeader},
 		{name: "list/token with a control byte", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owner\x01"}, status: 400, want: wantGoBadHeader},
-		{name: "create/two Authorization headers", method: "POST", path: keysPath, hdr: []string{owner, other}, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "revoke/two Authorization headers, first empty", method: "DELETE", path: keyPathA, hdr: []string{"Authorization:", owner}, status: 401, want: wantUnauthorized},
-		{name: "list/two Authorization headers, same token", method: "GET", path: keysPath, hdr: []string{owner, owner}, status: 401, want: wantUnauthorized},
+		{name: "create/two Authorization headers", method: "POST", path: keysPath, hdr: []string{owner, other}, body: `{}`, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "revoke/two Authorization headers, first empty", method: "DELETE", path: keyPathA, hdr: []string{"Authorization:", owner}, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "list/two Authorization headers, same token", method: "GET", path: keysPath, hdr: []string{owner, owner}, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "list/owner token label pasted in", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer owner token: t-owner"}, status: 401, want: wantUnauthorizedPrefix},
+		{name: "list/owner token label without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: owner token: t-owner"}, status: 401, want: wantUnauthorizedPrefix},
+		{name: "list/placeholder in angle brackets", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer <token>"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/unexpanded shell variable", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer $TOKEN"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/unexpanded variable without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: ${TOKEN}"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/ellipsis from the docs", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer lk_..."}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/quoted token", method: "GET", path: keysPath, hdr: []string{`Authorization: Bearer "t-owner"`}, status: 401, want: wantUnauthorizedQuoted},
+		{name: "list/Bearer twice", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer Bearer t-owner"}, status: 401, want: wantUnauthorizedTwoSchemes},
 
 		// --- X-Organization
 		{name: "list/unknown organization", method: "GET", path: keysPath, hdr: []string{owner, "X-Organization: org-9"}, status: 404, want: wantOrgNotFound},
@@ -297,7 +322,7 @@ func badCases() []badCase {
 		{name: "list/cursor short", method: "GET", path: keysPath + "?cursor=AAAA", hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/cursor padded base64", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 32) + "%3D%3D", hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/cursor huge", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 8000), hdr: []string{owner}, status: 400, want: wantBadCursor},
-		{name: "list/bad cursor before auth is still 401", method: "GET", path: keysPath + "?cursor=x", status: 401, want: wantUnauthorized},
+		{name: "list/bad cursor before auth is still 401", method: "GET", path: keysPath + "?cursor=x", status: 401, want: wantUnauthorizedNoHeader},
 
 		// --- token parameters
 		{name: "token/alg none", method: "POST", path: keyPathA + "/jwt?alg=none", hdr: []string{owner}, status: 400, want: wantBadAlg},
@@ -457,6 +482,7 @@ func TestBadInputBattery(t *testing.T) {
 			is.Equal(res.header.Get("Allow"), tc.allow)                          // Allow only on a 405
 			is.Equal(res.header.Get(licensing.SignatureHeader) != "", tc.signed) // signed only when a good nonce came
 			if tc.status == 401 && strings.HasPrefix(tc.want, `{"error":"Missing`) {
+				is.True(strings.Contains(res.body, `"hint":"`)) // every owner 401 hints at the header's shape
 				is.Equal(res.header.Get("WWW-Authenticate"), `Bearer realm="licensing"`)
 			}
 			for _, k := range []string{"{KA}", "{KR}", "{KB}"} {
