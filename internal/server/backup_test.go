@@ -21,6 +21,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/filestore"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -43,7 +44,7 @@ func (s dumpStore) Backup(ctx context.Context, w io.Writer) error {
 
 // command runs a licensing-server subcommand in process.
 func command(args ...string) (int, string) {
-	var out syncBuffer
+	var out harness.Buffer
 	m := &server.Main{Stderr: &out, Getenv: func(string) string { return "" }}
 	code := m.Main(args)
 	return code, out.String()

@@ -129,8 +129,7 @@ func TestCrashWithRevokes(t *testing.T) {
 		}
 		time.Sleep(time.Duration(100+rand.IntN(400)) * time.Millisecond)
 		p.cmd.Process.Kill()
-		<-p.done
-		p.done <- nil
+		p.h.Wait()
 		close(stop)
 		wg.Wait()
 

@@ -73,8 +73,7 @@ func TestCrashRecovery(t *testing.T) {
 		}
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
 		p.cmd.Process.Kill() // SIGKILL at a random moment
-		<-p.done
-		p.done <- nil
+		p.h.Wait()
 		close(stop)
 		wg.Wait()
 

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -24,7 +25,7 @@ import (
 type inproc struct {
 	url    string
 	reload chan os.Signal
-	logs   *syncBuffer
+	logs   *harness.Buffer
 	client *http.Client
 	cancel context.CancelFunc // SIGTERM
 }
@@ -32,7 +33,7 @@ type inproc struct {
 // runMain runs m until the test ends and waits until it listens.
 func runMain(t *testing.T, m *server.Main) *inproc {
 	t.Helper()
-	p := &inproc{reload: make(chan os.Signal, 1), logs: &syncBuffer{}, client: &http.Client{Timeout: 10 * time.Second}}
+	p := &inproc{reload: make(chan os.Signal, 1), logs: &harness.Buffer{}, client: &http.Client{Timeout: 10 * time.Second}}
 	m.Addr, m.Stderr = "127.0.0.1:0", p.logs
 	if m.Getenv == nil {
 		m.Getenv = func(string) string { return "" }
@@ -55,8 +56,8 @@ func runMain(t *testing.T, m *server.Main) *inproc {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if sm := listening.FindStringSubmatch(p.logs.String()); sm != nil {
-			p.url = scheme + sm[1]
+		if addr, ok := harness.ListenAddr(p.logs.String()); ok {
+			p.url = scheme + addr
 			return p
 		}
 		select {
