@@ -1,90 +1,45 @@
 package licensing_test
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing/internal/harness"
 )
 
-// buildEmbedder builds testdata/embedder, an application outside this
-// module that requires it through a replace directive in its own go.mod,
-// and returns the binary's path.
+// buildEmbedder builds testdata/embedder (harness.EmbedderCmd), an
+// application outside this module that requires it through a replace
+// directive in its own go.mod, and returns the binary's path.
 func buildEmbedder(t *testing.T) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("builds testdata/embedder with the go command; skipped with -short")
 	}
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	bin := filepath.Join(t.TempDir(), "embedder")
-	cmd := exec.Command(gobin, "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("testdata", "embedder")
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOSUMDB=off")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build testdata/embedder (after a change of the root module's requirements, run GOWORK=off GOPROXY=off go mod tidy there): %v\n%s", err, out)
-	}
-	return bin
+	return harness.BuildTB(t, harness.EmbedderCmd)
 }
 
 // embedder is a running testdata/embedder.
-type embedder struct {
-	url   string
-	stdin io.Closer
-	cmd   *exec.Cmd
-}
+type embedder struct{ *harness.Process }
 
-// startEmbedder runs bin on dir and waits for it to listen; it fails the
-// test with the program's output if it stops first.
-func startEmbedder(t *testing.T, bin, dir string) *embedder {
+// startEmbedder runs bin on dir until it listens; it is stopped when the
+// test ends, or earlier with harness.StopTB.
+func startEmbedder(t *testing.T, bin, dir string) embedder {
 	t.Helper()
-	cmd := exec.Command(bin, dir)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	url, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if err != nil || !ok {
-		stdin.Close()
-		cmd.Wait()
-		t.Fatalf("embedder did not start: %q %v\n%s", line, err, stderr.String())
-	}
-	e := &embedder{url: url, stdin: stdin, cmd: cmd}
-	t.Cleanup(e.stop)
-	return e
-}
-
-// stop closes the program's standard input and waits for it to exit.
-func (e *embedder) stop() {
-	if e.stdin != nil {
-		e.stdin.Close()
-		e.cmd.Wait()
-		e.stdin = nil
-	}
+	return embedder{harness.StartTB(t, exec.Command(bin, dir), harness.Config{})}
 }
 
 func (e *embedder) post(t *testing.T, path, token, body string) (int, map[string]any) {
 	t.Helper()
-	req, err := http.NewRequest("POST", e.url+"/api/v1/licensing"+path, strings.NewReader(body))
+	req, err := http.NewRequest("POST", e.URL+"/api/v1/licensing"+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +96,7 @@ func TestEmbedderKeepsItsPepper(t *testing.T) {
 	status, created := e.post(t, "/keys", "owner-secret", "")
 	is.Equal(status, 201)
 	validate := `{"licenseKey":"` + created["licenseKey"].(string) + `"}`
-	e.stop()
+	harness.StopTB(t, e.Process)
 	fi, err := os.Stat(filepath.Join(dir, "pepper"))
 	is.NoErr(err)
 	is.Equal(fi.Mode().Perm(), os.FileMode(0o600)) // the pepper file is private
@@ -149,18 +104,18 @@ func TestEmbedderKeepsItsPepper(t *testing.T) {
 	e = startEmbedder(t, bin, dir) // the restart
 	status, _ = e.post(t, "/validate", "", validate)
 	is.Equal(status, 200) // the key issued before it still validates
-	e.stop()
+	harness.StopTB(t, e.Process)
 
 	original, err := os.ReadFile(filepath.Join(dir, "pepper"))
 	is.NoErr(err)
 	is.NoErr(os.WriteFile(filepath.Join(dir, "pepper"), []byte(strings.Repeat("b", 64)+"\n"), 0o600))
-	out, err := exec.Command(bin, dir).Output()
-	var exit *exec.ExitError
-	is.True(errors.As(err, &exit))
-	is.Equal(exit.ExitCode(), 3)                                        // errors.Is(err, licensing.ErrPepperMismatch) in the program
-	is.True(strings.HasPrefix(string(out), "pepper mismatch: "))        // from New, with no filestore option
-	is.True(strings.Contains(string(out), "Config.Pepper"))             // naming the setting
-	is.True(strings.Contains(string(out), filepath.Join(dir, "store"))) // and the store
+	p, err := harness.Start(exec.Command(bin, dir), harness.Config{})
+	is.True(errors.Is(err, harness.ErrExited)) // it refuses to start
+	is.Equal(p.Cmd.ProcessState.ExitCode(), 3) // errors.Is(err, licensing.ErrPepperMismatch) in the program
+	log := p.Log.String()
+	is.True(strings.Contains(log, "msg=\"pepper mismatch\""))   // from New, with no filestore option
+	is.True(strings.Contains(log, "Config.Pepper"))             // naming the setting
+	is.True(strings.Contains(log, filepath.Join(dir, "store"))) // and the store
 
 	is.NoErr(os.WriteFile(filepath.Join(dir, "pepper"), original, 0o600))
 	e = startEmbedder(t, bin, dir) // the original pepper restored

@@ -1,14 +1,15 @@
 // Command embedder is an application outside the licensing module that
 // embeds it as any other would, through the replace directive of its own
-// go.mod. The module's embedding_test.go builds and runs it.
+// go.mod. The module's embedding_test.go builds and runs it
+// (internal/harness, EmbedderCmd).
 //
 //	embedder <dir>
 //
 // It keeps its pepper (licensing.LoadOrCreatePepper), signing keys and file
 // store in dir, serves the licensing routes with a zero HandlerConfig on a
-// free loopback port, prints "listening http://<addr>", and serves until its
-// standard input closes. Its one owner token is "owner-secret". When the
-// store holds keys of another pepper it prints "pepper mismatch: <error>"
+// free loopback port, logs "msg=listening addr=<addr>" to stderr, and
+// serves until SIGTERM or SIGINT. Its one owner token is "owner-secret".
+// When the store holds keys of another pepper it logs "pepper mismatch"
 // and exits with status 3; any other failure exits with status 1.
 package main
 
@@ -16,11 +17,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
+	"time"
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/filestore"
@@ -47,16 +51,17 @@ func authenticate(r *http.Request) (licensing.Actor, error) {
 }
 
 func main() {
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, nil)))
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: embedder <dir>")
 		os.Exit(2)
 	}
 	if err := run(os.Args[1]); err != nil {
 		if errors.Is(err, licensing.ErrPepperMismatch) {
-			fmt.Println("pepper mismatch:", err)
+			slog.Error("pepper mismatch", "err", err)
 			os.Exit(3)
 		}
-		fmt.Fprintln(os.Stderr, "embedder:", err)
+		slog.Error("stopped", "err", err)
 		os.Exit(1)
 	}
 }
@@ -85,12 +90,15 @@ func run(dir string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: licensing.NewHandler(svc, licensing.AuthenticatorFunc(authenticate), licensing.HandlerConfig{})}
-	fmt.Printf("listening http://%s\n", ln.Addr())
+	srv := &http.Server{Handler: licensing.NewHandler(svc, licensing.AuthenticatorFunc(authenticate), licensing.HandlerConfig{}),
+		ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
 	go func() {
-		io.Copy(io.Discard, os.Stdin) // until the test closes it
+		<-ctx.Done()
 		srv.Shutdown(context.Background())
 	}()
+	slog.Info("listening", "addr", ln.Addr().String())
 	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
