@@ -42,7 +42,7 @@
 //	svc, err := licensing.New(licensing.Config{
 //		Store:         licensing.NewMemoryStore(),
 //		Organizations: myOrgs, // implements licensing.Organizations
-//		Pepper:        pepper, // >= 32 secret bytes, kept across restarts
+//		Pepper:        pepper, // from licensing.LoadOrCreatePepper: the same at every start
 //		Policy: licensing.Policy{
 //			RequiredFeature: "selfHostingLicense",
 //			Issuer:          "licensing.example.com",
