@@ -103,12 +103,13 @@ type Config struct {
 // Service implements the key lifecycle. Create it with New; it is safe for
 // concurrent use. Close it to flush batched validation records.
 type Service struct {
-	cfg    Config
-	policy atomic.Pointer[Policy]
-	rec    *recorder
-	shared *sharingTracker
-	events *eventQueue // the validate route's events; nil without OnEvent
-	dummy  string      // a digest no key has, verified against on a miss
+	cfg     Config
+	policy  atomic.Pointer[Policy]
+	rec     *recorder
+	shared  *sharingTracker
+	events  *eventQueue  // the validate route's events; nil without OnEvent
+	expired *expiredKeys // keys whose EventKeyExpired was sent
+	dummy   string       // a digest no key has, verified against on a miss
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -163,7 +164,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000)}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000)}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}

@@ -187,3 +187,16 @@ func (s *server) revokeKey(id string) error {
 	}
 	return nil
 }
+
+// lifetimeCall sends an owner request to /api/v1/licensing/keys/ plus path
+// (PATCH an expiry, POST a rotation) and wants status back.
+func (s *server) lifetimeCall(method, path, body string, status int) error {
+	got, m, err := s.call(method, "/api/v1/licensing/keys/"+path, "", body)
+	if err != nil {
+		return err
+	}
+	if got != status {
+		return fmt.Errorf("%s %s: %d %v", method, path, got, m)
+	}
+	return nil
+}

@@ -326,7 +326,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		lic, err = c.checkKey(ctx, now, &st, cacheErr, metrics)
 	}
 	lic.DroppedMetrics = dropped
-	lic.Reason = reasonOf(err)
+	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
 	if err != nil && lic.Valid {

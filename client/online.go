@@ -82,7 +82,9 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 		return License{}, err
 	}
 	if !lic.Valid {
-		return c.fallback(now), c.answerError(ans)
+		fb := c.fallback(now)
+		fb.KeyExpiresAt = lic.KeyExpiresAt // an expired key's refusal says when
+		return fb, c.answerError(ans)
 	}
 	lic.Source = SourceOnline
 	return lic, nil
@@ -175,6 +177,9 @@ func (c *Client) answerLicense(ans signedAnswer) (License, error) {
 	if b.TrialDaysLeft != nil {
 		lic.TrialDaysLeft = *b.TrialDaysLeft
 	}
+	if b.ExpiresAt != nil { // also on the 401 of an expired key
+		lic.KeyExpiresAt = time.Time(*b.ExpiresAt).UTC()
+	}
 	if lic.Features == nil {
 		lic.Features = map[string]any{}
 	}
@@ -187,6 +192,8 @@ func (c *Client) answerError(ans signedAnswer) error {
 	var b wire.ErrorAnswer
 	json.Unmarshal(ans.Body, &b)
 	switch {
+	case ans.Status == http.StatusUnauthorized && b.ExpiresAt != nil:
+		return &refusal{ErrKeyExpired, b.Error}
 	case ans.Status == http.StatusUnauthorized:
 		return &refusal{ErrInvalidKey, b.Error}
 	case ans.Status == http.StatusForbidden && b.Plan != "":
