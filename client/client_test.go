@@ -694,8 +694,12 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		}
 		tokens[alg] = tok.JWT
 	}
+	bom := []byte("\xef\xbb\xbf") // what Windows editors put before a file saved as UTF-8
 	for name, keys := range map[string][]byte{"PEM": signing.PublicKeysPEM(), "JWKS": signing.JWKS(),
-		"PEM with blank lines around": append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...)} {
+		"PEM with blank lines around":  append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...),
+		"PEM with CRLF line ends":      bytes.ReplaceAll(signing.PublicKeysPEM(), []byte("\n"), []byte("\r\n")),
+		"PEM after a byte order mark":  append(bom, signing.PublicKeysPEM()...),
+		"JWKS after a byte order mark": append(bom, signing.JWKS()...)} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			_, key := w.key(t)

@@ -96,10 +96,11 @@ func parseJWKS(doc []byte) (keySet, error) {
 
 // parsePublicKeys reads Config.PublicKeys: PEM "PUBLIC KEY" blocks (what
 // `licensing-server public-keys` prints and GET .../public-keys.pem serves)
-// or a JWKS (GET .../public-keys). Anything else is an error that says what
-// is expected.
+// or a JWKS (GET .../public-keys), with or without a UTF-8 byte order mark
+// before it (what Windows editors write). Anything else is an error that
+// says what is expected.
 func parsePublicKeys(doc []byte) (keySet, error) {
-	trimmed := bytes.TrimSpace(doc)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(doc), []byte("\xef\xbb\xbf")))
 	switch {
 	case len(trimmed) == 0:
 		return nil, errors.New("client: Config.PublicKeys is empty: " + wantPublicKeys)
