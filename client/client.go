@@ -92,6 +92,8 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -113,16 +115,18 @@ const NoRevocationListMaxAge time.Duration = -1
 
 // Config configures a Client; New fills in the defaults.
 type Config struct {
-	ServerURL  string // the license server; the API path is added
+	ServerURL  string // the license server (no query or fragment); the API path is added
 	LicenseKey string // a 64-hex license key, or an offline token (JWT)
 	// PublicKeys are the server's public keys, embedded in the product: the
 	// PEM that `licensing-server public-keys` prints (or GET
 	// /api/v1/licensing/public-keys.pem serves), or the JWKS of GET
-	// /api/v1/licensing/public-keys. New refuses anything else, and a
-	// document without a usable Ed25519 or RSA key.
+	// /api/v1/licensing/public-keys. New refuses anything else, a
+	// document without a usable Ed25519 or RSA key, and one without the
+	// Ed25519 key (which signs the server's answers and revocation lists)
+	// unless the license is an offline token without a ServerURL.
 	PublicKeys []byte
 	Issuer     string // the iss that offline tokens must carry; required for tokens
-	CachePath  string // file for the last signed answer (mode 0600); "" keeps nothing
+	CachePath  string // file for the last signed answer (mode 0600), not a directory; "" keeps nothing
 
 	// InstanceName names this installation to the vendor: at most 255
 	// characters without control or format characters.
@@ -159,7 +163,8 @@ type Config struct {
 	// and with them a revocation it learnt: this bound is how long such a
 	// deletion can bring a revoked token back. Default 30 days (0);
 	// NoRevocationListMaxAge turns the bound off. A token without a
-	// ServerURL (air-gapped) is bounded by its exp only.
+	// ServerURL (air-gapped) is bounded by its exp only. New refuses any
+	// other negative value.
 	RevocationListMaxAge time.Duration
 	// HTTPClient sends the requests; default: a client with a 30 s timeout.
 	// The Client uses a copy whose CheckRedirect refuses any redirect to
@@ -227,6 +232,22 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("client: Config.LicenseKey (%d characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token (a JWT): copy it again, whole, from the vendor", len(cfg.LicenseKey))
 	}
+	if !ks.hasEd25519() && (!c.token || cfg.ServerURL != "") {
+		signed := "the license server's answers"
+		if c.token {
+			signed = "the license server's revocation lists"
+		}
+		return nil, fmt.Errorf("client: Config.PublicKeys holds no Ed25519 key, which signs %s (an RSA key signs RS256 tokens only): embed every block that `licensing-server public-keys` prints (the Ed25519 key follows the RSA key), or the whole JWKS", signed)
+	}
+	if cfg.RevocationListMaxAge < 0 && cfg.RevocationListMaxAge != NoRevocationListMaxAge {
+		return nil, fmt.Errorf("client: Config.RevocationListMaxAge (%s) is negative: set 0 for the default (%s), a positive duration, or client.NoRevocationListMaxAge to accept an offline token until its exp however old its revocation list",
+			cfg.RevocationListMaxAge, DefaultRevocationListMaxAge)
+	}
+	if cfg.CachePath != "" {
+		if fi, err := os.Stat(cfg.CachePath); err == nil && fi.IsDir() {
+			return nil, fmt.Errorf("client: Config.CachePath (%s) is a directory: name a file in it, such as %s", cfg.CachePath, filepath.Join(cfg.CachePath, "license.json"))
+		}
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
 	}
@@ -234,6 +255,10 @@ func New(cfg Config) (*Client, error) {
 		u, err := url.Parse(cfg.ServerURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, errors.New("client: Config.ServerURL must be an absolute http or https URL")
+		}
+		if strings.ContainsAny(cfg.ServerURL, "?#") { // the API path added after it would be part of the query or fragment
+			return nil, fmt.Errorf("client: Config.ServerURL must not hold a query or a fragment: the client adds the API path to it; use %s",
+				u.Scheme+"://"+u.Host+u.EscapedPath())
 		}
 		cfg.ServerURL = strings.TrimRight(cfg.ServerURL, "/")
 		c.http = guard(cfg.HTTPClient, u)

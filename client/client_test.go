@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -780,6 +781,63 @@ func TestConfigErrorsNameTheFix(t *testing.T) {
 			is.True(!strings.Contains(err.Error(), tc.not))
 		})
 	}
+
+	t.Run("config", func(t *testing.T) {
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := pem.Decode(signing.PublicKeysPEM()) // the RSA key: what a tool reading one block keeps
+		rsaOnly := pem.EncodeToMemory(first)
+		dir := t.TempDir()
+		tests := []struct {
+			name string
+			mod  func(*client.Config)
+			says []string
+		}{
+			// answers and revocation lists are signed with the Ed25519 key
+			// only: without it every check would be "not trusted"
+			{"only the RSA key, for a license key", func(c *client.Config) { c.PublicKeys = rsaOnly },
+				[]string{"Config.PublicKeys holds no Ed25519 key", "every block that `licensing-server public-keys` prints"}},
+			{"only the RSA key, for a token with a ServerURL", func(c *client.Config) { c.LicenseKey, c.PublicKeys, c.Issuer = tok.JWT, rsaOnly, "licensing.test" },
+				[]string{"Config.PublicKeys holds no Ed25519 key", "revocation lists"}},
+			// the client adds the API path: a query or fragment would swallow it
+			{"ServerURL with a query", func(c *client.Config) { c.ServerURL = "https://licensing.example.com/?tenant=1" },
+				[]string{"Config.ServerURL must not hold a query or a fragment", "https://licensing.example.com/"}},
+			{"ServerURL with an empty query", func(c *client.Config) { c.ServerURL = "https://licensing.example.com?" },
+				[]string{"Config.ServerURL must not hold a query or a fragment"}},
+			{"ServerURL with a fragment", func(c *client.Config) { c.ServerURL = "https://licensing.example.com/#/licensing" },
+				[]string{"Config.ServerURL must not hold a query or a fragment"}},
+			// only NoRevocationListMaxAge turns the bound off
+			{"a negative RevocationListMaxAge", func(c *client.Config) { c.RevocationListMaxAge = -time.Hour },
+				[]string{"Config.RevocationListMaxAge (-1h0m0s) is negative", "client.NoRevocationListMaxAge"}},
+			{"CachePath a directory", func(c *client.Config) { c.CachePath = dir },
+				[]string{"Config.CachePath (" + dir + ") is a directory", filepath.Join(dir, "license.json")}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				is := is.New(t)
+				cfg := client.Config{ServerURL: "https://licensing.example.com", LicenseKey: validKey(), PublicKeys: signing.PublicKeysPEM()}
+				tc.mod(&cfg)
+				_, err := client.New(cfg)
+				is.True(err != nil)
+				for _, s := range tc.says {
+					is.True(strings.Contains(err.Error(), s)) // names the cause and the fix
+				}
+				is.True(!strings.Contains(err.Error(), cfg.LicenseKey)) // never the key
+			})
+		}
+		t.Run("only the RSA key, for an air-gapped RS256 token", func(t *testing.T) {
+			is := is.New(t)
+			c, err := client.New(client.Config{LicenseKey: tok.JWT, PublicKeys: rsaOnly, Issuer: "licensing.test", Now: w.clock.Now})
+			is.NoErr(err) // nothing but the token to verify
+			lic, err := c.Check(context.Background())
+			is.NoErr(err)
+			is.True(lic.Valid)
+		})
+	})
 
 	t.Run("issuer", func(t *testing.T) {
 		is := is.New(t)

@@ -29,6 +29,17 @@ type publicKey struct {
 	rsa *rsa.PublicKey
 }
 
+// hasEd25519 reports whether ks holds an Ed25519 key: the only kind that
+// signs the server's answers and revocation lists.
+func (ks keySet) hasEd25519() bool {
+	for _, k := range ks {
+		if k.ed != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // RSA key sizes parseJWKS accepts: at least 2048 bits, as the server
 // requires; at most 16384, so that a hostile key set cannot make each
 // verification take seconds.
