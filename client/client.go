@@ -157,7 +157,8 @@ type Config struct {
 	// RevocationListMaxAge bounds, for an offline token with a ServerURL,
 	// how long the token is accepted without a fresh revocation list: the
 	// newest list the server signed for it (or, before the first, the
-	// token's own iat) may be at most this old on the corrected clock, else
+	// token's own iat) may be at most this old on the corrected clock (a
+	// list fetched by the check itself is fresh, whatever the clock), else
 	// Check refuses the token with ErrRevocationListStale until the server
 	// is reached. Deleting the cache file erases the lists the client held,
 	// and with them a revocation it learnt: this bound is how long such a

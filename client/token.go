@@ -43,7 +43,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 			return c.fallback(now), ErrRevoked
 		}
 	}
-	if err := c.staleRevocations(now, st); err != nil {
+	// A list fetched by this check is fresh, whatever the local clock says
+	// (it may be ahead of the server's by more than the bound).
+	if err := c.staleRevocations(now, st); err != nil && !replaced {
 		return c.fallback(now), errors.Join(err, refreshErr)
 	}
 	features := cl.Features
@@ -64,7 +66,7 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 // staleRevocations returns ErrRevocationListStale when the token has a
 // ServerURL and its newest signed revocation list (or, before the first,
 // its iat) is older than Config.RevocationListMaxAge on the corrected
-// clock. The cache file is the only record of the lists: once it is
+// clock. checkToken does not ask it about a list fetched by the same check. The cache file is the only record of the lists: once it is
 // deleted, the token's iat is all there is to go on.
 func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
 	maxAge := c.cfg.RevocationListMaxAge

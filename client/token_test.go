@@ -152,3 +152,30 @@ func TestRevocationListMaxAge(t *testing.T) {
 		})
 	}
 }
+
+// A revocation list fetched by this very check is fresh, whatever the local
+// clock says: a clock ahead of the server's by more than
+// RevocationListMaxAge (a machine whose clock holds local time as UTC,
+// with a bound of an hour) must not make the token stale while the server
+// answers.
+func TestRevocationListFetchedNowIsFresh(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	is.NoErr(err)
+	w.clock.Add(24 * time.Hour) // the token's iat is a day old
+	ahead := &clock{t: w.clock.Now().Add(2 * time.Hour)}
+	c := w.client(t, tok.JWT, filepath.Join(t.TempDir(), "license.json"), func(cfg *client.Config) {
+		cfg.Now, cfg.RevocationListMaxAge, cfg.Logger = ahead.Now, time.Hour, slog.New(slog.DiscardHandler)
+	})
+	lic, err := c.Check(context.Background())
+	is.NoErr(err) // the list was signed a moment ago
+	is.True(lic.Valid)
+	is.Equal(lic.Reason, client.ReasonValid)
+
+	w.srv.Close() // offline, the same clock: the list is 2 hours old to it
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrRevocationListStale))
+	is.True(!lic.Valid)
+}
