@@ -325,9 +325,9 @@ func (c *Client) fallback(now time.Time) License {
 // err is nil exactly when the License is usable (License.Valid): a fresh
 // answer, a verified token, or the last good answer within the grace
 // period. A usable License that is not fresh (the server unreachable, an
-// unexpected status, a damaged cache file beside a valid token) carries
-// the cause in License.Warning and Reason, with err == nil, so that the
-// usual
+// unexpected status, a damaged cache file beside a valid token), or a
+// fresh one whose cache file cannot be written, carries the cause in
+// License.Warning and Reason, with err == nil, so that the usual
 //
 //	lic, err := c.Check(ctx)
 //	if err != nil {
@@ -368,8 +368,8 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 // grace on a clock that has not gone back.
 func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, cacheErr error, metrics map[string]float64) (License, error) {
 	lic, err := c.checkOnline(ctx, now, st, metrics)
-	if err == nil || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
-		return lic, err
+	if err == nil || lic.Valid || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
+		return lic, err // the server's word (with a cache that could not be written, say)
 	}
 	// Unreachable, untrusted, rejected or rate limited: the last good answer, within grace.
 	if rb := st.rolledBack(now, c.cfg.ClockTolerance); rb != nil {

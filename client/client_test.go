@@ -192,6 +192,49 @@ func TestEditedCacheIsRejected(t *testing.T) {
 	}
 }
 
+// A fresh signed answer is the license, whatever befalls the cache file:
+// one that can be neither read nor written (its directory is a file, or it
+// became a directory after New) gives the fresh license with the cache's
+// failure as its Warning, not the fallback plan; a refusal stays a refusal.
+func TestFreshAnswerDespiteBrokenCache(t *testing.T) {
+	w := newWorld(t)
+	for name, broken := range map[string]func(t *testing.T) string{
+		"its directory is a file": func(t *testing.T) string {
+			file := filepath.Join(t.TempDir(), "state")
+			if err := os.WriteFile(file, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(file, "license.json")
+		},
+		"a directory": func(t *testing.T) string { return filepath.Join(t.TempDir(), "license.json") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			id, key := w.key(t)
+			cache := broken(t)
+			c := w.client(t, key, cache, func(cfg *client.Config) { cfg.Logger = slog.New(slog.DiscardHandler) })
+			if name == "a directory" {
+				is.NoErr(os.Mkdir(cache, 0o700)) // after New, which refuses a directory
+			}
+			lic, err := c.Check(context.Background())
+			is.NoErr(err) // the server vouched for the license just now
+			is.True(lic.Valid)
+			is.Equal(lic.Source, client.SourceOnline)
+			is.Equal(lic.Plan, "business")
+			is.True(errors.Is(lic.Warning, client.ErrCacheWrite)) // the cache's failure said beside it
+			is.Equal(lic.Reason, client.ReasonCacheFailed)
+
+			is.NoErr(w.svc.RevokeKey(context.Background(), w.owner, id))
+			lic, err = c.Check(context.Background())
+			is.True(errors.Is(err, client.ErrInvalidKey)) // a signed refusal is still one
+			is.True(errors.Is(err, client.ErrCacheWrite))
+			is.True(!lic.Valid)
+			is.Equal(lic.Reason, client.ReasonRevokedOrUnknown)
+			is.Equal(lic.ServerMessage, "Invalid or revoked license key")
+		})
+	}
+}
+
 // replayer answers every request with the first answer it recorded.
 type replayer struct {
 	mu       sync.Mutex

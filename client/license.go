@@ -111,8 +111,10 @@ type License struct {
 	// fresh: the last good answer served from the cache because the server
 	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
 	// valid token beside a damaged cache file or an untrusted revocation
-	// list. nil for a fresh answer or token, and for a License that is not
-	// Valid (Check's error says why then). Reason names it too.
+	// list; or why a fresh answer was not kept (its cache file cannot be
+	// written: ErrCacheWrite). nil otherwise for a fresh answer or token,
+	// and for a License that is not Valid (Check's error says why then).
+	// Reason names it too.
 	Warning error
 	// ServerMessage is the error text of the server's signed refusal behind
 	// Reason (for example "Invalid or revoked license key", or the plan's

@@ -44,7 +44,8 @@ func (c *Client) ourNonce(n string) bool {
 // checkOnline asks the server, reporting metrics (already cut to what the
 // server accepts). It returns the License of a trusted answer (and records
 // the answer, the clock skew and the time in st), or an error that says why
-// there is none.
+// there is none. A cache file that cannot be written joins ErrCacheWrite to
+// the answer's outcome: a valid answer is returned with it, still valid.
 func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState, metrics map[string]float64) (License, error) {
 	nonce := c.nonce()
 	req := wire.ValidateRequest{LicenseKey: c.cfg.LicenseKey, InstanceName: c.cfg.InstanceName,
@@ -78,14 +79,15 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 		return License{}, err
 	}
 	st.Answer = &ans
-	if err := c.saveCache(*st); err != nil {
-		return License{}, err
-	}
+	saveErr := c.saveCache(*st) // a cache that cannot be written does not undo the server's word
 	if !lic.Valid {
+		if saveErr != nil {
+			return c.fallback(now), errors.Join(c.answerError(ans), saveErr)
+		}
 		return c.fallback(now), c.answerError(ans)
 	}
 	lic.Source = SourceOnline
-	return lic, nil
+	return lic, saveErr // ErrCacheWrite with a usable license: Check makes it the Warning
 }
 
 // errorText is the error field of a verified answer's body, or "".
