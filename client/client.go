@@ -195,6 +195,7 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	http   *http.Client // cfg.HTTPClient, guarded against redirects to another origin
+	server string       // cfg.ServerURL as messages show it: a password in it as xxxxx
 	keys   keySet
 	token  bool // LicenseKey is an offline token
 	claims wire.TokenClaims
@@ -262,6 +263,12 @@ func New(cfg Config) (*Client, error) {
 				u.Scheme+"://"+u.Host+u.EscapedPath())
 		}
 		cfg.ServerURL = strings.TrimRight(cfg.ServerURL, "/")
+		c.server = cfg.ServerURL
+		if u.User != nil { // errors go to logs: never the password
+			if _, ok := u.User.Password(); ok {
+				c.server = strings.TrimRight(u.Redacted(), "/")
+			}
+		}
 		c.http = guard(cfg.HTTPClient, u)
 	}
 	if cfg.Interval <= 0 {

@@ -711,6 +711,27 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
 	})
 
+	t.Run("a password in ServerURL is not repeated", func(t *testing.T) {
+		is := is.New(t)
+		_, key := w.key(t)
+		withPassword := strings.Replace(billing.URL, "http://", "http://vendor:s3cret@", 1)
+		_, err := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = withPassword; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.True(errors.Is(err, client.ErrUnexpectedStatus))
+		is.True(!strings.Contains(err.Error(), "s3cret")) // errors go to logs
+		redacted := strings.Replace(billing.URL, "http://", "http://vendor:xxxxx@", 1)
+		is.True(strings.Contains(err.Error(), redacted+"/api/v1/licensing/validate"))
+
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		late := &clock{t: w.clock.Now().Add(40 * 24 * time.Hour)}
+		_, err = w.client(t, tok.JWT, "", func(cfg *client.Config) {
+			cfg.ServerURL, cfg.Now, cfg.Logger = withPassword, late.Now, slog.New(slog.DiscardHandler)
+		}).Check(context.Background())
+		is.True(errors.Is(err, client.ErrRevocationListStale))
+		is.True(!strings.Contains(err.Error(), "s3cret"))
+	})
+
 	t.Run("offline token", func(t *testing.T) {
 		is := is.New(t)
 		id, _ := w.key(t)

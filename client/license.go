@@ -180,8 +180,8 @@ var (
 type StatusError struct {
 	Status    int    // the HTTP status received
 	Method    string // the request's method
-	URL       string // the URL called, without its query
-	ServerURL string // Config.ServerURL, as used (no trailing slash)
+	URL       string // the URL called, without its query (a password in it as xxxxx)
+	ServerURL string // Config.ServerURL, as used (no trailing slash; a password in it as xxxxx)
 }
 
 // Error names the status, the URL and the fix.

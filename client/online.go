@@ -119,7 +119,7 @@ func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []
 	if ans.Status >= 500 && ans.Signature != "" {
 		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
 	}
-	return &StatusError{Status: ans.Status, Method: method, URL: c.cfg.ServerURL + path, ServerURL: c.cfg.ServerURL}
+	return &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server}
 }
 
 // trust checks the signature and the nonce of a fresh answer and returns
@@ -128,7 +128,7 @@ func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []
 func (c *Client) trust(ans signedAnswer, nonce string) (time.Time, error) {
 	if ans.Signature == "" {
 		return time.Time{}, fmt.Errorf("%w: the answer (status %d) carries no %s header; if Config.ServerURL (%s) is not the URL under which the license server serves %s/, correct it",
-			ErrUntrusted, ans.Status, wire.SignatureHeader, c.cfg.ServerURL, wire.APIPrefix)
+			ErrUntrusted, ans.Status, wire.SignatureHeader, c.server, wire.APIPrefix)
 	}
 	if err := c.keys.verifyAnswer(ans.Status, ans.Signature, ans.Date, ans.Body); err != nil {
 		return time.Time{}, fmt.Errorf("%w: %v", ErrUntrusted, err)

@@ -84,7 +84,7 @@ func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s at %s, %s ago, more than Config.RevocationListMaxAge (%s): reach the license server at %s to refresh it",
-		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.cfg.ServerURL)
+		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.server)
 }
 
 // refreshRevocations fetches the signed revocation list of the token's
