@@ -19,6 +19,9 @@ type signedAnswer struct {
 	Date      string `json:"date"`
 	Signature string `json:"signature"`
 	Body      []byte `json:"body"`
+	// answeredBy is the method and URL of the request that got this
+	// answer when a redirect led there (for StatusError); never cached.
+	answeredBy *http.Request
 }
 
 // cacheState is the cache file. Only the signed answers in it are trusted;

@@ -182,11 +182,22 @@ type StatusError struct {
 	Method    string // the request's method
 	URL       string // the URL called, without its query (a password in it as xxxxx)
 	ServerURL string // Config.ServerURL, as used (no trailing slash; a password in it as xxxxx)
+	// From is the URL first called when a redirect within ServerURL's
+	// origin led to URL (Method is then the redirected request's: a 301,
+	// 302 or 303 turns a POST into a GET, without the key); "" otherwise.
+	From string
+
+	fromMethod string // the method of the request to From
 }
 
 // Error names the status, the URL and the fix.
 func (e *StatusError) Error() string {
 	got := fmt.Sprintf("client: HTTP status %d %s from %s %s", e.Status, http.StatusText(e.Status), e.Method, e.URL)
+	if e.From != "" {
+		got += fmt.Sprintf(", redirected from %s %s", e.fromMethod, e.From)
+		return got + fmt.Sprintf(", not an answer of the license server's API: Config.ServerURL (%s) must be the URL under which the license server serves %s/ with no redirect (the license server does not redirect its API)",
+			e.ServerURL, wire.APIPrefix)
+	}
 	must := fmt.Sprintf("Config.ServerURL (%s) must be the URL under which the license server serves %s/ (for an API at https://vendor.example/billing/licensing%s/validate, it is https://vendor.example/billing/licensing)",
 		e.ServerURL, wire.APIPrefix, wire.APIPrefix)
 	if u, err := url.Parse(e.ServerURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.APIPrefix) {

@@ -119,7 +119,13 @@ func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []
 	if ans.Status >= 500 && ans.Signature != "" {
 		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
 	}
-	return &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server}
+	se := &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server}
+	if r := ans.answeredBy; r != nil {
+		u := *r.URL
+		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+		se.From, se.fromMethod, se.Method, se.URL = se.URL, se.Method, r.Method, u.Redacted()
+	}
+	return se
 }
 
 // trust checks the signature and the nonce of a fresh answer and returns
@@ -231,8 +237,12 @@ func (c *Client) do(ctx context.Context, path string, body []byte) (signedAnswer
 	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 && s < 86400 {
 		retry = time.Duration(s) * time.Second
 	}
-	return signedAnswer{Status: res.StatusCode, Date: wire.SignedDate(res.Header),
-		Signature: res.Header.Get(wire.SignatureHeader), Body: b}, retry, nil
+	ans := signedAnswer{Status: res.StatusCode, Date: wire.SignedDate(res.Header),
+		Signature: res.Header.Get(wire.SignatureHeader), Body: b}
+	if r := res.Request; r != nil && (r.Method != req.Method || r.URL.String() != req.URL.String()) {
+		ans.answeredBy = r // a redirect within the origin
+	}
+	return ans, retry, nil
 }
 
 // origin is a URL's scheme, host and port, the port made explicit.
