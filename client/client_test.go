@@ -287,6 +287,25 @@ func TestForgedServerIsRejected(t *testing.T) {
 	is.Equal(lic.Plan, "community")
 }
 
+// An answer signed by a key that Config.PublicKeys does not hold (the
+// product embeds a staging server's keys, or the server's keys were
+// replaced) is not trusted, and the error names the key that signed it,
+// the keys embedded and the fix.
+func TestAnswerSignedByAnotherKeyNamesIt(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	staging, err := licensing.GenerateSigningKeys(0)
+	is.NoErr(err)
+	lic, err := w.client(t, key, "", func(cfg *client.Config) {
+		cfg.PublicKeys, cfg.Logger = staging.PublicKeysPEM(), slog.New(slog.DiscardHandler)
+	}).Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted)) // not believed
+	is.True(!lic.Valid)
+	is.True(strings.Contains(err.Error(), `signed with key "`+signing.KeyID()+`", which Config.PublicKeys does not hold (it holds `+staging.KeyID()+")"))
+	is.True(strings.Contains(err.Error(), "embed the public keys the vendor gives for the server at Config.ServerURL; else the answer is forged"))
+}
+
 func TestClockRollback(t *testing.T) {
 	is := is.New(t)
 	w := newWorld(t)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
 
 	"github.com/licensekit/licensing/internal/wire"
@@ -27,6 +28,18 @@ type publicKey struct {
 	alg string // EdDSA or RS256
 	ed  ed25519.PublicKey
 	rsa *rsa.PublicKey
+}
+
+// ed25519KIDs returns the kids of the Ed25519 keys in ks, sorted.
+func (ks keySet) ed25519KIDs() []string {
+	var kids []string
+	for kid, k := range ks {
+		if k.ed != nil {
+			kids = append(kids, kid)
+		}
+	}
+	slices.Sort(kids)
+	return kids
 }
 
 // hasEd25519 reports whether ks holds an Ed25519 key: the only kind that
@@ -293,7 +306,8 @@ func (ks keySet) verifyAnswer(status int, header, date string, body []byte) erro
 	}
 	k, ok := ks[kid]
 	if !ok || k.ed == nil {
-		return errSignature
+		return fmt.Errorf("the answer is signed with key %q, which Config.PublicKeys does not hold (it holds %s): if Config.ServerURL names another license server than the keys' (a staging one, say) or the vendor replaced its keys, embed the public keys the vendor gives for the server at Config.ServerURL; else the answer is forged",
+			kid, strings.Join(ks.ed25519KIDs(), ", "))
 	}
 	if !ed25519.Verify(k.ed, wire.SignedString(status, kid, date, body), sig) {
 		return errSignature
