@@ -50,10 +50,11 @@
 // date and the local clock is reported as License.ClockSkew. The key is sent
 // only to ServerURL's origin: a redirect anywhere else is refused
 // ([ErrRedirect]). A status that the API never answers with (a 404 from a
-// ServerURL that misses the API's mount point, a proxy's 502 page) is
-// [ErrUnexpectedStatus], a [*StatusError] that names the URL called and
-// what ServerURL must be: like an outage, not a forgery, it keeps the
-// cached license.
+// ServerURL that misses the API's mount point, a proxy's 502 page), or
+// one that it answers this client with only signed, unsigned (a
+// firewall's 403), is [ErrUnexpectedStatus], a [*StatusError] that names
+// the URL called and what ServerURL must be: like an outage, not a
+// forgery, it keeps the cached license.
 //
 // The cache file holds those signed bytes and is verified on every read, so
 // editing it is useless. When the server cannot be reached the last good

@@ -689,6 +689,12 @@ func TestServerURLUnderASubPath(t *testing.T) {
 			[]string{"status 404 Not Found", "ends with /api/v1/licensing, which the client adds itself: drop it"}},
 		{"proxy's 502 page", proxy.URL, proxy.URL + "/api/v1/licensing/validate",
 			[]string{"status 502 Bad Gateway", "a proxy or gateway answered, not the license server", "Config.ServerURL (" + proxy.URL + ")"}},
+		// statuses the API uses, but unsigned: the license server signs
+		// every answer to this client, so something else answered
+		{"a firewall's 403 page", unsigned(t, http.StatusForbidden), "", []string{"status 403 Forbidden", "unsigned", "a proxy, firewall or other application answered"}},
+		{"a sign-in proxy's 401", unsigned(t, http.StatusUnauthorized), "", []string{"status 401 Unauthorized", "unsigned"}},
+		{"a CDN's 429", unsigned(t, http.StatusTooManyRequests), "", []string{"status 429 Too Many Requests", "unsigned"}},
+		{"another API's 400", unsigned(t, http.StatusBadRequest), "", []string{"status 400 Bad Request", "unsigned"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -696,6 +702,9 @@ func TestServerURLUnderASubPath(t *testing.T) {
 			_, key := w.key(t)
 			c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = tc.serverURL; cfg.Logger = slog.New(slog.DiscardHandler) })
 			lic, err := c.Check(context.Background())
+			if tc.called == "" && tc.says != nil {
+				tc.called = tc.serverURL + "/api/v1/licensing/validate"
+			}
 			if tc.called == "" {
 				is.NoErr(err)
 				is.True(lic.Valid)
@@ -762,6 +771,18 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
 		is.True(strings.Contains(lic.Warning.Error(), billing.URL+"/api/v1/licensing/revocations"))
 	})
+}
+
+// unsigned is a server that answers every request with status and an HTML
+// page, unsigned, as a firewall, a sign-in proxy or a CDN does.
+func unsigned(t *testing.T, status int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(status)
+		io.WriteString(rw, "<html><body>Access denied</body></html>")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // The public keys may be the PEM that `licensing-server public-keys` prints

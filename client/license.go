@@ -57,7 +57,8 @@ const (
 	ReasonServerUnreachable Reason = "server_unreachable"
 	// ReasonUnexpectedStatus: the server answered with a status that the
 	// license server's API does not answer with, unsigned: a 404 from a
-	// Config.ServerURL that misses the API's mount point, or a proxy's 502
+	// Config.ServerURL that misses the API's mount point, a firewall's
+	// unsigned 403 (the API signs every answer to the client), or a proxy's 502
 	// (ErrUnexpectedStatus, a *StatusError that names the URL called); the
 	// cache counts within the grace period, as for an outage.
 	ReasonUnexpectedStatus Reason = "unexpected_status"
@@ -159,7 +160,9 @@ var (
 	ErrUntrusted       = errors.New("client: answer not trusted (bad signature or nonce)")
 	// ErrUnexpectedStatus: the server answered with a status that the
 	// license server's API does not answer with (a 404 from a ServerURL
-	// that misses the API's mount point, a proxy's 502 page). The error is
+	// that misses the API's mount point, a proxy's 502 page), or with one
+	// that it answers this client with only signed, unsigned (a
+	// firewall's 403, a sign-in proxy's 401, a CDN's 429). The error is
 	// a *StatusError, which also matches ErrUnreachable: like an outage,
 	// the cached license counts within the grace period.
 	ErrUnexpectedStatus = errors.New("client: unexpected HTTP status: not an answer of the license server's API")
@@ -188,6 +191,7 @@ type StatusError struct {
 	From string
 
 	fromMethod string // the method of the request to From
+	unsigned   bool   // a status the API answers with, but unsigned
 }
 
 // Error names the status, the URL and the fix.
@@ -202,6 +206,9 @@ func (e *StatusError) Error() string {
 		e.ServerURL, wire.APIPrefix, wire.APIPrefix)
 	if u, err := url.Parse(e.ServerURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.APIPrefix) {
 		must = fmt.Sprintf("Config.ServerURL (%s) ends with %s, which the client adds itself: drop it from Config.ServerURL", e.ServerURL, wire.APIPrefix)
+	}
+	if e.unsigned {
+		return got + ", unsigned: the license server signs every answer to this client, so a proxy, firewall or other application answered; check that nothing before the license server refuses the client, and that " + must
 	}
 	if e.Status >= 500 {
 		return got + ", unsigned: a proxy or gateway answered, not the license server (down, or unreachable from the proxy); if the server runs, " + must

@@ -112,14 +112,21 @@ var (
 // other status (a 404 from a ServerURL that misses the API's mount point)
 // is not an answer of the license server's API: both are a
 // *StatusError naming the status, the URL called and what ServerURL must be.
+//
+// The license server signs every answer to this client (its requests carry
+// a nonce), so an unsigned answer with a status of the API other than 200
+// (a firewall's 403, a sign-in proxy's 401, a CDN's 429) did not come from
+// it either: a *StatusError too. An unsigned 200 goes on to trust, which
+// refuses it as untrusted (it claims a license).
 func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []int) error {
-	if slices.Contains(expected, ans.Status) {
+	apiStatus := slices.Contains(expected, ans.Status)
+	if apiStatus && (ans.Signature != "" || ans.Status == http.StatusOK) {
 		return nil
 	}
 	if ans.Status >= 500 && ans.Signature != "" {
 		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
 	}
-	se := &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server}
+	se := &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server, unsigned: apiStatus}
 	if r := ans.answeredBy; r != nil {
 		u := *r.URL
 		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
