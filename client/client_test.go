@@ -306,6 +306,21 @@ func TestAnswerSignedByAnotherKeyNamesIt(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "embed the public keys the vendor gives for the server at Config.ServerURL; else the answer is forged"))
 }
 
+// An answer altered on its way (its body, or its status: a signed 401
+// turned into a 200) is not trusted, and the error says that the known
+// key's signature does not verify, not that the key is unknown.
+func TestAlteredAnswerSaysSo(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	proxy := tamper(t, w) // "business" becomes "enterprise"
+	lic, err := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL, cfg.Logger = proxy.URL, slog.New(slog.DiscardHandler) }).Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted))
+	is.Equal(lic.Plan, "community")
+	is.True(strings.Contains(err.Error(), `the signature of key "`+signing.KeyID()+`" does not verify over the answer's status, date and body`))
+	is.True(!strings.Contains(err.Error(), "not signed by a known key"))
+}
+
 func TestClockRollback(t *testing.T) {
 	is := is.New(t)
 	w := newWorld(t)

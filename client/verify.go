@@ -295,14 +295,12 @@ func parseToken(ks keySet, token string) (wire.TokenClaims, error) {
 	return c, nil
 }
 
-var errSignature = errors.New("client: answer is not signed by a known key")
-
 // verifyAnswer checks a signed answer's SignatureHeader value against the
 // key set.
 func (ks keySet) verifyAnswer(status int, header, date string, body []byte) error {
 	kid, sig, err := wire.ParseSignature(header)
 	if err != nil {
-		return errSignature
+		return fmt.Errorf("the %s header is malformed", wire.SignatureHeader)
 	}
 	k, ok := ks[kid]
 	if !ok || k.ed == nil {
@@ -310,7 +308,7 @@ func (ks keySet) verifyAnswer(status int, header, date string, body []byte) erro
 			kid, strings.Join(ks.ed25519KIDs(), ", "))
 	}
 	if !ed25519.Verify(k.ed, wire.SignedString(status, kid, date, body), sig) {
-		return errSignature
+		return fmt.Errorf("the signature of key %q does not verify over the answer's status, date and body: the answer was altered on its way (a proxy that rewrites bodies, statuses or dates, or a forgery)", kid)
 	}
 	return nil
 }
