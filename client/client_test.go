@@ -848,6 +848,7 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		{"a private key", private, `not a "PUBLIC KEY"; never embed a private key`},
 		{"a certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), `is a "CERTIFICATE"`},
 		{"text after the PEM", append(signing.PublicKeysPEM(), "trailing"...), "text follows the last block"},
+		{"a comment before the PEM", append([]byte("# the vendor's keys\n"), signing.PublicKeysPEM()...), "text before the first PEM block: keep only the blocks"},
 		{"JSON that is not a JWKS", []byte(`{"keys": 3}`), "not a JWKS"},
 		{"a JWKS without keys", []byte(`{"keys": []}`), "no Ed25519 or RSA signing key"},
 	}

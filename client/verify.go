@@ -132,6 +132,8 @@ func parsePublicKeys(doc []byte) (keySet, error) {
 		return parsePEM(trimmed)
 	case trimmed[0] == '{':
 		return parseJWKS(trimmed)
+	case bytes.Contains(trimmed, []byte("\n-----BEGIN ")):
+		return nil, errors.New("client: Config.PublicKeys has text before the first PEM block: keep only the blocks, from -----BEGIN to -----END: " + wantPublicKeys)
 	}
 	return nil, errors.New("client: Config.PublicKeys is neither PEM nor JSON: " + wantPublicKeys)
 }
