@@ -235,6 +235,84 @@ func TestFreshAnswerDespiteBrokenCache(t *testing.T) {
 	}
 }
 
+// Check's contract, across servers (up, down, a firewall's unsigned 403, a
+// proxy that alters answers), cache files (none, the last good answer or
+// revocation list, damaged), clocks (now, within and past the grace period
+// or the revocation list's bound, set back), a revoked key and a license
+// key or an offline token: err is nil exactly when the License is Valid; a
+// Valid License comes from the server, the cache or the token, with a
+// Reason other than valid only beside a Warning; any other License is the
+// fallback plan, with no Warning.
+func TestCheckContract(t *testing.T) {
+	w := newWorld(t)
+	t0 := w.clock.Now()
+	goodID, good := w.key(t)
+	revokedID, revoked := w.key(t)
+	goodTok, err := w.svc.IssueToken(context.Background(), w.owner, goodID, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedTok, err := w.svc.IssueToken(context.Background(), w.owner, revokedID, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	licenses := map[string]string{"key": good, "revoked key": revoked, "token": goodTok.JWT, "revoked token": revokedTok.JWT}
+	caches := map[string]map[string][]byte{} // license -> cache -> file
+	for name, l := range licenses {
+		path := filepath.Join(t.TempDir(), "license.json")
+		if _, err := w.client(t, l, path).Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caches[name] = map[string][]byte{"none": nil, "last good": b, "damaged": append(b[:len(b)/2:len(b)/2], "garbage"...)}
+	}
+	if err := w.svc.RevokeKey(context.Background(), w.owner, revokedID); err != nil {
+		t.Fatal(err)
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	servers := map[string]string{"up": w.srv.URL, "down": down.URL, "firewall": unsigned(t, http.StatusForbidden), "altering proxy": tamper(t, w).URL}
+	day := 24 * time.Hour
+	clocks := map[string]time.Duration{"now": 0, "6 days on": 6 * day, "8 days on": 8 * day, "40 days on": 40 * day, "set back": -3 * time.Hour}
+	for lname, l := range licenses {
+		for cname, file := range caches[lname] {
+			for sname, srv := range servers {
+				for kname, at := range clocks {
+					name := strings.Join([]string{lname, cname, sname, kname}, ", ")
+					path := filepath.Join(t.TempDir(), "license.json")
+					if file != nil {
+						if err := os.WriteFile(path, file, 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					now := &clock{t: t0.Add(at)}
+					c := w.client(t, l, path, func(cfg *client.Config) {
+						cfg.ServerURL, cfg.Now, cfg.Logger = srv, now.Now, slog.New(slog.DiscardHandler)
+					})
+					lic, err := c.Check(context.Background())
+					switch {
+					case (err == nil) != lic.Valid:
+						t.Errorf("%s: valid %v with error %v", name, lic.Valid, err)
+					case lic.Valid && lic.Source == client.SourceFallback:
+						t.Errorf("%s: a valid fallback license", name)
+					case lic.Valid && (lic.Reason == client.ReasonValid) != (lic.Warning == nil):
+						t.Errorf("%s: reason %s with warning %v", name, lic.Reason, lic.Warning)
+					case !lic.Valid && (lic.Source != client.SourceFallback || lic.Plan != "community" || lic.Warning != nil || lic.Reason == client.ReasonValid):
+						t.Errorf("%s: not valid, yet source %s, plan %s, warning %v, reason %s", name, lic.Source, lic.Plan, lic.Warning, lic.Reason)
+					case strings.HasPrefix(lname, "revoked") && sname == "up" && lic.Valid:
+						t.Errorf("%s: a revoked license valid while the server answers", name)
+					case lname == "revoked key" && lic.Valid && lic.Source != client.SourceCache:
+						t.Errorf("%s: a revoked key valid from %s", name, lic.Source)
+					}
+				}
+			}
+		}
+	}
+}
+
 // replayer answers every request with the first answer it recorded.
 type replayer struct {
 	mu       sync.Mutex
