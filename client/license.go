@@ -111,8 +111,9 @@ type License struct {
 	// Warning is why a usable License (Valid, Check's error nil) is not
 	// fresh: the last good answer served from the cache because the server
 	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
-	// valid token beside a damaged cache file or an untrusted revocation
-	// list; or why a fresh answer was not kept (its cache file cannot be
+	// valid token beside a damaged cache file, or without a fresh
+	// revocation list (untrusted, refused with a signed 429: a
+	// *RateLimitedError); or why a fresh answer was not kept (its cache file cannot be
 	// written: ErrCacheWrite). nil otherwise for a fresh answer or token,
 	// and for a License that is not Valid (Check's error says why then).
 	// Reason names it too.
