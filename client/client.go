@@ -127,7 +127,7 @@ type Config struct {
 	// unless the license is an offline token without a ServerURL.
 	PublicKeys []byte
 	Issuer     string // the iss that offline tokens must carry; required for tokens
-	CachePath  string // file for the last signed answer (mode 0600), not a directory; "" keeps nothing
+	CachePath  string // regular file for the last signed answer (mode 0600); "" keeps nothing
 
 	// InstanceName names this installation to the vendor: at most 255
 	// characters without control or format characters.
@@ -247,8 +247,16 @@ func New(cfg Config) (*Client, error) {
 			cfg.RevocationListMaxAge, DefaultRevocationListMaxAge)
 	}
 	if cfg.CachePath != "" {
-		if fi, err := os.Stat(cfg.CachePath); err == nil && fi.IsDir() {
-			return nil, fmt.Errorf("client: Config.CachePath (%s) is a directory: name a file in it, such as %s", cfg.CachePath, filepath.Join(cfg.CachePath, "license.json"))
+		if fi, err := os.Stat(cfg.CachePath); err == nil && !fi.Mode().IsRegular() {
+			// each save renames a new file over the path: never over a device
+			kind, must := "a device", `name a regular file, such as /var/lib/product/license.json ("" keeps nothing)`
+			switch {
+			case fi.IsDir():
+				kind, must = "a directory", "name a file in it, such as "+filepath.Join(cfg.CachePath, "license.json")
+			case fi.Mode()&os.ModeNamedPipe != 0, fi.Mode()&os.ModeSocket != 0:
+				kind = "a pipe or socket"
+			}
+			return nil, fmt.Errorf("client: Config.CachePath (%s) is %s, not a regular file: %s", cfg.CachePath, kind, must)
 		}
 	}
 	if cfg.HTTPClient == nil {

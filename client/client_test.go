@@ -1012,7 +1012,10 @@ func TestConfigErrorsNameTheFix(t *testing.T) {
 			{"a negative RevocationListMaxAge", func(c *client.Config) { c.RevocationListMaxAge = -time.Hour },
 				[]string{"Config.RevocationListMaxAge (-1h0m0s) is negative", "client.NoRevocationListMaxAge"}},
 			{"CachePath a directory", func(c *client.Config) { c.CachePath = dir },
-				[]string{"Config.CachePath (" + dir + ") is a directory", filepath.Join(dir, "license.json")}},
+				[]string{"Config.CachePath (" + dir + ") is a directory, not a regular file", filepath.Join(dir, "license.json")}},
+			// meant as "no cache": the first save would rename a file over the device
+			{"CachePath a device", func(c *client.Config) { c.CachePath = os.DevNull },
+				[]string{"Config.CachePath (" + os.DevNull + ") is a device, not a regular file", `"" keeps nothing`}},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
