@@ -307,6 +307,11 @@ func TestCheckContract(t *testing.T) {
 					case lname == "revoked key" && lic.Valid && lic.Source != client.SourceCache:
 						t.Errorf("%s: a revoked key valid from %s", name, lic.Source)
 					}
+					for _, e := range []error{err, lic.Warning} {
+						if e != nil && (strings.Contains(e.Error(), l) || strings.Contains(e.Error(), l[strings.LastIndex(l, ".")+1:])) {
+							t.Errorf("%s: the key or token in %q", name, e) // not even a token's signature
+						}
+					}
 				}
 			}
 		}
