@@ -158,7 +158,10 @@ func parsePEM(doc []byte) (keySet, error) {
 			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is malformed, or text follows the last block: %s", i, wantPublicKeys)
 		}
 		if b.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\"; never embed a private key: %s", i, b.Type, wantPublicKeys)
+			if strings.Contains(b.Type, "PRIVATE") {
+				return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\"; never embed a private key: %s", i, b.Type, wantPublicKeys)
+			}
+			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\": %s", i, b.Type, wantPublicKeys)
 		}
 		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
 		if err != nil {
