@@ -402,6 +402,26 @@ func TestAlteredAnswerSaysSo(t *testing.T) {
 	is.Equal(lic.Plan, "community")
 	is.True(strings.Contains(err.Error(), `the signature of key "`+signing.KeyID()+`" does not verify over the answer's status, date and body`))
 	is.True(!strings.Contains(err.Error(), "not signed by a known key"))
+
+	// a signed 200 turned into a 401 (so the key would be remembered as
+	// revoked) fails the signature too, which covers the status
+	handler := w.srv.Config.Handler
+	revoking := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, r)
+		maps.Copy(rw.Header(), rec.Header())
+		rw.WriteHeader(http.StatusUnauthorized)
+		rw.Write(rec.Body.Bytes())
+	}))
+	defer revoking.Close()
+	cache := filepath.Join(t.TempDir(), "license.json")
+	_, err = w.client(t, key, cache).Check(context.Background())
+	is.NoErr(err)
+	lic, err = w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL, cfg.Logger = revoking.URL, slog.New(slog.DiscardHandler) }).Check(context.Background())
+	is.NoErr(err) // the cached license holds,
+	is.True(errors.Is(lic.Warning, client.ErrUntrusted))
+	is.True(strings.Contains(lic.Warning.Error(), "does not verify over the answer's status, date and body"))
+	is.Equal(lic.Source, client.SourceCache)
 }
 
 func TestClockRollback(t *testing.T) {
