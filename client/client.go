@@ -367,6 +367,14 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		}
 		lic, err = c.checkKey(ctx, now, &st, cacheErr, metrics)
 	}
+	if c.cfg.CachePath != "" && cacheErr == nil && !errors.Is(err, ErrClockRollback) {
+		// The latest time seen, offline too: a clock wound back later,
+		// even to after the server's last word, is then noticed.
+		if t := st.clock(now).UTC(); t.After(st.LatestSeen) {
+			st.LatestSeen = t
+			err = errors.Join(err, c.saveCache(st))
+		}
+	}
 	lic.DroppedMetrics = dropped
 	lic.Reason = reasonOf(err)
 	lic.ServerMessage = serverMessage(err)

@@ -439,6 +439,48 @@ func TestClockRollback(t *testing.T) {
 	is.Equal(lic.Source, client.SourceFallback)
 }
 
+// A clock set back while offline is noticed against the latest time the
+// client saw offline too, not only against the server's last signed date:
+// winding the clock back a few days, again and again, would otherwise keep
+// the last good answer (or a token without a fresh revocation list) valid
+// for ever.
+func TestClockSetBackWhileOffline(t *testing.T) {
+	w := newWorld(t)
+	t0 := w.clock.Now()
+	_, key := w.key(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, l := range []string{key, tok.JWT} {
+		if _, err := w.client(t, l, filepath.Join(dir, l[:8]+".json")).Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.srv.Close()
+	for name, l := range map[string]string{"license key": key, "offline token": tok.JWT} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			local := &clock{t: t0.Add(5 * 24 * time.Hour)}
+			c := w.client(t, l, filepath.Join(dir, l[:8]+".json"), func(cfg *client.Config) {
+				cfg.Now, cfg.Logger = local.Now, slog.New(slog.DiscardHandler)
+			})
+			lic, err := c.Check(context.Background())
+			is.NoErr(err) // five days on: still valid offline
+			is.True(lic.Valid)
+			local.Add(-4 * 24 * time.Hour) // wound back to a day after the server's last word
+			lic, err = c.Check(context.Background())
+			is.True(errors.Is(err, client.ErrClockRollback)) // noticed
+			is.True(!lic.Valid)
+			local.Add(4*24*time.Hour - 30*time.Minute) // within ClockTolerance of the latest time seen
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+		})
+	}
+}
+
 func TestRevokedKey(t *testing.T) {
 	is := is.New(t)
 	w := newWorld(t)
