@@ -58,8 +58,9 @@ const (
 	// ReasonUnexpectedStatus: the server answered with a status that the
 	// license server's API does not answer with, unsigned: a 404 from a
 	// Config.ServerURL that misses the API's mount point, a firewall's
-	// unsigned 403 (the API signs every answer to the client), or a proxy's 502
-	// (ErrUnexpectedStatus, a *StatusError that names the URL called); the
+	// unsigned 403 (the API signs every answer to the client), or a
+	// proxy's 502 (ErrUnexpectedStatus, a *StatusError that names the URL
+	// called); the
 	// cache counts within the grace period, as for an outage.
 	ReasonUnexpectedStatus Reason = "unexpected_status"
 	// ReasonRedirectRefused: the server redirected to another origin, where
@@ -112,11 +113,11 @@ type License struct {
 	// fresh: the last good answer served from the cache because the server
 	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
 	// valid token beside a damaged cache file, or without a fresh
-	// revocation list (untrusted, refused with a signed 429: a
-	// *RateLimitedError); or why a fresh answer was not kept (its cache file cannot be
-	// written: ErrCacheWrite). nil otherwise for a fresh answer or token,
-	// and for a License that is not Valid (Check's error says why then).
-	// Reason names it too.
+	// revocation list (untrusted, or refused with a signed 429: a
+	// *RateLimitedError); or why a fresh answer was not kept (its cache
+	// file cannot be written: ErrCacheWrite). nil otherwise for a fresh
+	// answer or token, and for a License that is not Valid (Check's error
+	// says why then). Reason names it too.
 	Warning error
 	// ServerMessage is the error text of the server's signed refusal behind
 	// Reason (for example "Invalid or revoked license key", or the plan's

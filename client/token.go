@@ -69,8 +69,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 // staleRevocations returns ErrRevocationListStale when the token has a
 // ServerURL and its newest signed revocation list (or, before the first,
 // its iat) is older than Config.RevocationListMaxAge on the corrected
-// clock. checkToken does not ask it about a list fetched by the same check. The cache file is the only record of the lists: once it is
-// deleted, the token's iat is all there is to go on.
+// clock (checkToken ignores it for a list fetched by the same check). The
+// cache file is the only record of the lists: once it is deleted, the
+// token's iat is all there is to go on.
 func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
 	maxAge := c.cfg.RevocationListMaxAge
 	if c.cfg.ServerURL == "" || maxAge < 0 {
