@@ -369,8 +369,9 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 	}
 	if c.cfg.CachePath != "" && cacheErr == nil && !errors.Is(err, ErrClockRollback) {
 		// The latest time seen, offline too: a clock wound back later,
-		// even to after the server's last word, is then noticed.
-		if t := st.clock(now).UTC(); t.After(st.LatestSeen) {
+		// even to after the server's last word, is then noticed. To the
+		// minute, so that frequent checks do not write the file each time.
+		if t := st.clock(now).UTC(); t.Sub(st.LatestSeen) >= time.Minute {
 			st.LatestSeen = t
 			err = errors.Join(err, c.saveCache(st))
 		}

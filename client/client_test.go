@@ -477,6 +477,18 @@ func TestClockSetBackWhileOffline(t *testing.T) {
 			local.Add(4*24*time.Hour - 30*time.Minute) // within ClockTolerance of the latest time seen
 			_, err = c.Check(context.Background())
 			is.NoErr(err)
+
+			local.Add(time.Hour) // past it: recorded
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+			before, err := os.ReadFile(filepath.Join(dir, l[:8]+".json"))
+			is.NoErr(err)
+			local.Add(30 * time.Second) // checks within a minute do not write the file each time
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+			after, err := os.ReadFile(filepath.Join(dir, l[:8]+".json"))
+			is.NoErr(err)
+			is.Equal(string(before), string(after))
 		})
 	}
 }
