@@ -318,6 +318,32 @@ func TestCheckContract(t *testing.T) {
 	}
 }
 
+// The instance id kept in the cache file is sent at every check: one that
+// the server would refuse (the file damaged or edited) is replaced by a
+// new one, not sent, since the server refuses the whole check for it and
+// the license would be lost with the grace period.
+func TestBadInstanceIDInCacheIsReplaced(t *testing.T) {
+	w := newWorld(t)
+	for name, id := range map[string]string{"a newline": "host-1\n", "a space": "host 1", "too long": strings.Repeat("i", 129)} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			cache := filepath.Join(t.TempDir(), "license.json")
+			doc, err := json.Marshal(map[string]any{"version": 1, "instanceId": id})
+			is.NoErr(err)
+			is.NoErr(os.WriteFile(cache, doc, 0o600))
+			lic, err := w.client(t, key, cache).Check(context.Background())
+			is.NoErr(err) // checked, with a new id
+			is.Equal(lic.Source, client.SourceOnline)
+			b, err := os.ReadFile(cache)
+			is.NoErr(err)
+			var kept struct{ InstanceID string }
+			is.NoErr(json.Unmarshal(b, &kept))
+			is.True(kept.InstanceID != "" && kept.InstanceID != id)
+		})
+	}
+}
+
 // replayer answers every request with the first answer it recorded.
 type replayer struct {
 	mu       sync.Mutex
