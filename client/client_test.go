@@ -1002,7 +1002,9 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		"PEM with blank lines around":  append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...),
 		"PEM with CRLF line ends":      bytes.ReplaceAll(signing.PublicKeysPEM(), []byte("\n"), []byte("\r\n")),
 		"PEM after a byte order mark":  append(bom, signing.PublicKeysPEM()...),
-		"JWKS after a byte order mark": append(bom, signing.JWKS()...)} {
+		"JWKS after a byte order mark": append(bom, signing.JWKS()...),
+		"PEM in UTF-16LE":              utf16LE(signing.PublicKeysPEM()), // what Windows PowerShell 5's > writes
+		"JWKS in UTF-16BE":             utf16BE(signing.JWKS())} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			_, key := w.key(t)
@@ -1046,6 +1048,24 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 			is.True(strings.Contains(err.Error(), "or as a JWKS"))
 		})
 	}
+}
+
+// utf16LE is ASCII text b in UTF-16LE after its byte order mark.
+func utf16LE(b []byte) []byte {
+	out := []byte{0xff, 0xfe}
+	for _, c := range b {
+		out = append(out, c, 0)
+	}
+	return out
+}
+
+// utf16BE is ASCII text b in UTF-16BE after its byte order mark.
+func utf16BE(b []byte) []byte {
+	out := []byte{0xfe, 0xff}
+	for _, c := range b {
+		out = append(out, 0, c)
+	}
+	return out
 }
 
 func mustEd25519(t *testing.T) ed25519.PrivateKey {

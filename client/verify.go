@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -17,6 +18,7 @@ import (
 	"math/big"
 	"slices"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -121,9 +123,11 @@ func parseJWKS(doc []byte) (keySet, error) {
 // parsePublicKeys reads Config.PublicKeys: PEM "PUBLIC KEY" blocks (what
 // `licensing-server public-keys` prints and GET .../public-keys.pem serves)
 // or a JWKS (GET .../public-keys), with or without a UTF-8 byte order mark
-// before it (what Windows editors write). Anything else is an error that
-// says what is expected.
+// before it (what Windows editors write), or in UTF-16 after its byte
+// order mark (what Windows PowerShell 5 writes for `>`). Anything else is
+// an error that says what is expected.
 func parsePublicKeys(doc []byte) (keySet, error) {
+	doc = fromUTF16(doc)
 	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(doc), []byte("\xef\xbb\xbf")))
 	switch {
 	case len(trimmed) == 0:
@@ -136,6 +140,27 @@ func parsePublicKeys(doc []byte) (keySet, error) {
 		return nil, errors.New("client: Config.PublicKeys has text before the first PEM block: keep only the blocks, from -----BEGIN to -----END: " + wantPublicKeys)
 	}
 	return nil, errors.New("client: Config.PublicKeys is neither PEM nor JSON: " + wantPublicKeys)
+}
+
+// fromUTF16 returns doc in UTF-8 when it is UTF-16 after a byte order mark
+// (FF FE little-endian, FE FF big-endian), else doc itself.
+func fromUTF16(doc []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case len(doc)%2 != 0:
+		return doc
+	case bytes.HasPrefix(doc, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(doc, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return doc
+	}
+	units := make([]uint16, 0, len(doc)/2-1)
+	for i := 2; i < len(doc); i += 2 {
+		units = append(units, order.Uint16(doc[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }
 
 // wantPublicKeys says what Config.PublicKeys must hold.
