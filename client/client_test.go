@@ -1166,6 +1166,21 @@ func TestConfigErrorsNameTheFix(t *testing.T) {
 		})
 	})
 
+	t.Run("a token signed by a key not embedded", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		staging, err := licensing.GenerateSigningKeys(0)
+		is.NoErr(err)
+		_, err = client.New(client.Config{LicenseKey: tok.JWT, PublicKeys: staging.PublicKeysPEM(), Issuer: "licensing.test"})
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), `the offline token is signed with key "`+signing.KeyID()+`", which Config.PublicKeys does not hold (it holds `+staging.KeyID()+")")) // not "malformed"
+		is.True(strings.Contains(err.Error(), "embed the public keys of the license server that issued the token"))
+		is.True(!strings.Contains(err.Error(), tok.JWT[strings.LastIndex(tok.JWT, ".")+1:])) // never the token
+	})
+
 	t.Run("issuer", func(t *testing.T) {
 		is := is.New(t)
 		w := newWorld(t)

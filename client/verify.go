@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
 	"slices"
@@ -301,6 +302,10 @@ func parseToken(ks keySet, token string) (wire.TokenClaims, error) {
 		return wire.TokenClaims{}, errToken
 	}
 	k, ok := ks[h.Kid]
+	if !ok && usableKID(h.Kid) {
+		return wire.TokenClaims{}, fmt.Errorf("client: the offline token is signed with key %q, which Config.PublicKeys does not hold (it holds %s): embed the public keys of the license server that issued the token (`licensing-server public-keys` there)",
+			h.Kid, strings.Join(slices.Sorted(maps.Keys(ks)), ", "))
+	}
 	if !ok || k.alg != h.Alg { // the key decides the algorithm, never the token alone
 		return wire.TokenClaims{}, errToken
 	}
