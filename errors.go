@@ -94,8 +94,18 @@ var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower
 // HandlerConfig.TrustedOrigins).
 var errCrossOrigin = &Error{Code: CodeForbidden, Message: "Cross-origin request refused; send an Authorization header or use a trusted origin."}
 
-// ErrKeyRevoked is returned when a token is asked for a revoked key.
+// ErrKeyRevoked is returned when a token is asked for, an expiry set, or a
+// rotation asked for a revoked key.
 var ErrKeyRevoked = &Error{Code: CodeForbidden, Message: "License key is revoked"}
+
+// ErrKeyRotated is returned when a key that was already rotated is rotated
+// again.
+var ErrKeyRotated = &Error{Code: CodeConflict, Message: "License key was already rotated"}
+
+// ErrKeyExpired is returned by validation of a key past its ExpiresAt. It is
+// told only to a holder of the real key: unknown, malformed and revoked keys
+// keep ErrInvalidLicense.
+var ErrKeyExpired = &Error{Code: CodeInvalidLicense, Message: "License key has expired"}
 
 // wrapErr adds what was being done to err. An err that carries an *Error
 // keeps its code; any other cause becomes an internal *Error, so that every

@@ -18,6 +18,9 @@ const (
 	EventValidationFailed EventType = "key.validation_failed"
 	EventKeyShared        EventType = "key.shared"
 	EventTokenIssued      EventType = "key.token_issued"
+	EventKeyRotated       EventType = "key.rotated"
+	EventKeyRenewed       EventType = "key.renewed"
+	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
 )
 
 // Event tells Config.OnEvent what happened. It carries ids and masked keys
@@ -31,6 +34,10 @@ type Event struct {
 	UserID         string  // the actor, for owner actions
 	Outcome        Outcome // for EventValidationFailed: why it failed
 	InstanceCount  int     // for EventKeyShared: distinct instances in the window
+	// ExpiresAt is the key's expiry (zero: never) for EventKeyRenewed,
+	// EventKeyExpired and EventKeyRotated (then: when the old key stops).
+	ExpiresAt time.Time
+	RotatedTo string // for EventKeyRotated: the new key's id
 }
 
 // eventQueue hands the validate route's events (validated, failed, shared)

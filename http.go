@@ -121,6 +121,8 @@ func (h *Handler) routes() {
 		{http.MethodPost, wire.PathKeys, h.createKey},
 		{http.MethodGet, wire.PathKeys, h.listKeys},
 		{http.MethodDelete, wire.PathKey, h.revokeKey},
+		{http.MethodPatch, wire.PathKey, h.patchKey},
+		{http.MethodPost, wire.PathKeyRotate, h.rotateKey},
 		{http.MethodPost, wire.PathKeyToken, h.issueToken},
 		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
 		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},

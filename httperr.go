@@ -49,6 +49,7 @@ type reply struct {
 	validate   bool   // the validate route: 401 and 403 carry "valid": false
 	plan       string // a validate 403 for a plan that is not eligible
 	billingURL string
+	expiresAt  time.Time // a validate 401 for an expired key
 }
 
 // signedReply returns the reply for a request that carried nonce: signed
@@ -75,6 +76,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err err
 	if rp.validate && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
 		body.Valid = new(bool)
 		body.Plan, body.BillingURL = rp.plan, rp.billingURL
+		body.ExpiresAt = wire.TimeOf(rp.expiresAt)
 	}
 	if status == http.StatusUnauthorized && !rp.validate {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licensing"`)

@@ -15,7 +15,8 @@ import (
 
 // CreateKeyInput holds the optional fields of a new key.
 type CreateKeyInput struct {
-	InstanceName string // at most 255 characters, no control characters
+	InstanceName string    // at most 255 characters, no control characters
+	ExpiresAt    time.Time // zero: never; else after now (kept to the second)
 }
 
 // CreatedKey is the answer to CreateKey: the stored record and the full
@@ -32,33 +33,22 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	if err := checkInstanceName(in.InstanceName); err != nil {
 		return CreatedKey{}, err
 	}
+	if !in.ExpiresAt.IsZero() {
+		in.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	if err := checkExpiresAt(in.ExpiresAt, s.now(), true); err != nil {
+		return CreatedKey{}, err
+	}
 	org, err := s.owner(ctx, a, true)
 	if err != nil {
 		return CreatedKey{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		full, err := GenerateKey(s.cfg.Random)
+		k, full, err := s.newKey(org.ID, in.InstanceName)
 		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
+			return CreatedKey{}, err
 		}
-		id, err := uuid.NewV7FromReader(s.cfg.Random)
-		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not generate a key id.", Err: err}
-		}
-		digest, err := s.cfg.Hasher.Digest(full)
-		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
-		}
-		k := Key{
-			ID:             id.String(),
-			OrganizationID: org.ID,
-			LookupValue:    s.cfg.Hasher.LookupValue(full),
-			Digest:         digest,
-			MaskedKey:      MaskKey(full),
-			InstanceName:   in.InstanceName,
-			Active:         true,
-			CreatedAt:      s.now(),
-		}
+		k.ExpiresAt = in.ExpiresAt
 		err = s.cfg.Store.CreateKey(ctx, k)
 		if errors.Is(err, ErrDuplicateKey) && attempt < 4 {
 			continue // a lookup prefix already taken (Argon2Hasher): make another key
@@ -70,6 +60,33 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 		return CreatedKey{Key: k, LicenseKey: full}, nil
 	}
+}
+
+// newKey makes a new active key of organization orgID, not yet stored, and
+// the full license key.
+func (s *Service) newKey(orgID, instanceName string) (Key, string, error) {
+	full, err := GenerateKey(s.cfg.Random)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
+	}
+	id, err := uuid.NewV7FromReader(s.cfg.Random)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not generate a key id.", Err: err}
+	}
+	digest, err := s.cfg.Hasher.Digest(full)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
+	}
+	return Key{
+		ID:             id.String(),
+		OrganizationID: orgID,
+		LookupValue:    s.cfg.Hasher.LookupValue(full),
+		Digest:         digest,
+		MaskedKey:      MaskKey(full),
+		InstanceName:   instanceName,
+		Active:         true,
+		CreatedAt:      s.now(),
+	}, full, nil
 }
 
 // The creation times ImportKey accepts: stores keep times as Unix

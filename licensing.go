@@ -65,7 +65,7 @@ type Config struct {
 	// Signing signs offline tokens, validation answers to requests with a
 	// nonce, and revocation lists. Default: a fresh Ed25519 key made by New,
 	// which lives only as long as the process; production services load
-	// persistent keys (ParsePrivateKeyPEM, NewSigningKeys).
+	// persistent keys (LoadOrCreateSigningKeys, NewSigningKeys).
 	Signing *SigningKeys
 	// TokenLifetime is how long an offline token is valid. Default one year.
 	TokenLifetime time.Duration
@@ -102,12 +102,13 @@ type Config struct {
 // Service implements the key lifecycle. Create it with New; it is safe for
 // concurrent use. Close it to flush batched validation records.
 type Service struct {
-	cfg    Config
-	policy atomic.Pointer[Policy]
-	rec    *recorder
-	shared *sharingTracker
-	events *eventQueue // the validate route's events; nil without OnEvent
-	dummy  string      // a digest no key has, verified against on a miss
+	cfg     Config
+	policy  atomic.Pointer[Policy]
+	rec     *recorder
+	shared  *sharingTracker
+	events  *eventQueue  // the validate route's events; nil without OnEvent
+	expired *expiredKeys // keys whose EventKeyExpired was sent
+	dummy   string       // a digest no key has, verified against on a miss
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -158,7 +159,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000)}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000)}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}

@@ -46,6 +46,7 @@ const (
 	OutcomeMalformed    Outcome = "malformed"     // not a well-formed key with a valid checksum (401)
 	OutcomeUnknown      Outcome = "unknown"       // no such key (401)
 	OutcomeRevoked      Outcome = "revoked"       // the key was revoked (401)
+	OutcomeExpired      Outcome = "expired"       // the real key, past its expiry (401)
 	OutcomeInactive     Outcome = "inactive"      // the key's organization is inactive or no longer known (401/403)
 	OutcomeNotEligible  Outcome = "not_eligible"  // the plan lacks the required feature (403)
 	OutcomeRateLimited  Outcome = "rate_limited"  // refused by the rate limiter (429)

@@ -34,13 +34,18 @@ type ValidationResult struct {
 	TrialEndsAt      time.Time // zero unless a trial runs
 	TrialDaysLeft    int       // days rounded up; meaningful when TrialEndsAt is set
 	BillingURL       string
+	// ExpiresAt is the key's expiry, zero when it never expires. With
+	// ErrKeyExpired, ValidateKey returns it (and KeyID) too.
+	ExpiresAt time.Time
 }
 
 // ValidateKey checks a license key presented by a self-hosted instance and
 // returns the organization's plan as it is now. A key that is not 64 hex
 // characters is rejected without store access; unknown, mistyped (bad
 // checksum) and revoked keys all give ErrInvalidLicense after the same
-// work, so their answers cannot be told apart by time either. A key whose
+// work, so their answers cannot be told apart by time either. A real key
+// past its ExpiresAt gives ErrKeyExpired, with KeyID and ExpiresAt set in
+// the result (a holder of the key learns when it expired). A key whose
 // checksum fails but whose record is in the store is valid: the seed
 // system issued 64 random hex characters without a checksum, and such keys
 // keep working once their records are migrated (ImportKey). A success is
@@ -85,6 +90,10 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	case !k.Active:
 		return s.reject(ctx, OutcomeRevoked, &k)
 	}
+	now := s.now()
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return s.rejectExpired(ctx, &k) // told only to a holder of the real key
+	}
 	org, err := s.cfg.Organizations.Organization(ctx, k.OrganizationID)
 	if errors.Is(err, ErrOrgNotFound) {
 		return s.reject(ctx, OutcomeInactive, &k)
@@ -102,7 +111,6 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 		return ValidationResult{Plan: org.Plan, BillingURL: policy.BillingURL}, err
 	}
 
-	now := s.now()
 	res := ValidationResult{
 		Valid:            true,
 		KeyID:            k.ID,
@@ -113,6 +121,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 		Violations:       violations(policy.Limits, org, in.Metrics),
 		CurrentPeriodEnd: org.CurrentPeriodEnd,
 		BillingURL:       policy.BillingURL,
+		ExpiresAt:        k.ExpiresAt,
 	}
 	if res.Features == nil {
 		res.Features = map[string]any{}

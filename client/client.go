@@ -377,7 +377,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		}
 	}
 	lic.DroppedMetrics = dropped
-	lic.Reason = reasonOf(err)
+	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
 	if err != nil && lic.Valid {

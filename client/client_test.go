@@ -27,6 +27,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/client"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 type clock struct {
@@ -241,8 +242,8 @@ func TestFreshAnswerDespiteBrokenCache(t *testing.T) {
 // or the revocation list's bound, set back), a revoked key and a license
 // key or an offline token: err is nil exactly when the License is Valid; a
 // Valid License comes from the server, the cache or the token, with a
-// Reason other than valid only beside a Warning; any other License is the
-// fallback plan, with no Warning.
+// Reason other than valid (or key_expiring) only beside a Warning; any
+// other License is the fallback plan, with no Warning.
 func TestCheckContract(t *testing.T) {
 	w := newWorld(t)
 	t0 := w.clock.Now()
@@ -298,7 +299,7 @@ func TestCheckContract(t *testing.T) {
 						t.Errorf("%s: valid %v with error %v", name, lic.Valid, err)
 					case lic.Valid && lic.Source == client.SourceFallback:
 						t.Errorf("%s: a valid fallback license", name)
-					case lic.Valid && (lic.Reason == client.ReasonValid) != (lic.Warning == nil):
+					case lic.Valid && (lic.Reason == client.ReasonValid || lic.Reason == client.ReasonKeyExpiring) != (lic.Warning == nil):
 						t.Errorf("%s: reason %s with warning %v", name, lic.Reason, lic.Warning)
 					case !lic.Valid && (lic.Source != client.SourceFallback || lic.Plan != "community" || lic.Warning != nil || lic.Reason == client.ReasonValid):
 						t.Errorf("%s: not valid, yet source %s, plan %s, warning %v, reason %s", name, lic.Source, lic.Plan, lic.Warning, lic.Reason)
@@ -1019,7 +1020,7 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		})
 	}
 
-	private, err := licensing.MarshalPrivateKeyPEM(mustEd25519(t))
+	private, err := keyfile.Marshal(mustEd25519(t))
 	if err != nil {
 		t.Fatal(err)
 	}

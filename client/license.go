@@ -106,7 +106,11 @@ type License struct {
 	TrialEndsAt      time.Time
 	TrialDaysLeft    int
 	BillingURL       string
-	Source           Source
+	// KeyExpiresAt is when the license key expires, as the server's last
+	// answer said (zero: it never expires, or no answer told); see
+	// ReasonKeyExpiring and ReasonKeyExpired.
+	KeyExpiresAt time.Time
+	Source       Source
 	// Reason says why the License is what it is; see Reason.
 	Reason Reason
 	// Warning is why a usable License (Valid, Check's error nil) is not
@@ -255,6 +259,8 @@ func reasonOf(err error) Reason {
 		return ReasonValid
 	case errors.Is(err, ErrClockRollback):
 		return ReasonClockRolledBack
+	case errors.Is(err, ErrKeyExpired):
+		return ReasonKeyExpired
 	case errors.Is(err, ErrInvalidKey):
 		return ReasonRevokedOrUnknown
 	case errors.Is(err, ErrRevoked):

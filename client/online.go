@@ -81,10 +81,12 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 	st.Answer = &ans
 	saveErr := c.saveCache(*st) // a cache that cannot be written does not undo the server's word
 	if !lic.Valid {
+		fb := c.fallback(now)
+		fb.KeyExpiresAt = lic.KeyExpiresAt // an expired key's refusal says when
 		if saveErr != nil {
-			return c.fallback(now), errors.Join(c.answerError(ans), saveErr)
+			return fb, errors.Join(c.answerError(ans), saveErr)
 		}
-		return c.fallback(now), c.answerError(ans)
+		return fb, c.answerError(ans)
 	}
 	lic.Source = SourceOnline
 	return lic, saveErr // ErrCacheWrite with a usable license: Check makes it the Warning
@@ -190,6 +192,9 @@ func (c *Client) answerLicense(ans signedAnswer) (License, error) {
 	if b.TrialDaysLeft != nil {
 		lic.TrialDaysLeft = *b.TrialDaysLeft
 	}
+	if b.ExpiresAt != nil { // also on the 401 of an expired key
+		lic.KeyExpiresAt = time.Time(*b.ExpiresAt).UTC()
+	}
 	if lic.Features == nil {
 		lic.Features = map[string]any{}
 	}
@@ -202,6 +207,8 @@ func (c *Client) answerError(ans signedAnswer) error {
 	var b wire.ErrorAnswer
 	json.Unmarshal(ans.Body, &b)
 	switch {
+	case ans.Status == http.StatusUnauthorized && b.ExpiresAt != nil:
+		return &refusal{ErrKeyExpired, b.Error}
 	case ans.Status == http.StatusUnauthorized:
 		return &refusal{ErrInvalidKey, b.Error}
 	case ans.Status == http.StatusForbidden && b.Plan != "":
