@@ -328,7 +328,7 @@ func (m *Main) createKeyFile(alg, path string) (key crypto.Signer, made bool, er
 	if err != nil {
 		return nil, false, err
 	}
-	err = atomicfile.WriteNew(path, b)
+	err = atomicfile.Create(path, b)
 	if err == nil {
 		return key, true, nil
 	}
