@@ -102,6 +102,8 @@ type Service struct {
 	shared *sharingTracker
 	events *eventQueue // the validate route's events; nil without OnEvent
 	dummy  string      // a digest no key has, verified against on a miss
+	// cursorKey authenticates list cursors (cursor.go).
+	cursorKey []byte
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -124,6 +126,7 @@ func New(cfg Config) (*Service, error) {
 		}
 		cfg.Hasher = h
 	}
+	cursorSecret := cfg.Pepper
 	cfg.Pepper = nil // the hasher holds its own copy
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -152,7 +155,10 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000)}
+	if cursorSecret == nil {
+		cursorSecret = cfg.Signing.ed.Seed()
+	}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), cursorKey: newCursorKey(cursorSecret)}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
