@@ -51,6 +51,11 @@ type HandlerConfig struct {
 	// Logger receives the cause of every 5xx answer. Default: the
 	// Service's Logger.
 	Logger *slog.Logger
+	// MaxLargeAnswers bounds how many large answers are written at once:
+	// revocation lists over 64 KiB and unpaged key lists of more than
+	// 500 keys. One more is answered 503 with Retry-After, so that a flood
+	// of them cannot take the CPU that validation needs. Default 2.
+	MaxLargeAnswers int
 }
 
 // Handler serves the HTTP API documented in docs/API.md (and
@@ -65,6 +70,7 @@ type Handler struct {
 	origins *http.CrossOriginProtection
 	obs     Observer // nil when off
 	mux     *http.ServeMux
+	large   chan struct{} // a slot per large answer being written (httprevocations.go)
 }
 
 // NewHandler returns the http.Handler for svc, with owner routes
@@ -78,7 +84,7 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if svc == nil || auth == nil {
 		panic("licensing: NewHandler needs a Service and an Authenticator")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 {
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxLargeAnswers < 0 {
 		panic("licensing: HandlerConfig limits must not be negative")
 	}
 	if cfg.RateBurst == 0 {
@@ -93,7 +99,11 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer}
+	if cfg.MaxLargeAnswers == 0 {
+		cfg.MaxLargeAnswers = 2
+	}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer,
+		large: make(chan struct{}, cfg.MaxLargeAnswers)}
 	for _, o := range cfg.TrustedOrigins {
 		if err := h.origins.AddTrustedOrigin(o); err != nil {
 			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())

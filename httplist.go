@@ -26,7 +26,8 @@ const maxPageLimit = 1000
 
 // listKeys answers every key, newest first, streamed a chunk at a time so
 // that memory does not grow with the organization; with ?limit= (and
-// ?cursor=) it answers one page and its nextCursor.
+// ?cursor=) it answers one page and its nextCursor. An unpaged list of
+// more than one chunk takes a large-answer slot, or is a 503.
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.actor(w, r)
 	if !ok {
@@ -50,6 +51,13 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
+	}
+	if !paged && page.Next != "" { // more than one chunk: a large answer
+		release, ok := h.takeLargeSlot(w, r, reply{})
+		if !ok {
+			return
+		}
+		defer release()
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")

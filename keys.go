@@ -197,6 +197,7 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 	if err != nil {
 		return wrapErr("revoke key", err)
 	}
+	s.revocations.invalidate(k.OrganizationID)
 	s.emit(ctx, Event{Type: EventKeyRevoked, Time: k.RevokedAt, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 	return nil
@@ -206,25 +207,32 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 // An unknown organization has none. It checks nobody: key ids are not
 // secrets, and self-hosted instances read this list with no credential.
 func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, error) {
-	ids := []string{}
+	ids, _, err := s.revokedKeyIDs(ctx, orgID)
+	return ids, err
+}
+
+// revokedKeyIDs is RevokedKeyIDs, and how many keys the organization has.
+func (s *Service) revokedKeyIDs(ctx context.Context, orgID string) (ids []string, keys int, err error) {
+	ids = []string{}
 	var after KeyCursor
 	for {
-		keys, err := s.cfg.Store.ListKeys(ctx, orgID, after, listChunk)
+		page, err := s.cfg.Store.ListKeys(ctx, orgID, after, listChunk)
 		if err != nil {
-			return nil, wrapErr("list keys", err)
+			return nil, 0, wrapErr("list keys", err)
 		}
-		for _, k := range keys {
+		keys += len(page)
+		for _, k := range page {
 			if !k.Active {
 				ids = append(ids, k.ID)
 			}
 		}
-		if len(keys) < listChunk {
+		if len(page) < listChunk {
 			break
 		}
-		after = CursorOf(keys[len(keys)-1])
+		after = CursorOf(page[len(page)-1])
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids, keys, nil
 }
 
 // orgKey finds key id of organization orgID, answering ErrKeyNotFound alike

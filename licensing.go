@@ -104,6 +104,8 @@ type Service struct {
 	dummy  string      // a digest no key has, verified against on a miss
 	// cursorKey authenticates list cursors (cursor.go).
 	cursorKey []byte
+	// revocations holds the encoded revocation lists (revocationcache.go).
+	revocations *revocationCache
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -158,7 +160,8 @@ func New(cfg Config) (*Service, error) {
 	if cursorSecret == nil {
 		cursorSecret = cfg.Signing.ed.Seed()
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), cursorKey: newCursorKey(cursorSecret)}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), cursorKey: newCursorKey(cursorSecret),
+		revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}

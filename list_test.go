@@ -182,23 +182,38 @@ func TestListCursorsAreAuthenticated(t *testing.T) {
 	}
 }
 
-// failingList fails every ListKeys call after the first n.
+// failingList counts ListKeys calls and fails every call after the first
+// n; with held set, such a call instead says so on waiting and waits until
+// held is closed.
 type failingList struct {
 	licensing.Store
-	mu    sync.Mutex
-	calls int
-	n     int
+	mu      sync.Mutex
+	calls   int
+	n       int
+	held    chan struct{}
+	waiting chan struct{}
 }
 
 func (f *failingList) ListKeys(ctx context.Context, org string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.n > 0 && f.calls > f.n
+	held := f.held
 	f.mu.Unlock()
-	if fail {
+	if fail && held != nil {
+		f.waiting <- struct{}{}
+		<-held
+	} else if fail {
 		return nil, errors.New("disk on fire")
 	}
 	return f.Store.ListKeys(ctx, org, after, limit)
+}
+
+// listCalls returns how many ListKeys calls f has seen.
+func (f *failingList) listCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 // TestListStreamBrokenByAStoreError: once the 200 is sent, a store error
