@@ -53,9 +53,14 @@ type HandlerConfig struct {
 	Logger *slog.Logger
 	// MaxLargeAnswers bounds how many large answers are written at once:
 	// revocation lists over 64 KiB and unpaged key lists of more than
-	// 500 keys. One more is answered 503 with Retry-After, so that a flood
-	// of them cannot take the CPU that validation needs. Default 2.
+	// 500 keys. One more waits up to a second for its turn and is then
+	// answered 503 with Retry-After, so that a flood of them cannot take
+	// the CPU that validation needs. Default 2.
 	MaxLargeAnswers int
+	// LargeAnswerBytesPerSecond paces the large answers: together they
+	// are written no faster. Default 32 MiB (32 lists of 25,000 revoked
+	// keys a second).
+	LargeAnswerBytesPerSecond int
 }
 
 // Handler serves the HTTP API documented in docs/API.md (and
@@ -70,7 +75,8 @@ type Handler struct {
 	origins *http.CrossOriginProtection
 	obs     Observer // nil when off
 	mux     *http.ServeMux
-	large   chan struct{} // a slot per large answer being written (httprevocations.go)
+	large   chan struct{} // a slot per large answer being written (largeanswers.go)
+	pace    *pacer        // paces the large answers' bytes
 }
 
 // NewHandler returns the http.Handler for svc, with owner routes
@@ -84,7 +90,8 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if svc == nil || auth == nil {
 		panic("licensing: NewHandler needs a Service and an Authenticator")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxLargeAnswers < 0 {
+	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 || cfg.MaxLargeAnswers < 0 ||
+		cfg.LargeAnswerBytesPerSecond < 0 {
 		panic("licensing: HandlerConfig limits must not be negative")
 	}
 	if cfg.RateBurst == 0 {
@@ -102,8 +109,11 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.MaxLargeAnswers == 0 {
 		cfg.MaxLargeAnswers = 2
 	}
+	if cfg.LargeAnswerBytesPerSecond == 0 {
+		cfg.LargeAnswerBytesPerSecond = 32 << 20
+	}
 	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer,
-		large: make(chan struct{}, cfg.MaxLargeAnswers)}
+		large: make(chan struct{}, cfg.MaxLargeAnswers), pace: &pacer{rate: float64(cfg.LargeAnswerBytesPerSecond)}}
 	for _, o := range cfg.TrustedOrigins {
 		if err := h.origins.AddTrustedOrigin(o); err != nil {
 			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())

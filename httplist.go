@@ -27,7 +27,7 @@ const maxPageLimit = 1000
 // listKeys answers every key, newest first, streamed a chunk at a time so
 // that memory does not grow with the organization; with ?limit= (and
 // ?cursor=) it answers one page and its nextCursor. An unpaged list of
-// more than one chunk takes a large-answer slot, or is a 503.
+// more than one chunk is a large answer (largeanswers.go).
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.actor(w, r)
 	if !ok {
@@ -52,7 +52,8 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	if !paged && page.Next != "" { // more than one chunk: a large answer
+	large := !paged && page.Next != "" // more than one chunk
+	if large {
 		release, ok := h.takeLargeSlot(w, r, reply{})
 		if !ok {
 			return
@@ -77,6 +78,11 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 			first = false
 			if b, err = appendListedKey(b, k); err != nil {
 				panic(http.ErrAbortHandler) // cannot happen for stored keys; never send half a list as whole
+			}
+		}
+		if large {
+			if err := h.pace.wait(r.Context(), len(b)); err != nil {
+				return
 			}
 		}
 		if _, err := w.Write(b); err != nil {

@@ -7,41 +7,15 @@ import (
 	"github.com/licensekit/licensing/internal/wire"
 )
 
-// largeAnswerBytes is the size from which a revocation list is a large
-// answer: one of HandlerConfig.MaxLargeAnswers.
-const largeAnswerBytes = 64 << 10
-
-// errBusy is the 503 answer to a large answer (a long revocation list, an
-// unpaged list of many keys) while HandlerConfig.MaxLargeAnswers others are
-// being written; it carries Retry-After.
-var errBusy = &Error{Code: CodeUnavailable, Message: "Busy with other large answers; retry after the time in Retry-After."}
-
-// busyRetryAfter is the Retry-After, in seconds, of errBusy.
-const busyRetryAfter = "1"
-
 // signedAnswer is the signature of a revocation list's plain answer for
 // one Licensing-Date.
 type signedAnswer struct{ date, sig string }
-
-// takeLargeSlot takes one of the large-answer slots, or answers errBusy
-// (with rp's signing) and returns false. Call the returned release when
-// the answer is written.
-func (h *Handler) takeLargeSlot(w http.ResponseWriter, r *http.Request, rp reply) (release func(), ok bool) {
-	select {
-	case h.large <- struct{}{}:
-		return func() { <-h.large }, true
-	default:
-		w.Header().Set("Retry-After", busyRetryAfter)
-		h.fail(w, r, rp, errBusy)
-		return nil, false
-	}
-}
 
 // revocations answers GET /revocations?org=<id>[&nonce=<n>] with the signed
 // list of the organization's revoked key ids (the jti of their tokens). The
 // list is encoded once per change and served from memory with an ETag; a
 // request without a nonce whose If-None-Match names it gets 304. A list
-// over largeAnswerBytes takes a large-answer slot, or is a 503.
+// over largeAnswerBytes is a large answer (largeanswers.go).
 func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	org, nonce := q.Get("org"), q.Get("nonce")
@@ -75,7 +49,8 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if len(l.answer) > largeAnswerBytes {
+	large := len(l.answer) > largeAnswerBytes
+	if large {
 		release, ok := h.takeLargeSlot(w, r, rp)
 		if !ok {
 			return
@@ -90,7 +65,9 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		b = append(b, l.answer[:n]...)
 		b = append(b, `,"nonce":`...)
 		b = appendJSONString(b, nonce)
-		h.write(w, rp, http.StatusOK, append(b, "}\n"...))
+		b = append(b, "}\n"...)
+		h.writeHeader(w, rp, http.StatusOK, b)
+		h.writeBody(r, w, b, large)
 		return
 	}
 	date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
@@ -106,7 +83,16 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	hdr.Set(wire.SignedDateHeader, date)
 	hdr.Set(SignatureHeader, s.sig)
 	w.WriteHeader(http.StatusOK)
-	w.Write(l.answer)
+	h.writeBody(r, w, l.answer, large)
+}
+
+// writeBody writes b, paced when it is a large answer.
+func (h *Handler) writeBody(r *http.Request, w http.ResponseWriter, b []byte, large bool) {
+	if large {
+		h.writePaced(r.Context(), w, b)
+		return
+	}
+	w.Write(b)
 }
 
 // etagMatches reports whether an If-None-Match header value names etag:

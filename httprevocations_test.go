@@ -150,9 +150,10 @@ func TestRevocationListETag(t *testing.T) {
 
 // TestLargeAnswersHaveSlots: while HandlerConfig.MaxLargeAnswers large
 // answers are being written, one more (a revocation list over 64 KiB, an
-// unpaged list of more than 500 keys) is a 503 with Retry-After, signed
-// where the route signs; small answers and validation go on; once the
-// slot is free, large answers are served again.
+// unpaged list of more than 500 keys) waits its turn and, when none comes
+// within a second, is a 503 with Retry-After, signed where the route
+// signs; small answers and validation go on; once the slot is free, large
+// answers are served again, whole.
 func TestLargeAnswersHaveSlots(t *testing.T) {
 	is := is.New(t)
 	fs := &failingList{Store: licensing.NewMemoryStore()}
