@@ -163,9 +163,26 @@ const (
 	wantOrgRequired    = `{"error":"org is required"}` + "\n"
 	wantBadOrg         = `{"error":"org must be at most 255 characters without control or format characters"}` + "\n"
 	wantTwoOrgs        = `{"error":"X-Organization must be sent at most once"}` + "\n"
+	wantBadExpiresAt   = `{"error":"expiresAt must be a time such as 2026-02-20T10:30:00+00:00 (RFC 3339), or null for never"}` + "\n"
+	wantPastExpiresAt  = `{"error":"expiresAt must be in the future (or null for a key that never expires)"}` + "\n"
+	wantFarExpiresAt   = `{"error":"expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}` + "\n"
+	wantBadOverlap     = `{"error":"overlapHours must be a whole number from 0 to 2160 (90 days); the default is 168 (7 days)"}` + "\n"
+	wantPatchEmpty     = `{"error":"Send at least one field to change: expiresAt."}` + "\n"
+	wantMaxInstances   = `{"error":"maxInstances is not supported yet; send expiresAt only."}` + "\n"
+	wantNotEligible    = `{"error":"Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."}` + "\n"
 	// net/http answers a request it cannot parse before any handler runs.
 	wantGoBadHeader = "400 Bad Request"
 )
+
+// wantUnknownField is the refusal of a body field the route does not take;
+// name is "" for a name that is not repeated.
+func wantUnknownField(name, accepts string) string {
+	what := "an unknown field"
+	if name != "" {
+		what = `unknown field \"` + name + `\"`
+	}
+	return `{"error":"The body has ` + what + `; this route accepts ` + accepts + `."}` + "\n"
+}
 
 func wantUTF8(field string) string { return `{"error":"` + field + ` must be valid UTF-8"}` + "\n" }
 func wantMethod(allow string) string {
@@ -256,6 +273,42 @@ func badCases() []badCase {
 		{name: "token/extra segment", method: "POST", path: keyPathA + "/jwt/x", hdr: []string{owner}, status: 404, want: wantNotFound},
 		{name: "revoke/empty id", method: "DELETE", path: keysPath + "/", hdr: []string{owner}, status: 404, want: wantNotFound},
 
+		// --- key lifetime: create's expiresAt, PATCH (expiry) and rotate
+		{name: "create/expiresAt in the past", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2026-01-01T00:00:00+00:00"}`, status: 400, want: wantPastExpiresAt},
+		{name: "create/expiresAt now", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2026-02-20T10:30:00Z"}`, status: 400, want: wantPastExpiresAt},
+		{name: "create/expiresAt malformed", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2026-13-01"}`, status: 400, want: wantBadExpiresAt},
+		{name: "create/expiresAt without offset", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2027-01-01T00:00:00"}`, status: 400, want: wantBadExpiresAt},
+		{name: "create/expiresAt a number", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":1893456000}`, status: 400, want: wantBadExpiresAt},
+		{name: "create/expiresAt past 2262", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2300-01-01T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
+		{name: "patch/no auth", method: "PATCH", path: keyPathA, body: `{"expiresAt":null}`, status: 401, want: wantUnauthorized},
+		{name: "patch/member", method: "PATCH", path: keyPathA, hdr: []string{member}, body: `{"expiresAt":null}`, status: 403, want: wantNotOwner},
+		{name: "patch/another organization's key", method: "PATCH", path: keysPath + "/{B}", hdr: []string{owner}, body: `{"expiresAt":null}`, status: 404, want: wantKeyNotFound},
+		{name: "patch/unknown uuid", method: "PATCH", path: keysPath + "/019c8a12-4567-7abc-8ef0-123456789abc", hdr: []string{owner}, body: `{"expiresAt":null}`, status: 404, want: wantKeyNotFound},
+		{name: "patch/revoked key", method: "PATCH", path: keysPath + "/{R}", hdr: []string{owner}, body: `{"expiresAt":"2027-01-01T00:00:00+00:00"}`, status: 403, want: wantRevoked},
+		{name: "patch/empty body", method: "PATCH", path: keyPathA, hdr: []string{owner}, status: 400, want: wantPatchEmpty},
+		{name: "patch/empty object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{}`, status: 400, want: wantPatchEmpty},
+		{name: "patch/not an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `["expiresAt"]`, status: 400, want: wantMalformed},
+		{name: "patch/unknown field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":null,"active":true}`, status: 400, want: wantUnknownField("active", "expiresAt")},
+		{name: "patch/misspelt field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresat":null}`, status: 400, want: wantUnknownField("expiresat", "expiresAt")},
+		{name: "patch/a key as field name", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"{KA}":1}`, status: 400, want: wantUnknownField("", "expiresAt")},
+		{name: "patch/maxInstances", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":3}`, status: 400, want: wantMaxInstances},
+		{name: "patch/expiresAt malformed", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"tomorrow"}`, status: 400, want: wantBadExpiresAt},
+		{name: "patch/expiresAt an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":{}}`, status: 400, want: wantBadExpiresAt},
+		{name: "patch/expiresAt before 1970", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"1969-12-31T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
+		{name: "rotate/no auth", method: "POST", path: keyPathA + "/rotate", status: 401, want: wantUnauthorized},
+		{name: "rotate/member", method: "POST", path: keyPathA + "/rotate", hdr: []string{member}, status: 403, want: wantNotOwner},
+		{name: "rotate/another organization's key", method: "POST", path: keysPath + "/{B}/rotate", hdr: []string{owner}, status: 404, want: wantKeyNotFound},
+		{name: "rotate/plan not eligible", method: "POST", path: keysPath + "/{B}/rotate", hdr: []string{other}, status: 403, want: wantNotEligible},
+		{name: "rotate/revoked key", method: "POST", path: keysPath + "/{R}/rotate", hdr: []string{owner}, status: 403, want: wantRevoked},
+		{name: "rotate/overlap negative", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":-1}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/overlap over 90 days", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":2161}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/overlap a fraction", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":1.5}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/overlap an exponent", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":1e2}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/overlap a string", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":"24"}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/overlap huge", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":99999999999999999999999}`, status: 400, want: wantBadOverlap},
+		{name: "rotate/unknown field", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlap":24}`, status: 400, want: wantUnknownField("overlap", "overlapHours")},
+		{name: "rotate/malformed body", method: "POST", path: keyPathA + "/rotate", hdr: []string{owner}, body: `{"overlapHours":`, status: 400, want: wantMalformed},
+
 		// --- unclean paths: the mux redirects to the clean path (307 keeps the
 		// method), it never serves them
 		{name: "revoke/dot-dot segment", method: "DELETE", path: keysPath + "/../keys/{A}", hdr: []string{owner}, status: 307, want: keyPathA},
@@ -272,9 +325,10 @@ func badCases() []badCase {
 		{name: "method/PUT keys", method: "PUT", path: keysPath, hdr: []string{owner}, body: `{}`, status: 405, allow: "GET, HEAD, POST", want: wantMethod("GET, HEAD, POST")},
 		{name: "method/PATCH keys", method: "PATCH", path: keysPath, hdr: []string{owner}, body: `{}`, status: 405, allow: "GET, HEAD, POST", want: wantMethod("GET, HEAD, POST")},
 		{name: "method/DELETE keys", method: "DELETE", path: keysPath, hdr: []string{owner}, status: 405, allow: "GET, HEAD, POST", want: wantMethod("GET, HEAD, POST")},
-		{name: "method/GET key", method: "GET", path: keyPathA, hdr: []string{owner}, status: 405, allow: "DELETE", want: wantMethod("DELETE")},
-		{name: "method/PUT key", method: "PUT", path: keyPathA, hdr: []string{owner}, body: `{}`, status: 405, allow: "DELETE", want: wantMethod("DELETE")},
-		{name: "method/PATCH key", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"active":true}`, status: 405, allow: "DELETE", want: wantMethod("DELETE")},
+		{name: "method/GET key", method: "GET", path: keyPathA, hdr: []string{owner}, status: 405, allow: "DELETE, PATCH", want: wantMethod("DELETE, PATCH")},
+		{name: "method/PUT key", method: "PUT", path: keyPathA, hdr: []string{owner}, body: `{}`, status: 405, allow: "DELETE, PATCH", want: wantMethod("DELETE, PATCH")},
+		{name: "method/GET rotate", method: "GET", path: keyPathA + "/rotate", hdr: []string{owner}, status: 405, allow: "POST", want: wantMethod("POST")},
+		{name: "method/DELETE rotate", method: "DELETE", path: keyPathA + "/rotate", hdr: []string{owner}, status: 405, allow: "POST", want: wantMethod("POST")},
 		{name: "method/GET token", method: "GET", path: keyPathA + "/jwt", hdr: []string{owner}, status: 405, allow: "POST", want: wantMethod("POST")},
 		{name: "method/DELETE token", method: "DELETE", path: keyPathA + "/jwt", hdr: []string{owner}, status: 405, allow: "POST", want: wantMethod("POST")},
 		{name: "method/GET validate", method: "GET", path: validatePath, status: 405, allow: "POST", want: wantMethod("POST")},

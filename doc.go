@@ -13,21 +13,26 @@
 //     [Service.ListKeys], [Service.RevokeKey] (keys.go),
 //     [Service.ValidateKey] (validate.go) and [Service.IssueToken]
 //     (token.go). [Config] configures it; [New] fills in the defaults.
-//   - [Store] (store.go) is the storage contract; [MemoryStore] is the
-//     in-memory one, package filestore a durable one, and the nested module
-//     pgstore a PostgreSQL one. Package storetest is the public conformance
-//     suite a store of your own runs.
+//     [Organization] and [Actor] (organization.go) are what the embedding
+//     application tells it; [Event] (events.go) is what it tells back.
+//   - [Store] (store.go) is the storage contract and [Key] its record;
+//     [MemoryStore] (memstore.go) is the in-memory one, package filestore a
+//     durable one, and the nested module pgstore a PostgreSQL one. Package
+//     storetest is the public conformance suite a store of your own runs.
 //   - Keys (keyformat.go): 64 lower-case hex characters, 56 of randomness and an
 //     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
-//     Stores keep a [Hasher]'s lookup value and digest, never the key.
-//   - [Handler] (http.go) serves the HTTP API; [HandlerConfig] holds what only
-//     the transport needs (rate limit, proxies, body size). The contract is
-//     docs/API.md, with docs/openapi.yaml beside it.
+//     Stores keep a [Hasher]'s lookup value and digest, never the key
+//     (hasher.go); the pepper's fingerprint lets a store refuse another
+//     pepper (pepper.go).
+//   - [Handler] (http.go, and http*.go by route group) serves the HTTP API;
+//     [HandlerConfig] holds what only the transport needs (rate limit,
+//     proxies, body size). The contract is docs/API.md, with
+//     docs/openapi.yaml beside it.
 //   - Errors (errors.go): every error is an [*Error] or wraps one, with a
-//     [Code] that the Handler maps to one HTTP status ([StatusCode]).
+//     [Code] that the Handler maps to one HTTP status (httperr.go).
 //   - Metrics (observer.go): an [Observer] in [Config] receives each
 //     request (route pattern, status, duration) and each validation's
-//     outcome, to feed the embedder's metrics system.
+//     [Outcome], to feed the embedder's metrics system.
 //
 // # Embedding
 //

@@ -448,7 +448,7 @@ var (
 	myOrgs licensing.Organizations
 	myAuth licensing.Authenticator
 	pepper []byte
-	jwks   []byte
+	publicKeys []byte
 )
 `
 

@@ -57,9 +57,9 @@ func ErrorCode(err error) Code {
 	return CodeInternal
 }
 
-// ErrorMessage returns the caller-safe message of err: the Message of its
+// errorMessage returns the caller-safe message of err: the Message of its
 // *Error, or a generic sentence for any other error.
-func ErrorMessage(err error) string {
+func errorMessage(err error) string {
 	var e *Error
 	if errors.As(err, &e) {
 		return e.Message
@@ -79,7 +79,7 @@ var (
 	// ErrInvalidLicense is the one answer for a key that is unknown,
 	// malformed, mistyped or revoked, so callers cannot tell them apart.
 	ErrInvalidLicense = &Error{Code: CodeInvalidLicense, Message: "Invalid or revoked license key"}
-	ErrRateLimited    = &Error{Code: CodeRateLimited, Message: "Too many requests."}
+	errRateLimited    = &Error{Code: CodeRateLimited, Message: "Too many requests."}
 	// ErrStoreFailed is returned by a store that hit a write or fsync error
 	// and now refuses writes; reads keep working.
 	ErrStoreFailed = &Error{Code: CodeUnavailable, Message: "The license store is unavailable for writes."}
@@ -89,13 +89,23 @@ var (
 // canonical lower-case UUID.
 var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
 
-// ErrCrossOrigin answers a browser request from another origin that relies
+// errCrossOrigin answers a browser request from another origin that relies
 // on cookies rather than an Authorization header (see
 // HandlerConfig.TrustedOrigins).
-var ErrCrossOrigin = &Error{Code: CodeForbidden, Message: "Cross-origin request refused; send an Authorization header or use a trusted origin."}
+var errCrossOrigin = &Error{Code: CodeForbidden, Message: "Cross-origin request refused; send an Authorization header or use a trusted origin."}
 
-// ErrKeyRevoked is returned when a token is asked for a revoked key.
+// ErrKeyRevoked is returned when a token is asked for, an expiry set, or a
+// rotation asked for a revoked key.
 var ErrKeyRevoked = &Error{Code: CodeForbidden, Message: "License key is revoked"}
+
+// ErrKeyRotated is returned when a key that was already rotated is rotated
+// again.
+var ErrKeyRotated = &Error{Code: CodeConflict, Message: "License key was already rotated"}
+
+// ErrKeyExpired is returned by validation of a key past its ExpiresAt. It is
+// told only to a holder of the real key: unknown, malformed and revoked keys
+// keep ErrInvalidLicense.
+var ErrKeyExpired = &Error{Code: CodeInvalidLicense, Message: "License key has expired"}
 
 // wrapErr adds what was being done to err. An err that carries an *Error
 // keeps its code; any other cause becomes an internal *Error, so that every

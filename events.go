@@ -7,6 +7,39 @@ import (
 	"time"
 )
 
+// EventType names what happened.
+type EventType string
+
+// Event types.
+const (
+	EventKeyCreated       EventType = "key.created"
+	EventKeyRevoked       EventType = "key.revoked"
+	EventKeyValidated     EventType = "key.validated"
+	EventValidationFailed EventType = "key.validation_failed"
+	EventKeyShared        EventType = "key.shared"
+	EventTokenIssued      EventType = "key.token_issued"
+	EventKeyRotated       EventType = "key.rotated"
+	EventKeyRenewed       EventType = "key.renewed"
+	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
+)
+
+// Event tells Config.OnEvent what happened. It carries ids and masked keys
+// only, never a full key or token.
+type Event struct {
+	Type           EventType
+	Time           time.Time
+	KeyID          string
+	OrganizationID string
+	MaskedKey      string
+	UserID         string  // the actor, for owner actions
+	Outcome        Outcome // for EventValidationFailed: why it failed
+	InstanceCount  int     // for EventKeyShared: distinct instances in the window
+	// ExpiresAt is the key's expiry (zero: never) for EventKeyRenewed,
+	// EventKeyExpired and EventKeyRotated (then: when the old key stops).
+	ExpiresAt time.Time
+	RotatedTo string // for EventKeyRotated: the new key's id
+}
+
 // eventQueue hands the validate route's events (validated, failed, shared)
 // to Config.OnEvent on a goroutine of its own, so that no validation waits
 // for an event handler and a failed validation costs what a successful one
@@ -75,40 +108,4 @@ func (q *eventQueue) flush(ctx context.Context) error {
 func (q *eventQueue) close() {
 	q.stop.Do(func() { close(q.ch) })
 	<-q.done
-}
-
-// EventType names what happened.
-type EventType string
-
-// Event types.
-const (
-	EventKeyCreated       EventType = "key.created"
-	EventKeyRevoked       EventType = "key.revoked"
-	EventKeyValidated     EventType = "key.validated"
-	EventValidationFailed EventType = "key.validation_failed"
-	EventKeyShared        EventType = "key.shared"
-	EventTokenIssued      EventType = "key.token_issued"
-)
-
-// Reasons carried by EventValidationFailed.
-const (
-	ReasonMalformed       = "malformed" // ParseKey rejected the key
-	ReasonUnknown         = "unknown"   // no such key
-	ReasonRevoked         = "revoked"   // the key was revoked
-	ReasonOrgNotFound     = "organization_not_found"
-	ReasonOrgInactive     = "organization_inactive"
-	ReasonPlanNotEligible = "plan_not_eligible"
-)
-
-// Event tells Config.OnEvent what happened. It carries ids and masked keys
-// only, never a full key or token.
-type Event struct {
-	Type           EventType
-	Time           time.Time
-	KeyID          string
-	OrganizationID string
-	MaskedKey      string
-	UserID         string // the actor, for owner actions
-	Reason         string // for EventValidationFailed
-	InstanceCount  int    // for EventKeyShared: distinct instances in the window
 }

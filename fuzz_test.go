@@ -160,7 +160,7 @@ func FuzzCreateBody(f *testing.F) {
 			if err := json.Unmarshal(raw, &m); err != nil {
 				t.Fatalf("201 answer is not JSON: %q", raw)
 			}
-			if len(m) != 5 || !uuidV7.MatchString(m["id"].(string)) || !fullKey.MatchString(m["licenseKey"].(string)) {
+			if len(m) != 6 || !uuidV7.MatchString(m["id"].(string)) || !fullKey.MatchString(m["licenseKey"].(string)) {
 				t.Fatalf("201 answer of another shape: %q", raw)
 			}
 			if name, ok := m["instanceName"].(string); ok && strings.ContainsAny(name, "\u202e\u200b\x00\ufffd") {

@@ -45,14 +45,14 @@ type HMACHasher struct {
 // allocates nothing.
 type hmacState struct {
 	h   hash.Hash
-	buf [KeyLength]byte
+	buf [keyLength]byte
 }
 
 // NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
 // least MinPepperLength bytes. The pepper is copied.
 func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 	if len(pepper) < MinPepperLength {
-		return nil, ErrShortPepper
+		return nil, errShortPepper
 	}
 	p := append([]byte(nil), pepper...)
 	h := &HMACHasher{}

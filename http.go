@@ -141,6 +141,8 @@ func (h *Handler) routes() {
 		{http.MethodPost, wire.PathKeys, h.createKey},
 		{http.MethodGet, wire.PathKeys, h.listKeys},
 		{http.MethodDelete, wire.PathKey, h.revokeKey},
+		{http.MethodPatch, wire.PathKey, h.patchKey},
+		{http.MethodPost, wire.PathKeyRotate, h.rotateKey},
 		{http.MethodPost, wire.PathKeyToken, h.issueToken},
 		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
 		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},
@@ -197,7 +199,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	}
 	if r.Header.Get("Authorization") == "" {
 		if err := h.origins.Check(r); err != nil {
-			h.fail(w, r, reply{}, ErrCrossOrigin)
+			h.fail(w, r, reply{}, errCrossOrigin)
 			return Actor{}, false
 		}
 	}
@@ -212,7 +214,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 		addr = clientKey(h.clientAddr(r))
 		if wait, ok := h.guesses.allow(addr); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}
@@ -227,7 +229,7 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 	if h.owners != nil {
 		if wait, ok := h.owners.allow(a.UserID); !ok {
 			tooMany(w, wait)
-			h.fail(w, r, reply{}, ErrRateLimited)
+			h.fail(w, r, reply{}, errRateLimited)
 			return Actor{}, false
 		}
 	}

@@ -33,9 +33,9 @@ var statusByCode = map[Code]int{
 	CodeUnavailable:      http.StatusServiceUnavailable,
 }
 
-// StatusCode returns the HTTP status the Handler answers err with (500 for
+// statusCode returns the HTTP status the Handler answers err with (500 for
 // errors of no known code).
-func StatusCode(err error) int {
+func statusCode(err error) int {
 	if s, ok := statusByCode[ErrorCode(err)]; ok {
 		return s
 	}
@@ -49,6 +49,7 @@ type reply struct {
 	validate   bool   // the validate route: 401 and 403 carry "valid": false
 	plan       string // a validate 403 for a plan that is not eligible
 	billingURL string
+	expiresAt  time.Time // a validate 401 for an expired key
 }
 
 // signedReply returns the reply for a request that carried nonce: signed
@@ -66,15 +67,16 @@ func signedReply(nonce string, validate, always bool) (reply, error) {
 // is errorBody, the answer is signed when rp carries a nonce, and every 5xx
 // is logged once with its cause (which never holds a key or token).
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err error) {
-	status := StatusCode(err)
+	status := statusCode(err)
 	h.observeFailure(rp, status)
 	if status >= 500 {
 		h.cfg.Logger.Error("licensing: request failed", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
 	}
-	body := wire.ErrorAnswer{Error: ErrorMessage(err), Nonce: rp.nonce}
+	body := wire.ErrorAnswer{Error: errorMessage(err), Nonce: rp.nonce}
 	if rp.validate && (status == http.StatusUnauthorized || status == http.StatusForbidden) {
 		body.Valid = new(bool)
 		body.Plan, body.BillingURL = rp.plan, rp.billingURL
+		body.ExpiresAt = wire.TimeOf(rp.expiresAt)
 	}
 	if status == http.StatusUnauthorized && !rp.validate {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licensing"`)
@@ -119,7 +121,7 @@ func (h *Handler) writeHeader(w http.ResponseWriter, rp reply, status int, b []b
 		date := h.svc.cfg.Now().UTC().Format(http.TimeFormat)
 		hdr.Set("Date", date)
 		hdr.Set(wire.SignedDateHeader, date)
-		hdr.Set(SignatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
+		hdr.Set(signatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
 	}
 	w.WriteHeader(status)
 }
@@ -136,7 +138,7 @@ func (h *Handler) allow(w http.ResponseWriter, r *http.Request, rp reply) bool {
 	}
 	tooMany(w, wait)
 	h.observeFailure(rp, http.StatusTooManyRequests)
-	h.fail(w, r, reply{signed: rp.nonce != "", nonce: rp.nonce}, ErrRateLimited)
+	h.fail(w, r, reply{signed: rp.nonce != "", nonce: rp.nonce}, errRateLimited)
 	return false
 }
 

@@ -1,13 +1,15 @@
 package licensing
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
 
 type createRequest struct {
-	InstanceName string `json:"instanceName"`
+	InstanceName string          `json:"instanceName"`
+	ExpiresAt    json.RawMessage `json:"expiresAt"` // parsed by parseExpiresAt, which names the field
 }
 
 type createResponse struct {
@@ -16,6 +18,18 @@ type createResponse struct {
 	InstanceName *string   `json:"instanceName"`
 	Active       bool      `json:"active"`
 	CreatedAt    wire.Time `json:"createdAt"`
+	ExpiresAt    wire.Time `json:"expiresAt"` // null: never
+}
+
+func createAnswer(c CreatedKey) createResponse {
+	return createResponse{
+		ID:           c.Key.ID,
+		LicenseKey:   c.LicenseKey,
+		InstanceName: optString(c.Key.InstanceName),
+		Active:       c.Key.Active,
+		CreatedAt:    wire.Time(c.Key.CreatedAt),
+		ExpiresAt:    wire.Time(c.Key.ExpiresAt),
+	}
 }
 
 func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
@@ -28,19 +42,18 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName})
+	expiresAt, err := parseExpiresAt(req.ExpiresAt)
+	if err != nil {
+		h.fail(w, r, reply{}, err)
+		return
+	}
+	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName, ExpiresAt: expiresAt})
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	h.respond(w, reply{}, http.StatusCreated, createResponse{
-		ID:           created.Key.ID,
-		LicenseKey:   created.LicenseKey,
-		InstanceName: optString(created.Key.InstanceName),
-		Active:       created.Key.Active,
-		CreatedAt:    wire.Time(created.Key.CreatedAt),
-	})
+	h.respond(w, reply{}, http.StatusCreated, createAnswer(created))
 }
 
 func (h *Handler) revokeKey(w http.ResponseWriter, r *http.Request) {

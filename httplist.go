@@ -19,6 +19,9 @@ type listedKey struct {
 	CreatedAt       wire.Time          `json:"createdAt"`
 	InstanceMetrics map[string]float64 `json:"instanceMetrics"`
 	LastViolations  []string           `json:"lastViolations"`
+	ExpiresAt       wire.Time          `json:"expiresAt"`
+	RotatedTo       *string            `json:"rotatedTo"`
+	RotatedFrom     *string            `json:"rotatedFrom"`
 }
 
 // maxPageLimit bounds ?limit= on the list route.
@@ -121,6 +124,9 @@ func appendListedKey(b []byte, k Key) ([]byte, error) {
 		CreatedAt:       wire.Time(k.CreatedAt),
 		InstanceMetrics: k.LastMetrics,
 		LastViolations:  k.LastViolations,
+		ExpiresAt:       wire.Time(k.ExpiresAt),
+		RotatedTo:       optString(k.RotatedTo),
+		RotatedFrom:     optString(k.RotatedFrom),
 	})
 	return append(b, j...), err
 }

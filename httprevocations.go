@@ -81,7 +81,7 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	hdr["X-Content-Type-Options"] = headerNosniff
 	hdr.Set("Date", date)
 	hdr.Set(wire.SignedDateHeader, date)
-	hdr.Set(SignatureHeader, s.sig)
+	hdr.Set(signatureHeader, s.sig)
 	w.WriteHeader(http.StatusOK)
 	h.writeBody(r, w, l.answer, large)
 }

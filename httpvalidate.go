@@ -27,7 +27,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 	res, err := h.svc.ValidateKey(r.Context(), ValidateInput{LicenseKey: req.LicenseKey,
 		InstanceName: req.InstanceName, InstanceURL: req.InstanceURL, InstanceID: req.InstanceID, Metrics: req.Metrics})
 	if err != nil {
-		rp.plan, rp.billingURL = res.Plan, res.BillingURL
+		rp.plan, rp.billingURL, rp.expiresAt = res.Plan, res.BillingURL, res.ExpiresAt
 		h.fail(w, r, rp, err)
 		return
 	}
@@ -42,6 +42,7 @@ func (h *Handler) validate(w http.ResponseWriter, r *http.Request) {
 		Nonce:            rp.nonce,
 	}
 	out.CurrentPeriodEnd = wire.TimeOf(res.CurrentPeriodEnd)
+	out.ExpiresAt = wire.TimeOf(res.ExpiresAt)
 	if !res.TrialEndsAt.IsZero() {
 		d := res.TrialDaysLeft
 		out.TrialEndsAt, out.TrialDaysLeft = wire.TimeOf(res.TrialEndsAt), &d

@@ -59,6 +59,10 @@ func appendValidateResponse(dst []byte, v *wire.ValidateAnswer) ([]byte, error) 
 		dst = append(dst, `,"trialDaysLeft":`...)
 		dst = strconv.AppendInt(dst, int64(*v.TrialDaysLeft), 10)
 	}
+	if v.ExpiresAt != nil {
+		dst = append(dst, `,"expiresAt":`...)
+		dst = appendJSONTime(dst, time.Time(*v.ExpiresAt))
+	}
 	if v.BillingURL != "" {
 		dst = append(dst, `,"billingUrl":`...)
 		dst = appendJSONString(dst, v.BillingURL)

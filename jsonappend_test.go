@@ -48,8 +48,8 @@ func TestAppendValidateResponseMatchesEncodingJSON(t *testing.T) {
 			"nested":   map[string]any{"z": map[string]any{"y": []any{1.0, "two", nil, true, map[string]any{"b": 1.0, "a": json.Number("2")}}}, "a": 1e-7},
 			"typedMap": map[string]int{"b": 2, "a": 1}}}},
 		{"many keys, sorted bytewise", wire.ValidateAnswer{Features: manyKeys(40)}},
-		{"times and trial", wire.ValidateAnswer{Valid: true, CurrentPeriodEnd: &when, TrialEndsAt: &when, TrialDaysLeft: &days}},
-		{"zero times", wire.ValidateAnswer{CurrentPeriodEnd: &zero, TrialEndsAt: &zero, TrialDaysLeft: &negDays}},
+		{"times and trial", wire.ValidateAnswer{Valid: true, CurrentPeriodEnd: &when, TrialEndsAt: &when, TrialDaysLeft: &days, ExpiresAt: &when}},
+		{"zero times", wire.ValidateAnswer{CurrentPeriodEnd: &zero, TrialEndsAt: &zero, TrialDaysLeft: &negDays, ExpiresAt: &zero}},
 		{"nil violations", wire.ValidateAnswer{Valid: true, Features: map[string]any{}, Violations: nil}},
 		{"deep nesting past the hand-written limit", wire.ValidateAnswer{Features: deep(40)}},
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/licensekit/licensing/internal/wire"
 )
 
-// KeyLength is the length of a license key: 56 hex characters of randomness
+// keyLength is the length of a license key: 56 hex characters of randomness
 // followed by 8 hex characters of checksum.
-const KeyLength = wire.KeyLength
+const keyLength = wire.KeyLength
 
 const (
 	keyRandomBytes = wire.KeyBodyLength / 2
@@ -21,9 +21,9 @@ const (
 
 // Errors returned by ParseKey. They never contain the key.
 var (
-	ErrKeyLength   = &Error{Code: CodeInvalid, Message: "license key must be 64 characters long"}
-	ErrKeyNotHex   = &Error{Code: CodeInvalid, Message: "license key must contain only hexadecimal characters"}
-	ErrKeyChecksum = &Error{Code: CodeInvalid, Message: "license key checksum does not match (mistyped key?)"}
+	errKeyLength   = &Error{Code: CodeInvalid, Message: "license key must be 64 characters long"}
+	errKeyNotHex   = &Error{Code: CodeInvalid, Message: "license key must contain only hexadecimal characters"}
+	errKeyChecksum = &Error{Code: CodeInvalid, Message: "license key checksum does not match (mistyped key?)"}
 )
 
 // GenerateKey returns a new license key read from random (crypto/rand.Reader
@@ -37,7 +37,7 @@ func GenerateKey(random io.Reader) (string, error) {
 	if _, err := io.ReadFull(random, raw[:]); err != nil {
 		return "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
 	}
-	var buf [KeyLength]byte
+	var buf [keyLength]byte
 	hex.Encode(buf[:keyBodyLength], raw[:])
 	sum := wire.KeyChecksum(buf[:keyBodyLength])
 	copy(buf[keyBodyLength:], sum[:])
@@ -52,7 +52,7 @@ const dummyKey = "00000000000000000000000000000000000000000000000000000000000000
 // fails only for a length or a character that no key can have.
 func parseKey(s string) (key string, checksumOK bool, err error) {
 	key, err = ParseKey(s)
-	if err == ErrKeyChecksum {
+	if err == errKeyChecksum {
 		return strings.ToLower(strings.TrimSpace(s)), false, nil
 	}
 	return key, err == nil, err
@@ -60,16 +60,18 @@ func parseKey(s string) (key string, checksumOK bool, err error) {
 
 // ParseKey checks a license key as typed or pasted by a person and returns it
 // in canonical form (lower case). Surrounding white space is removed and upper
-// case is accepted. It returns ErrKeyLength, ErrKeyNotHex or ErrKeyChecksum, so
-// a mistyped or invented key is rejected without any store access.
+// case is accepted. A wrong length, a character that is not hexadecimal and
+// a checksum that does not match each give an *Error of code CodeInvalid
+// whose message says which (never the key), so a mistyped or invented key
+// is rejected without any store access.
 func ParseKey(s string) (string, error) {
 	s = strings.TrimSpace(s)
-	if len(s) != KeyLength {
-		return "", ErrKeyLength
+	if len(s) != keyLength {
+		return "", errKeyLength
 	}
-	var buf [KeyLength]byte
+	var buf [keyLength]byte
 	lower := true
-	for i := 0; i < KeyLength; i++ {
+	for i := 0; i < keyLength; i++ {
 		c := s[i]
 		switch {
 		case '0' <= c && c <= '9', 'a' <= c && c <= 'f':
@@ -77,12 +79,12 @@ func ParseKey(s string) (string, error) {
 			c += 'a' - 'A'
 			lower = false
 		default:
-			return "", ErrKeyNotHex
+			return "", errKeyNotHex
 		}
 		buf[i] = c
 	}
 	if sum := wire.KeyChecksum(buf[:keyBodyLength]); string(sum[:]) != string(buf[keyBodyLength:]) {
-		return "", ErrKeyChecksum
+		return "", errKeyChecksum
 	}
 	if lower {
 		return s, nil // already canonical: no copy
@@ -92,10 +94,10 @@ func ParseKey(s string) (string, error) {
 
 // MaskKey returns the form of a key that may be shown after creation: its
 // first 8 characters, "...", and its last 8 characters. It returns "" for a
-// string that is not KeyLength long.
+// string that is not keyLength long.
 func MaskKey(key string) string {
-	if len(key) != KeyLength {
+	if len(key) != keyLength {
 		return ""
 	}
-	return key[:maskedEdge] + "..." + key[KeyLength-maskedEdge:]
+	return key[:maskedEdge] + "..." + key[keyLength-maskedEdge:]
 }

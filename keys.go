@@ -13,7 +13,8 @@ import (
 
 // CreateKeyInput holds the optional fields of a new key.
 type CreateKeyInput struct {
-	InstanceName string // at most 255 characters, no control characters
+	InstanceName string    // at most 255 characters, no control characters
+	ExpiresAt    time.Time // zero: never; else after now (kept to the second)
 }
 
 // CreatedKey is the answer to CreateKey: the stored record and the full
@@ -30,33 +31,22 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	if err := checkInstanceName(in.InstanceName); err != nil {
 		return CreatedKey{}, err
 	}
+	if !in.ExpiresAt.IsZero() {
+		in.ExpiresAt = in.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	if err := checkExpiresAt(in.ExpiresAt, s.now(), true); err != nil {
+		return CreatedKey{}, err
+	}
 	org, err := s.owner(ctx, a, true)
 	if err != nil {
 		return CreatedKey{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		full, err := GenerateKey(s.cfg.Random)
+		k, full, err := s.newKey(org.ID, in.InstanceName)
 		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
+			return CreatedKey{}, err
 		}
-		id, err := uuid.NewV7FromReader(s.cfg.Random)
-		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not generate a key id.", Err: err}
-		}
-		digest, err := s.cfg.Hasher.Digest(full)
-		if err != nil {
-			return CreatedKey{}, &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
-		}
-		k := Key{
-			ID:             id.String(),
-			OrganizationID: org.ID,
-			LookupValue:    s.cfg.Hasher.LookupValue(full),
-			Digest:         digest,
-			MaskedKey:      MaskKey(full),
-			InstanceName:   in.InstanceName,
-			Active:         true,
-			CreatedAt:      s.now(),
-		}
+		k.ExpiresAt = in.ExpiresAt
 		err = s.cfg.Store.CreateKey(ctx, k)
 		if errors.Is(err, ErrDuplicateKey) && attempt < 4 {
 			continue // a lookup prefix already taken (Argon2Hasher): make another key
@@ -68,6 +58,33 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 		return CreatedKey{Key: k, LicenseKey: full}, nil
 	}
+}
+
+// newKey makes a new active key of organization orgID, not yet stored, and
+// the full license key.
+func (s *Service) newKey(orgID, instanceName string) (Key, string, error) {
+	full, err := GenerateKey(s.cfg.Random)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
+	}
+	id, err := uuid.NewV7FromReader(s.cfg.Random)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not generate a key id.", Err: err}
+	}
+	digest, err := s.cfg.Hasher.Digest(full)
+	if err != nil {
+		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
+	}
+	return Key{
+		ID:             id.String(),
+		OrganizationID: orgID,
+		LookupValue:    s.cfg.Hasher.LookupValue(full),
+		Digest:         digest,
+		MaskedKey:      MaskKey(full),
+		InstanceName:   instanceName,
+		Active:         true,
+		CreatedAt:      s.now(),
+	}, full, nil
 }
 
 // The creation times ImportKey accepts: stores keep times as Unix
@@ -85,7 +102,7 @@ var importFrom, importUntil = time.Unix(0, 0), time.Unix(0, math.MaxInt64)
 // now; else after 1970-01-01 and before 2262-04-11, or an error of code
 // CodeInvalid) and the key.created event is sent. A key already in the
 // store gives ErrDuplicateKey; a string that is not 64 hex characters,
-// ErrKeyLength or ErrKeyNotHex. With Argon2Hasher, whose lookup value is a
+// errKeyLength or errKeyNotHex. With Argon2Hasher, whose lookup value is a
 // key's first 8 characters, two imported keys that share them cannot both
 // be stored (the second gives ErrDuplicateKey, about once in 100,000
 // keys); migrate with the default HMAC hasher.
@@ -170,7 +187,7 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit in
 	page := KeyPage{OrganizationID: org.ID, OrganizationName: org.Name}
 	if limit > 0 && len(keys) > limit {
 		keys = keys[:limit]
-		page.Next = s.formatCursor(org.ID, CursorOf(keys[limit-1]))
+		page.Next = s.formatCursor(org.ID, keys[limit-1].Cursor())
 	}
 	s.rec.overlay(keys)
 	page.Keys = keys
@@ -229,7 +246,7 @@ func (s *Service) revokedKeyIDs(ctx context.Context, orgID string) (ids []string
 		if len(page) < listChunk {
 			break
 		}
-		after = CursorOf(page[len(page)-1])
+		after = page[len(page)-1].Cursor()
 	}
 	sort.Strings(ids)
 	return ids, keys, nil

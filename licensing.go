@@ -21,15 +21,21 @@ type Policy struct {
 	// BillingURL is sent to instances so they can point people at upgrades.
 	BillingURL string
 	// Limits maps reported metric names to the plan features that limit
-	// them. Nil means DefaultLimits; an empty map means no limits.
+	// them. Nil means the seed system's map: companyCount → maxCompanies,
+	// userCount → maxUsersPerOrg, invoicesThisMonth → maxInvoicesPerMonth
+	// and orgCount → maxOrganizations (a plan without maxOrganizations
+	// allows one organization). An empty map means no limits.
 	Limits map[string]string
 	// NotEligibleMessage is the error text when an organization whose plan
 	// lacks RequiredFeature asks for a key or a token; it should name the
-	// vendor's upgrade path. Default: DefaultNotEligibleMessage.
+	// vendor's upgrade path. Default: "Your plan does not include
+	// self-hosted licenses; upgrade your plan in the billing settings to
+	// create license keys."
 	NotEligibleMessage string
 	// ValidateNotEligibleMessage is the error text a self-hosted instance
 	// gets when its organization's plan lacks RequiredFeature. Default:
-	// DefaultValidateNotEligibleMessage.
+	// "This organization's plan does not include self-hosted licenses; ask
+	// the organization owner to upgrade the plan in the billing settings."
 	ValidateNotEligibleMessage string
 	// Issuer is the iss claim of offline tokens, which clients check.
 	// Required: New and SetPolicy refuse an empty one.
@@ -38,8 +44,8 @@ type Policy struct {
 
 // Default texts of a plan that does not allow self-hosting (see Policy).
 const (
-	DefaultNotEligibleMessage         = "Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."
-	DefaultValidateNotEligibleMessage = "This organization's plan does not include self-hosted licenses; ask the organization owner to upgrade the plan in the billing settings."
+	defaultNotEligibleMessage         = "Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."
+	defaultValidateNotEligibleMessage = "This organization's plan does not include self-hosted licenses; ask the organization owner to upgrade the plan in the billing settings."
 )
 
 // Config configures a Service. New fills in the defaults documented on each
@@ -59,7 +65,7 @@ type Config struct {
 	// Signing signs offline tokens, validation answers to requests with a
 	// nonce, and revocation lists. Default: a fresh Ed25519 key made by New,
 	// which lives only as long as the process; production services load
-	// persistent keys (ParsePrivateKeyPEM, NewSigningKeys).
+	// persistent keys (LoadOrCreateSigningKeys, NewSigningKeys).
 	Signing *SigningKeys
 	// TokenLifetime is how long an offline token is valid. Default one year.
 	TokenLifetime time.Duration
@@ -96,12 +102,13 @@ type Config struct {
 // Service implements the key lifecycle. Create it with New; it is safe for
 // concurrent use. Close it to flush batched validation records.
 type Service struct {
-	cfg    Config
-	policy atomic.Pointer[Policy]
-	rec    *recorder
-	shared *sharingTracker
-	events *eventQueue // the validate route's events; nil without OnEvent
-	dummy  string      // a digest no key has, verified against on a miss
+	cfg     Config
+	policy  atomic.Pointer[Policy]
+	rec     *recorder
+	shared  *sharingTracker
+	events  *eventQueue  // the validate route's events; nil without OnEvent
+	expired *expiredKeys // keys whose EventKeyExpired was sent
+	dummy   string       // a digest no key has, verified against on a miss
 	// cursorKey authenticates list cursors (cursor.go).
 	cursorKey []byte
 	// revocations holds the encoded revocation lists (revocationcache.go).
@@ -160,8 +167,8 @@ func New(cfg Config) (*Service, error) {
 	if cursorSecret == nil {
 		cursorSecret = cfg.Signing.ed.Seed()
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), cursorKey: newCursorKey(cursorSecret),
-		revocations: newRevocationCache()}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000),
+		cursorKey: newCursorKey(cursorSecret), revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
@@ -184,13 +191,13 @@ func (s *Service) SetPolicy(p Policy) error {
 		return configError("Policy.Issuer is empty")
 	}
 	if p.Limits == nil {
-		p.Limits = DefaultLimits
+		p.Limits = defaultLimits
 	}
 	if p.NotEligibleMessage == "" {
-		p.NotEligibleMessage = DefaultNotEligibleMessage
+		p.NotEligibleMessage = defaultNotEligibleMessage
 	}
 	if p.ValidateNotEligibleMessage == "" {
-		p.ValidateNotEligibleMessage = DefaultValidateNotEligibleMessage
+		p.ValidateNotEligibleMessage = defaultValidateNotEligibleMessage
 	}
 	p.Limits = maps.Clone(p.Limits)
 	s.policy.Store(&p)

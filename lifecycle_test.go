@@ -48,8 +48,11 @@ func TestListKeys(t *testing.T) {
 	is.Equal(second["id"], id1)
 	is.Equal(first["licenseKey"], k2[:8]+"..."+k2[56:]) // masked
 	is.Equal(second["licenseKey"], k1[:8]+"..."+k1[56:])
-	is.Equal(keysOf(first), []string{"activatedAt", "active", "createdAt", "id", "instanceMetrics", "instanceName",
-		"instanceUrl", "lastValidatedAt", "lastViolations", "licenseKey"})
+	is.Equal(keysOf(first), []string{"activatedAt", "active", "createdAt", "expiresAt", "id", "instanceMetrics", "instanceName",
+		"instanceUrl", "lastValidatedAt", "lastViolations", "licenseKey", "rotatedFrom", "rotatedTo"})
+	is.Equal(first["expiresAt"], nil)   // never expires
+	is.Equal(first["rotatedTo"], nil)   // not rotated
+	is.Equal(first["rotatedFrom"], nil) // not a rotation's new key
 	is.Equal(first["instanceUrl"], nil)
 	is.Equal(first["lastValidatedAt"], nil)
 	is.Equal(first["activatedAt"], nil)
@@ -204,7 +207,7 @@ func TestValidateErrors(t *testing.T) {
 				o.Plan, o.Features = "starter", map[string]any{"selfHostingLicense": false}
 			})
 			return validateBody(key, "")
-		}, 403, `{"valid":false,"error":"` + licensing.DefaultValidateNotEligibleMessage + `","plan":"starter","billingUrl":"` + billing + `"}`},
+		}, 403, `{"valid":false,"error":"` + "This organization's plan does not include self-hosted licenses; ask the organization owner to upgrade the plan in the billing settings." + `","plan":"starter","billingUrl":"` + billing + `"}`},
 		{"instance url javascript", func(e *env, key string) string {
 			return validateBody(key, `"instanceUrl":"javascript:alert(1)"`)
 		}, 400, `{"error":"` + badURL + `"}`},
@@ -335,12 +338,12 @@ func TestValidateFailuresTakeOnePath(t *testing.T) {
 	is.Equal(cs.reads.Load(), reads) // what is not 64 hex characters never reaches the store
 	close(release)
 	failed := e.eventsOf(licensing.EventValidationFailed)
-	var reasons []string
+	var reasons []licensing.Outcome
 	for _, ev := range failed {
-		reasons = append(reasons, ev.Reason)
+		reasons = append(reasons, ev.Outcome)
 	}
-	is.Equal(reasons, []string{licensing.ReasonUnknown, licensing.ReasonMalformed, licensing.ReasonRevoked,
-		licensing.ReasonMalformed, licensing.ReasonMalformed, licensing.ReasonMalformed}) // events still arrive, in order, after the answers
+	is.Equal(reasons, []licensing.Outcome{licensing.OutcomeUnknown, licensing.OutcomeMalformed, licensing.OutcomeRevoked,
+		licensing.OutcomeMalformed, licensing.OutcomeMalformed, licensing.OutcomeMalformed}) // events still arrive, in order, after the answers
 }
 
 func TestKeySharedByInstances(t *testing.T) {

@@ -17,13 +17,15 @@ type memKey struct {
 	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
 	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
 	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
+	expires                                  int64 // UnixNano; 0: never
 	active                                   bool
 	extra                                    *memExtra
 }
 
 type memExtra struct {
-	metrics    map[string]float64
-	violations []string
+	metrics                map[string]float64
+	violations             []string
+	rotatedTo, rotatedFrom string
 }
 
 func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
@@ -76,11 +78,12 @@ func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 	p := &memKey{
 		id: id, org: org, active: k.Active,
 		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
-		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt),
+		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt), expires: nanos(k.ExpiresAt),
 	}
 	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil {
-		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations)}
+	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" {
+		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
+			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom}
 	}
 	return p
 }
@@ -96,10 +99,14 @@ func (p *memKey) key() Key {
 
 // bareKey returns the Key without its metrics and violations.
 func (p *memKey) bareKey() Key {
-	return Key{
+	k := Key{
 		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
 		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
-		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked),
+		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked), ExpiresAt: fromNanos(p.expires),
 	}
+	if p.extra != nil {
+		k.RotatedTo, k.RotatedFrom = p.extra.rotatedTo, p.extra.rotatedFrom
+	}
+	return k
 }

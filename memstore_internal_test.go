@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +49,12 @@ func TestLoadInAnyOrderListsNewestFirst(t *testing.T) {
 				is.NoErr(m.load(batch...))
 				want = append(want, batch[:len(minutes)]...)
 			}
-			SortKeys(want)
+			slices.SortFunc(want, func(a, b Key) int { // newest first, as ListKeys
+				if c := b.CreatedAt.Compare(a.CreatedAt); c != 0 {
+					return c
+				}
+				return strings.Compare(b.ID, a.ID)
+			})
 			got, err := m.ListKeys(context.Background(), "org-a", KeyCursor{}, 0)
 			is.NoErr(err)
 			is.Equal(len(got), len(want))

@@ -15,7 +15,7 @@ import (
 // request's path: they must be safe for concurrent use, quick and
 // non-blocking (an atomic add), and must not call back into the Service.
 // The strings passed are drawn from a small fixed set (route patterns,
-// Outcome constants), so they are safe to use as metric labels.
+// Outcome values), so they are safe to use as metric labels.
 type Observer interface {
 	// Request is called once per request the Handler answers, after the
 	// answer is written: route is the pattern that matched, such as
@@ -24,46 +24,35 @@ type Observer interface {
 	// of no route gives RouteUnmatched), status the HTTP status sent, d the
 	// time the handler took.
 	Request(route string, status int, d time.Duration)
-	// Validation is called once per validation with its outcome, one of
-	// the Outcome constants.
-	Validation(outcome string)
+	// Validation is called once per validation with its outcome.
+	Validation(outcome Outcome)
 }
 
 // RouteUnmatched is the route Observer.Request receives for a path that
 // matches no route (answered 404).
 const RouteUnmatched = "unmatched"
 
-// Outcomes of a validation, as Observer.Validation receives them. Every
-// request to the validate route has exactly one outcome when it is served
-// by a Handler; ValidateKey called directly reports those of the Service
-// (all but OutcomeRateLimited, OutcomeInvalidInput and OutcomeError).
-const (
-	OutcomeValid        = "valid"         // the key is valid (200)
-	OutcomeMalformed    = "malformed"     // not a well-formed key with a valid checksum (401)
-	OutcomeUnknown      = "unknown"       // no such key (401)
-	OutcomeRevoked      = "revoked"       // the key was revoked (401)
-	OutcomeInactive     = "inactive"      // the key's organization is inactive or no longer known (401/403)
-	OutcomeNotEligible  = "not_eligible"  // the plan lacks the required feature (403)
-	OutcomeRateLimited  = "rate_limited"  // refused by the rate limiter (429)
-	OutcomeInvalidInput = "invalid_input" // a bad request: body, fields, nonce (400, 413, 415)
-	OutcomeError        = "error"         // the server failed (5xx)
-)
+// Outcome is what became of one validation: what Observer.Validation
+// receives, and the cause an EventValidationFailed carries. Every request
+// to the validate route has exactly one outcome when it is served by a
+// Handler; ValidateKey called directly has those of the Service (all but
+// OutcomeRateLimited, OutcomeInvalidInput and OutcomeError). The values
+// are short lower-case words, safe as metric labels.
+type Outcome string
 
-// outcomeOf maps an EventValidationFailed reason to its outcome.
-func outcomeOf(reason string) string {
-	switch reason {
-	case ReasonMalformed:
-		return OutcomeMalformed
-	case ReasonUnknown:
-		return OutcomeUnknown
-	case ReasonRevoked:
-		return OutcomeRevoked
-	case ReasonPlanNotEligible:
-		return OutcomeNotEligible
-	default: // ReasonOrgInactive, ReasonOrgNotFound
-		return OutcomeInactive
-	}
-}
+// Outcomes of a validation.
+const (
+	OutcomeValid        Outcome = "valid"         // the key is valid (200)
+	OutcomeMalformed    Outcome = "malformed"     // not a well-formed key with a valid checksum (401)
+	OutcomeUnknown      Outcome = "unknown"       // no such key (401)
+	OutcomeRevoked      Outcome = "revoked"       // the key was revoked (401)
+	OutcomeExpired      Outcome = "expired"       // the real key, past its expiry (401)
+	OutcomeInactive     Outcome = "inactive"      // the key's organization is inactive or no longer known (401/403)
+	OutcomeNotEligible  Outcome = "not_eligible"  // the plan lacks the required feature (403)
+	OutcomeRateLimited  Outcome = "rate_limited"  // refused by the rate limiter (429)
+	OutcomeInvalidInput Outcome = "invalid_input" // a bad request: body, fields, nonce (400, 413, 415)
+	OutcomeError        Outcome = "error"         // the server failed (5xx)
+)
 
 // observeEvent reports the validation outcome an event stands for.
 func (s *Service) observeEvent(e *Event) {
@@ -71,6 +60,6 @@ func (s *Service) observeEvent(e *Event) {
 	case EventKeyValidated:
 		s.cfg.Observer.Validation(OutcomeValid)
 	case EventValidationFailed:
-		s.cfg.Observer.Validation(outcomeOf(e.Reason))
+		s.cfg.Observer.Validation(e.Outcome)
 	}
 }

@@ -14,7 +14,7 @@ import (
 type nopObserver struct{}
 
 func (nopObserver) Request(string, int, time.Duration) {}
-func (nopObserver) Validation(string)                  {}
+func (nopObserver) Validation(Outcome)                 {}
 
 type discardWriter struct{ h http.Header }
 

@@ -16,13 +16,13 @@ import (
 type countingObserver struct {
 	mu       sync.Mutex
 	requests map[string]int // "route status"
-	outcomes map[string]int
+	outcomes map[licensing.Outcome]int
 }
 
 var _ licensing.Observer = (*countingObserver)(nil)
 
 func newCountingObserver() *countingObserver {
-	return &countingObserver{requests: map[string]int{}, outcomes: map[string]int{}}
+	return &countingObserver{requests: map[string]int{}, outcomes: map[licensing.Outcome]int{}}
 }
 
 func (o *countingObserver) Request(route string, status int, d time.Duration) {
@@ -31,16 +31,16 @@ func (o *countingObserver) Request(route string, status int, d time.Duration) {
 	o.requests[route+" "+strconv.Itoa(status)]++
 }
 
-func (o *countingObserver) Validation(outcome string) {
+func (o *countingObserver) Validation(outcome licensing.Outcome) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.outcomes[outcome]++
 }
 
-func (o *countingObserver) snapshot() (map[string]int, map[string]int) {
+func (o *countingObserver) snapshot() (map[string]int, map[licensing.Outcome]int) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	req, out := map[string]int{}, map[string]int{}
+	req, out := map[string]int{}, map[licensing.Outcome]int{}
 	for k, v := range o.requests {
 		req[k] = v
 	}
@@ -69,7 +69,7 @@ func TestObserver(t *testing.T) {
 		body    string
 		setup   func()
 		status  int
-		outcome string
+		outcome licensing.Outcome
 	}{
 		{"valid", body(good), nil, 200, licensing.OutcomeValid},
 		{"malformed", body("lk_nothex"), nil, 401, licensing.OutcomeMalformed},
@@ -139,7 +139,7 @@ func TestObserverRoutes(t *testing.T) {
 		"POST /validate 200":   1,
 		"POST /validate 429":   2,
 	})
-	is.Equal(out, map[string]int{licensing.OutcomeValid: 1, licensing.OutcomeRateLimited: 2})
+	is.Equal(out, map[licensing.Outcome]int{licensing.OutcomeValid: 1, licensing.OutcomeRateLimited: 2})
 }
 
 // TestObserverService: ValidateKey called without a Handler reports the
@@ -154,5 +154,5 @@ func TestObserverService(t *testing.T) {
 	_, err = e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: "nope"})
 	is.True(err != nil)
 	_, out := obs.snapshot()
-	is.Equal(out, map[string]int{licensing.OutcomeValid: 1, licensing.OutcomeMalformed: 1})
+	is.Equal(out, map[licensing.Outcome]int{licensing.OutcomeValid: 1, licensing.OutcomeMalformed: 1})
 }

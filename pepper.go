@@ -10,8 +10,8 @@ import (
 // MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
 const MinPepperLength = 32
 
-// ErrShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
-var ErrShortPepper = &Error{Code: CodeInvalid, Message: "pepper must be at least 32 bytes"}
+// errShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
+var errShortPepper = &Error{Code: CodeInvalid, Message: "pepper must be at least 32 bytes"}
 
 // pepperFingerprintLabel is the fixed message PepperFingerprint signs.
 const pepperFingerprintLabel = "licensing pepper fingerprint v1"

@@ -7,11 +7,11 @@ import (
 	"time"
 )
 
-// DefaultLimits is the metric → plan feature map used when Policy.Limits is
+// defaultLimits is the metric → plan feature map used when Policy.Limits is
 // nil. A feature the plan does not define is no limit, except
 // maxOrganizations, which is 1 unless the plan says otherwise, as on the
 // seed system: self-hosted licenses cover one organization.
-var DefaultLimits = map[string]string{
+var defaultLimits = map[string]string{
 	"companyCount":      "maxCompanies",
 	"userCount":         "maxUsersPerOrg",
 	"invoicesThisMonth": "maxInvoicesPerMonth",

@@ -27,9 +27,9 @@ const (
 	AlgRS256 = wire.AlgRS256
 )
 
-// SignatureHeader carries the signature of a signed answer; docs/API.md
+// signatureHeader carries the signature of a signed answer; docs/API.md
 // gives the signed string.
-const SignatureHeader = wire.SignatureHeader
+const signatureHeader = wire.SignatureHeader
 
 // SigningKeys are the keys a Service signs offline tokens and answers with:
 // always an Ed25519 key, and optionally an RSA key (2048 bits or more) for
@@ -234,43 +234,4 @@ func (k *SigningKeys) signJWT(alg string, claims any) (string, error) {
 // kid="...", alg="ed25519", sig="<standard base64 of the Ed25519 signature>".
 func (k *SigningKeys) signAnswer(status int, date string, body []byte) string {
 	return wire.FormatSignature(k.edKID, ed25519.Sign(k.ed, wire.SignedString(status, k.edKID, date, body)))
-}
-
-// ParsePrivateKeyPEM reads an Ed25519 or RSA private key from the first PEM
-// block of data: a "PRIVATE KEY" block (PKCS #8) or, for RSA, an "RSA
-// PRIVATE KEY" block (PKCS #1). A block of another type (a public key, a
-// certificate) or an encrypted block (Proc-Type header) is refused.
-func ParsePrivateKeyPEM(data []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, configError("no PEM block")
-	}
-	if _, encrypted := block.Headers["Proc-Type"]; encrypted {
-		return nil, configError("an encrypted PEM block; give the key unencrypted (mode 0600)")
-	}
-	if block.Type != "PRIVATE KEY" && block.Type != "RSA PRIVATE KEY" {
-		return nil, configError(fmt.Sprintf("a PEM block of type %q, not PRIVATE KEY or RSA PRIVATE KEY", block.Type))
-	}
-	if k, err := x509.ParsePKCS8PrivateKey(block.Bytes); err == nil {
-		switch k := k.(type) {
-		case ed25519.PrivateKey:
-			return k, nil
-		case *rsa.PrivateKey:
-			return k, nil
-		}
-		return nil, configError(fmt.Sprintf("unsupported private key type %T", k))
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	return nil, configError("not a PKCS #8 or PKCS #1 private key")
-}
-
-// MarshalPrivateKeyPEM encodes key as a PKCS #8 PEM block.
-func MarshalPrivateKeyPEM(key crypto.Signer) ([]byte, error) {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }

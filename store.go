@@ -2,7 +2,6 @@ package licensing
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,6 +42,24 @@ type Store interface {
 	// Key.ApplyValidation does, in one write for the whole batch. Records
 	// of unknown keys are skipped.
 	RecordValidations(ctx context.Context, recs []ValidationRecord) error
+	// SetKeyExpiry sets the key's ExpiresAt (zero: never), durably, and
+	// returns the updated key. An expired key may be given a later expiry
+	// and validates again. A revoked key gives ErrKeyRevoked and is left
+	// unchanged; a missing key gives ErrKeyNotFound.
+	SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (Key, error)
+	// RotateKey replaces the key oldID by newKey in one atomic, durable
+	// step: either nothing changes, or all of this holds (also after a
+	// crash at any point):
+	//   - newKey is stored (as CreateKey would) with RotatedFrom = oldID and
+	//     the old key's InstanceName, InstanceURL and ExpiresAt, copied
+	//     inside the same step (whatever newKey carried in those fields);
+	//   - the old key has RotatedTo = newKey.ID and ExpiresAt = oldEndsAt,
+	//     unless its ExpiresAt was earlier (and non-zero), which it keeps.
+	// It returns the updated old key. A missing old key gives
+	// ErrKeyNotFound, a revoked one ErrKeyRevoked, one already rotated
+	// ErrKeyRotated, a clash of newKey's ID or LookupValue ErrDuplicateKey;
+	// nothing changes on any error.
+	RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error)
 }
 
 // ValidKeyID reports whether id is a key id as stores accept it: the
@@ -74,17 +91,6 @@ func parseKeyID(id string) (uuid.UUID, bool) {
 	return u, err == nil
 }
 
-// SortKeys orders keys newest first: CreatedAt descending, then ID
-// descending, the order of ListKeys.
-func SortKeys(keys []Key) {
-	sort.Slice(keys, func(i, j int) bool {
-		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
-			return keys[i].CreatedAt.After(keys[j].CreatedAt)
-		}
-		return keys[i].ID > keys[j].ID
-	})
-}
-
 // KeyCursor is a position in an organization's key list: the list goes on
 // with the keys that sort after a key created at CreatedAt with ID, newest
 // first. The zero KeyCursor is the start of the list.
@@ -96,8 +102,8 @@ type KeyCursor struct {
 // IsZero reports whether c is the start of the list.
 func (c KeyCursor) IsZero() bool { return c.CreatedAt.IsZero() && c.ID == "" }
 
-// CursorOf returns the position right after k.
-func CursorOf(k Key) KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
+// Cursor returns the position in the key list right after k.
+func (k Key) Cursor() KeyCursor { return KeyCursor{CreatedAt: k.CreatedAt, ID: k.ID} }
 
 // Key is a stored license key. It never holds the key itself: only its
 // lookup value, digest and masked form.
@@ -114,6 +120,9 @@ type Key struct {
 	ActivatedAt     time.Time // first successful validation; zero before
 	LastValidatedAt time.Time // zero before the first validation
 	RevokedAt       time.Time // zero while active
+	ExpiresAt       time.Time // zero: never expires; see Service.SetKeyExpiry
+	RotatedTo       string    // id of the key that replaced this one (Store.RotateKey); "" if none
+	RotatedFrom     string    // id of the key this one replaced; "" if none
 	LastMetrics     map[string]float64
 	LastViolations  []string
 }

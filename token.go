@@ -14,11 +14,15 @@ type IssuedToken struct {
 	Plan      string
 }
 
+// errTokenKeyExpired refuses a token for a key past its expiry.
+var errTokenKeyExpired = &Error{Code: CodeForbidden, Message: "License key has expired; renew it (set a later expiresAt) before issuing a token."}
+
 // IssueToken signs an offline token for key id of the actor's organization,
 // with alg AlgRS256 or AlgEdDSA ("" picks RS256 when an RSA key is
 // configured, else EdDSA). The actor must own the organization, which must be
 // active with an eligible plan; a revoked key gives ErrKeyRevoked, an
-// unknown key ErrKeyNotFound.
+// unknown key ErrKeyNotFound. The token's expiry is never later than the
+// key's ExpiresAt; a key past it gives an error of code CodeForbidden.
 func (s *Service) IssueToken(ctx context.Context, a Actor, id, alg string) (IssuedToken, error) {
 	signing := s.cfg.Signing
 	switch alg {
@@ -48,6 +52,12 @@ func (s *Service) IssueToken(ctx context.Context, a Actor, id, alg string) (Issu
 	}
 	now := s.now().Truncate(time.Second)
 	exp := now.Add(s.cfg.TokenLifetime)
+	if !k.ExpiresAt.IsZero() && k.ExpiresAt.Before(exp) {
+		exp = k.ExpiresAt // never later than the key itself
+		if !exp.After(now) {
+			return IssuedToken{}, errTokenKeyExpired
+		}
+	}
 	if s.cfg.CapTokensAtPeriodEnd && !org.CurrentPeriodEnd.IsZero() {
 		if end := org.CurrentPeriodEnd.Add(s.cfg.TokenPeriodGrace); end.Before(exp) {
 			exp = end.UTC().Truncate(time.Second)

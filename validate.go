@@ -34,13 +34,18 @@ type ValidationResult struct {
 	TrialEndsAt      time.Time // zero unless a trial runs
 	TrialDaysLeft    int       // days rounded up; meaningful when TrialEndsAt is set
 	BillingURL       string
+	// ExpiresAt is the key's expiry, zero when it never expires. With
+	// ErrKeyExpired, ValidateKey returns it (and KeyID) too.
+	ExpiresAt time.Time
 }
 
 // ValidateKey checks a license key presented by a self-hosted instance and
 // returns the organization's plan as it is now. A key that is not 64 hex
 // characters is rejected without store access; unknown, mistyped (bad
 // checksum) and revoked keys all give ErrInvalidLicense after the same
-// work, so their answers cannot be told apart by time either. A key whose
+// work, so their answers cannot be told apart by time either. A real key
+// past its ExpiresAt gives ErrKeyExpired, with KeyID and ExpiresAt set in
+// the result (a holder of the key learns when it expired). A key whose
 // checksum fails but whose record is in the store is valid: the seed
 // system issued 64 random hex characters without a checksum, and such keys
 // keep working once their records are migrated (ImportKey). A success is
@@ -58,7 +63,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	// dummy digest on a miss), and an event queued off the request path.
 	full, checksumOK, err := parseKey(in.LicenseKey)
 	if err != nil {
-		return s.reject(ctx, ReasonMalformed, nil) // not 64 hex characters: nothing to look up
+		return s.reject(ctx, OutcomeMalformed, nil) // not 64 hex characters: nothing to look up
 	}
 	lookup := s.cfg.Hasher.LookupValue(full)
 	var k Key
@@ -79,15 +84,19 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	match := verifyKey(s.cfg.Hasher, full, lookup, digest)
 	switch {
 	case (!found || !match) && !checksumOK:
-		return s.reject(ctx, ReasonMalformed, nil)
+		return s.reject(ctx, OutcomeMalformed, nil)
 	case !found || !match:
-		return s.reject(ctx, ReasonUnknown, nil)
+		return s.reject(ctx, OutcomeUnknown, nil)
 	case !k.Active:
-		return s.reject(ctx, ReasonRevoked, &k)
+		return s.reject(ctx, OutcomeRevoked, &k)
+	}
+	now := s.now()
+	if !k.ExpiresAt.IsZero() && !now.Before(k.ExpiresAt) {
+		return s.rejectExpired(ctx, &k) // told only to a holder of the real key
 	}
 	org, err := s.cfg.Organizations.Organization(ctx, k.OrganizationID)
 	if errors.Is(err, ErrOrgNotFound) {
-		return s.reject(ctx, ReasonOrgNotFound, &k)
+		return s.reject(ctx, OutcomeInactive, &k)
 	}
 	if err != nil {
 		return ValidationResult{}, wrapErr("find organization", err)
@@ -95,14 +104,13 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	policy := s.policy.Load()
 	if err := s.eligible(org, policy.ValidateNotEligibleMessage); err != nil {
 		if ErrorCode(err) != CodePlanNotEligible {
-			s.emitLater(ctx, failed(ReasonOrgInactive, &k))
+			s.emitLater(ctx, failed(OutcomeInactive, &k))
 			return ValidationResult{}, err
 		}
-		s.emitLater(ctx, failed(ReasonPlanNotEligible, &k))
+		s.emitLater(ctx, failed(OutcomeNotEligible, &k))
 		return ValidationResult{Plan: org.Plan, BillingURL: policy.BillingURL}, err
 	}
 
-	now := s.now()
 	res := ValidationResult{
 		Valid:            true,
 		KeyID:            k.ID,
@@ -113,6 +121,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 		Violations:       violations(policy.Limits, org, in.Metrics),
 		CurrentPeriodEnd: org.CurrentPeriodEnd,
 		BillingURL:       policy.BillingURL,
+		ExpiresAt:        k.ExpiresAt,
 	}
 	if res.Features == nil {
 		res.Features = map[string]any{}
@@ -147,15 +156,15 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	return res, nil
 }
 
-// reject answers a validation that failed for reason with
+// reject answers a validation that failed with outcome with
 // ErrInvalidLicense, queuing its event off the request path.
-func (s *Service) reject(ctx context.Context, reason string, k *Key) (ValidationResult, error) {
-	s.emitLater(ctx, failed(reason, k))
+func (s *Service) reject(ctx context.Context, outcome Outcome, k *Key) (ValidationResult, error) {
+	s.emitLater(ctx, failed(outcome, k))
 	return ValidationResult{}, ErrInvalidLicense
 }
 
-func failed(reason string, k *Key) Event {
-	e := Event{Type: EventValidationFailed, Reason: reason}
+func failed(outcome Outcome, k *Key) Event {
+	e := Event{Type: EventValidationFailed, Outcome: outcome}
 	if k != nil {
 		e.KeyID, e.OrganizationID, e.MaskedKey = k.ID, k.OrganizationID, k.MaskedKey
 	}

@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/licensekit/licensing/internal/harness"
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/pb33f/libopenapi/datamodel/high/base"
@@ -39,6 +40,8 @@ const (
 	exRevokedKey    = "4bb47f186df233e48b09d241ee4defb821add0c35ac8311469fe152259ef9388"
 	exInactiveKey   = "d1022618b99a974b56caeae99b4f9e2eac444335123e3ab94bbbc817143cf7df"
 	exDowngradedKey = "36497cd22b69edbf03d8d7b71d549738b6bfd74cc051efb2b32ac5dabe76eb36"
+	exExpiredKey    = "5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c"
+	exRotatedID     = "019c8a12-cdef-7abc-8f01-23456789abcd"
 )
 
 var (
@@ -48,6 +51,8 @@ var (
 	revoked     createdKey
 	inactiveKey createdKey // of org-closed, deactivated after it was made
 	downKey     createdKey // of org-down, downgraded after it was made
+	expiredKey  createdKey // given a past expiry after it was made
+	rotatedKey  createdKey // rotated after it was made
 
 	reachedMu sync.Mutex
 	reached   = map[string]bool{}     // "METHOD path status" answered by the server
@@ -76,10 +81,11 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildServer(dir)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return 1, err
 	}
+	defer harness.RemoveBuilds()
 	if primary, err = startServer(bin, filepath.Join(dir, "main"), "-rate-limit", "0", "-owner-rate-limit", "0"); err != nil {
 		return 1, err
 	}
@@ -107,6 +113,18 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	if downKey, err = primary.createKey("org-down"); err != nil {
+		return 1, err
+	}
+	if expiredKey, err = primary.createKey(""); err != nil {
+		return 1, err
+	}
+	if err := primary.lifetimeCall("PATCH", expiredKey.id, `{"expiresAt":"2026-01-01T00:00:00+00:00"}`, 200); err != nil {
+		return 1, err
+	}
+	if rotatedKey, err = primary.createKey(""); err != nil {
+		return 1, err
+	}
+	if err := primary.lifetimeCall("POST", rotatedKey.id+"/rotate", `{"overlapHours":1}`, 201); err != nil {
 		return 1, err
 	}
 	if err := primary.reload(); err != nil {
@@ -198,7 +216,8 @@ func substitute(s string) (string, error) {
 		s = strings.NewReplacer(exActiveID, k.id, exActiveKey, k.key).Replace(s)
 	}
 	return strings.NewReplacer(exRevokedID, revoked.id, exRevokedKey, revoked.key,
-		exInactiveKey, inactiveKey.key, exDowngradedKey, downKey.key).Replace(s), nil
+		exInactiveKey, inactiveKey.key, exDowngradedKey, downKey.key,
+		exExpiredKey, expiredKey.key, exRotatedID, rotatedKey.id).Replace(s), nil
 }
 
 // request is what a test sends.

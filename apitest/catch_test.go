@@ -28,8 +28,8 @@ func findOp(t *testing.T, method, path string) operation {
 func TestChecksCatch(t *testing.T) {
 	is := is.New(t)
 	const (
-		created = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611650f80a81392a52e0db9b0237669087c4518e1c130e541a5b11ca0de","instanceName":null,"active":true,"createdAt":"2026-02-20T10:30:00+00:00"}`
-		listed  = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611...b11ca0de","instanceName":null,"instanceUrl":null,"active":true,"lastValidatedAt":null,"activatedAt":null,"createdAt":"2026-02-20T10:30:00+00:00","instanceMetrics":null,"lastViolations":null}`
+		created = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611650f80a81392a52e0db9b0237669087c4518e1c130e541a5b11ca0de","instanceName":null,"active":true,"createdAt":"2026-02-20T10:30:00+00:00","expiresAt":null}`
+		listed  = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611...b11ca0de","instanceName":null,"instanceUrl":null,"active":true,"lastValidatedAt":null,"activatedAt":null,"createdAt":"2026-02-20T10:30:00+00:00","instanceMetrics":null,"lastViolations":null,"expiresAt":null,"rotatedTo":null,"rotatedFrom":null}`
 	)
 	json := map[string]string{"Content-Type": "application/json"}
 	noStore := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -56,6 +56,12 @@ func TestChecksCatch(t *testing.T) {
 		{"an undocumented status", "POST", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 415, json, `{"error":"x"}`, true},
 		{"a list that shows a full key", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
 			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, "96879611...b11ca0de", "96879611650f80a81392a52e0db9b0237669087c4518e1c130e541a5b11ca0de", 1) + `]}`, true},
+		{"a list with a Z expiry", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
+			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"expiresAt":null`, `"expiresAt":"2027-01-01T00:00:00Z"`, 1) + `]}`, true},
+		{"a list with rotatedTo not an id", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
+			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"rotatedTo":null`, `"rotatedTo":"x"`, 1) + `]}`, true},
+		{"a list without rotatedFrom", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
+			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `,"rotatedFrom":null`, ``, 1) + `]}`, true},
 		{"a list with keys null", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore, `{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":null}`, true},
 		{"a list with an extra field", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
 			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"active":true`, `"active":true,"digest":"abc"`, 1) + `]}`, true},

@@ -189,7 +189,8 @@ var keyPath = regexp.MustCompile(`/keys/([^/]+)/jwt$`)
 
 // madeAnew are the fields whose values the server makes for each answer:
 // an example's value of them stands for any value (the schema checks it).
-var madeAnew = map[string]bool{"id": true, "licenseKey": true, "createdAt": true, "expiresAt": true, "jwt": true, "nextCursor": true}
+var madeAnew = map[string]bool{"id": true, "licenseKey": true, "createdAt": true, "expiresAt": true, "jwt": true, "nextCursor": true,
+	"rotatedFrom": true} // the id of the fresh key each example with the active key's id gets
 
 // sameScalars compares every top-level scalar field of ex's value (the error
 // text, valid, status, reason, plan, ...) but those in madeAnew with the

@@ -5,7 +5,7 @@
 //	c, err := client.New(client.Config{
 //		ServerURL:  "https://licensing.example.com",
 //		LicenseKey: os.Getenv("LICENSE_KEY"), // a 64-hex key or an offline token
-//		PublicKeys: jwks,                     // the server's JWKS, embedded at build time
+//		PublicKeys: publicKeys,               // `licensing-server public-keys` (PEM) or the JWKS, embedded at build time
 //		Issuer:     "licensing.example.com",
 //		CachePath:  "/var/lib/product/license.json",
 //		OnChange:   apply,                    // the plan to apply, when it changes
@@ -16,6 +16,12 @@
 //	go c.Run(ctx) // checks now and every 24h
 //
 // # Why a license is what it is
+//
+// [Client.Check] returns an error exactly when the License it returns is
+// not usable (not Valid: the fallback plan applies). A usable License that
+// is not fresh (the last good answer served because the server could not
+// confirm it) comes with a nil error and its cause in License.Warning, so
+// a plain `if err != nil` never drops a good license.
 //
 // Every License carries a [Reason] ([ReasonValid], [ReasonRevokedOrUnknown],
 // [ReasonPlanNotEligible], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
@@ -43,7 +49,11 @@
 // whatever the local clock says; the difference between the server's signed
 // date and the local clock is reported as License.ClockSkew. The key is sent
 // only to ServerURL's origin: a redirect anywhere else is refused
-// ([ErrRedirect]).
+// ([ErrRedirect]). A status that the API never answers with (a 404 from a
+// ServerURL that misses the API's mount point, a proxy's 502 page) is
+// [ErrUnexpectedStatus], a [*StatusError] that names the URL called and
+// what ServerURL must be: like an outage, not a forgery, it keeps the
+// cached license.
 //
 // The cache file holds those signed bytes and is verified on every read, so
 // editing it is useless. When the server cannot be reached the last good
@@ -55,6 +65,22 @@
 // time seen, less ClockTolerance, is [ErrClockRollback], not a longer
 // license. Offline tokens (JWTs) are verified with PublicKeys, the issuer
 // and expiry checked, and dropped once a signed revocation list names them.
+//
+// # Limits of the cache file
+//
+// The cache file is the client's only memory: deleting it erases the
+// revocation lists it held (a revoked offline token is accepted again) and
+// the latest time seen (a clock set back is no longer noticed). So an
+// offline token with a ServerURL is accepted only while its newest signed
+// revocation list (or, before the first, its iat) is at most
+// Config.RevocationListMaxAge old, 30 days by default
+// ([ErrRevocationListStale] after that, until the server is reached): a
+// deleted cache brings a revoked token back for that long at most. A clock
+// set back after the deletion is not noticed, and stretches that window up
+// to the token's exp; where that matters, issue short-lived tokens. A
+// token without a ServerURL (air-gapped) is bounded by its exp only. A
+// license key gains nothing from a deletion: without the cache, an
+// unreachable server gives the fallback plan.
 package client
 
 import (
@@ -76,11 +102,25 @@ import (
 // defaultTimeout bounds one request to the license server.
 const defaultTimeout = 30 * time.Second
 
+// DefaultRevocationListMaxAge is Config.RevocationListMaxAge when it is 0.
+const DefaultRevocationListMaxAge = 30 * 24 * time.Hour
+
+// NoRevocationListMaxAge, as Config.RevocationListMaxAge, accepts an
+// offline token with a ServerURL for as long as its exp allows, however old
+// its revocation list: a deleted cache file then brings a revoked token
+// back until its exp.
+const NoRevocationListMaxAge time.Duration = -1
+
 // Config configures a Client; New fills in the defaults.
 type Config struct {
 	ServerURL  string // the license server; the API path is added
 	LicenseKey string // a 64-hex license key, or an offline token (JWT)
-	PublicKeys []byte // the server's JWKS (GET /api/v1/licensing/public-keys), embedded in the product
+	// PublicKeys are the server's public keys, embedded in the product: the
+	// PEM that `licensing-server public-keys` prints (or GET
+	// /api/v1/licensing/public-keys.pem serves), or the JWKS of GET
+	// /api/v1/licensing/public-keys. New refuses anything else, and a
+	// document without a usable Ed25519 or RSA key.
+	PublicKeys []byte
 	Issuer     string // the iss that offline tokens must carry; required for tokens
 	CachePath  string // file for the last signed answer (mode 0600); "" keeps nothing
 
@@ -110,6 +150,17 @@ type Config struct {
 	GracePeriod    time.Duration // how long the last good answer outlives an unreachable server; default 7 days
 	FallbackPlan   string        // the plan when no license holds; default "community"
 	ClockTolerance time.Duration // clock drift accepted before ErrClockRollback; default 1h
+	// RevocationListMaxAge bounds, for an offline token with a ServerURL,
+	// how long the token is accepted without a fresh revocation list: the
+	// newest list the server signed for it (or, before the first, the
+	// token's own iat) may be at most this old on the corrected clock, else
+	// Check refuses the token with ErrRevocationListStale until the server
+	// is reached. Deleting the cache file erases the lists the client held,
+	// and with them a revocation it learnt: this bound is how long such a
+	// deletion can bring a revoked token back. Default 30 days (0);
+	// NoRevocationListMaxAge turns the bound off. A token without a
+	// ServerURL (air-gapped) is bounded by its exp only.
+	RevocationListMaxAge time.Duration
 	// HTTPClient sends the requests; default: a client with a 30 s timeout.
 	// The Client uses a copy whose CheckRedirect refuses any redirect to
 	// another origin than ServerURL's (then applies this one's policy), and
@@ -119,12 +170,13 @@ type Config struct {
 	// features change (and once with the first result).
 	OnChange func(License)
 	// OnCheck, when set, is called after every check (Check's and Run's)
-	// with its result: the License to apply and the error, nil exactly when
-	// License.Reason is ReasonValid. It runs on the checking goroutine and
-	// is not called for a check cut short by the end of its context.
+	// with what Check returns: the License to apply and the error, nil
+	// exactly when License.Valid. It runs on the checking goroutine and is
+	// not called for a check cut short by the end of its context.
 	OnCheck func(License, error)
 	// Logger receives a Warn line for each failed check (reason, plan,
-	// source, server message, error) and a Debug line for each good one,
+	// source, server message, error) and for each license served with a
+	// License.Warning, and a Debug line for each fresh one,
 	// and a Warn line listing License.DroppedMetrics when there are any.
 	// Default slog.Default(); slog.New(slog.DiscardHandler) silences it.
 	// No line holds the license key or token.
@@ -147,13 +199,15 @@ type Client struct {
 // InstanceURL or InstanceID that the server refuses are errors here, not at
 // the first check.
 func New(cfg Config) (*Client, error) {
-	ks, err := parseJWKS(cfg.PublicKeys)
+	ks, err := parsePublicKeys(cfg.PublicKeys)
 	if err != nil {
 		return nil, err
 	}
 	cfg.LicenseKey = strings.TrimSpace(cfg.LicenseKey)
 	c := &Client{keys: ks}
 	switch {
+	case cfg.LicenseKey == "":
+		return nil, ErrNoLicenseKey
 	case strings.Count(cfg.LicenseKey, ".") == 2:
 		c.token = true
 		if c.claims, err = parseToken(ks, cfg.LicenseKey); err != nil {
@@ -171,7 +225,7 @@ func New(cfg Config) (*Client, error) {
 			return nil, err
 		}
 	default:
-		return nil, fmt.Errorf("%w: not a 64-character key with a valid checksum, nor a token", ErrInvalidKey)
+		return nil, fmt.Errorf("client: Config.LicenseKey (%d characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token (a JWT): copy it again, whole, from the vendor", len(cfg.LicenseKey))
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
@@ -195,6 +249,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.ClockTolerance <= 0 {
 		cfg.ClockTolerance = time.Hour
+	}
+	if cfg.RevocationListMaxAge == 0 {
+		cfg.RevocationListMaxAge = DefaultRevocationListMaxAge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -237,8 +294,22 @@ func (c *Client) fallback(now time.Time) License {
 
 // Check establishes the license now: online when it can, else from the
 // cache or the offline token. It always returns the License to apply, its
-// Reason set; err says why that is not a fresh, valid answer or token.
-// Config.OnCheck and Config.Logger hear of the result.
+// Reason set.
+//
+// err is nil exactly when the License is usable (License.Valid): a fresh
+// answer, a verified token, or the last good answer within the grace
+// period. A usable License that is not fresh (the server unreachable, an
+// unexpected status, a damaged cache file beside a valid token) carries
+// the cause in License.Warning and Reason, with err == nil, so that the
+// usual
+//
+//	lic, err := c.Check(ctx)
+//	if err != nil {
+//		// no license: lic is Config.FallbackPlan's, err says why
+//	}
+//
+// never drops a good license. Config.OnCheck and Config.Logger hear of the
+// result.
 func (c *Client) Check(ctx context.Context) (License, error) {
 	now := c.cfg.Now()
 	st, cacheErr := c.loadCache()
@@ -255,9 +326,12 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		lic, err = c.checkKey(ctx, now, &st, cacheErr, metrics)
 	}
 	lic.DroppedMetrics = dropped
-	lic.Reason = reasonOf(err)
+	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
+	if err != nil && lic.Valid {
+		lic.Warning, err = err, nil // usable: the cause goes with the license
+	}
 	if ctx.Err() == nil {
 		c.report(lic, err)
 	}
@@ -302,9 +376,12 @@ func (c *Client) report(lic License, err error) {
 	if lic.ClockSkew != 0 {
 		attrs = append(attrs, "clockSkew", lic.ClockSkew)
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
-	} else {
+	case lic.Warning != nil:
+		c.cfg.Logger.Warn("licensing client: license holds, with a warning", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
+	default:
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
 	}
 	if len(lic.DroppedMetrics) > 0 {
@@ -335,6 +412,9 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		last = &lic
 		wait := c.cfg.Interval
+		if err == nil {
+			err = lic.Warning // a license not confirmed is retried as soon as a failed one
+		}
 		if err != nil && !errors.Is(err, ErrInvalidKey) && !errors.Is(err, ErrRevoked) {
 			failures++
 			backoff := time.Minute * time.Duration(math.Pow(2, float64(min(failures-1, 20))))

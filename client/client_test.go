@@ -3,6 +3,7 @@ package client_test
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/client"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 type clock struct {
@@ -146,8 +148,10 @@ func TestGraceThenFallback(t *testing.T) {
 
 	w.clock.Add(6 * 24 * time.Hour)
 	lic, err := c.Check(context.Background())
-	is.True(errors.Is(err, client.ErrUnreachable)) // said,
-	is.Equal(lic.Source, client.SourceCache)       // but the cached answer holds within grace
+	is.NoErr(err)                                          // the cached answer holds within grace: no error,
+	is.True(errors.Is(lic.Warning, client.ErrUnreachable)) // the cause said beside the license
+	is.Equal(lic.Reason, client.ReasonServerUnreachable)
+	is.Equal(lic.Source, client.SourceCache)
 	is.True(lic.Valid)
 	is.Equal(lic.Plan, "business")
 
@@ -157,6 +161,14 @@ func TestGraceThenFallback(t *testing.T) {
 	is.Equal(lic.Source, client.SourceFallback) // then the fallback plan
 	is.Equal(lic.Plan, "community")
 	is.True(!lic.Valid)
+	is.Equal(lic.Warning, nil) // the error is Check's
+
+	// without a cache, the fallback at once, with the error
+	lic, err = w.client(t, key, "").Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnreachable))
+	is.Equal(lic.Source, client.SourceFallback)
+	is.True(!lic.Valid)
+	is.Equal(lic.Warning, nil)
 }
 
 func TestEditedCacheIsRejected(t *testing.T) {
@@ -357,7 +369,8 @@ func TestOfflineToken(t *testing.T) {
 	is.NoErr(err)
 	is.NoErr(os.WriteFile(cache, edited, 0o600))
 	lic, err = offline.Check(context.Background())
-	is.True(errors.Is(err, client.ErrCacheInvalid))
+	is.NoErr(err) // the token holds
+	is.True(errors.Is(lic.Warning, client.ErrCacheInvalid))
 	is.Equal(lic.Reason, client.ReasonCacheFailed)
 }
 
@@ -582,4 +595,201 @@ func with(m map[string]float64, name string, v float64) map[string]float64 {
 func validKey() string {
 	k, _ := licensing.GenerateKey(nil)
 	return k
+}
+
+// A ServerURL that misses the API's mount point (a bare host for an API
+// under /billing/licensing/, or the API path given twice) or a proxy's
+// error page is an unexpected status, named with the URL called and what
+// ServerURL must be; not a forgery. Like an outage, it keeps the cache.
+func TestServerURLUnderASubPath(t *testing.T) {
+	w := newWorld(t)
+	mux := http.NewServeMux()
+	mux.Handle("/billing/licensing/", http.StripPrefix("/billing/licensing", w.srv.Config.Handler))
+	billing := httptest.NewServer(mux)
+	t.Cleanup(billing.Close)
+	proxy := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(http.StatusBadGateway)
+		io.WriteString(rw, "<html><body><h1>502 Bad Gateway</h1></body></html>")
+	}))
+	t.Cleanup(proxy.Close)
+	tests := []struct {
+		name      string
+		serverURL string
+		called    string   // the URL the error names; "" for a valid answer
+		says      []string // what the error says besides
+	}{
+		{"mount point", billing.URL + "/billing/licensing", "", nil},
+		{"mount point with a slash", billing.URL + "/billing/licensing/", "", nil},
+		{"bare host", billing.URL, billing.URL + "/api/v1/licensing/validate",
+			[]string{"status 404 Not Found", "Config.ServerURL (" + billing.URL + ") must be the URL under which the license server serves /api/v1/licensing/"}},
+		{"API path twice", billing.URL + "/billing/licensing/api/v1/licensing", billing.URL + "/billing/licensing/api/v1/licensing/api/v1/licensing/validate",
+			[]string{"status 404 Not Found", "ends with /api/v1/licensing, which the client adds itself: drop it"}},
+		{"proxy's 502 page", proxy.URL, proxy.URL + "/api/v1/licensing/validate",
+			[]string{"status 502 Bad Gateway", "a proxy or gateway answered, not the license server", "Config.ServerURL (" + proxy.URL + ")"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = tc.serverURL; cfg.Logger = slog.New(slog.DiscardHandler) })
+			lic, err := c.Check(context.Background())
+			if tc.called == "" {
+				is.NoErr(err)
+				is.True(lic.Valid)
+				return
+			}
+			is.True(errors.Is(err, client.ErrUnexpectedStatus)) // not ErrUntrusted
+			is.True(!errors.Is(err, client.ErrUntrusted))
+			is.True(errors.Is(err, client.ErrUnreachable)) // like an outage
+			is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
+			var se *client.StatusError
+			is.True(errors.As(err, &se))
+			is.Equal(se.URL, tc.called)
+			is.True(strings.Contains(err.Error(), tc.called)) // names the URL called
+			for _, s := range tc.says {
+				is.True(strings.Contains(err.Error(), s)) // names the status and the fix
+			}
+			is.True(!strings.Contains(err.Error(), key)) // never the key
+		})
+	}
+
+	t.Run("keeps the cache", func(t *testing.T) {
+		is := is.New(t)
+		_, key := w.key(t)
+		cache := filepath.Join(t.TempDir(), "license.json")
+		_, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL + "/billing/licensing" }).Check(context.Background())
+		is.NoErr(err)
+		lic, err := w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.NoErr(err)
+		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus))
+		is.True(lic.Valid) // the cached license holds within grace
+		is.Equal(lic.Source, client.SourceCache)
+		is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
+	})
+
+	t.Run("offline token", func(t *testing.T) {
+		is := is.New(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		lic, err := w.client(t, tok.JWT, "", func(cfg *client.Config) { cfg.ServerURL = billing.URL; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.NoErr(err)
+		is.True(lic.Valid)                                          // the token holds
+		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
+		is.True(strings.Contains(lic.Warning.Error(), billing.URL+"/api/v1/licensing/revocations"))
+	})
+}
+
+// The public keys may be the PEM that `licensing-server public-keys` prints
+// (SigningKeys.PublicKeysPEM: the RSA key, then the Ed25519 key) or the
+// JWKS; anything else is refused, saying what is expected.
+func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tokens := map[string]string{}
+	for _, alg := range []string{licensing.AlgEdDSA, licensing.AlgRS256} {
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, alg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[alg] = tok.JWT
+	}
+	for name, keys := range map[string][]byte{"PEM": signing.PublicKeysPEM(), "JWKS": signing.JWKS(),
+		"PEM with blank lines around": append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...)} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			lic, err := w.client(t, key, "", func(cfg *client.Config) { cfg.PublicKeys = keys }).Check(context.Background())
+			is.NoErr(err) // a signed answer verifies
+			is.Equal(lic.Source, client.SourceOnline)
+			for _, jwt := range tokens {
+				lic, err := w.client(t, jwt, "", func(cfg *client.Config) { cfg.PublicKeys = keys; cfg.ServerURL = "" }).Check(context.Background())
+				is.NoErr(err) // an offline token verifies
+				is.Equal(lic.Source, client.SourceToken)
+			}
+		})
+	}
+
+	private, err := keyfile.Marshal(mustEd25519(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := []struct {
+		name string
+		keys []byte
+		says string
+	}{
+		{"empty", nil, "Config.PublicKeys is empty"},
+		{"text", []byte("kid: abc"), "neither PEM nor JSON"},
+		{"a private key", private, `not a "PUBLIC KEY"; never embed a private key`},
+		{"a certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), `is a "CERTIFICATE"`},
+		{"text after the PEM", append(signing.PublicKeysPEM(), "trailing"...), "text follows the last block"},
+		{"JSON that is not a JWKS", []byte(`{"keys": 3}`), "not a JWKS"},
+		{"a JWKS without keys", []byte(`{"keys": []}`), "no Ed25519 or RSA signing key"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := client.New(client.Config{ServerURL: "https://licensing.example.com", LicenseKey: validKey(), PublicKeys: tc.keys})
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), tc.says))                                                // says what is wrong
+			is.True(strings.Contains(err.Error(), "as PEM (the output of `licensing-server public-keys`")) // and what is expected
+			is.True(strings.Contains(err.Error(), "or as a JWKS"))
+		})
+	}
+}
+
+func mustEd25519(t *testing.T) ed25519.PrivateKey {
+	t.Helper()
+	_, k, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A license key that is not set is said to be missing, not "invalid or
+// revoked"; a malformed one is not said to be revoked either; a token of
+// another issuer names both issuers.
+func TestConfigErrorsNameTheFix(t *testing.T) {
+	tests := []struct {
+		name string
+		key  string
+		says []string
+		not  string
+	}{
+		{"empty", "", []string{"Config.LicenseKey is empty", "LICENSE_KEY"}, "revoked"},
+		{"only spaces", " \n\t", []string{"Config.LicenseKey is empty"}, "revoked"},
+		{"malformed", "0123abcd", []string{"Config.LicenseKey (8 characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token"}, "revoked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			_, err := client.New(client.Config{ServerURL: "https://licensing.example.com", LicenseKey: tc.key, PublicKeys: signing.JWKS()})
+			is.True(err != nil)
+			if tc.key == "" || strings.TrimSpace(tc.key) == "" {
+				is.True(errors.Is(err, client.ErrNoLicenseKey))
+			}
+			for _, s := range tc.says {
+				is.True(strings.Contains(err.Error(), s)) // names the cause and the fix
+			}
+			is.True(!strings.Contains(err.Error(), tc.not))
+		})
+	}
+
+	t.Run("issuer", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		c := w.client(t, tok.JWT, "", func(cfg *client.Config) {
+			cfg.ServerURL, cfg.Issuer, cfg.Logger = "", "licensing.example.com", slog.New(slog.DiscardHandler)
+		})
+		_, err = c.Check(context.Background())
+		is.True(errors.Is(err, client.ErrTokenInvalid))
+		is.True(strings.Contains(err.Error(), `its issuer is "licensing.test", Config.Issuer is "licensing.example.com"`)) // both issuers
+		is.True(strings.Contains(err.Error(), "set Config.Issuer"))                                                        // and the fix
+	})
 }

@@ -10,12 +10,12 @@ import (
 )
 
 // start is the package doc's code, compiled here: TestPackageDocCompiles
-// holds the doc to it, line for line. jwks and apply are the product's.
-func start(ctx context.Context, jwks []byte, apply func(client.License)) error {
+// holds the doc to it, line for line. publicKeys and apply are the product's.
+func start(ctx context.Context, publicKeys []byte, apply func(client.License)) error {
 	c, err := client.New(client.Config{
 		ServerURL:  "https://licensing.example.com",
 		LicenseKey: os.Getenv("LICENSE_KEY"), // a 64-hex key or an offline token
-		PublicKeys: jwks,                     // the server's JWKS, embedded at build time
+		PublicKeys: publicKeys,               // `licensing-server public-keys` (PEM) or the JWKS, embedded at build time
 		Issuer:     "licensing.example.com",
 		CachePath:  "/var/lib/product/license.json",
 		OnChange:   apply, // the plan to apply, when it changes

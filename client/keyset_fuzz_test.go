@@ -7,9 +7,11 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"math/big"
 	"strings"
 	"sync"
@@ -114,9 +116,9 @@ func keySetSeeds() [][]byte {
 // accepts carries the signature of the key its kid names.
 func checkKeySet(t *testing.T, doc []byte, token string) {
 	t.Helper()
-	ks, err := parseJWKS(doc)
+	ks, err := parsePublicKeys(doc)
 	if err != nil {
-		if !strings.HasPrefix(err.Error(), "client: public keys: ") {
+		if !strings.HasPrefix(err.Error(), "client: Config.PublicKeys") {
 			t.Fatalf("refusal %q does not say what was refused", err)
 		}
 		return
@@ -183,13 +185,16 @@ func checkKeySet(t *testing.T, doc []byte, token string) {
 	}
 }
 
-// FuzzParseJWKS feeds arbitrary key sets (and tokens) to the client: see
+// FuzzParseJWKS feeds arbitrary key sets, JWKS or PEM (and tokens), to the client: see
 // checkKeySet for the property.
 func FuzzParseJWKS(f *testing.F) {
 	tokens := []string{signedToken(wire.AlgEdDSA, "k1"), signedToken(wire.AlgRS256, "r1"), "a.b.c", ""}
 	for i, doc := range keySetSeeds() {
 		f.Add(doc, tokens[i%len(tokens)])
 	}
+	edDER, _ := x509.MarshalPKIXPublicKey(ksEd.Public())
+	rsaDER, _ := x509.MarshalPKIXPublicKey(&rsaKey().PublicKey)
+	f.Add(append(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: rsaDER}), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: edDER})...), tokens[0])
 	f.Fuzz(func(t *testing.T, doc []byte, token string) {
 		if len(doc) > 64<<10 {
 			return

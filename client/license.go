@@ -3,7 +3,12 @@ package client
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
 	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // Source says where a License came from.
@@ -17,12 +22,14 @@ const (
 	SourceFallback Source = "fallback" // nothing holds: Config.FallbackPlan
 )
 
-// Reason says why a License is what it is. It is ReasonValid exactly when
-// Check returned no error; otherwise it names the failure (the error says
-// more, for a person).
+// Reason says why a License is what it is. It is ReasonValid for a fresh
+// answer or a verified token with nothing to report; otherwise it names the
+// failure (Check's error, or License.Warning for a usable license that is
+// not fresh, says more, for a person).
 type Reason string
 
-// Reasons of a License. The comment names the error Check returns with it.
+// Reasons of a License. The comment names the error behind it: Check's
+// error, or License.Warning when the License is still usable (Valid).
 const (
 	// ReasonValid: a fresh signed answer or a verified offline token says
 	// the license holds (nil error).
@@ -48,6 +55,12 @@ const (
 	// ReasonServerUnreachable: no answer, an unreadable one or a server
 	// error (ErrUnreachable); the cache counts within the grace period.
 	ReasonServerUnreachable Reason = "server_unreachable"
+	// ReasonUnexpectedStatus: the server answered with a status that the
+	// license server's API does not answer with, unsigned: a 404 from a
+	// Config.ServerURL that misses the API's mount point, or a proxy's 502
+	// (ErrUnexpectedStatus, a *StatusError that names the URL called); the
+	// cache counts within the grace period, as for an outage.
+	ReasonUnexpectedStatus Reason = "unexpected_status"
 	// ReasonRedirectRefused: the server redirected to another origin, where
 	// the client does not send the key (ErrRedirect, which also wraps
 	// ErrUnreachable).
@@ -67,6 +80,11 @@ const (
 	// ReasonTokenInvalid: the offline token's issuer is not Config.Issuer
 	// (ErrTokenInvalid).
 	ReasonTokenInvalid Reason = "token_invalid"
+	// ReasonRevocationListStale: the offline token has had no revocation
+	// list signed by the server for longer than Config.RevocationListMaxAge
+	// (ErrRevocationListStale, joined with why the server was not reached),
+	// so it is not accepted until the server is reached.
+	ReasonRevocationListStale Reason = "revocation_list_stale"
 	// ReasonCacheFailed: the cache file is damaged or was edited
 	// (ErrCacheInvalid), or cannot be written (ErrCacheWrite).
 	ReasonCacheFailed Reason = "cache_failed"
@@ -86,9 +104,20 @@ type License struct {
 	TrialEndsAt      time.Time
 	TrialDaysLeft    int
 	BillingURL       string
-	Source           Source
+	// KeyExpiresAt is when the license key expires, as the server's last
+	// answer said (zero: it never expires, or no answer told); see
+	// ReasonKeyExpiring and ReasonKeyExpired.
+	KeyExpiresAt time.Time
+	Source       Source
 	// Reason says why the License is what it is; see Reason.
 	Reason Reason
+	// Warning is why a usable License (Valid, Check's error nil) is not
+	// fresh: the last good answer served from the cache because the server
+	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
+	// valid token beside a damaged cache file or an untrusted revocation
+	// list. nil for a fresh answer or token, and for a License that is not
+	// Valid (Check's error says why then). Reason names it too.
+	Warning error
 	// ServerMessage is the error text of the server's signed refusal behind
 	// Reason (for example "Invalid or revoked license key", or the plan's
 	// upgrade advice), as the server wrote it; "" when there is none.
@@ -115,9 +144,13 @@ type License struct {
 	ValidUntil time.Time
 }
 
-// Errors of Check. Every failing Check still returns the License to apply
-// (the cache within grace, or the fallback).
+// Errors of New and Check, and of License.Warning. A failing Check still
+// returns the License to apply: the fallback (Config.FallbackPlan). When
+// the last good answer or a token still holds, Check returns no error and
+// the error is License.Warning.
 var (
+	// ErrNoLicenseKey: New was given an empty Config.LicenseKey.
+	ErrNoLicenseKey    = errors.New("client: Config.LicenseKey is empty: set it to the license key (64 hex characters) or the offline token the vendor issued; products usually read it from their configuration or an environment variable such as LICENSE_KEY")
 	ErrInvalidKey      = errors.New("client: license key is invalid or revoked")
 	ErrRevoked         = errors.New("client: offline token is revoked")
 	ErrInactive        = errors.New("client: organization is inactive")
@@ -126,12 +159,49 @@ var (
 	ErrUnreachable     = errors.New("client: license server unreachable")
 	ErrRedirect        = errors.New("client: the server redirected to another origin; the license key is not sent there")
 	ErrUntrusted       = errors.New("client: answer not trusted (bad signature or nonce)")
-	ErrTokenExpired    = errors.New("client: offline token expired")
-	ErrTokenInvalid    = errors.New("client: offline token invalid")
-	ErrClockRollback   = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
-	ErrCacheInvalid    = errors.New("client: cache file is damaged or was edited; ignored")
-	ErrCacheWrite      = errors.New("client: cannot write the cache file")
+	// ErrUnexpectedStatus: the server answered with a status that the
+	// license server's API does not answer with (a 404 from a ServerURL
+	// that misses the API's mount point, a proxy's 502 page). The error is
+	// a *StatusError, which also matches ErrUnreachable: like an outage,
+	// the cached license counts within the grace period.
+	ErrUnexpectedStatus = errors.New("client: unexpected HTTP status: not an answer of the license server's API")
+	ErrTokenExpired     = errors.New("client: offline token expired")
+	ErrTokenInvalid     = errors.New("client: offline token invalid")
+	// ErrRevocationListStale: the offline token's newest revocation list is
+	// older than Config.RevocationListMaxAge (see there).
+	ErrRevocationListStale = errors.New("client: the offline token is not accepted without a fresh revocation list")
+	ErrClockRollback       = errors.New("client: the local clock is earlier than a time already seen; refusing to extend the license")
+	ErrCacheInvalid        = errors.New("client: cache file is damaged or was edited; ignored")
+	ErrCacheWrite          = errors.New("client: cannot write the cache file")
 )
+
+// StatusError is an answer with a status that the license server's API
+// does not give (see ErrUnexpectedStatus): its text names the status, the
+// URL called and what Config.ServerURL must be. errors.Is matches it with
+// ErrUnexpectedStatus and with ErrUnreachable.
+type StatusError struct {
+	Status    int    // the HTTP status received
+	Method    string // the request's method
+	URL       string // the URL called, without its query
+	ServerURL string // Config.ServerURL, as used (no trailing slash)
+}
+
+// Error names the status, the URL and the fix.
+func (e *StatusError) Error() string {
+	got := fmt.Sprintf("client: HTTP status %d %s from %s %s", e.Status, http.StatusText(e.Status), e.Method, e.URL)
+	must := fmt.Sprintf("Config.ServerURL (%s) must be the URL under which the license server serves %s/ (for an API at https://vendor.example/billing/licensing%s/validate, it is https://vendor.example/billing/licensing)",
+		e.ServerURL, wire.APIPrefix, wire.APIPrefix)
+	if u, err := url.Parse(e.ServerURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.APIPrefix) {
+		must = fmt.Sprintf("Config.ServerURL (%s) ends with %s, which the client adds itself: drop it from Config.ServerURL", e.ServerURL, wire.APIPrefix)
+	}
+	if e.Status >= 500 {
+		return got + ", unsigned: a proxy or gateway answered, not the license server (down, or unreachable from the proxy); if the server runs, " + must
+	}
+	return got + ", not an answer of the license server's API: " + must
+}
+
+// Unwrap makes errors.Is match ErrUnexpectedStatus and ErrUnreachable.
+func (e *StatusError) Unwrap() []error { return []error{ErrUnexpectedStatus, ErrUnreachable} }
 
 // RateLimitedError says the server asked to wait.
 type RateLimitedError struct{ RetryAfter time.Duration }
@@ -167,6 +237,8 @@ func reasonOf(err error) Reason {
 		return ReasonValid
 	case errors.Is(err, ErrClockRollback):
 		return ReasonClockRolledBack
+	case errors.Is(err, ErrKeyExpired):
+		return ReasonKeyExpired
 	case errors.Is(err, ErrInvalidKey):
 		return ReasonRevokedOrUnknown
 	case errors.Is(err, ErrRevoked):
@@ -179,12 +251,16 @@ func reasonOf(err error) Reason {
 		return ReasonTokenExpired
 	case errors.Is(err, ErrTokenInvalid):
 		return ReasonTokenInvalid
+	case errors.Is(err, ErrRevocationListStale):
+		return ReasonRevocationListStale
 	case errors.As(err, &rl):
 		return ReasonRateLimited
 	case errors.Is(err, ErrRedirect):
 		return ReasonRedirectRefused
 	case errors.Is(err, ErrUntrusted):
 		return ReasonUntrustedAnswer
+	case errors.Is(err, ErrUnexpectedStatus):
+		return ReasonUnexpectedStatus
 	case errors.Is(err, ErrRejected):
 		return ReasonRequestRejected
 	case errors.Is(err, ErrUnreachable):

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,8 +58,8 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 		return License{}, err
 	}
 	received := c.cfg.Now()
-	if ans.Status >= 500 {
-		return License{}, fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+	if err := c.expectStatus(ans, http.MethodPost, wire.APIPrefix+wire.PathValidate, validateStatuses); err != nil {
+		return License{}, err
 	}
 	date, err := c.trust(ans, nonce)
 	if err != nil {
@@ -81,7 +82,9 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 		return License{}, err
 	}
 	if !lic.Valid {
-		return c.fallback(now), c.answerError(ans)
+		fb := c.fallback(now)
+		fb.KeyExpiresAt = lic.KeyExpiresAt // an expired key's refusal says when
+		return fb, c.answerError(ans)
 	}
 	lic.Source = SourceOnline
 	return lic, nil
@@ -94,10 +97,39 @@ func errorText(body []byte) string {
 	return b.Error
 }
 
+// The statuses that the license server answers with a signed answer: for
+// the validate route, and for the revocations route. A 5xx is the server's
+// own failure (signed or not, an outage); any other status is not an
+// answer of the license server's API at all (see expectStatus).
+var (
+	validateStatuses    = []int{http.StatusOK, http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusTooManyRequests}
+	revocationsStatuses = []int{http.StatusOK, http.StatusBadRequest, http.StatusTooManyRequests}
+)
+
+// expectStatus returns nil when ans has a status in expected, which trust
+// then checks. A signed 5xx is the license server's own failure
+// (ErrUnreachable); an unsigned one came from a proxy or gateway, and any
+// other status (a 404 from a ServerURL that misses the API's mount point)
+// is not an answer of the license server's API: both are a
+// *StatusError naming the status, the URL called and what ServerURL must be.
+func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []int) error {
+	if slices.Contains(expected, ans.Status) {
+		return nil
+	}
+	if ans.Status >= 500 && ans.Signature != "" {
+		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+	}
+	return &StatusError{Status: ans.Status, Method: method, URL: c.cfg.ServerURL + path, ServerURL: c.cfg.ServerURL}
+}
+
 // trust checks the signature and the nonce of a fresh answer and returns
 // its signed date. The date is not compared with the local clock: the nonce
 // already proves the answer is fresh.
 func (c *Client) trust(ans signedAnswer, nonce string) (time.Time, error) {
+	if ans.Signature == "" {
+		return time.Time{}, fmt.Errorf("%w: the answer (status %d) carries no %s header; if Config.ServerURL (%s) is not the URL under which the license server serves %s/, correct it",
+			ErrUntrusted, ans.Status, wire.SignatureHeader, c.cfg.ServerURL, wire.APIPrefix)
+	}
 	if err := c.keys.verifyAnswer(ans.Status, ans.Signature, ans.Date, ans.Body); err != nil {
 		return time.Time{}, fmt.Errorf("%w: %v", ErrUntrusted, err)
 	}
@@ -145,6 +177,9 @@ func (c *Client) answerLicense(ans signedAnswer) (License, error) {
 	if b.TrialDaysLeft != nil {
 		lic.TrialDaysLeft = *b.TrialDaysLeft
 	}
+	if b.ExpiresAt != nil { // also on the 401 of an expired key
+		lic.KeyExpiresAt = time.Time(*b.ExpiresAt).UTC()
+	}
 	if lic.Features == nil {
 		lic.Features = map[string]any{}
 	}
@@ -157,6 +192,8 @@ func (c *Client) answerError(ans signedAnswer) error {
 	var b wire.ErrorAnswer
 	json.Unmarshal(ans.Body, &b)
 	switch {
+	case ans.Status == http.StatusUnauthorized && b.ExpiresAt != nil:
+		return &refusal{ErrKeyExpired, b.Error}
 	case ans.Status == http.StatusUnauthorized:
 		return &refusal{ErrInvalidKey, b.Error}
 	case ans.Status == http.StatusForbidden && b.Plan != "":

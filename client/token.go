@@ -19,7 +19,8 @@ import (
 func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, cacheErr error) (License, error) {
 	cl := c.claims
 	if cl.Issuer != c.cfg.Issuer {
-		return c.fallback(now), fmt.Errorf("%w: issuer %q", ErrTokenInvalid, cl.Issuer)
+		return c.fallback(now), fmt.Errorf("%w: its issuer is %q, Config.Issuer is %q: set Config.Issuer to the issuer of the vendor's license server (licensing-server's -issuer, Policy.Issuer for the library), which every token it issues carries",
+			ErrTokenInvalid, cl.Issuer, c.cfg.Issuer)
 	}
 	var refreshErr error
 	replaced := false // a fresh signed list took the cached one's place
@@ -42,19 +43,46 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 			return c.fallback(now), ErrRevoked
 		}
 	}
+	if err := c.staleRevocations(now, st); err != nil {
+		return c.fallback(now), errors.Join(err, refreshErr)
+	}
 	features := cl.Features
 	if features == nil {
 		features = map[string]any{}
 	}
 	lic := License{Valid: true, Plan: cl.Plan, Features: features, OrganizationID: cl.Subject,
 		OrganizationName: cl.OrganizationName, Source: SourceToken, CheckedAt: time.Unix(cl.IssuedAt, 0), ValidUntil: exp}
-	if refreshErr != nil && !errors.Is(refreshErr, ErrUnreachable) {
-		return lic, refreshErr // an untrusted list is worth knowing about
+	if refreshErr != nil && (!errors.Is(refreshErr, ErrUnreachable) || errors.Is(refreshErr, ErrUnexpectedStatus)) {
+		return lic, refreshErr // an untrusted list, or a ServerURL that misses the API, is worth knowing about
 	}
 	if cacheErr != nil && !replaced {
 		return lic, cacheErr
 	}
 	return lic, nil
+}
+
+// staleRevocations returns ErrRevocationListStale when the token has a
+// ServerURL and its newest signed revocation list (or, before the first,
+// its iat) is older than Config.RevocationListMaxAge on the corrected
+// clock. The cache file is the only record of the lists: once it is
+// deleted, the token's iat is all there is to go on.
+func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
+	maxAge := c.cfg.RevocationListMaxAge
+	if c.cfg.ServerURL == "" || maxAge < 0 {
+		return nil
+	}
+	fresh, what := time.Unix(c.claims.IssuedAt, 0), "the token was issued"
+	if st.Revocations != nil {
+		if d, err := http.ParseTime(st.Revocations.Date); err == nil && d.After(fresh) {
+			fresh, what = d, "its newest revocation list was signed"
+		}
+	}
+	age := st.clock(now).Sub(fresh)
+	if age <= maxAge {
+		return nil
+	}
+	return fmt.Errorf("%w: %s at %s, %s ago, more than Config.RevocationListMaxAge (%s): reach the license server at %s to refresh it",
+		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.cfg.ServerURL)
 }
 
 // refreshRevocations fetches the signed revocation list of the token's
@@ -68,8 +96,8 @@ func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) (replac
 		return false, err
 	}
 	received := c.cfg.Now()
-	if ans.Status >= 500 {
-		return false, fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
+	if err := c.expectStatus(ans, http.MethodGet, wire.APIPrefix+wire.PathRevocations, revocationsStatuses); err != nil {
+		return false, err
 	}
 	date, err := c.trust(ans, nonce)
 	if err != nil {

@@ -105,8 +105,9 @@ func TestRedirectWithinTheOriginIsFollowed(t *testing.T) {
 	var asked atomic.Int64
 	own.CheckRedirect = func(*http.Request, []*http.Request) error { asked.Add(1); return http.ErrUseLastResponse }
 	c = w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = srv.URL + "/old"; cfg.HTTPClient = own })
-	_, err = c.Check(context.Background())
-	is.True(errors.Is(err, client.ErrUntrusted)) // the caller's policy still applies: the unsigned 308 is not believed
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrUnexpectedStatus)) // the caller's policy still applies: the 308 is not an answer of the API
+	is.True(!lic.Valid)
 	is.Equal(asked.Load(), int64(1))
 }
 
@@ -157,6 +158,9 @@ func TestClockSkewedInstall(t *testing.T) {
 			w.srv.Close()
 			local.Add(24 * time.Hour)
 			lic, err = c.Check(context.Background())
+			if err == nil {
+				err = lic.Warning // the cache holds: the cause is beside the license
+			}
 			is.True(errors.Is(err, client.ErrUnreachable))
 			is.True(!errors.Is(err, client.ErrClockRollback)) // a steady skew is no rollback
 			is.Equal(lic.Source, tc.offline)
@@ -285,7 +289,8 @@ func TestSignedAnswerThroughReverseProxy(t *testing.T) {
 			// The cache keeps the signed date: the answer verifies offline.
 			w.srv.Close()
 			lic, err = c.Check(context.Background())
-			is.True(errors.Is(err, client.ErrUnreachable))
+			is.NoErr(err)
+			is.True(errors.Is(lic.Warning, client.ErrUnreachable))
 			is.Equal(lic.Source, client.SourceCache)
 			is.True(lic.Valid)
 

@@ -1,13 +1,16 @@
 package client
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ed25519"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"math"
@@ -47,7 +50,7 @@ func parseJWKS(doc []byte) (keySet, error) {
 		} `json:"keys"`
 	}
 	if err := json.Unmarshal(doc, &set); err != nil {
-		return nil, fmt.Errorf("client: public keys: %w", err)
+		return nil, fmt.Errorf("client: Config.PublicKeys is not a JWKS (%v): %s", err, wantPublicKeys)
 	}
 	ks := keySet{}
 	for i, k := range set.Keys {
@@ -81,14 +84,92 @@ func parseJWKS(doc []byte) (keySet, error) {
 			continue // a key declared for another algorithm
 		}
 		if _, dup := ks[k.Kid]; dup {
-			return nil, fmt.Errorf("client: public keys: keys[%d]: kid %q names two keys", i, k.Kid)
+			return nil, fmt.Errorf("client: Config.PublicKeys: keys[%d]: kid %q names two keys", i, k.Kid)
 		}
 		ks[k.Kid] = pk
 	}
 	if len(ks) == 0 {
-		return nil, errors.New("client: public keys: no Ed25519 or RSA signing key")
+		return nil, errors.New("client: Config.PublicKeys: no Ed25519 or RSA signing key in the JWKS: " + wantPublicKeys)
 	}
 	return ks, nil
+}
+
+// parsePublicKeys reads Config.PublicKeys: PEM "PUBLIC KEY" blocks (what
+// `licensing-server public-keys` prints and GET .../public-keys.pem serves)
+// or a JWKS (GET .../public-keys). Anything else is an error that says what
+// is expected.
+func parsePublicKeys(doc []byte) (keySet, error) {
+	trimmed := bytes.TrimSpace(doc)
+	switch {
+	case len(trimmed) == 0:
+		return nil, errors.New("client: Config.PublicKeys is empty: " + wantPublicKeys)
+	case bytes.HasPrefix(trimmed, []byte("-----BEGIN ")):
+		return parsePEM(trimmed)
+	case trimmed[0] == '{':
+		return parseJWKS(trimmed)
+	}
+	return nil, errors.New("client: Config.PublicKeys is neither PEM nor JSON: " + wantPublicKeys)
+}
+
+// wantPublicKeys says what Config.PublicKeys must hold.
+const wantPublicKeys = "want the license server's public keys as PEM (the output of `licensing-server public-keys`, or GET " +
+	wire.APIPrefix + wire.PathPublicKeysPEM + ") or as a JWKS (GET " + wire.APIPrefix + wire.PathPublicKeys + "), embedded in the product"
+
+// parsePEM reads one or more PEM "PUBLIC KEY" (PKIX) blocks of Ed25519 and
+// RSA keys, each named by its RFC 7638 thumbprint as the server names it.
+// The same rules as parseJWKS hold: keys no signature could soundly be
+// checked with (an Ed25519 point of small order, an RSA key out of range)
+// and keys of other types are skipped, and a document with no usable key
+// is an error. So is a block of another type (a private key above all),
+// and text after the last block.
+func parsePEM(doc []byte) (keySet, error) {
+	ks := keySet{}
+	for i, rest := 1, doc; len(bytes.TrimSpace(rest)) > 0; i++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is malformed, or text follows the last block: %s", i, wantPublicKeys)
+		}
+		if b.Type != "PUBLIC KEY" {
+			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\"; never embed a private key: %s", i, b.Type, wantPublicKeys)
+		}
+		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d: %v", i, err)
+		}
+		var pk publicKey
+		var kid string
+		switch pub := pub.(type) {
+		case ed25519.PublicKey:
+			if len(pub) != ed25519.PublicKeySize || smallOrder(pub) {
+				continue
+			}
+			pk = publicKey{alg: wire.AlgEdDSA, ed: pub}
+			kid = thumbprint(`{"crv":"Ed25519","kty":"OKP","x":"` + base64.RawURLEncoding.EncodeToString(pub) + `"}`)
+		case *rsa.PublicKey:
+			if pub.N.BitLen() < minRSABits || pub.N.BitLen() > maxRSABits || pub.N.Bit(0) == 0 || pub.E < 3 || pub.E > math.MaxInt32 || pub.E%2 == 0 {
+				continue
+			}
+			pk = publicKey{alg: wire.AlgRS256, rsa: pub}
+			e := base64.RawURLEncoding.EncodeToString(big.NewInt(int64(pub.E)).Bytes())
+			kid = thumbprint(`{"e":"` + e + `","kty":"RSA","n":"` + base64.RawURLEncoding.EncodeToString(pub.N.Bytes()) + `"}`)
+		default:
+			continue // an EC key, say: the server signs with neither
+		}
+		ks[kid] = pk // the same key twice is the same kid: kept once
+	}
+	if len(ks) == 0 {
+		return nil, errors.New("client: Config.PublicKeys: no Ed25519 or RSA public key (of 2048 to 16384 bits) in the PEM: " + wantPublicKeys)
+	}
+	return ks, nil
+}
+
+// thumbprint is RFC 7638's SHA-256 JWK thumbprint of members, the required
+// members of a JWK in lexical order without spaces (base64url members need
+// no escaping): the kid the server gives each key.
+func thumbprint(members string) string {
+	sum := sha256.Sum256([]byte(members))
+	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
 // maxKIDLength bounds a key id: the server's are 43-character thumbprints,

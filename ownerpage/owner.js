@@ -1,5 +1,5 @@
-// The owner page: sign in with a bearer token, list, create and revoke
-// license keys, download offline tokens. No framework. Everything the API
+// The owner page: sign in with a bearer token, list, create, renew, rotate
+// and revoke license keys, download offline tokens. No framework. Everything the API
 // returns is inserted with textContent, never parsed as HTML: instance names,
 // URLs and metric names come from self-hosted instances and are untrusted.
 (function () {
@@ -17,6 +17,7 @@
     error: $("error"), status: $("status"),
     signIn: $("sign-in"), signInForm: $("sign-in-form"), token: $("token"), org: $("org"),
     app: $("app"), createForm: $("create-form"), instanceName: $("instance-name"), create: $("create"),
+    expiresOn: $("expires-on"), newKeyRotated: $("new-key-rotated"),
     newKey: $("new-key"), newKeyValue: $("new-key-value"), copy: $("copy"), copyStatus: $("copy-status"), newKeyDone: $("new-key-done"),
     refresh: $("refresh"), tz: $("tz"), empty: $("empty"), keys: $("keys"), more: $("more"),
     template: $("key-template")
@@ -321,7 +322,7 @@
     var masked = String(k.licenseKey || "");
     li.querySelector("article").setAttribute("aria-label", "Key " + masked);
     q(".masked").textContent = masked;
-    setActive(li, k.active === true);
+    setActive(li, k);
     setText(q(".instance-name"), k.instanceName, "not named");
     var urlDD = q(".instance-url");
     var u = safeURL(k.instanceUrl);
@@ -336,6 +337,8 @@
       setText(urlDD, k.instanceUrl, "not reported yet");
     }
     setTime(q(".created"), k.createdAt, "unknown");
+    setTime(q(".expires"), k.expiresAt, "never");
+    setText(q(".rotation"), rotationText(k), "none");
     setTime(q(".activated"), k.activatedAt, "not yet");
     setTime(q(".validated"), k.lastValidatedAt, "never");
     renderMetrics(q(".metrics"), k.instanceMetrics);
@@ -353,17 +356,65 @@
       q(".revoke").focus();
     });
     q(".confirm-revoke").addEventListener("click", function () { revoke(li, k); });
+    q(".renew").addEventListener("click", function () {
+      var at = endOfDay(q(".renew-date").value);
+      if (!at) {
+        showError("Pick the day the key should expire, or choose Never expires.");
+        q(".renew-date").focus();
+        return;
+      }
+      renew(li, k, at);
+    });
+    q(".renew-never").addEventListener("click", function () { renew(li, k, null); });
+    q(".rotate").addEventListener("click", function () {
+      q(".rotate").hidden = true;
+      q(".confirm-rotation").hidden = false;
+      q(".overlap").focus();
+    });
+    q(".cancel-rotate").addEventListener("click", function () {
+      q(".confirm-rotation").hidden = true;
+      q(".rotate").hidden = false;
+      q(".rotate").focus();
+    });
+    q(".confirm-rotate").addEventListener("click", function () { rotate(li, k, Number(q(".overlap").value)); });
     return li;
   }
 
-  function setActive(li, active) {
+  // expired reports whether the key's expiry has passed, by this browser's clock.
+  function expired(k) {
+    if (!k.expiresAt) { return false; }
+    var d = new Date(k.expiresAt);
+    return !isNaN(d.getTime()) && d.getTime() <= Date.now();
+  }
+
+  // rotationText says which key replaced this one, or which it replaced.
+  function rotationText(k) {
+    if (typeof k.rotatedTo === "string" && k.rotatedTo) { return "Replaced by key " + k.rotatedTo; }
+    if (typeof k.rotatedFrom === "string" && k.rotatedFrom) { return "Replaces key " + k.rotatedFrom; }
+    return "";
+  }
+
+  // endOfDay turns a date input's value (YYYY-MM-DD) into the last second of
+  // that day in the browser's zone, as the API's time; "" gives null.
+  function endOfDay(value) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value || "");
+    if (!m) { return null; }
+    var d = new Date(Number(m[1]), Number(m[2]) - 1, Number(m[3]), 23, 59, 59);
+    return isNaN(d.getTime()) ? null : d.toISOString().replace(/\.\d{3}Z$/, "Z");
+  }
+
+  function setActive(li, k) {
+    var active = k.active === true;
     var badge = li.querySelector(".badge");
-    badge.textContent = active ? "Active" : "Revoked";
-    badge.className = "badge " + (active ? "active" : "revoked");
+    var state = !active ? "revoked" : expired(k) ? "expired" : "active";
+    badge.textContent = { revoked: "Revoked", expired: "Expired", active: "Active" }[state];
+    badge.className = "badge " + state;
     li.classList.toggle("is-revoked", !active);
     li.querySelector(".actions").hidden = !active; // a revoked key has no token and stays revoked
     li.querySelector(".revoke").hidden = false;
     li.querySelector(".confirm").hidden = true;
+    li.querySelector(".confirm-rotation").hidden = true;
+    li.querySelector(".rotate").hidden = !!k.rotatedTo || state === "expired"; // a key is rotated once; an expired one is renewed first
   }
 
   function render(signedOut) {
@@ -437,12 +488,22 @@
     ev.preventDefault();
     var name = els.instanceName.value.trim();
     var body = name ? { instanceName: name } : {};
+    if (els.expiresOn.value) {
+      var at = endOfDay(els.expiresOn.value);
+      if (!at || new Date(at).getTime() <= Date.now()) {
+        showError("The expiry must be a day in the future, or empty for a key that never expires.");
+        els.expiresOn.focus();
+        return;
+      }
+      body.expiresAt = at;
+    }
     els.create.disabled = true;
     say("Creating a key…");
     call("POST", "/keys", body).then(function (data) {
       showError("");
       els.instanceName.value = "";
-      showNewKey(String(data.licenseKey || ""));
+      els.expiresOn.value = "";
+      showNewKey(String(data.licenseKey || ""), "");
       return loadKeys(true).then(function () { say("Key created. Copy it now: it is shown only once."); });
     }).catch(function (err) {
       fail(err, "creating a key");
@@ -451,7 +512,10 @@
     });
   }
 
-  function showNewKey(key) {
+  // showNewKey shows a key once; note says where it came from (a rotation).
+  function showNewKey(key, note) {
+    els.newKeyRotated.textContent = note;
+    els.newKeyRotated.hidden = !note;
     els.newKeyValue.value = key;
     els.copyStatus.textContent = "";
     els.newKey.hidden = false;
@@ -460,6 +524,8 @@
   }
 
   function hideNewKey() {
+    els.newKeyRotated.textContent = "";
+    els.newKeyRotated.hidden = true;
     els.newKeyValue.value = "";
     els.copyStatus.textContent = "";
     els.newKey.hidden = true;
@@ -489,11 +555,48 @@
     call("DELETE", "/keys/" + encodeURIComponent(k.id)).then(function () {
       showError("");
       k.active = false;
-      setActive(li, false);
+      setActive(li, k);
       li.querySelector("article").focus();
       say("Key " + String(k.licenseKey) + " revoked.");
     }).catch(function (err) {
       fail(err, "revoking the key");
+    }).then(function () {
+      btn.disabled = false;
+    });
+  }
+
+  // renew sets the key's expiry (null: never) and shows the key as answered.
+  function renew(li, k, at) {
+    var btns = li.querySelectorAll(".renew, .renew-never");
+    Array.prototype.forEach.call(btns, function (b) { b.disabled = true; });
+    say("Changing the key's expiry…");
+    call("PATCH", "/keys/" + encodeURIComponent(k.id), { expiresAt: at }).then(function (data) {
+      showError("");
+      var item = keyItem(data && typeof data === "object" ? data : k);
+      li.replaceWith(item);
+      item.querySelector("article").focus();
+      var until = at ? new Date(at) : null;
+      say("Key " + String(k.licenseKey) + (until ? " now expires " + formatTime(until) + "." : " now never expires."));
+    }).catch(function (err) {
+      fail(err, "changing the key's expiry");
+    }).then(function () {
+      Array.prototype.forEach.call(btns, function (b) { b.disabled = false; });
+    });
+  }
+
+  // rotate replaces the key by a new one, shown once, the old one working
+  // for overlapHours more.
+  function rotate(li, k, overlapHours) {
+    var btn = li.querySelector(".confirm-rotate");
+    btn.disabled = true;
+    say("Rotating the key…");
+    call("POST", "/keys/" + encodeURIComponent(k.id) + "/rotate", { overlapHours: overlapHours }).then(function (data) {
+      showError("");
+      showNewKey(String(data.licenseKey || ""), "It replaces key " + String(k.licenseKey) + ", which " +
+        (overlapHours === 0 ? "stopped working now." : "keeps working for " + overlapHours + " " + plural(overlapHours, "hour", "hours") + " more."));
+      return loadKeys(true).then(function () { say("Key rotated. Copy the new key now: it is shown only once."); });
+    }).catch(function (err) {
+      fail(err, "rotating the key");
     }).then(function () {
       btn.disabled = false;
     });

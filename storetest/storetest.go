@@ -7,21 +7,24 @@
 //	}
 //
 // It checks creation and lookup, duplicates, key-id rules and the order of
-// those checks, listing order, revocation, validation records, copies, and
-// concurrent use.
+// those checks, listing order, revocation, validation records, copies,
+// concurrent use, and key lifetime: the ExpiresAt, RotatedTo and RotatedFrom
+// fields, SetKeyExpiry, and RotateKey (what it copies, the end of the old
+// key, every refusal leaving the store unchanged, one winner among
+// concurrent rotations).
 package storetest
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
 )
@@ -163,7 +166,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 			all = append(all, k)
 		}
 		is.NoErr(s.CreateKey(ctx, NewKey("org-q", base)))
-		licensing.SortKeys(all)
+		sortKeys(all)
 		for _, limit := range []int{1, 2, 3, 7, 8} {
 			var got []string
 			var after licensing.KeyCursor
@@ -178,7 +181,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 				if len(keys) < limit {
 					break
 				}
-				after = licensing.CursorOf(keys[len(keys)-1])
+				after = keys[len(keys)-1].Cursor()
 			}
 			var want []string
 			for _, k := range all {
@@ -190,7 +193,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 		keys, err := s.ListKeys(ctx, "org-p", licensing.KeyCursor{CreatedAt: gone.CreatedAt, ID: gone.ID}, 0)
 		is.NoErr(err)
 		is.Equal(len(keys), 4) // after a cursor: every key listed after it, limit 0 is all
-		keys, err = s.ListKeys(ctx, "org-p", licensing.CursorOf(all[len(all)-1]), 5)
+		keys, err = s.ListKeys(ctx, "org-p", all[len(all)-1].Cursor(), 5)
 		is.NoErr(err)
 		is.Equal(len(keys), 0) // after the last key: an empty page
 		is.True(keys != nil)
@@ -300,6 +303,8 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 			is.True(!k.Active)
 		}
 	})
+
+	runLifetime(t, open)
 }
 
 // malformedIDs are key ids no store accepts: every one is a UUID in some
@@ -354,6 +359,18 @@ func Equal(a, b licensing.Key) bool {
 		a.Digest == b.Digest && a.MaskedKey == b.MaskedKey && a.InstanceName == b.InstanceName &&
 		a.InstanceURL == b.InstanceURL && a.Active == b.Active && a.CreatedAt.Equal(b.CreatedAt) &&
 		a.ActivatedAt.Equal(b.ActivatedAt) && a.LastValidatedAt.Equal(b.LastValidatedAt) &&
-		a.RevokedAt.Equal(b.RevokedAt) && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
+		a.RevokedAt.Equal(b.RevokedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.RotatedTo == b.RotatedTo &&
+		a.RotatedFrom == b.RotatedFrom && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
 		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations)
+}
+
+// sortKeys orders keys newest first: CreatedAt descending, then ID
+// descending, the order of ListKeys.
+func sortKeys(keys []licensing.Key) {
+	sort.Slice(keys, func(i, j int) bool {
+		if !keys[i].CreatedAt.Equal(keys[j].CreatedAt) {
+			return keys[i].CreatedAt.After(keys[j].CreatedAt)
+		}
+		return keys[i].ID > keys[j].ID
+	})
 }

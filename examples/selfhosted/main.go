@@ -4,9 +4,9 @@
 //
 // Against the reference server (see the README):
 //
-//	curl -s localhost:8080/api/v1/licensing/public-keys > /tmp/jwks.json
+//	go run ./cmd/licensing-server public-keys > /tmp/public-keys.pem   # or curl the JWKS: .../public-keys
 //	LICENSE_KEY=<a key or an offline token> go run ./examples/selfhosted \
-//	    -server http://localhost:8080 -public-keys /tmp/jwks.json -issuer licensing.localhost
+//	    -server http://localhost:8080 -public-keys /tmp/public-keys.pem -issuer licensing.localhost
 //	curl localhost:8091/            # the plan in use, and why
 //	curl localhost:8091/export      # only on plans with the "exports" feature
 package main
@@ -43,6 +43,9 @@ func (p *product) set(l client.License) {
 	attrs := []any{"plan", l.Plan, "valid", l.Valid, "source", l.Source, "reason", l.Reason}
 	if l.ServerMessage != "" {
 		attrs = append(attrs, "serverMessage", l.ServerMessage)
+	}
+	if l.Warning != nil { // usable, not confirmed: the last good answer, and why
+		attrs = append(attrs, "warning", l.Warning.Error())
 	}
 	if l.Valid {
 		p.log.Info("license applied", attrs...)
@@ -90,7 +93,7 @@ func main() {
 func run(args []string, getenv func(string) string, logger *slog.Logger, ready func(addr string)) error {
 	fs := flag.NewFlagSet("selfhosted", flag.ContinueOnError)
 	server := fs.String("server", "http://localhost:8080", "license server")
-	keys := fs.String("public-keys", "jwks.json", "the server's JWKS file (embed it in a real product)")
+	keys := fs.String("public-keys", "jwks.json", "the server's public keys: the PEM that licensing-server public-keys prints, or the JWKS (embed them in a real product)")
 	issuer := fs.String("issuer", "licensing.localhost", "issuer of offline tokens")
 	addr := fs.String("addr", "127.0.0.1:8091", "listen address")
 	cache := fs.String("cache", filepath.Join(os.TempDir(), "selfhosted-license.json"), "license cache file")

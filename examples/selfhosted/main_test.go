@@ -60,7 +60,8 @@ func TestFeatureGatedByPlan(t *testing.T) {
 		return res.StatusCode
 	}
 
-	lic, _ := c.Check(context.Background())
+	lic, err := c.Check(context.Background())
+	is.NoErr(err)
 	p.set(lic)
 	is.Equal(get(), http.StatusPaymentRequired) // starter: no exports
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
@@ -47,8 +48,8 @@ func keysIn(data []byte) []string {
 		return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 	}
 	var out []string
-	for k := 0; k+licensing.KeyLength <= len(data); k++ {
-		window := data[k : k+licensing.KeyLength]
+	for k := 0; k+wire.KeyLength <= len(data); k++ {
+		window := data[k : k+wire.KeyLength]
 		if bytes.IndexFunc(window, func(r rune) bool { return r > 0x7f || !hex(byte(r)) }) >= 0 {
 			continue // ParseKey trims white space
 		}

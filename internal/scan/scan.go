@@ -26,7 +26,10 @@
 // Findings carry only the masked key (its first and last 8 characters, as the
 // server shows them), never the key itself, and every path in a Finding or in
 // an error from Paths has its keys masked too (a key in a file or directory
-// name is itself reported), so the scanner's output can go into CI logs. The scanner never follows a symbolic link it finds while
+// name is itself reported), so the scanner's output can go into CI logs. A
+// path that is not plain printable text is printed quoted (QuoteName), so a
+// file name can neither forge a finding line nor send escape sequences to a
+// terminal. The scanner never follows a symbolic link it finds while
 // walking a directory.
 //
 // The package imports only the standard library.

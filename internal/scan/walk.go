@@ -6,7 +6,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // A Finding is one key found: where it is, and the key masked.
@@ -24,12 +26,38 @@ type Finding struct {
 // String returns the finding as "name:line: masked", the form compilers and
 // editors understand, or "name: masked (in the path)" for a key in a path.
 // Every key in the name is masked, even in a Finding not made by this
-// package.
+// package, and a name that is not plain printable text is quoted (see
+// QuoteName), so that a finding is always one line and never an escape
+// sequence.
 func (f Finding) String() string {
 	if f.Line == 0 {
-		return fmt.Sprintf("%s: %s (in the path)", MaskKeys(f.Name), f.Masked)
+		return fmt.Sprintf("%s: %s (in the path)", QuoteName(MaskKeys(f.Name)), f.Masked)
 	}
-	return fmt.Sprintf("%s:%d: %s", MaskKeys(f.Name), f.Line, f.Masked)
+	return fmt.Sprintf("%s:%d: %s", QuoteName(MaskKeys(f.Name)), f.Line, f.Masked)
+}
+
+// QuoteName returns name as the scanner prints it: as it is when it is
+// valid UTF-8 of printable characters (spaces included) that does not start
+// with a double quote, else quoted as a Go string (strconv.Quote: "\n",
+// "\r", "\x1b", "\xff", "\u202e"), so that a file name can neither start
+// a line of its own (forging a finding), nor move the cursor, colour or
+// retitle a terminal, nor reorder text; a quoted name starts with a double
+// quote, which a plain one never does.
+func QuoteName(name string) string {
+	if strings.HasPrefix(name, `"`) || !printable(name) {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+// printable reports whether s is valid UTF-8 of printable characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r == utf8.RuneError || !strconv.IsPrint(r) {
+			return false // RuneError: invalid UTF-8 (or U+FFFD itself, quoted too)
+		}
+	}
+	return true
 }
 
 // Named scans r, reporting its keys as found in a file called name (with any
@@ -97,16 +125,24 @@ func maskedKeysIn(s string) []string {
 	return out
 }
 
-// pathError masks the keys in an error's text; Unwrap gives the error itself,
-// for errors.Is and errors.As.
+// pathError masks the keys in an error's text and quotes the path of an
+// *fs.PathError as QuoteName does; Unwrap gives the error itself, for
+// errors.Is and errors.As.
 type pathError struct{ err error }
 
-func (e pathError) Error() string { return MaskKeys(e.err.Error()) }
+func (e pathError) Error() string {
+	if pe, ok := e.err.(*fs.PathError); ok {
+		return pe.Op + " " + QuoteName(MaskKeys(pe.Path)) + ": " + MaskKeys(pe.Err.Error())
+	}
+	return MaskKeys(e.err.Error())
+}
 func (e pathError) Unwrap() error { return e.err }
 
-// maskErr returns err with every key in its text masked.
+// maskErr returns err with every key in its text masked, and its path
+// quoted when it is not plain printable text.
 func maskErr(err error) error {
-	if len(keysIn(err.Error())) == 0 {
+	pe, ok := err.(*fs.PathError)
+	if len(keysIn(err.Error())) == 0 && (!ok || QuoteName(pe.Path) == pe.Path) {
 		return err
 	}
 	return pathError{err}

@@ -6,8 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
@@ -256,4 +258,51 @@ func ExampleMaskKeys() {
 	key := "2b2d5fcd1a8e2f1f4ee8c0e1c4d5a4d2" + "3c86f03a58e3b4e6d0a5d6aa7b4b92dd"
 	fmt.Println(scan.MaskKeys("licenses/" + key + ".json"))
 	// Output: licenses/2b2d5fcd...7b4b92dd.json
+}
+
+// TestPathsOddNames: a name holding a newline, a carriage return, an escape
+// sequence or invalid UTF-8 is printed quoted, so a finding is one line and
+// reaches the terminal as text; so is one that starts with a double quote,
+// so that a quoted name is never ambiguous. A plain name is left as it is.
+func TestPathsOddNames(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	key := newKey(t)
+	m := licensing.MaskKey(strings.ToLower(key))
+	names := map[string]string{ // name -> how it is printed, after dir + "/"
+		"a\nb.txt":           `a\nb.txt`,
+		"x.txt:1: " + m:      "", // printable: left as it is, on its own line
+		"\x1b[31mred\x1b[0m": `\x1b[31mred\x1b[0m`,
+		"c\rd.txt":           `c\rd.txt`,
+		"\xff\xfe.txt":       `\xff\xfe.txt`,
+		"\u202etxt.exe":      `\u202etxt.exe`,
+		`"quoted.txt`:        "", // inside the directory: the path does not start with a quote
+		"plain name.txt":     "",
+	}
+	var want []string
+	for name, printed := range names {
+		is.NoErr(os.WriteFile(filepath.Join(dir, name), []byte(key), 0o644))
+		if printed == "" {
+			want = append(want, filepath.Join(dir, name)+":1: "+m)
+		} else {
+			want = append(want, `"`+dir+"/"+printed+`":1: `+m)
+		}
+	}
+	found, failed := walk(dir)
+	is.Equal(len(failed), 0)
+	slices.Sort(found)
+	slices.Sort(want)
+	is.Equal(found, want) // each odd name quoted
+	for _, f := range found {
+		is.True(!strings.ContainsAny(f, "\n\r\x1b\u202e")) // one line, no escape sequence
+		is.True(utf8.ValidString(f))
+	}
+
+	t.Chdir(dir)
+	found, _ = walk(`"quoted.txt`)
+	is.Equal(found, []string{`"\"quoted.txt":1: ` + m}) // a path that starts with a quote is quoted
+
+	_, failed = walk(filepath.Join(dir, "gone\n"+m+"\x1b[2J"))
+	is.Equal(len(failed), 1)
+	is.Equal(failed[0], `stat "`+dir+`/gone\n`+m+`\x1b[2J": no such file or directory`) // the error's path quoted too
 }

@@ -26,7 +26,7 @@ type FileConfig struct {
 	Plans           map[string]map[string]any `json:"plans"`
 	Organizations   []OrgConfig               `json:"organizations"`
 	Tokens          []TokenConfig             `json:"tokens"`
-	// Limits maps metric names to plan features; absent means licensing.DefaultLimits.
+	// Limits maps metric names to plan features; absent means the library's default map (licensing.Policy.Limits).
 	Limits map[string]string `json:"limits"`
 	// NotEligibleMessage and ValidateNotEligibleMessage are the texts for a
 	// plan without RequiredFeature (create and token; validate); they
@@ -255,9 +255,6 @@ func (c *FileConfig) policy() licensing.Policy {
 		NotEligibleMessage: c.NotEligibleMessage, ValidateNotEligibleMessage: c.ValidateNotEligibleMessage}
 	if p.Issuer == "" {
 		p.Issuer = DefaultIssuer
-	}
-	if c.Limits == nil {
-		p.Limits = licensing.DefaultLimits
 	}
 	return p
 }

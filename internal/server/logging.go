@@ -141,7 +141,7 @@ func writeEvent(logger *slog.Logger, level slog.Level, e licensing.Event) {
 	attrs := make([]slog.Attr, 0, 7)
 	attrs = append(attrs, slog.String("type", string(e.Type)))
 	for _, kv := range [...][2]string{{"key_id", e.KeyID}, {"org", e.OrganizationID}, {"masked_key", e.MaskedKey},
-		{"user", e.UserID}, {"reason", e.Reason}} {
+		{"user", e.UserID}, {"reason", string(e.Outcome)}} {
 		if kv[1] != "" {
 			attrs = append(attrs, slog.String(kv[0], kv[1]))
 		}

@@ -39,8 +39,8 @@ type metrics struct {
 	revoked atomic.Int64
 }
 
-var outcomeNames = [...]string{licensing.OutcomeValid, licensing.OutcomeMalformed, outcomeRevokedOrUnknown,
-	licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeRateLimited,
+var outcomeNames = [...]licensing.Outcome{licensing.OutcomeValid, licensing.OutcomeMalformed, outcomeRevokedOrUnknown,
+	licensing.OutcomeExpired, licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeRateLimited,
 	licensing.OutcomeInvalidInput, licensing.OutcomeError, "other"}
 
 // outcomeRevokedOrUnknown is the one outcome label of an unknown and of a
@@ -131,7 +131,7 @@ func (m *metrics) addRoute(route string) *routeMetrics {
 
 // Validation implements licensing.Observer. licensing.OutcomeUnknown and
 // licensing.OutcomeRevoked are counted as one (outcomeRevokedOrUnknown).
-func (m *metrics) Validation(outcome string) {
+func (m *metrics) Validation(outcome licensing.Outcome) {
 	if outcome == licensing.OutcomeUnknown || outcome == licensing.OutcomeRevoked {
 		outcome = outcomeRevokedOrUnknown
 	}
@@ -237,7 +237,7 @@ func (m *Main) recountKeys(ctx context.Context) error {
 			if len(keys) < 1000 {
 				break
 			}
-			after = licensing.CursorOf(keys[len(keys)-1])
+			after = keys[len(keys)-1].Cursor()
 		}
 	}
 	m.metrics.active.Store(active)

@@ -8,7 +8,9 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing/internal/scan"
 )
@@ -32,21 +34,25 @@ func (m *Main) scanMain(args []string) int {
 
 func runScan(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	// Whatever goes to standard error (a path in an error, an argument in
-	// a usage message) has any key in it masked.
-	stderr = maskWriter{stderr}
+	// a usage message) has any key in it masked, and a message (not the
+	// usage text, which is ours) has what is not printable escaped.
+	usage, stderr := maskWriter{w: stderr}, maskWriter{w: stderr, escape: true}
 	fs := flag.NewFlagSet("licensing-server scan", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // its error, which may hold an argument, is printed below
 	allowFile := fs.String("allow", "", "file of masked keys (first 8 ... last 8, one a line, # comments) that are known examples, not leaks")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: licensing-server scan [-allow FILE] [PATH...]")
-		fmt.Fprintln(stderr, "Prints every license key in the files and directories (standard input when none)")
-		fmt.Fprintln(stderr, "as file:line: masked key. Exit status: 1 keys found, 0 none, 2 error.")
+		fmt.Fprintln(usage, "usage: licensing-server scan [-allow FILE] [PATH...]")
+		fmt.Fprintln(usage, "Prints every license key in the files and directories (standard input when none)")
+		fmt.Fprintln(usage, "as file:line: masked key. Exit status: 1 keys found, 0 none, 2 error.")
+		fs.SetOutput(usage)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
 		}
+		fmt.Fprintln(stderr, "licensing-server scan:", err)
 		return 2
 	}
 	allowed, err := readAllowList(*allowFile)
@@ -124,15 +130,49 @@ func readAllowList(path string) (map[string]bool, error) {
 	return allowed, nil
 }
 
-// maskWriter writes what it is given with every key in it masked. It is for
-// messages, each written whole by one Write.
-type maskWriter struct{ w io.Writer }
+// maskWriter writes what it is given with every key in it masked and, with
+// escape, every character that is not printable escaped (as in a Go string:
+// "\n", "\x1b", "\xff") but a message's final newline: a name in a
+// message can neither add a line nor send an escape sequence to the
+// terminal. It is for messages, each written whole by one Write.
+type maskWriter struct {
+	w      io.Writer
+	escape bool // escape what is not printable; false for text of ours only
+}
 
 func (m maskWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(m.w, scan.MaskKeys(string(p))); err != nil {
+	out := scan.MaskKeys(string(p))
+	if m.escape {
+		msg, nl := strings.CutSuffix(out, "\n")
+		out = escapeUnprintable(msg)
+		if nl {
+			out += "\n"
+		}
+	}
+	if _, err := io.WriteString(m.w, out); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// escapeUnprintable returns s with each invalid byte and each character
+// that is not printable (spaces are) escaped as strconv.Quote escapes it.
+func escapeUnprintable(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case strconv.IsPrint(r):
+			b.WriteString(s[i : i+size])
+		default:
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+		i += size
+	}
+	return b.String()
 }
 
 var maskedKey = regexp.MustCompile(`^[0-9a-fA-F]{8}\.\.\.[0-9a-fA-F]{8}$`)

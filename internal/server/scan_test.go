@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing"
 	"github.com/matryer/is"
@@ -154,4 +155,42 @@ func TestScanKeyInPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestScanOddNames: file names holding a newline, a carriage return, an
+// escape sequence or invalid UTF-8 cannot forge findings or reach the
+// terminal: each finding is one line, quoted, and messages escape them too.
+func TestScanOddNames(t *testing.T) {
+	is := is.New(t)
+	key, _ := licensing.GenerateKey(nil)
+	m := licensing.MaskKey(key)
+	dir := t.TempDir()
+	names := []string{"a\nforged.go:9: 00000000...00000000\n", "\x1b[31mred\x1b[0m", "c\rd.txt", "\xff\xfe.txt", "\x1b]0;title\x07"}
+	for _, name := range names {
+		is.NoErr(os.WriteFile(filepath.Join(dir, name), []byte(key), 0o644))
+	}
+	run := func(args ...string) (string, string) {
+		cmd := exec.Command(serverBin, append([]string{"scan"}, args...)...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		cmd.Run()
+		return stdout.String(), stderr.String()
+	}
+	stdout, stderr := run(dir, filepath.Join(dir, "gone\r\x1b[2K"), "-")
+	lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
+	is.Equal(len(lines), len(names)) // one line a finding: none forged
+	for _, l := range lines {
+		is.True(strings.HasPrefix(l, `"`+dir+"/")) // quoted
+		is.True(strings.HasSuffix(l, `":1: `+m))
+	}
+	is.True(strings.Contains(stdout, `"`+dir+`/a\nforged.go:9: 00000000...00000000\n":1: `+m))
+	is.True(strings.Contains(stderr, `"`+dir+`/gone\r\x1b[2K": no such file or directory`)) // the error's path too
+	for _, out := range []string{stdout, stderr} {
+		is.True(!strings.ContainsAny(out, "\r\x1b\x07")) // nothing for the terminal
+		is.True(utf8.ValidString(out))
+	}
+
+	_, stderr = run("-\x1b[31mx\n")
+	is.True(strings.Contains(stderr, `flag provided but not defined: -\x1b[31mx\n`)) // an argument in a message is escaped
+	is.True(!strings.Contains(stderr, "\x1b"))
 }

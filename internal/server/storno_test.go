@@ -62,6 +62,8 @@ func TestStornoSelfHostedClient(t *testing.T) {
 	is.Equal(body["valid"], true)
 	is.Equal(body["plan"], "business")
 	is.Equal(body["violations"], []any{"Multiple organizations detected (2). Self-hosted licenses allow 1."}) // Storno's violation, default plans
+	_, hasExpiry := body["expiresAt"]
+	is.True(!hasExpiry) // a key without expiry: the answer Storno reads is unchanged
 	_, _, raw := p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
 	var list struct{ Keys []map[string]any }
 	is.NoErr(json.Unmarshal([]byte(raw), &list))
@@ -106,6 +108,22 @@ func TestStornoSelfHostedClient(t *testing.T) {
 	status, m, _ := p.do(t, "POST", "/api/v1/licensing/keys/"+id+"/jwt", "token-owner-1", "")
 	is.Equal(status, 403)
 	is.Equal(m["error"], "License key is revoked")
+
+	// An expired key reaches Storno's client as any refused key does: a 401
+	// with valid false and an error text (its grace path); the expiry comes
+	// beside them.
+	status, created, _ = p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"Expiring","expiresAt":"2099-01-01T00:00:00+00:00"}`)
+	is.Equal(status, 201)
+	expiring, expiringID := created["licenseKey"].(string), created["id"].(string)
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+expiring, "FRONTEND_URL=app.example.com")
+	is.Equal(res["status"], 200.0)
+	is.Equal(res["body"].(map[string]any)["valid"], true)
+	is.Equal(res["body"].(map[string]any)["expiresAt"], "2099-01-01T00:00:00+00:00") // told before it expires
+	status, _, _ = p.do(t, "PATCH", "/api/v1/licensing/keys/"+expiringID, "token-owner-1", `{"expiresAt":"2026-01-01T00:00:00+00:00"}`)
+	is.Equal(status, 200)
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+expiring, "FRONTEND_URL=app.example.com")
+	is.Equal(res["status"], 401.0) // the status of every refused key
+	is.Equal(res["body"], map[string]any{"valid": false, "error": "License key has expired", "expiresAt": "2026-01-01T00:00:00+00:00"})
 
 	// Past the rate limit: the seed system's 429 text.
 	limited := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data2"), "-rate-limit", "1", "-rate-burst", "1")

@@ -38,7 +38,7 @@ type ValidateRequest struct {
 // ValidateAnswer is the 200 answer of the validate route, exactly these
 // fields and in this order. Valid is always true in it (refusals are
 // ErrorAnswer); the three trial and period fields are left out when the
-// organization has none.
+// organization has none, ExpiresAt when the key never expires.
 type ValidateAnswer struct {
 	Valid            bool           `json:"valid"`
 	Plan             string         `json:"plan"`
@@ -49,17 +49,20 @@ type ValidateAnswer struct {
 	CurrentPeriodEnd *Time          `json:"currentPeriodEnd,omitempty"`
 	TrialEndsAt      *Time          `json:"trialEndsAt,omitempty"`
 	TrialDaysLeft    *int           `json:"trialDaysLeft,omitempty"`
+	ExpiresAt        *Time          `json:"expiresAt,omitempty"`  // the key's expiry; absent when it never expires
 	BillingURL       string         `json:"billingUrl,omitempty"` // absent when none is configured, so a client's fallback applies
 	Nonce            string         `json:"nonce,omitempty"`
 }
 
 // ErrorAnswer is the body of every error answer, signed or not, exactly
 // these fields and in this order: {"error": "..."}, plus Valid (false) on
-// the validate route's 401 and 403, Plan and BillingURL on its
-// plan-not-eligible 403, and Nonce on signed answers.
+// the validate route's 401 and 403, ExpiresAt on its 401 for an expired
+// key, Plan and BillingURL on its plan-not-eligible 403, and Nonce on
+// signed answers.
 type ErrorAnswer struct {
 	Valid      *bool  `json:"valid,omitempty"`
 	Error      string `json:"error"`
+	ExpiresAt  *Time  `json:"expiresAt,omitempty"`
 	Plan       string `json:"plan,omitempty"`
 	BillingURL string `json:"billingUrl,omitempty"`
 	Nonce      string `json:"nonce,omitempty"`

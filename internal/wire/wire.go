@@ -57,13 +57,14 @@ const APIPrefix = "/api/v1/licensing"
 // Route paths under APIPrefix. Those with {id} are http.ServeMux wildcard
 // patterns whose {id} is a license key's id.
 const (
-	PathKeys          = "/keys"            // POST creates a key, GET lists the organization's keys
-	PathKey           = "/keys/{id}"       // DELETE revokes a key
-	PathKeyToken      = "/keys/{id}/jwt"   // POST issues an offline token for a key
-	PathPublicKeys    = "/public-keys"     // GET: the public signing keys as a JWKS
-	PathPublicKeysPEM = "/public-keys.pem" // GET: the public signing keys as PEM blocks
-	PathRevocations   = "/revocations"     // GET ?org=<id>&nonce=<n>: the signed RevocationList
-	PathValidate      = "/validate"        // POST a ValidateRequest: a signed ValidateAnswer or ErrorAnswer
+	PathKeys          = "/keys"             // POST creates a key, GET lists the organization's keys
+	PathKey           = "/keys/{id}"        // DELETE revokes a key, PATCH changes its expiry
+	PathKeyRotate     = "/keys/{id}/rotate" // POST replaces a key by a new one (the old one overlaps)
+	PathKeyToken      = "/keys/{id}/jwt"    // POST issues an offline token for a key
+	PathPublicKeys    = "/public-keys"      // GET: the public signing keys as a JWKS
+	PathPublicKeysPEM = "/public-keys.pem"  // GET: the public signing keys as PEM blocks
+	PathRevocations   = "/revocations"      // GET ?org=<id>&nonce=<n>: the signed RevocationList
+	PathValidate      = "/validate"         // POST a ValidateRequest: a signed ValidateAnswer or ErrorAnswer
 )
 
 // Signature algorithms of offline tokens (the JWT "alg").

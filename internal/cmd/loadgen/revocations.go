@@ -58,10 +58,11 @@ func runRevocations(f revocationsFlags) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := harness.BuildServer(tmp)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return err
 	}
+	defer harness.RemoveBuilds()
 	const token = "loadgen-owner-token"
 	cfg := filepath.Join(tmp, "config.json")
 	if err := writeConfig(cfg, token); err != nil {
@@ -73,7 +74,7 @@ func runRevocations(f revocationsFlags) error {
 	if err != nil {
 		return err
 	}
-	defer harness.Stop(cmd)
+	defer t.proc.Stop()
 
 	start := time.Now()
 	if err := populate(t, token, f.revoked, f.keys); err != nil {

@@ -142,10 +142,13 @@ func checkCache(t *testing.T, w cacheWorld, path string, data []byte) {
 			t.Fatal(err)
 		}
 		lic, err := c.Check(context.Background())
+		if (err == nil) != lic.Valid || (lic.Warning != nil && err != nil) {
+			t.Fatalf("Check's contract broken: valid %v, err %v, warning %v", lic.Valid, err, lic.Warning)
+		}
 		switch {
 		case c == w.key && lic.Valid:
-			if lic.Source != SourceCache || err == nil || st.Answer == nil || !verified(st.Answer) {
-				t.Fatalf("valid license (source %s, err %v) without a signed cached answer", lic.Source, err)
+			if lic.Source != SourceCache || lic.Warning == nil || st.Answer == nil || !verified(st.Answer) {
+				t.Fatalf("valid license (source %s, warning %v) without a signed cached answer", lic.Source, lic.Warning)
 			}
 			if _, aerr := c.answerLicense(*st.Answer); aerr != nil {
 				t.Fatalf("valid license from an answer that is not this client's: %v", aerr)
@@ -182,8 +185,8 @@ func TestLoadCacheHardCases(t *testing.T) {
 	tests := []struct {
 		name    string
 		client  *Client
-		valid   bool   // the license holds (from the cache, or the token)
-		wantErr error  // errors.Is
+		valid   bool   // the license holds (from the cache, or the token): Check's error is nil
+		wantErr error  // errors.Is of Check's error, or of License.Warning when valid
 		plan    string // "" for the fallback
 	}{
 		{"the key client's signed answer", w.key, true, ErrUnreachable, "business"},
@@ -214,6 +217,10 @@ func TestLoadCacheHardCases(t *testing.T) {
 			lic, err := tc.client.Check(context.Background())
 			is.Equal(lic.Valid, tc.valid)
 			is.Equal(lic.Plan, tc.plan)
+			is.Equal(err == nil, tc.valid) // an error exactly when the license is not usable
+			if err == nil {
+				err = lic.Warning
+			}
 			if tc.wantErr == nil {
 				is.NoErr(err)
 			} else {

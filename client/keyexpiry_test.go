@@ -1,0 +1,77 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/client"
+)
+
+// TestKeyExpiry: the License carries the key's expiry from the server's
+// answer; within KeyExpiryWarning of it a valid license says
+// ReasonKeyExpiring (a rotation's old key says so at once), after it the
+// server's refusal is ErrKeyExpired (also an ErrInvalidKey) with the time,
+// remembered offline; a key without expiry is as before.
+func TestKeyExpiry(t *testing.T) {
+	ctx := context.Background()
+	t.Run("no expiry", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		_, key := w.key(t)
+		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
+		is.NoErr(err)
+		is.Equal(lic.Reason, client.ReasonValid)
+		is.True(lic.KeyExpiresAt.IsZero())
+	})
+	t.Run("expiring, then expired", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		expires := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
+		c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
+		is.NoErr(err)
+		cache := filepath.Join(t.TempDir(), "cache")
+		cl := w.client(t, c.LicenseKey, cache)
+		lic, err := cl.Check(ctx)
+		is.NoErr(err)
+		is.Equal(lic.Reason, client.ReasonValid) // 40 days ahead: nothing to tell yet
+		is.Equal(lic.KeyExpiresAt, expires)
+
+		w.clock.Add(30 * 24 * time.Hour) // 10 days before
+		lic, err = cl.Check(ctx)
+		is.NoErr(err) // still usable
+		is.True(lic.Valid)
+		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the administrator should act
+		is.Equal(lic.KeyExpiresAt, expires)
+
+		w.clock.Add(11 * 24 * time.Hour) // past it
+		lic, err = cl.Check(ctx)
+		is.True(errors.Is(err, client.ErrKeyExpired))
+		is.True(errors.Is(err, client.ErrInvalidKey)) // a product that stops on an invalid key stops here too
+		is.Equal(lic.Reason, client.ReasonKeyExpired)
+		is.Equal(lic.KeyExpiresAt, expires) // when, from the signed refusal
+		is.Equal(lic.ServerMessage, "License key has expired")
+		is.Equal(lic.Source, client.SourceFallback)
+
+		w.srv.Close() // offline: the signed refusal is remembered
+		lic, err = cl.Check(ctx)
+		is.True(errors.Is(err, client.ErrKeyExpired))
+		is.Equal(lic.Reason, client.ReasonKeyExpired)
+	})
+	t.Run("rotated", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		id, key := w.key(t)
+		_, err := w.svc.RotateKey(ctx, w.owner, id, licensing.DefaultRotationOverlap)
+		is.NoErr(err)
+		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
+		is.NoErr(err)
+		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the old key of a rotation: install the new one
+		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(licensing.DefaultRotationOverlap))
+	})
+}

@@ -1,0 +1,68 @@
+package licensing
+
+import (
+	"context"
+	"time"
+)
+
+// SetKeyExpiry implements Store.
+func (m *MemoryStore) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	u, ok := parseKeyID(id)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.byID[u]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	if !p.active {
+		return Key{}, ErrKeyRevoked
+	}
+	p.expires = nanos(expiresAt)
+	return p.key(), nil
+}
+
+// RotateKey implements Store: every check is made before anything changes,
+// under one hold of the write lock, so readers see either no rotation or
+// all of it.
+func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	u, ok := parseKeyID(oldID)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	old, ok := m.byID[u]
+	switch {
+	case !ok:
+		return Key{}, ErrKeyNotFound
+	case !old.active:
+		return Key{}, ErrKeyRevoked
+	case old.extra != nil && old.extra.rotatedTo != "":
+		return Key{}, ErrKeyRotated
+	}
+	newKey.RotatedFrom, newKey.RotatedTo = old.id.String(), ""
+	newKey.InstanceName, newKey.InstanceURL = old.instanceName(), old.instanceURL()
+	newKey.ExpiresAt = fromNanos(old.expires)
+	if err := m.insertLocked(newKey); err != nil { // checks id and lookup value before it inserts
+		return Key{}, err
+	}
+	var extra memExtra
+	if old.extra != nil {
+		extra = *old.extra // the maps and slices are shared, never changed in place
+	}
+	extra.rotatedTo = newKey.ID
+	old.extra = &extra
+	if ends := nanos(oldEndsAt); old.expires == 0 || ends < old.expires {
+		old.expires = ends
+	}
+	return old.key(), nil
+}
