@@ -85,7 +85,7 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 		}
 		if large {
 			if err := h.pace.wait(r.Context(), len(b)); err != nil {
-				return
+				panic(http.ErrAbortHandler) // the request went away: break the answer off
 			}
 		}
 		if _, err := w.Write(b); err != nil {

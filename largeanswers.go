@@ -79,16 +79,17 @@ func (p *pacer) wait(ctx context.Context, n int) error {
 }
 
 // writePaced writes b in largeChunk pieces, each once the pacer allows it.
-func (h *Handler) writePaced(ctx context.Context, w http.ResponseWriter, b []byte) error {
+// A request that goes away meanwhile has its answer broken off, never
+// ended as if whole.
+func (h *Handler) writePaced(ctx context.Context, w http.ResponseWriter, b []byte) {
 	for len(b) > 0 {
 		n := min(len(b), largeChunk)
 		if err := h.pace.wait(ctx, n); err != nil {
-			return err
+			panic(http.ErrAbortHandler)
 		}
 		if _, err := w.Write(b[:n]); err != nil {
-			return err
+			return
 		}
 		b = b[n:]
 	}
-	return nil
 }
