@@ -42,7 +42,9 @@ func TestRevocationListBuiltOncePerChange(t *testing.T) {
 	is := is.New(t)
 	fs := &failingList{Store: licensing.NewMemoryStore()}
 	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs; c.Signing = testSigning },
-		func(c *licensing.HandlerConfig) { c.RateLimit, c.OwnerRateLimit = 0, 0 })
+		func(c *licensing.HandlerConfig) {
+			c.RateLimit, c.OwnerRateLimit = licensing.Unlimited, licensing.Unlimited
+		})
 	keys := jwks(t, e)
 	id1, _ := e.create(t, "t-owner", "a")
 	id2, _ := e.create(t, "t-owner", "b")
@@ -104,7 +106,7 @@ func TestRevocationListBuiltOncePerChange(t *testing.T) {
 func TestRevocationListETag(t *testing.T) {
 	is := is.New(t)
 	e := newEnvHTTP(t, func(c *licensing.Config) { c.Signing = testSigning },
-		func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+		func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	keys := jwks(t, e)
 	ids := revokeMany(t, e, 3)
 	first := e.do(t, "GET", revocationsPath+"?org=org-1", "", "")
@@ -158,7 +160,9 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	is := is.New(t)
 	fs := &failingList{Store: licensing.NewMemoryStore()}
 	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs; c.Signing = testSigning },
-		func(c *licensing.HandlerConfig) { c.RateLimit, c.OwnerRateLimit, c.MaxLargeAnswers = 0, 0, 1 })
+		func(c *licensing.HandlerConfig) {
+			c.RateLimit, c.OwnerRateLimit, c.MaxLargeAnswers = licensing.Unlimited, licensing.Unlimited, 1
+		})
 	keys := jwks(t, e)
 	revokeMany(t, e, 1700) // 1,700 ids: 66 KB
 	_, key := e.create(t, "t-owner", "live")

@@ -133,7 +133,7 @@ func TestListAfterRevokeAndValidationsWhilePaging(t *testing.T) {
 // truncated or lengthened, another organization's, or one of unbounded
 // size; a real cursor pages.
 func TestListCursorsAreAuthenticated(t *testing.T) {
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = licensing.Unlimited })
 	for i := range 3 {
 		e.create(t, "t-owner", fmt.Sprint("k", i))
 		e.clock.Add(time.Second)
@@ -247,7 +247,7 @@ func TestListStreamBrokenByAStoreError(t *testing.T) {
 // answer goes on after it, 100 keys at most, with nextCursor.
 func TestCursorWithoutLimitPages(t *testing.T) {
 	is := is.New(t)
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = licensing.Unlimited })
 	for i := range 3 {
 		e.create(t, "t-owner", fmt.Sprint("k", i))
 		e.clock.Add(time.Second)
