@@ -89,7 +89,7 @@ func newWorld(t *testing.T) *world {
 	w.svc = svc
 	w.srv = httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return w.owner, nil
-	}), licensing.HandlerConfig{}))
+	}), licensing.HandlerConfig{RateLimit: licensing.Unlimited, OwnerRateLimit: licensing.Unlimited})) // tests check many times a second
 	t.Cleanup(func() { w.srv.Close(); svc.Close(context.Background()) })
 	return w
 }
