@@ -26,7 +26,8 @@ import (
 //     directory, and the directory that holds it, are owned by the server's
 //     user or root and writable by neither group nor others (root-owned and
 //     group-readable, as configuration management installs them, is
-//     fine); the keys are not readable by others.
+//     fine); the keys are not readable by others. A reload (SIGHUP)
+//     checks -config again before it reads it.
 //
 // Directories above these are not checked.
 
@@ -136,15 +137,23 @@ func (m *Main) checkStateFiles() error {
 		path   string
 		secret bool
 	}{{m.SigningKey, true}, {m.RSASigningKey, true}, {m.ConfigPath, false}} {
-		if f.path == "" {
-			continue // the default, in the data directory: checked above
-		}
-		if err := checkPath(filepath.Dir(f.path), false, true); err != nil {
-			return err
-		}
-		if err := checkPath(f.path, f.secret, true); err != nil {
+		if err := checkOutside(f.path, f.secret); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// checkOutside checks a file named by a flag, outside the data directory,
+// and the directory that holds it; "" (the default, in the data directory,
+// checked with it) passes. A reload checks -config with it again before
+// reading it.
+func checkOutside(path string, secret bool) error {
+	if path == "" {
+		return nil
+	}
+	if err := checkPath(filepath.Dir(path), false, true); err != nil {
+		return err
+	}
+	return checkPath(path, secret, true)
 }

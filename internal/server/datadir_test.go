@@ -6,6 +6,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -203,5 +204,52 @@ func mustChown(t *testing.T, path string, uid int) {
 	t.Helper()
 	if err := os.Chown(path, uid, uid); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReloadKeepsTheOwnershipRule: SIGHUP reads -config again under the
+// rule a start applies. A configuration file that another user may write
+// by the time of the reload (chmod 666, or its directory opened to others)
+// is refused, naming the path and the fix, and the previous configuration
+// stays: a token digest planted in it is not an owner.
+func TestReloadKeepsTheOwnershipRule(t *testing.T) {
+	tests := []struct {
+		name string
+		open func(t *testing.T, cfg string)
+		want string
+	}{
+		{"file writable by others", func(t *testing.T, cfg string) { mustChmod(t, cfg, 0o666) },
+			"config.json is writable by group or others (mode -rw-rw-rw-)"},
+		{"directory writable by others", func(t *testing.T, cfg string) { mustChmod(t, filepath.Dir(cfg), 0o777) },
+			"is writable by group or others (mode drwxrwxrwx)"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			cfg := filepath.Join(dir, "config.json")
+			writeConfig(t, cfg, "business")
+			p := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data"))
+
+			b, err := os.ReadFile(cfg)
+			is.NoErr(err)
+			planted := strings.Replace(string(b), `"tokens": [`, `"tokens": [{"sha256": "`+sha("token-planted")+`", "userId": "user-1"}, `, 1)
+			is.True(planted != string(b))
+			is.NoErr(os.WriteFile(cfg, []byte(planted), 0o600))
+			tc.open(t, cfg)
+			is.NoErr(p.cmd.Process.Signal(syscall.SIGHUP))
+			deadline := time.Now().Add(10 * time.Second)
+			for !strings.Contains(p.logs.String(), "reload") && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			logs := p.logs.String()
+			t.Log(logs)
+			is.True(strings.Contains(logs, "reload failed; keeping the previous configuration")) // refused
+			is.True(strings.Contains(logs, tc.want))                                             // naming the path and what is wrong
+			status, _, _ := p.do(t, "GET", "/api/v1/licensing/keys", "token-planted", "")
+			is.Equal(status, 401) // the planted token is no owner
+			status, _, _ = p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
+			is.Equal(status, 200) // the previous configuration serves
+		})
 	}
 }

@@ -341,7 +341,13 @@ func (m *Main) reload() {
 		m.logger.Info("reload: no -config file; nothing to reload")
 		return
 	}
-	cfg, err := LoadConfig(m.ConfigPath)
+	// The file may have been opened to other users since the start: the
+	// start's rule holds for every read (datadir.go).
+	err := checkOutside(m.ConfigPath, false)
+	var cfg *FileConfig
+	if err == nil {
+		cfg, err = LoadConfig(m.ConfigPath)
+	}
 	if err == nil {
 		err = m.dir.Swap(cfg)
 	}
