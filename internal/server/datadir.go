@@ -55,11 +55,26 @@ func fileOwner(fi fs.FileInfo) int {
 	return -1
 }
 
-// checkPath checks one path (followed if it is a symbolic link; a missing
-// path passes) against the rule: owned by the server's user (or root, when
-// rootOK), writable by neither group nor others, and, for a secret, not
-// readable by others.
+// checkPath checks one path (a missing path passes) against the rule:
+// owned by the server's user (or root, when rootOK), writable by neither
+// group nor others, and, for a secret, not readable by others. A symbolic
+// link is followed, and must itself be the server's user's or root's:
+// whoever made it may point it elsewhere between this check and the read.
 func checkPath(path string, secret, rootOK bool) error {
+	euid := os.Geteuid()
+	li, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if li.Mode()&fs.ModeSymlink != 0 {
+		if uid := fileOwner(li); uid != euid && uid != 0 {
+			return fmt.Errorf("%s is a symbolic link owned by uid %d, not by the server's user (uid %d): another user could have put it there, and may point it elsewhere; check it, then replace it with the file it should be (or a link the server's user makes)",
+				path, uid, euid)
+		}
+	}
 	fi, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -67,7 +82,6 @@ func checkPath(path string, secret, rootOK bool) error {
 	if err != nil {
 		return err
 	}
-	euid := os.Geteuid()
 	if uid := fileOwner(fi); uid != euid && !(rootOK && uid == 0) {
 		return fmt.Errorf("%s is owned by uid %d, not by the server's user (uid %d): another user could have put it there; check it, then chown %d %s (or run the server as uid %d)",
 			path, uid, euid, euid, path, uid)

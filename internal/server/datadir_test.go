@@ -103,6 +103,25 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustChown(t, filepath.Join(data, "store"), nobody)
 			return nil, nil
 		}, "%DATA%/store is owned by uid 65534"},
+		{"demo.json a symbolic link another user made", true, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// The link's target is the server's own file, which passes;
+			// whoever made the link may point it elsewhere between the
+			// check and the read.
+			real := filepath.Join(filepath.Dir(data), filepath.Base(data)+"-demo.json")
+			if err := os.Rename(filepath.Join(data, "demo.json"), real); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlinkAs(t, real, filepath.Join(data, "demo.json"), nobody)
+			return nil, nil
+		}, "%DATA%/demo.json is a symbolic link owned by uid 65534, not by the server's user"},
+		{"signing key a symbolic link the server's user made", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			real := filepath.Join(filepath.Dir(data), filepath.Base(data)+"-ed25519.pem")
+			if err := os.Rename(filepath.Join(data, "signing-ed25519.pem"), real); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlinkAs(t, real, filepath.Join(data, "signing-ed25519.pem"), os.Geteuid())
+			return nil, nil
+		}, ""},
 		{"pepper readable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, filepath.Join(data, "pepper"), 0o644)
 			return nil, nil
@@ -251,5 +270,16 @@ func TestReloadKeepsTheOwnershipRule(t *testing.T) {
 			status, _, _ = p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
 			is.Equal(status, 200) // the previous configuration serves
 		})
+	}
+}
+
+// mustSymlinkAs makes link point to target, the link owned by uid.
+func mustSymlinkAs(t *testing.T, target, link string, uid int) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(link, uid, uid); err != nil {
+		t.Fatal(err)
 	}
 }
