@@ -159,6 +159,7 @@ func TestLostStoreRefusesToStart(t *testing.T) {
 		{"missing", func(t *testing.T) {}, "the store directory " + store + " is missing"},
 		{"empty", func(t *testing.T) { is.NoErr(os.Mkdir(store, 0o700)) }, "the store directory " + store + " is empty"},
 		{"another store", func(t *testing.T) { is.NoErr(os.Rename(filepath.Join(other, "store"), store)) }, "the store " + store + " does not hold that key"},
+		{"a file in its place", func(t *testing.T) { is.NoErr(os.WriteFile(store, nil, 0o600)) }, "the store " + store + " is not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -248,4 +249,51 @@ func TestExternalStoreLostUnderADataDir(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "the store (-store pg) does not hold that key"))
 	is.True(strings.Contains(err.Error(), "remove "+filepath.Join(data, "keys-issued.json")))
 	is.Equal(shared.fp, "") // the empty database recorded no pepper
+}
+
+// TestDamagedIssuedRecordRefusesToStart: a keys-issued.json that is empty,
+// not the record, a directory or far larger than any record is refused,
+// naming the file and how to go on (restore it, or remove it), and is
+// never read whole.
+func TestDamagedIssuedRecordRefusesToStart(t *testing.T) {
+	_, data, _ := withKey(t, nil)
+	marker := filepath.Join(data, "keys-issued.json")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T)
+		want  string
+	}{
+		{"empty", func(t *testing.T) { mustWrite(t, marker, "") }, "unexpected end of JSON input"},
+		{"null", func(t *testing.T) { mustWrite(t, marker, "null\n") }, "keyId: not a key id"},
+		{"a directory", func(t *testing.T) {
+			if err := os.Mkdir(marker, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a directory"},
+		{"huge", func(t *testing.T) {
+			mustWrite(t, marker, "")
+			if err := os.Truncate(marker, 64<<20); err != nil { // sparse: 64 MiB of zeros
+				t.Fatal(err)
+			}
+		}, "is larger than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			os.RemoveAll(marker)
+			tc.setup(t)
+			line := refusedOrStarted(t, nil, "-data", data)
+			t.Log(line)
+			is.True(strings.HasPrefix(line, "licensing-server: "+marker)) // names the file
+			is.True(strings.Contains(line, tc.want))                        // and what is wrong with it
+			is.True(strings.Contains(line, "remove it to start over"))      // and how to go on
+		})
+	}
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -138,9 +138,9 @@ func (m *Main) checkStateFiles() error {
 			return err
 		}
 		entries, err := os.ReadDir(store)
-		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ENOTDIR) {
 			return fmt.Errorf("store directory: %w", err)
-		}
+		} // not a directory: refused by checkStoreDir, or by the store as it opens
 		for _, e := range entries {
 			if err := checkPath(filepath.Join(store, e.Name()), false, true); err != nil {
 				return err
