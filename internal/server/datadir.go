@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 )
 
@@ -73,6 +74,14 @@ func checkPath(path string, secret, rootOK bool) error {
 		if uid := fileOwner(li); uid != euid && uid != 0 {
 			return fmt.Errorf("%s is a symbolic link owned by uid %d, not by the server's user (uid %d): another user could have put it there, and may point it elsewhere; check it, then replace it with the file it should be (or a link the server's user makes)",
 				path, uid, euid)
+		}
+		// Whoever may write the directory the link leads to may swap the
+		// file there between this check and the read: that directory is
+		// held to the rule of a directory outside the data directory.
+		if target, err := filepath.EvalSymlinks(path); err == nil {
+			if err := checkPath(filepath.Dir(target), false, true); err != nil {
+				return fmt.Errorf("%s, the directory of the target of the symbolic link %s, %w", filepath.Dir(target), path, trimPath(err, filepath.Dir(target)))
+			}
 		}
 	}
 	fi, err := os.Stat(path)
@@ -170,4 +179,13 @@ func checkOutside(path string, secret bool) error {
 		return err
 	}
 	return checkPath(path, secret, true)
+}
+
+// trimPath returns err without its leading "path ", so that a caller can
+// name the path its own way.
+func trimPath(err error, path string) error {
+	if rest, ok := strings.CutPrefix(err.Error(), path+" "); ok {
+		return errors.New(rest)
+	}
+	return err
 }

@@ -122,6 +122,21 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustSymlinkAs(t, real, filepath.Join(data, "signing-ed25519.pem"), os.Geteuid())
 			return nil, nil
 		}, ""},
+		{"signing key a symbolic link into a directory others may write", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// Whoever may write the link's target directory may swap the
+			// file between the check and the read.
+			shared := filepath.Join(t.TempDir(), "shared")
+			if err := os.Mkdir(shared, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			mustChmod(t, shared, 0o777)
+			real := filepath.Join(shared, "ed25519.pem")
+			if err := os.Rename(filepath.Join(data, "signing-ed25519.pem"), real); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlinkAs(t, real, filepath.Join(data, "signing-ed25519.pem"), os.Geteuid())
+			return nil, nil
+		}, "shared, the directory of the target of the symbolic link %DATA%/signing-ed25519.pem, is writable by group or others"},
 		{"pepper readable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, filepath.Join(data, "pepper"), 0o644)
 			return nil, nil
