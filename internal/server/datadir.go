@@ -77,8 +77,10 @@ func checkPath(path string, secret, rootOK bool) error {
 		}
 		// Whoever may write the directory the link leads to may swap the
 		// file there between this check and the read: that directory is
-		// held to the rule of a directory outside the data directory.
-		if target, err := filepath.EvalSymlinks(path); err == nil {
+		// held to the rule of a directory outside the data directory. (A
+		// link to a directory leads to a directory checked below; what is
+		// above it is not checked, as above the data directory.)
+		if target, err := filepath.EvalSymlinks(path); err == nil && !isDir(target) {
 			if err := checkPath(filepath.Dir(target), false, true); err != nil {
 				return fmt.Errorf("%s, the directory of the target of the symbolic link %s, %w", filepath.Dir(target), path, trimPath(err, filepath.Dir(target)))
 			}
@@ -188,4 +190,9 @@ func trimPath(err error, path string) error {
 		return errors.New(rest)
 	}
 	return err
+}
+
+func isDir(path string) bool {
+	fi, err := os.Stat(path)
+	return err == nil && fi.IsDir()
 }

@@ -137,6 +137,25 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustSymlinkAs(t, real, filepath.Join(data, "signing-ed25519.pem"), os.Geteuid())
 			return nil, nil
 		}, "shared, the directory of the target of the symbolic link %DATA%/signing-ed25519.pem, is writable by group or others"},
+		{"-signing-key directory a symbolic link to a directory in a shared one", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// What is above the directory the link leads to is not
+			// checked, as above the data directory: /dev/shm, /tmp.
+			shared := filepath.Join(t.TempDir(), "shared")
+			if err := os.Mkdir(shared, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			mustChmod(t, shared, 0o777|os.ModeSticky)
+			keys := filepath.Join(shared, "keys")
+			if err := os.Mkdir(keys, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(filepath.Join(data, "signing-ed25519.pem"), filepath.Join(keys, "ed25519.pem")); err != nil {
+				t.Fatal(err)
+			}
+			link := filepath.Join(t.TempDir(), "keys")
+			mustSymlinkAs(t, keys, link, os.Geteuid())
+			return []string{"-signing-key", filepath.Join(link, "ed25519.pem")}, nil
+		}, ""},
 		{"pepper readable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, filepath.Join(data, "pepper"), 0o644)
 			return nil, nil
