@@ -17,8 +17,9 @@ import (
 // from it, that another user owns or may write, naming the path and the
 // command that fixes it. The rule:
 //
-//   - the data directory is owned by the server's user; open to others, it
-//     is made 0700 (the server owns it);
+//   - the data directory is owned by the server's user and writable by
+//     neither group nor others (a shared directory such as /tmp is never
+//     taken from its other users); readable by others, it is made 0700;
 //   - every state file in it, the store's directory and the store's files
 //     are owned by the server's user or root and writable by neither group
 //     nor others; the secrets (pepper, signing keys, demo.json) are not
@@ -114,7 +115,8 @@ func checkPath(path string, secret, rootOK bool) error {
 }
 
 // checkDataDir checks the data directory itself, before anything in it is
-// opened: owned by the server's user, and made 0700 if it is open to others.
+// opened: owned by the server's user, writable by neither group nor others,
+// and made 0700 if others may read it.
 func (m *Main) checkDataDir() error {
 	fi, err := os.Stat(m.DataDir)
 	if err != nil {
@@ -125,7 +127,17 @@ func (m *Main) checkDataDir() error {
 		return fmt.Errorf("data directory %s is owned by uid %d, not by the server's user (uid %d): whoever owns it may plant an owner token or a signing key there; chown %d %s and chmod 700 %s (or use a directory of the server's user)",
 			m.DataDir, uid, euid, euid, m.DataDir, m.DataDir)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
+		// Others may have put files in it already, and may use it (a
+		// shared directory such as /tmp): it is refused, never taken
+		// from them.
+		who := "group"
+		if perm&0o002 != 0 {
+			who = "others"
+		}
+		return fmt.Errorf("data directory %s is writable by %s (mode %s): other users may have put files in it, and may use it; use a directory of the server's own, such as %s (the server makes it, mode 0700), or chmod 700 %s if nobody else uses it",
+			m.DataDir, who, fi.Mode(), filepath.Join(m.DataDir, "licensing"), m.DataDir)
+	} else if perm&0o077 != 0 {
 		if err := os.Chmod(m.DataDir, 0o700); err != nil {
 			return fmt.Errorf("data directory %s is open to other users (mode %s) and cannot be made private: %w; chmod 700 %s", m.DataDir, perm, err, m.DataDir)
 		}

@@ -82,6 +82,17 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustChmod(t, data, 0o777|os.ModeSticky)
 			return nil, asNobody
 		}, "data directory %DATA% is owned by uid 0"},
+		{"root-owned 1777 directory, the server root", true, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// The server's own directory, as /tmp is root's: others may
+			// have put anything in it, and making it private would take
+			// it from them.
+			mustChmod(t, data, 0o777|os.ModeSticky)
+			return nil, nil
+		}, "data directory %DATA% is writable by others (mode dtrwxrwxrwx): other users may have put files in it, and may use it; use a directory of the server's own, such as %DATA%/licensing (the server makes it, mode 0700)"},
+		{"0770 directory of the server's user", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			mustChmod(t, data, 0o770)
+			return nil, nil
+		}, "data directory %DATA% is writable by group (mode drwxrwx---)"},
 		{"0755 directory owned by another user", true, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, data, 0o755)
 			mustChown(t, data, nobody)
@@ -242,6 +253,11 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			t.Log(line)
 			is.True(strings.Contains(line, strings.ReplaceAll(tc.want, "%DATA%", data))) // names the path and the fix
 			is.Equal(ownerToken(p.logs.String()), "")                                    // nothing was read or made
+			if strings.HasPrefix(tc.want, "data directory %DATA% is writable") {
+				fi, err := os.Stat(data)
+				is.NoErr(err)
+				is.True(fi.Mode().Perm()&0o070 != 0) // left as it was, not made private
+			}
 		})
 	}
 }
