@@ -2,7 +2,10 @@ package licensing_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"strings"
 	"testing"
 
@@ -71,4 +74,27 @@ func TestArgon2Hasher(t *testing.T) {
 	d, err = def.Digest(k)
 	is.NoErr(err)
 	is.True(strings.HasPrefix(d, "$argon2id$v=19$m=19456,t=2,p=1$")) // OWASP minimum by default
+}
+
+func TestArgon2ServiceRoundTrip(t *testing.T) {
+	is := is.New(t)
+	st := &dupOnce{MemoryStore: licensing.NewMemoryStore()}
+	e := newEnv(t, func(c *licensing.Config) {
+		c.Store = st
+		c.Hasher = &licensing.Argon2Hasher{Time: 1, Memory: 64}
+	})
+	_, key := e.create(t, "t-owner", "prod")
+	is.True(st.failed.Load()) // the first key's prefix "collided": a new key was made
+	keys, _ := st.ListKeys(context.Background(), "org-1", licensing.KeyCursor{}, 0)
+	is.Equal(len(keys), 1)
+	is.Equal(keys[0].LookupValue, key[:8])                        // looked up by the masked prefix
+	is.True(len(keys[0].Digest) > 40 && keys[0].Digest[0] == '$') // a PHC string
+	_, err := e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: key})
+	is.NoErr(err)
+	body := key[:8] + strings.Repeat("0", 48) // same lookup prefix, another key
+	other := body + fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(body)))
+	_, err = licensing.ParseKey(other)
+	is.NoErr(err) // well-formed, so only the digest can refuse it
+	_, err = e.svc.ValidateKey(context.Background(), licensing.ValidateInput{LicenseKey: other})
+	is.True(errors.Is(err, licensing.ErrInvalidLicense)) // the candidate's digest does not verify
 }

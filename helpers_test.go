@@ -40,6 +40,13 @@ func (o *testOrgs) update(id string, fn func(*licensing.Organization)) {
 	o.m[id] = org
 }
 
+// eligibleOrgs knows every organization id: active, on a plan with
+// selfHostingLicense, owned by user "u".
+var eligibleOrgs = licensing.OrganizationsFunc(func(ctx context.Context, id string) (licensing.Organization, error) {
+	return licensing.Organization{ID: id, Name: "Org " + id, OwnerID: "u", Plan: "business", Active: true,
+		Features: map[string]any{"selfHostingLicense": true}}, nil
+})
+
 // testAuth maps bearer tokens to users and users to their organizations
 // (the first one is the default).
 type testAuth struct {

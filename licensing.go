@@ -65,7 +65,7 @@ type Config struct {
 	// Signing signs offline tokens, validation answers to requests with a
 	// nonce, and revocation lists. Default: a fresh Ed25519 key made by New,
 	// which lives only as long as the process; production services load
-	// persistent keys (ParsePrivateKeyPEM, NewSigningKeys).
+	// persistent keys (LoadOrCreateSigningKeys, NewSigningKeys).
 	Signing *SigningKeys
 	// TokenLifetime is how long an offline token is valid. Default one year.
 	TokenLifetime time.Duration

@@ -2,8 +2,6 @@ package licensing
 
 import (
 	"crypto"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -11,6 +9,7 @@ import (
 	"path/filepath"
 
 	"github.com/licensekit/licensing/internal/atomicfile"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 // Files LoadOrCreateSigningKeys keeps in its directory (the reference
@@ -46,7 +45,7 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 			path string
 			key  crypto.Signer
 		}{{edPath, keys.ed}, {rsaPath, keys.rsa}} {
-			pemBytes, err := MarshalPrivateKeyPEM(f.key)
+			pemBytes, err := keyfile.Marshal(f.key)
 			if err != nil {
 				return nil, wrapErr("signing keys", err)
 			}
@@ -60,21 +59,17 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 	case rsaErr != nil:
 		return nil, wrapErr("signing keys: "+signingKeyFileRSA+" is missing or unreadable while "+signingKeyFileEd25519+" exists", rsaErr)
 	}
-	ed, err := ParsePrivateKeyPEM(edPEM)
+	ed, err := keyfile.Parse(edPEM)
 	if err != nil {
-		return nil, wrapErr(edPath, err)
+		return nil, configError(fmt.Sprintf("%s: %v", edPath, err))
 	}
-	rk, err := ParsePrivateKeyPEM(rsaPEM)
+	rk, err := keyfile.Parse(rsaPEM)
 	if err != nil {
-		return nil, wrapErr(rsaPath, err)
+		return nil, configError(fmt.Sprintf("%s: %v", rsaPath, err))
 	}
-	edKey, ok1 := ed.(ed25519.PrivateKey)
-	rsaKey, ok2 := rk.(*rsa.PrivateKey)
-	if !ok1 || !ok2 {
-		return nil, configError(fmt.Sprintf("%s must hold an Ed25519 key and %s an RSA key", edPath, rsaPath))
-	}
-	if rsaKey.N.BitLen() < 2048 {
-		return nil, configError(fmt.Sprintf("%s: the RSA signing key has %d bits; it must have at least 2048", rsaPath, rsaKey.N.BitLen()))
+	edKey, rsaKey, err := keyfile.Pair(edPath, ed, rsaPath, rk)
+	if err != nil {
+		return nil, configError(err.Error())
 	}
 	return NewSigningKeys(edKey, rsaKey)
 }

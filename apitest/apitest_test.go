@@ -24,6 +24,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/licensekit/licensing/internal/harness"
 	liberrors "github.com/pb33f/libopenapi-validator/errors"
 	"github.com/pb33f/libopenapi-validator/schema_validation"
 	"github.com/pb33f/libopenapi/datamodel/high/base"
@@ -80,10 +81,11 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	defer os.RemoveAll(dir)
-	bin, err := buildServer(dir)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return 1, err
 	}
+	defer harness.RemoveBuilds()
 	if primary, err = startServer(bin, filepath.Join(dir, "main"), "-rate-limit", "0", "-owner-rate-limit", "0"); err != nil {
 		return 1, err
 	}

@@ -1,7 +1,6 @@
 package apitest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -13,9 +12,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/licensekit/licensing/internal/harness"
 )
 
 // The bearer tokens of the test configuration: the owner of every
@@ -72,45 +72,13 @@ func serverConfig(later bool) []byte {
 	return b
 }
 
-// syncBuffer collects a child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // server is one running licensing-server process.
 type server struct {
+	proc   *harness.Process
 	cmd    *exec.Cmd
 	url    string
 	config string
-	logs   *syncBuffer
-	done   chan error
-}
-
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
-// buildServer builds the real binary from the repository root into dir.
-func buildServer(dir string) (string, error) {
-	bin := filepath.Join(dir, "licensing-server")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server")
-	build.Dir = ".." // the repository root: this module does not require the root module
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		return "", fmt.Errorf("build licensing-server: %w", err)
-	}
-	return bin, nil
+	logs   *harness.Buffer
 }
 
 // hasFlag reports whether bin's usage lists the flag -name.
@@ -125,33 +93,19 @@ func startServer(bin, dir string, args ...string) (*server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &server{logs: &syncBuffer{}, done: make(chan error, 1), config: filepath.Join(dir, "config.json")}
+	s := &server{config: filepath.Join(dir, "config.json")}
 	if err := os.WriteFile(s.config, serverConfig(false), 0o600); err != nil {
 		return nil, err
 	}
-	s.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", "memory",
+	cmd := exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-store", "memory",
 		"-data", filepath.Join(dir, "data"), "-config", s.config}, args...)...)
-	s.cmd.Env = append(os.Environ(), "LICENSING_PEPPER=")
-	s.cmd.Stderr = s.logs
-	if err := s.cmd.Start(); err != nil {
+	cmd.Env = append(os.Environ(), "LICENSING_PEPPER=")
+	p, err := harness.Start(cmd, harness.Config{})
+	if err != nil {
 		return nil, err
 	}
-	go func() { s.done <- s.cmd.Wait() }()
-	deadline := time.Now().Add(60 * time.Second) // the first start may make an RSA key
-	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(s.logs.String()); m != nil {
-			s.url = "http://" + m[1]
-			return s, nil
-		}
-		select {
-		case err := <-s.done:
-			s.done <- err
-			return nil, fmt.Errorf("server exited: %v\n%s", err, s.logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	s.stop()
-	return nil, fmt.Errorf("server did not start:\n%s", s.logs.String())
+	s.proc, s.cmd, s.url, s.logs = p, p.Cmd, p.URL, p.Log
+	return s, nil
 }
 
 // reload writes the later configuration and sends SIGHUP, then waits for the
@@ -172,17 +126,12 @@ func (s *server) reload() error {
 	return fmt.Errorf("server did not reload:\n%s", s.logs.String())
 }
 
+// stop stops the server (SIGTERM, then SIGKILL if it does not exit).
 func (s *server) stop() {
-	if s == nil || s.cmd.Process == nil {
+	if s == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(10 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.proc.Stop()
 }
 
 // call sends one owner request with the owner token and decodes the answer.

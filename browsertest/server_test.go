@@ -1,21 +1,17 @@
 package browsertest
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
+
+	"github.com/licensekit/licensing/internal/harness"
 
 	// The test runs the binary that go build makes, but go test's cache
 	// only sees this module's files: importing the server's package ties
@@ -24,56 +20,19 @@ import (
 	_ "github.com/licensekit/licensing/internal/server"
 )
 
-var (
-	buildOnce sync.Once
-	serverBin string
-	buildErr  error
-)
-
 // repoRoot is the root module's directory, the parent of this module.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs("..")
+	root, err := harness.Root()
 	if err != nil {
 		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !bytes.Contains(b, []byte("module github.com/licensekit/licensing\n")) {
-		t.Fatalf("%s is not the root of github.com/licensekit/licensing: %v", root, err)
 	}
 	return root
 }
 
-// buildServer builds the real reference server once per test binary, from
-// the root module, so that this module need not require it.
-func buildServer(t *testing.T) string {
-	t.Helper()
-	root := repoRoot(t)
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "licensing-browsertest")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "licensing-server")
-		cmd := exec.Command("go", "build", "-o", serverBin, "github.com/licensekit/licensing/cmd/licensing-server")
-		cmd.Dir = root
-		out, err := cmd.CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build licensing-server: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return serverBin
-}
-
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if serverBin != "" {
-		os.RemoveAll(filepath.Dir(serverBin))
-	}
+	harness.RemoveBuilds()
 	os.Exit(code)
 }
 
@@ -81,31 +40,10 @@ func TestMain(m *testing.M) {
 type server struct {
 	URL   string
 	Token string // the owner token of its demo organization
-	logs  *lockedBuffer
+	logs  *harness.Buffer
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) WriteLine(s string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.WriteString(s)
-	l.b.WriteByte('\n')
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-var (
-	listeningLine = regexp.MustCompile(`msg=listening addr=(\S+)`)
-	tokenLine     = regexp.MustCompile(`^owner token: (\S+)$`)
-)
+var tokenLine = regexp.MustCompile(`^owner token: (\S+)$`)
 
 // startServer runs the server binary on a free port with a fresh data
 // directory and an RSA key for RS256 tokens, and stops it when the test
@@ -114,7 +52,7 @@ var (
 // configuration file and token the owner token it configures.
 func startServer(t *testing.T, config, token string) *server {
 	t.Helper()
-	bin := buildServer(t)
+	bin := harness.BuildTB(t, harness.ServerCmd)
 	data := t.TempDir()
 	args := []string{"-addr", "127.0.0.1:0", "-data", data, "-rsa-signing-key", filepath.Join(data, "signing-rsa.pem"),
 		"-owner-rate-limit", "0"} // the test clicks faster than an owner; the page's 429 text has a test of its own
@@ -125,53 +63,15 @@ func startServer(t *testing.T, config, token string) *server {
 		}
 		args = append(args, "-config", path)
 	}
-	cmd := exec.Command(bin, args...)
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s := &server{logs: &lockedBuffer{}, Token: token}
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			line := sc.Text()
-			if m := tokenLine.FindStringSubmatch(line); m != nil {
-				s.Token = m[1]
-				line = "owner token: <redacted>"
-			}
-			s.logs.WriteLine(line)
-			if m := listeningLine.FindStringSubmatch(line); m != nil && s.URL == "" {
-				s.URL = "http://" + m[1]
-				close(ready)
-			}
+	s := &server{Token: token}
+	p := harness.StartTB(t, exec.Command(bin, args...), harness.Config{Line: func(line string) string {
+		if m := tokenLine.FindStringSubmatch(line); m != nil {
+			s.Token = m[1] // printed before the listen line, so read before StartTB returns
+			return "owner token: <redacted>"
 		}
-		io.Copy(io.Discard, stderr)
-	}()
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			t.Logf("server log:\n%s", s.logs.String())
-		}
-	})
-	select {
-	case <-ready:
-	case err := <-exited:
-		t.Fatalf("server exited before listening: %v\n%s", err, s.logs.String())
-	case <-time.After(60 * time.Second):
-		t.Fatalf("server did not start listening\n%s", s.logs.String())
-	}
+		return line
+	}})
+	s.URL, s.logs = p.URL, p.Log
 	if s.Token == "" {
 		t.Fatalf("the first start printed no owner token\n%s", s.logs.String())
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/client"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 type clock struct {
@@ -710,7 +711,7 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		})
 	}
 
-	private, err := licensing.MarshalPrivateKeyPEM(mustEd25519(t))
+	private, err := keyfile.Marshal(mustEd25519(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,9 @@ const (
 	recSnapshotEnd   byte = 4 // the number of keys in a snapshot, last
 	recSnapshotBegin byte = 5 // the number of keys in a snapshot, first
 	recFingerprint   byte = 6 // the pepper fingerprint the store was created with
+	recKeyLifetime   byte = 7 // a whole key with ExpiresAt, RotatedTo, RotatedFrom (recKey when all are zero)
+	recExpiry        byte = 8 // id, expiry: SetKeyExpiry
+	recRotate        byte = 9 // old id, the old key's expiry after it, the new key as stored: RotateKey, whole or not at all
 )
 
 var errDecode = errors.New("malformed record payload")
@@ -166,8 +169,27 @@ func (d *decoder) strings() []string {
 	return s
 }
 
+// hasLifetime reports whether k carries a lifetime field. A key without one
+// is written as a recKey record, as before lifetimes existed, so a store that
+// never used them still opens with the previous release; one that did is
+// refused by it (an unknown record type), never read with its expiry lost.
+func hasLifetime(k licensing.Key) bool {
+	return !k.ExpiresAt.IsZero() || k.RotatedTo != "" || k.RotatedFrom != ""
+}
+
+// encodeKey writes k as a recKey or recKeyLifetime record.
 func encodeKey(e *encoder, k licensing.Key) {
-	e.byte(recKey)
+	if hasLifetime(k) {
+		e.byte(recKeyLifetime)
+	} else {
+		e.byte(recKey)
+	}
+	encodeKeyFields(e, k)
+}
+
+// encodeKeyFields writes every field of k, its lifetime fields last and
+// only if it has any.
+func encodeKeyFields(e *encoder, k licensing.Key) {
 	e.str(k.ID)
 	e.str(k.OrganizationID)
 	e.str(k.LookupValue)
@@ -187,9 +209,16 @@ func encodeKey(e *encoder, k licensing.Key) {
 	e.time(k.RevokedAt)
 	e.metrics(k.LastMetrics)
 	e.strings(k.LastViolations)
+	if hasLifetime(k) {
+		e.time(k.ExpiresAt)
+		e.str(k.RotatedTo)
+		e.str(k.RotatedFrom)
+	}
 }
 
-func decodeKey(d *decoder) licensing.Key {
+// decodeKey reads the key of a recKey record, or of a recKeyLifetime one
+// when lifetime is set (a recKey key never expires and was never rotated).
+func decodeKey(d *decoder, lifetime bool) licensing.Key {
 	var k licensing.Key
 	k.ID = d.str()
 	k.OrganizationID = d.str()
@@ -209,7 +238,42 @@ func decodeKey(d *decoder) licensing.Key {
 	k.RevokedAt = d.time()
 	k.LastMetrics = d.metrics()
 	k.LastViolations = d.strings()
+	if lifetime {
+		k.ExpiresAt = d.time()
+		k.RotatedTo = d.str()
+		k.RotatedFrom = d.str()
+		if !hasLifetime(k) {
+			d.fail() // encodeKey writes such a key as a recKey record
+		}
+	}
 	return k
+}
+
+func encodeExpiry(e *encoder, id string, expiresAt time.Time) {
+	e.byte(recExpiry)
+	e.str(id)
+	e.time(expiresAt)
+}
+
+// encodeRotate writes a rotation as one record: the old key's id and its
+// expiry after the rotation, and the new key as stored (RotatedFrom, and
+// the fields taken over from the old key, already set).
+func encodeRotate(e *encoder, oldID string, oldExpiresAt time.Time, newKey licensing.Key) {
+	e.byte(recRotate)
+	e.str(oldID)
+	e.time(oldExpiresAt)
+	encodeKeyFields(e, newKey) // RotatedFrom is set: the lifetime fields are there
+}
+
+// decodeRotate reads a recRotate record.
+func decodeRotate(d *decoder) (oldID string, oldExpiresAt time.Time, newKey licensing.Key) {
+	oldID = d.str()
+	oldExpiresAt = d.time()
+	newKey = decodeKey(d, true)
+	if newKey.RotatedFrom != oldID {
+		d.fail()
+	}
+	return oldID, oldExpiresAt, newKey
 }
 
 func encodeFingerprint(e *encoder, fp string) {

@@ -18,8 +18,8 @@ import (
 )
 
 // mixedStore leaves in dir a snapshot (after a compaction) and a live log of
-// creates, revokes and validation batches, every one acknowledged, and
-// returns the dump of what it holds.
+// creates, rotations, expiries, revokes and validation batches, every one
+// acknowledged, and returns the dump of what it holds.
 func mixedStore(t *testing.T, dir string) string {
 	t.Helper()
 	s := open(t, dir, Options{})
@@ -34,6 +34,12 @@ func mixedStore(t *testing.T, dir string) string {
 			InstanceName: "renamed", Metrics: map[string]float64{"userCount": 7}})
 	}
 	if err := s.RecordValidations(ctx, recs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RotateKey(ctx, keys[7].ID, storetest.NewKey("org-1", base), base.Add(5*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetKeyExpiry(ctx, keys[1].ID, base.Add(6*time.Hour)); err != nil { // a key of the snapshot
 		t.Fatal(err)
 	}
 	if _, err := s.RevokeKey(ctx, keys[0].ID, base.Add(3*time.Hour)); err != nil { // revoked in the snapshot's generation

@@ -65,7 +65,13 @@
 // CRC-32C of those 8 bytes][payload][end byte 0xA5]. One goroutine writes and
 // fsyncs whatever writes have gathered, back to back, so 32 concurrent
 // creates cost a handful of fsyncs, and a batch of validation records is one
-// fsync. A damaged or torn tail of a format version 1 log is refused (that
+// fsync. A rotation (RotateKey) is one record holding both of its changes,
+// the new key and the old key's link and expiry, so a crash leaves all of it
+// or none. A key with an expiry or a rotation link is written as a record
+// type that releases before key lifetimes do not know: they refuse to open
+// such a store rather than read it with its expiries lost; a store that
+// never used lifetimes is written as before. Logs written before lifetimes
+// open unchanged, and their keys never expire. A damaged or torn tail of a format version 1 log is refused (that
 // format cannot tell the two apart): open it once with the release that wrote
 // it. Torn-tail detection relies on what ext4 (data=ordered, the default) and
 // XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a
@@ -412,8 +418,8 @@ func (s *Store) loadSnapshot(path string) error {
 		case recFingerprint:
 			s.fingerprint = strings.Clone(d.str())
 			return d.err
-		case recKey:
-			k := decodeKey(d)
+		case recKey, recKeyLifetime:
+			k := decodeKey(d, p[0] == recKeyLifetime)
 			if d.err != nil {
 				return d.err
 			}
@@ -455,13 +461,33 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 	case recFingerprint:
 		s.fingerprint = strings.Clone(d.str())
 		return d.err
-	case recKey:
-		k := decodeKey(d)
+	case recKey, recKeyLifetime:
+		k := decodeKey(d, p[0] == recKeyLifetime)
 		if d.err != nil {
 			return d.err
 		}
 		if err := s.mem.CreateKey(ctx, k); err != nil {
 			return fmt.Errorf("key %s: %w", k.ID, err)
+		}
+		s.liveSize.Add(int64(len(p) + frameSize))
+	case recExpiry:
+		id, at := d.str(), d.time()
+		if d.err != nil {
+			return d.err
+		}
+		if _, err := s.mem.SetKeyExpiry(ctx, id, at); err != nil {
+			return fmt.Errorf("expiry of %s: %w", id, err)
+		}
+	case recRotate:
+		oldID, oldExpiresAt, newKey := decodeRotate(d)
+		if d.err != nil {
+			return d.err
+		}
+		// Writers of lifetime records hold s.apply exclusively, so the
+		// log has them in the order memory applied them: the checks and
+		// copies give here what they gave then.
+		if _, err := s.mem.RotateKey(ctx, oldID, newKey, oldExpiresAt); err != nil {
+			return fmt.Errorf("rotation of %s to %s: %w", oldID, newKey.ID, err)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
 	case recRevoke:
@@ -563,30 +589,11 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if err := s.writable(); err != nil {
 		return err
 	}
-	// Reserve the id and lookup value first, under s.mu alone (no lookup
-	// is made while holding it), then look in memory: a create of the same
-	// id or lookup value either still holds its reservation, or applied its
-	// key to memory before releasing it.
-	idKey, lookupKey := "i"+k.ID, "l"+k.LookupValue
-	s.mu.Lock()
-	if s.reserved[idKey] || s.reserved[lookupKey] {
-		s.mu.Unlock()
-		return licensing.ErrDuplicateKey
+	release, err := s.reserve(ctx, k)
+	if err != nil {
+		return err
 	}
-	s.reserved[idKey], s.reserved[lookupKey] = true, true
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.reserved, idKey)
-		delete(s.reserved, lookupKey)
-		s.mu.Unlock()
-	}()
-	if _, err := s.mem.KeyByID(ctx, k.ID); err == nil {
-		return licensing.ErrDuplicateKey
-	}
-	if _, err := s.mem.KeyByLookup(ctx, k.LookupValue); err == nil {
-		return licensing.ErrDuplicateKey
-	}
+	defer release()
 
 	e := &encoder{b: make([]byte, 0, 256)}
 	encodeKey(e, k)
@@ -599,6 +606,38 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	// Not ctx: the key is durable, memory must have it whatever the caller's
 	// context does now.
 	return s.mem.CreateKey(context.Background(), k)
+}
+
+// reserve claims k's id and lookup value for a write that adds k, or
+// returns ErrDuplicateKey when another key or write has either. It
+// reserves first, under s.mu alone (no lookup is made while holding it),
+// then looks in memory: a write adding the same id or lookup value either
+// still holds its reservation, or applied its key to memory before
+// releasing it. The caller calls release once k is in memory or refused.
+func (s *Store) reserve(ctx context.Context, k licensing.Key) (release func(), err error) {
+	idKey, lookupKey := "i"+k.ID, "l"+k.LookupValue
+	s.mu.Lock()
+	if s.reserved[idKey] || s.reserved[lookupKey] {
+		s.mu.Unlock()
+		return nil, licensing.ErrDuplicateKey
+	}
+	s.reserved[idKey], s.reserved[lookupKey] = true, true
+	s.mu.Unlock()
+	release = func() {
+		s.mu.Lock()
+		delete(s.reserved, idKey)
+		delete(s.reserved, lookupKey)
+		s.mu.Unlock()
+	}
+	if _, err := s.mem.KeyByID(ctx, k.ID); err == nil {
+		release()
+		return nil, licensing.ErrDuplicateKey
+	}
+	if _, err := s.mem.KeyByLookup(ctx, k.LookupValue); err == nil {
+		release()
+		return nil, licensing.ErrDuplicateKey
+	}
+	return release, nil
 }
 
 // KeyByID implements licensing.Store from memory.

@@ -51,9 +51,9 @@ func TestConformance(t *testing.T) {
 func dump(s *Store) string {
 	var lines []string
 	s.bulk.Each(func(k licensing.Key) bool {
-		lines = append(lines, fmt.Sprintf("%s %s %s %v %v %v %v %v %s %v %v", k.ID, k.OrganizationID, k.LookupValue,
+		lines = append(lines, fmt.Sprintf("%s %s %s %v %v %v %v %v %s %v %v expires=%v to=%s from=%s", k.ID, k.OrganizationID, k.LookupValue,
 			k.Active, k.CreatedAt.UnixNano(), k.ActivatedAt.UnixNano(), k.LastValidatedAt.UnixNano(), k.RevokedAt.UnixNano(),
-			k.InstanceURL, k.LastMetrics, k.LastViolations))
+			k.InstanceURL, k.LastMetrics, k.LastViolations, k.ExpiresAt.UnixNano(), k.RotatedTo, k.RotatedFrom))
 		return true
 	})
 	slicesSort(lines)
@@ -68,14 +68,30 @@ func slicesSort(s []string) {
 	}
 }
 
-// fill writes a mix of creates, validations and revocations.
+// fill writes n keys and a mix of creates, rotations, expiries,
+// validations and revocations.
 func fill(t testing.TB, s *Store, n int) []licensing.Key {
 	t.Helper()
 	var keys []licensing.Key
 	for i := 0; i < n; i++ {
 		k := storetest.NewKey(fmt.Sprintf("org-%d", i%3), base.Add(time.Duration(i)*time.Second))
-		if err := s.CreateKey(ctx, k); err != nil {
+		prev := licensing.Key{}
+		if i > 0 {
+			prev, _ = s.KeyByID(ctx, keys[i-1].ID)
+		}
+		if i%7 == 5 && prev.Active && prev.RotatedTo == "" { // k replaces the key before it
+			if _, err := s.RotateKey(ctx, prev.ID, k, base.Add(time.Duration(i)*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			k, _ = s.KeyByID(ctx, k.ID)
+		} else if err := s.CreateKey(ctx, k); err != nil {
 			t.Fatal(err)
+		}
+		if i%7 == 3 {
+			var err error
+			if k, err = s.SetKeyExpiry(ctx, k.ID, base.Add(time.Duration(i)*24*time.Hour)); err != nil {
+				t.Fatal(err)
+			}
 		}
 		keys = append(keys, k)
 		if i%3 == 1 {

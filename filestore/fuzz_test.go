@@ -37,7 +37,8 @@ func fuzzKey(org string, at time.Time) licensing.Key {
 const maxFuzzFile = 256 << 10
 
 // fuzzTemplate is a store directory written by this build: creates,
-// validation batches and revokes in the log, or compacted into a snapshot.
+// validation batches, revokes, an expiry and a rotation in the log, or
+// compacted into a snapshot.
 // The fuzz targets replace one of its files with the fuzz input, whatever
 // the file format of the day, and keep the others (lock, metadata).
 type fuzzTemplate struct {
@@ -68,6 +69,14 @@ func newFuzzTemplate(f *testing.F, prefix string, compact bool) fuzzTemplate {
 		}
 		if i == 3 {
 			if _, err := s.RevokeKey(ctx, k.ID, at.Add(2*time.Hour)); err != nil {
+				f.Fatal(err)
+			}
+		}
+		if i == 4 {
+			if _, err := s.SetKeyExpiry(ctx, k.ID, at.Add(24*time.Hour)); err != nil {
+				f.Fatal(err)
+			}
+			if _, err := s.RotateKey(ctx, k.ID, fuzzKey(k.OrganizationID, at), at.Add(time.Hour)); err != nil {
 				f.Fatal(err)
 			}
 		}
@@ -148,8 +157,8 @@ func (tpl fuzzTemplate) openFuzzed(t *testing.T, data []byte) {
 		return
 	}
 	n := checkFuzzedStore(t, s)
-	if unchanged && n != 6 {
-		t.Fatalf("the directory as written opens with %d keys, want 6", n)
+	if unchanged && n != 7 { // six creates and the new key of a rotation
+		t.Fatalf("the directory as written opens with %d keys, want 7", n)
 	}
 	ctx := context.Background()
 	k := fuzzKey("org-new", time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))

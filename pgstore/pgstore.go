@@ -135,15 +135,18 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 }
 
 const columns = `id, organization_id, lookup_value, digest, masked_key, instance_name, instance_url, active,
-	created_at, activated_at, last_validated_at, revoked_at, last_metrics, last_violations`
+	created_at, activated_at, last_validated_at, revoked_at, last_metrics, last_violations,
+	expires_at, rotated_to, rotated_from`
 
 func scanKey(row pgx.Row) (licensing.Key, error) {
 	var k licensing.Key
 	var id uuid.UUID
-	var activated, validated, revoked *time.Time
+	var activated, validated, revoked, expires *time.Time
 	var metrics, violations []byte
+	var rotatedTo, rotatedFrom *string
 	err := row.Scan(&id, &k.OrganizationID, &k.LookupValue, &k.Digest, &k.MaskedKey, &k.InstanceName, &k.InstanceURL,
-		&k.Active, &k.CreatedAt, &activated, &validated, &revoked, &metrics, &violations)
+		&k.Active, &k.CreatedAt, &activated, &validated, &revoked, &metrics, &violations,
+		&expires, &rotatedTo, &rotatedFrom)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
@@ -152,10 +155,17 @@ func scanKey(row pgx.Row) (licensing.Key, error) {
 	}
 	k.ID = id.String()
 	k.CreatedAt = k.CreatedAt.UTC()
-	for dst, src := range map[*time.Time]*time.Time{&k.ActivatedAt: activated, &k.LastValidatedAt: validated, &k.RevokedAt: revoked} {
+	for dst, src := range map[*time.Time]*time.Time{&k.ActivatedAt: activated, &k.LastValidatedAt: validated, &k.RevokedAt: revoked,
+		&k.ExpiresAt: expires} {
 		if src != nil {
 			*dst = src.UTC()
 		}
+	}
+	if rotatedTo != nil {
+		k.RotatedTo = *rotatedTo
+	}
+	if rotatedFrom != nil {
+		k.RotatedFrom = *rotatedFrom
 	}
 	if metrics != nil {
 		if err := json.Unmarshal(metrics, &k.LastMetrics); err != nil {
@@ -168,6 +178,14 @@ func scanKey(row pgx.Row) (licensing.Key, error) {
 		}
 	}
 	return k, nil
+}
+
+// optString gives NULL for "".
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 func optTime(t time.Time) *time.Time {
@@ -193,20 +211,32 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
-	id := uuid.MustParse(k.ID)
-	_, err := s.pool.Exec(ctx, `INSERT INTO licensing_keys (`+columns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb)`,
-		id, k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL, k.Active,
-		k.CreatedAt, optTime(k.ActivatedAt), optTime(k.LastValidatedAt), optTime(k.RevokedAt),
-		jsonOrNull(k.LastMetrics, k.LastMetrics == nil), jsonOrNull(k.LastViolations, k.LastViolations == nil))
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation: id or lookup value
+	_, err := s.pool.Exec(ctx, insertKey, insertArgs(k)...)
+	if isUniqueViolation(err) {
 		return licensing.ErrDuplicateKey
 	}
 	if err != nil {
 		return fmt.Errorf("pgstore: create key: %w", err)
 	}
 	return nil
+}
+
+// insertKey stores a key with the arguments insertArgs gives.
+const insertKey = `INSERT INTO licensing_keys (` + columns + `)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb, $15, $16, $17)`
+
+// insertArgs are the arguments of insertKey for k, whose id is valid.
+func insertArgs(k licensing.Key) []any {
+	return []any{uuid.MustParse(k.ID), k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL, k.Active,
+		k.CreatedAt, optTime(k.ActivatedAt), optTime(k.LastValidatedAt), optTime(k.RevokedAt),
+		jsonOrNull(k.LastMetrics, k.LastMetrics == nil), jsonOrNull(k.LastViolations, k.LastViolations == nil),
+		optTime(k.ExpiresAt), optString(k.RotatedTo), optString(k.RotatedFrom)}
+}
+
+// isUniqueViolation reports a unique violation: the id or the lookup value.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
 }
 
 // KeyByID implements licensing.Store.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/docsnippet"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/pgstore"
 	"github.com/licensekit/licensing/pgstore/internal/pgtest"
 	"github.com/licensekit/licensing/storetest"
@@ -36,6 +37,7 @@ func TestMain(m *testing.M) {
 	if pg != nil {
 		pg.Stop()
 	}
+	harness.RemoveBuilds()
 	os.Exit(code)
 }
 

@@ -4,93 +4,40 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/matryer/is"
 )
 
-var (
-	buildOnce sync.Once
-	serverBin string
-	buildErr  error
-)
-
+// buildServer returns licensing-server-pg, built once per test binary.
 func buildServer(t *testing.T) string {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "licensing-server-pg")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		serverBin = filepath.Join(dir, "licensing-server-pg")
-		out, err := exec.Command("go", "build", "-o", serverBin, "./cmd/licensing-server-pg").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return serverBin
+	t.Helper()
+	return harness.BuildTB(t, harness.PostgresServerCmd)
 }
 
+// server is one running licensing-server-pg.
 type server struct {
 	url  string
 	cmd  *exec.Cmd
-	logs *strings.Builder
-	mu   *sync.Mutex
+	logs *harness.Buffer
 }
 
-type lockedWriter struct {
-	mu *sync.Mutex
-	b  *strings.Builder
-}
-
-func (w lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-var listening = regexp.MustCompile(`msg=listening addr=(\S+)`)
-
+// startLicensingServer runs licensing-server-pg with args, waits until it
+// listens and stops it when the test ends.
 func startLicensingServer(t *testing.T, args ...string) *server {
 	t.Helper()
-	s := &server{logs: &strings.Builder{}, mu: &sync.Mutex{}}
-	s.cmd = exec.Command(buildServer(t), append([]string{"-addr", "127.0.0.1:0", "-rate-limit", "0"}, args...)...)
-	s.cmd.Stderr = lockedWriter{s.mu, s.logs}
-	s.cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32)) // servers of one database share the pepper
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		s.cmd.Wait()
-	})
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		s.mu.Lock()
-		m := listening.FindStringSubmatch(s.logs.String())
-		s.mu.Unlock()
-		if m != nil {
-			s.url = "http://" + m[1]
-			return s
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t.Fatalf("server did not start:\n%s", s.logs.String())
-	return nil
+	cmd := exec.Command(buildServer(t), append([]string{"-addr", "127.0.0.1:0", "-rate-limit", "0"}, args...)...)
+	cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32)) // servers of one database share the pepper
+	p := harness.StartTB(t, cmd, harness.Config{})
+	return &server{url: p.URL, cmd: p.Cmd, logs: p.Log}
 }
 
 func (s *server) do(t *testing.T, method, path, token, body string) (int, map[string]any) {

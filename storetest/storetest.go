@@ -7,8 +7,11 @@
 //	}
 //
 // It checks creation and lookup, duplicates, key-id rules and the order of
-// those checks, listing order, revocation, validation records, copies, and
-// concurrent use.
+// those checks, listing order, revocation, validation records, copies,
+// concurrent use, and key lifetime: the ExpiresAt, RotatedTo and RotatedFrom
+// fields, SetKeyExpiry, and RotateKey (what it copies, the end of the old
+// key, every refusal leaving the store unchanged, one winner among
+// concurrent rotations).
 package storetest
 
 import (
@@ -300,6 +303,8 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 			is.True(!k.Active)
 		}
 	})
+
+	runLifetime(t, open)
 }
 
 // malformedIDs are key ids no store accepts: every one is a UUID in some
@@ -354,7 +359,8 @@ func Equal(a, b licensing.Key) bool {
 		a.Digest == b.Digest && a.MaskedKey == b.MaskedKey && a.InstanceName == b.InstanceName &&
 		a.InstanceURL == b.InstanceURL && a.Active == b.Active && a.CreatedAt.Equal(b.CreatedAt) &&
 		a.ActivatedAt.Equal(b.ActivatedAt) && a.LastValidatedAt.Equal(b.LastValidatedAt) &&
-		a.RevokedAt.Equal(b.RevokedAt) && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
+		a.RevokedAt.Equal(b.RevokedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.RotatedTo == b.RotatedTo &&
+		a.RotatedFrom == b.RotatedFrom && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
 		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations)
 }
 

@@ -1,79 +1,142 @@
-// Package harness builds and starts the reference server for the load
-// harnesses (internal/cmd/loadgen, internal/cmd/listmem): separate processes
-// on loopback, so that what they measure is the server, not the driver.
+// Package harness builds, starts and stops the reference server (or the
+// PostgreSQL one) as a separate process on loopback, for the tests of
+// internal/server, apitest, pgstore and browsertest and for the load tools
+// (internal/cmd/loadgen, internal/cmd/listmem).
+//
+// Build compiles a command once per process; Start runs it, collects its
+// stderr in a locked Buffer and waits for the line that says where it
+// listens; Process.Stop sends SIGTERM and kills it if it does not exit in
+// time. StartTB and BuildTB are the same for tests: they fail the test and
+// stop the server when it ends. The package does not import testing, so a
+// load tool that uses it links no test code.
 package harness
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
+	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
-	"regexp"
-	"syscall"
-	"time"
+	"sync"
 )
 
-// BuildServer builds cmd/licensing-server into dir and returns its path.
-// It must run from the repository's root.
-func BuildServer(dir string) (string, error) {
-	bin := filepath.Join(dir, "licensing-server")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/licensing-server").CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build (run from the repository root): %v\n%s", err, out)
+// The commands Build knows by name: directories relative to the
+// repository's root.
+const (
+	ServerCmd         = "cmd/licensing-server"            // the reference server
+	PostgresServerCmd = "pgstore/cmd/licensing-server-pg" // the reference server with the PostgreSQL store
+)
+
+// rootModule is the module path of the repository's root module.
+const rootModule = "github.com/licensekit/licensing"
+
+// Root returns the repository's root: the nearest directory, at or above
+// the working directory, whose go.mod declares the module
+// github.com/licensekit/licensing. Tests run in their package's directory
+// and the load tools from the root, so both find it.
+func Root() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", fmt.Errorf("harness: working directory: %w", err)
+	}
+	for dir := wd; ; {
+		if isRoot(filepath.Join(dir, "go.mod")) {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("harness: no go.mod of module %s at or above %s: run from inside the repository", rootModule, wd)
+		}
+		dir = parent
+	}
+}
+
+// isRoot reports whether the go.mod file at path declares rootModule.
+func isRoot(path string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if f := bytes.Fields(sc.Bytes()); len(f) == 2 && string(f[0]) == "module" && string(f[1]) == rootModule {
+			return true
+		}
+	}
+	return false
+}
+
+// build is one target's build, done once.
+type build struct {
+	once sync.Once
+	bin  string
+	err  error
+}
+
+var (
+	buildsMu sync.Mutex
+	builds   = map[string]*build{} // by target
+	buildDir string                // holds every binary; "" until the first build
+)
+
+// Build builds the command in target, a directory relative to the
+// repository's root (ServerCmd, PostgresServerCmd), and returns the
+// binary's path. A target is built once per process, however many
+// goroutines ask; a failed build is not retried. The binaries live in a
+// temporary directory that RemoveBuilds deletes.
+func Build(target string) (string, error) {
+	buildsMu.Lock()
+	b := builds[target]
+	if b == nil {
+		b = &build{}
+		builds[target] = b
+	}
+	buildsMu.Unlock()
+	b.once.Do(func() { b.bin, b.err = goBuild(target) })
+	return b.bin, b.err
+}
+
+// goBuild runs go build in target's directory, so that the command builds
+// with its own module (the PostgreSQL server's is pgstore).
+func goBuild(target string) (string, error) {
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	buildsMu.Lock()
+	if buildDir == "" {
+		buildDir, err = os.MkdirTemp("", "licensing-harness-")
+	}
+	dir := buildDir
+	buildsMu.Unlock()
+	if err != nil {
+		return "", fmt.Errorf("harness: a directory for the binaries: %w", err)
+	}
+	bin := filepath.Join(dir, path.Base(target))
+	cmd := exec.Command("go", "build", "-o", bin, ".")
+	cmd.Dir = filepath.Join(root, filepath.FromSlash(target))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("harness: go build in %s: %v\n%s", cmd.Dir, err, out)
 	}
 	return bin, nil
 }
 
-// listenLine matches the line a server prints once it listens: the
-// reference server's (text or JSON log) and the floor server's.
-var listenLine = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":"|floor listening on )([^\s"]+)`)
-
-// Start starts cmd and returns "http://" and the address it listens on,
-// once it says so on stderr (within 15 seconds; else it is stopped). Its
-// stderr is read, and dropped, for as long as it runs.
-func Start(cmd *exec.Cmd) (string, error) {
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		return "", err
+// RemoveBuilds deletes the binaries Build made; a later Build builds
+// again. Call it once no process runs them: from TestMain after m.Run, or
+// deferred in a load tool's main.
+func RemoveBuilds() error {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	dir := buildDir
+	buildDir, builds = "", map[string]*build{}
+	if dir == "" {
+		return nil
 	}
-	if err := cmd.Start(); err != nil {
-		return "", err
+	if err := os.RemoveAll(dir); err != nil {
+		return errors.New("harness: remove the built binaries: " + err.Error())
 	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			if m := listenLine.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-				break // the rest (a request log) is dropped unread: the harness must not compete for the CPU
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case a := <-addr:
-		return "http://" + a, nil
-	case <-time.After(15 * time.Second):
-		Stop(cmd)
-		return "", errors.New("did not start")
-	}
-}
-
-// Stop asks the process to shut down (SIGTERM, so it flushes what it
-// buffers and writes its profile), and kills it after 20 seconds.
-func Stop(cmd *exec.Cmd) {
-	if cmd.Process == nil || cmd.ProcessState != nil {
-		return
-	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		<-done
-	}
+	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -112,7 +113,7 @@ func TestExternalStoreWithNewDataDir(t *testing.T) {
 	p1.cancel()
 
 	data2 := filepath.Join(t.TempDir(), "data2") // the same database, a new data directory
-	var logs syncBuffer
+	var logs harness.Buffer
 	m := main(data2, false)
 	m.Addr, m.Stderr = "127.0.0.1:0", &logs
 	err := m.Run(context.Background(), make(chan os.Signal, 1))

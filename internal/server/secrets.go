@@ -20,6 +20,7 @@ import (
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/atomicfile"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 // pepper is the server's pepper and where it came from.
@@ -154,22 +155,6 @@ func readSigningRecord(path string) (signingRecord, bool, error) {
 	return rec, true, nil
 }
 
-// readKey reads a private key file; a missing file gives (nil, nil).
-func readKey(path string) (crypto.Signer, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	key, err := licensing.ParsePrivateKeyPEM(b)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return key, nil
-}
-
 func publicPEM(pub crypto.PublicKey) (string, error) {
 	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
@@ -221,7 +206,7 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 	}
 	slots := []*slot{{alg: licensing.AlgEdDSA, path: edPath}, {alg: licensing.AlgRS256, path: rsaPath}}
 	for _, s := range slots {
-		if s.key, err = readKey(s.path); err != nil {
+		if s.key, err = keyfile.Read(s.path); err != nil {
 			return nil, err
 		}
 		if s.key != nil {
@@ -250,16 +235,9 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 		}
 		s.generated = true
 	}
-	ed, ok := slots[0].key.(ed25519.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an Ed25519 key", edPath)
-	}
-	rk, ok := slots[1].key.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("%s: not an RSA key", rsaPath)
-	}
-	if rk.N.BitLen() < 2048 {
-		return nil, fmt.Errorf("%s: the RSA signing key has %d bits; it must have at least 2048", rsaPath, rk.N.BitLen())
+	ed, rk, err := keyfile.Pair(edPath, slots[0].key, rsaPath, slots[1].key)
+	if err != nil {
+		return nil, err
 	}
 	keys, err := licensing.NewSigningKeys(ed, rk)
 	if err != nil {
@@ -323,7 +301,7 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 		if !s.generated {
 			continue
 		}
-		b, err := licensing.MarshalPrivateKeyPEM(s.key)
+		b, err := keyfile.Marshal(s.key)
 		if err != nil {
 			return nil, err
 		}

@@ -11,102 +11,59 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/matryer/is"
 )
 
 var serverBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "licensing-server-test")
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
-		panic(err)
-	}
-	serverBin = filepath.Join(dir, "licensing-server")
-	build := exec.Command("go", "build", "-o", serverBin, "../../cmd/licensing-server")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build licensing-server:", err)
+		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	serverBin = bin
 	code := m.Run()
-	os.RemoveAll(dir)
+	harness.RemoveBuilds()
 	os.Exit(code)
 }
 
-// syncBuffer collects a child's stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
+// proc is one running server binary.
 type proc struct {
+	h    *harness.Process
 	cmd  *exec.Cmd
 	url  string
-	logs *syncBuffer
-	done chan error
+	logs *harness.Buffer // its stderr
 }
 
-var listening = regexp.MustCompile(`(?:msg=listening addr=|"msg":"listening","addr":")([^\s"]+)`)
+func newProc(h *harness.Process) *proc {
+	return &proc{h: h, cmd: h.Cmd, url: h.URL, logs: h.Log}
+}
+
+// serverCmd is the server binary with args on a free port, env added to
+// the test's environment.
+func serverCmd(env []string, args ...string) *exec.Cmd {
+	cmd := exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
 
 // start runs the server binary with args and waits until it listens.
 func start(t *testing.T, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if m := listening.FindStringSubmatch(p.logs.String()); m != nil {
-			p.url = "http://" + m[1]
-			return p
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			t.Fatalf("server exited: %v\n%s", err, p.logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("server did not start:\n%s", p.logs.String())
-	return nil
+	return newProc(harness.StartTB(t, serverCmd(env, args...), harness.Config{}))
 }
 
+// stop stops the server (SIGTERM) and fails the test if it had to be killed.
 func (p *proc) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
-		return
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		t.Error("server did not stop on SIGTERM")
-	}
+	t.Helper()
+	harness.StopTB(t, p.h)
 }
 
 func (p *proc) do(t *testing.T, method, path, token, body string, hdr ...string) (int, map[string]any, string) {

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,8 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/matryer/is"
 )
 
@@ -21,29 +22,13 @@ import (
 // (false); it never fails the test itself.
 func spawn(t *testing.T, env []string, args ...string) (*proc, bool) {
 	t.Helper()
-	p := &proc{logs: &syncBuffer{}, done: make(chan error, 1)}
-	p.cmd = exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
+	h, err := harness.Start(serverCmd(env, args...), harness.Config{})
+	if err != nil && !errors.Is(err, harness.ErrExited) {
+		t.Fatalf("server neither listened nor exited: %v", err)
 	}
-	go func() { p.done <- p.cmd.Wait() }()
+	p := newProc(h)
 	t.Cleanup(func() { p.stop(t) })
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
-		if m := listening.FindStringSubmatch(p.logs.String()); m != nil {
-			p.url = "http://" + m[1]
-			return p, true
-		}
-		select {
-		case err := <-p.done:
-			p.done <- err
-			return p, false
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	t.Fatalf("server neither listened nor exited:\n%s", p.logs.String())
-	return nil, false
+	return p, err == nil
 }
 
 // ownerToken returns the "owner token: " line's token, or "".

@@ -17,9 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensekit/licensing/internal/keyfile"
 	"github.com/matryer/is"
-
-	"github.com/licensekit/licensing"
 )
 
 // stateFiles are the files of the state directory that the server reads
@@ -73,7 +72,7 @@ func template(tb testing.TB) map[string][]byte {
 		r2048, _ := rsa.GenerateKey(rand.Reader, 2048)
 		r1024, _ := rsa.GenerateKey(rand.Reader, 1024)
 		ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if rsa1024PEM, err = licensing.MarshalPrivateKeyPEM(r1024); err != nil {
+		if rsa1024PEM, err = keyfile.Marshal(r1024); err != nil {
 			panic(err)
 		}
 		for _, pub := range []any{ed.Public(), &r2048.PublicKey, &r1024.PublicKey, &ec.PublicKey} {

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -191,7 +192,7 @@ func TestTLSFlagsTogether(t *testing.T) {
 	is := is.New(t)
 	cfgPath, data := configured(t)
 	m := &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", RateBurst: 1, TokenLifetime: time.Hour,
-		TLSCert: filepath.Join(t.TempDir(), "cert.pem"), Addr: "127.0.0.1:0", Stderr: &syncBuffer{},
+		TLSCert: filepath.Join(t.TempDir(), "cert.pem"), Addr: "127.0.0.1:0", Stderr: &harness.Buffer{},
 		Getenv: func(string) string { return "" }}
 	err := m.Run(context.Background(), nil)
 	is.True(err != nil && strings.Contains(err.Error(), "-tls-cert and -tls-key")) // one without the other is refused
@@ -279,26 +280,15 @@ func rsa512(t *testing.T) (certPEM, keyPEM []byte) {
 // stops it) or exits, and returns its output and whether it exited.
 func startOrExit(t *testing.T, args ...string) (out string, exited bool) {
 	t.Helper()
-	logs := &syncBuffer{}
-	cmd := exec.Command(serverBin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
+	p, err := harness.Start(serverCmd(nil, args...), harness.Config{})
+	switch {
+	case errors.Is(err, harness.ErrExited):
+		return p.Log.String(), p.Wait() != nil
+	case err != nil:
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	for {
-		select {
-		case err := <-done:
-			return logs.String(), err != nil
-		case <-time.After(20 * time.Millisecond):
-		}
-		if listening.MatchString(logs.String()) {
-			cmd.Process.Signal(syscall.SIGTERM)
-			<-done
-			return logs.String(), false
-		}
-	}
+	harness.StopTB(t, p)
+	return p.Log.String(), false
 }
 
 // TestTLSCertificateGoCannotServeStopsStart: a certificate that parses but

@@ -54,10 +54,11 @@ func run(n, conns, rounds int, store string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := harness.BuildServer(tmp)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return err
 	}
+	defer harness.RemoveBuilds()
 	const token = "listmem-owner-token"
 	sum := sha256.Sum256([]byte(token))
 	cfg := filepath.Join(tmp, "config.json")
@@ -68,11 +69,12 @@ func run(n, conns, rounds int, store string) error {
 	}
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", filepath.Join(tmp, "data"),
 		"-rate-limit", "0", "-owner-rate-limit", "0")
-	base, err := harness.Start(cmd)
+	p, err := harness.Start(cmd, harness.Config{DropLogAfterListen: true})
 	if err != nil {
 		return err
 	}
-	defer harness.Stop(cmd)
+	defer p.Stop()
+	base := p.URL
 	url := base + "/api/v1/licensing/keys"
 	tr := &http.Transport{MaxIdleConnsPerHost: 64}
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Minute}

@@ -92,10 +92,11 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := harness.BuildServer(tmp)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return err
 	}
+	defer harness.RemoveBuilds()
 	const token = "loadgen-owner-token"
 	sum := sha256.Sum256([]byte(token))
 	cfg := filepath.Join(tmp, "config.json")
@@ -120,11 +121,12 @@ func run(route string, conns int, dur time.Duration, stores []string) error {
 func measure(bin, cfg, data, store, token, route string, conns int, dur time.Duration) (float64, error) {
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-store", store, "-config", cfg, "-data", data, "-rate-limit", "0", "-owner-rate-limit", "0",
 		"-max-conns-per-addr", "0") // the load comes from one address
-	url, err := harness.Start(cmd)
+	p, err := harness.Start(cmd, harness.Config{DropLogAfterListen: true})
 	if err != nil {
 		return 0, err
 	}
-	defer harness.Stop(cmd)
+	defer p.Stop()
+	url := p.URL
 	tr := &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
 	defer tr.CloseIdleConnections()

@@ -30,7 +30,7 @@ import (
 // target is one server under load.
 type target struct {
 	name string
-	cmd  *exec.Cmd
+	proc *harness.Process
 	url  string
 	keys []string
 }
@@ -60,10 +60,11 @@ func runValidate(f validateFlags) error {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	bin, err := harness.BuildServer(tmp)
+	bin, err := harness.Build(harness.ServerCmd)
 	if err != nil {
 		return err
 	}
+	defer harness.RemoveBuilds()
 	const token = "loadgen-owner-token"
 	cfg := filepath.Join(tmp, "config.json")
 	if err := writeConfig(cfg, token); err != nil {
@@ -76,7 +77,7 @@ func runValidate(f validateFlags) error {
 	var targets []*target
 	defer func() {
 		for _, t := range targets {
-			harness.Stop(t.cmd)
+			t.proc.Stop()
 		}
 	}()
 	var answerSize int
@@ -164,7 +165,7 @@ func runValidate(f validateFlags) error {
 		fmt.Printf("  %-14s throughput %.2f  p99 %.2fx  cpu/req %.2fx\n", t.name, median(ratios), median(p99s), median(cpus))
 	}
 	for _, t := range targets {
-		harness.Stop(t.cmd) // SIGTERM: profiles are written at shutdown
+		t.proc.Stop() // SIGTERM: profiles are written at shutdown
 	}
 	return nil
 }
@@ -193,11 +194,11 @@ func writeConfig(path, token string) error {
 
 // startTarget starts cmd and waits for the address it listens on.
 func startTarget(name string, cmd *exec.Cmd) (*target, error) {
-	url, err := harness.Start(cmd)
+	p, err := harness.Start(cmd, harness.Config{DropLogAfterListen: true}) // a request log would grow for the whole run
 	if err != nil {
 		return nil, err
 	}
-	return &target{name: name, cmd: cmd, url: url}, nil
+	return &target{name: name, proc: p, url: p.URL}, nil
 }
 
 func answerLength(client *http.Client, url, b string) (int, error) {
@@ -245,7 +246,7 @@ func drive(wrk, tmp string, t *target, conns int, dur time.Duration) (result, er
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, strings.Join(quoted, ","))), 0o600); err != nil {
 		return result{}, err
 	}
-	cpu0, err := cpuTime(t.cmd.Process.Pid)
+	cpu0, err := cpuTime(t.proc.Cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
 	}
@@ -253,7 +254,7 @@ func drive(wrk, tmp string, t *target, conns int, dur time.Duration) (result, er
 	if err != nil {
 		return result{}, fmt.Errorf("wrk: %v\n%s", err, out)
 	}
-	cpu1, err := cpuTime(t.cmd.Process.Pid)
+	cpu1, err := cpuTime(t.proc.Cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/server"
 	"github.com/matryer/is"
 )
@@ -24,7 +25,7 @@ import (
 type inproc struct {
 	url    string
 	reload chan os.Signal
-	logs   *syncBuffer
+	logs   *harness.Buffer
 	client *http.Client
 	cancel context.CancelFunc // SIGTERM
 }
@@ -32,7 +33,7 @@ type inproc struct {
 // runMain runs m until the test ends and waits until it listens.
 func runMain(t *testing.T, m *server.Main) *inproc {
 	t.Helper()
-	p := &inproc{reload: make(chan os.Signal, 1), logs: &syncBuffer{}, client: &http.Client{Timeout: 10 * time.Second}}
+	p := &inproc{reload: make(chan os.Signal, 1), logs: &harness.Buffer{}, client: &http.Client{Timeout: 10 * time.Second}}
 	m.Addr, m.Stderr = "127.0.0.1:0", p.logs
 	if m.Getenv == nil {
 		m.Getenv = func(string) string { return "" }
@@ -55,8 +56,8 @@ func runMain(t *testing.T, m *server.Main) *inproc {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if sm := listening.FindStringSubmatch(p.logs.String()); sm != nil {
-			p.url = scheme + sm[1]
+		if addr, ok := harness.ListenAddr(p.logs.String()); ok {
+			p.url = scheme + addr
 			return p
 		}
 		select {
@@ -160,86 +161,6 @@ func configured(t *testing.T) (cfgPath, dataDir string) {
 	cfgPath = filepath.Join(dir, "config.json")
 	writeConfig(t, cfgPath, "business")
 	return cfgPath, filepath.Join(dir, "data")
-}
-
-// TestMetrics drives requests and checks that the counters, histograms and
-// gauges of /metrics move by what was done, and that promtool accepts the
-// exposition.
-func TestMetrics(t *testing.T) {
-	is := is.New(t)
-	cfgPath, data := configured(t)
-	m := &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "file", RateLimit: 0, RateBurst: 1,
-		TokenLifetime: time.Hour}
-	p := runMain(t, m)
-	existingID, _ := p.create(t) // present at the first scrape
-
-	before := p.scrape(t)
-	is.Equal(before[`licensing_keys{state="active"}`], 1.0)
-	_, key := p.create(t)
-	revokedID, revokedKey := p.create(t)
-	status, _ := p.do(t, "DELETE", "/api/v1/licensing/keys/"+revokedID, "token-owner-1", "")
-	is.Equal(status, 200)
-	status, _ = p.do(t, "DELETE", "/api/v1/licensing/keys/"+revokedID, "token-owner-1", "")
-	is.Equal(status, 200) // revoking twice counts once
-	for _, body := range []string{`{"licenseKey":"` + key + `"}`, `{"licenseKey":"` + key + `"}`,
-		`{"licenseKey":"` + revokedKey + `"}`, `{"licenseKey":"lk_nothex"}`, `{"licenseKey":""}`} {
-		p.do(t, "POST", "/api/v1/licensing/validate", "", body)
-	}
-	p.do(t, "GET", "/api/v1/licensing/keys/"+existingID, "", "") // 405
-	p.do(t, "GET", "/healthz", "", "")
-	time.Sleep(1500 * time.Millisecond) // let the batch of validation records be written
-	after := p.scrape(t)
-
-	delta := func(series string) float64 { return after[series] - before[series] }
-	cases := []struct {
-		series string
-		want   float64
-	}{
-		{`licensing_http_requests_total{route="POST /keys",code="201"}`, 2},
-		{`licensing_http_requests_total{route="DELETE /keys/{id}",code="200"}`, 2},
-		{`licensing_http_requests_total{route="POST /validate",code="200"}`, 2},
-		{`licensing_http_requests_total{route="POST /validate",code="401"}`, 2},
-		{`licensing_http_requests_total{route="POST /validate",code="400"}`, 1},
-		{`licensing_http_requests_total{route="/keys/{id}",code="405"}`, 1},
-		{`licensing_http_requests_total{route="GET /healthz",code="200"}`, 1},
-		{`licensing_http_requests_total{route="GET /metrics",code="200"}`, 1},
-		{`licensing_http_request_duration_seconds_count{route="POST /validate"}`, 5},
-		{`licensing_http_request_duration_seconds_bucket{route="POST /validate",le="+Inf"}`, 5},
-		{`licensing_validations_total{outcome="valid"}`, 2},
-		{`licensing_validations_total{outcome="revoked_or_unknown"}`, 1},
-		{`licensing_validations_total{outcome="malformed"}`, 1},
-		{`licensing_validations_total{outcome="invalid_input"}`, 1},
-		{`licensing_store_write_duration_seconds_count{op="create_key"}`, 2},
-		{`licensing_store_write_duration_seconds_count{op="revoke_key"}`, 1}, // the second revoke does not write
-		{`licensing_store_write_duration_seconds_count{op="record_validations"}`, 1},
-		{`licensing_store_write_errors_total{op="create_key"}`, 0},
-		{`licensing_keys{state="active"}`, 1},
-		{`licensing_keys{state="revoked"}`, 1},
-	}
-	for _, tc := range cases {
-		t.Run(tc.series, func(t *testing.T) {
-			is := is.New(t)
-			_, ok := after[tc.series]
-			is.True(ok)                         // the series is exposed
-			is.Equal(delta(tc.series), tc.want) // moved by what the test did
-		})
-	}
-	for _, split := range []string{`licensing_validations_total{outcome="revoked"}`, `licensing_validations_total{outcome="unknown"}`} {
-		_, ok := after[split]
-		is.True(!ok) // merged into revoked_or_unknown: the public listener does not tell them apart
-	}
-	is.Equal(after["licensing_store_failed"], 0.0)
-	is.True(after["go_goroutines"] > 0)
-	is.True(after["go_memstats_heap_alloc_bytes"] > 0)
-	is.True(after["process_start_time_seconds"] > 1.7e9)
-	is.True(after[`licensing_http_request_duration_seconds_sum{route="POST /keys"}`] > 0)
-	if _, err := os.Stat("/proc/self/fd"); err == nil {
-		is.True(after["process_open_fds"] > 3)
-	}
-	_, raw := p.do(t, "GET", "/metrics", "", "")
-	is.True(!strings.Contains(raw, key) && !strings.Contains(raw, key[:16])) // no key in the metrics
-	needTool(t, "promtool", "prometheus")                                    // the exposition is linted: skipped without promtool
-	promtool(t, raw)
 }
 
 // faultyStore is a memory store whose writes fail while failing is set,

@@ -1,4 +1,4 @@
-package licensing_test
+package keyfile_test
 
 import (
 	"crypto"
@@ -19,6 +19,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/keyfile"
 )
 
 var (
@@ -40,10 +41,10 @@ func pemKeys() {
 		if err != nil {
 			panic(err)
 		}
-		edPEM, _ = licensing.MarshalPrivateKeyPEM(ed)
-		rsaPEM, _ = licensing.MarshalPrivateKeyPEM(rk)
+		edPEM, _ = keyfile.Marshal(ed)
+		rsaPEM, _ = keyfile.Marshal(rk)
 		rsaPKCS1 = pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk)})
-		rsa1024, _ = licensing.MarshalPrivateKeyPEM(small)
+		rsa1024, _ = keyfile.Marshal(small)
 	})
 }
 
@@ -74,9 +75,9 @@ func mustECDH() crypto.PrivateKey {
 	return k
 }
 
-// checkPrivateKey is the property of a key file: ParsePrivateKeyPEM never
+// checkPrivateKey is the property of a key file: keyfile.Parse never
 // panics; a key it accepts is an Ed25519 or a consistent RSA key that signs
-// what its public key verifies, and survives MarshalPrivateKeyPEM;
+// what its public key verifies, and survives keyfile.Marshal;
 // NewSigningKeys takes it when it is Ed25519 or RSA of 2048 bits or more;
 // and LoadOrCreateSigningKeys, given the file in either slot, either loads
 // it or refuses naming the file.
@@ -84,7 +85,7 @@ func checkPrivateKey(t *testing.T, data []byte) {
 	t.Helper()
 	pemKeys()
 	msg := []byte("signed")
-	key, err := licensing.ParsePrivateKeyPEM(data)
+	key, err := keyfile.Parse(data)
 	if err == nil {
 		switch k := key.(type) {
 		case ed25519.PrivateKey:
@@ -105,7 +106,7 @@ func checkPrivateKey(t *testing.T, data []byte) {
 					t.Fatalf("accepted an RSA key that does not sign: %v", err)
 				}
 			}
-			ed, _ := licensing.ParsePrivateKeyPEM(edPEM)
+			ed, _ := keyfile.Parse(edPEM)
 			_, err := licensing.NewSigningKeys(ed.(ed25519.PrivateKey), k)
 			if (err == nil) != (k.N.BitLen() >= 2048) {
 				t.Fatalf("NewSigningKeys of a %d-bit RSA key: %v", k.N.BitLen(), err)
@@ -113,16 +114,16 @@ func checkPrivateKey(t *testing.T, data []byte) {
 		default:
 			t.Fatalf("accepted a %T", key)
 		}
-		again, err := licensing.MarshalPrivateKeyPEM(key)
+		again, err := keyfile.Marshal(key)
 		if err != nil {
 			t.Fatalf("accepted key does not marshal: %v", err)
 		}
-		back, err := licensing.ParsePrivateKeyPEM(again)
+		back, err := keyfile.Parse(again)
 		if err != nil || !back.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.Public()) {
 			t.Fatalf("accepted key does not survive a round trip: %v", err)
 		}
-	} else if !strings.HasPrefix(err.Error(), "licensing: ") {
-		t.Fatalf("refusal %q does not say who refused", err)
+	} else if m := err.Error(); !strings.Contains(m, "PEM") && !strings.Contains(m, "private key") {
+		t.Fatalf("refusal %q does not say what a key file must be", err)
 	}
 	for _, slot := range []string{"signing-ed25519.pem", "signing-rsa.pem"} {
 		dir := t.TempDir()
@@ -189,7 +190,7 @@ func TestParsePrivateKeyPEMHardCases(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			checkPrivateKey(t, seeds[i])
-			_, err := licensing.ParsePrivateKeyPEM(seeds[i])
+			_, err := keyfile.Parse(seeds[i])
 			is.Equal(err == nil, tc.accept)
 		})
 	}
