@@ -80,6 +80,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err err
 	}
 	if status == http.StatusUnauthorized && !rp.validate {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licensing"`)
+		body.Hint = authHint(r) // from the request's shape alone, never from what the authenticator knows
 	}
 	h.respond(w, rp, status, body)
 }

@@ -176,7 +176,7 @@ func TestListStreamBrokenByAStoreError(t *testing.T) {
 // answer goes on after it, 100 keys at most, with nextCursor.
 func TestCursorWithoutLimitPages(t *testing.T) {
 	is := is.New(t)
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = licensing.Unlimited })
 	for i := range 3 {
 		e.create(t, "t-owner", fmt.Sprint("k", i))
 		e.clock.Add(time.Second)
