@@ -1,6 +1,7 @@
 package licensing_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -261,4 +262,27 @@ func TestKeyLifetimeThroughTheStoreInterface(t *testing.T) {
 	r = e.do(t, "POST", validatePath, "", validateBody(other, ""))
 	is.Equal(r.status, 401)
 	is.Equal(r.body["error"], "License key has expired") // the rotated key, past its hour
+}
+
+// TestKeyRotationConcurrent: owners rotating one key at once get one new
+// key; every other call is a 409 and made no key.
+func TestKeyRotationConcurrent(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	id, _ := e.create(t, "t-owner", "prod")
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { statuses <- e.do(t, "POST", keysPath+"/"+id+"/rotate", "t-owner", "").status })
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	is.Equal(count, map[int]int{201: 1, 409: n - 1}) // one rotation
+	is.Equal(e.count(t), 2)                          // the old key and one new key
+	is.Equal(len(e.eventsOf(licensing.EventKeyRotated)), 1)
 }
