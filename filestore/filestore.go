@@ -586,6 +586,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
+	if !licensing.ValidExpiry(k.ExpiresAt) {
+		return licensing.ErrInvalidExpiry // the codec could not read it back
+	}
 	if err := s.writable(); err != nil {
 		return err
 	}

@@ -407,3 +407,32 @@ func TestConcurrentLifetimeWritesReplayAsApplied(t *testing.T) {
 	s = open(t, dir, Options{})
 	is.Equal(dump(s), want) // what memory held is what the log replays to
 }
+
+// Expiries the codec cannot read back (the Unix epoch would read back as
+// "never", years past 2262 overflow Unix nanoseconds) are refused before
+// anything reaches the log: the store reopens with what it held, rather
+// than refusing to open over a record it acknowledged, or reading a key
+// back with another expiry.
+func TestRefusedExpiryWritesNothing(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	old := storetest.NewKey("org-1", base)
+	is.NoErr(s.CreateKey(ctx, old))
+	for _, at := range []time.Time{time.Unix(0, 0), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		k := storetest.NewKey("org-1", base)
+		k.ExpiresAt = at
+		is.True(errors.Is(s.CreateKey(ctx, k), licensing.ErrInvalidExpiry)) // refused
+		_, err := s.SetKeyExpiry(ctx, old.ID, at)
+		is.True(errors.Is(err, licensing.ErrInvalidExpiry))
+		_, err = s.RotateKey(ctx, old.ID, storetest.NewKey("org-1", base), at)
+		is.True(errors.Is(err, licensing.ErrInvalidExpiry))
+	}
+	want := dump(s)
+	is.NoErr(s.Close())
+	crashed(t, dir)
+	s, err := Open(dir, Options{Logger: quiet()})
+	is.NoErr(err) // nothing refused reached the log
+	defer s.Close()
+	is.Equal(dump(s), want)
+}

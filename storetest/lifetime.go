@@ -146,7 +146,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 
 		next := NewKey("org-life", base.Add(time.Minute))
 		next.InstanceName, next.InstanceURL = "not copied", "https://not-copied.example"
-		next.ExpiresAt, next.RotatedFrom = base.Add(time.Hour), "ignored"
+		next.ExpiresAt, next.RotatedFrom, next.RotatedTo = base.Add(time.Hour), "ignored", "ignored too"
 		ends := base.Add(7 * 24 * time.Hour)
 		got, err := s.RotateKey(ctx, old.ID, next, ends)
 		is.NoErr(err)
@@ -158,7 +158,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		unchanged(t, s, wantOld, "the old key after rotation")
 
 		wantNew := next
-		wantNew.RotatedFrom = old.ID
+		wantNew.RotatedFrom, wantNew.RotatedTo = old.ID, ""                           // a new key replaced nothing yet
 		wantNew.InstanceName, wantNew.InstanceURL = old.InstanceName, old.InstanceURL // taken over
 		wantNew.ExpiresAt = expiry                                                    // the old key's expiry, before the overlap cut it
 		unchanged(t, s, wantNew, "the new key after rotation")
@@ -170,16 +170,22 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 
 	t.Run("RotateKeyEndOfTheOldKey", func(t *testing.T) {
 		ends := base.Add(7 * 24 * time.Hour)
+		now := time.Now() // a reading of the monotonic clock
+		endsMonotonic := now.Add(ends.Sub(now)).In(time.FixedZone("UTC-7", -7*3600))
 		tests := []struct {
 			name          string
 			oldExpiresAt  time.Time
+			oldEndsAt     time.Time
 			wantOldExpiry time.Time
 		}{
-			{"never expired: ends with the overlap", time.Time{}, ends},
-			{"expires after the overlap: ends with the overlap", ends.Add(time.Millisecond), ends},
-			{"expires at the overlap's end", ends, ends},
-			{"expires before the overlap ends: keeps its expiry", ends.Add(-time.Millisecond), ends.Add(-time.Millisecond)},
-			{"already expired: keeps its expiry", base.Add(-time.Hour), base.Add(-time.Hour)},
+			{"never expired: ends with the overlap", time.Time{}, ends, ends},
+			{"expires after the overlap: ends with the overlap", ends.Add(time.Millisecond), ends, ends},
+			{"expires at the overlap's end", ends, ends, ends},
+			{"expires before the overlap ends: keeps its expiry", ends.Add(-time.Millisecond), ends, ends.Add(-time.Millisecond)},
+			{"already expired: keeps its expiry", base.Add(-time.Hour), ends, base.Add(-time.Hour)},
+			{"zero end, never expired: still never", time.Time{}, time.Time{}, time.Time{}},
+			{"zero end: keeps its expiry, never later", ends, time.Time{}, ends},
+			{"end in another zone, with a monotonic reading", ends.Add(time.Second), endsMonotonic, ends},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +195,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				old.ExpiresAt = tc.oldExpiresAt
 				is.NoErr(s.CreateKey(ctx, old))
 				next := NewKey("org-life", base)
-				got, err := s.RotateKey(ctx, old.ID, next, ends)
+				got, err := s.RotateKey(ctx, old.ID, next, tc.oldEndsAt)
 				is.NoErr(err)
 				is.True(got.ExpiresAt.Equal(tc.wantOldExpiry)) // the earlier of its expiry and the overlap's end
 				got, err = s.KeyByID(ctx, old.ID)
@@ -200,6 +206,78 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				is.True(n.ExpiresAt.Equal(tc.oldExpiresAt)) // the new key takes the old key's own expiry
 			})
 		}
+	})
+
+	t.Run("ExpiryOutOfRange", func(t *testing.T) {
+		epoch := time.Unix(0, 0).UTC()
+		bad := []time.Time{
+			epoch, // the zero of Unix nanoseconds: no store may read it back as "never"
+			epoch.In(time.FixedZone("UTC+5", 5*3600)),
+			epoch.Add(-time.Second),
+			time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC),
+			time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC),
+			time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+		}
+		for _, at := range bad {
+			t.Run(at.String(), func(t *testing.T) {
+				is := is.New(t)
+				s := open(t)
+				k := NewKey("org-life", base)
+				k.ExpiresAt = at
+				is.True(errors.Is(s.CreateKey(ctx, k), licensing.ErrInvalidExpiry)) // CreateKey refuses it
+				_, err := s.KeyByID(ctx, k.ID)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // and stores nothing
+
+				old := create(t, s)
+				_, err = s.SetKeyExpiry(ctx, old.ID, at)
+				is.True(errors.Is(err, licensing.ErrInvalidExpiry)) // SetKeyExpiry refuses it
+				unchanged(t, s, old, "after a refused SetKeyExpiry")
+				next := NewKey("org-life", base)
+				_, err = s.RotateKey(ctx, old.ID, next, at)
+				is.True(errors.Is(err, licensing.ErrInvalidExpiry)) // RotateKey refuses it as oldEndsAt
+				unchanged(t, s, old, "after a refused RotateKey")
+				_, err = s.KeyByID(ctx, next.ID)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // and stores no new key
+			})
+		}
+		is := is.New(t)
+		s := open(t)
+		for _, at := range []time.Time{epoch.Add(time.Second), time.Date(2262, 4, 11, 0, 0, 0, 0, time.UTC)} {
+			k := NewKey("org-life", base)
+			k.ExpiresAt = at
+			is.NoErr(s.CreateKey(ctx, k))
+			unchanged(t, s, k, "a key created with an expiry at the edge of the range")
+			k.ExpiresAt = at.Add(time.Millisecond)
+			_, err := s.SetKeyExpiry(ctx, k.ID, k.ExpiresAt)
+			is.NoErr(err)
+			unchanged(t, s, k, "a key given an expiry at the edge of the range")
+		}
+	})
+
+	t.Run("LifetimeReturnsCopies", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		old := validated(t, s, create(t, s), "https://old.example")
+		got, err := s.SetKeyExpiry(ctx, old.ID, expiry)
+		is.NoErr(err)
+		old.ExpiresAt = expiry
+		got.LastMetrics["userCount"] = 42
+		got.LastViolations = append(got.LastViolations[:0], "changed")
+		unchanged(t, s, old, "after changing what SetKeyExpiry returned")
+
+		next := NewKey("org-life", base)
+		next.LastMetrics, next.LastViolations = map[string]float64{"seats": 1}, []string{"v"}
+		got, err = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
+		is.NoErr(err)
+		got.LastMetrics["userCount"] = 42
+		old.RotatedTo, old.ExpiresAt = next.ID, base.Add(time.Hour)
+		unchanged(t, s, old, "after changing what RotateKey returned")
+		wantNew := next
+		wantNew.LastMetrics, wantNew.LastViolations = map[string]float64{"seats": 1}, []string{"v"}
+		wantNew.RotatedFrom, wantNew.InstanceName, wantNew.InstanceURL, wantNew.ExpiresAt = old.ID, old.InstanceName, old.InstanceURL, expiry
+		next.LastMetrics["seats"] = 99
+		next.LastViolations[0] = "changed"
+		unchanged(t, s, wantNew, "after changing the maps of the key given to RotateKey")
 	})
 
 	t.Run("RotateKeyRefuses", func(t *testing.T) {
