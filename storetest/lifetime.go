@@ -136,6 +136,23 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		}
 	})
 
+	t.Run("SetKeyExpiryOfARotatedKey", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		old := create(t, s)
+		next := NewKey("org-life", base)
+		_, err := s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
+		is.NoErr(err)
+		got, err := s.SetKeyExpiry(ctx, old.ID, expiry)
+		is.NoErr(err) // the store has no policy: a rotated key may be given another end
+		is.Equal(got.RotatedTo, next.ID)
+		is.True(got.ExpiresAt.Equal(expiry))
+		n, err := s.KeyByID(ctx, next.ID)
+		is.NoErr(err)
+		is.True(n.ExpiresAt.IsZero()) // the new key keeps its own expiry
+		is.Equal(n.RotatedFrom, old.ID)
+	})
+
 	t.Run("RotateKey", func(t *testing.T) {
 		is := is.New(t)
 		s := open(t)
