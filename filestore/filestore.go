@@ -157,6 +157,10 @@ type Store struct {
 
 	mu       sync.Mutex // reservations of ids and lookup values being created
 	reserved map[string]bool
+	// revoke orders revocations: each checks, logs and applies its record
+	// before the next checks, so that of concurrent revocations of a key
+	// the one memory keeps (the first) is the one the log replays.
+	revoke sync.Mutex
 
 	failed     atomic.Pointer[error]
 	compacting atomic.Bool
@@ -663,6 +667,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 	if err := s.writable(); err != nil {
 		return licensing.Key{}, err
 	}
+	s.revoke.Lock()
+	defer s.revoke.Unlock()
 	s.apply.RLock()
 	defer s.apply.RUnlock()
 	k, err := s.mem.KeyByID(ctx, id)
