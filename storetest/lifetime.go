@@ -492,6 +492,42 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		}
 	})
 
+	t.Run("ConcurrentRotationAndCreateOfOneLookupValue", func(t *testing.T) {
+		s := open(t)
+		for round := 0; round < 8; round++ {
+			is := is.New(t)
+			old := create(t, s)
+			next, other := NewKey("org-life", base), NewKey("org-life", base)
+			other.LookupValue = next.LookupValue // the new key's lookup value, created at the same moment
+			var wg sync.WaitGroup
+			var rotErr, createErr error
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() { defer wg.Done(); <-start; _, rotErr = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour)) }()
+			go func() { defer wg.Done(); <-start; createErr = s.CreateKey(ctx, other) }()
+			close(start)
+			wg.Wait()
+			if (rotErr == nil) == (createErr == nil) {
+				t.Fatalf("round %d: rotation %v, create %v: want exactly one to win", round, rotErr, createErr)
+			}
+			got, err := s.KeyByLookup(ctx, next.LookupValue)
+			is.NoErr(err)
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			if rotErr == nil {
+				is.True(errors.Is(createErr, licensing.ErrDuplicateKey))
+				is.Equal(got.ID, next.ID) // the lookup value finds the rotation's key
+				is.Equal(o.RotatedTo, next.ID)
+				continue
+			}
+			is.True(errors.Is(rotErr, licensing.ErrDuplicateKey))
+			is.Equal(got.ID, other.ID)                                                      // the lookup value finds the created key
+			unchanged(t, s, old, "the old key after a rotation that lost its lookup value") // and the rotation left nothing
+			_, err = s.KeyByID(ctx, next.ID)
+			is.True(errors.Is(err, licensing.ErrKeyNotFound))
+		}
+	})
+
 	t.Run("ConcurrentRotationAndRevocation", func(t *testing.T) {
 		for round := 0; round < 8; round++ {
 			is := is.New(t)
