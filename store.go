@@ -16,9 +16,10 @@ import (
 // KeyByID, RevokeKey, SetKeyExpiry and RotateKey (its old id) answer
 // ErrKeyNotFound for one. Expiries (a key's ExpiresAt, SetKeyExpiry's
 // expiresAt, RotateKey's oldEndsAt) are zero (never) or in the range of
-// ValidExpiry, kept exactly in any time zone or monotonic reading (a store
-// returns UTC); any other gives ErrInvalidExpiry before anything else is
-// looked at (after the id check of CreateKey), and nothing is stored.
+// ValidExpiry, kept to the microsecond at least whatever time zone or
+// monotonic reading they were given in (a store returns UTC); any other
+// gives ErrInvalidExpiry before anything else is looked at (after the id
+// check of CreateKey), and nothing is stored.
 //
 // The public conformance suite, package
 // github.com/licensekit/licensing/storetest, checks this contract; run it
@@ -27,8 +28,9 @@ type Store interface {
 	// CreateKey stores a new key. It returns ErrDuplicateKey (errors.Is)
 	// when a key with the same ID or LookupValue exists, ErrInvalidKeyID or
 	// ErrInvalidExpiry for an ID or ExpiresAt it refuses, and stores
-	// nothing then. When it returns nil the key survives a crash of the process, to
-	// the degree the store promises (the memory store: not at all).
+	// nothing then. When it returns nil the key survives a crash of the
+	// process, to the degree the store promises (the memory store: not at
+	// all).
 	CreateKey(ctx context.Context, k Key) error
 	// KeyByID returns the key with id, or ErrKeyNotFound.
 	KeyByID(ctx context.Context, id string) (Key, error)
@@ -87,7 +89,8 @@ func ValidKeyID(id string) bool {
 // ValidExpiry reports whether t is an expiry as stores accept it (a key's
 // ExpiresAt, RotateKey's oldEndsAt): the zero time (never), or an instant
 // after the Unix epoch and before 2262-04-11T23:47:16.854775807Z, the
-// range of Unix nanoseconds, in which every store keeps it exactly.
+// range of Unix nanoseconds, in which every store keeps it to the
+// microsecond at least (the Service gives whole seconds).
 func ValidExpiry(t time.Time) bool {
 	return t.IsZero() || t.After(importFrom) && t.Before(importUntil)
 }
