@@ -528,6 +528,41 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		}
 	})
 
+	t.Run("ConcurrentRotationAndRenewal", func(t *testing.T) {
+		s := open(t)
+		ends, renewed := base.Add(time.Hour), base.Add(2*time.Hour)
+		for round := 0; round < 8; round++ {
+			is := is.New(t)
+			old := NewKey("org-life", base)
+			old.ExpiresAt = expiry
+			is.NoErr(s.CreateKey(ctx, old))
+			next := NewKey("org-life", base)
+			var wg sync.WaitGroup
+			var rotErr, renewErr error
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() { defer wg.Done(); <-start; _, rotErr = s.RotateKey(ctx, old.ID, next, ends) }()
+			go func() { defer wg.Done(); <-start; _, renewErr = s.SetKeyExpiry(ctx, old.ID, renewed) }()
+			close(start)
+			wg.Wait()
+			is.NoErr(rotErr)
+			is.NoErr(renewErr)
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			n, err := s.KeyByID(ctx, next.ID)
+			is.NoErr(err)
+			is.Equal(o.RotatedTo, next.ID)
+			switch {
+			case n.ExpiresAt.Equal(expiry): // rotation first: the renewal then set the old key's end
+				is.True(o.ExpiresAt.Equal(renewed))
+			case n.ExpiresAt.Equal(renewed): // renewal first: the rotation took it over and cut the old key
+				is.True(o.ExpiresAt.Equal(ends))
+			default:
+				t.Fatalf("round %d: new key expires %v, old key %v: neither order of the two writes", round, n.ExpiresAt, o.ExpiresAt)
+			}
+		}
+	})
+
 	t.Run("ConcurrentRotationAndRevocation", func(t *testing.T) {
 		for round := 0; round < 8; round++ {
 			is := is.New(t)
