@@ -102,6 +102,12 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		k.ExpiresAt = later
 		unchanged(t, s, k, "after renewing an expired key")
 
+		now := time.Now() // a reading of the monotonic clock, in another zone
+		got, err = s.SetKeyExpiry(ctx, k.ID, now.Add(later.Sub(now)).In(time.FixedZone("UTC+9", 9*3600)))
+		is.NoErr(err)
+		is.True(got.ExpiresAt.Equal(later)) // the same instant
+		unchanged(t, s, k, "after an expiry given with a monotonic reading in another zone")
+
 		got, err = s.SetKeyExpiry(ctx, k.ID, time.Time{})
 		is.NoErr(err)
 		is.True(got.ExpiresAt.IsZero()) // zero: never expires
