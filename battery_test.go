@@ -41,7 +41,7 @@ type batteryFixture struct {
 
 func newBatteryFixture(t *testing.T) *batteryFixture {
 	t.Helper()
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	a, ka := e.create(t, "t-owner", "prod")
 	r, kr := e.create(t, "t-owner", "old")
 	if res := e.do(t, "DELETE", keysPath+"/"+r, "t-owner", ""); res.status != 200 {
@@ -139,7 +139,6 @@ func sendRaw(t *testing.T, srvURL, method, path string, hdr []string, body strin
 // Bodies of the answers, written from the messages in errors.go, input.go,
 // httpjson.go and http.go. Handler answers end with a newline.
 const (
-	wantUnauthorized   = `{"error":"Missing or invalid token."}` + "\n"
 	wantOrgNotFound    = `{"error":"Organization not found"}` + "\n"
 	wantKeyNotFound    = `{"error":"License key not found"}` + "\n"
 	wantNotFound       = `{"error":"Not found."}` + "\n"
@@ -210,6 +209,24 @@ func metricsOf(n int) string {
 	return "{" + strings.Join(parts, ",") + "}"
 }
 
+// The 401 of an owner route: one text, and a hint at the shape of the
+// Authorization header that never depends on whether a token exists.
+const (
+	wantUnauthorizedNoHeader     = `{"error":"Missing or invalid token.","hint":"The request has no Authorization header; send Authorization: Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedTwoHeaders   = `{"error":"Missing or invalid token.","hint":"The request has more than one Authorization header; send exactly one."}` + "\n"
+	wantUnauthorizedEmpty        = `{"error":"Missing or invalid token.","hint":"The Authorization header is empty; if it was built from a variable such as $TOKEN, that variable is empty."}` + "\n"
+	wantUnauthorizedNoScheme     = `{"error":"Missing or invalid token.","hint":"The Authorization header has no scheme; write Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedOtherScheme  = `{"error":"Missing or invalid token.","hint":"The Authorization header's scheme is not Bearer; send Authorization: Bearer, a space, then the token."}` + "\n"
+	wantUnauthorizedNoToken      = `{"error":"Missing or invalid token.","hint":"The Authorization header says Bearer but holds no token; if it was built from a variable such as $TOKEN, that variable is empty."}` + "\n"
+	wantUnauthorizedPrefix       = `{"error":"Missing or invalid token.","hint":"The token still has the \"owner token:\" prefix pasted in; send only the token that follows it."}` + "\n"
+	wantUnauthorizedTwoSchemes   = `{"error":"Missing or invalid token.","hint":"The Authorization header says Bearer twice; send Bearer once, then the token."}` + "\n"
+	wantUnauthorizedPlaceholder  = `{"error":"Missing or invalid token.","hint":"The token looks like a placeholder (a word in angle brackets, a $VARIABLE the shell did not expand, or an ellipsis); send the real token."}` + "\n"
+	wantUnauthorizedQuoted       = `{"error":"Missing or invalid token.","hint":"The token is in quotes; send it without them."}` + "\n"
+	wantUnauthorizedTooLong      = `{"error":"Missing or invalid token.","hint":"The token is longer than 4096 characters; copy only the token."}` + "\n"
+	wantUnauthorizedNotPrintable = `{"error":"Missing or invalid token.","hint":"The token has spaces or characters other than printable ASCII; copy only the token, on one line."}` + "\n"
+	wantUnauthorizedNotAccepted  = `{"error":"Missing or invalid token.","hint":"The Authorization header is well formed, but its token is not accepted; check that it is a current token."}` + "\n"
+)
+
 func vbody(extra string) string { return `{"licenseKey":"{KA}",` + extra + `}` }
 
 func badCases() []badCase {
@@ -217,24 +234,32 @@ func badCases() []badCase {
 	nonce129 := strings.Repeat("n", 129)
 	return []badCase{
 		// --- authentication, on every owner route
-		{name: "create/no auth", method: "POST", path: keysPath, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "list/no auth", method: "GET", path: keysPath, status: 401, want: wantUnauthorized},
-		{name: "revoke/no auth", method: "DELETE", path: keyPathA, status: 401, want: wantUnauthorized},
-		{name: "token/no auth", method: "POST", path: keyPathA + "/jwt", status: 401, want: wantUnauthorized},
-		{name: "list/basic scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: Basic dC1vd25lcjp4"}, status: 401, want: wantUnauthorized},
-		{name: "list/token without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: t-owner"}, status: 401, want: wantUnauthorized},
-		{name: "list/empty bearer", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer "}, status: 401, want: wantUnauthorized},
-		{name: "list/empty header", method: "GET", path: keysPath, hdr: []string{"Authorization:"}, status: 401, want: wantUnauthorized},
-		{name: "list/unknown token", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-nobody"}, status: 401, want: wantUnauthorized},
-		{name: "create/4097-byte token", method: "POST", path: keysPath, hdr: []string{"Authorization: Bearer " + long}, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "list/token with a tab", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\towner"}, status: 401, want: wantUnauthorized},
-		{name: "list/token with a space", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t- owner"}, status: 401, want: wantUnauthorized},
-		{name: "list/token with non-ASCII", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owneré"}, status: 401, want: wantUnauthorized},
+		{name: "create/no auth", method: "POST", path: keysPath, body: `{}`, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "list/no auth", method: "GET", path: keysPath, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "revoke/no auth", method: "DELETE", path: keyPathA, status: 401, want: wantUnauthorizedNoHeader},
+		{name: "token/no auth", method: "POST", path: keyPathA + "/jwt", status: 401, want: wantUnauthorizedNoHeader},
+		{name: "list/basic scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: Basic dC1vd25lcjp4"}, status: 401, want: wantUnauthorizedOtherScheme},
+		{name: "list/token without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: t-owner"}, status: 401, want: wantUnauthorizedNoScheme},
+		{name: "list/empty bearer", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer "}, status: 401, want: wantUnauthorizedNoToken},
+		{name: "list/empty header", method: "GET", path: keysPath, hdr: []string{"Authorization:"}, status: 401, want: wantUnauthorizedEmpty},
+		{name: "list/unknown token", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-nobody"}, status: 401, want: wantUnauthorizedNotAccepted},
+		{name: "create/4097-byte token", method: "POST", path: keysPath, hdr: []string{"Authorization: Bearer " + long}, body: `{}`, status: 401, want: wantUnauthorizedTooLong},
+		{name: "list/token with a tab", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\towner"}, status: 401, want: wantUnauthorizedNotPrintable},
+		{name: "list/token with a space", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t- owner"}, status: 401, want: wantUnauthorizedNotPrintable},
+		{name: "list/token with non-ASCII", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owneré"}, status: 401, want: wantUnauthorizedNotPrintable},
 		{name: "list/token with a NUL byte", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-\x00owner"}, status: 400, want: wantGoBadHeader},
 		{name: "list/token with a control byte", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer t-owner\x01"}, status: 400, want: wantGoBadHeader},
-		{name: "create/two Authorization headers", method: "POST", path: keysPath, hdr: []string{owner, other}, body: `{}`, status: 401, want: wantUnauthorized},
-		{name: "revoke/two Authorization headers, first empty", method: "DELETE", path: keyPathA, hdr: []string{"Authorization:", owner}, status: 401, want: wantUnauthorized},
-		{name: "list/two Authorization headers, same token", method: "GET", path: keysPath, hdr: []string{owner, owner}, status: 401, want: wantUnauthorized},
+		{name: "create/two Authorization headers", method: "POST", path: keysPath, hdr: []string{owner, other}, body: `{}`, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "revoke/two Authorization headers, first empty", method: "DELETE", path: keyPathA, hdr: []string{"Authorization:", owner}, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "list/two Authorization headers, same token", method: "GET", path: keysPath, hdr: []string{owner, owner}, status: 401, want: wantUnauthorizedTwoHeaders},
+		{name: "list/owner token label pasted in", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer owner token: t-owner"}, status: 401, want: wantUnauthorizedPrefix},
+		{name: "list/owner token label without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: owner token: t-owner"}, status: 401, want: wantUnauthorizedPrefix},
+		{name: "list/placeholder in angle brackets", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer <token>"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/unexpanded shell variable", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer $TOKEN"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/unexpanded variable without scheme", method: "GET", path: keysPath, hdr: []string{"Authorization: ${TOKEN}"}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/ellipsis from the docs", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer lk_..."}, status: 401, want: wantUnauthorizedPlaceholder},
+		{name: "list/quoted token", method: "GET", path: keysPath, hdr: []string{`Authorization: Bearer "t-owner"`}, status: 401, want: wantUnauthorizedQuoted},
+		{name: "list/Bearer twice", method: "GET", path: keysPath, hdr: []string{"Authorization: Bearer Bearer t-owner"}, status: 401, want: wantUnauthorizedTwoSchemes},
 
 		// --- X-Organization
 		{name: "list/unknown organization", method: "GET", path: keysPath, hdr: []string{owner, "X-Organization: org-9"}, status: 404, want: wantOrgNotFound},
@@ -280,7 +305,7 @@ func badCases() []badCase {
 		{name: "create/expiresAt without offset", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2027-01-01T00:00:00"}`, status: 400, want: wantBadExpiresAt},
 		{name: "create/expiresAt a number", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":1893456000}`, status: 400, want: wantBadExpiresAt},
 		{name: "create/expiresAt past 2262", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2300-01-01T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
-		{name: "patch/no auth", method: "PATCH", path: keyPathA, body: `{"expiresAt":null}`, status: 401, want: wantUnauthorized},
+		{name: "patch/no auth", method: "PATCH", path: keyPathA, body: `{"expiresAt":null}`, status: 401, want: wantUnauthorizedNoHeader},
 		{name: "patch/member", method: "PATCH", path: keyPathA, hdr: []string{member}, body: `{"expiresAt":null}`, status: 403, want: wantNotOwner},
 		{name: "patch/another organization's key", method: "PATCH", path: keysPath + "/{B}", hdr: []string{owner}, body: `{"expiresAt":null}`, status: 404, want: wantKeyNotFound},
 		{name: "patch/unknown uuid", method: "PATCH", path: keysPath + "/019c8a12-4567-7abc-8ef0-123456789abc", hdr: []string{owner}, body: `{"expiresAt":null}`, status: 404, want: wantKeyNotFound},
@@ -295,7 +320,7 @@ func badCases() []badCase {
 		{name: "patch/expiresAt malformed", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"tomorrow"}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":{}}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt before 1970", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"1969-12-31T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
-		{name: "rotate/no auth", method: "POST", path: keyPathA + "/rotate", status: 401, want: wantUnauthorized},
+		{name: "rotate/no auth", method: "POST", path: keyPathA + "/rotate", status: 401, want: wantUnauthorizedNoHeader},
 		{name: "rotate/member", method: "POST", path: keyPathA + "/rotate", hdr: []string{member}, status: 403, want: wantNotOwner},
 		{name: "rotate/another organization's key", method: "POST", path: keysPath + "/{B}/rotate", hdr: []string{owner}, status: 404, want: wantKeyNotFound},
 		{name: "rotate/plan not eligible", method: "POST", path: keysPath + "/{B}/rotate", hdr: []string{other}, status: 403, want: wantNotEligible},
@@ -351,7 +376,7 @@ func badCases() []badCase {
 		{name: "list/cursor short", method: "GET", path: keysPath + "?cursor=AAAA", hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/cursor padded base64", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 32) + "%3D%3D", hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/cursor huge", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 8000), hdr: []string{owner}, status: 400, want: wantBadCursor},
-		{name: "list/bad cursor before auth is still 401", method: "GET", path: keysPath + "?cursor=x", status: 401, want: wantUnauthorized},
+		{name: "list/bad cursor before auth is still 401", method: "GET", path: keysPath + "?cursor=x", status: 401, want: wantUnauthorizedNoHeader},
 
 		// --- token parameters
 		{name: "token/alg none", method: "POST", path: keyPathA + "/jwt?alg=none", hdr: []string{owner}, status: 400, want: wantBadAlg},
@@ -511,6 +536,7 @@ func TestBadInputBattery(t *testing.T) {
 			is.Equal(res.header.Get("Allow"), tc.allow)                          // Allow only on a 405
 			is.Equal(res.header.Get(licensing.SignatureHeader) != "", tc.signed) // signed only when a good nonce came
 			if tc.status == 401 && strings.HasPrefix(tc.want, `{"error":"Missing`) {
+				is.True(strings.Contains(res.body, `"hint":"`)) // every owner 401 hints at the header's shape
 				is.Equal(res.header.Get("WWW-Authenticate"), `Bearer realm="licensing"`)
 			}
 			for _, k := range []string{"{KA}", "{KR}", "{KB}"} {

@@ -91,7 +91,7 @@ func validateHandler(b *testing.B) (http.Handler, []string) {
 	svc, keys := benchService(b, 1_000)
 	return licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return licensing.Actor{}, licensing.ErrUnauthorized
-	}), licensing.HandlerConfig{}), keys
+	}), licensing.HandlerConfig{RateLimit: licensing.Unlimited}), keys
 }
 
 // baselineHandler reads the body and writes a fixed answer of like size,

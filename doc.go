@@ -23,11 +23,14 @@
 //     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
 //     Stores keep a [Hasher]'s lookup value and digest, never the key
 //     (hasher.go); the pepper's fingerprint lets a store refuse another
-//     pepper (pepper.go).
+//     pepper (pepper.go), and [LoadOrCreatePepper] keeps the pepper in a
+//     file (pepperfile.go).
 //   - [Handler] (http.go, and http*.go by route group) serves the HTTP API;
-//     [HandlerConfig] holds what only the transport needs (rate limit,
-//     proxies, body size). The contract is docs/API.md, with
-//     docs/openapi.yaml beside it.
+//     [HandlerConfig] holds what only the transport needs (rate limits,
+//     proxies, body size); its zero value rate-limits validation and owner
+//     requests at the reference server's defaults, and only [Unlimited]
+//     turns a limiter off (handlerconfig.go). The contract is docs/API.md,
+//     with docs/openapi.yaml beside it.
 //   - Errors (errors.go): every error is an [*Error] or wraps one, with a
 //     [Code] that the Handler maps to one HTTP status (httperr.go).
 //   - Metrics (observer.go): an [Observer] in [Config] receives each
@@ -39,7 +42,7 @@
 //	svc, err := licensing.New(licensing.Config{
 //		Store:         licensing.NewMemoryStore(),
 //		Organizations: myOrgs, // implements licensing.Organizations
-//		Pepper:        pepper, // >= 32 secret bytes, kept across restarts
+//		Pepper:        pepper, // from licensing.LoadOrCreatePepper: the same at every start
 //		Policy: licensing.Policy{
 //			RequiredFeature: "selfHostingLicense",
 //			Issuer:          "licensing.example.com",
@@ -49,7 +52,7 @@
 //		return err
 //	}
 //	defer svc.Close(context.Background())
-//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
+//	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{})) // rate limited by default
 //
 // # Security model
 //

@@ -52,7 +52,7 @@ func Example() {
 	auth := licensing.AuthenticatorFunc(func(r *http.Request) (licensing.Actor, error) {
 		return owner, nil // a real application checks the bearer token here
 	})
-	srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{RateLimit: 30}))
+	srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
 	defer srv.Close()
 	res, err := http.Post(srv.URL+"/api/v1/licensing/validate", "application/json",
 		strings.NewReader(`{"licenseKey": "`+created.LicenseKey+`", "metrics": {"companyCount": 12}}`))
@@ -102,7 +102,7 @@ func embedding(mux *http.ServeMux, myOrgs licensing.Organizations, pepper []byte
 	svc, err := licensing.New(licensing.Config{
 		Store:         licensing.NewMemoryStore(),
 		Organizations: myOrgs, // implements licensing.Organizations
-		Pepper:        pepper, // >= 32 secret bytes, kept across restarts
+		Pepper:        pepper, // from licensing.LoadOrCreatePepper: the same at every start
 		Policy: licensing.Policy{
 			RequiredFeature: "selfHostingLicense",
 			Issuer:          "licensing.example.com",
@@ -112,7 +112,7 @@ func embedding(mux *http.ServeMux, myOrgs licensing.Organizations, pepper []byte
 		return err
 	}
 	defer svc.Close(context.Background())
-	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{RateLimit: 30}))
+	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, myAuth, licensing.HandlerConfig{})) // rate limited by default
 	return nil
 }
 

@@ -22,7 +22,7 @@ var hexRun64 = regexp.MustCompile(`[0-9a-fA-F]{64}`)
 
 // fuzzEnv is an env with the rate limiter off and one key of org-1.
 func fuzzEnv(f *testing.F) (*env, string) {
-	e := newEnvHTTP(f, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(f, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(f, "t-owner", "prod")
 	return e, key
 }

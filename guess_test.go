@@ -39,11 +39,11 @@ func TestTokenGuessingIsLimited(t *testing.T) {
 	is.Equal(r.status, 429) // successes count against the user's own limit, as before
 }
 
-// TestTokenGuessingOffWithTheOwnerLimit: OwnerRateLimit 0 turns the count
+// TestTokenGuessingOffWithTheOwnerLimit: OwnerRateLimit Unlimited turns the count
 // of failures off too.
 func TestTokenGuessingOffWithTheOwnerLimit(t *testing.T) {
 	is := is.New(t)
-	e := newEnvHTTP(t, nil, func(h *licensing.HandlerConfig) { h.OwnerRateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(h *licensing.HandlerConfig) { h.OwnerRateLimit = licensing.Unlimited })
 	for i := range 50 {
 		is.Equal(e.do(t, "GET", keysPath, "guess-"+strconv.Itoa(i), "").status, 401)
 	}

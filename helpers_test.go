@@ -105,7 +105,8 @@ func newEnv(t testing.TB, mod func(*licensing.Config)) *env {
 }
 
 // newEnvHTTP is newEnv with the Handler's config changed by hmod; the
-// default is the reference server's rate limit, 30 a minute.
+// default is the zero HandlerConfig's validation limit (30 a minute) and no
+// owner limit, which the tests that count owner requests set themselves.
 func newEnvHTTP(t testing.TB, mod func(*licensing.Config), hmod func(*licensing.HandlerConfig)) *env {
 	t.Helper()
 	e := &env{
@@ -144,7 +145,7 @@ func newEnvHTTP(t testing.TB, mod func(*licensing.Config), hmod func(*licensing.
 		users: map[string]string{"t-owner": "user-1", "t-member": "user-2", "t-other": "user-3"},
 		orgs:  map[string][]string{"user-1": {"org-1"}, "user-2": {"org-1"}, "user-3": {"org-2", "org-1"}},
 	}
-	hcfg := licensing.HandlerConfig{RateLimit: 30}
+	hcfg := licensing.HandlerConfig{OwnerRateLimit: licensing.Unlimited}
 	if hmod != nil {
 		hmod(&hcfg)
 	}

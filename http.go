@@ -14,33 +14,43 @@ import (
 const APIPrefix = wire.APIPrefix
 
 // HandlerConfig is the HTTP side of the API: what only the transport needs.
-// NewHandler fills in the defaults documented on each field.
+// Its zero value is the safe one: every limit at the reference server's
+// default. NewHandler fills in the defaults documented on each field;
+// turning a rate limiter off takes Unlimited, and a negative or
+// nonsensical value makes NewHandler panic with the field's name.
 type HandlerConfig struct {
 	// RateLimit is the validations per minute allowed per client address
-	// (validate and revocations); 0 turns the limiter off, as the reference
-	// server's -rate-limit 0 does. The reference server's default is 30.
+	// (validate and revocations). 0 means DefaultRateLimit (30, the
+	// reference server's -rate-limit default); Unlimited turns the limiter
+	// off, as the reference server's -rate-limit 0 does.
 	RateLimit int
 	// RateBurst is how many validations a client address may send at once.
 	// Default: RateLimit.
 	RateBurst int
 	// OwnerRateLimit is the owner requests per minute allowed per user
-	// (create, list, revoke, token), after authentication; 0 turns it off.
+	// (create, list, revoke, token), after authentication. 0 means
+	// DefaultOwnerRateLimit (120, the reference server's
+	// -owner-rate-limit default); Unlimited turns it off, and with it the
+	// count of failed authentications.
 	// The burst is a quarter of a minute's worth, at least 5. Failed
 	// authentications (401) are counted the same way per client address:
 	// each attempt takes a token before its credential is tried and a
 	// success gives it back, so tokens cannot be guessed faster, even
 	// concurrently, and one address has at most a burst's worth of
 	// authentications in flight (a backend that forwards many owners'
-	// requests belongs in TrustedProxies). The reference server's
-	// -owner-rate-limit default is 120 (burst 30).
+	// requests belongs in TrustedProxies).
 	OwnerRateLimit int
 	// MaxTrackedClients bounds the rate limiters' memory: at most about
-	// twice this many addresses are remembered. Default 100,000.
+	// twice this many addresses are remembered. Default 100,000; it
+	// cannot be turned off.
 	MaxTrackedClients int
 	// TrustedProxies are the networks whose X-Forwarded-For header is
-	// believed. Default none: the client address is the TCP peer.
+	// believed. Default none: the client address is the TCP peer. A
+	// network holding every address (0.0.0.0/0, ::/0) is refused: any
+	// client could choose the address it is counted as.
 	TrustedProxies []netip.Prefix
-	// MaxBodyBytes bounds request bodies. Default 64 KiB.
+	// MaxBodyBytes bounds request bodies. Default 64 KiB; it cannot be
+	// turned off.
 	MaxBodyBytes int64
 	// TrustedOrigins are origins ("https://admin.example.com") whose
 	// browser requests may reach the owner routes with ambient credentials
@@ -51,6 +61,16 @@ type HandlerConfig struct {
 	// Logger receives the cause of every 5xx answer. Default: the
 	// Service's Logger.
 	Logger *slog.Logger
+	// MaxLargeAnswers bounds how many large answers are written at once:
+	// revocation lists over 64 KiB and unpaged key lists of more than
+	// 500 keys. One more waits up to a second for its turn and is then
+	// answered 503 with Retry-After, so that a flood of them cannot take
+	// the CPU that validation needs. Default 2; it cannot be turned off.
+	MaxLargeAnswers int
+	// LargeAnswerBytesPerSecond paces the large answers: together they
+	// are written no faster. Default 32 MiB (32 lists of 25,000 revoked
+	// keys a second); it cannot be turned off.
+	LargeAnswerBytesPerSecond int
 }
 
 // Handler serves the HTTP API documented in docs/API.md (and
@@ -65,35 +85,33 @@ type Handler struct {
 	origins *http.CrossOriginProtection
 	obs     Observer // nil when off
 	mux     *http.ServeMux
+	large   chan struct{} // a slot per large answer being written (largeanswers.go)
+	pace    *pacer        // paces the large answers' bytes
 }
 
 // NewHandler returns the http.Handler for svc, with owner routes
-// authenticated by auth and the transport configured by cfg. It serves the
+// authenticated by auth and the transport configured by cfg (whose zero
+// fields take their defaults). It serves the
 // routes under APIPrefix, and the same routes with the prefix already
 // stripped, so it can be mounted with http.ServeMux ("/api/v1/licensing/"),
 // http.StripPrefix, or any router. The prefix is matched only at the start
-// of the path. A nil svc or auth, or a negative limit, panics: that is a
-// programming error.
+// of the path. A nil svc or auth, or a HandlerConfig value that cannot work
+// (a negative limit other than Unlimited, a trusted network holding every
+// address, a malformed trusted origin), panics with the field's name: that
+// is a programming error.
 func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if svc == nil || auth == nil {
 		panic("licensing: NewHandler needs a Service and an Authenticator")
 	}
-	if cfg.RateLimit < 0 || cfg.RateBurst < 0 || cfg.OwnerRateLimit < 0 || cfg.MaxTrackedClients < 0 || cfg.MaxBodyBytes < 0 {
-		panic("licensing: HandlerConfig limits must not be negative")
-	}
-	if cfg.RateBurst == 0 {
-		cfg.RateBurst = cfg.RateLimit
-	}
-	if cfg.MaxTrackedClients == 0 {
-		cfg.MaxTrackedClients = 100_000
-	}
-	if cfg.MaxBodyBytes == 0 {
-		cfg.MaxBodyBytes = 64 << 10
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		panic(err.Error())
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer,
+		large: make(chan struct{}, cfg.MaxLargeAnswers), pace: &pacer{rate: float64(cfg.LargeAnswerBytesPerSecond)}}
 	for _, o := range cfg.TrustedOrigins {
 		if err := h.origins.AddTrustedOrigin(o); err != nil {
 			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())

@@ -80,6 +80,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, rp reply, err err
 	}
 	if status == http.StatusUnauthorized && !rp.validate {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="licensing"`)
+		body.Hint = authHint(r) // from the request's shape alone, never from what the authenticator knows
 	}
 	h.respond(w, rp, status, body)
 }
@@ -106,6 +107,12 @@ var (
 // write sends b, an encoded answer ending in a newline, with status, signed
 // when rp carries a nonce.
 func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
+	h.writeHeader(w, rp, status, b)
+	w.Write(b)
+}
+
+// writeHeader sends the status and headers of write's answer.
+func (h *Handler) writeHeader(w http.ResponseWriter, rp reply, status int, b []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = headerJSON
 	hdr["X-Content-Type-Options"] = headerNosniff
@@ -118,7 +125,6 @@ func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
 		hdr.Set(signatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
 	}
 	w.WriteHeader(status)
-	w.Write(b)
 }
 
 // allow applies the per-address rate limit and answers a refused request

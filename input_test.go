@@ -58,7 +58,7 @@ func TestInstanceURL(t *testing.T) {
 		{"\\\\app.example.com", false},
 		{"https://x.example/" + strings.Repeat("a", 2048), false},
 	}
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(t, "t-owner", "prod")
 	for _, tc := range tests {
 		t.Run(tc.url, func(t *testing.T) {
@@ -79,7 +79,7 @@ func TestInstanceURL(t *testing.T) {
 }
 
 func TestInvalidUTF8IsRefusedNamingTheField(t *testing.T) {
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(t, "t-owner", "prod")
 	tests := []struct{ name, path, field, body string }{
 		{"raw byte", validatePath, "instanceName", `{"licenseKey":"` + key + "\",\"instanceName\":\"a\xffb\"}"},
@@ -182,7 +182,7 @@ func TestEmptyIssuerCannotIssueTokens(t *testing.T) {
 // refused with a 400 that names the field and does not repeat the value;
 // the key is stored nowhere.
 func TestKeyInAStoredFieldIsRefused(t *testing.T) {
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(t, "t-owner", "prod")
 	seed := "a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2c3d4e5f6a1b2" // the seed document's example key
 	var pct strings.Builder
@@ -229,7 +229,7 @@ func TestKeyInAStoredFieldIsRefused(t *testing.T) {
 // A key split on purpose (separators, across fields) is not recognized:
 // SECURITY.md says so.
 func TestKeyInOtherSpellingsIsRefused(t *testing.T) {
-	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
 	_, key := e.create(t, "t-owner", "prod")
 	enc := func(format string, sep string) string {
 		var b strings.Builder

@@ -59,7 +59,8 @@ type Config struct {
 	// with Pepper.
 	Hasher Hasher
 	// Pepper is the server secret of the default Hasher, at least
-	// MinPepperLength bytes. Required unless Hasher is set.
+	// MinPepperLength bytes, the same at every start (LoadOrCreatePepper
+	// keeps one in a file). Required unless Hasher is set.
 	Pepper []byte
 
 	// Signing signs offline tokens, validation answers to requests with a
@@ -109,10 +110,17 @@ type Service struct {
 	events  *eventQueue  // the validate route's events; nil without OnEvent
 	expired *expiredKeys // keys whose EventKeyExpired was sent
 	dummy   string       // a digest no key has, verified against on a miss
+	// cursorKey authenticates list cursors (cursor.go).
+	cursorKey []byte
+	// revocations holds the encoded revocation lists (revocationcache.go).
+	revocations *revocationCache
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
 // Organizations, or a missing or short Pepper without a Hasher, is an error.
+// With a Pepper, a Store that can tell (a PepperChecker: the file and
+// PostgreSQL stores) confirms it is the pepper its keys were issued under,
+// and another one is an error wrapping ErrPepperMismatch.
 // It starts the background writer of validation records; stop it with Close.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
@@ -124,13 +132,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Issuer == "" {
 		return nil, configError("Config.Issuer is empty: offline tokens would carry no issuer and clients would reject them")
 	}
+	fingerprint := "" // of the pepper, when New knows it
 	if cfg.Hasher == nil {
 		h, err := NewHMACHasher(cfg.Pepper)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Hasher = h
+		cfg.Hasher, fingerprint = h, PepperFingerprint(cfg.Pepper)
 	}
+	cursorSecret := cfg.Pepper
 	cfg.Pepper = nil // the hasher holds its own copy
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -159,7 +169,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000)}
+	if cursorSecret == nil {
+		cursorSecret = cfg.Signing.ed.Seed()
+	}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000),
+		cursorKey: newCursorKey(cursorSecret), revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}
@@ -168,6 +182,11 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.dummy = dummy
+	if fingerprint != "" {
+		if err := checkStorePepper(cfg.Store, fingerprint); err != nil {
+			return nil, err
+		}
+	}
 	s.rec = newRecorder(cfg.Store, cfg.FlushInterval, cfg.Logger)
 	if cfg.OnEvent != nil {
 		s.events = newEventQueue(cfg.OnEvent)

@@ -1,10 +1,13 @@
 package licensing
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"io"
+	"time"
 )
 
 // MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
@@ -30,3 +33,35 @@ func PepperFingerprint(pepper []byte) string {
 // fingerprint of the pepper it was created with (see PepperFingerprint) and
 // is opened under another one.
 var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was created with another pepper; with this one every issued key would stop validating"}
+
+// PepperChecker is implemented by a Store that remembers the fingerprint
+// (PepperFingerprint) of the pepper its keys were issued under, as the file
+// store and the PostgreSQL store do. New calls CheckPepper with the
+// fingerprint of Config.Pepper: a store that records none yet records it
+// (or, holding no key, may adopt it); a store that records another one
+// returns an error wrapping ErrPepperMismatch, and New refuses to start.
+type PepperChecker interface {
+	CheckPepper(ctx context.Context, fingerprint string) error
+}
+
+// pepperCheckTimeout bounds New's call to CheckPepper.
+const pepperCheckTimeout = 30 * time.Second
+
+// checkStorePepper has a store that can tell confirm that fingerprint is
+// its pepper's (see PepperChecker); any other store passes.
+func checkStorePepper(store Store, fingerprint string) error {
+	pc, ok := store.(PepperChecker)
+	if !ok {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), pepperCheckTimeout)
+	defer cancel()
+	err := pc.CheckPepper(ctx, fingerprint)
+	if errors.Is(err, ErrPepperMismatch) {
+		return wrapErr("Config.Pepper is not the pepper the store's keys were issued under; use that pepper (restore its file from a backup)", err)
+	}
+	if err != nil {
+		return wrapErr("check Config.Pepper with the store", err)
+	}
+	return nil
+}

@@ -47,7 +47,7 @@ func BenchmarkCreateHTTP(b *testing.B) {
 			auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 				return licensing.Actor{UserID: "u", OrganizationID: "org-1"}, nil
 			})
-			srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
+			srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{RateLimit: licensing.Unlimited, OwnerRateLimit: licensing.Unlimited}))
 			defer srv.Close()
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()

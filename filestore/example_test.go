@@ -54,15 +54,18 @@ func ExampleStore_Backup() {
 
 // openDurable is the package doc's code, compiled here:
 // TestPackageDocCompiles holds the doc to it, line for line.
-func openDurable(ctx context.Context, dir string, myOrgs licensing.Organizations, pepper []byte) error {
-	fp := licensing.PepperFingerprint(pepper)
-	st, err := filestore.Open(dir, filestore.Options{PepperFingerprint: fp}) // such as /var/lib/licensing/store
+func openDurable(ctx context.Context, dir string, myOrgs licensing.Organizations) error {
+	pepper, err := licensing.LoadOrCreatePepper(filepath.Join(dir, "pepper")) // such as /var/lib/licensing
+	if err != nil {
+		return err
+	}
+	st, err := filestore.Open(filepath.Join(dir, "store"), filestore.Options{})
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
-		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
+		Policy: licensing.Policy{Issuer: "licensing.example.com"}}) // refuses another pepper's store
 	if err != nil {
 		return err
 	}
@@ -76,7 +79,7 @@ func TestPackageDocCompiles(t *testing.T) {
 	orgs := licensing.OrganizationsFunc(func(context.Context, string) (licensing.Organization, error) {
 		return licensing.Organization{}, licensing.ErrOrgNotFound
 	})
-	if err := openDurable(context.Background(), t.TempDir(), orgs, bytes.Repeat([]byte{7}, 32)); err != nil {
+	if err := openDurable(context.Background(), t.TempDir(), orgs); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -36,12 +36,14 @@
 // # Pepper continuity
 //
 // Keys are found by an HMAC under the service's pepper, so a store opened
-// under another pepper would answer "unknown" for every issued key. When
-// Options.PepperFingerprint is set, the store records it durably, and a later
-// Open with a different fingerprint fails with ErrPepperMismatch while the
-// store holds a key. A store with no recorded fingerprint (a new one, or one
-// written before fingerprints existed), or with no key (nothing depends on
-// its pepper), adopts the one given.
+// under another pepper would answer "unknown" for every issued key. The
+// store records the fingerprint of its pepper durably (licensing.New hands
+// it over through Store.CheckPepper; Options.PepperFingerprint does it at
+// Open), and another fingerprint is refused with ErrPepperMismatch while
+// the store holds a key: licensing.New then refuses to start. A store with
+// no recorded fingerprint (a new one, or one written before fingerprints
+// existed), or with no key (nothing depends on its pepper), adopts the one
+// given.
 //
 // # Failures, locking, backups
 //
@@ -77,14 +79,17 @@
 // XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a
 // file, not leave garbage before data that survived.
 //
-//	fp := licensing.PepperFingerprint(pepper)
-//	st, err := filestore.Open(dir, filestore.Options{PepperFingerprint: fp}) // such as /var/lib/licensing/store
+//	pepper, err := licensing.LoadOrCreatePepper(filepath.Join(dir, "pepper")) // such as /var/lib/licensing
+//	if err != nil {
+//		return err
+//	}
+//	st, err := filestore.Open(filepath.Join(dir, "store"), filestore.Options{})
 //	if err != nil {
 //		return err
 //	}
 //	defer st.Close()
 //	svc, err := licensing.New(licensing.Config{Store: st, Organizations: myOrgs, Pepper: pepper,
-//		Policy: licensing.Policy{Issuer: "licensing.example.com"}})
+//		Policy: licensing.Policy{Issuer: "licensing.example.com"}}) // refuses another pepper's store
 package filestore
 
 import (
@@ -168,7 +173,10 @@ type Store struct {
 	closeOnce  sync.Once
 }
 
-var _ licensing.Store = (*Store)(nil)
+var (
+	_ licensing.Store         = (*Store)(nil)
+	_ licensing.PepperChecker = (*Store)(nil)
+)
 
 func logName(gen uint64) string { return fmt.Sprintf("log-%016x", gen) }
 
@@ -229,11 +237,31 @@ func (s *Store) afterLoad() error {
 		s.opt.Logger.Info("filestore: converted the store to the current format", "dir", s.dir, "version", formatVersion)
 	}
 	fp := s.opt.PepperFingerprint
-	switch {
-	case fp == "" || fp == s.fingerprint:
+	if fp == "" {
 		return nil
+	}
+	record, err := s.pepperDecision(fp)
+	if !record || err != nil {
+		return err
+	}
+	e := &encoder{}
+	encodeFingerprint(e, fp)
+	if err := s.log.commit(e.b); err != nil {
+		return fmt.Errorf("filestore: record the pepper fingerprint: %w", err)
+	}
+	s.fingerprint = fp
+	return nil
+}
+
+// pepperDecision says whether fingerprint fp must be recorded, or refuses
+// it: another recorded fingerprint is refused while the store holds a key.
+// Callers hold s.apply exclusively (or are Open).
+func (s *Store) pepperDecision(fp string) (record bool, err error) {
+	switch {
+	case fp == s.fingerprint:
+		return false, nil
 	case s.fingerprint != "" && s.bulk.Len() > 0:
-		return fmt.Errorf("%w (store %s)", ErrPepperMismatch, s.dir)
+		return false, fmt.Errorf("%w (store %s)", ErrPepperMismatch, s.dir)
 	case s.fingerprint != "":
 		// No key depends on the recorded pepper: a first start that
 		// stopped before its pepper was saved, say.
@@ -243,12 +271,34 @@ func (s *Store) afterLoad() error {
 			s.opt.Logger.Info("filestore: recording the pepper fingerprint of a store that had none", "dir", s.dir, "keys", n)
 		}
 	}
-	e := &encoder{}
-	encodeFingerprint(e, fp)
-	if err := s.log.commit(e.b); err != nil {
-		return fmt.Errorf("filestore: record the pepper fingerprint: %w", err)
+	return true, nil
+}
+
+// CheckPepper implements licensing.PepperChecker, which licensing.New
+// calls with its pepper's fingerprint, so that no option is needed: a
+// store that records no fingerprint, or that holds no key, records
+// fingerprint durably; one that records another fingerprint and holds a
+// key returns an error wrapping ErrPepperMismatch. Options.PepperFingerprint
+// makes the same check at Open.
+func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
+	if fingerprint == "" {
+		return errors.New("filestore: check pepper: empty fingerprint")
 	}
-	s.fingerprint = fp
+	s.apply.Lock() // no write and no compaction meanwhile
+	defer s.apply.Unlock()
+	record, err := s.pepperDecision(fingerprint)
+	if !record || err != nil {
+		return err
+	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	e := &encoder{}
+	encodeFingerprint(e, fingerprint)
+	if err := s.commit(e.b); err != nil {
+		return err
+	}
+	s.fingerprint = fingerprint
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -86,4 +87,36 @@ func TestPepperFingerprintWriteFailureFailsOpen(t *testing.T) {
 	s = open(t, dir, Options{PepperFingerprint: "fp-a"}) // the lock was released
 	is.Equal(s.bulk.Len(), 2)
 	is.NoErr(s.CreateKey(ctx, storetest.NewKey("org-1", base)))
+}
+
+// TestCheckPepper: the check licensing.New makes records the fingerprint
+// durably (in the log, then in a snapshot), refuses another while the store
+// holds keys, and runs safely beside writers and a compaction.
+func TestCheckPepper(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	is.True(s.CheckPepper(ctx, "") != nil) // an empty fingerprint is a caller's mistake
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for range 50 {
+			if err := s.CreateKey(ctx, storetest.NewKey("org-1", base)); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	wg.Go(func() { s.Compact() })
+	is.NoErr(s.CheckPepper(ctx, "fp-a")) // recorded, whatever runs beside it
+	wg.Wait()
+	is.NoErr(s.CheckPepper(ctx, "fp-a"))                              // the same again
+	is.True(errors.Is(s.CheckPepper(ctx, "fp-b"), ErrPepperMismatch)) // another, over keys
+	is.NoErr(s.Compact())                                             // the record moves into the snapshot
+	is.NoErr(s.Close())
+
+	s2 := open(t, dir, Options{})
+	defer s2.Close()
+	err := s2.CheckPepper(ctx, "fp-b")
+	is.True(errors.Is(err, ErrPepperMismatch))  // remembered across a reopen
+	is.True(strings.Contains(err.Error(), dir)) // naming the store
+	is.NoErr(s2.CheckPepper(ctx, "fp-a"))
 }

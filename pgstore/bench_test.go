@@ -63,7 +63,7 @@ func BenchmarkValidateHTTP(b *testing.B) {
 			}
 			srv := httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 				return licensing.Actor{}, licensing.ErrUnauthorized
-			}), licensing.HandlerConfig{}))
+			}), licensing.HandlerConfig{RateLimit: licensing.Unlimited}))
 			defer srv.Close()
 			tr := &http.Transport{MaxIdleConnsPerHost: 64}
 			defer tr.CloseIdleConnections()

@@ -110,6 +110,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
+var _ licensing.PepperChecker = (*Store)(nil)
+
 // CheckPepper makes the database remember the pepper it is used with: the
 // first call records fingerprint (licensing.PepperFingerprint of the
 // pepper; never the pepper) in licensing_meta, later calls compare with it.

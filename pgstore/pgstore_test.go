@@ -235,6 +235,37 @@ func TestCheckPepper(t *testing.T) {
 	is.Equal(ok.Load(), int64(1))
 }
 
+// TestNewChecksThePepper: licensing.New has the PostgreSQL store confirm its
+// pepper with no option: over keys issued under another pepper it refuses
+// to start.
+func TestNewChecksThePepper(t *testing.T) {
+	is := is.New(t)
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	orgs := licensing.OrganizationsFunc(func(context.Context, string) (licensing.Organization, error) {
+		return licensing.Organization{ID: "org-1", OwnerID: "user-1", Active: true}, nil
+	})
+	newService := func(pepper string) (*licensing.Service, error) {
+		return licensing.New(licensing.Config{Store: st, Organizations: orgs, Pepper: []byte(strings.Repeat(pepper, 32)),
+			Policy: licensing.Policy{Issuer: "licensing.test"}})
+	}
+	svc, err := newService("a")
+	is.NoErr(err)
+	created, err := svc.CreateKey(ctx, licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, licensing.CreateKeyInput{})
+	is.NoErr(err)
+	is.NoErr(svc.Close(ctx))
+
+	_, err = newService("b")
+	is.True(errors.Is(err, licensing.ErrPepperMismatch))    // refused, not every key answered 401
+	is.True(strings.Contains(err.Error(), "Config.Pepper")) // names the setting
+
+	svc, err = newService("a")
+	is.NoErr(err) // the original pepper still starts
+	defer svc.Close(ctx)
+	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: created.LicenseKey})
+	is.NoErr(err)
+}
+
 // openShared is the package doc's code, compiled here:
 // TestPackageDocCompiles holds the doc to it, line for line, and runs it.
 func openShared(ctx context.Context, myOrgs licensing.Organizations, pepper []byte) error {

@@ -1,25 +1,29 @@
 // Command embed shows licensing inside an existing net/http application:
 // the application keeps its own users, sessions and organizations, and
-// mounts the licensing handler next to its own routes.
+// mounts the licensing handler next to its own routes. Its licensing state
+// (pepper, signing keys, the file store) lives in -data, so issued keys
+// keep validating across restarts.
 //
-//	go run ./examples/embed
+//	go run ./examples/embed -data ./embed-data
 //	curl -X POST localhost:8090/api/v1/licensing/keys -H 'Authorization: Bearer alice-token'
 package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
+	"flag"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/filestore"
 )
 
 // app is the existing application: users with API tokens and organizations.
@@ -62,13 +66,27 @@ func (a *app) Authenticate(r *http.Request) (licensing.Actor, error) {
 	return licensing.ResolveActor(r, user, owned)
 }
 
-// newHandler builds the application's mux with licensing mounted in it, and
-// a function that stops the licensing service.
-func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) error, error) {
+// newHandler builds the application's mux with licensing mounted in it,
+// its state kept in dir, and a function that stops the licensing service
+// and closes its store.
+func newHandler(a *app, dir string) (http.Handler, func(context.Context) error, error) {
+	pepper, err := licensing.LoadOrCreatePepper(filepath.Join(dir, "pepper")) // the same at every start
+	if err != nil {
+		return nil, nil, err
+	}
+	signing, err := licensing.LoadOrCreateSigningKeys(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := filestore.Open(filepath.Join(dir, "store"), filestore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := licensing.New(licensing.Config{
-		Store:         licensing.NewMemoryStore(),
+		Store:         st,
 		Organizations: a,
 		Pepper:        pepper,
+		Signing:       signing,
 		Policy: licensing.Policy{
 			RequiredFeature: "selfHostingLicense",
 			BillingURL:      "https://app.example.com/settings/billing",
@@ -76,14 +94,18 @@ func newHandler(a *app, pepper []byte) (http.Handler, func(context.Context) erro
 		},
 	})
 	if err != nil {
+		st.Close()
 		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
 		w.Write([]byte("the existing application\n"))
 	})
-	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, a, licensing.HandlerConfig{RateLimit: 30}))
-	return mux, svc.Close, nil
+	mux.Handle("/api/v1/licensing/", licensing.NewHandler(svc, a, licensing.HandlerConfig{})) // rate limited by default
+	stop := func(ctx context.Context) error {
+		return errors.Join(svc.Close(ctx), st.Close())
+	}
+	return mux, stop, nil
 }
 
 func main() {
@@ -99,11 +121,9 @@ func run() error {
 		orgs: map[string]licensing.Organization{"acme": {ID: "acme", Name: "Acme SRL", OwnerID: "alice",
 			Plan: "business", Active: true, Features: map[string]any{"selfHostingLicense": true, "maxCompanies": 10}}},
 	}
-	pepper := make([]byte, 32) // a real app loads a persistent secret: a new one orphans every issued key
-	if _, err := rand.Read(pepper); err != nil {
-		return err
-	}
-	h, closeService, err := newHandler(a, pepper)
+	dir := flag.String("data", "./embed-data", "directory of the licensing state: pepper, signing keys, store")
+	flag.Parse()
+	h, closeService, err := newHandler(a, *dir)
 	if err != nil {
 		return err
 	}

@@ -50,3 +50,31 @@ func syncDir(dir string) error {
 	defer d.Close()
 	return d.Sync()
 }
+
+// Create writes data to path, mode 0600, only if path does not exist: it
+// writes and syncs a temporary file in the same directory, then links it
+// to path, which fails with an error wrapping fs.ErrExist if path exists
+// (never replacing it), and syncs the directory. No reader ever sees a
+// partial file at path, and of two concurrent calls exactly one creates it.
+func Create(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err = tmp.Chmod(0o600); err == nil {
+		if _, err = tmp.Write(data); err == nil {
+			err = tmp.Sync()
+		}
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}

@@ -1,7 +1,8 @@
 // Package harness builds, starts and stops the reference server (or the
-// PostgreSQL one) as a separate process on loopback, for the tests of
-// internal/server, apitest, pgstore and browsertest and for the load tools
-// (internal/cmd/loadgen, internal/cmd/listmem).
+// PostgreSQL one, or testdata/embedder) as a separate process on loopback,
+// for the tests of internal/server, apitest, pgstore, browsertest and the
+// root package, and for the load tools (internal/cmd/loadgen,
+// internal/cmd/listmem).
 //
 // Build compiles a command once per process; Start runs it, collects its
 // stderr in a locked Buffer and waits for the line that says where it
@@ -28,6 +29,11 @@ import (
 const (
 	ServerCmd         = "cmd/licensing-server"            // the reference server
 	PostgresServerCmd = "pgstore/cmd/licensing-server-pg" // the reference server with the PostgreSQL store
+	// EmbedderCmd is an application outside the repository's modules that
+	// embeds the library through a replace directive in its own go.mod
+	// (the root package's embedding_test.go); it builds without go.work
+	// and without the network, as a user's program built from a clone.
+	EmbedderCmd = "testdata/embedder"
 )
 
 // rootModule is the module path of the repository's root module.
@@ -118,6 +124,9 @@ func goBuild(target string) (string, error) {
 	bin := filepath.Join(dir, path.Base(target))
 	cmd := exec.Command("go", "build", "-o", bin, ".")
 	cmd.Dir = filepath.Join(root, filepath.FromSlash(target))
+	if target == EmbedderCmd {
+		cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly", "GOPROXY=off", "GOSUMDB=off")
+	}
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("harness: go build in %s: %v\n%s", cmd.Dir, err, out)
 	}

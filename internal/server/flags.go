@@ -30,7 +30,7 @@ var allowed = map[string]struct{ env, want string }{
 	"rotate-signing-keys": {"", "true or false"},
 	"shutdown-delay":      {"LICENSING_SHUTDOWN_DELAY", "a duration >= 0, such as 10s"},
 	"max-conns-per-addr":  {"LICENSING_MAX_CONNS_PER_ADDR", "a whole number >= 0 (open connections per client address; 0 turns the cap off)"},
-	"trusted-proxies":     {"LICENSING_TRUSTED_PROXIES", "comma-separated networks or addresses, such as 10.0.0.0/8,192.168.1.7"},
+	"trusted-proxies":     {"LICENSING_TRUSTED_PROXIES", "comma-separated networks or addresses of your proxies, such as 10.0.0.0/8,192.168.1.7 (never 0.0.0.0/0 or ::/0: any client could choose the address it is rate limited as)"},
 }
 
 // quote shows a value in an error, cut short if long.

@@ -109,9 +109,9 @@ func (m *Main) ParseFlags(args []string) error {
 		kinds = k + ", " + kinds
 	}
 	fs.StringVar(&m.StoreKind, "store", env("LICENSING_STORE", "file"), "key store: "+kinds+" (LICENSING_STORE)")
-	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", 30), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
+	fs.IntVar(&m.RateLimit, "rate-limit", envInt("LICENSING_RATE_LIMIT", licensing.DefaultRateLimit), "validations per minute per client address; 0 turns the limiter off (LICENSING_RATE_LIMIT)")
 	fs.IntVar(&m.RateBurst, "rate-burst", envInt("LICENSING_RATE_BURST", 30), "validations a client address may send at once (LICENSING_RATE_BURST)")
-	fs.IntVar(&m.OwnerRateLimit, "owner-rate-limit", envInt("LICENSING_OWNER_RATE_LIMIT", 120), "owner requests per minute per actor; 0 turns the limiter off (LICENSING_OWNER_RATE_LIMIT)")
+	fs.IntVar(&m.OwnerRateLimit, "owner-rate-limit", envInt("LICENSING_OWNER_RATE_LIMIT", licensing.DefaultOwnerRateLimit), "owner requests per minute per actor; 0 turns the limiter off (LICENSING_OWNER_RATE_LIMIT)")
 	fs.DurationVar(&m.TokenLifetime, "token-lifetime", envDur("LICENSING_TOKEN_LIFETIME", 365*24*time.Hour), "lifetime of offline tokens (LICENSING_TOKEN_LIFETIME)")
 	fs.BoolVar(&m.CapTokens, "cap-tokens", envBool("LICENSING_CAP_TOKENS", false), "end offline tokens no later than the organization's currentPeriodEnd plus -token-grace (LICENSING_CAP_TOKENS=true)")
 	fs.DurationVar(&m.TokenGrace, "token-grace", envDur("LICENSING_TOKEN_GRACE", 0), "grace after currentPeriodEnd for -cap-tokens (LICENSING_TOKEN_GRACE)")
@@ -263,9 +263,9 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	defer m.serveAdmin()()
 	mux := http.NewServeMux()
 	api := licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
-		RateLimit:      m.RateLimit,
+		RateLimit:      offIfZero(m.RateLimit),
 		RateBurst:      m.RateBurst,
-		OwnerRateLimit: m.OwnerRateLimit,
+		OwnerRateLimit: offIfZero(m.OwnerRateLimit),
 		TrustedProxies: proxies,
 		Logger:         m.logger,
 	})
@@ -379,9 +379,21 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("-trusted-proxies: %s holds every address: any client could choose the address it is rate limited as; list only your proxies' networks", f)
+		}
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// offIfZero maps a -rate-limit of 0 ("off" on the command line) to
+// licensing.Unlimited: a zero HandlerConfig limit is the default, not off.
+func offIfZero(perMinute int) int {
+	if perMinute == 0 {
+		return licensing.Unlimited
+	}
+	return perMinute
 }
 
 // logEvent logs an event: a validation, passed or failed, at debug level

@@ -56,12 +56,14 @@ type ValidateAnswer struct {
 
 // ErrorAnswer is the body of every error answer, signed or not, exactly
 // these fields and in this order: {"error": "..."}, plus Valid (false) on
-// the validate route's 401 and 403, ExpiresAt on its 401 for an expired
-// key, Plan and BillingURL on its plan-not-eligible 403, and Nonce on
+// the validate route's 401 and 403, Hint on an owner route's 401,
+// ExpiresAt on the validate route's 401 for an expired key, Plan and
+// BillingURL on its plan-not-eligible 403, and Nonce on
 // signed answers.
 type ErrorAnswer struct {
 	Valid      *bool  `json:"valid,omitempty"`
 	Error      string `json:"error"`
+	Hint       string `json:"hint,omitempty"` // what is wrong with the Authorization header's shape
 	ExpiresAt  *Time  `json:"expiresAt,omitempty"`
 	Plan       string `json:"plan,omitempty"`
 	BillingURL string `json:"billingUrl,omitempty"`
