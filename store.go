@@ -68,12 +68,12 @@ type Store interface {
 	//     earlier of its ExpiresAt and oldEndsAt, zero being never in
 	//     both: a rotation never makes the old key live longer, and a zero
 	//     oldEndsAt leaves its expiry as it was.
-	// It returns the updated old key. An oldEndsAt ValidExpiry refuses
-	// gives ErrInvalidExpiry, a missing (or malformed) old id
-	// ErrKeyNotFound, a revoked old key ErrKeyRevoked, one already rotated
-	// ErrKeyRotated, a malformed newKey.ID ErrInvalidKeyID, a clash of
-	// newKey's ID or LookupValue ErrDuplicateKey; nothing changes on any of
-	// these errors. An error of the store itself (ErrStoreFailed, a
+	// It returns the updated old key. Its errors, checked in this order:
+	// an oldEndsAt ValidExpiry refuses gives ErrInvalidExpiry, a missing
+	// (or malformed) old id ErrKeyNotFound, a revoked old key
+	// ErrKeyRevoked, one already rotated ErrKeyRotated, a malformed
+	// newKey.ID ErrInvalidKeyID, a clash of newKey's ID or LookupValue
+	// ErrDuplicateKey; nothing changes on any of these errors. An error of the store itself (ErrStoreFailed, a
 	// connection lost while committing) may leave the rotation done, whole:
 	// read the old key to know.
 	RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -356,6 +357,21 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				next.LookupValue = old.LookupValue
 				return old.ID, next
 			}, licensing.ErrDuplicateKey},
+			{"revoked old key and a malformed new id: the old key is checked first", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
+				old := create(t, s)
+				if _, err := s.RevokeKey(ctx, old.ID, base); err != nil {
+					t.Fatal(err)
+				}
+				next := NewKey("org-life", base)
+				next.ID = strings.ToUpper(next.ID)
+				return old.ID, next
+			}, licensing.ErrKeyRevoked},
+			{"malformed new id taken by another key in another spelling: the id is checked first", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
+				old, other := create(t, s), create(t, s)
+				next := NewKey("org-life", base)
+				next.ID, next.LookupValue = strings.ToUpper(other.ID), other.LookupValue
+				return old.ID, next
+			}, licensing.ErrInvalidKeyID},
 			{"malformed new id", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
 				old := create(t, s)
 				next := NewKey("org-life", base)
