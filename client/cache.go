@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // signedAnswer is an answer as the server signed it, kept in the cache.
@@ -19,6 +21,9 @@ type signedAnswer struct {
 	Date      string `json:"date"`
 	Signature string `json:"signature"`
 	Body      []byte `json:"body"`
+	// answeredBy is the method and URL of the request that got this
+	// answer when a redirect led there (for StatusError); never cached.
+	answeredBy *http.Request
 }
 
 // cacheState is the cache file. Only the signed answers in it are trusted;
@@ -97,7 +102,8 @@ func (c *Client) instanceID(st *cacheState) string {
 }
 
 // loadCache reads the cache file. A missing file is an empty state; a file
-// whose signed parts do not verify is ignored and reported.
+// whose signed parts do not verify is ignored and reported; an instance id
+// that the server would refuse is dropped (a new one is made).
 func (c *Client) loadCache() (cacheState, error) {
 	if c.cfg.CachePath == "" {
 		return cacheState{}, nil
@@ -112,6 +118,12 @@ func (c *Client) loadCache() (cacheState, error) {
 	var st cacheState
 	if len(b) > 4*maxAnswerBytes || json.Unmarshal(b, &st) != nil || st.Version != 1 {
 		return cacheState{}, ErrCacheInvalid
+	}
+	if wire.CheckInstanceID(st.InstanceID) != nil {
+		// sent at every check, and the server would refuse the whole
+		// check for it: a new one is made (the id is not signed: nothing
+		// else is lost)
+		st.InstanceID = ""
 	}
 	kept := cacheState{InstanceID: st.InstanceID, LatestSeen: st.LatestSeen, ClockSkew: st.ClockSkew}
 	if st.Answer != nil {

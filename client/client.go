@@ -52,10 +52,11 @@
 // date and the local clock is reported as License.ClockSkew. The key is sent
 // only to ServerURL's origin: a redirect anywhere else is refused
 // ([ErrRedirect]). A status that the API never answers with (a 404 from a
-// ServerURL that misses the API's mount point, a proxy's 502 page) is
-// [ErrUnexpectedStatus], a [*StatusError] that names the URL called and
-// what ServerURL must be: like an outage, not a forgery, it keeps the
-// cached license.
+// ServerURL that misses the API's mount point, a proxy's 502 page), or
+// one that it answers this client with only signed, unsigned (a
+// firewall's 403), is [ErrUnexpectedStatus], a [*StatusError] that names
+// the URL called and what ServerURL must be: like an outage, not a
+// forgery, it keeps the cached license.
 //
 // The cache file holds those signed bytes and is verified on every read, so
 // editing it is useless. When the server cannot be reached the last good
@@ -94,6 +95,8 @@ import (
 	mrand "math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"time"
@@ -115,16 +118,18 @@ const NoRevocationListMaxAge time.Duration = -1
 
 // Config configures a Client; New fills in the defaults.
 type Config struct {
-	ServerURL  string // the license server; the API path is added
+	ServerURL  string // the license server (no query or fragment); the API path is added
 	LicenseKey string // a 64-hex license key, or an offline token (JWT)
 	// PublicKeys are the server's public keys, embedded in the product: the
 	// PEM that `licensing-server public-keys` prints (or GET
 	// /api/v1/licensing/public-keys.pem serves), or the JWKS of GET
-	// /api/v1/licensing/public-keys. New refuses anything else, and a
-	// document without a usable Ed25519 or RSA key.
+	// /api/v1/licensing/public-keys. New refuses anything else, a
+	// document without a usable Ed25519 or RSA key, and one without the
+	// Ed25519 key (which signs the server's answers and revocation lists)
+	// unless the license is an offline token without a ServerURL.
 	PublicKeys []byte
 	Issuer     string // the iss that offline tokens must carry; required for tokens
-	CachePath  string // file for the last signed answer (mode 0600); "" keeps nothing
+	CachePath  string // regular file for the last signed answer (mode 0600); "" keeps nothing
 
 	// InstanceName names this installation to the vendor: at most 255
 	// characters without control or format characters.
@@ -155,13 +160,15 @@ type Config struct {
 	// RevocationListMaxAge bounds, for an offline token with a ServerURL,
 	// how long the token is accepted without a fresh revocation list: the
 	// newest list the server signed for it (or, before the first, the
-	// token's own iat) may be at most this old on the corrected clock, else
+	// token's own iat) may be at most this old on the corrected clock (a
+	// list fetched by the check itself is fresh, whatever the clock), else
 	// Check refuses the token with ErrRevocationListStale until the server
 	// is reached. Deleting the cache file erases the lists the client held,
 	// and with them a revocation it learnt: this bound is how long such a
 	// deletion can bring a revoked token back. Default 30 days (0);
 	// NoRevocationListMaxAge turns the bound off. A token without a
-	// ServerURL (air-gapped) is bounded by its exp only.
+	// ServerURL (air-gapped) is bounded by its exp only. New refuses any
+	// other negative value.
 	RevocationListMaxAge time.Duration
 	// HTTPClient sends the requests; default: a client with a 30 s timeout.
 	// The Client uses a copy whose CheckRedirect refuses any redirect to
@@ -191,6 +198,7 @@ type Config struct {
 type Client struct {
 	cfg    Config
 	http   *http.Client // cfg.HTTPClient, guarded against redirects to another origin
+	server string       // cfg.ServerURL as messages show it: a password in it as xxxxx
 	keys   keySet
 	token  bool // LicenseKey is an offline token
 	claims wire.TokenClaims
@@ -229,6 +237,30 @@ func New(cfg Config) (*Client, error) {
 	default:
 		return nil, fmt.Errorf("client: Config.LicenseKey (%d characters) is neither a license key (64 hex characters with a valid checksum) nor an offline token (a JWT): copy it again, whole, from the vendor", len(cfg.LicenseKey))
 	}
+	if !ks.hasEd25519() && (!c.token || cfg.ServerURL != "") {
+		signed := "the license server's answers"
+		if c.token {
+			signed = "the license server's revocation lists"
+		}
+		return nil, fmt.Errorf("client: Config.PublicKeys holds no Ed25519 key, which signs %s (an RSA key signs RS256 tokens only): embed every block that `licensing-server public-keys` prints (the Ed25519 key follows the RSA key), or the whole JWKS", signed)
+	}
+	if cfg.RevocationListMaxAge < 0 && cfg.RevocationListMaxAge != NoRevocationListMaxAge {
+		return nil, fmt.Errorf("client: Config.RevocationListMaxAge (%s) is negative: set 0 for the default (%s), a positive duration, or client.NoRevocationListMaxAge to accept an offline token until its exp however old its revocation list",
+			cfg.RevocationListMaxAge, DefaultRevocationListMaxAge)
+	}
+	if cfg.CachePath != "" {
+		if fi, err := os.Stat(cfg.CachePath); err == nil && !fi.Mode().IsRegular() {
+			// each save renames a new file over the path: never over a device
+			kind, must := "a device", `name a regular file, such as /var/lib/product/license.json ("" keeps nothing)`
+			switch {
+			case fi.IsDir():
+				kind, must = "a directory", "name a file in it, such as "+filepath.Join(cfg.CachePath, "license.json")
+			case fi.Mode()&os.ModeNamedPipe != 0, fi.Mode()&os.ModeSocket != 0:
+				kind = "a pipe or socket"
+			}
+			return nil, fmt.Errorf("client: Config.CachePath (%s) is %s, not a regular file: %s", cfg.CachePath, kind, must)
+		}
+	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: defaultTimeout}
 	}
@@ -237,7 +269,17 @@ func New(cfg Config) (*Client, error) {
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, errors.New("client: Config.ServerURL must be an absolute http or https URL")
 		}
+		if strings.ContainsAny(cfg.ServerURL, "?#") { // the API path added after it would be part of the query or fragment
+			return nil, fmt.Errorf("client: Config.ServerURL must not hold a query or a fragment: the client adds the API path to it; use %s",
+				u.Scheme+"://"+u.Host+u.EscapedPath())
+		}
 		cfg.ServerURL = strings.TrimRight(cfg.ServerURL, "/")
+		c.server = cfg.ServerURL
+		if u.User != nil { // errors go to logs: never the password
+			if _, ok := u.User.Password(); ok {
+				c.server = strings.TrimRight(u.Redacted(), "/")
+			}
+		}
 		c.http = guard(cfg.HTTPClient, u)
 	}
 	if cfg.Interval <= 0 {
@@ -301,9 +343,9 @@ func (c *Client) fallback(now time.Time) License {
 // err is nil exactly when the License is usable (License.Valid): a fresh
 // answer, a verified token, or the last good answer within the grace
 // period. A usable License that is not fresh (the server unreachable, an
-// unexpected status, a damaged cache file beside a valid token) carries
-// the cause in License.Warning and Reason, with err == nil, so that the
-// usual
+// unexpected status, a damaged cache file beside a valid token), or a
+// fresh one whose cache file cannot be written, carries the cause in
+// License.Warning and Reason, with err == nil, so that the usual
 //
 //	lic, err := c.Check(ctx)
 //	if err != nil {
@@ -327,6 +369,15 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		}
 		lic, err = c.checkKey(ctx, now, &st, cacheErr, metrics)
 	}
+	if c.cfg.CachePath != "" && cacheErr == nil && !errors.Is(err, ErrClockRollback) {
+		// The latest time seen, offline too: a clock wound back later,
+		// even to after the server's last word, is then noticed. To the
+		// minute, so that frequent checks do not write the file each time.
+		if t := st.clock(now).UTC(); t.Sub(st.LatestSeen) >= time.Minute {
+			st.LatestSeen = t
+			err = errors.Join(err, c.saveCache(st))
+		}
+	}
 	lic.DroppedMetrics = dropped
 	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
 	lic.ServerMessage = serverMessage(err)
@@ -344,8 +395,8 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 // grace on a clock that has not gone back.
 func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, cacheErr error, metrics map[string]float64) (License, error) {
 	lic, err := c.checkOnline(ctx, now, st, metrics)
-	if err == nil || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
-		return lic, err
+	if err == nil || lic.Valid || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
+		return lic, err // the server's word (with a cache that could not be written, say)
 	}
 	// Unreachable, untrusted, rejected or rate limited: the last good answer, within grace.
 	if rb := st.rolledBack(now, c.cfg.ClockTolerance); rb != nil {

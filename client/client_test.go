@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -88,7 +89,7 @@ func newWorld(t *testing.T) *world {
 	w.svc = svc
 	w.srv = httptest.NewServer(licensing.NewHandler(svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
 		return w.owner, nil
-	}), licensing.HandlerConfig{}))
+	}), licensing.HandlerConfig{RateLimit: licensing.Unlimited, OwnerRateLimit: licensing.Unlimited})) // tests check many times a second
 	t.Cleanup(func() { w.srv.Close(); svc.Close(context.Background()) })
 	return w
 }
@@ -192,6 +193,158 @@ func TestEditedCacheIsRejected(t *testing.T) {
 	}
 }
 
+// A fresh signed answer is the license, whatever befalls the cache file:
+// one that can be neither read nor written (its directory is a file, or it
+// became a directory after New) gives the fresh license with the cache's
+// failure as its Warning, not the fallback plan; a refusal stays a refusal.
+func TestFreshAnswerDespiteBrokenCache(t *testing.T) {
+	w := newWorld(t)
+	for name, broken := range map[string]func(t *testing.T) string{
+		"its directory is a file": func(t *testing.T) string {
+			file := filepath.Join(t.TempDir(), "state")
+			if err := os.WriteFile(file, nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return filepath.Join(file, "license.json")
+		},
+		"a directory": func(t *testing.T) string { return filepath.Join(t.TempDir(), "license.json") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			id, key := w.key(t)
+			cache := broken(t)
+			c := w.client(t, key, cache, func(cfg *client.Config) { cfg.Logger = slog.New(slog.DiscardHandler) })
+			if name == "a directory" {
+				is.NoErr(os.Mkdir(cache, 0o700)) // after New, which refuses a directory
+			}
+			lic, err := c.Check(context.Background())
+			is.NoErr(err) // the server vouched for the license just now
+			is.True(lic.Valid)
+			is.Equal(lic.Source, client.SourceOnline)
+			is.Equal(lic.Plan, "business")
+			is.True(errors.Is(lic.Warning, client.ErrCacheWrite)) // the cache's failure said beside it
+			is.Equal(lic.Reason, client.ReasonCacheFailed)
+
+			is.NoErr(w.svc.RevokeKey(context.Background(), w.owner, id))
+			lic, err = c.Check(context.Background())
+			is.True(errors.Is(err, client.ErrInvalidKey)) // a signed refusal is still one
+			is.True(errors.Is(err, client.ErrCacheWrite))
+			is.True(!lic.Valid)
+			is.Equal(lic.Reason, client.ReasonRevokedOrUnknown)
+			is.Equal(lic.ServerMessage, "Invalid or revoked license key")
+		})
+	}
+}
+
+// Check's contract, across servers (up, down, a firewall's unsigned 403, a
+// proxy that alters answers), cache files (none, the last good answer or
+// revocation list, damaged), clocks (now, within and past the grace period
+// or the revocation list's bound, set back), a revoked key and a license
+// key or an offline token: err is nil exactly when the License is Valid; a
+// Valid License comes from the server, the cache or the token, with a
+// Reason other than valid (or key_expiring) only beside a Warning; any
+// other License is the fallback plan, with no Warning.
+func TestCheckContract(t *testing.T) {
+	w := newWorld(t)
+	t0 := w.clock.Now()
+	goodID, good := w.key(t)
+	revokedID, revoked := w.key(t)
+	goodTok, err := w.svc.IssueToken(context.Background(), w.owner, goodID, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	revokedTok, err := w.svc.IssueToken(context.Background(), w.owner, revokedID, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	licenses := map[string]string{"key": good, "revoked key": revoked, "token": goodTok.JWT, "revoked token": revokedTok.JWT}
+	caches := map[string]map[string][]byte{} // license -> cache -> file
+	for name, l := range licenses {
+		path := filepath.Join(t.TempDir(), "license.json")
+		if _, err := w.client(t, l, path).Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		caches[name] = map[string][]byte{"none": nil, "last good": b, "damaged": append(b[:len(b)/2:len(b)/2], "garbage"...)}
+	}
+	if err := w.svc.RevokeKey(context.Background(), w.owner, revokedID); err != nil {
+		t.Fatal(err)
+	}
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+	servers := map[string]string{"up": w.srv.URL, "down": down.URL, "firewall": unsigned(t, http.StatusForbidden), "altering proxy": tamper(t, w).URL}
+	day := 24 * time.Hour
+	clocks := map[string]time.Duration{"now": 0, "6 days on": 6 * day, "8 days on": 8 * day, "40 days on": 40 * day, "set back": -3 * time.Hour}
+	for lname, l := range licenses {
+		for cname, file := range caches[lname] {
+			for sname, srv := range servers {
+				for kname, at := range clocks {
+					name := strings.Join([]string{lname, cname, sname, kname}, ", ")
+					path := filepath.Join(t.TempDir(), "license.json")
+					if file != nil {
+						if err := os.WriteFile(path, file, 0o600); err != nil {
+							t.Fatal(err)
+						}
+					}
+					now := &clock{t: t0.Add(at)}
+					c := w.client(t, l, path, func(cfg *client.Config) {
+						cfg.ServerURL, cfg.Now, cfg.Logger = srv, now.Now, slog.New(slog.DiscardHandler)
+					})
+					lic, err := c.Check(context.Background())
+					switch {
+					case (err == nil) != lic.Valid:
+						t.Errorf("%s: valid %v with error %v", name, lic.Valid, err)
+					case lic.Valid && lic.Source == client.SourceFallback:
+						t.Errorf("%s: a valid fallback license", name)
+					case lic.Valid && (lic.Reason == client.ReasonValid || lic.Reason == client.ReasonKeyExpiring) != (lic.Warning == nil):
+						t.Errorf("%s: reason %s with warning %v", name, lic.Reason, lic.Warning)
+					case !lic.Valid && (lic.Source != client.SourceFallback || lic.Plan != "community" || lic.Warning != nil || lic.Reason == client.ReasonValid):
+						t.Errorf("%s: not valid, yet source %s, plan %s, warning %v, reason %s", name, lic.Source, lic.Plan, lic.Warning, lic.Reason)
+					case strings.HasPrefix(lname, "revoked") && sname == "up" && lic.Valid:
+						t.Errorf("%s: a revoked license valid while the server answers", name)
+					case lname == "revoked key" && lic.Valid && lic.Source != client.SourceCache:
+						t.Errorf("%s: a revoked key valid from %s", name, lic.Source)
+					}
+					for _, e := range []error{err, lic.Warning} {
+						if e != nil && (strings.Contains(e.Error(), l) || strings.Contains(e.Error(), l[strings.LastIndex(l, ".")+1:])) {
+							t.Errorf("%s: the key or token in %q", name, e) // not even a token's signature
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The instance id kept in the cache file is sent at every check: one that
+// the server would refuse (the file damaged or edited) is replaced by a
+// new one, not sent, since the server refuses the whole check for it and
+// the license would be lost with the grace period.
+func TestBadInstanceIDInCacheIsReplaced(t *testing.T) {
+	w := newWorld(t)
+	for name, id := range map[string]string{"a newline": "host-1\n", "a space": "host 1", "too long": strings.Repeat("i", 129)} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			_, key := w.key(t)
+			cache := filepath.Join(t.TempDir(), "license.json")
+			doc, err := json.Marshal(map[string]any{"version": 1, "instanceId": id})
+			is.NoErr(err)
+			is.NoErr(os.WriteFile(cache, doc, 0o600))
+			lic, err := w.client(t, key, cache).Check(context.Background())
+			is.NoErr(err) // checked, with a new id
+			is.Equal(lic.Source, client.SourceOnline)
+			b, err := os.ReadFile(cache)
+			is.NoErr(err)
+			var kept struct{ InstanceID string }
+			is.NoErr(json.Unmarshal(b, &kept))
+			is.True(kept.InstanceID != "" && kept.InstanceID != id)
+		})
+	}
+}
+
 // replayer answers every request with the first answer it recorded.
 type replayer struct {
 	mu       sync.Mutex
@@ -244,6 +397,60 @@ func TestForgedServerIsRejected(t *testing.T) {
 	is.Equal(lic.Plan, "community")
 }
 
+// An answer signed by a key that Config.PublicKeys does not hold (the
+// product embeds a staging server's keys, or the server's keys were
+// replaced) is not trusted, and the error names the key that signed it,
+// the keys embedded and the fix.
+func TestAnswerSignedByAnotherKeyNamesIt(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	staging, err := licensing.GenerateSigningKeys(0)
+	is.NoErr(err)
+	lic, err := w.client(t, key, "", func(cfg *client.Config) {
+		cfg.PublicKeys, cfg.Logger = staging.PublicKeysPEM(), slog.New(slog.DiscardHandler)
+	}).Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted)) // not believed
+	is.True(!lic.Valid)
+	is.True(strings.Contains(err.Error(), `signed with key "`+signing.KeyID()+`", which Config.PublicKeys does not hold (it holds `+staging.KeyID()+")"))
+	is.True(strings.Contains(err.Error(), "embed the public keys the vendor gives for the server at Config.ServerURL; else the answer is forged"))
+}
+
+// An answer altered on its way (its body, or its status: a signed 401
+// turned into a 200) is not trusted, and the error says that the known
+// key's signature does not verify, not that the key is unknown.
+func TestAlteredAnswerSaysSo(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	proxy := tamper(t, w) // "business" becomes "enterprise"
+	lic, err := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL, cfg.Logger = proxy.URL, slog.New(slog.DiscardHandler) }).Check(context.Background())
+	is.True(errors.Is(err, client.ErrUntrusted))
+	is.Equal(lic.Plan, "community")
+	is.True(strings.Contains(err.Error(), `the signature of key "`+signing.KeyID()+`" does not verify over the answer's status, date and body`))
+	is.True(!strings.Contains(err.Error(), "not signed by a known key"))
+
+	// a signed 200 turned into a 401 (so the key would be remembered as
+	// revoked) fails the signature too, which covers the status
+	handler := w.srv.Config.Handler
+	revoking := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		handler.ServeHTTP(rec, r)
+		maps.Copy(rw.Header(), rec.Header())
+		rw.WriteHeader(http.StatusUnauthorized)
+		rw.Write(rec.Body.Bytes())
+	}))
+	defer revoking.Close()
+	cache := filepath.Join(t.TempDir(), "license.json")
+	_, err = w.client(t, key, cache).Check(context.Background())
+	is.NoErr(err)
+	lic, err = w.client(t, key, cache, func(cfg *client.Config) { cfg.ServerURL, cfg.Logger = revoking.URL, slog.New(slog.DiscardHandler) }).Check(context.Background())
+	is.NoErr(err) // the cached license holds,
+	is.True(errors.Is(lic.Warning, client.ErrUntrusted))
+	is.True(strings.Contains(lic.Warning.Error(), "does not verify over the answer's status, date and body"))
+	is.Equal(lic.Source, client.SourceCache)
+}
+
 func TestClockRollback(t *testing.T) {
 	is := is.New(t)
 	w := newWorld(t)
@@ -257,6 +464,60 @@ func TestClockRollback(t *testing.T) {
 	lic, err := c.Check(context.Background())
 	is.True(errors.Is(err, client.ErrClockRollback))
 	is.Equal(lic.Source, client.SourceFallback)
+}
+
+// A clock set back while offline is noticed against the latest time the
+// client saw offline too, not only against the server's last signed date:
+// winding the clock back a few days, again and again, would otherwise keep
+// the last good answer (or a token without a fresh revocation list) valid
+// for ever.
+func TestClockSetBackWhileOffline(t *testing.T) {
+	w := newWorld(t)
+	t0 := w.clock.Now()
+	_, key := w.key(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, l := range []string{key, tok.JWT} {
+		if _, err := w.client(t, l, filepath.Join(dir, l[:8]+".json")).Check(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.srv.Close()
+	for name, l := range map[string]string{"license key": key, "offline token": tok.JWT} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			local := &clock{t: t0.Add(5 * 24 * time.Hour)}
+			c := w.client(t, l, filepath.Join(dir, l[:8]+".json"), func(cfg *client.Config) {
+				cfg.Now, cfg.Logger = local.Now, slog.New(slog.DiscardHandler)
+			})
+			lic, err := c.Check(context.Background())
+			is.NoErr(err) // five days on: still valid offline
+			is.True(lic.Valid)
+			local.Add(-4 * 24 * time.Hour) // wound back to a day after the server's last word
+			lic, err = c.Check(context.Background())
+			is.True(errors.Is(err, client.ErrClockRollback)) // noticed
+			is.True(!lic.Valid)
+			local.Add(4*24*time.Hour - 30*time.Minute) // within ClockTolerance of the latest time seen
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+
+			local.Add(time.Hour) // past it: recorded
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+			before, err := os.ReadFile(filepath.Join(dir, l[:8]+".json"))
+			is.NoErr(err)
+			local.Add(30 * time.Second) // checks within a minute do not write the file each time
+			_, err = c.Check(context.Background())
+			is.NoErr(err)
+			after, err := os.ReadFile(filepath.Join(dir, l[:8]+".json"))
+			is.NoErr(err)
+			is.Equal(string(before), string(after))
+		})
+	}
 }
 
 func TestRevokedKey(t *testing.T) {
@@ -627,6 +888,12 @@ func TestServerURLUnderASubPath(t *testing.T) {
 			[]string{"status 404 Not Found", "ends with /api/v1/licensing, which the client adds itself: drop it"}},
 		{"proxy's 502 page", proxy.URL, proxy.URL + "/api/v1/licensing/validate",
 			[]string{"status 502 Bad Gateway", "a proxy or gateway answered, not the license server", "Config.ServerURL (" + proxy.URL + ")"}},
+		// statuses the API uses, but unsigned: the license server signs
+		// every answer to this client, so something else answered
+		{"a firewall's 403 page", unsigned(t, http.StatusForbidden), "", []string{"status 403 Forbidden", "unsigned", "a proxy, firewall or other application answered"}},
+		{"a sign-in proxy's 401", unsigned(t, http.StatusUnauthorized), "", []string{"status 401 Unauthorized", "unsigned"}},
+		{"a CDN's 429", unsigned(t, http.StatusTooManyRequests), "", []string{"status 429 Too Many Requests", "unsigned"}},
+		{"another API's 400", unsigned(t, http.StatusBadRequest), "", []string{"status 400 Bad Request", "unsigned"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -634,6 +901,9 @@ func TestServerURLUnderASubPath(t *testing.T) {
 			_, key := w.key(t)
 			c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = tc.serverURL; cfg.Logger = slog.New(slog.DiscardHandler) })
 			lic, err := c.Check(context.Background())
+			if tc.called == "" && tc.says != nil {
+				tc.called = tc.serverURL + "/api/v1/licensing/validate"
+			}
 			if tc.called == "" {
 				is.NoErr(err)
 				is.True(lic.Valid)
@@ -668,6 +938,27 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		is.Equal(lic.Reason, client.ReasonUnexpectedStatus)
 	})
 
+	t.Run("a password in ServerURL is not repeated", func(t *testing.T) {
+		is := is.New(t)
+		_, key := w.key(t)
+		withPassword := strings.Replace(billing.URL, "http://", "http://vendor:s3cret@", 1)
+		_, err := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = withPassword; cfg.Logger = slog.New(slog.DiscardHandler) }).Check(context.Background())
+		is.True(errors.Is(err, client.ErrUnexpectedStatus))
+		is.True(!strings.Contains(err.Error(), "s3cret")) // errors go to logs
+		redacted := strings.Replace(billing.URL, "http://", "http://vendor:xxxxx@", 1)
+		is.True(strings.Contains(err.Error(), redacted+"/api/v1/licensing/validate"))
+
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		late := &clock{t: w.clock.Now().Add(40 * 24 * time.Hour)}
+		_, err = w.client(t, tok.JWT, "", func(cfg *client.Config) {
+			cfg.ServerURL, cfg.Now, cfg.Logger = withPassword, late.Now, slog.New(slog.DiscardHandler)
+		}).Check(context.Background())
+		is.True(errors.Is(err, client.ErrRevocationListStale))
+		is.True(!strings.Contains(err.Error(), "s3cret"))
+	})
+
 	t.Run("offline token", func(t *testing.T) {
 		is := is.New(t)
 		id, _ := w.key(t)
@@ -679,6 +970,18 @@ func TestServerURLUnderASubPath(t *testing.T) {
 		is.True(errors.Is(lic.Warning, client.ErrUnexpectedStatus)) // and the revocation list's URL is said to be wrong
 		is.True(strings.Contains(lic.Warning.Error(), billing.URL+"/api/v1/licensing/revocations"))
 	})
+}
+
+// unsigned is a server that answers every request with status and an HTML
+// page, unsigned, as a firewall, a sign-in proxy or a CDN does.
+func unsigned(t *testing.T, status int) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "text/html")
+		rw.WriteHeader(status)
+		io.WriteString(rw, "<html><body>Access denied</body></html>")
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // The public keys may be the PEM that `licensing-server public-keys` prints
@@ -695,8 +998,14 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		}
 		tokens[alg] = tok.JWT
 	}
+	bom := []byte("\xef\xbb\xbf") // what Windows editors put before a file saved as UTF-8
 	for name, keys := range map[string][]byte{"PEM": signing.PublicKeysPEM(), "JWKS": signing.JWKS(),
-		"PEM with blank lines around": append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...)} {
+		"PEM with blank lines around":  append(append([]byte("\n\n"), signing.PublicKeysPEM()...), "\n\n"...),
+		"PEM with CRLF line ends":      bytes.ReplaceAll(signing.PublicKeysPEM(), []byte("\n"), []byte("\r\n")),
+		"PEM after a byte order mark":  append(bom, signing.PublicKeysPEM()...),
+		"JWKS after a byte order mark": append(bom, signing.JWKS()...),
+		"PEM in UTF-16LE":              utf16LE(signing.PublicKeysPEM()), // what Windows PowerShell 5's > writes
+		"JWKS in UTF-16BE":             utf16BE(signing.JWKS())} {
 		t.Run(name, func(t *testing.T) {
 			is := is.New(t)
 			_, key := w.key(t)
@@ -723,8 +1032,10 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 		{"empty", nil, "Config.PublicKeys is empty"},
 		{"text", []byte("kid: abc"), "neither PEM nor JSON"},
 		{"a private key", private, `not a "PUBLIC KEY"; never embed a private key`},
-		{"a certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), `is a "CERTIFICATE"`},
+		{"a certificate", []byte("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"), `is a "CERTIFICATE", not a "PUBLIC KEY": `},
+		{"a PKCS #1 RSA key", []byte("-----BEGIN RSA PUBLIC KEY-----\nAAAA\n-----END RSA PUBLIC KEY-----\n"), `is a "RSA PUBLIC KEY", not a "PUBLIC KEY": `},
 		{"text after the PEM", append(signing.PublicKeysPEM(), "trailing"...), "text follows the last block"},
+		{"a comment before the PEM", append([]byte("# the vendor's keys\n"), signing.PublicKeysPEM()...), "text before the first PEM block: keep only the blocks"},
 		{"JSON that is not a JWKS", []byte(`{"keys": 3}`), "not a JWKS"},
 		{"a JWKS without keys", []byte(`{"keys": []}`), "no Ed25519 or RSA signing key"},
 	}
@@ -738,6 +1049,24 @@ func TestPublicKeysAsPEMOrJWKS(t *testing.T) {
 			is.True(strings.Contains(err.Error(), "or as a JWKS"))
 		})
 	}
+}
+
+// utf16LE is ASCII text b in UTF-16LE after its byte order mark.
+func utf16LE(b []byte) []byte {
+	out := []byte{0xff, 0xfe}
+	for _, c := range b {
+		out = append(out, c, 0)
+	}
+	return out
+}
+
+// utf16BE is ASCII text b in UTF-16BE after its byte order mark.
+func utf16BE(b []byte) []byte {
+	out := []byte{0xfe, 0xff}
+	for _, c := range b {
+		out = append(out, 0, c)
+	}
+	return out
 }
 
 func mustEd25519(t *testing.T) ed25519.PrivateKey {
@@ -777,6 +1106,81 @@ func TestConfigErrorsNameTheFix(t *testing.T) {
 			is.True(!strings.Contains(err.Error(), tc.not))
 		})
 	}
+
+	t.Run("config", func(t *testing.T) {
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgRS256)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first, _ := pem.Decode(signing.PublicKeysPEM()) // the RSA key: what a tool reading one block keeps
+		rsaOnly := pem.EncodeToMemory(first)
+		dir := t.TempDir()
+		tests := []struct {
+			name string
+			mod  func(*client.Config)
+			says []string
+		}{
+			// answers and revocation lists are signed with the Ed25519 key
+			// only: without it every check would be "not trusted"
+			{"only the RSA key, for a license key", func(c *client.Config) { c.PublicKeys = rsaOnly },
+				[]string{"Config.PublicKeys holds no Ed25519 key", "every block that `licensing-server public-keys` prints"}},
+			{"only the RSA key, for a token with a ServerURL", func(c *client.Config) { c.LicenseKey, c.PublicKeys, c.Issuer = tok.JWT, rsaOnly, "licensing.test" },
+				[]string{"Config.PublicKeys holds no Ed25519 key", "revocation lists"}},
+			// the client adds the API path: a query or fragment would swallow it
+			{"ServerURL with a query", func(c *client.Config) { c.ServerURL = "https://licensing.example.com/?tenant=1" },
+				[]string{"Config.ServerURL must not hold a query or a fragment", "https://licensing.example.com/"}},
+			{"ServerURL with an empty query", func(c *client.Config) { c.ServerURL = "https://licensing.example.com?" },
+				[]string{"Config.ServerURL must not hold a query or a fragment"}},
+			{"ServerURL with a fragment", func(c *client.Config) { c.ServerURL = "https://licensing.example.com/#/licensing" },
+				[]string{"Config.ServerURL must not hold a query or a fragment"}},
+			// only NoRevocationListMaxAge turns the bound off
+			{"a negative RevocationListMaxAge", func(c *client.Config) { c.RevocationListMaxAge = -time.Hour },
+				[]string{"Config.RevocationListMaxAge (-1h0m0s) is negative", "client.NoRevocationListMaxAge"}},
+			{"CachePath a directory", func(c *client.Config) { c.CachePath = dir },
+				[]string{"Config.CachePath (" + dir + ") is a directory, not a regular file", filepath.Join(dir, "license.json")}},
+			// meant as "no cache": the first save would rename a file over the device
+			{"CachePath a device", func(c *client.Config) { c.CachePath = os.DevNull },
+				[]string{"Config.CachePath (" + os.DevNull + ") is a device, not a regular file", `"" keeps nothing`}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				is := is.New(t)
+				cfg := client.Config{ServerURL: "https://licensing.example.com", LicenseKey: validKey(), PublicKeys: signing.PublicKeysPEM()}
+				tc.mod(&cfg)
+				_, err := client.New(cfg)
+				is.True(err != nil)
+				for _, s := range tc.says {
+					is.True(strings.Contains(err.Error(), s)) // names the cause and the fix
+				}
+				is.True(!strings.Contains(err.Error(), cfg.LicenseKey)) // never the key
+			})
+		}
+		t.Run("only the RSA key, for an air-gapped RS256 token", func(t *testing.T) {
+			is := is.New(t)
+			c, err := client.New(client.Config{LicenseKey: tok.JWT, PublicKeys: rsaOnly, Issuer: "licensing.test", Now: w.clock.Now})
+			is.NoErr(err) // nothing but the token to verify
+			lic, err := c.Check(context.Background())
+			is.NoErr(err)
+			is.True(lic.Valid)
+		})
+	})
+
+	t.Run("a token signed by a key not embedded", func(t *testing.T) {
+		is := is.New(t)
+		w := newWorld(t)
+		id, _ := w.key(t)
+		tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+		is.NoErr(err)
+		staging, err := licensing.GenerateSigningKeys(0)
+		is.NoErr(err)
+		_, err = client.New(client.Config{LicenseKey: tok.JWT, PublicKeys: staging.PublicKeysPEM(), Issuer: "licensing.test"})
+		is.True(err != nil)
+		is.True(strings.Contains(err.Error(), `the offline token is signed with key "`+signing.KeyID()+`", which Config.PublicKeys does not hold (it holds `+staging.KeyID()+")")) // not "malformed"
+		is.True(strings.Contains(err.Error(), "embed the public keys of the license server that issued the token"))
+		is.True(!strings.Contains(err.Error(), tok.JWT[strings.LastIndex(tok.JWT, ".")+1:])) // never the token
+	})
 
 	t.Run("issuer", func(t *testing.T) {
 		is := is.New(t)

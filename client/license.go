@@ -57,8 +57,10 @@ const (
 	ReasonServerUnreachable Reason = "server_unreachable"
 	// ReasonUnexpectedStatus: the server answered with a status that the
 	// license server's API does not answer with, unsigned: a 404 from a
-	// Config.ServerURL that misses the API's mount point, or a proxy's 502
-	// (ErrUnexpectedStatus, a *StatusError that names the URL called); the
+	// Config.ServerURL that misses the API's mount point, a firewall's
+	// unsigned 403 (the API signs every answer to the client), or a
+	// proxy's 502 (ErrUnexpectedStatus, a *StatusError that names the URL
+	// called); the
 	// cache counts within the grace period, as for an outage.
 	ReasonUnexpectedStatus Reason = "unexpected_status"
 	// ReasonRedirectRefused: the server redirected to another origin, where
@@ -114,9 +116,12 @@ type License struct {
 	// Warning is why a usable License (Valid, Check's error nil) is not
 	// fresh: the last good answer served from the cache because the server
 	// could not confirm it (errors.Is(Warning, ErrUnreachable), say), or a
-	// valid token beside a damaged cache file or an untrusted revocation
-	// list. nil for a fresh answer or token, and for a License that is not
-	// Valid (Check's error says why then). Reason names it too.
+	// valid token beside a damaged cache file, or without a fresh
+	// revocation list (untrusted, or refused with a signed 429: a
+	// *RateLimitedError); or why a fresh answer was not kept (its cache
+	// file cannot be written: ErrCacheWrite). nil otherwise for a fresh
+	// answer or token, and for a License that is not Valid (Check's error
+	// says why then). Reason names it too.
 	Warning error
 	// ServerMessage is the error text of the server's signed refusal behind
 	// Reason (for example "Invalid or revoked license key", or the plan's
@@ -161,7 +166,9 @@ var (
 	ErrUntrusted       = errors.New("client: answer not trusted (bad signature or nonce)")
 	// ErrUnexpectedStatus: the server answered with a status that the
 	// license server's API does not answer with (a 404 from a ServerURL
-	// that misses the API's mount point, a proxy's 502 page). The error is
+	// that misses the API's mount point, a proxy's 502 page), or with one
+	// that it answers this client with only signed, unsigned (a
+	// firewall's 403, a sign-in proxy's 401, a CDN's 429). The error is
 	// a *StatusError, which also matches ErrUnreachable: like an outage,
 	// the cached license counts within the grace period.
 	ErrUnexpectedStatus = errors.New("client: unexpected HTTP status: not an answer of the license server's API")
@@ -182,17 +189,32 @@ var (
 type StatusError struct {
 	Status    int    // the HTTP status received
 	Method    string // the request's method
-	URL       string // the URL called, without its query
-	ServerURL string // Config.ServerURL, as used (no trailing slash)
+	URL       string // the URL called, without its query (a password in it as xxxxx)
+	ServerURL string // Config.ServerURL, as used (no trailing slash; a password in it as xxxxx)
+	// From is the URL first called when a redirect within ServerURL's
+	// origin led to URL (Method is then the redirected request's: a 301,
+	// 302 or 303 turns a POST into a GET, without the key); "" otherwise.
+	From string
+
+	fromMethod string // the method of the request to From
+	unsigned   bool   // a status the API answers with, but unsigned
 }
 
 // Error names the status, the URL and the fix.
 func (e *StatusError) Error() string {
 	got := fmt.Sprintf("client: HTTP status %d %s from %s %s", e.Status, http.StatusText(e.Status), e.Method, e.URL)
+	if e.From != "" {
+		got += fmt.Sprintf(", redirected from %s %s", e.fromMethod, e.From)
+		return got + fmt.Sprintf(", not an answer of the license server's API: Config.ServerURL (%s) must be the URL under which the license server serves %s/ with no redirect (the license server does not redirect its API)",
+			e.ServerURL, wire.APIPrefix)
+	}
 	must := fmt.Sprintf("Config.ServerURL (%s) must be the URL under which the license server serves %s/ (for an API at https://vendor.example/billing/licensing%s/validate, it is https://vendor.example/billing/licensing)",
 		e.ServerURL, wire.APIPrefix, wire.APIPrefix)
 	if u, err := url.Parse(e.ServerURL); err == nil && strings.HasSuffix(strings.TrimRight(u.Path, "/"), wire.APIPrefix) {
 		must = fmt.Sprintf("Config.ServerURL (%s) ends with %s, which the client adds itself: drop it from Config.ServerURL", e.ServerURL, wire.APIPrefix)
+	}
+	if e.unsigned {
+		return got + ", unsigned: the license server signs every answer to this client, so a proxy, firewall or other application answered; check that nothing before the license server refuses the client, and that " + must
 	}
 	if e.Status >= 500 {
 		return got + ", unsigned: a proxy or gateway answered, not the license server (down, or unreachable from the proxy); if the server runs, " + must

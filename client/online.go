@@ -44,7 +44,8 @@ func (c *Client) ourNonce(n string) bool {
 // checkOnline asks the server, reporting metrics (already cut to what the
 // server accepts). It returns the License of a trusted answer (and records
 // the answer, the clock skew and the time in st), or an error that says why
-// there is none.
+// there is none. A cache file that cannot be written joins ErrCacheWrite to
+// the answer's outcome: a valid answer is returned with it, still valid.
 func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState, metrics map[string]float64) (License, error) {
 	nonce := c.nonce()
 	req := wire.ValidateRequest{LicenseKey: c.cfg.LicenseKey, InstanceName: c.cfg.InstanceName,
@@ -78,16 +79,17 @@ func (c *Client) checkOnline(ctx context.Context, now time.Time, st *cacheState,
 		return License{}, err
 	}
 	st.Answer = &ans
-	if err := c.saveCache(*st); err != nil {
-		return License{}, err
-	}
+	saveErr := c.saveCache(*st) // a cache that cannot be written does not undo the server's word
 	if !lic.Valid {
 		fb := c.fallback(now)
 		fb.KeyExpiresAt = lic.KeyExpiresAt // an expired key's refusal says when
+		if saveErr != nil {
+			return fb, errors.Join(c.answerError(ans), saveErr)
+		}
 		return fb, c.answerError(ans)
 	}
 	lic.Source = SourceOnline
-	return lic, nil
+	return lic, saveErr // ErrCacheWrite with a usable license: Check makes it the Warning
 }
 
 // errorText is the error field of a verified answer's body, or "".
@@ -112,14 +114,27 @@ var (
 // other status (a 404 from a ServerURL that misses the API's mount point)
 // is not an answer of the license server's API: both are a
 // *StatusError naming the status, the URL called and what ServerURL must be.
+//
+// The license server signs every answer to this client (its requests carry
+// a nonce), so an unsigned answer with a status of the API other than 200
+// (a firewall's 403, a sign-in proxy's 401, a CDN's 429) did not come from
+// it either: a *StatusError too. An unsigned 200 goes on to trust, which
+// refuses it as untrusted (it claims a license).
 func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []int) error {
-	if slices.Contains(expected, ans.Status) {
+	apiStatus := slices.Contains(expected, ans.Status)
+	if apiStatus && (ans.Signature != "" || ans.Status == http.StatusOK) {
 		return nil
 	}
 	if ans.Status >= 500 && ans.Signature != "" {
 		return fmt.Errorf("%w: status %d", ErrUnreachable, ans.Status)
 	}
-	return &StatusError{Status: ans.Status, Method: method, URL: c.cfg.ServerURL + path, ServerURL: c.cfg.ServerURL}
+	se := &StatusError{Status: ans.Status, Method: method, URL: c.server + path, ServerURL: c.server, unsigned: apiStatus}
+	if r := ans.answeredBy; r != nil {
+		u := *r.URL
+		u.RawQuery, u.ForceQuery, u.Fragment, u.RawFragment = "", false, "", ""
+		se.From, se.fromMethod, se.Method, se.URL = se.URL, se.Method, r.Method, u.Redacted()
+	}
+	return se
 }
 
 // trust checks the signature and the nonce of a fresh answer and returns
@@ -128,7 +143,7 @@ func (c *Client) expectStatus(ans signedAnswer, method, path string, expected []
 func (c *Client) trust(ans signedAnswer, nonce string) (time.Time, error) {
 	if ans.Signature == "" {
 		return time.Time{}, fmt.Errorf("%w: the answer (status %d) carries no %s header; if Config.ServerURL (%s) is not the URL under which the license server serves %s/, correct it",
-			ErrUntrusted, ans.Status, wire.SignatureHeader, c.cfg.ServerURL, wire.APIPrefix)
+			ErrUntrusted, ans.Status, wire.SignatureHeader, c.server, wire.APIPrefix)
 	}
 	if err := c.keys.verifyAnswer(ans.Status, ans.Signature, ans.Date, ans.Body); err != nil {
 		return time.Time{}, fmt.Errorf("%w: %v", ErrUntrusted, err)
@@ -236,8 +251,12 @@ func (c *Client) do(ctx context.Context, path string, body []byte) (signedAnswer
 	if s, err := strconv.Atoi(res.Header.Get("Retry-After")); err == nil && s > 0 && s < 86400 {
 		retry = time.Duration(s) * time.Second
 	}
-	return signedAnswer{Status: res.StatusCode, Date: wire.SignedDate(res.Header),
-		Signature: res.Header.Get(wire.SignatureHeader), Body: b}, retry, nil
+	ans := signedAnswer{Status: res.StatusCode, Date: wire.SignedDate(res.Header),
+		Signature: res.Header.Get(wire.SignatureHeader), Body: b}
+	if r := res.Request; r != nil && (r.Method != req.Method || r.URL.String() != req.URL.String()) {
+		ans.answeredBy = r // a redirect within the origin
+	}
+	return ans, retry, nil
 }
 
 // origin is a URL's scheme, host and port, the port made explicit.

@@ -43,7 +43,9 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 			return c.fallback(now), ErrRevoked
 		}
 	}
-	if err := c.staleRevocations(now, st); err != nil {
+	// A list fetched by this check is fresh, whatever the local clock says
+	// (it may be ahead of the server's by more than the bound).
+	if err := c.staleRevocations(now, st); err != nil && !replaced {
 		return c.fallback(now), errors.Join(err, refreshErr)
 	}
 	features := cl.Features
@@ -52,20 +54,24 @@ func (c *Client) checkToken(ctx context.Context, now time.Time, st *cacheState, 
 	}
 	lic := License{Valid: true, Plan: cl.Plan, Features: features, OrganizationID: cl.Subject,
 		OrganizationName: cl.OrganizationName, Source: SourceToken, CheckedAt: time.Unix(cl.IssuedAt, 0), ValidUntil: exp}
+	var warnings []error
 	if refreshErr != nil && (!errors.Is(refreshErr, ErrUnreachable) || errors.Is(refreshErr, ErrUnexpectedStatus)) {
-		return lic, refreshErr // an untrusted list, or a ServerURL that misses the API, is worth knowing about
+		// an untrusted list, a signed refusal (429), or a ServerURL that
+		// misses the API, is worth knowing about
+		warnings = append(warnings, refreshErr)
 	}
 	if cacheErr != nil && !replaced {
-		return lic, cacheErr
+		warnings = append(warnings, cacheErr)
 	}
-	return lic, nil
+	return lic, errors.Join(warnings...)
 }
 
 // staleRevocations returns ErrRevocationListStale when the token has a
 // ServerURL and its newest signed revocation list (or, before the first,
 // its iat) is older than Config.RevocationListMaxAge on the corrected
-// clock. The cache file is the only record of the lists: once it is
-// deleted, the token's iat is all there is to go on.
+// clock (checkToken ignores it for a list fetched by the same check). The
+// cache file is the only record of the lists: once it is deleted, the
+// token's iat is all there is to go on.
 func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
 	maxAge := c.cfg.RevocationListMaxAge
 	if c.cfg.ServerURL == "" || maxAge < 0 {
@@ -82,16 +88,17 @@ func (c *Client) staleRevocations(now time.Time, st *cacheState) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s at %s, %s ago, more than Config.RevocationListMaxAge (%s): reach the license server at %s to refresh it",
-		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.cfg.ServerURL)
+		ErrRevocationListStale, what, fresh.UTC().Format(time.RFC3339), age.Round(time.Minute), maxAge, c.server)
 }
 
 // refreshRevocations fetches the signed revocation list of the token's
 // organization and keeps it in st (and the cache) when it is trusted;
-// replaced says it did.
+// replaced says it did. A signed refusal (429, 400) is an error that
+// carries it.
 func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) (replaced bool, err error) {
 	nonce := c.nonce()
 	q := url.Values{"org": {c.claims.Subject}, "nonce": {nonce}}
-	ans, _, err := c.do(ctx, wire.APIPrefix+wire.PathRevocations+"?"+q.Encode(), nil)
+	ans, retry, err := c.do(ctx, wire.APIPrefix+wire.PathRevocations+"?"+q.Encode(), nil)
 	if err != nil {
 		return false, err
 	}
@@ -104,8 +111,12 @@ func (c *Client) refreshRevocations(ctx context.Context, st *cacheState) (replac
 		return false, err
 	}
 	st.trusted(date, received)
-	if ans.Status != http.StatusOK {
-		return false, nil // a signed refusal (429) leaves the list as it was
+	switch ans.Status {
+	case http.StatusOK:
+	case http.StatusTooManyRequests: // a signed refusal leaves the list as it was, and says so
+		return false, &refusal{&RateLimitedError{RetryAfter: retry}, errorText(ans.Body)}
+	default:
+		return false, &refusal{fmt.Errorf("%w: status %d", ErrRejected, ans.Status), errorText(ans.Body)}
 	}
 	if _, err := c.revokedIDs(ans, c.claims.Subject); err != nil {
 		return false, fmt.Errorf("%w: revocation list", ErrUntrusted)

@@ -152,3 +152,65 @@ func TestRevocationListMaxAge(t *testing.T) {
 		})
 	}
 }
+
+// A revocation list fetched by this very check is fresh, whatever the local
+// clock says: a clock ahead of the server's by more than
+// RevocationListMaxAge (a machine whose clock holds local time as UTC,
+// with a bound of an hour) must not make the token stale while the server
+// answers.
+func TestRevocationListFetchedNowIsFresh(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	is.NoErr(err)
+	w.clock.Add(24 * time.Hour) // the token's iat is a day old
+	ahead := &clock{t: w.clock.Now().Add(2 * time.Hour)}
+	c := w.client(t, tok.JWT, filepath.Join(t.TempDir(), "license.json"), func(cfg *client.Config) {
+		cfg.Now, cfg.RevocationListMaxAge, cfg.Logger = ahead.Now, time.Hour, slog.New(slog.DiscardHandler)
+	})
+	lic, err := c.Check(context.Background())
+	is.NoErr(err) // the list was signed a moment ago
+	is.True(lic.Valid)
+	is.Equal(lic.Reason, client.ReasonValid)
+
+	w.srv.Close() // offline, the same clock: the list is 2 hours old to it
+	lic, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrRevocationListStale))
+	is.True(!lic.Valid)
+}
+
+// A signed 429 from the revocations route is no fresh list: the token
+// holds, with the refusal as its Warning (and Run's backoff honours its
+// Retry-After), not silently until the list's bound runs out; past the
+// bound, the error says it too.
+func TestRevocationListRateLimited(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	id, _ := w.key(t)
+	tok, err := w.svc.IssueToken(context.Background(), w.owner, id, licensing.AlgEdDSA)
+	is.NoErr(err)
+	limited := httptest.NewServer(licensing.NewHandler(w.svc, licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return licensing.Actor{}, licensing.ErrUnauthorized
+	}), licensing.HandlerConfig{RateLimit: 1, RateBurst: 1}))
+	defer limited.Close()
+	res, err := http.Get(limited.URL + "/api/v1/licensing/revocations?org=org-1") // the one request allowed
+	is.NoErr(err)
+	res.Body.Close()
+
+	now := &clock{t: w.clock.Now()}
+	c := w.client(t, tok.JWT, filepath.Join(t.TempDir(), "license.json"), func(cfg *client.Config) {
+		cfg.ServerURL, cfg.Now, cfg.Logger = limited.URL, now.Now, slog.New(slog.DiscardHandler)
+	})
+	lic, err := c.Check(context.Background())
+	is.NoErr(err) // the token holds
+	var rl *client.RateLimitedError
+	is.True(errors.As(lic.Warning, &rl)) // but no fresh list came, and that is said
+	is.True(rl.RetryAfter > 0)
+	is.Equal(lic.Reason, client.ReasonRateLimited)
+
+	now.Add(31 * 24 * time.Hour)
+	_, err = c.Check(context.Background())
+	is.True(errors.Is(err, client.ErrRevocationListStale))
+	is.True(errors.As(err, &rl)) // and why no list came
+}

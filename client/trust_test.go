@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -109,6 +110,33 @@ func TestRedirectWithinTheOriginIsFollowed(t *testing.T) {
 	is.True(errors.Is(err, client.ErrUnexpectedStatus)) // the caller's policy still applies: the 308 is not an answer of the API
 	is.True(!lic.Valid)
 	is.Equal(asked.Load(), int64(1))
+}
+
+// An unexpected status after a redirect within the origin names what
+// answered (a 301 or 302 turns the POST into a GET without the key) and
+// the URL first called, not only the latter.
+func TestUnexpectedStatusAfterARedirect(t *testing.T) {
+	is := is.New(t)
+	w := newWorld(t)
+	_, key := w.key(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/login" {
+			http.Error(rw, "no such page", http.StatusNotFound)
+			return
+		}
+		http.Redirect(rw, r, "/login?next=x", http.StatusFound) // a sign-in gateway before the API
+	}))
+	defer srv.Close()
+	c := w.client(t, key, "", func(cfg *client.Config) { cfg.ServerURL = srv.URL; cfg.Logger = slog.New(slog.DiscardHandler) })
+	_, err := c.Check(context.Background())
+	var se *client.StatusError
+	is.True(errors.As(err, &se))
+	is.Equal(se.Status, http.StatusNotFound)
+	is.Equal(se.Method, http.MethodGet)
+	is.Equal(se.URL, srv.URL+"/login") // what answered, without its query
+	is.Equal(se.From, srv.URL+"/api/v1/licensing/validate")
+	is.True(strings.Contains(err.Error(), "from GET "+srv.URL+"/login, redirected from POST "+srv.URL+"/api/v1/licensing/validate"))
+	is.True(strings.Contains(err.Error(), "no redirect")) // the fix: a ServerURL that needs none
 }
 
 func TestTokenRevocationsAreNotFetchedElsewhere(t *testing.T) {

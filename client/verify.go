@@ -8,14 +8,18 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/big"
+	"slices"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -27,6 +31,29 @@ type publicKey struct {
 	alg string // EdDSA or RS256
 	ed  ed25519.PublicKey
 	rsa *rsa.PublicKey
+}
+
+// ed25519KIDs returns the kids of the Ed25519 keys in ks, sorted.
+func (ks keySet) ed25519KIDs() []string {
+	var kids []string
+	for kid, k := range ks {
+		if k.ed != nil {
+			kids = append(kids, kid)
+		}
+	}
+	slices.Sort(kids)
+	return kids
+}
+
+// hasEd25519 reports whether ks holds an Ed25519 key: the only kind that
+// signs the server's answers and revocation lists.
+func (ks keySet) hasEd25519() bool {
+	for _, k := range ks {
+		if k.ed != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // RSA key sizes parseJWKS accepts: at least 2048 bits, as the server
@@ -96,10 +123,13 @@ func parseJWKS(doc []byte) (keySet, error) {
 
 // parsePublicKeys reads Config.PublicKeys: PEM "PUBLIC KEY" blocks (what
 // `licensing-server public-keys` prints and GET .../public-keys.pem serves)
-// or a JWKS (GET .../public-keys). Anything else is an error that says what
-// is expected.
+// or a JWKS (GET .../public-keys), with or without a UTF-8 byte order mark
+// before it (what Windows editors write), or in UTF-16 after its byte
+// order mark (what Windows PowerShell 5 writes for `>`). Anything else is
+// an error that says what is expected.
 func parsePublicKeys(doc []byte) (keySet, error) {
-	trimmed := bytes.TrimSpace(doc)
+	doc = fromUTF16(doc)
+	trimmed := bytes.TrimSpace(bytes.TrimPrefix(bytes.TrimSpace(doc), []byte("\xef\xbb\xbf")))
 	switch {
 	case len(trimmed) == 0:
 		return nil, errors.New("client: Config.PublicKeys is empty: " + wantPublicKeys)
@@ -107,8 +137,31 @@ func parsePublicKeys(doc []byte) (keySet, error) {
 		return parsePEM(trimmed)
 	case trimmed[0] == '{':
 		return parseJWKS(trimmed)
+	case bytes.Contains(trimmed, []byte("\n-----BEGIN ")):
+		return nil, errors.New("client: Config.PublicKeys has text before the first PEM block: keep only the blocks, from -----BEGIN to -----END: " + wantPublicKeys)
 	}
 	return nil, errors.New("client: Config.PublicKeys is neither PEM nor JSON: " + wantPublicKeys)
+}
+
+// fromUTF16 returns doc in UTF-8 when it is UTF-16 after a byte order mark
+// (FF FE little-endian, FE FF big-endian), else doc itself.
+func fromUTF16(doc []byte) []byte {
+	var order binary.ByteOrder
+	switch {
+	case len(doc)%2 != 0:
+		return doc
+	case bytes.HasPrefix(doc, []byte{0xff, 0xfe}):
+		order = binary.LittleEndian
+	case bytes.HasPrefix(doc, []byte{0xfe, 0xff}):
+		order = binary.BigEndian
+	default:
+		return doc
+	}
+	units := make([]uint16, 0, len(doc)/2-1)
+	for i := 2; i < len(doc); i += 2 {
+		units = append(units, order.Uint16(doc[i:]))
+	}
+	return []byte(string(utf16.Decode(units)))
 }
 
 // wantPublicKeys says what Config.PublicKeys must hold.
@@ -131,7 +184,10 @@ func parsePEM(doc []byte) (keySet, error) {
 			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is malformed, or text follows the last block: %s", i, wantPublicKeys)
 		}
 		if b.Type != "PUBLIC KEY" {
-			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\"; never embed a private key: %s", i, b.Type, wantPublicKeys)
+			if strings.Contains(b.Type, "PRIVATE") {
+				return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\"; never embed a private key: %s", i, b.Type, wantPublicKeys)
+			}
+			return nil, fmt.Errorf("client: Config.PublicKeys: PEM block %d is a %q, not a \"PUBLIC KEY\": %s", i, b.Type, wantPublicKeys)
 		}
 		pub, err := x509.ParsePKIXPublicKey(b.Bytes)
 		if err != nil {
@@ -246,6 +302,10 @@ func parseToken(ks keySet, token string) (wire.TokenClaims, error) {
 		return wire.TokenClaims{}, errToken
 	}
 	k, ok := ks[h.Kid]
+	if !ok && usableKID(h.Kid) {
+		return wire.TokenClaims{}, fmt.Errorf("client: the offline token is signed with key %q, which Config.PublicKeys does not hold (it holds %s): embed the public keys of the license server that issued the token (`licensing-server public-keys` there)",
+			h.Kid, strings.Join(slices.Sorted(maps.Keys(ks)), ", "))
+	}
 	if !ok || k.alg != h.Alg { // the key decides the algorithm, never the token alone
 		return wire.TokenClaims{}, errToken
 	}
@@ -270,21 +330,20 @@ func parseToken(ks keySet, token string) (wire.TokenClaims, error) {
 	return c, nil
 }
 
-var errSignature = errors.New("client: answer is not signed by a known key")
-
 // verifyAnswer checks a signed answer's SignatureHeader value against the
 // key set.
 func (ks keySet) verifyAnswer(status int, header, date string, body []byte) error {
 	kid, sig, err := wire.ParseSignature(header)
 	if err != nil {
-		return errSignature
+		return fmt.Errorf("the %s header is malformed", wire.SignatureHeader)
 	}
 	k, ok := ks[kid]
 	if !ok || k.ed == nil {
-		return errSignature
+		return fmt.Errorf("the answer is signed with key %q, which Config.PublicKeys does not hold (it holds %s): if Config.ServerURL names another license server than the keys' (a staging one, say) or the vendor replaced its keys, embed the public keys the vendor gives for the server at Config.ServerURL; else the answer is forged",
+			kid, strings.Join(ks.ed25519KIDs(), ", "))
 	}
 	if !ed25519.Verify(k.ed, wire.SignedString(status, kid, date, body), sig) {
-		return errSignature
+		return fmt.Errorf("the signature of key %q does not verify over the answer's status, date and body: the answer was altered on its way (a proxy that rewrites bodies, statuses or dates, or a forgery)", kid)
 	}
 	return nil
 }

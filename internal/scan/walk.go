@@ -42,10 +42,12 @@ func (f Finding) String() string {
 // "\r", "\x1b", "\xff", "\u202e"), so that a file name can neither start
 // a line of its own (forging a finding), nor move the cursor, colour or
 // retitle a terminal, nor reorder text; a quoted name starts with a double
-// quote, which a plain one never does.
+// quote, which a plain one never does. A key that the quoting completes
+// (the hex digits of an escape such as \xab before the rest of a key) is
+// masked, as MaskKeys masks it.
 func QuoteName(name string) string {
 	if strings.HasPrefix(name, `"`) || !printable(name) {
-		return strconv.Quote(name)
+		return MaskKeys(strconv.Quote(name))
 	}
 	return name
 }

@@ -1,12 +1,14 @@
 package scan_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -305,4 +307,68 @@ func TestPathsOddNames(t *testing.T) {
 	_, failed = walk(filepath.Join(dir, "gone\n"+m+"\x1b[2J"))
 	is.Equal(len(failed), 1)
 	is.Equal(failed[0], `stat "`+dir+`/gone\n`+m+`\x1b[2J": no such file or directory`) // the error's path quoted too
+}
+
+// TestPathsEveryByteInAName: a name holding any byte (0x01 to 0xff, but
+// the separator), a bidi or zero-width character, or the longest name a
+// file system takes, is printed on one line of valid, printable UTF-8 that
+// reads back (strconv.Unquote) as the path, in a finding and in an error.
+// No key is printed whole either, even one that the quoting itself
+// completes: a byte written as \xNN before 62 characters of a key whose
+// first two are NN.
+func TestPathsEveryByteInAName(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	key, content := newKey(t), newKey(t)
+	for key[0] < '8' { // a first byte of 0x80 or more: invalid UTF-8 on its own, printed as \xNN
+		key = newKey(t)
+	}
+	first, err := hex.DecodeString(key[:2])
+	is.NoErr(err)
+	completed := string(first) + key[2:] // a key completed by its own escape
+	names := []string{
+		"\u200b.txt", "a\u200dz.txt", "\u2066x\u2069.txt", "\u061c.txt", "\u200e\u200f.txt", "\ufeff.txt",
+		"\u2028.txt", "\u0085.txt", "\u00a0.txt", "\U000e0001.txt", "\ue000.txt", strings.Repeat("n", 255), completed,
+	}
+	for b := 1; b < 256; b++ {
+		if b != '/' {
+			names = append(names, "x"+string([]byte{byte(b)})+"y")
+		}
+	}
+	check := func(printed, path string) {
+		t.Helper()
+		if !utf8.ValidString(printed) || strings.ContainsFunc(printed, func(r rune) bool { return !strconv.IsPrint(r) }) {
+			t.Fatalf("not printable: %q", printed)
+		}
+		if strings.Contains(strings.ToLower(printed), strings.ToLower(key)) {
+			t.Fatalf("a whole key printed: %q", printed)
+		}
+		if strings.Contains(path, completed) {
+			return // masked: it reads back as the masked path
+		}
+		if strings.HasPrefix(printed, `"`) {
+			got, err := strconv.Unquote(printed)
+			if err != nil || got != path {
+				t.Fatalf("%q does not read back as %q (%v)", printed, path, err)
+			}
+		} else if printed != path {
+			t.Fatalf("%q printed as %q", path, printed)
+		}
+	}
+	m := licensing.MaskKey(strings.ToLower(content))
+	for _, name := range names {
+		path := filepath.Join(dir, name)
+		is.NoErr(os.WriteFile(path, []byte(content), 0o644))
+		found, failed := walk(path, path+"/gone")
+		is.Equal(len(found), 1)
+		is.Equal(len(failed), 1)
+		printed, ok := strings.CutSuffix(found[0], ":1: "+m)
+		is.True(ok)
+		check(printed, path)
+		printed, ok = strings.CutPrefix(failed[0], "stat ")
+		is.True(ok)
+		printed, ok = strings.CutSuffix(printed, ": not a directory")
+		is.True(ok)
+		check(printed, path+"/gone")
+	}
 }

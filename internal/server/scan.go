@@ -141,7 +141,7 @@ type maskWriter struct {
 }
 
 func (m maskWriter) Write(p []byte) (int, error) {
-	out := scan.MaskKeys(string(p))
+	out := string(p)
 	if m.escape {
 		msg, nl := strings.CutSuffix(out, "\n")
 		out = escapeUnprintable(msg)
@@ -149,6 +149,7 @@ func (m maskWriter) Write(p []byte) (int, error) {
 			out += "\n"
 		}
 	}
+	out = scan.MaskKeys(out) // after escaping: a key that an escape's hex digits complete is masked too
 	if _, err := io.WriteString(m.w, out); err != nil {
 		return 0, err
 	}

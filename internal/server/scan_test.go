@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"encoding/hex"
 	"errors"
 	"os"
 	"os/exec"
@@ -193,4 +194,15 @@ func TestScanOddNames(t *testing.T) {
 	_, stderr = run("-\x1b[31mx\n")
 	is.True(strings.Contains(stderr, `flag provided but not defined: -\x1b[31mx\n`)) // an argument in a message is escaped
 	is.True(!strings.Contains(stderr, "\x1b"))
+
+	// a byte escaped as \xNN before the rest of a key whose first two
+	// characters are NN: the escape completes the key, which is masked
+	for key[0] < '8' {
+		key, _ = licensing.GenerateKey(nil)
+	}
+	first, err := hex.DecodeString(key[:2])
+	is.NoErr(err)
+	_, stderr = run("-" + string(first) + key[2:])
+	is.True(strings.Contains(stderr, `flag provided but not defined: -\x`+key[:8]+"..."+key[56:])) // escaped, then masked
+	is.True(!strings.Contains(stderr, key))
 }
