@@ -75,7 +75,7 @@ var (
 	ErrOrgInactive        = &Error{Code: CodeInactive, Message: "Organization is inactive"}
 	ErrKeyNotFound        = &Error{Code: CodeNotFound, Message: "License key not found"}
 	ErrDuplicateKey       = &Error{Code: CodeConflict, Message: "A license key with this id or lookup value exists."}
-	ErrLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
+	errLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
 	// ErrInvalidLicense is the one answer for a key that is unknown,
 	// malformed, mistyped or revoked, so callers cannot tell them apart.
 	ErrInvalidLicense = &Error{Code: CodeInvalidLicense, Message: "Invalid or revoked license key"}

@@ -174,8 +174,10 @@ type Store struct {
 }
 
 var (
-	_ licensing.Store         = (*Store)(nil)
-	_ licensing.PepperChecker = (*Store)(nil)
+	_ licensing.Store = (*Store)(nil)
+	_ interface {
+		CheckPepper(context.Context, string) error
+	} = (*Store)(nil) // asked by licensing.New
 )
 
 func logName(gen uint64) string { return fmt.Sprintf("log-%016x", gen) }
