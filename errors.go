@@ -75,7 +75,7 @@ var (
 	ErrOrgInactive        = &Error{Code: CodeInactive, Message: "Organization is inactive"}
 	ErrKeyNotFound        = &Error{Code: CodeNotFound, Message: "License key not found"}
 	ErrDuplicateKey       = &Error{Code: CodeConflict, Message: "A license key with this id or lookup value exists."}
-	ErrLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
+	errLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
 	// ErrInvalidLicense is the one answer for a key that is unknown,
 	// malformed, mistyped or revoked, so callers cannot tell them apart.
 	ErrInvalidLicense = &Error{Code: CodeInvalidLicense, Message: "Invalid or revoked license key"}
@@ -88,6 +88,10 @@ var (
 // ErrInvalidKeyID is returned by MemoryStore for a Key.ID that is not a
 // canonical lower-case UUID.
 var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
+
+// ErrInvalidExpiry is returned by stores for an expiry outside the range
+// they keep (see ValidExpiry); they store nothing then.
+var ErrInvalidExpiry = &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
 
 // errCrossOrigin answers a browser request from another origin that relies
 // on cookies rather than an Authorization header (see

@@ -8,13 +8,13 @@ import (
 )
 
 func TestVerifyKey(t *testing.T) {
-	hm, err := NewHMACHasher([]byte(strings.Repeat("p", 32)))
+	hm, err := newHMACHasher([]byte(strings.Repeat("p", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	argon := &Argon2Hasher{Time: 1, Memory: 64}
-	key, _ := GenerateKey(nil)
-	other, _ := GenerateKey(nil)
+	key, _ := generateKey(nil)
+	other, _ := generateKey(nil)
 	lookup := hm.LookupValue(key)
 	argonDigest, err := argon.Digest(key)
 	if err != nil {

@@ -173,7 +173,7 @@ func (h *Handler) routes() {
 			h.mux.HandleFunc(prefix+p, notAllowed)
 		}
 	}
-	h.mux.HandleFunc("/", h.observed(RouteUnmatched, func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("/", h.observed(routeUnmatched, func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, &Error{Code: CodeNotFound, Message: "Not found."})
 	}))
 }
@@ -191,8 +191,8 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 		h.fail(w, r, reply{}, ErrUnauthorized)
 		return Actor{}, false
 	}
-	if len(r.Header.Values(OrganizationHeader)) > 1 {
-		h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: OrganizationHeader + " must be sent at most once"})
+	if len(r.Header.Values(organizationHeader)) > 1 {
+		h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: organizationHeader + " must be sent at most once"})
 		return Actor{}, false
 	}
 	if r.Header.Get("Authorization") == "" {

@@ -106,10 +106,10 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	overlap := DefaultRotationOverlap
+	overlap := defaultRotationOverlap
 	if raw, ok := fields["overlapHours"]; ok && !bytes.Equal(raw, []byte("null")) {
 		n, err := strconv.Atoi(string(raw)) // a whole number: no fraction, exponent or quotes
-		if err != nil || n < 0 || n > int(MaxRotationOverlap/time.Hour) {
+		if err != nil || n < 0 || n > int(maxRotationOverlap/time.Hour) {
 			h.fail(w, r, reply{}, errOverlap)
 			return
 		}

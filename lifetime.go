@@ -10,8 +10,8 @@ import (
 // Rotation overlaps: how long a rotated key keeps validating (see
 // Service.RotateKey).
 const (
-	DefaultRotationOverlap = 168 * time.Hour  // 7 days
-	MaxRotationOverlap     = 2160 * time.Hour // 90 days
+	defaultRotationOverlap = 168 * time.Hour  // 7 days
+	maxRotationOverlap     = 2160 * time.Hour // 90 days
 )
 
 // checkExpiresAt refuses a time stores cannot keep (they hold Unix
@@ -21,8 +21,8 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 	if t.IsZero() {
 		return nil
 	}
-	if !t.After(importFrom) || !t.Before(importUntil) {
-		return &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
+	if !ValidExpiry(t) {
+		return ErrInvalidExpiry
 	}
 	if future && !t.After(now) {
 		return &Error{Code: CodeInvalid, Message: "expiresAt must be in the future (or null for a key that never expires)"}
@@ -83,7 +83,7 @@ type RotatedKey struct {
 
 // RotateKey replaces key id of the actor's organization by a new key, which
 // takes over the old key's instance name and URL and its expiry. The old
-// key keeps validating for overlap (0 to MaxRotationOverlap; 0 ends it now)
+// key keeps validating for overlap (0 to 90 days; 0 ends it now)
 // or until its own expiry if that comes first, then answers as expired. The
 // checks are those of CreateKey (owner, active organization, eligible
 // plan); a revoked key gives ErrKeyRevoked, a key rotated before
@@ -92,7 +92,7 @@ type RotatedKey struct {
 // operation (Store.RotateKey). It sends EventKeyCreated for the new key and
 // EventKeyRotated for the old one.
 func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (RotatedKey, error) {
-	if overlap < 0 || overlap > MaxRotationOverlap {
+	if overlap < 0 || overlap > maxRotationOverlap {
 		return RotatedKey{}, &Error{Code: CodeInvalid, Message: "overlapHours must be a whole number from 0 to 2160"}
 	}
 	org, err := s.owner(ctx, a, true)

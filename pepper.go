@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-// MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
+// MinPepperLength is the shortest pepper newHMACHasher accepts, in bytes.
 const MinPepperLength = 32
 
 // errShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
@@ -34,13 +34,13 @@ func PepperFingerprint(pepper []byte) string {
 // is opened under another one.
 var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was created with another pepper; with this one every issued key would stop validating"}
 
-// PepperChecker is implemented by a Store that remembers the fingerprint
+// pepperChecker is implemented by a Store that remembers the fingerprint
 // (PepperFingerprint) of the pepper its keys were issued under, as the file
 // store and the PostgreSQL store do. New calls CheckPepper with the
 // fingerprint of Config.Pepper: a store that records none yet records it
 // (or, holding no key, may adopt it); a store that records another one
 // returns an error wrapping ErrPepperMismatch, and New refuses to start.
-type PepperChecker interface {
+type pepperChecker interface {
 	CheckPepper(ctx context.Context, fingerprint string) error
 }
 
@@ -48,9 +48,9 @@ type PepperChecker interface {
 const pepperCheckTimeout = 30 * time.Second
 
 // checkStorePepper has a store that can tell confirm that fingerprint is
-// its pepper's (see PepperChecker); any other store passes.
+// its pepper's (see pepperChecker); any other store passes.
 func checkStorePepper(store Store, fingerprint string) error {
-	pc, ok := store.(PepperChecker)
+	pc, ok := store.(pepperChecker)
 	if !ok {
 		return nil
 	}

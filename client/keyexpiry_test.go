@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ func TestKeyExpiry(t *testing.T) {
 		c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
 		is.NoErr(err)
 		cache := filepath.Join(t.TempDir(), "cache")
-		cl := w.client(t, c.LicenseKey, cache)
+		logs := &logBuffer{}
+		cl := w.client(t, c.LicenseKey, cache, func(cfg *client.Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 		lic, err := cl.Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonValid) // 40 days ahead: nothing to tell yet
@@ -48,6 +51,8 @@ func TestKeyExpiry(t *testing.T) {
 		is.True(lic.Valid)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the administrator should act
 		is.Equal(lic.KeyExpiresAt, expires)
+		is.True(strings.Contains(logs.String(), "level=WARN msg=\"licensing client: the license key expires soon")) // and is told
+		is.True(strings.Contains(logs.String(), "keyExpiresAt=2026-04-01T00:00:00.000Z"))
 
 		w.clock.Add(11 * 24 * time.Hour) // past it
 		lic, err = cl.Check(ctx)
@@ -67,11 +72,11 @@ func TestKeyExpiry(t *testing.T) {
 		is := is.New(t)
 		w := newWorld(t)
 		id, key := w.key(t)
-		_, err := w.svc.RotateKey(ctx, w.owner, id, licensing.DefaultRotationOverlap)
+		_, err := w.svc.RotateKey(ctx, w.owner, id, 7*24*time.Hour)
 		is.NoErr(err)
 		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the old key of a rotation: install the new one
-		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(licensing.DefaultRotationOverlap))
+		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(7*24*time.Hour))
 	})
 }

@@ -465,14 +465,15 @@ func logMethod(method string) string {
 
 // pageRoutes observes the owner page's answers in /metrics under its own
 // paths ("/", "/owner.js", "/owner.css"), and everything else it answers
-// (404 for any other path) as licensing.RouteUnmatched: a fixed set of
+// (404 for any other path) as "unmatched", the route licensing.Observer
+// gets for a path of no route: a fixed set of
 // labels whatever paths are asked for.
 func (m *Main) pageRoutes(page http.Handler) http.Handler {
 	routes := map[string]http.HandlerFunc{}
 	for _, p := range []string{"/", "/owner.js", "/owner.css"} {
 		routes[p] = m.metrics.observe(p, page.ServeHTTP)
 	}
-	other := m.metrics.observe(licensing.RouteUnmatched, page.ServeHTTP)
+	other := m.metrics.observe("unmatched", page.ServeHTTP)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := routes[r.URL.Path]; ok {
 			h(w, r)
