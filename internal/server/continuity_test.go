@@ -285,8 +285,8 @@ func TestDamagedIssuedRecordRefusesToStart(t *testing.T) {
 			line := refusedOrStarted(t, nil, "-data", data)
 			t.Log(line)
 			is.True(strings.HasPrefix(line, "licensing-server: "+marker)) // names the file
-			is.True(strings.Contains(line, tc.want))                        // and what is wrong with it
-			is.True(strings.Contains(line, "remove it to start over"))      // and how to go on
+			is.True(strings.Contains(line, tc.want))                      // and what is wrong with it
+			is.True(strings.Contains(line, "remove it to start over"))    // and how to go on
 		})
 	}
 }

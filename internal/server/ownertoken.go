@@ -69,7 +69,10 @@ func (m *Main) ownerTokenCommand(args []string) error {
 	if err := checkPath(path, true, false); err != nil {
 		return fmt.Errorf("owner-token: %w", err)
 	}
-	lock, err := os.OpenFile(filepath.Join(*data, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	lock, err := os.OpenFile(filepath.Join(*data, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("owner-token: %s is a symbolic link: the lock is a plain file the server makes; check who made the link, then remove it", filepath.Join(*data, ".lock"))
+	}
 	if err != nil {
 		return fmt.Errorf("owner-token: %w", err)
 	}

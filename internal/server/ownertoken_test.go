@@ -186,6 +186,17 @@ func TestOwnerTokenKeepsTheOwnershipRule(t *testing.T) {
 		{"demo.json planted by another user", func(t *testing.T, data string) {
 			mustChown(t, filepath.Join(data, "demo.json"), nobody)
 		}, "demo.json is owned by uid 65534"},
+		{".lock a symbolic link another user made", func(t *testing.T, data string) {
+			if err := os.Remove(filepath.Join(data, ".lock")); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlinkAs(t, data+"-planted", filepath.Join(data, ".lock"), nobody)
+			t.Cleanup(func() {
+				if _, err := os.Lstat(data + "-planted"); !os.IsNotExist(err) {
+					t.Errorf("the lock's link was followed: its target was created (%v)", err)
+				}
+			})
+		}, ".lock is a symbolic link"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

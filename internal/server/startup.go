@@ -180,7 +180,12 @@ func (m *Main) lockDataDir() error {
 		return err
 	}
 	path := filepath.Join(m.DataDir, ".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	// Never through a symbolic link: opening one (planted while the
+	// directory was open to others) would create the file it names.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("%s is a symbolic link: the lock is a plain file the server makes; check who made the link, then remove it", path)
+	}
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
