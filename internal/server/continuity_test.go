@@ -166,15 +166,13 @@ func TestLostStoreRefusesToStart(t *testing.T) {
 			is := is.New(t)
 			os.RemoveAll(store)
 			tc.setup(t)
+			before := treeOf(t, store)
 			line := refusedOrStarted(t, nil, "-config", cfg, "-data", data)
 			is.True(line != "")                                                  // refused
 			is.True(strings.Contains(line, tc.want))                             // names what is missing
 			is.True(strings.Contains(line, "every issued key would answer 401")) // and what it would cost
 			is.True(strings.Contains(line, "remove "+marker))                    // and how to start over
-			if tc.name == "missing" {
-				_, err := os.Stat(store)
-				is.True(os.IsNotExist(err)) // nothing was created in its place
-			}
+			is.Equal(treeOf(t, store), before) // nothing was written to the store, or created in its place
 		})
 	}
 
@@ -296,4 +294,30 @@ func mustWrite(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// treeOf returns the names and contents of path's files (path itself when
+// it is a file), or nil when path does not exist.
+func treeOf(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[p] = "(directory)"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
