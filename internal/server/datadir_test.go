@@ -182,6 +182,22 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 				t.Errorf("the lock's link was followed: its target was created (%v)", err)
 			}
 		}},
+		{"-tls-key readable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			dir := t.TempDir()
+			cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			certPEM, keyPEM, _ := selfSigned(t, 1)
+			writeFiles(t, map[string][]byte{cert: certPEM, key: keyPEM})
+			mustChmod(t, key, 0o644)
+			return []string{"-tls-cert", cert, "-tls-key", key}, nil
+		}, "key.pem is readable by others (mode -rw-r--r--): it is a secret; chmod 600", nil},
+		{"-tls-cert writable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			dir := t.TempDir()
+			cert, key := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+			certPEM, keyPEM, _ := selfSigned(t, 1)
+			writeFiles(t, map[string][]byte{cert: certPEM, key: keyPEM})
+			mustChmod(t, cert, 0o666)
+			return []string{"-tls-cert", cert, "-tls-key", key}, nil
+		}, "cert.pem is writable by group or others (mode -rw-rw-rw-)", nil},
 		{"pepper readable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, filepath.Join(data, "pepper"), 0o644)
 			return nil, nil
