@@ -118,11 +118,19 @@ func checkPath(path string, secret, rootOK bool) error {
 // opened: owned by the server's user, writable by neither group nor others,
 // and made 0700 if others may read it.
 func (m *Main) checkDataDir() error {
+	euid := os.Geteuid()
+	// Every file is read through the path: a link another user made could
+	// be pointed at their own directory once these checks passed.
+	if li, err := os.Lstat(m.DataDir); err == nil && li.Mode()&fs.ModeSymlink != 0 {
+		if uid := fileOwner(li); uid != euid && uid != 0 {
+			return fmt.Errorf("data directory %s is a symbolic link owned by uid %d, not by the server's user (uid %d): another user could have put it there, and may point it elsewhere; use the directory it leads to, or a link the server's user makes",
+				m.DataDir, uid, euid)
+		}
+	}
 	fi, err := os.Stat(m.DataDir)
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	euid := os.Geteuid()
 	if uid := fileOwner(fi); uid != euid {
 		return fmt.Errorf("data directory %s is owned by uid %d, not by the server's user (uid %d): whoever owns it may plant an owner token or a signing key there; chown %d %s and chmod 700 %s (or use a directory of the server's user)",
 			m.DataDir, uid, euid, euid, m.DataDir, m.DataDir)

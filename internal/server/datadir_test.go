@@ -94,6 +94,13 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustChmod(t, data, 0o770)
 			return nil, nil
 		}, "data directory %DATA% is writable by group (mode drwxrwx---)", nil},
+		{"-data a symbolic link another user made", true, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// Every file is read through the link: whoever made it may
+			// point it at a directory of their own once the checks passed.
+			link := data + "-link"
+			mustSymlinkAs(t, data, link, nobody)
+			return []string{"-data", link}, nil
+		}, "-link is a symbolic link owned by uid 65534, not by the server's user", nil},
 		{"0755 directory owned by another user", true, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, data, 0o755)
 			mustChown(t, data, nobody)
