@@ -33,10 +33,13 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 // SetKeyExpiry sets when key id of the actor's organization expires (zero:
 // never) and returns the key as ListKeys shows it. Any time is accepted,
 // also a past one, which ends the key now; an expired key given a later
-// expiry validates again. The actor must be the owner (plan and active
-// flag are not checked, as for RevokeKey). A revoked key gives
-// ErrKeyRevoked; an id that is not a UUID, unknown, or of another
-// organization ErrKeyNotFound. It sends EventKeyRenewed.
+// expiry validates again. The old key of a rotation (RotatedTo set) still
+// stops by itself: its expiry may be moved to any time up to
+// MaxRotationOverlap from now, not past it nor removed (an error of code
+// CodeConflict). The actor must be the owner (plan and active flag are not
+// checked, as for RevokeKey). A revoked key gives ErrKeyRevoked; an id
+// that is not a UUID, unknown, or of another organization ErrKeyNotFound.
+// It sends EventKeyRenewed.
 func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresAt time.Time) (Key, error) {
 	if !expiresAt.IsZero() {
 		expiresAt = expiresAt.UTC().Truncate(time.Second)
@@ -55,6 +58,11 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	if !k.Active {
 		return Key{}, ErrKeyRevoked
 	}
+	if k.RotatedTo != "" {
+		if err := rotatedExpiry(expiresAt, s.now()); err != nil {
+			return Key{}, err
+		}
+	}
 	k, err = s.cfg.Store.SetKeyExpiry(ctx, k.ID, expiresAt)
 	if err != nil {
 		if e := storeSentinel(err, ErrKeyRevoked, ErrKeyNotFound); e != nil {
@@ -69,6 +77,21 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	s.rec.overlay(keys)
 	return keys[0], nil
 }
+
+// rotatedExpiry refuses an expiry for the old key of a rotation that would
+// keep it beyond the longest overlap from now, or forever: the leaked key
+// a rotation replaced must stop by itself.
+func rotatedExpiry(expiresAt, now time.Time) error {
+	limit := now.Add(MaxRotationOverlap).UTC().Truncate(time.Second)
+	if !expiresAt.IsZero() && !expiresAt.After(limit) {
+		return nil
+	}
+	return errRotatedExpiry
+}
+
+// errRotatedExpiry refuses to keep the old key of a rotation beyond the
+// longest overlap.
+var errRotatedExpiry = &Error{Code: CodeConflict, Message: ErrKeyRotated.Message + "; its expiresAt can be at most 90 days from now, not null"}
 
 // errRotateExpired refuses the rotation of a key past its expiry, whose
 // new key would take the past expiry over.

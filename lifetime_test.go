@@ -286,3 +286,37 @@ func TestKeyRotationConcurrent(t *testing.T) {
 	is.Equal(e.count(t), 2)                          // the old key and one new key
 	is.Equal(len(e.eventsOf(licensing.EventKeyRotated)), 1)
 }
+
+// TestRotatedKeyRenewal: the old key of a rotation (the leaked one) still
+// stops by itself: its expiry can be moved (a longer overlap, or an end
+// sooner) but never to null nor past the longest overlap from now; the new
+// key is renewed as any key.
+func TestRotatedKeyRenewal(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	oldID, oldKey := e.create(t, "t-owner", "prod")
+	r := e.do(t, "POST", keysPath+"/"+oldID+"/rotate", "t-owner", `{"overlapHours":24}`)
+	is.Equal(r.status, 201)
+	newID := r.body["id"].(string)
+	const wantRotatedExpiry = `{"error":"License key was already rotated; its expiresAt can be at most 90 days from now, not null"}` + "\n"
+
+	for _, body := range []string{`{"expiresAt":null}`, `{"expiresAt":"2026-05-21T10:30:01Z"}`, `{"expiresAt":"2030-01-01T00:00:00Z"}`} {
+		r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", body)
+		is.Equal(r.status, 409)
+		is.Equal(r.raw, wantRotatedExpiry)
+	}
+	is.Equal(e.listed(t, oldID)["expiresAt"], "2026-02-21T10:30:00+00:00") // unchanged
+	is.Equal(len(e.eventsOf(licensing.EventKeyRenewed)), 0)
+
+	r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", `{"expiresAt":"2026-05-21T10:30:00Z"}`) // the longest overlap: a customer needs more time
+	is.Equal(r.status, 200)
+	is.Equal(r.body["expiresAt"], "2026-05-21T10:30:00+00:00")
+	r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", `{"expiresAt":"2026-02-20T10:30:00Z"}`) // or end it now
+	is.Equal(r.status, 200)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(oldKey, "")).status, 401)
+
+	r = e.do(t, "PATCH", keysPath+"/"+newID, "t-owner", `{"expiresAt":"2030-01-01T00:00:00Z"}`) // the new key is an ordinary key
+	is.Equal(r.status, 200)
+	r = e.do(t, "PATCH", keysPath+"/"+newID, "t-owner", `{"expiresAt":null}`)
+	is.Equal(r.status, 200)
+}
