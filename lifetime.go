@@ -36,7 +36,8 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 // expiry validates again. The old key of a rotation (RotatedTo set) still
 // stops by itself: its expiry may be moved to any time up to
 // MaxRotationOverlap from now, not past it nor removed (an error of code
-// CodeConflict). The actor must be the owner (plan and active flag are not
+// CodeConflict; should a rotation come in between, the key is left to
+// expire MaxRotationOverlap from now). The actor must be the owner (plan and active flag are not
 // checked, as for RevokeKey). A revoked key gives ErrKeyRevoked; an id
 // that is not a UUID, unknown, or of another organization ErrKeyNotFound.
 // It sends EventKeyRenewed.
@@ -69,6 +70,15 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 			return Key{}, e // a revocation that came in between
 		}
 		return Key{}, wrapErr("set key expiry", err)
+	}
+	if k.RotatedTo != "" && rotatedExpiry(expiresAt, s.now()) != nil {
+		// A rotation came in between, and this write undid the end of its
+		// overlap: bound the replaced key again, as a renewal of it may.
+		limit := s.now().Add(MaxRotationOverlap).UTC().Truncate(time.Second)
+		if _, err := s.cfg.Store.SetKeyExpiry(ctx, k.ID, limit); err != nil && !errors.Is(err, ErrKeyRevoked) {
+			return Key{}, wrapErr("set key expiry", err)
+		}
+		return Key{}, errRotatedExpiry
 	}
 	s.expired.forget(k.ID) // a later expiry is told again
 	s.emit(ctx, Event{Type: EventKeyRenewed, KeyID: k.ID, OrganizationID: k.OrganizationID,

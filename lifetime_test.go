@@ -1,6 +1,7 @@
 package licensing_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -319,4 +320,43 @@ func TestRotatedKeyRenewal(t *testing.T) {
 	is.Equal(r.status, 200)
 	r = e.do(t, "PATCH", keysPath+"/"+newID, "t-owner", `{"expiresAt":null}`)
 	is.Equal(r.status, 200)
+}
+
+// rotatingStore rotates a key (once, through rotate) when SetKeyExpiry
+// is called: a rotation that lands between a renewal's read of the key
+// and its write.
+type rotatingStore struct {
+	*licensing.MemoryStore
+	rotate func()
+}
+
+func (s *rotatingStore) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (licensing.Key, error) {
+	if f := s.rotate; f != nil {
+		s.rotate = nil
+		f()
+	}
+	return s.MemoryStore.SetKeyExpiry(ctx, id, expiresAt)
+}
+
+// TestRotatedKeyRenewalRace: a renewal to never that a rotation overtakes
+// does not leave the replaced key valid forever: it ends at most 90 days
+// from now, and the owner is told (409).
+func TestRotatedKeyRenewalRace(t *testing.T) {
+	is := is.New(t)
+	var store *rotatingStore
+	e := newEnvHTTP(t, func(c *licensing.Config) {
+		store = &rotatingStore{MemoryStore: c.Store.(*licensing.MemoryStore)}
+		c.Store = store
+	}, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	id, _ := e.create(t, "t-owner", "prod")
+	store.rotate = func() {
+		_, err := e.svc.RotateKey(context.Background(), licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, id, time.Hour)
+		is.NoErr(err)
+	}
+	r := e.do(t, "PATCH", keysPath+"/"+id, "t-owner", `{"expiresAt":null}`)
+	is.Equal(r.status, 409)
+	is.Equal(r.body["error"], "License key was already rotated; its expiresAt can be at most 90 days from now, not null")
+	old := e.listed(t, id)
+	is.True(old["rotatedTo"] != nil)
+	is.Equal(old["expiresAt"], "2026-05-21T10:30:00+00:00") // bounded: it still stops by itself
 }
