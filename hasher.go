@@ -60,6 +60,12 @@ func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
 	return h, nil
 }
 
+// fingerprint returns PepperFingerprint of the hasher's pepper: the HMAC
+// of the fingerprint's label under it.
+func (h *HMACHasher) fingerprint() string {
+	return h.LookupValue(pepperFingerprintLabel)
+}
+
 func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
 	st := h.pool.Get().(*hmacState)
 	st.h.Reset()

@@ -114,9 +114,10 @@ type Service struct {
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
 // Organizations, or a missing or short Pepper without a Hasher, is an error.
-// With a Pepper, a Store that can tell (a PepperChecker: the file and
-// PostgreSQL stores) confirms it is the pepper its keys were issued under,
-// and another one is an error wrapping ErrPepperMismatch.
+// With a Pepper, or a Hasher made by NewHMACHasher, a Store that can tell
+// (a PepperChecker: the file and PostgreSQL stores) confirms it is the
+// pepper its keys were issued under, and another one is an error wrapping
+// ErrPepperMismatch.
 // It starts the background writer of validation records; stop it with Close.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
@@ -135,6 +136,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 		cfg.Hasher, fingerprint = h, PepperFingerprint(cfg.Pepper)
+	} else if h, ok := cfg.Hasher.(*HMACHasher); ok {
+		fingerprint = h.fingerprint() // the default Hasher built by the caller
 	}
 	cfg.Pepper = nil // the hasher holds its own copy
 	if cfg.Logger == nil {
