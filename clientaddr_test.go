@@ -1,0 +1,37 @@
+package licensing_test
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+// TestClientAddrBehindProxies: behind a trusted proxy each client is
+// counted by the address its proxy forwards, in every form proxies write
+// it: a bare address, or an address with the client's port (as Azure's
+// Application Gateway and some ingress controllers send), IPv6 in brackets.
+// Clients are never counted as the proxy itself, which would make one
+// bucket for all of them.
+func TestClientAddrBehindProxies(t *testing.T) {
+	for _, tc := range []struct{ name, first, second string }{
+		{"addresses", "203.0.113.7", "198.51.100.1"},
+		{"addresses with ports", "203.0.113.7:41234", "198.51.100.1:5555"},
+		{"IPv6 with ports", "[2001:db8:1::7]:443", "[2001:db8:2::9]:443"},
+		{"IPv6 in brackets", "[2001:db8:1::7]", "[2001:db8:2::9]"},
+		{"after a trusted hop", "203.0.113.7, 127.0.0.2:80", "198.51.100.1, 127.0.0.2:80"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) {
+				c.RateLimit, c.RateBurst = 60, 1
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			})
+			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.first).status, 400)
+			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.first).status, 429)  // the same client, past its burst
+			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.second).status, 400) // another client has its own
+		})
+	}
+}
