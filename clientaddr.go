@@ -8,12 +8,15 @@ import (
 )
 
 // clientAddr is the address the rate limiter counts: the TCP peer, or, when
-// the peer is a trusted proxy, the right-most X-Forwarded-For address that is
-// not one; IPv6 addresses grouped by /64. A hop may carry the client's
-// port, as some proxies write it (203.0.113.7:41234, [2001:db8::1]:443).
+// the peer is a trusted proxy (or has no IP address, when TrustedProxies is
+// set), the right-most X-Forwarded-For address that is not one; IPv6
+// addresses grouped by /64. A hop may carry the client's port, as some
+// proxies write it (203.0.113.7:41234, [2001:db8::1]:443).
 func (h *Handler) clientAddr(r *http.Request) netip.Addr {
 	addr := parseAddr(r.RemoteAddr)
-	if len(h.cfg.TrustedProxies) == 0 || !trusted(h.cfg.TrustedProxies, addr) {
+	// A peer with no IP address is a Unix socket's, where only local
+	// processes connect: a proxy, trusted when proxies are.
+	if len(h.cfg.TrustedProxies) == 0 || addr.IsValid() && !trusted(h.cfg.TrustedProxies, addr) {
 		return addr
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")

@@ -1,7 +1,10 @@
 package licensing_test
 
 import (
+	"net/http/httptest"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/matryer/is"
@@ -32,6 +35,33 @@ func TestClientAddrBehindProxies(t *testing.T) {
 			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.first).status, 400)
 			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.first).status, 429)  // the same client, past its burst
 			is.Equal(e.do(t, "POST", validatePath, "", `{}`, "X-Forwarded-For", tc.second).status, 400) // another client has its own
+		})
+	}
+}
+
+// TestClientAddrBehindAUnixSocketProxy: a peer with no IP address (a
+// proxy connected over a Unix socket, where only local processes can
+// connect) is trusted as a proxy when TrustedProxies is set, so each
+// client it forwards has its own limit rather than all sharing one.
+func TestClientAddrBehindAUnixSocketProxy(t *testing.T) {
+	for _, peer := range []string{"@", ""} {
+		t.Run("peer "+strconv.Quote(peer), func(t *testing.T) {
+			is := is.New(t)
+			e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) {
+				c.RateLimit, c.RateBurst = 60, 1
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
+			})
+			validate := func(client string) int {
+				r := httptest.NewRequest("POST", validatePath, strings.NewReader(`{}`))
+				r.RemoteAddr = peer // what net/http sets for a Unix socket's peer
+				r.Header.Set("X-Forwarded-For", client)
+				w := httptest.NewRecorder()
+				e.srv.Config.Handler.ServeHTTP(w, r)
+				return w.Code
+			}
+			is.Equal(validate("203.0.113.7"), 400)
+			is.Equal(validate("203.0.113.7"), 429)  // the same client, past its burst
+			is.Equal(validate("198.51.100.1"), 400) // another client has its own
 		})
 	}
 }
