@@ -48,7 +48,7 @@ func parseAddr(hostport string) netip.Addr {
 		host = hostport
 	}
 	a, _ := netip.ParseAddr(host)
-	return a.Unmap()
+	return a.Unmap().WithZone("") // a zoned address is in no network
 }
 
 // parseHop reads one X-Forwarded-For hop: an address, or an address and a
@@ -66,5 +66,5 @@ func parseHop(hop string) (netip.Addr, bool) {
 	if err != nil {
 		return netip.Addr{}, false
 	}
-	return a.Unmap(), true
+	return a.Unmap().WithZone(""), true
 }

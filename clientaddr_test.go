@@ -65,3 +65,34 @@ func TestClientAddrBehindAUnixSocketProxy(t *testing.T) {
 		})
 	}
 }
+
+// TestTrustedProxiesInEveryNotation: a trusted network written as
+// IPv4-mapped IPv6 (::ffff:127.0.0.0/104, as some configurations print
+// IPv4 networks) trusts those IPv4 proxies, and a proxy on a link-local
+// address with a zone (fe80::1%eth0) is matched by its network; neither
+// leaves every client counted as the proxy.
+func TestTrustedProxiesInEveryNotation(t *testing.T) {
+	for _, tc := range []struct{ name, network, peer string }{
+		{"IPv4-mapped network", "::ffff:127.0.0.0/104", "127.0.0.1:5000"},
+		{"zoned peer", "fe80::/10", "[fe80::1%eth0]:5000"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) {
+				c.RateLimit, c.RateBurst = 60, 1
+				c.TrustedProxies = []netip.Prefix{netip.MustParsePrefix(tc.network)}
+			})
+			validate := func(client string) int {
+				r := httptest.NewRequest("POST", validatePath, strings.NewReader(`{}`))
+				r.RemoteAddr = tc.peer
+				r.Header.Set("X-Forwarded-For", client)
+				w := httptest.NewRecorder()
+				e.srv.Config.Handler.ServeHTTP(w, r)
+				return w.Code
+			}
+			is.Equal(validate("203.0.113.7"), 400)
+			is.Equal(validate("203.0.113.7"), 429)  // the same client, past its burst
+			is.Equal(validate("198.51.100.1"), 400) // another client has its own
+		})
+	}
+}
