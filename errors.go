@@ -89,6 +89,10 @@ var (
 // canonical lower-case UUID.
 var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
 
+// ErrInvalidExpiry is returned by stores for an expiry outside the range
+// they keep (see ValidExpiry); they store nothing then.
+var ErrInvalidExpiry = &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
+
 // errCrossOrigin answers a browser request from another origin that relies
 // on cookies rather than an Authorization header (see
 // HandlerConfig.TrustedOrigins).

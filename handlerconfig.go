@@ -20,6 +20,8 @@ const (
 const (
 	defaultMaxTrackedClients = 100_000
 	defaultMaxBodyBytes      = 64 << 10
+	defaultMaxLargeAnswers   = 2
+	defaultLargeAnswerRate   = 32 << 20 // bytes a second
 )
 
 // withDefaults returns cfg with every zero field set to its default, or an
@@ -64,6 +66,14 @@ func (cfg HandlerConfig) withDefaults() (HandlerConfig, error) {
 	if cfg.MaxBodyBytes, err = bound("MaxBodyBytes", cfg.MaxBodyBytes, defaultMaxBodyBytes, "bytes of a request body"); err != nil {
 		return cfg, err
 	}
+	if n, err = bound("MaxLargeAnswers", int64(cfg.MaxLargeAnswers), defaultMaxLargeAnswers, "large answers written at once"); err != nil {
+		return cfg, err
+	}
+	cfg.MaxLargeAnswers = int(n)
+	if n, err = bound("LargeAnswerBytesPerSecond", int64(cfg.LargeAnswerBytesPerSecond), defaultLargeAnswerRate, "bytes of large answers written a second"); err != nil {
+		return cfg, err
+	}
+	cfg.LargeAnswerBytesPerSecond = int(n)
 	proxies := make([]netip.Prefix, len(cfg.TrustedProxies)) // the caller's slice is left as it is
 	for i, p := range cfg.TrustedProxies {
 		if err := checkTrustedProxy(p); err != nil {

@@ -67,6 +67,8 @@ func TestHandlerConfigRefusesWhatCannotWork(t *testing.T) {
 		{"negative burst", licensing.HandlerConfig{RateBurst: -1}, "HandlerConfig.RateBurst is -1"},
 		{"unbounded limiter memory", licensing.HandlerConfig{MaxTrackedClients: licensing.Unlimited}, "HandlerConfig.MaxTrackedClients is -1: it cannot be turned off"},
 		{"unbounded body", licensing.HandlerConfig{MaxBodyBytes: licensing.Unlimited}, "HandlerConfig.MaxBodyBytes is -1: it cannot be turned off"},
+		{"unbounded large answers", licensing.HandlerConfig{MaxLargeAnswers: licensing.Unlimited}, "HandlerConfig.MaxLargeAnswers is -1: it cannot be turned off"},
+		{"unpaced large answers", licensing.HandlerConfig{LargeAnswerBytesPerSecond: -5}, "HandlerConfig.LargeAnswerBytesPerSecond is -5: it cannot be turned off"},
 		{"every IPv4 address a proxy", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "HandlerConfig.TrustedProxies: 0.0.0.0/0 holds every address"},
 		{"every IPv6 address a proxy", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::/0")}}, "HandlerConfig.TrustedProxies: ::/0 holds every address"},
 		{"every IPv4 address a proxy, IPv4-mapped", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::ffff:0.0.0.0/96")}}, "HandlerConfig.TrustedProxies: ::ffff:0.0.0.0/96 holds every address"},

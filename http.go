@@ -64,6 +64,16 @@ type HandlerConfig struct {
 	// Logger receives the cause of every 5xx answer. Default: the
 	// Service's Logger.
 	Logger *slog.Logger
+	// MaxLargeAnswers bounds how many large answers are written at once:
+	// revocation lists over 64 KiB and unpaged key lists of more than
+	// 500 keys. One more waits up to a second for its turn and is then
+	// answered 503 with Retry-After, so that a flood of them cannot take
+	// the CPU that validation needs. Default 2; it cannot be turned off.
+	MaxLargeAnswers int
+	// LargeAnswerBytesPerSecond paces the large answers: together they
+	// are written no faster. Default 32 MiB (32 lists of 25,000 revoked
+	// keys a second); it cannot be turned off.
+	LargeAnswerBytesPerSecond int
 }
 
 // Handler serves the HTTP API documented in docs/API.md (and
@@ -78,6 +88,8 @@ type Handler struct {
 	origins *http.CrossOriginProtection
 	obs     Observer // nil when off
 	mux     *http.ServeMux
+	large   chan struct{} // a slot per large answer being written (largeanswers.go)
+	pace    *pacer        // paces the large answers' bytes
 }
 
 // NewHandler returns the http.Handler for svc, with owner routes
@@ -101,7 +113,8 @@ func NewHandler(svc *Service, auth Authenticator, cfg HandlerConfig) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = svc.cfg.Logger
 	}
-	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer}
+	h := &Handler{svc: svc, auth: auth, cfg: cfg, mux: http.NewServeMux(), origins: http.NewCrossOriginProtection(), obs: svc.cfg.Observer,
+		large: make(chan struct{}, cfg.MaxLargeAnswers), pace: &pacer{rate: float64(cfg.LargeAnswerBytesPerSecond)}}
 	for _, o := range cfg.TrustedOrigins {
 		if err := h.origins.AddTrustedOrigin(o); err != nil {
 			panic("licensing: HandlerConfig.TrustedOrigins: " + err.Error())

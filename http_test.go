@@ -192,50 +192,6 @@ func TestHandlerMountsUnderRouters(t *testing.T) {
 	}
 }
 
-func TestResolveActor(t *testing.T) {
-	tests := []struct {
-		name, header string
-		orgs         []string
-		want         string
-		err          error
-	}{
-		{"default is the first", "", []string{"o1", "o2"}, "o1", nil},
-		{"header picks a member organization", "o2", []string{"o1", "o2"}, "o2", nil},
-		{"header names another organization", "o3", []string{"o1", "o2"}, "", licensing.ErrOrgNotFound},
-		{"no organization", "", nil, "", licensing.ErrOrgNotFound},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			is := is.New(t)
-			r := httptest.NewRequest("GET", "/", nil)
-			if tc.header != "" {
-				r.Header.Set(licensing.OrganizationHeader, tc.header)
-			}
-			a, err := licensing.ResolveActor(r, "u", tc.orgs)
-			is.Equal(err, tc.err)
-			is.Equal(a.OrganizationID, tc.want)
-		})
-	}
-}
-
-func TestUnauthorizedCarriesBearerChallenge(t *testing.T) {
-	is := is.New(t)
-	e := newEnv(t, nil)
-	for _, tc := range []struct{ method, path string }{
-		{"POST", "/api/v1/licensing/keys"},
-		{"GET", "/api/v1/licensing/keys"},
-		{"DELETE", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc"},
-		{"POST", "/api/v1/licensing/keys/019c8a12-4567-7abc-def0-123456789abc/jwt"},
-	} {
-		r := e.do(t, tc.method, tc.path, "", "")
-		is.Equal(r.status, 401)
-		is.Equal(r.header.Get("WWW-Authenticate"), `Bearer realm="licensing"`) // RFC 6750
-	}
-	r := e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"x"}`)
-	is.Equal(r.status, 401)
-	is.Equal(r.header.Get("WWW-Authenticate"), "") // the key is no bearer credential
-}
-
 func TestCreateKeyAcceptsJSONWhateverItsDeclaredType(t *testing.T) {
 	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", "", "application/json; charset=utf-8"} {
 		t.Run(ct, func(t *testing.T) {

@@ -107,6 +107,12 @@ var (
 // write sends b, an encoded answer ending in a newline, with status, signed
 // when rp carries a nonce.
 func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
+	h.writeHeader(w, rp, status, b)
+	w.Write(b)
+}
+
+// writeHeader sends the status and headers of write's answer.
+func (h *Handler) writeHeader(w http.ResponseWriter, rp reply, status int, b []byte) {
 	hdr := w.Header()
 	hdr["Content-Type"] = headerJSON
 	hdr["X-Content-Type-Options"] = headerNosniff
@@ -119,7 +125,6 @@ func (h *Handler) write(w http.ResponseWriter, rp reply, status int, b []byte) {
 		hdr.Set(signatureHeader, h.svc.cfg.Signing.signAnswer(status, date, b))
 	}
 	w.WriteHeader(status)
-	w.Write(b)
 }
 
 // allow applies the per-address rate limit and answers a refused request

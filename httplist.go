@@ -29,7 +29,8 @@ const maxPageLimit = 1000
 
 // listKeys answers every key, newest first, streamed a chunk at a time so
 // that memory does not grow with the organization; with ?limit= (and
-// ?cursor=) it answers one page and its nextCursor.
+// ?cursor=) it answers one page and its nextCursor. An unpaged list of
+// more than one chunk is a large answer (largeanswers.go).
 func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.actor(w, r)
 	if !ok {
@@ -54,6 +55,14 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
+	large := !paged && page.Next != "" // more than one chunk
+	if large {
+		release, ok := h.takeLargeSlot(w, r, reply{})
+		if !ok {
+			return
+		}
+		defer release()
+	}
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -72,6 +81,11 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 			first = false
 			if b, err = appendListedKey(b, k); err != nil {
 				panic(http.ErrAbortHandler) // cannot happen for stored keys; never send half a list as whole
+			}
+		}
+		if large {
+			if err := h.pace.wait(r.Context(), len(b)); err != nil {
+				panic(http.ErrAbortHandler) // the request went away: break the answer off
 			}
 		}
 		if _, err := w.Write(b); err != nil {

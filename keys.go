@@ -2,8 +2,6 @@ package licensing
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"math"
 	"sort"
@@ -164,16 +162,17 @@ type KeyPage struct {
 // the first page; else a KeyPage.Next). The actor must be the owner; plan
 // and active flag are not checked, so an owner can always see and revoke
 // keys. Validations still waiting in the batch are included. A cursor that
-// ListKeys did not make gives an error of code CodeInvalid.
+// ListKeys did not make for this organization (forged, altered, truncated,
+// or another organization's) gives an error of code CodeInvalid.
 func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit int) (KeyPage, error) {
 	if limit < 0 {
 		return KeyPage{}, &Error{Code: CodeInvalid, Message: "limit must not be negative"}
 	}
-	after, err := parseCursor(cursor)
+	org, err := s.owner(ctx, a, false)
 	if err != nil {
 		return KeyPage{}, err
 	}
-	org, err := s.owner(ctx, a, false)
+	after, err := s.parseCursor(org.ID, cursor)
 	if err != nil {
 		return KeyPage{}, err
 	}
@@ -188,38 +187,11 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit in
 	page := KeyPage{OrganizationID: org.ID, OrganizationName: org.Name}
 	if limit > 0 && len(keys) > limit {
 		keys = keys[:limit]
-		page.Next = formatCursor(keys[limit-1].Cursor())
+		page.Next = s.formatCursor(org.ID, keys[limit-1].Cursor())
 	}
 	s.rec.overlay(keys)
 	page.Keys = keys
 	return page, nil
-}
-
-// formatCursor encodes c as an opaque string: base64url of the creation
-// time (Unix nanoseconds, 8 bytes) and the 16 bytes of the key id.
-func formatCursor(c KeyCursor) string {
-	var b [24]byte
-	binary.BigEndian.PutUint64(b[:8], uint64(c.CreatedAt.UnixNano()))
-	id, _ := uuid.Parse(c.ID)
-	copy(b[8:], id[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-var errBadCursor = &Error{Code: CodeInvalid, Message: "cursor is not one this server made"}
-
-func parseCursor(s string) (KeyCursor, error) {
-	if s == "" {
-		return KeyCursor{}, nil
-	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) != 24 {
-		return KeyCursor{}, errBadCursor
-	}
-	id, err := uuid.FromBytes(b[8:])
-	if err != nil {
-		return KeyCursor{}, errBadCursor
-	}
-	return KeyCursor{CreatedAt: time.Unix(0, int64(binary.BigEndian.Uint64(b[:8]))).UTC(), ID: id.String()}, nil
 }
 
 // RevokeKey revokes the key with id for good. It is idempotent. An id that is
@@ -242,6 +214,7 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 	if err != nil {
 		return wrapErr("revoke key", err)
 	}
+	s.revocations.invalidate(k.OrganizationID)
 	s.emit(ctx, Event{Type: EventKeyRevoked, Time: k.RevokedAt, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 	return nil
@@ -251,25 +224,32 @@ func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
 // An unknown organization has none. It checks nobody: key ids are not
 // secrets, and self-hosted instances read this list with no credential.
 func (s *Service) RevokedKeyIDs(ctx context.Context, orgID string) ([]string, error) {
-	ids := []string{}
+	ids, _, err := s.revokedKeyIDs(ctx, orgID)
+	return ids, err
+}
+
+// revokedKeyIDs is RevokedKeyIDs, and how many keys the organization has.
+func (s *Service) revokedKeyIDs(ctx context.Context, orgID string) (ids []string, keys int, err error) {
+	ids = []string{}
 	var after KeyCursor
 	for {
-		keys, err := s.cfg.Store.ListKeys(ctx, orgID, after, listChunk)
+		page, err := s.cfg.Store.ListKeys(ctx, orgID, after, listChunk)
 		if err != nil {
-			return nil, wrapErr("list keys", err)
+			return nil, 0, wrapErr("list keys", err)
 		}
-		for _, k := range keys {
+		keys += len(page)
+		for _, k := range page {
 			if !k.Active {
 				ids = append(ids, k.ID)
 			}
 		}
-		if len(keys) < listChunk {
+		if len(page) < listChunk {
 			break
 		}
-		after = keys[len(keys)-1].Cursor()
+		after = page[len(page)-1].Cursor()
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids, keys, nil
 }
 
 // orgKey finds key id of organization orgID, answering ErrKeyNotFound alike

@@ -110,6 +110,10 @@ type Service struct {
 	events  *eventQueue  // the validate route's events; nil without OnEvent
 	expired *expiredKeys // keys whose EventKeyExpired was sent
 	dummy   string       // a digest no key has, verified against on a miss
+	// cursorKey authenticates list cursors (cursor.go).
+	cursorKey []byte
+	// revocations holds the encoded revocation lists (revocationcache.go).
+	revocations *revocationCache
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -139,6 +143,7 @@ func New(cfg Config) (*Service, error) {
 	} else if h, ok := cfg.Hasher.(*HMACHasher); ok {
 		fingerprint = h.fingerprint() // the default Hasher built by the caller
 	}
+	cursorSecret := cfg.Pepper
 	cfg.Pepper = nil // the hasher holds its own copy
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -167,7 +172,11 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Random == nil {
 		cfg.Random = rand.Reader
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000)}
+	if cursorSecret == nil {
+		cursorSecret = cfg.Signing.ed.Seed()
+	}
+	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000),
+		cursorKey: newCursorKey(cursorSecret), revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
 	}

@@ -21,8 +21,8 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 	if t.IsZero() {
 		return nil
 	}
-	if !t.After(importFrom) || !t.Before(importUntil) {
-		return &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
+	if !ValidExpiry(t) {
+		return ErrInvalidExpiry
 	}
 	if future && !t.After(now) {
 		return &Error{Code: CodeInvalid, Message: "expiresAt must be in the future (or null for a key that never expires)"}

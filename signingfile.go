@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/licensekit/licensing/internal/atomicfile"
 	"github.com/licensekit/licensing/internal/keyfile"
@@ -34,26 +35,11 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 	rsaPEM, rsaErr := os.ReadFile(rsaPath)
 	switch {
 	case errors.Is(edErr, fs.ErrNotExist) && errors.Is(rsaErr, fs.ErrNotExist):
-		keys, err := GenerateSigningKeys(2048)
-		if err != nil {
-			return nil, &Error{Code: CodeInternal, Message: "Could not generate signing keys.", Err: err}
+		keys, err := createSigningKeys(dir, edPath, rsaPath)
+		if errors.Is(err, fs.ErrExist) {
+			return loadSigningKeysCreatedElsewhere(dir, rsaPath)
 		}
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, wrapErr("signing keys", err)
-		}
-		for _, f := range []struct {
-			path string
-			key  crypto.Signer
-		}{{edPath, keys.ed}, {rsaPath, keys.rsa}} {
-			pemBytes, err := keyfile.Marshal(f.key)
-			if err != nil {
-				return nil, wrapErr("signing keys", err)
-			}
-			if err := atomicfile.Write(f.path, pemBytes); err != nil {
-				return nil, wrapErr("signing keys", err)
-			}
-		}
-		return keys, nil
+		return keys, err
 	case edErr != nil:
 		return nil, wrapErr("signing keys: "+signingKeyFileEd25519+" is missing or unreadable while "+signingKeyFileRSA+" exists", edErr)
 	case rsaErr != nil:
@@ -72,4 +58,44 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 		return nil, configError(err.Error())
 	}
 	return NewSigningKeys(edKey, rsaKey)
+}
+
+// createSigningKeys makes both keys and creates their files exclusively,
+// the Ed25519 one first: of several processes starting at once on one
+// directory, the one that creates it creates the RSA file too, and the
+// others get an error wrapping fs.ErrExist.
+func createSigningKeys(dir, edPath, rsaPath string) (*SigningKeys, error) {
+	keys, err := GenerateSigningKeys(2048)
+	if err != nil {
+		return nil, &Error{Code: CodeInternal, Message: "Could not generate signing keys.", Err: err}
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, wrapErr("signing keys", err)
+	}
+	for _, f := range []struct {
+		path string
+		key  crypto.Signer
+	}{{edPath, keys.ed}, {rsaPath, keys.rsa}} {
+		pemBytes, err := keyfile.Marshal(f.key)
+		if err != nil {
+			return nil, wrapErr("signing keys", err)
+		}
+		if err := atomicfile.Create(f.path, pemBytes); err != nil {
+			return nil, wrapErr("signing keys", err)
+		}
+	}
+	return keys, nil
+}
+
+// loadSigningKeysCreatedElsewhere loads the keys that another process
+// created while this one tried to: it waits up to ten seconds for that
+// process's second file, then loads both.
+func loadSigningKeysCreatedElsewhere(dir, rsaPath string) (*SigningKeys, error) {
+	for i := 0; i < 100; i++ {
+		if _, err := os.Stat(rsaPath); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return LoadOrCreateSigningKeys(dir)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/matryer/is"
@@ -34,4 +35,32 @@ func TestLoadOrCreateSigningKeys(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "signing-ed25519.pem"), []byte("not a key"), 0o600)
 	_, err = licensing.LoadOrCreateSigningKeys(dir)
 	is.True(err != nil) // a damaged file is an error too
+}
+
+// TestLoadOrCreateSigningKeysRace: callers starting at once on one new
+// directory all get the one pair of keys that ends up in it.
+func TestLoadOrCreateSigningKeysRace(t *testing.T) {
+	is := is.New(t)
+	dir := filepath.Join(t.TempDir(), "keys")
+	const n = 8
+	kids := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k, err := licensing.LoadOrCreateSigningKeys(dir)
+			if errs[i] = err; err == nil {
+				kids[i] = k.KeyID()
+			}
+		}()
+	}
+	wg.Wait()
+	final, err := licensing.LoadOrCreateSigningKeys(dir)
+	is.NoErr(err)
+	for i := range n {
+		is.NoErr(errs[i])
+		is.Equal(kids[i], final.KeyID()) // every caller serves the key on disk
+	}
 }

@@ -162,6 +162,10 @@ type Store struct {
 
 	mu       sync.Mutex // reservations of ids and lookup values being created
 	reserved map[string]bool
+	// revoke orders revocations: each checks, logs and applies its record
+	// before the next checks, so that of concurrent revocations of a key
+	// the one memory keeps (the first) is the one the log replays.
+	revoke sync.Mutex
 
 	failed     atomic.Pointer[error]
 	compacting atomic.Bool
@@ -636,6 +640,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
+	if !licensing.ValidExpiry(k.ExpiresAt) {
+		return licensing.ErrInvalidExpiry // the codec could not read it back
+	}
 	if err := s.writable(); err != nil {
 		return err
 	}
@@ -710,6 +717,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 	if err := s.writable(); err != nil {
 		return licensing.Key{}, err
 	}
+	s.revoke.Lock()
+	defer s.revoke.Unlock()
 	s.apply.RLock()
 	defer s.apply.RUnlock()
 	k, err := s.mem.KeyByID(ctx, id)

@@ -213,6 +213,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
+	if !licensing.ValidExpiry(k.ExpiresAt) {
+		return licensing.ErrInvalidExpiry
+	}
 	_, err := s.pool.Exec(ctx, insertKey, insertArgs(k)...)
 	if isUniqueViolation(err) {
 		return licensing.ErrDuplicateKey

@@ -209,3 +209,32 @@ func TestNewDataDirOverADatabaseWithKeys(t *testing.T) {
 	_, jwksC := c.do(t, "GET", "/api/v1/licensing/public-keys", "", "")
 	is.Equal(jwksA, jwksC) // the same keys: tokens from either verify with both
 }
+
+// TestEmptyDatabaseUnderADataDirThatIssuedKeys: a server whose data
+// directory recorded issued keys (keys-issued.json) and whose -dsn now
+// names an empty database (a new one, a wrong DSN) refuses to start,
+// naming the record and how to start over; with the database that holds
+// the keys it starts.
+func TestEmptyDatabaseUnderADataDirThatIssuedKeys(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	_, _, empty := newStore(t)
+	cfg := writeConfig(t)
+	data := t.TempDir()
+	cmd := exec.Command(buildServer(t), "-addr", "127.0.0.1:0", "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data)
+	cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32))
+	p := harness.StartTB(t, cmd, harness.Config{})
+	a := &server{url: p.URL, cmd: p.Cmd, logs: p.Log}
+	status, _ := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+	is.Equal(status, 201)
+	harness.StopTB(t, p)
+
+	cmd = exec.Command(buildServer(t), "-addr", "127.0.0.1:0", "-store", "postgres", "-dsn", empty, "-config", cfg, "-data", data)
+	cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32))
+	out, err := cmd.CombinedOutput()
+	is.True(err != nil) // refused
+	is.True(strings.Contains(string(out), "the store (-store postgres) does not hold that key"))
+	is.True(strings.Contains(string(out), "remove "+filepath.Join(data, "keys-issued.json")))
+
+	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data) // the right database
+}

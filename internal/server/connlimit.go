@@ -61,8 +61,8 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		n := l.open[addr]
 		if n >= l.max {
 			l.mu.Unlock()
+			l.refused.Add(1) // counted before the close, which the refused client can see
 			c.Close()
-			l.refused.Add(1)
 			l.warnOnce(addr)
 			continue
 		}

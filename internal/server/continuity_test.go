@@ -123,3 +123,129 @@ func TestExternalStoreWithNewDataDir(t *testing.T) {
 
 	runMain(t, main(data2, true)) // the operator asks for new keys
 }
+
+// TestLostStoreRefusesToStart: a data directory that issued keys records
+// it (keys-issued.json, with the first key's id). A start where the store
+// is missing (a volume that did not mount), empty, or another store is
+// refused, naming the record and how to start over; nothing is created in
+// the store's place. Removing the record starts over on purpose.
+func TestLostStoreRefusesToStart(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg, data := filepath.Join(dir, "config.json"), filepath.Join(dir, "data")
+	writeConfig(t, cfg, "business")
+	p := start(t, nil, "-config", cfg, "-data", data)
+	marker := filepath.Join(data, "keys-issued.json")
+	_, err := os.Stat(marker)
+	is.True(os.IsNotExist(err)) // a first start issued nothing yet
+	status, created, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{}`)
+	is.Equal(status, 201)
+	key, id := created["licenseKey"].(string), created["id"].(string)
+	b, err := os.ReadFile(marker)
+	is.NoErr(err)                            // written by the first key, before its 201
+	is.True(strings.Contains(string(b), id)) // naming it
+	p.stop(t)
+
+	store := filepath.Join(data, "store")
+	away := filepath.Join(dir, "store-away")
+	is.NoErr(os.Rename(store, away))
+	other := filepath.Join(t.TempDir(), "other") // a store of another deployment, without the key
+	start(t, nil, "-config", cfg, "-data", other).stop(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T)
+		want  string
+	}{
+		{"missing", func(t *testing.T) {}, "the store directory " + store + " is missing"},
+		{"empty", func(t *testing.T) { is.NoErr(os.Mkdir(store, 0o700)) }, "the store directory " + store + " is empty"},
+		{"another store", func(t *testing.T) { is.NoErr(os.Rename(filepath.Join(other, "store"), store)) }, "the store " + store + " does not hold that key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			os.RemoveAll(store)
+			tc.setup(t)
+			line := refusedOrStarted(t, nil, "-config", cfg, "-data", data)
+			is.True(line != "")                                                  // refused
+			is.True(strings.Contains(line, tc.want))                             // names what is missing
+			is.True(strings.Contains(line, "every issued key would answer 401")) // and what it would cost
+			is.True(strings.Contains(line, "remove "+marker))                    // and how to start over
+			if tc.name == "missing" {
+				_, err := os.Stat(store)
+				is.True(os.IsNotExist(err)) // nothing was created in its place
+			}
+		})
+	}
+
+	is.NoErr(os.RemoveAll(store))
+	is.NoErr(os.Rename(away, store)) // the volume mounts again
+	p = start(t, nil, "-config", cfg, "-data", data)
+	status, _, _ = p.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 200) // every key is back
+	p.stop(t)
+
+	is.NoErr(os.Remove(marker)) // a directory from before the record: the store says keys were issued
+	start(t, nil, "-config", cfg, "-data", data).stop(t)
+	b, err = os.ReadFile(marker)
+	is.NoErr(err) // written again at start
+	is.True(strings.Contains(string(b), id))
+
+	is.NoErr(os.RemoveAll(store)) // starting over on purpose: the documented step
+	is.NoErr(os.Remove(marker))
+	p = start(t, nil, "-config", cfg, "-data", data)
+	status, _, _ = p.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(status, 401) // the old keys are gone, as asked
+	status, _, _ = p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{}`)
+	is.Equal(status, 201) // and the new store issues keys
+	_, err = os.Stat(marker)
+	is.NoErr(err)
+
+	t.Run("the memory store is exempt", func(t *testing.T) {
+		p.stop(t)
+		start(t, nil, "-config", cfg, "-data", data, "-store", "memory").stop(t)
+	})
+}
+
+// TestExternalStoreLostUnderADataDir: a store that lives outside the data
+// directory (pgstore) and is replaced by an empty one (a new database, a
+// wrong DSN) while the data directory recorded issued keys is refused too,
+// before the store records anything.
+func TestExternalStoreLostUnderADataDir(t *testing.T) {
+	is := is.New(t)
+	cfg, _ := configured(t)
+	data := filepath.Join(t.TempDir(), "data")
+	shared := &pgLike{MemoryStore: licensing.NewMemoryStore()}
+	main := func() *server.Main {
+		return &server.Main{ConfigPath: cfg, DataDir: data, StoreKind: "pg", TokenLifetime: time.Hour,
+			SigningKeyOverlap: time.Hour, Getenv: func(string) string { return "" },
+			Stores: map[string]func(context.Context) (licensing.Store, io.Closer, error){
+				"pg": func(context.Context) (licensing.Store, io.Closer, error) { return shared, nil, nil },
+			}}
+	}
+	p := runMain(t, main())
+	p.create(t)
+	p.stop(t)
+
+	shared = &pgLike{MemoryStore: licensing.NewMemoryStore()} // an empty database
+	m := main()
+	logs := &harness.Buffer{}
+	m.Addr, m.Stderr = "127.0.0.1:0", logs
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- m.Run(ctx, make(chan os.Signal, 1)) }()
+	var err error
+	for err == nil {
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Millisecond):
+			if _, up := harness.ListenAddr(logs.String()); up {
+				cancel()
+				t.Fatal("the server started over an empty store")
+			}
+		}
+	}
+	is.True(strings.Contains(err.Error(), "the store (-store pg) does not hold that key"))
+	is.True(strings.Contains(err.Error(), "remove "+filepath.Join(data, "keys-issued.json")))
+	is.Equal(shared.fp, "") // the empty database recorded no pepper
+}

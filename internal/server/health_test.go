@@ -28,6 +28,20 @@ type inproc struct {
 	logs   *harness.Buffer
 	client *http.Client
 	cancel context.CancelFunc // SIGTERM
+	done   chan error         // Run's result, once it returns
+}
+
+// stop is SIGTERM, and waits until Run has returned (the data directory's
+// lock is released).
+func (p *inproc) stop(t *testing.T) {
+	t.Helper()
+	p.cancel()
+	select {
+	case err := <-p.done:
+		p.done <- err
+	case <-time.After(20 * time.Second):
+		t.Fatal("server did not stop")
+	}
 }
 
 // runMain runs m until the test ends and waits until it listens.
@@ -41,11 +55,13 @@ func runMain(t *testing.T, m *server.Main) *inproc {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	done := make(chan error, 1)
+	p.done = done
 	go func() { done <- m.Run(ctx, p.reload) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			done <- err
 		case <-time.After(20 * time.Second):
 			t.Error("server did not stop")
 		}

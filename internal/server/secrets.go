@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -202,7 +203,8 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 	type slot struct {
 		alg, path string
 		key       crypto.Signer
-		generated bool
+		generate  bool // missing, and may be made
+		generated bool // made by this start (else taken from another that made it first)
 	}
 	slots := []*slot{{alg: licensing.AlgEdDSA, path: edPath}, {alg: licensing.AlgRS256, path: rsaPath}}
 	for _, s := range slots {
@@ -225,15 +227,14 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 			return nil, fmt.Errorf("signing key %s is missing, and so is %s, but the store already holds keys: tokens and signed answers were issued with the lost key; restore both files, or start with -rotate-signing-keys to make a new key",
 				s.path, recPath)
 		}
-		if s.alg == licensing.AlgEdDSA {
-			_, s.key, err = ed25519.GenerateKey(rand.Reader)
-		} else {
-			s.key, err = rsa.GenerateKey(rand.Reader, 2048)
+		s.generate = true
+	}
+	for _, s := range slots {
+		if s.generate {
+			if s.key, s.generated, err = m.createKeyFile(s.alg, s.path); err != nil {
+				return nil, err
+			}
 		}
-		if err != nil {
-			return nil, err
-		}
-		s.generated = true
 	}
 	ed, rk, err := keyfile.Pair(edPath, slots[0].key, rsaPath, slots[1].key)
 	if err != nil {
@@ -298,20 +299,49 @@ func (m *Main) signingKeys(create bool) (*licensing.SigningKeys, error) {
 		return keys, nil
 	}
 	for _, s := range slots {
-		if !s.generated {
-			continue
+		switch {
+		case s.generated:
+			m.logger.Info("generated a signing key", "file", s.path, "alg", s.alg, "kid", kid[s.alg])
+		case s.generate:
+			m.logger.Info("took the signing key another server created at the same time", "file", s.path, "alg", s.alg, "kid", kid[s.alg])
 		}
-		b, err := keyfile.Marshal(s.key)
-		if err != nil {
-			return nil, err
-		}
-		if err := atomicfile.Write(s.path, b); err != nil {
-			return nil, err
-		}
-		m.logger.Info("generated a signing key", "file", s.path, "alg", s.alg, "kid", kid[s.alg])
 	}
 	b, _ := json.MarshalIndent(next, "", "  ")
 	return keys, atomicfile.Write(recPath, append(b, '\n'))
+}
+
+// createKeyFile makes a key of alg and creates path with it, exclusively:
+// when another process (a server with another data directory and the same
+// -signing-key) created path first, its key is read and returned instead,
+// so that every server sharing the file signs with one key. made reports
+// whether the key is this call's.
+func (m *Main) createKeyFile(alg, path string) (key crypto.Signer, made bool, err error) {
+	if alg == licensing.AlgEdDSA {
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+	} else {
+		key, err = rsa.GenerateKey(rand.Reader, 2048)
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	b, err := keyfile.Marshal(key)
+	if err != nil {
+		return nil, false, err
+	}
+	err = atomicfile.Create(path, b)
+	if err == nil {
+		return key, true, nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return nil, false, fmt.Errorf("create signing key %s: %w", path, err)
+	}
+	if key, err = keyfile.Read(path); err != nil {
+		return nil, false, err
+	}
+	if key == nil { // created and removed again since: not a race to settle here
+		return nil, false, fmt.Errorf("signing key %s appeared and disappeared while this server was creating it: is another process rotating it?", path)
+	}
+	return key, false, nil
 }
 
 func containsKID(keys []recordedKey, kid string) bool {

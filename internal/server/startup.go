@@ -24,11 +24,14 @@ import (
 // when the store holds keys). Nothing is
 // written before the lock is held, and nothing that depends on a failed step
 // is written after it. The demo owner is saved and its token printed only
-// once the server listens (announce).
+// once the server listens (announce). Where <data>/keys-issued.json records
+// that keys were issued, a store that is missing, empty or without the key
+// it names is refused before anything is written (issued.go).
 
 // started is what a start prepared for Run.
 type started struct {
 	cfg      *FileConfig
+	issued   bool // <data>/keys-issued.json exists (or was written by this start)
 	pepper   []byte
 	signing  *licensing.SigningKeys
 	health   func() error // the store's health; nil is healthy
@@ -45,6 +48,14 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		return nil, fmt.Errorf("data directory %s holds an unfinished restore (%s): empty it and run restore again", m.DataDir, restoreMarker)
 	}
 	m.removeLeftovers()
+	issued, err := m.readIssued()
+	if err != nil {
+		return nil, err
+	}
+	storeDir := filepath.Join(m.DataDir, "store")
+	if err := m.checkStoreDir(issued, storeDir); err != nil {
+		return nil, err
+	}
 	cfg, announce, err := m.loadConfig()
 	if err != nil {
 		return nil, err
@@ -56,14 +67,13 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	if err != nil {
 		return nil, err
 	}
-	storeDir := filepath.Join(m.DataDir, "store")
 	if pep.fresh {
 		// The pepper file is missing: a first start, or a lost pepper. A
 		// store that holds keys is refused before anything records the
 		// new pepper; otherwise the pepper is saved before any store
 		// records its fingerprint, so a start killed after that point
 		// leaves a pepper file that matches.
-		if err := m.checkFreshPepper(ctx, &pep, storeDir, cfg); err != nil {
+		if err := m.checkFreshPepper(ctx, &pep, storeDir, cfg, issued); err != nil {
 			return nil, err
 		}
 	}
@@ -75,6 +85,9 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		return nil, err
 	}
 	signing, err := func() (*licensing.SigningKeys, error) {
+		if err := m.checkIssued(ctx, issued, m.store); err != nil {
+			return nil, err
+		}
 		if err := m.checkPepper(ctx, &pep, m.store); err != nil {
 			return nil, err
 		}
@@ -82,7 +95,16 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.storeHadData = held
+		m.storeHadData = held != nil
+		if held != nil && issued == nil && m.StoreKind != "memory" {
+			// A directory from before the record, or a start killed
+			// between a first key and its record: the store says keys
+			// were issued.
+			issued = &issuedRecord{KeyID: held.ID, OrganizationID: held.OrganizationID, Since: held.CreatedAt.UTC()}
+			if err := m.writeIssued(*issued); err != nil {
+				return nil, err
+			}
+		}
 		return m.signingKeys(true)
 	}()
 	if err != nil {
@@ -95,18 +117,23 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	kid := kids(signing)
 	m.logger.Info("tokens", "issuer", m.policy(cfg).Issuer, "default_alg", licensing.AlgRS256,
 		"rs256_kid", kid[licensing.AlgRS256], "eddsa_kid", kid[licensing.AlgEdDSA])
-	return &started{cfg: cfg, pepper: pep.value, signing: signing, health: health, announce: announce}, nil
+	return &started{cfg: cfg, issued: issued != nil, pepper: pep.value, signing: signing, health: health, announce: announce}, nil
 }
 
 // checkFreshPepper refuses a fresh pepper (its file is missing) when the
-// store already holds keys, then saves it. The store is opened here without
-// recording the pepper, and closed again unless it is the memory store.
-func (m *Main) checkFreshPepper(ctx context.Context, pep *pepper, storeDir string, cfg *FileConfig) error {
+// store already holds keys, or lacks the key the data directory records as
+// issued, then saves it. The store is opened here without recording the
+// pepper, and closed again unless it is the memory store.
+func (m *Main) checkFreshPepper(ctx context.Context, pep *pepper, storeDir string, cfg *FileConfig, issued *issuedRecord) error {
 	if m.StoreKind != "memory" {
 		if _, err := m.openStore(ctx, storeDir, ""); err != nil {
 			return err
 		}
-		held, err := holdsKeys(ctx, m.store, cfg)
+		err := m.checkIssued(ctx, issued, m.store)
+		var held *licensing.Key
+		if err == nil {
+			held, err = holdsKeys(ctx, m.store, cfg)
+		}
 		if m.closer != nil {
 			m.closer.Close()
 		}
@@ -114,45 +141,43 @@ func (m *Main) checkFreshPepper(ctx context.Context, pep *pepper, storeDir strin
 		if err != nil {
 			return err
 		}
-		if held {
+		if held != nil {
 			return pep.mismatch() // never a new pepper over issued keys
 		}
 	}
 	return pep.save()
 }
 
-// holdsKeys reports whether store holds a key of an organization of cfg: a
-// store with keys has issued what a lost pepper or signing key would break.
-func holdsKeys(ctx context.Context, store licensing.Store, cfg *FileConfig) (bool, error) {
+// holdsKeys returns a key of an organization of cfg that store holds, or
+// nil: a store with keys has issued what a lost pepper or signing key
+// would break.
+func holdsKeys(ctx context.Context, store licensing.Store, cfg *FileConfig) (*licensing.Key, error) {
 	for _, o := range cfg.Organizations {
 		keys, err := store.ListKeys(ctx, o.ID, licensing.KeyCursor{}, 1)
 		if err != nil {
-			return false, fmt.Errorf("look for keys in the store: %w", err)
+			return nil, fmt.Errorf("look for keys in the store: %w", err)
 		}
 		if len(keys) > 0 {
-			return true, nil
+			return &keys[0], nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
-// lockDataDir creates the data directory (mode 0700) and takes an exclusive
-// flock on <data>/.lock, held until unlock: a second server on the same
-// directory fails here, before it reads or writes anything else.
+// lockDataDir creates the data directory (mode 0700), checks that no other
+// user owns or may write it, takes an exclusive flock on <data>/.lock, held
+// until unlock (a second server on the same directory fails here, before it
+// reads or writes anything else), and checks the files the start will read
+// (datadir.go).
 func (m *Main) lockDataDir() error {
 	if err := os.MkdirAll(m.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}
-	// An existing directory open to others (made by mkdir or a volume) is
-	// made private: it holds the pepper, the signing keys and the admin
-	// socket. One the server may write but not chmod (a volume owned by
-	// root) is used as it is, with a warning: every file in it is 0600 and
-	// the admin socket is private from the start.
-	if fi, err := os.Stat(m.DataDir); err == nil && fi.Mode().Perm()&0o077 != 0 {
-		if err := os.Chmod(m.DataDir, 0o700); err != nil {
-			m.logger.Warn("data directory is open to other users and cannot be made private (mode 0700); its files are 0600",
-				"dir", m.DataDir, "mode", fi.Mode().Perm().String(), "err", err)
-		}
+	// Owned by the server's user, and made private if it is open to others
+	// (made by mkdir or a volume): it holds the pepper, the signing keys
+	// and the admin socket (datadir.go).
+	if err := m.checkDataDir(); err != nil {
+		return err
 	}
 	path := filepath.Join(m.DataDir, ".lock")
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
@@ -167,7 +192,7 @@ func (m *Main) lockDataDir() error {
 		return fmt.Errorf("lock %s: %w", path, err)
 	}
 	m.lock = f
-	return nil
+	return m.checkStateFiles()
 }
 
 // removeLeftovers removes what a server killed half-way through left in the

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/licensekit/licensing/internal/harness"
@@ -22,7 +23,17 @@ import (
 // (false); it never fails the test itself.
 func spawn(t *testing.T, env []string, args ...string) (*proc, bool) {
 	t.Helper()
-	h, err := harness.Start(serverCmd(env, args...), harness.Config{})
+	return spawnAs(t, serverBin, nil, env, args...)
+}
+
+// spawnAs is spawn with another copy of the binary, run as cred's user
+// when cred is not nil.
+func spawnAs(t *testing.T, bin string, cred *syscall.Credential, env []string, args ...string) (*proc, bool) {
+	t.Helper()
+	cmd := serverCmd(env, args...)
+	cmd.Path, cmd.Args[0] = bin, bin
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	h, err := harness.Start(cmd, harness.Config{})
 	if err != nil && !errors.Is(err, harness.ErrExited) {
 		t.Fatalf("server neither listened nor exited: %v", err)
 	}
@@ -119,6 +130,47 @@ func TestSimultaneousFirstStarts(t *testing.T) {
 	is.Equal(status, 200) // the survivor's owner token works
 	status, _, _ = p.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+created["licenseKey"].(string)+`"}`)
 	is.Equal(status, 200) // and the pepper on disk is the one the key was made with
+}
+
+// TestSimultaneousFirstStartsShareASigningKey: servers with data
+// directories of their own, started at once with one -signing-key and
+// -rsa-signing-key path that does not exist yet (shared storage, several
+// servers on one database), all serve the same keys: the files are created
+// exclusively, and a server that lost the race takes the winner's key.
+func TestSimultaneousFirstStartsShareASigningKey(t *testing.T) {
+	is := is.New(t)
+	shared := t.TempDir()
+	ed, rs := filepath.Join(shared, "ed25519.pem"), filepath.Join(shared, "rsa.pem")
+	const n = 8
+	procs := make([]*proc, n)
+	up := make([]bool, n)
+	var wg sync.WaitGroup
+	for i := range procs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			procs[i], up[i] = spawn(t, nil, "-data", filepath.Join(t.TempDir(), "data"), "-store", "memory",
+				"-signing-key", ed, "-rsa-signing-key", rs)
+		}()
+	}
+	wg.Wait()
+	var want []string
+	generated := 0
+	for i, p := range procs {
+		is.True(up[i]) // every server starts
+		kids := kidsOf(t, p)
+		if want == nil {
+			want = kids
+		}
+		is.Equal(kids, want) // and serves the same keys
+		generated += strings.Count(p.logs.String(), "generated a signing key")
+	}
+	is.Equal(generated, 2) // one Ed25519 and one RSA key were made, by whoever came first
+	for _, p := range procs {
+		p.stop(t)
+	}
+	p := start(t, nil, "-data", filepath.Join(t.TempDir(), "data"), "-store", "memory", "-signing-key", ed, "-rsa-signing-key", rs)
+	is.Equal(kidsOf(t, p), want) // the files hold the keys they served
 }
 
 func TestFailedFirstStartShowsTokenNextTime(t *testing.T) {

@@ -3,7 +3,9 @@
 // directory, creates N keys in one organization, then sends C concurrent
 // unpaged list requests (each answer read to its end) and samples the
 // server's resident memory (VmRSS) every 5 ms. It prints the resident
-// memory before the lists, the peak during them, and the difference.
+// memory before the lists, the peak during them, and the difference. The
+// server writes at most two large answers at once (HandlerConfig.
+// MaxLargeAnswers): a list answered 503 is asked again after Retry-After.
 //
 //	go run ./internal/cmd/listmem -keys 50000 -c 8
 //
@@ -136,15 +138,13 @@ func run(n, conns, rounds int, store string) error {
 			}
 		}
 	}()
-	var bytesRead atomic.Int64
+	var bytesRead, busy atomic.Int64
 	for r := 0; r < rounds; r++ {
 		for c := 0; c < conns; c++ {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				req, _ := http.NewRequest("GET", url, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				res, err := client.Do(req)
+				res, err := listOnce(client, url, token, &busy)
 				if err != nil {
 					errs <- err
 					return
@@ -172,10 +172,34 @@ func run(n, conns, rounds int, store string) error {
 	default:
 	}
 	mb := func(v int64) float64 { return float64(v) / (1 << 20) }
-	fmt.Printf("lists: %d rounds of %d concurrent, %.1f MB of answers each\n", rounds, conns, mb(bytesRead.Load())/float64(rounds*conns))
+	fmt.Printf("lists: %d rounds of %d concurrent, %.1f MB of answers each, %d answers 503 (busy) and asked again\n",
+		rounds, conns, mb(bytesRead.Load())/float64(rounds*conns), busy.Load())
 	fmt.Printf("resident before lists %.1f MB, peak during %.1f MB, growth %.1f MB (peak/before %.2f)\n",
 		mb(before), mb(peak.Load()), mb(peak.Load()-before), float64(peak.Load())/float64(before))
 	return nil
+}
+
+// listOnce sends an unpaged list request; a 503 (every large-answer slot
+// taken) is asked again after its Retry-After, at most 100 times, and
+// counted in busy.
+func listOnce(client *http.Client, url, token string, busy *atomic.Int64) (*http.Response, error) {
+	for range 100 {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		res, err := client.Do(req)
+		if err != nil || res.StatusCode != http.StatusServiceUnavailable {
+			return res, err
+		}
+		io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		busy.Add(1)
+		wait, err := strconv.Atoi(res.Header.Get("Retry-After"))
+		if err != nil || wait < 1 || wait > 60 {
+			return nil, fmt.Errorf("list: 503 with Retry-After %q", res.Header.Get("Retry-After"))
+		}
+		time.Sleep(time.Duration(wait) * time.Second)
+	}
+	return nil, errors.New("list: 503 a hundred times")
 }
 
 // rss returns the resident memory of process pid in bytes.

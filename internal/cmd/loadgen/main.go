@@ -16,6 +16,14 @@
 //
 //	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
 //	go run ./internal/cmd/loadgen -route validate -c 32 -d 5s -rounds 3
+//	go run ./internal/cmd/loadgen -route revocations -c 8 -d 5s -rounds 3
+//
+// With -route revocations it starts the reference server on the memory
+// store, makes one organization of -revoked revoked and -live live keys,
+// and measures validate's latency with wrk alone and under a flood of the
+// revocations route (-flood-c connections; plain, then with a nonce per
+// request) and under -list-c concurrent unpaged lists of the organization
+// (see revocations.go).
 //
 // Traffic goes only to 127.0.0.1, is bounded in time, and stops by itself.
 package main
@@ -40,7 +48,7 @@ import (
 )
 
 func main() {
-	route := flag.String("route", "create", "create or validate")
+	route := flag.String("route", "create", "create, validate or revocations")
 	conns := flag.Int("c", 32, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "duration per store")
 	stores := flag.String("stores", "memory,file", "stores to measure, the first is the baseline")
@@ -48,11 +56,29 @@ func main() {
 	keys := flag.Int("keys", 2000, "validate: keys per server")
 	targets := flag.String("targets", "floor,memory,file,memory+reqlog", "validate: servers, the floor first")
 	profile := flag.String("profile", "", "validate: directory for a CPU profile of each server")
-	wrk := flag.String("wrk", "wrk", "validate: the wrk binary")
+	wrk := flag.String("wrk", "wrk", "validate, revocations: the wrk binary")
+	revoked := flag.Int("revoked", 25_000, "revocations: revoked keys in the organization")
+	live := flag.Int("live", 25_000, "revocations: live keys in the organization (validated, and listed with the revoked ones)")
+	floodConns := flag.Int("flood-c", 12, "revocations: connections flooding the revocations route")
+	listConns := flag.Int("list-c", 4, "revocations: concurrent unpaged lists of the organization")
 	serve, size := floorFlags(flag.CommandLine)
 	flag.Parse()
 	if *serve {
 		if err := serveFloor(*size); err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *route == "revocations" {
+		if *rounds < 1 || *rounds > 20 || *dur > 5*time.Minute || *conns > 1024 || *live < 1 || *revoked < 0 ||
+			*revoked+*live > 1_000_000 || *floodConns < 1 || *floodConns > 256 || *listConns < 1 || *listConns > 64 {
+			fmt.Fprintln(os.Stderr, "loadgen: -rounds 1 to 20, -d at most 5m, -c at most 1024, -live at least 1, -revoked+-live at most 1,000,000, -flood-c 1 to 256, -list-c 1 to 64")
+			os.Exit(2)
+		}
+		err := runRevocations(revocationsFlags{conns: *conns, rounds: *rounds, keys: *live, revoked: *revoked,
+			floodConns: *floodConns, listConns: *listConns, dur: *dur, wrk: *wrk})
+		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)
 		}

@@ -1,12 +1,16 @@
 package licensing_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -121,28 +125,96 @@ func TestListAfterRevokeAndValidationsWhilePaging(t *testing.T) {
 	is.Equal(got, ids[2:4])
 	is.Equal(r.body["keys"].([]any)[1].(map[string]any)["active"], false) // the revocation shows
 	r = e.do(t, "GET", keysPath+"?limit=2&cursor="+*next, "t-other", "")
-	is.Equal(r.status, 200)
-	got, _ = listedIDs(t, r.raw)
-	is.Equal(len(got), 0) // a cursor is a position, not a credential: another owner sees only their own organization
+	is.Equal(r.status, 400) // a cursor is good only for the organization it was made for
 }
 
-// failingList fails every ListKeys call after the first n.
+// TestListCursorsAreAuthenticated: a cursor the server did not make for
+// this organization is a 400, whatever its shape: the old unauthenticated
+// 24-byte form, random bytes of the right length, a real cursor altered,
+// truncated or lengthened, another organization's, or one of unbounded
+// size; a real cursor pages.
+func TestListCursorsAreAuthenticated(t *testing.T) {
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.OwnerRateLimit = licensing.Unlimited })
+	for i := range 3 {
+		e.create(t, "t-owner", fmt.Sprint("k", i))
+		e.clock.Add(time.Second)
+	}
+	first := e.do(t, "GET", keysPath+"?limit=1", "t-owner", "")
+	real := first.body["nextCursor"].(string)
+	raw, err := base64.RawURLEncoding.DecodeString(real)
+	if err != nil || len(raw) != 40 {
+		t.Fatalf("a cursor is 40 bytes, a position and a MAC: %q", real)
+	}
+	flip := func(i int) string {
+		b := bytes.Clone(raw)
+		b[i] ^= 1
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	oldForm := base64.RawURLEncoding.EncodeToString(raw[:24]) // position only, as cursors were made before
+	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features["selfHostingLicense"] = true })
+	e.create(t, "t-other", "theirs")
+	e.create(t, "t-other", "theirs too")
+	other := e.do(t, "GET", keysPath+"?limit=1", "t-other", "").body["nextCursor"].(string)
+	for _, tc := range []struct {
+		name, cursor string
+		status       int
+	}{
+		{"real", real, 200},
+		{"old unauthenticated form", oldForm, 400},
+		{"zeros", base64.RawURLEncoding.EncodeToString(make([]byte, 40)), 400},
+		{"time changed", flip(3), 400},
+		{"id changed", flip(20), 400},
+		{"mac changed", flip(39), 400},
+		{"truncated", real[:len(real)-1], 400},
+		{"truncated to a whole byte", base64.RawURLEncoding.EncodeToString(raw[:39]), 400},
+		{"lengthened", real + "A", 400},
+		{"padded", base64.URLEncoding.EncodeToString(raw), 400},
+		{"another organization's", other, 400},
+		{"huge", strings.Repeat("A", 4000), 400},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "GET", keysPath+"?limit=1&cursor="+tc.cursor, "t-owner", "")
+			is.Equal(r.status, tc.status) // only the server's own cursor for this organization pages
+			if tc.status == 400 {
+				is.Equal(r.body["error"], "cursor is not one this server made")
+			}
+		})
+	}
+}
+
+// failingList counts ListKeys calls and fails every call after the first
+// n; with held set, such a call instead says so on waiting and waits until
+// held is closed.
 type failingList struct {
 	licensing.Store
-	mu    sync.Mutex
-	calls int
-	n     int
+	mu      sync.Mutex
+	calls   int
+	n       int
+	held    chan struct{}
+	waiting chan struct{}
 }
 
 func (f *failingList) ListKeys(ctx context.Context, org string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.n > 0 && f.calls > f.n
+	held := f.held
 	f.mu.Unlock()
-	if fail {
+	if fail && held != nil {
+		f.waiting <- struct{}{}
+		<-held
+	} else if fail {
 		return nil, errors.New("disk on fire")
 	}
 	return f.Store.ListKeys(ctx, org, after, limit)
+}
+
+// listCalls returns how many ListKeys calls f has seen.
+func (f *failingList) listCalls() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.calls
 }
 
 // TestListStreamBrokenByAStoreError: once the 200 is sent, a store error
@@ -189,4 +261,31 @@ func TestCursorWithoutLimitPages(t *testing.T) {
 	next, present := rest.body["nextCursor"]
 	is.True(present)    // paged
 	is.Equal(next, nil) // and this was the last page
+}
+
+// FuzzListQuery sends arbitrary limit and cursor parameters to the list
+// route.
+func FuzzListQuery(f *testing.F) {
+	e, _ := fuzzEnv(f)
+	for _, s := range [][2]string{{"", ""}, {"1", ""}, {"0", ""}, {"1000", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, {"-1", "x"}, {"5", "////"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, limit, cursor string) {
+		q := url.Values{"limit": {limit}, "cursor": {cursor}}
+		status, _, raw := post(t, e, "GET", keysPath+"?"+q.Encode(), "t-owner", "", nil)
+		if status >= 500 {
+			t.Fatalf("%d for limit %q cursor %q: %s", status, limit, cursor, raw)
+		}
+		if status == http.StatusOK {
+			var m struct {
+				Keys       []map[string]any `json:"keys"`
+				NextCursor *string          `json:"nextCursor"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil || m.Keys == nil {
+				t.Fatalf("200 answer of another shape: %q", raw)
+			}
+			return
+		}
+		checkErrorAnswer(t, status, raw)
+	})
 }
