@@ -44,6 +44,6 @@ func TestCheckStorePepperIsBounded(t *testing.T) {
 		is.True(err != nil)
 		is.True(errors.Is(err, context.DeadlineExceeded))
 		is.True(strings.Contains(err.Error(), "did not answer the pepper check within 20ms")) // the cause
-		is.True(strings.Contains(err.Error(), "check that the store is reachable"))          // and the fix
+		is.True(strings.Contains(err.Error(), "check that the store is reachable"))           // and the fix
 	}
 }
