@@ -11,10 +11,12 @@
 //
 //   - [Service] (licensing.go) is the key lifecycle: [Service.CreateKey],
 //     [Service.ListKeys], [Service.RevokeKey] (keys.go),
-//     [Service.ValidateKey] (validate.go) and [Service.IssueToken]
-//     (token.go). [Config] configures it; [New] fills in the defaults.
-//     [Organization] and [Actor] (organization.go) are what the embedding
-//     application tells it; [Event] (events.go) is what it tells back.
+//     [Service.ValidateKey] (validate.go), [Service.IssueToken]
+//     (token.go), and a key's lifetime, [Service.SetKeyExpiry] and
+//     [Service.RotateKey] (lifetime.go). [Config] configures it; [New]
+//     fills in the defaults. [Organization] and [Actor] (organization.go)
+//     are what the embedding application tells it; [Event] (events.go) is
+//     what it tells back.
 //   - [Store] (store.go) is the storage contract and [Key] its record;
 //     [MemoryStore] (memstore.go) is the in-memory one, package filestore a
 //     durable one, and the nested module pgstore a PostgreSQL one. Package

@@ -1,6 +1,7 @@
 package licensing_test
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -232,4 +233,56 @@ func TestKeyRotationOverlap(t *testing.T) {
 	is.Equal(r.status, 403)
 	is.Equal(r.body["error"], "License key has expired; renew it (set a later expiresAt) before rotating it.")
 	is.Equal(e.listed(t, id3)["rotatedTo"], nil) // nothing changed
+}
+
+// TestKeyLifetimeThroughTheStoreInterface: on a store that is not the
+// memory store (the validation reads it through Store.KeyByLookup, as on
+// the file and PostgreSQL stores), an expiry and a rotation's end hold the
+// same way.
+func TestKeyLifetimeThroughTheStoreInterface(t *testing.T) {
+	is := is.New(t)
+	var store *countingStore
+	e := newEnvHTTP(t, func(c *licensing.Config) {
+		store = &countingStore{MemoryStore: c.Store.(*licensing.MemoryStore)}
+		c.Store = store
+	}, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	r := e.do(t, "POST", keysPath, "t-owner", `{"expiresAt":"2026-03-01T00:00:00Z"}`)
+	is.Equal(r.status, 201)
+	key := r.body["licenseKey"].(string)
+	id, other := e.create(t, "t-owner", "rotated")
+	is.Equal(e.do(t, "POST", keysPath+"/"+id+"/rotate", "t-owner", `{"overlapHours":1}`).status, 201)
+
+	before := store.reads.Load()
+	r = e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	is.Equal(r.status, 200)
+	is.Equal(r.body["expiresAt"], "2026-03-01T00:00:00+00:00")
+	is.Equal(store.reads.Load(), before+1) // read through the Store interface
+	e.clock.Add(9 * 24 * time.Hour)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, "")).raw, wantExpired)
+	r = e.do(t, "POST", validatePath, "", validateBody(other, ""))
+	is.Equal(r.status, 401)
+	is.Equal(r.body["error"], "License key has expired") // the rotated key, past its hour
+}
+
+// TestKeyRotationConcurrent: owners rotating one key at once get one new
+// key; every other call is a 409 and made no key.
+func TestKeyRotationConcurrent(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	id, _ := e.create(t, "t-owner", "prod")
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { statuses <- e.do(t, "POST", keysPath+"/"+id+"/rotate", "t-owner", "").status })
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	is.Equal(count, map[int]int{201: 1, 409: n - 1}) // one rotation
+	is.Equal(e.count(t), 2)                          // the old key and one new key
+	is.Equal(len(e.eventsOf(licensing.EventKeyRotated)), 1)
 }

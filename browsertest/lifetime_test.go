@@ -137,8 +137,9 @@ func TestOwnerPageKeyLifetime(t *testing.T) {
 		newID := *old.RotatedTo
 		is.Equal(*keys[newID].RotatedFrom, keyID)
 		is.Equal(*keys[newID].ExpiresAt, endOf(day)) // the new key took the expiry over
-		is.Equal(wait[string](t, tb, field(keyID, "rotation")), "Replaced by key "+newID)
-		is.Equal(wait[string](t, tb, field(newID, "rotation")), "Replaces key "+keyID)
+		// the list is reloaded after the new key is shown: wait for the new cards
+		is.Equal(wait[string](t, tb, field(keyID, "rotation")+` === `+jsString("Replaced by key "+newID)+` && "ok"`), "ok")
+		is.Equal(wait[string](t, tb, field(newID, "rotation")+` === `+jsString("Replaces key "+keyID)+` && "ok"`), "ok")
 		is.True(eval[bool](t, tb, card(keyID)+`.querySelector(".rotate").hidden`)) // rotated once
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": newKey}, nil), 200)
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": key}, nil), 200) // within the overlap

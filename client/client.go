@@ -26,7 +26,9 @@
 // Every License carries a [Reason] ([ReasonValid], [ReasonRevokedOrUnknown],
 // [ReasonPlanNotEligible], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
 // [ReasonClockRolledBack], ...) and, when the server refused in a signed
-// answer, its text in ServerMessage. Each failed check is logged at Warn
+// answer, its text in ServerMessage. A key that expires within
+// [KeyExpiryWarning] (the vendor set an expiry, or rotated the key) gives
+// [ReasonKeyExpiring] and [License.KeyExpiresAt], and a Warn line. Each failed check is logged at Warn
 // level on Config.Logger (slog.Default() unless set) with its reason, never
 // with the key, and Config.OnCheck, when set, is called after every check
 // with the License and the error: [Client.Run] only ever returns ctx.Err().
@@ -432,6 +434,8 @@ func (c *Client) report(lic License, err error) {
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
 	case lic.Warning != nil:
 		c.cfg.Logger.Warn("licensing client: license holds, with a warning", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
+	case lic.Reason == ReasonKeyExpiring:
+		c.cfg.Logger.Warn(keyExpiringMessage, append(attrs, "keyExpiresAt", lic.KeyExpiresAt)...)
 	default:
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
 	}

@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ func TestKeyExpiry(t *testing.T) {
 		c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
 		is.NoErr(err)
 		cache := filepath.Join(t.TempDir(), "cache")
-		cl := w.client(t, c.LicenseKey, cache)
+		logs := &logBuffer{}
+		cl := w.client(t, c.LicenseKey, cache, func(cfg *client.Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 		lic, err := cl.Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonValid) // 40 days ahead: nothing to tell yet
@@ -48,6 +51,8 @@ func TestKeyExpiry(t *testing.T) {
 		is.True(lic.Valid)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the administrator should act
 		is.Equal(lic.KeyExpiresAt, expires)
+		is.True(strings.Contains(logs.String(), "level=WARN msg=\"licensing client: the license key expires soon")) // and is told
+		is.True(strings.Contains(logs.String(), "keyExpiresAt=2026-04-01T00:00:00.000Z"))
 
 		w.clock.Add(11 * 24 * time.Hour) // past it
 		lic, err = cl.Check(ctx)
