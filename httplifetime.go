@@ -115,7 +115,7 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 		}
 		overlap = time.Duration(n) * time.Hour
 	}
-	rotated, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
+	created, old, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
@@ -124,5 +124,5 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 	h.respond(w, reply{}, http.StatusCreated, struct {
 		createResponse
 		RotatedFrom string `json:"rotatedFrom"`
-	}{createAnswer(rotated.CreatedKey), rotated.Old.ID})
+	}{createAnswer(created), old.ID})
 }

@@ -72,7 +72,7 @@ func TestKeyExpiry(t *testing.T) {
 		is := is.New(t)
 		w := newWorld(t)
 		id, key := w.key(t)
-		_, err := w.svc.RotateKey(ctx, w.owner, id, 7*24*time.Hour)
+		_, _, err := w.svc.RotateKey(ctx, w.owner, id, 7*24*time.Hour)
 		is.NoErr(err)
 		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
 		is.NoErr(err)
