@@ -22,7 +22,8 @@
 //     durable one, and the nested module pgstore a PostgreSQL one. Package
 //     storetest is the public conformance suite a store of your own runs.
 //   - Keys (keyformat.go): 64 lower-case hex characters, 56 of randomness and an
-//     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
+//     8-character CRC-32 checksum ([ParseKey] checks one as typed; lists show
+//     it masked, as [Key.MaskedKey]).
 //     Stores keep a [Hasher]'s lookup value and digest, never the key
 //     (hasher.go); the pepper's fingerprint lets a store refuse another
 //     pepper (pepper.go), and [LoadOrCreatePepper] keeps the pepper in a

@@ -14,6 +14,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 var (
@@ -51,7 +52,7 @@ func TestCreateKey(t *testing.T) {
 	created := e.eventsOf(licensing.EventKeyCreated)
 	is.Equal(len(created), 1)
 	is.Equal(created[0].KeyID, r.body["id"])
-	is.Equal(created[0].MaskedKey, licensing.MaskKey(r.body["licenseKey"].(string)))
+	is.Equal(created[0].MaskedKey, wire.MaskKey(r.body["licenseKey"].(string)))
 }
 
 func TestCreateKeyWithoutBody(t *testing.T) {

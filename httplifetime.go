@@ -111,16 +111,16 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	overlap := DefaultRotationOverlap
+	overlap := defaultRotationOverlap
 	if raw, ok := fields["overlapHours"]; ok && !bytes.Equal(raw, []byte("null")) {
 		n, err := strconv.Atoi(string(raw)) // a whole number: no fraction, exponent or quotes
-		if err != nil || n < 0 || n > int(MaxRotationOverlap/time.Hour) {
+		if err != nil || n < 0 || n > int(maxRotationOverlap/time.Hour) {
 			h.fail(w, r, reply{}, errOverlap)
 			return
 		}
 		overlap = time.Duration(n) * time.Hour
 	}
-	rotated, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
+	created, old, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
@@ -129,5 +129,5 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 	h.respond(w, reply{}, http.StatusCreated, struct {
 		createResponse
 		RotatedFrom string `json:"rotatedFrom"`
-	}{createAnswer(rotated.CreatedKey), rotated.Old.ID})
+	}{createAnswer(created), old.ID})
 }

@@ -21,7 +21,7 @@ func TestGenerateKeyUniqueParseableAndChecksummed(t *testing.T) {
 	seen := make(map[string]bool, n)
 	const hexDigits = "0123456789abcdef"
 	for i := 0; i < n; i++ {
-		k, err := licensing.GenerateKey(nil)
+		k, err := wire.GenerateKey(nil)
 		is.NoErr(err)
 		is.Equal(len(k), licensing.KeyLength)
 		is.True(!seen[k]) // keys are unique
@@ -47,7 +47,7 @@ func TestGenerateKeyUniqueParseableAndChecksummed(t *testing.T) {
 }
 
 func TestParseKey(t *testing.T) {
-	valid, err := licensing.GenerateKey(nil)
+	valid, err := wire.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,18 +82,18 @@ func TestParseKey(t *testing.T) {
 
 func TestGenerateKeyFailingRandom(t *testing.T) {
 	is := is.New(t)
-	_, err := licensing.GenerateKey(iotest.ErrReader(errors.New("entropy gone")))
+	_, err := wire.GenerateKey(iotest.ErrReader(errors.New("entropy gone")))
 	is.True(err != nil) // a failing source is an error
-	_, err = licensing.GenerateKey(bytes.NewReader(make([]byte, 10)))
+	_, err = wire.GenerateKey(bytes.NewReader(make([]byte, 10)))
 	is.True(errors.Is(err, io.ErrUnexpectedEOF)) // a short source is an error, not a weak key
 }
 
 func TestMaskKey(t *testing.T) {
 	is := is.New(t)
-	k, err := licensing.GenerateKey(nil)
+	k, err := wire.GenerateKey(nil)
 	is.NoErr(err)
-	is.Equal(licensing.MaskKey(k), k[:8]+"..."+k[56:]) // masked key shows 8+8 characters
-	is.Equal(licensing.MaskKey("short"), "")
+	is.Equal(wire.MaskKey(k), k[:8]+"..."+k[56:]) // masked key shows 8+8 characters
+	is.Equal(wire.MaskKey("short"), "")
 }
 
 func ExamplePepperFingerprint() {
@@ -134,7 +134,7 @@ func FuzzParseKey(f *testing.F) {
 		if err != nil || again != got {
 			t.Fatalf("round trip of %q: %q, %v", got, again, err)
 		}
-		if m := licensing.MaskKey(got); m != got[:8]+"..."+got[56:] {
+		if m := wire.MaskKey(got); m != got[:8]+"..."+got[56:] {
 			t.Fatalf("MaskKey(%q) = %q", got, m)
 		}
 	})

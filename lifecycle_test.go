@@ -13,6 +13,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 const (
@@ -176,7 +177,7 @@ func TestValidateErrors(t *testing.T) {
 	const billing = "https://app.example.ro/settings/billing"
 	const invalid = `{"valid":false,"error":"Invalid or revoked license key"}` + "\n"
 	const badURL = "instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"
-	good, _ := licensing.GenerateKey(nil)
+	good, _ := wire.GenerateKey(nil)
 	badSum := good[:63] + map[bool]string{true: "1", false: "0"}[good[63] == '0']
 	tests := []struct {
 		name   string
@@ -317,7 +318,7 @@ func TestValidateFailuresTakeOnePath(t *testing.T) {
 			is.NoErr(err)
 		}
 	}
-	unknown, _ := licensing.GenerateKey(nil)
+	unknown, _ := wire.GenerateKey(nil)
 	badChecksum := unknown[:56] + "00000000"
 	if badChecksum == unknown {
 		badChecksum = unknown[:56] + "11111111"
@@ -358,7 +359,7 @@ func TestKeySharedByInstances(t *testing.T) {
 	shared := e.eventsOf(licensing.EventKeyShared)
 	is.Equal(len(shared), 1)
 	is.Equal(shared[0].InstanceCount, 2)
-	is.Equal(shared[0].MaskedKey, licensing.MaskKey(key))
+	is.Equal(shared[0].MaskedKey, wire.MaskKey(key))
 	list := e.do(t, "GET", keysPath, "t-owner", "").body["keys"].([]any)[0].(map[string]any)
 	is.Equal(list["lastViolations"], []any{"This license key is shared by 2 instances within one day."})
 

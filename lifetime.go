@@ -10,8 +10,8 @@ import (
 // Rotation overlaps: how long a rotated key keeps validating (see
 // Service.RotateKey).
 const (
-	DefaultRotationOverlap = 168 * time.Hour  // 7 days
-	MaxRotationOverlap     = 2160 * time.Hour // 90 days
+	defaultRotationOverlap = 168 * time.Hour  // 7 days
+	maxRotationOverlap     = 2160 * time.Hour // 90 days
 )
 
 // checkExpiresAt refuses a time stores cannot keep (they hold Unix
@@ -107,42 +107,36 @@ var errRotatedExpiry = &Error{Code: CodeConflict, Message: ErrKeyRotated.Message
 // new key would take the past expiry over.
 var errRotateExpired = &Error{Code: CodeForbidden, Message: "License key has expired; renew it (set a later expiresAt) before rotating it."}
 
-// RotatedKey is the answer to RotateKey: the new key (as CreatedKey, shown
-// to the owner once) and the old key as it now is.
-type RotatedKey struct {
-	CreatedKey
-	Old Key
-}
-
 // RotateKey replaces key id of the actor's organization by a new key, which
 // takes over the old key's instance name and URL and its expiry. The old
-// key keeps validating for overlap (0 to MaxRotationOverlap; 0 ends it now)
+// key keeps validating for overlap (0 to 90 days; 0 ends it now)
 // or until its own expiry if that comes first, then answers as expired. The
 // checks are those of CreateKey (owner, active organization, eligible
 // plan); a revoked key gives ErrKeyRevoked, a key rotated before
 // ErrKeyRotated, an unknown one ErrKeyNotFound, an expired one an error of
 // code CodeForbidden (renew it first). The rotation is one store
-// operation (Store.RotateKey). It sends EventKeyCreated for the new key and
-// EventKeyRotated for the old one.
-func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (RotatedKey, error) {
-	if overlap < 0 || overlap > MaxRotationOverlap {
-		return RotatedKey{}, &Error{Code: CodeInvalid, Message: "overlapHours must be a whole number from 0 to 2160"}
+// operation (Store.RotateKey). It returns the new key (shown to the owner
+// once, as CreateKey's) and the old key as it now is, and sends
+// EventKeyCreated for the new key and EventKeyRotated for the old one.
+func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (CreatedKey, Key, error) {
+	if overlap < 0 || overlap > maxRotationOverlap {
+		return CreatedKey{}, Key{}, &Error{Code: CodeInvalid, Message: "overlapHours must be a whole number from 0 to 2160"}
 	}
 	org, err := s.owner(ctx, a, true)
 	if err != nil {
-		return RotatedKey{}, err
+		return CreatedKey{}, Key{}, err
 	}
 	old, err := s.orgKey(ctx, org.ID, id)
 	if err != nil {
-		return RotatedKey{}, err
+		return CreatedKey{}, Key{}, err
 	}
 	switch {
 	case !old.Active:
-		return RotatedKey{}, ErrKeyRevoked
+		return CreatedKey{}, Key{}, ErrKeyRevoked
 	case old.RotatedTo != "":
-		return RotatedKey{}, ErrKeyRotated
+		return CreatedKey{}, Key{}, ErrKeyRotated
 	case !old.ExpiresAt.IsZero() && !s.now().Before(old.ExpiresAt):
-		return RotatedKey{}, errRotateExpired // the new key would take over a past expiry
+		return CreatedKey{}, Key{}, errRotateExpired // the new key would take over a past expiry
 	}
 	// The new key takes over the instance fields inside the store's step:
 	// write the validations still in the batch first, so they are current.
@@ -150,7 +144,7 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 	for attempt := 0; ; attempt++ {
 		k, full, err := s.newKey(org.ID, "")
 		if err != nil {
-			return RotatedKey{}, err
+			return CreatedKey{}, Key{}, err
 		}
 		now := s.now()
 		updated, err := s.cfg.Store.RotateKey(ctx, old.ID, k, now.Add(overlap).Truncate(time.Second))
@@ -159,9 +153,9 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 		}
 		if err != nil {
 			if e := storeSentinel(err, ErrKeyRevoked, ErrKeyRotated, ErrKeyNotFound); e != nil {
-				return RotatedKey{}, e // a revocation or rotation that came in between
+				return CreatedKey{}, Key{}, e // a revocation or rotation that came in between
 			}
-			return RotatedKey{}, wrapErr("rotate key", err)
+			return CreatedKey{}, Key{}, wrapErr("rotate key", err)
 		}
 		if stored, err := s.cfg.Store.KeyByID(ctx, k.ID); err == nil {
 			k = stored // with the fields taken over from the old key
@@ -172,7 +166,7 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 		s.emit(ctx, Event{Type: EventKeyRotated, Time: now, KeyID: updated.ID, OrganizationID: updated.OrganizationID,
 			MaskedKey: updated.MaskedKey, UserID: a.UserID, ExpiresAt: updated.ExpiresAt, RotatedTo: k.ID})
-		return RotatedKey{CreatedKey: CreatedKey{Key: k, LicenseKey: full}, Old: updated}, nil
+		return CreatedKey{Key: k, LicenseKey: full}, updated, nil
 	}
 }
 

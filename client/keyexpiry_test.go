@@ -72,12 +72,12 @@ func TestKeyExpiry(t *testing.T) {
 		is := is.New(t)
 		w := newWorld(t)
 		id, key := w.key(t)
-		_, err := w.svc.RotateKey(ctx, w.owner, id, licensing.DefaultRotationOverlap)
+		_, _, err := w.svc.RotateKey(ctx, w.owner, id, 7*24*time.Hour)
 		is.NoErr(err)
 		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the old key of a rotation: install the new one
-		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(licensing.DefaultRotationOverlap))
+		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(7*24*time.Hour))
 	})
 }
 

@@ -110,7 +110,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-var _ licensing.PepperChecker = (*Store)(nil)
+var _ interface {
+	CheckPepper(context.Context, string) error
+} = (*Store)(nil) // asked by licensing.New
 
 // CheckPepper makes the database remember the pepper it is used with: the
 // first call records fingerprint (licensing.PepperFingerprint of the

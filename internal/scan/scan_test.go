@@ -8,15 +8,15 @@ import (
 	"testing"
 	"testing/iotest"
 
-	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
 // newKey returns a fresh valid key.
 func newKey(t testing.TB) string {
 	t.Helper()
-	k, err := licensing.GenerateKey(nil)
+	k, err := wire.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +47,7 @@ func findings(t testing.TB, sc *scan.Scanner, r io.Reader) []string {
 }
 
 func at(line int, key string) string {
-	return fmt.Sprintf("%d: %s", line, licensing.MaskKey(strings.ToLower(key)))
+	return fmt.Sprintf("%d: %s", line, wire.MaskKey(strings.ToLower(key)))
 }
 
 func TestReader(t *testing.T) {

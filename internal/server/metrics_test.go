@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/server"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
@@ -25,7 +25,7 @@ func TestMetricsDoNotTellRevokedFromUnknown(t *testing.T) {
 	id, revokedKey := p.create(t)
 	status, _ := p.do(t, "DELETE", "/api/v1/licensing/keys/"+id, "token-owner-1", "")
 	is.Equal(status, 200)
-	unknownKey, err := licensing.GenerateKey(nil)
+	unknownKey, err := wire.GenerateKey(nil)
 	is.NoErr(err)
 
 	validate := func(key string) string {

@@ -379,6 +379,9 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8: peers are compared unmapped
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		if p.Bits() == 0 {
 			return nil, fmt.Errorf("-trusted-proxies: %s holds every address: any client could choose the address it is rate limited as; list only your proxies' networks", f)
 		}
@@ -459,14 +462,15 @@ func logMethod(method string) string {
 
 // pageRoutes observes the owner page's answers in /metrics under its own
 // paths ("/", "/owner.js", "/owner.css"), and everything else it answers
-// (404 for any other path) as licensing.RouteUnmatched: a fixed set of
+// (404 for any other path) as "unmatched", the route licensing.Observer
+// gets for a path of no route: a fixed set of
 // labels whatever paths are asked for.
 func (m *Main) pageRoutes(page http.Handler) http.Handler {
 	routes := map[string]http.HandlerFunc{}
 	for _, p := range []string{"/", "/owner.js", "/owner.css"} {
 		routes[p] = m.metrics.observe(p, page.ServeHTTP)
 	}
-	other := m.metrics.observe(licensing.RouteUnmatched, page.ServeHTTP)
+	other := m.metrics.observe("unmatched", page.ServeHTTP)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := routes[r.URL.Path]; ok {
 			h(w, r)
