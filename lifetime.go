@@ -34,11 +34,11 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 // never) and returns the key as ListKeys shows it. Any time is accepted,
 // also a past one, which ends the key now; an expired key given a later
 // expiry validates again. The old key of a rotation (RotatedTo set) still
-// stops by itself: its expiry may be moved to any time up to
-// MaxRotationOverlap from now, not past it nor removed (an error of code
-// CodeConflict; should a rotation come in between, the key is left to
-// expire MaxRotationOverlap from now). The actor must be the owner (plan and active flag are not
-// checked, as for RevokeKey). A revoked key gives ErrKeyRevoked; an id
+// stops by itself: its expiry may be moved to any time up to 90 days (the
+// longest rotation overlap) from now, not past it nor removed (an error of
+// code CodeConflict; should a rotation come in between, the key is left to
+// expire 90 days from now). The actor must be the owner (plan and active
+// flag are not checked, as for RevokeKey). A revoked key gives ErrKeyRevoked; an id
 // that is not a UUID, unknown, or of another organization ErrKeyNotFound.
 // It sends EventKeyRenewed.
 func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresAt time.Time) (Key, error) {
@@ -74,7 +74,7 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	if k.RotatedTo != "" && rotatedExpiry(expiresAt, s.now()) != nil {
 		// A rotation came in between, and this write undid the end of its
 		// overlap: bound the replaced key again, as a renewal of it may.
-		limit := s.now().Add(MaxRotationOverlap).UTC().Truncate(time.Second)
+		limit := s.now().Add(maxRotationOverlap).UTC().Truncate(time.Second)
 		if _, err := s.cfg.Store.SetKeyExpiry(ctx, k.ID, limit); err != nil && !errors.Is(err, ErrKeyRevoked) {
 			return Key{}, wrapErr("set key expiry", err)
 		}
@@ -92,7 +92,7 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 // keep it beyond the longest overlap from now, or forever: the leaked key
 // a rotation replaced must stop by itself.
 func rotatedExpiry(expiresAt, now time.Time) error {
-	limit := now.Add(MaxRotationOverlap).UTC().Truncate(time.Second)
+	limit := now.Add(maxRotationOverlap).UTC().Truncate(time.Second)
 	if !expiresAt.IsZero() && !expiresAt.After(limit) {
 		return nil
 	}

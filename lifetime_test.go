@@ -350,7 +350,7 @@ func TestRotatedKeyRenewalRace(t *testing.T) {
 	}, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
 	id, _ := e.create(t, "t-owner", "prod")
 	store.rotate = func() {
-		_, err := e.svc.RotateKey(context.Background(), licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, id, time.Hour)
+		_, _, err := e.svc.RotateKey(context.Background(), licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, id, time.Hour)
 		is.NoErr(err)
 	}
 	r := e.do(t, "PATCH", keysPath+"/"+id, "t-owner", `{"expiresAt":null}`)
