@@ -15,7 +15,6 @@ const (
 	CodeUnauthorized    Code = "unauthorized"      // 401: missing or unknown credentials
 	CodeInvalidLicense  Code = "invalid_license"   // 401 from validate: unknown, malformed or revoked key
 	CodeForbidden       Code = "forbidden"         // 403: not allowed for this actor
-	CodeInactive        Code = "inactive"          // 403: organization deactivated
 	CodePlanNotEligible Code = "plan_not_eligible" // 403: plan lacks the required feature
 	CodeNotFound        Code = "not_found"         // 404
 	CodeConflict        Code = "conflict"          // 409: duplicate id or lookup value
@@ -72,7 +71,7 @@ var (
 	ErrUnauthorized       = &Error{Code: CodeUnauthorized, Message: "Missing or invalid token."}
 	ErrOrgNotFound        = &Error{Code: CodeNotFound, Message: "Organization not found"}
 	ErrNotOwner           = &Error{Code: CodeForbidden, Message: "Permission denied"}
-	ErrOrgInactive        = &Error{Code: CodeInactive, Message: "Organization is inactive"}
+	ErrOrgInactive        = &Error{Code: CodeForbidden, Message: "Organization is inactive"}
 	ErrKeyNotFound        = &Error{Code: CodeNotFound, Message: "License key not found"}
 	ErrDuplicateKey       = &Error{Code: CodeConflict, Message: "A license key with this id or lookup value exists."}
 	errLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}

@@ -154,13 +154,13 @@ func ExampleService_RotateKey() {
 		return
 	}
 
-	rotated, err := svc.RotateKey(ctx, owner, leaked.Key.ID, 24*time.Hour)
+	rotated, old, err := svc.RotateKey(ctx, owner, leaked.Key.ID, 24*time.Hour)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println("new key for:", rotated.Key.InstanceName)
-	fmt.Println("old key ends:", rotated.Old.ExpiresAt.Format(time.RFC3339))
+	fmt.Println("old key ends:", old.ExpiresAt.Format(time.RFC3339))
 
 	now = now.Add(25 * time.Hour)
 	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: leaked.LicenseKey})

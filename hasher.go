@@ -60,6 +60,12 @@ func newHMACHasher(pepper []byte) (*hmacHasher, error) {
 	return h, nil
 }
 
+// fingerprint returns PepperFingerprint of the hasher's pepper: the HMAC
+// of the fingerprint's label under it.
+func (h *hmacHasher) fingerprint() string {
+	return h.LookupValue(pepperFingerprintLabel)
+}
+
 func (h *hmacHasher) sum(key string, dst *[sha256.Size]byte) {
 	st := h.pool.Get().(*hmacState)
 	st.h.Reset()

@@ -49,3 +49,13 @@ func TestVerifyKey(t *testing.T) {
 		})
 	}
 }
+
+// TestHMACHasherFingerprint: the fingerprint New reads from an HMACHasher
+// is PepperFingerprint of its pepper.
+func TestHMACHasherFingerprint(t *testing.T) {
+	is := is.New(t)
+	pepper := []byte(strings.Repeat("p", 40))
+	hm, err := newHMACHasher(pepper)
+	is.NoErr(err)
+	is.Equal(hm.fingerprint(), PepperFingerprint(pepper))
+}

@@ -312,3 +312,11 @@ func checkErrorAnswer(t *testing.T, status int, raw []byte, allowed ...string) m
 	}
 	return m
 }
+
+func validateBody(key string, extra string) string {
+	b := `{"licenseKey":` + jsonString(key)
+	if extra != "" {
+		b += "," + extra
+	}
+	return b + "}"
+}

@@ -47,7 +47,10 @@ type HandlerConfig struct {
 	// TrustedProxies are the networks whose X-Forwarded-For header is
 	// believed. Default none: the client address is the TCP peer. A
 	// network holding every address (0.0.0.0/0, ::/0) is refused: any
-	// client could choose the address it is counted as.
+	// client could choose the address it is counted as. When it is set, a
+	// peer with no IP address (a proxy connected over a Unix socket, where
+	// only local processes can connect) is trusted too; without it, every
+	// request from such peers counts as one client.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies. Default 64 KiB; it cannot be
 	// turned off.

@@ -145,6 +145,8 @@ func New(cfg Config) (*Service, error) {
 			return nil, err
 		}
 		cfg.Hasher, fingerprint = h, PepperFingerprint(cfg.Pepper)
+	} else if h, ok := cfg.Hasher.(*hmacHasher); ok {
+		fingerprint = h.fingerprint() // the default Hasher built by the caller
 	}
 	cursorSecret := cfg.Pepper
 	cfg.Pepper = nil // the hasher holds its own copy

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
@@ -40,12 +41,15 @@ var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was creat
 // fingerprint of Config.Pepper: a store that records none yet records it
 // (or, holding no key, may adopt it); a store that records another one
 // returns an error wrapping ErrPepperMismatch, and New refuses to start.
+// New waits at most 30 seconds for the answer, then fails naming the store
+// as unreachable, whether or not CheckPepper honours its context.
 type pepperChecker interface {
 	CheckPepper(ctx context.Context, fingerprint string) error
 }
 
-// pepperCheckTimeout bounds New's call to CheckPepper.
-const pepperCheckTimeout = 30 * time.Second
+// pepperCheckTimeout bounds New's call to CheckPepper (a variable for
+// tests).
+var pepperCheckTimeout = 30 * time.Second
 
 // checkStorePepper has a store that can tell confirm that fingerprint is
 // its pepper's (see pepperChecker); any other store passes.
@@ -56,7 +60,19 @@ func checkStorePepper(store Store, fingerprint string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pepperCheckTimeout)
 	defer cancel()
-	err := pc.CheckPepper(ctx, fingerprint)
+	// A store that ignores ctx is not waited on past it: New fails, never
+	// hangs. Its call is left to finish on its own.
+	done := make(chan error, 1)
+	go func() { done <- pc.CheckPepper(ctx, fingerprint) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return wrapErr(fmt.Sprintf("the store did not answer the pepper check within %v; check that the store is reachable (its database up, its directory not on a hung mount)", pepperCheckTimeout), err)
+	}
 	if errors.Is(err, ErrPepperMismatch) {
 		return wrapErr("Config.Pepper is not the pepper the store's keys were issued under; use that pepper (restore its file from a backup)", err)
 	}

@@ -60,8 +60,9 @@
 //
 // The cache file holds those signed bytes and is verified on every read, so
 // editing it is useless. When the server cannot be reached the last good
-// answer counts for GracePeriod after the server signed it; then
-// FallbackPlan applies. Offline, the client compares the server's signed
+// answer counts for GracePeriod after the server signed it, but never past
+// the key's expiry that answer carries (then the License says
+// [ReasonKeyExpired]); then FallbackPlan applies. Offline, the client compares the server's signed
 // dates with its local clock corrected by the last skew measured when the
 // clock was behind (a clock ahead of the server is not corrected, which can
 // only shorten the grace period): a corrected clock earlier than the latest
@@ -379,7 +380,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		}
 	}
 	lic.DroppedMetrics = dropped
-	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
+	lic.Reason = keyExpiryReason(lic, reasonOf(err), st.clock(now))
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
 	if err != nil && lic.Valid {
@@ -414,6 +415,11 @@ func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, ca
 			}
 			if st.clock(now).Before(cached.ValidUntil) {
 				return cached, err
+			}
+			if !cached.KeyExpiresAt.IsZero() && !st.clock(now).Before(cached.KeyExpiresAt) {
+				fb := c.fallback(now)
+				fb.KeyExpiresAt = cached.KeyExpiresAt // the server would now refuse the key: say so
+				return fb, errors.Join(ErrKeyExpired, err)
 			}
 		}
 	}

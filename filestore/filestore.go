@@ -276,7 +276,7 @@ func (s *Store) pepperDecision(fp string) (record bool, err error) {
 	return true, nil
 }
 
-// CheckPepper implements licensing.PepperChecker, which licensing.New
+// CheckPepper is the method licensing.New
 // calls with its pepper's fingerprint, so that no option is needed: a
 // store that records no fingerprint, or that holds no key, records
 // fingerprint durably; one that records another fingerprint and holds a

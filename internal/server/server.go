@@ -385,6 +385,9 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8: peers are compared unmapped
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		if p.Bits() == 0 {
 			return nil, fmt.Errorf("-trusted-proxies: %s holds every address: any client could choose the address it is rate limited as; list only your proxies' networks", f)
 		}
