@@ -108,7 +108,7 @@ func TestOwnerPageKeyLifetime(t *testing.T) {
 		is := is.New(t)
 		is.Equal(srv.api(t, "PATCH", "/keys/"+keyID, true, map[string]any{"expiresAt": "2020-01-01T00:00:00Z"}, nil), 200)
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": key}, nil), 401) // it stopped
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		is.Equal(wait[string](t, tb, field(keyID, "badge")+` === "Expired" && "ok"`), "ok")
 		is.True(eval[bool](t, tb, card(keyID)+`.querySelector(".rotate").hidden`)) // renew before rotating
 		sel := `#keys > li[data-id="` + keyID + `"] `

@@ -423,7 +423,7 @@ func TestOwnerPage(t *testing.T) {
 		}, &answer)
 		is.Equal(status, 200)
 		is.True(answer.Valid)
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		is.Equal(wait[string](t, tb, field(keyID, "instance-name")+` === "Büro Cluj" && "ok"`), "ok")
 		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".instance-url a").href`), "https://factura.example.ro/app") // an https URL is a link
 		is.Equal(eval[string](t, tb, card(keyID)+`.querySelector(".instance-url a").target`), "_blank")                       // in a new tab: leaving would end the page's one showing of a new key
@@ -474,7 +474,7 @@ func TestOwnerPage(t *testing.T) {
 			"licenseKey": created.LicenseKey, "instanceName": hostile, "instanceUrl": hostileURL,
 			"metrics": map[string]any{"<b>bold</b>": 1},
 		}, nil), 200)
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		is.Equal(wait[string](t, tb, field(hostileID, "instance-name")), hostile) // shown as the text it is
 		is.Equal(eval[int](t, tb, card(hostileID)+`.querySelector(".instance-name").childElementCount`), 0)
 		is.Equal(eval[int](t, tb, `document.querySelectorAll("img, b").length`), 0)                   // no element made from any of it
@@ -484,7 +484,7 @@ func TestOwnerPage(t *testing.T) {
 
 		// A bare host (which the contract allows) is shown but is not a link.
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": created.LicenseKey, "instanceUrl": "app.example.com"}, nil), 200)
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		is.Equal(wait[string](t, tb, field(hostileID, "instance-url")+` === "app.example.com" && "ok"`), "ok")
 		is.Equal(eval[int](t, tb, card(hostileID)+`.querySelectorAll(".instance-url a").length`), 0)
 		dialogs, _ := tb.seen()
@@ -517,7 +517,7 @@ func TestOwnerPage(t *testing.T) {
 
 	step("a token that stops working: sign in again", func(t *testing.T) {
 		is := is.New(t)
-		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.ownerToken", "lk_revoked")`), chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.ownerToken", "lk_revoked")`), chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		msg := wait[string](t, tb, errorText)
 		is.True(strings.Contains(msg, "Sign in again"))
 		is.True(eval[bool](t, tb, `document.getElementById("app").hidden`)) // the keys are no longer shown
@@ -537,7 +537,7 @@ func TestOwnerPage(t *testing.T) {
 			"licenseKey": staging, "instanceName": "Staging", "instanceUrl": "https://staging.factura.example.ro",
 			"metrics": map[string]any{"companyCount": 5, "userCount": 4, "invoicesThisMonth": 1234},
 		}, nil), 200)
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		wait[bool](t, tb, `document.getElementById("new-key").hidden && document.querySelectorAll("#keys > li").length === 3 && !!document.querySelector("#keys > li .violations li")`)
 		is.Equal(eval[string](t, tb, `document.getElementById("status").textContent`), "3 keys.")
 		dir := t.TempDir()

@@ -58,7 +58,7 @@ func TestOrganizationIDNotSendable(t *testing.T) {
 	// form to correct.
 	t.Run("saved organization id", func(t *testing.T) {
 		is := is.New(t)
-		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.organization", "организация")`), chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.organization", "организация")`), chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		msg := wait[string](t, tb, errorText)
 		t.Logf("shown: %q", msg)
 		is.True(!strings.Contains(msg, "Could not reach"))
@@ -73,7 +73,7 @@ func TestOrganizationIDNotSendable(t *testing.T) {
 		is := is.New(t)
 		signIn(t, tb, srv.Token, "org-1")
 		tb.do(t, chromedp.WaitVisible(chromedp.ID("empty")))
-		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.ownerToken", "lk_тoken")`), chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.Evaluate[chromedp.Void](`sessionStorage.setItem("licensing.ownerToken", "lk_тoken")`), chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		msg := wait[string](t, tb, errorText)
 		t.Logf("shown: %q", msg)
 		is.True(!strings.Contains(msg, "Could not reach"))
@@ -97,12 +97,12 @@ func TestOrganizationIDNotSendable(t *testing.T) {
 			is.NoErr(err)
 		}
 		block("*://*:*/api/v1/licensing/*", "*://*:*/api/v1/licensing/*\\?*")
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		msg := wait[string](t, tb, errorText)
 		is.True(strings.HasPrefix(msg, "Could not reach the licensing server")) // a network failure, said so
 		is.True(!eval[bool](t, tb, `document.getElementById("app").hidden`))    // still signed in: it may pass
 		block()
-		tb.do(t, chromedp.Click(chromedp.ID("refresh")))
+		tb.do(t, chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		wait[bool](t, tb, `document.getElementById("error").hidden`)
 	})
 
@@ -113,7 +113,7 @@ func TestOrganizationIDNotSendable(t *testing.T) {
 		is := is.New(t)
 		tb.do(t, chromedp.Evaluate[chromedp.Void](`window.Request = (R => function (u, init) {
 			return new R(u, Object.assign({}, init, {headers: Object.assign({}, init.headers, {"X-Test": "организация"})}));
-		})(window.Request)`), chromedp.Click(chromedp.ID("refresh")))
+		})(window.Request)`), chromedp.WaitEnabled(chromedp.ID("refresh")), chromedp.Click(chromedp.ID("refresh")))
 		msg := wait[string](t, tb, errorText)
 		t.Logf("shown: %q", msg)
 		is.True(strings.HasPrefix(msg, "This browser refused to send the request")) // what happened
