@@ -155,7 +155,8 @@ func TestRevocationListETag(t *testing.T) {
 // unpaged list of more than 500 keys) waits its turn and, when none comes
 // within a second, is a 503 with Retry-After, signed where the route
 // signs; small answers and validation go on; once the slot is free, large
-// answers are served again, whole.
+// answers are served again, whole. A 503 carries no ETag: a client that
+// kept it would be told 304 for a list it never received.
 func TestLargeAnswersHaveSlots(t *testing.T) {
 	is := is.New(t)
 	fs := &failingList{Store: licensing.NewMemoryStore()}
@@ -173,7 +174,15 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	// An unpaged list of org-1 takes the one slot and stops in its second chunk.
 	fs.mu.Lock()
 	fs.n, fs.held, fs.waiting = fs.calls+1, make(chan struct{}), make(chan struct{}, 1)
+	held := fs.held
 	fs.mu.Unlock()
+	unhold := sync.OnceFunc(func() {
+		fs.mu.Lock()
+		fs.n = 0 // the store answers again
+		fs.mu.Unlock()
+		close(held)
+	})
+	t.Cleanup(unhold) // a failure below does not leave the list hanging
 	listed := make(chan response)
 	go func() { listed <- e.do(t, "GET", keysPath, "t-owner", "") }()
 	<-fs.waiting
@@ -183,7 +192,8 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 		is.Equal(r.status, 503) // the slot is taken
 		is.Equal(r.header.Get("Retry-After"), "1")
 		is.Equal(r.body["error"], "Busy with other large answers; retry after the time in Retry-After.")
-		is.True(verifyAnswer(t, keys, r)) // signed like every answer of the route
+		is.True(verifyAnswer(t, keys, r))   // signed like every answer of the route
+		is.Equal(r.header.Get("ETag"), "") // a tag names the list, which a 503 does not hold
 	}
 	fs.mu.Lock()
 	fs.n = 0 // the store answers the calls below
@@ -196,7 +206,7 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-2", "", "").status, 200)  // a short revocation list
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, "")).status, 200)
 
-	close(fs.held)
+	unhold()
 	r = <-listed
 	is.Equal(r.status, 200)
 	is.Equal(len(r.body["keys"].([]any)), 1701)                                // the held list finished whole
