@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -96,6 +97,73 @@ func TestRevocationListBuiltOncePerChange(t *testing.T) {
 		is.Equal(e.do(t, "GET", revocationsPath+"?org=org-404", "", "").raw, `{"organizationId":"org-404","revoked":[]}`+"\n")
 	}
 	is.Equal(fs.listCalls()-before, 6) // an organization without keys is not kept: made-up ids cannot fill memory
+}
+
+// TestRevocationListBuildRacingARevoke: a build that read the store before
+// a revocation and ends after it is not kept: the next request, started
+// after RevokeKey returned, lists the key.
+func TestRevocationListBuildRacingARevoke(t *testing.T) {
+	is := is.New(t)
+	fs := &failingList{Store: licensing.NewMemoryStore()}
+	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs },
+		func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	var newest string
+	for range 501 { // two chunks; the newest key is in the first
+		k, err := e.svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
+		is.NoErr(err)
+		newest = k.Key.ID
+		e.clock.Add(time.Millisecond)
+	}
+	fs.mu.Lock()
+	fs.n, fs.held, fs.waiting = fs.calls+1, make(chan struct{}), make(chan struct{}, 1)
+	held := fs.held
+	fs.mu.Unlock()
+	unhold := sync.OnceFunc(func() {
+		fs.mu.Lock()
+		fs.n = 0
+		fs.mu.Unlock()
+		close(held)
+	})
+	t.Cleanup(unhold)
+	before := make(chan response)
+	go func() { before <- e.do(t, "GET", revocationsPath+"?org=org-1", "", "") }()
+	<-fs.waiting // the build read the first chunk, without the revocation
+
+	is.NoErr(e.svc.RevokeKey(context.Background(), owner, newest))
+	unhold()
+	is.Equal((<-before).body["revoked"], []any{}) // read before the revocation
+	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-1", "", "").body["revoked"], []any{newest})
+}
+
+// TestRevocationListAfterAStorePanic: a build whose store call panics does
+// not leave its organization's list pending for ever: the next request
+// builds it anew.
+func TestRevocationListAfterAStorePanic(t *testing.T) {
+	is := is.New(t)
+	fs := &failingList{Store: licensing.NewMemoryStore()}
+	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs },
+		func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
+	ids := revokeMany(t, e, 1)
+	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-2", "", "").status, 200) // one store call answered
+	fs.mu.Lock()
+	fs.n, fs.panics = fs.calls, true
+	fs.mu.Unlock()
+	_, err := http.Get(e.srv.URL + revocationsPath + "?org=org-1")
+	is.True(err != nil) // net/http recovered the panic and broke the connection off
+	fs.mu.Lock()
+	fs.n, fs.panics = 0, false
+	fs.mu.Unlock()
+
+	// A guard against hanging for ever on the code before the fix, not a
+	// measure of speed.
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(e.srv.URL + revocationsPath + "?org=org-1")
+	is.NoErr(err)
+	defer res.Body.Close()
+	var list wire.RevocationList
+	is.NoErr(json.NewDecoder(res.Body).Decode(&list))
+	is.Equal(list.Revoked, ids)
 }
 
 // TestRevocationListETag: an answer without a nonce carries a strong ETag;
@@ -192,7 +260,7 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 		is.Equal(r.status, 503) // the slot is taken
 		is.Equal(r.header.Get("Retry-After"), "1")
 		is.Equal(r.body["error"], "Busy with other large answers; retry after the time in Retry-After.")
-		is.True(verifyAnswer(t, keys, r))   // signed like every answer of the route
+		is.True(verifyAnswer(t, keys, r))  // signed like every answer of the route
 		is.Equal(r.header.Get("ETag"), "") // a tag names the list, which a 503 does not hold
 	}
 	fs.mu.Lock()

@@ -190,7 +190,7 @@ func TestListCursorsAreAuthenticated(t *testing.T) {
 
 // failingList counts ListKeys calls and fails every call after the first
 // n; with held set, such a call instead says so on waiting and waits until
-// held is closed.
+// held is closed; with panics set, such a call panics.
 type failingList struct {
 	licensing.Store
 	mu      sync.Mutex
@@ -198,14 +198,18 @@ type failingList struct {
 	n       int
 	held    chan struct{}
 	waiting chan struct{}
+	panics  bool
 }
 
 func (f *failingList) ListKeys(ctx context.Context, org string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.n > 0 && f.calls > f.n
-	held := f.held
+	held, panics := f.held, f.panics
 	f.mu.Unlock()
+	if fail && panics {
+		panic("store bug")
+	}
 	if fail && held != nil {
 		f.waiting <- struct{}{}
 		<-held
