@@ -50,7 +50,9 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	large := len(l.answer) > largeAnswerBytes
-	if large {
+	// HEAD sends no body: without a nonce (whose answer is copied and
+	// signed whole) it is as cheap as a small answer and takes no slot.
+	if large && (nonce != "" || r.Method != http.MethodHead) {
 		release, ok := h.takeLargeSlot(w, r, rp)
 		if !ok {
 			return
@@ -87,8 +89,11 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	h.writeBody(r, w, l.answer, large)
 }
 
-// writeBody writes b, paced when it is a large answer.
+// writeBody writes b, paced when it is a large answer; nothing for HEAD.
 func (h *Handler) writeBody(r *http.Request, w http.ResponseWriter, b []byte, large bool) {
+	if r.Method == http.MethodHead {
+		return
+	}
 	if large {
 		h.writePaced(r.Context(), w, b)
 		return

@@ -223,7 +223,8 @@ func TestRevocationListETag(t *testing.T) {
 // unpaged list of more than 500 keys) waits its turn and, when none comes
 // within a second, is a 503 with Retry-After, signed where the route
 // signs; small answers and validation go on; once the slot is free, large
-// answers are served again, whole. A 503 carries no ETag: a client that
+// answers are served again, whole. HEAD, which sends no body, takes no
+// slot (one with a nonce, signed over the whole body, does). A 503 carries no ETag: a client that
 // kept it would be told 304 for a list it never received.
 func TestLargeAnswersHaveSlots(t *testing.T) {
 	is := is.New(t)
@@ -273,6 +274,10 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	is.Equal(e.do(t, "GET", keysPath+"?limit=1000", "t-owner", "").status, 200) // a page is bounded
 	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-2", "", "").status, 200)  // a short revocation list
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, "")).status, 200)
+	head := e.do(t, "HEAD", revocationsPath+"?org=org-1", "", "")
+	is.Equal(head.status, 200) // HEAD sends no body: no slot, no pacing
+	is.True(head.header.Get("ETag") != "")
+	is.Equal(e.do(t, "HEAD", keysPath, "t-owner", "").status, 200)
 
 	unhold()
 	r = <-listed
