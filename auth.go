@@ -10,7 +10,7 @@ import (
 // Authenticator maps an owner request to its Actor. The request's context is
 // the call's context.
 //
-// It must honour the X-Organization header (OrganizationHeader): when present,
+// It must honour the X-Organization header (organizationHeader): when present,
 // the Actor's OrganizationID is that organization if the user belongs to it;
 // when absent, the user's default organization. It returns an error whose
 // code is CodeUnauthorized (for example ErrUnauthorized) for a missing,
@@ -27,8 +27,8 @@ type AuthenticatorFunc func(r *http.Request) (Actor, error)
 // Authenticate calls f(r).
 func (f AuthenticatorFunc) Authenticate(r *http.Request) (Actor, error) { return f(r) }
 
-// OrganizationHeader picks the organization of a user who belongs to several.
-const OrganizationHeader = wire.OrganizationHeader
+// organizationHeader picks the organization of a user who belongs to several.
+const organizationHeader = wire.OrganizationHeader
 
 // ResolveActor is the X-Organization rule for Authenticator implementations:
 // given the authenticated user and the organizations they own or belong to
@@ -36,7 +36,7 @@ const OrganizationHeader = wire.OrganizationHeader
 // names if it is one of them, else the default; ErrOrgNotFound when the
 // header names another organization or the user has none.
 func ResolveActor(r *http.Request, userID string, orgIDs []string) (Actor, error) {
-	want := r.Header.Get(OrganizationHeader)
+	want := r.Header.Get(organizationHeader)
 	for _, o := range orgIDs {
 		if want == "" || o == want {
 			return Actor{UserID: userID, OrganizationID: o}, nil

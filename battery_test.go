@@ -305,6 +305,7 @@ func badCases() []badCase {
 		{name: "create/expiresAt without offset", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2027-01-01T00:00:00"}`, status: 400, want: wantBadExpiresAt},
 		{name: "create/expiresAt a number", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":1893456000}`, status: 400, want: wantBadExpiresAt},
 		{name: "create/expiresAt past 2262", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"2300-01-01T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
+		{name: "create/expiresAt year 1", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"expiresAt":"0001-01-01T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt}, // Go's zero time, which means never
 		{name: "patch/no auth", method: "PATCH", path: keyPathA, body: `{"expiresAt":null}`, status: 401, want: wantUnauthorizedNoHeader},
 		{name: "patch/member", method: "PATCH", path: keyPathA, hdr: []string{member}, body: `{"expiresAt":null}`, status: 403, want: wantNotOwner},
 		{name: "patch/another organization's key", method: "PATCH", path: keysPath + "/{B}", hdr: []string{owner}, body: `{"expiresAt":null}`, status: 404, want: wantKeyNotFound},
@@ -320,6 +321,8 @@ func badCases() []badCase {
 		{name: "patch/expiresAt malformed", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"tomorrow"}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":{}}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt before 1970", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"1969-12-31T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},
+		{name: "patch/expiresAt year 1", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"0001-01-01T00:00:00Z"}`, status: 400, want: wantFarExpiresAt},
+		{name: "patch/expiresAt year 1 with an offset", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"0001-01-01T02:00:00+02:00"}`, status: 400, want: wantFarExpiresAt},
 		{name: "rotate/no auth", method: "POST", path: keyPathA + "/rotate", status: 401, want: wantUnauthorizedNoHeader},
 		{name: "rotate/member", method: "POST", path: keyPathA + "/rotate", hdr: []string{member}, status: 403, want: wantNotOwner},
 		{name: "rotate/another organization's key", method: "POST", path: keysPath + "/{B}/rotate", hdr: []string{owner}, status: 404, want: wantKeyNotFound},

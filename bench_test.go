@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // benchService returns a service on a memory store holding n keys of one
@@ -62,7 +63,7 @@ func BenchmarkValidateKey(b *testing.B) {
 
 // BenchmarkBaselineHMAC is the floor under ValidateKey: one HMAC-SHA-256 of a key.
 func BenchmarkBaselineHMAC(b *testing.B) {
-	key, _ := licensing.GenerateKey(nil)
+	key, _ := wire.GenerateKey(nil)
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		m := hmac.New(sha256.New, testPepper)
@@ -105,7 +106,7 @@ func baselineHandler() (http.Handler, []string) {
 	})
 	keys := make([]string, 1000)
 	for i := range keys {
-		keys[i], _ = licensing.GenerateKey(nil)
+		keys[i], _ = wire.GenerateKey(nil)
 	}
 	return h, keys
 }

@@ -11,16 +11,19 @@
 //
 //   - [Service] (licensing.go) is the key lifecycle: [Service.CreateKey],
 //     [Service.ListKeys], [Service.RevokeKey] (keys.go),
-//     [Service.ValidateKey] (validate.go) and [Service.IssueToken]
-//     (token.go). [Config] configures it; [New] fills in the defaults.
-//     [Organization] and [Actor] (organization.go) are what the embedding
-//     application tells it; [Event] (events.go) is what it tells back.
+//     [Service.ValidateKey] (validate.go), [Service.IssueToken]
+//     (token.go), and a key's lifetime, [Service.SetKeyExpiry] and
+//     [Service.RotateKey] (lifetime.go). [Config] configures it; [New]
+//     fills in the defaults. [Organization] and [Actor] (organization.go)
+//     are what the embedding application tells it; [Event] (events.go) is
+//     what it tells back.
 //   - [Store] (store.go) is the storage contract and [Key] its record;
 //     [MemoryStore] (memstore.go) is the in-memory one, package filestore a
 //     durable one, and the nested module pgstore a PostgreSQL one. Package
 //     storetest is the public conformance suite a store of your own runs.
 //   - Keys (keyformat.go): 64 lower-case hex characters, 56 of randomness and an
-//     8-character CRC-32 checksum ([GenerateKey], [ParseKey], [MaskKey]).
+//     8-character CRC-32 checksum ([ParseKey] checks one as typed; lists show
+//     it masked, as [Key.MaskedKey]).
 //     Stores keep a [Hasher]'s lookup value and digest, never the key
 //     (hasher.go); the pepper's fingerprint lets a store refuse another
 //     pepper (pepper.go), and [LoadOrCreatePepper] keeps the pepper in a

@@ -15,7 +15,6 @@ const (
 	CodeUnauthorized    Code = "unauthorized"      // 401: missing or unknown credentials
 	CodeInvalidLicense  Code = "invalid_license"   // 401 from validate: unknown, malformed or revoked key
 	CodeForbidden       Code = "forbidden"         // 403: not allowed for this actor
-	CodeInactive        Code = "inactive"          // 403: organization deactivated
 	CodePlanNotEligible Code = "plan_not_eligible" // 403: plan lacks the required feature
 	CodeNotFound        Code = "not_found"         // 404
 	CodeConflict        Code = "conflict"          // 409: duplicate id or lookup value
@@ -72,10 +71,10 @@ var (
 	ErrUnauthorized       = &Error{Code: CodeUnauthorized, Message: "Missing or invalid token."}
 	ErrOrgNotFound        = &Error{Code: CodeNotFound, Message: "Organization not found"}
 	ErrNotOwner           = &Error{Code: CodeForbidden, Message: "Permission denied"}
-	ErrOrgInactive        = &Error{Code: CodeInactive, Message: "Organization is inactive"}
+	ErrOrgInactive        = &Error{Code: CodeForbidden, Message: "Organization is inactive"}
 	ErrKeyNotFound        = &Error{Code: CodeNotFound, Message: "License key not found"}
 	ErrDuplicateKey       = &Error{Code: CodeConflict, Message: "A license key with this id or lookup value exists."}
-	ErrLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
+	errLicenseKeyRequired = &Error{Code: CodeInvalid, Message: "licenseKey is required"}
 	// ErrInvalidLicense is the one answer for a key that is unknown,
 	// malformed, mistyped or revoked, so callers cannot tell them apart.
 	ErrInvalidLicense = &Error{Code: CodeInvalidLicense, Message: "Invalid or revoked license key"}
@@ -88,6 +87,10 @@ var (
 // ErrInvalidKeyID is returned by MemoryStore for a Key.ID that is not a
 // canonical lower-case UUID.
 var ErrInvalidKeyID = &Error{Code: CodeInvalid, Message: "key id must be a lower-case UUID"}
+
+// ErrInvalidExpiry is returned by stores for an expiry outside the range
+// they keep (see ValidExpiry); they store nothing then.
+var ErrInvalidExpiry = &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
 
 // errCrossOrigin answers a browser request from another origin that relies
 // on cookies rather than an Authorization header (see

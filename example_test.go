@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/docsnippet"
@@ -125,4 +126,50 @@ func TestPackageDocCompiles(t *testing.T) {
 	if err := embedding(mux, staticOrgs{}, bytes.Repeat([]byte{1}, 32), auth); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A key leaked: replace it by a new one, which the owner hands to the
+// customer, while the old one keeps working for a day so the customer's
+// instance is not cut off.
+func ExampleService_RotateKey() {
+	ctx := context.Background()
+	now := time.Date(2026, 2, 20, 10, 30, 0, 0, time.UTC)
+	svc, err := licensing.New(licensing.Config{
+		Store: licensing.NewMemoryStore(),
+		Organizations: staticOrgs{"org-1": {ID: "org-1", OwnerID: "user-1", Plan: "business",
+			Active: true, Features: map[string]any{"selfHostingLicense": true}}},
+		Pepper: bytes.Repeat([]byte{0x42}, 32),
+		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.example.com"},
+		Now:    func() time.Time { return now },
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer svc.Close(ctx)
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	leaked, err := svc.CreateKey(ctx, owner, licensing.CreateKeyInput{InstanceName: "Production"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	rotated, old, err := svc.RotateKey(ctx, owner, leaked.Key.ID, 24*time.Hour)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("new key for:", rotated.Key.InstanceName)
+	fmt.Println("old key ends:", old.ExpiresAt.Format(time.RFC3339))
+
+	now = now.Add(25 * time.Hour)
+	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: leaked.LicenseKey})
+	fmt.Println("old key:", err)
+	res, err := svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: rotated.LicenseKey})
+	fmt.Println("new key valid:", res.Valid, err)
+	// Output:
+	// new key for: Production
+	// old key ends: 2026-02-21T10:30:00Z
+	// old key: licensing: License key has expired
+	// new key valid: true <nil>
 }

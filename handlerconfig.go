@@ -74,22 +74,36 @@ func (cfg HandlerConfig) withDefaults() (HandlerConfig, error) {
 		return cfg, err
 	}
 	cfg.LargeAnswerBytesPerSecond = int(n)
-	for _, p := range cfg.TrustedProxies {
+	proxies := make([]netip.Prefix, len(cfg.TrustedProxies)) // the caller's slice is left as it is
+	for i, p := range cfg.TrustedProxies {
 		if err := checkTrustedProxy(p); err != nil {
 			return cfg, fmt.Errorf("licensing: HandlerConfig.TrustedProxies: %w", err)
 		}
+		proxies[i] = unmapPrefix(p)
 	}
+	cfg.TrustedProxies = proxies
 	return cfg, nil
 }
 
+// unmapPrefix writes an IPv4-mapped IPv6 network (::ffff:10.0.0.0/104) as
+// the IPv4 network it holds (10.0.0.0/8): client addresses are compared
+// unmapped, so the mapped form would match none.
+func unmapPrefix(p netip.Prefix) netip.Prefix {
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		return netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p
+}
+
 // checkTrustedProxy refuses a network that cannot be a set of proxies: an
-// invalid prefix, or one that holds every address (whose X-Forwarded-For
-// would let any client choose the address it is counted as).
+// invalid prefix, or one that holds every address, IPv4 or IPv6, also
+// written IPv4-mapped (whose X-Forwarded-For would let any client choose
+// the address it is counted as).
 func checkTrustedProxy(p netip.Prefix) error {
 	if !p.IsValid() {
 		return fmt.Errorf("%v is not a network; list the networks of your proxies, such as 10.0.0.0/8", p)
 	}
-	if p.Bits() == 0 {
+	if unmapPrefix(p).Bits() == 0 {
 		return fmt.Errorf("%v holds every address: any client could choose the address it is rate limited as by sending X-Forwarded-For; list only the networks of your proxies", p)
 	}
 	return nil

@@ -71,6 +71,7 @@ func TestHandlerConfigRefusesWhatCannotWork(t *testing.T) {
 		{"unpaced large answers", licensing.HandlerConfig{LargeAnswerBytesPerSecond: -5}, "HandlerConfig.LargeAnswerBytesPerSecond is -5: it cannot be turned off"},
 		{"every IPv4 address a proxy", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0")}}, "HandlerConfig.TrustedProxies: 0.0.0.0/0 holds every address"},
 		{"every IPv6 address a proxy", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::/0")}}, "HandlerConfig.TrustedProxies: ::/0 holds every address"},
+		{"every IPv4 address a proxy, IPv4-mapped", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{netip.MustParsePrefix("::ffff:0.0.0.0/96")}}, "HandlerConfig.TrustedProxies: ::ffff:0.0.0.0/96 holds every address"},
 		{"a zero prefix", licensing.HandlerConfig{TrustedProxies: []netip.Prefix{{}}}, "HandlerConfig.TrustedProxies: invalid Prefix is not a network"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

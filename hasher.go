@@ -20,7 +20,7 @@ import (
 //
 // The Service looks a presented key up by its LookupValue (which stores index
 // and keep unique) and then calls Verify on the candidate's Digest; with the
-// HMACHasher, whose digest is its lookup value, it compares the two in
+// hmacHasher, whose digest is its lookup value, it compares the two in
 // constant time instead of hashing the key again. Every method must be safe
 // for concurrent use.
 type Hasher interface {
@@ -34,10 +34,10 @@ type Hasher interface {
 	Verify(key, digest string) bool
 }
 
-// HMACHasher is the default Hasher: the digest and the lookup value are both
+// hmacHasher is the default Hasher: the digest and the lookup value are both
 // the hex HMAC-SHA-256 of the key under a server secret (the pepper). Without
 // the pepper a stolen store reveals nothing that can be checked offline.
-type HMACHasher struct {
+type hmacHasher struct {
 	pool sync.Pool // of *hmacState
 }
 
@@ -48,19 +48,25 @@ type hmacState struct {
 	buf [keyLength]byte
 }
 
-// NewHMACHasher returns an HMACHasher keyed with pepper, which must be at
+// newHMACHasher returns an hmacHasher keyed with pepper, which must be at
 // least MinPepperLength bytes. The pepper is copied.
-func NewHMACHasher(pepper []byte) (*HMACHasher, error) {
+func newHMACHasher(pepper []byte) (*hmacHasher, error) {
 	if len(pepper) < MinPepperLength {
 		return nil, errShortPepper
 	}
 	p := append([]byte(nil), pepper...)
-	h := &HMACHasher{}
+	h := &hmacHasher{}
 	h.pool.New = func() any { return &hmacState{h: hmac.New(sha256.New, p)} }
 	return h, nil
 }
 
-func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
+// fingerprint returns PepperFingerprint of the hasher's pepper: the HMAC
+// of the fingerprint's label under it.
+func (h *hmacHasher) fingerprint() string {
+	return h.LookupValue(pepperFingerprintLabel)
+}
+
+func (h *hmacHasher) sum(key string, dst *[sha256.Size]byte) {
 	st := h.pool.Get().(*hmacState)
 	st.h.Reset()
 	if len(key) <= len(st.buf) {
@@ -73,7 +79,7 @@ func (h *HMACHasher) sum(key string, dst *[sha256.Size]byte) {
 }
 
 // LookupValue returns the hex HMAC-SHA-256 of key.
-func (h *HMACHasher) LookupValue(key string) string {
+func (h *hmacHasher) LookupValue(key string) string {
 	var sum [sha256.Size]byte
 	h.sum(key, &sum)
 	var out [2 * sha256.Size]byte
@@ -82,15 +88,15 @@ func (h *HMACHasher) LookupValue(key string) string {
 }
 
 // Digest returns the hex HMAC-SHA-256 of key; it never fails.
-func (h *HMACHasher) Digest(key string) (string, error) { return h.LookupValue(key), nil }
+func (h *hmacHasher) Digest(key string) (string, error) { return h.LookupValue(key), nil }
 
 // digestIsLookup marks a Hasher whose Digest is its LookupValue, so a
 // validation computes one hash and compares it with the stored digest (see
 // verifyKey).
-func (h *HMACHasher) digestIsLookup() {}
+func (h *hmacHasher) digestIsLookup() {}
 
 // verifyKey reports whether key, whose LookupValue is lookup, matches
-// digest. When the hasher's digest is its lookup value (HMACHasher) that is
+// digest. When the hasher's digest is its lookup value (hmacHasher) that is
 // a constant-time comparison of the two, with no second hash; any other
 // Hasher verifies as it likes.
 func verifyKey(h Hasher, key, lookup, digest string) bool {
@@ -114,7 +120,7 @@ func constantTimeEqual(a, b string) bool {
 }
 
 // Verify compares the HMAC of key with digest in constant time.
-func (h *HMACHasher) Verify(key, digest string) bool {
+func (h *hmacHasher) Verify(key, digest string) bool {
 	var want [sha256.Size]byte
 	if len(digest) != 2*sha256.Size {
 		return false

@@ -8,13 +8,13 @@ import (
 )
 
 func TestVerifyKey(t *testing.T) {
-	hm, err := NewHMACHasher([]byte(strings.Repeat("p", 32)))
+	hm, err := newHMACHasher([]byte(strings.Repeat("p", 32)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	argon := &Argon2Hasher{Time: 1, Memory: 64}
-	key, _ := GenerateKey(nil)
-	other, _ := GenerateKey(nil)
+	key, _ := generateKey(nil)
+	other, _ := generateKey(nil)
 	lookup := hm.LookupValue(key)
 	argonDigest, err := argon.Digest(key)
 	if err != nil {
@@ -48,4 +48,14 @@ func TestVerifyKey(t *testing.T) {
 			is.Equal(tc.h.Verify(tc.key, tc.digest), tc.want) // the same answer as the full check
 		})
 	}
+}
+
+// TestHMACHasherFingerprint: the fingerprint New reads from an HMACHasher
+// is PepperFingerprint of its pepper.
+func TestHMACHasherFingerprint(t *testing.T) {
+	is := is.New(t)
+	pepper := []byte(strings.Repeat("p", 40))
+	hm, err := newHMACHasher(pepper)
+	is.NoErr(err)
+	is.Equal(hm.fingerprint(), PepperFingerprint(pepper))
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 func TestHMACHasher(t *testing.T) {
@@ -24,8 +25,8 @@ func TestHMACHasher(t *testing.T) {
 	is.NoErr(err)
 	other, err := licensing.NewHMACHasher(bytes.Repeat([]byte{8}, 32))
 	is.NoErr(err)
-	k, _ := licensing.GenerateKey(nil)
-	k2, _ := licensing.GenerateKey(nil)
+	k, _ := wire.GenerateKey(nil)
+	k2, _ := wire.GenerateKey(nil)
 	d, err := h.Digest(k)
 	is.NoErr(err)
 	is.Equal(d, h.LookupValue(k)) // the digest is the lookup value
@@ -40,8 +41,8 @@ func TestHMACHasher(t *testing.T) {
 func TestArgon2Hasher(t *testing.T) {
 	is := is.New(t)
 	h := &licensing.Argon2Hasher{Time: 1, Memory: 64}
-	k, _ := licensing.GenerateKey(nil)
-	k2, _ := licensing.GenerateKey(nil)
+	k, _ := wire.GenerateKey(nil)
+	k2, _ := wire.GenerateKey(nil)
 	d, err := h.Digest(k)
 	is.NoErr(err)
 	is.True(strings.HasPrefix(d, "$argon2id$v=19$m=64,t=1,p=1$")) // PHC string with parameters

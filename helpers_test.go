@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -41,9 +42,9 @@ func (o *testOrgs) update(id string, fn func(*licensing.Organization)) {
 }
 
 // eligibleOrgs knows every organization id: active, on a plan with
-// selfHostingLicense, owned by user "u".
+// selfHostingLicense; "org-N" is owned by user "user-N".
 var eligibleOrgs = licensing.OrganizationsFunc(func(ctx context.Context, id string) (licensing.Organization, error) {
-	return licensing.Organization{ID: id, Name: "Org " + id, OwnerID: "u", Plan: "business", Active: true,
+	return licensing.Organization{ID: id, Name: "Org " + id, OwnerID: "user-" + strings.TrimPrefix(id, "org-"), Plan: "business", Active: true,
 		Features: map[string]any{"selfHostingLicense": true}}, nil
 })
 
@@ -245,4 +246,77 @@ func (e *env) count(t testing.TB) int {
 		n += len(keys)
 	}
 	return n
+}
+
+var hexRun64 = regexp.MustCompile(`[0-9a-fA-F]{64}`)
+
+// fuzzEnv is an env with the rate limiter off and one key of org-1.
+func fuzzEnv(f *testing.F) (*env, string) {
+	e := newEnvHTTP(f, nil, func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
+	_, key := e.create(f, "t-owner", "prod")
+	return e, key
+}
+
+// post sends body to path and returns status and raw answer.
+func post(t *testing.T, e *env, method, path, token, contentType string, body []byte) (int, http.Header, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.StatusCode, res.Header, raw
+}
+
+// checkErrorAnswer checks an error answer: a JSON object holding a
+// non-empty "error" and only the documented optional fields, with no full
+// key outside the echoed nonce.
+func checkErrorAnswer(t *testing.T, status int, raw []byte, allowed ...string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%d: answer is not a JSON object: %q", status, raw)
+	}
+	msg, ok := m["error"].(string)
+	if !ok || msg == "" {
+		t.Fatalf("%d: no error message: %q", status, raw)
+	}
+	for k := range m {
+		if k != "error" && !strings.Contains(" "+strings.Join(allowed, " ")+" ", " "+k+" ") {
+			t.Fatalf("%d: undocumented field %q in %q", status, k, raw)
+		}
+	}
+	withoutNonce := map[string]any{}
+	for k, v := range m {
+		if k != "nonce" {
+			withoutNonce[k] = v
+		}
+	}
+	b, _ := json.Marshal(withoutNonce)
+	if hexRun64.Match(b) {
+		t.Fatalf("%d: an error answer holds something shaped like a full key: %q", status, raw)
+	}
+	return m
+}
+
+func validateBody(key string, extra string) string {
+	b := `{"licenseKey":` + jsonString(key)
+	if extra != "" {
+		b += "," + extra
+	}
+	return b + "}"
 }

@@ -47,7 +47,10 @@ type HandlerConfig struct {
 	// TrustedProxies are the networks whose X-Forwarded-For header is
 	// believed. Default none: the client address is the TCP peer. A
 	// network holding every address (0.0.0.0/0, ::/0) is refused: any
-	// client could choose the address it is counted as.
+	// client could choose the address it is counted as. When it is set, a
+	// peer with no IP address (a proxy connected over a Unix socket, where
+	// only local processes can connect) is trusted too; without it, every
+	// request from such peers counts as one client.
 	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies. Default 64 KiB; it cannot be
 	// turned off.
@@ -173,7 +176,7 @@ func (h *Handler) routes() {
 			h.mux.HandleFunc(prefix+p, notAllowed)
 		}
 	}
-	h.mux.HandleFunc("/", h.observed(RouteUnmatched, func(w http.ResponseWriter, r *http.Request) {
+	h.mux.HandleFunc("/", h.observed(routeUnmatched, func(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, &Error{Code: CodeNotFound, Message: "Not found."})
 	}))
 }
@@ -191,8 +194,8 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) (Actor, bool) {
 		h.fail(w, r, reply{}, ErrUnauthorized)
 		return Actor{}, false
 	}
-	if len(r.Header.Values(OrganizationHeader)) > 1 {
-		h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: OrganizationHeader + " must be sent at most once"})
+	if len(r.Header.Values(organizationHeader)) > 1 {
+		h.fail(w, r, reply{}, &Error{Code: CodeInvalid, Message: organizationHeader + " must be sent at most once"})
 		return Actor{}, false
 	}
 	if r.Header.Get("Authorization") == "" {

@@ -22,7 +22,6 @@ var statusByCode = map[Code]int{
 	CodeUnauthorized:     http.StatusUnauthorized,
 	CodeInvalidLicense:   http.StatusUnauthorized,
 	CodeForbidden:        http.StatusForbidden,
-	CodeInactive:         http.StatusForbidden,
 	CodePlanNotEligible:  http.StatusForbidden,
 	CodeNotFound:         http.StatusNotFound,
 	codeMethodNotAllowed: http.StatusMethodNotAllowed,

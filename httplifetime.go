@@ -22,7 +22,9 @@ var errPatchEmpty = &Error{Code: CodeInvalid, Message: "Send at least one field 
 var errMaxInstances = &Error{Code: CodeInvalid, Message: "maxInstances is not supported yet; send expiresAt only."}
 
 // parseExpiresAt reads an expiresAt field: absent or null is the zero time
-// (never), else an RFC 3339 time.
+// (never), else an RFC 3339 time. A time that is the zero time
+// (0001-01-01T00:00:00Z, however written) is out of range, as any time
+// before 1970 is: the Service would take it for never.
 func parseExpiresAt(raw json.RawMessage) (time.Time, error) {
 	if len(raw) == 0 || bytes.Equal(raw, []byte("null")) {
 		return time.Time{}, nil
@@ -30,6 +32,9 @@ func parseExpiresAt(raw json.RawMessage) (time.Time, error) {
 	var t wire.Time
 	if err := json.Unmarshal(raw, &t); err != nil {
 		return time.Time{}, &Error{Code: CodeInvalid, Message: "expiresAt must be a time such as 2026-02-20T10:30:00+00:00 (RFC 3339), or null for never"}
+	}
+	if time.Time(t).IsZero() {
+		return time.Time{}, ErrInvalidExpiry
 	}
 	return time.Time(t), nil
 }
@@ -106,16 +111,16 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	overlap := DefaultRotationOverlap
+	overlap := defaultRotationOverlap
 	if raw, ok := fields["overlapHours"]; ok && !bytes.Equal(raw, []byte("null")) {
 		n, err := strconv.Atoi(string(raw)) // a whole number: no fraction, exponent or quotes
-		if err != nil || n < 0 || n > int(MaxRotationOverlap/time.Hour) {
+		if err != nil || n < 0 || n > int(maxRotationOverlap/time.Hour) {
 			h.fail(w, r, reply{}, errOverlap)
 			return
 		}
 		overlap = time.Duration(n) * time.Hour
 	}
-	rotated, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
+	created, old, err := h.svc.RotateKey(r.Context(), a, r.PathValue("id"), overlap)
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
@@ -124,5 +129,5 @@ func (h *Handler) rotateKey(w http.ResponseWriter, r *http.Request) {
 	h.respond(w, reply{}, http.StatusCreated, struct {
 		createResponse
 		RotatedFrom string `json:"rotatedFrom"`
-	}{createAnswer(rotated.CreatedKey), rotated.Old.ID})
+	}{createAnswer(created), old.ID})
 }

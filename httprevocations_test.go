@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -285,4 +287,39 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	is.Equal(len(r.body["keys"].([]any)), 1701)                                // the held list finished whole
 	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-1", "", "").status, 200) // the slot is free again
 	is.Equal(e.do(t, "GET", keysPath, "t-owner", "").status, 200)
+}
+
+// FuzzRevocationsQuery sends arbitrary org and nonce parameters to the
+// revocations route: a signed answer only ever echoes a nonce that keeps
+// the one nonce rule.
+func FuzzRevocationsQuery(f *testing.F) {
+	e, _ := fuzzEnv(f)
+	for _, s := range [][2]string{{"org-1", ""}, {"org-1", "abc"}, {"", "abc"}, {"", strings.Repeat("\x01", 200)}, {"org-\u202e", "n"}, {"\xff", ""}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, org, nonce string) {
+		q := url.Values{"org": {org}, "nonce": {nonce}}
+		status, hdr, raw := post(t, e, "GET", "/api/v1/licensing/revocations?"+q.Encode(), "", "", nil)
+		if status >= 500 {
+			t.Fatalf("%d for org %q nonce %q: %s", status, org, nonce, raw)
+		}
+		signed := hdr.Get(licensing.SignatureHeader) != ""
+		// Revocation lists are always signed, except past the rate limit
+		// without a nonce; a nonce that breaks the rule signs nothing.
+		goodNonce := len(nonce) <= 128 && !strings.ContainsFunc(nonce, func(r rune) bool { return r < ' ' || r > '~' })
+		if status == http.StatusTooManyRequests {
+			goodNonce = goodNonce && nonce != ""
+		}
+		if signed != goodNonce {
+			t.Fatalf("signed %v for nonce %q: %s", signed, nonce, raw)
+		}
+		if status == http.StatusOK {
+			var m wire.RevocationList
+			if err := json.Unmarshal(raw, &m); err != nil || m.OrganizationID != org || m.Revoked == nil {
+				t.Fatalf("200 answer of another shape: %q", raw)
+			}
+			return
+		}
+		checkErrorAnswer(t, status, raw, "nonce")
+	})
 }

@@ -143,7 +143,7 @@ func TestArgon2LoweredParametersKeepEveryKey(t *testing.T) {
 	}
 	ctx := context.Background()
 	strong := service(&licensing.Argon2Hasher{Time: 12, Memory: 64})
-	created, err := strong.CreateKey(ctx, licensing.Actor{UserID: "u", OrganizationID: "org-1"}, licensing.CreateKeyInput{})
+	created, err := strong.CreateKey(ctx, licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, licensing.CreateKeyInput{})
 	is.NoErr(err)
 	res, err := strong.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: created.LicenseKey})
 	is.NoErr(err)

@@ -1,8 +1,6 @@
 package licensing
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"strings"
 
@@ -14,9 +12,8 @@ import (
 const keyLength = wire.KeyLength
 
 const (
-	keyRandomBytes = wire.KeyBodyLength / 2
-	keyBodyLength  = wire.KeyBodyLength
-	maskedEdge     = 8
+	keyBodyLength = wire.KeyBodyLength
+	maskedEdge    = 8
 )
 
 // Errors returned by ParseKey. They never contain the key.
@@ -26,22 +23,14 @@ var (
 	errKeyChecksum = &Error{Code: CodeInvalid, Message: "license key checksum does not match (mistyped key?)"}
 )
 
-// GenerateKey returns a new license key read from random (crypto/rand.Reader
-// when nil). A random source that fails or returns short is an error: a weak
-// key is never returned.
-func GenerateKey(random io.Reader) (string, error) {
-	if random == nil {
-		random = rand.Reader
-	}
-	var raw [keyRandomBytes]byte
-	if _, err := io.ReadFull(random, raw[:]); err != nil {
+// generateKey returns a new license key read from random (crypto/rand.Reader
+// when nil); a failing source is an error, never a weak key.
+func generateKey(random io.Reader) (string, error) {
+	key, err := wire.GenerateKey(random)
+	if err != nil {
 		return "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
 	}
-	var buf [keyLength]byte
-	hex.Encode(buf[:keyBodyLength], raw[:])
-	sum := wire.KeyChecksum(buf[:keyBodyLength])
-	copy(buf[keyBodyLength:], sum[:])
-	return string(buf[:]), nil
+	return key, nil
 }
 
 // dummyKey is hashed once by New; validations of unknown keys compare
@@ -90,14 +79,4 @@ func ParseKey(s string) (string, error) {
 		return s, nil // already canonical: no copy
 	}
 	return string(buf[:]), nil
-}
-
-// MaskKey returns the form of a key that may be shown after creation: its
-// first 8 characters, "...", and its last 8 characters. It returns "" for a
-// string that is not keyLength long.
-func MaskKey(key string) string {
-	if len(key) != keyLength {
-		return ""
-	}
-	return key[:maskedEdge] + "..." + key[keyLength-maskedEdge:]
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 func TestGenerateKeyUniqueParseableAndChecksummed(t *testing.T) {
@@ -20,7 +21,7 @@ func TestGenerateKeyUniqueParseableAndChecksummed(t *testing.T) {
 	seen := make(map[string]bool, n)
 	const hexDigits = "0123456789abcdef"
 	for i := 0; i < n; i++ {
-		k, err := licensing.GenerateKey(nil)
+		k, err := wire.GenerateKey(nil)
 		is.NoErr(err)
 		is.Equal(len(k), licensing.KeyLength)
 		is.True(!seen[k]) // keys are unique
@@ -46,7 +47,7 @@ func TestGenerateKeyUniqueParseableAndChecksummed(t *testing.T) {
 }
 
 func TestParseKey(t *testing.T) {
-	valid, err := licensing.GenerateKey(nil)
+	valid, err := wire.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,21 +82,60 @@ func TestParseKey(t *testing.T) {
 
 func TestGenerateKeyFailingRandom(t *testing.T) {
 	is := is.New(t)
-	_, err := licensing.GenerateKey(iotest.ErrReader(errors.New("entropy gone")))
+	_, err := wire.GenerateKey(iotest.ErrReader(errors.New("entropy gone")))
 	is.True(err != nil) // a failing source is an error
-	_, err = licensing.GenerateKey(bytes.NewReader(make([]byte, 10)))
+	_, err = wire.GenerateKey(bytes.NewReader(make([]byte, 10)))
 	is.True(errors.Is(err, io.ErrUnexpectedEOF)) // a short source is an error, not a weak key
 }
 
 func TestMaskKey(t *testing.T) {
 	is := is.New(t)
-	k, err := licensing.GenerateKey(nil)
+	k, err := wire.GenerateKey(nil)
 	is.NoErr(err)
-	is.Equal(licensing.MaskKey(k), k[:8]+"..."+k[56:]) // masked key shows 8+8 characters
-	is.Equal(licensing.MaskKey("short"), "")
+	is.Equal(wire.MaskKey(k), k[:8]+"..."+k[56:]) // masked key shows 8+8 characters
+	is.Equal(wire.MaskKey("short"), "")
 }
 
 func ExamplePepperFingerprint() {
 	fmt.Println(licensing.PepperFingerprint(bytes.Repeat([]byte{0}, 32))[:16])
 	// Output: e6ef15311abbb130
+}
+
+// FuzzParseKey: ParseKey accepts exactly the strings that, trimmed and
+// lower-cased, pass wire.KeyChecksumOK, and returns that form, which parses
+// to itself.
+func FuzzParseKey(f *testing.F) {
+	body := "0123456789abcdef0123456789abcdef0123456789abcdef01234567"
+	sum := wire.KeyChecksum([]byte(body))
+	good := body + string(sum[:])
+	for _, s := range []string{good, strings.ToUpper(good), " \t" + good + "\n", good[:63], good + "0",
+		body + "00000000", "\u00a0" + good + "\u2003", strings.Repeat("g", 64), ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := licensing.ParseKey(s)
+		want := strings.ToLower(strings.TrimSpace(s))
+		if ok := wire.KeyChecksumOK(want); ok != (err == nil) {
+			t.Fatalf("ParseKey(%q) error %v, KeyChecksumOK %v", s, err, ok)
+		}
+		if err != nil {
+			if got != "" {
+				t.Fatalf("ParseKey(%q) returned %q with error %v", s, got, err)
+			}
+			if in := strings.TrimSpace(s); len(in) >= 16 && strings.Contains(err.Error(), in) {
+				t.Fatalf("the error repeats the input: %v", err)
+			}
+			return
+		}
+		if got != want {
+			t.Fatalf("ParseKey(%q) = %q, want %q", s, got, want)
+		}
+		again, err := licensing.ParseKey(strings.ToUpper(got))
+		if err != nil || again != got {
+			t.Fatalf("round trip of %q: %q, %v", got, again, err)
+		}
+		if m := wire.MaskKey(got); m != got[:8]+"..."+got[56:] {
+			t.Fatalf("MaskKey(%q) = %q", got, m)
+		}
+	})
 }

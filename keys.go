@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // CreateKeyInput holds the optional fields of a new key.
@@ -63,7 +64,7 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 // newKey makes a new active key of organization orgID, not yet stored, and
 // the full license key.
 func (s *Service) newKey(orgID, instanceName string) (Key, string, error) {
-	full, err := GenerateKey(s.cfg.Random)
+	full, err := generateKey(s.cfg.Random)
 	if err != nil {
 		return Key{}, "", &Error{Code: CodeInternal, Message: "Could not generate a key.", Err: err}
 	}
@@ -80,7 +81,7 @@ func (s *Service) newKey(orgID, instanceName string) (Key, string, error) {
 		OrganizationID: orgID,
 		LookupValue:    s.cfg.Hasher.LookupValue(full),
 		Digest:         digest,
-		MaskedKey:      MaskKey(full),
+		MaskedKey:      wire.MaskKey(full),
 		InstanceName:   instanceName,
 		Active:         true,
 		CreatedAt:      s.now(),
@@ -132,7 +133,7 @@ func (s *Service) ImportKey(ctx context.Context, orgID, licenseKey string, creat
 		return Key{}, &Error{Code: CodeInternal, Message: "Could not hash the key.", Err: err}
 	}
 	k := Key{ID: id.String(), OrganizationID: orgID, LookupValue: s.cfg.Hasher.LookupValue(full),
-		Digest: digest, MaskedKey: MaskKey(full), Active: true, CreatedAt: createdAt.UTC()}
+		Digest: digest, MaskedKey: wire.MaskKey(full), Active: true, CreatedAt: createdAt.UTC()}
 	if err := s.cfg.Store.CreateKey(ctx, k); err != nil {
 		if errors.Is(err, ErrDuplicateKey) {
 			return Key{}, ErrDuplicateKey

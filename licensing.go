@@ -55,7 +55,7 @@ type Config struct {
 
 	Store         Store         // required
 	Organizations Organizations // required
-	// Hasher turns keys into stored digests. Default: an HMACHasher keyed
+	// Hasher turns keys into stored digests. Default: an hmacHasher keyed
 	// with Pepper.
 	Hasher Hasher
 	// Pepper is the server secret of the default Hasher, at least
@@ -118,9 +118,15 @@ type Service struct {
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
 // Organizations, or a missing or short Pepper without a Hasher, is an error.
-// With a Pepper, a Store that can tell (a PepperChecker: the file and
-// PostgreSQL stores) confirms it is the pepper its keys were issued under,
-// and another one is an error wrapping ErrPepperMismatch.
+// With a Pepper, a Store that can tell confirms it is the pepper its keys
+// were issued under, and another one is an error wrapping
+// ErrPepperMismatch: a Store with the method
+//
+//	CheckPepper(ctx context.Context, fingerprint string) error
+//
+// (the file and PostgreSQL stores have it) is given PepperFingerprint of
+// Config.Pepper. It records the fingerprint when it has none yet, and
+// returns an error wrapping ErrPepperMismatch when it records another.
 // It starts the background writer of validation records; stop it with Close.
 func New(cfg Config) (*Service, error) {
 	if cfg.Store == nil {
@@ -134,11 +140,13 @@ func New(cfg Config) (*Service, error) {
 	}
 	fingerprint := "" // of the pepper, when New knows it
 	if cfg.Hasher == nil {
-		h, err := NewHMACHasher(cfg.Pepper)
+		h, err := newHMACHasher(cfg.Pepper)
 		if err != nil {
 			return nil, err
 		}
 		cfg.Hasher, fingerprint = h, PepperFingerprint(cfg.Pepper)
+	} else if h, ok := cfg.Hasher.(*hmacHasher); ok {
+		fingerprint = h.fingerprint() // the default Hasher built by the caller
 	}
 	cursorSecret := cfg.Pepper
 	cfg.Pepper = nil // the hasher holds its own copy

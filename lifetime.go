@@ -10,8 +10,8 @@ import (
 // Rotation overlaps: how long a rotated key keeps validating (see
 // Service.RotateKey).
 const (
-	DefaultRotationOverlap = 168 * time.Hour  // 7 days
-	MaxRotationOverlap     = 2160 * time.Hour // 90 days
+	defaultRotationOverlap = 168 * time.Hour  // 7 days
+	maxRotationOverlap     = 2160 * time.Hour // 90 days
 )
 
 // checkExpiresAt refuses a time stores cannot keep (they hold Unix
@@ -21,8 +21,8 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 	if t.IsZero() {
 		return nil
 	}
-	if !t.After(importFrom) || !t.Before(importUntil) {
-		return &Error{Code: CodeInvalid, Message: "expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}
+	if !ValidExpiry(t) {
+		return ErrInvalidExpiry
 	}
 	if future && !t.After(now) {
 		return &Error{Code: CodeInvalid, Message: "expiresAt must be in the future (or null for a key that never expires)"}
@@ -33,10 +33,14 @@ func checkExpiresAt(t, now time.Time, future bool) error {
 // SetKeyExpiry sets when key id of the actor's organization expires (zero:
 // never) and returns the key as ListKeys shows it. Any time is accepted,
 // also a past one, which ends the key now; an expired key given a later
-// expiry validates again. The actor must be the owner (plan and active
-// flag are not checked, as for RevokeKey). A revoked key gives
-// ErrKeyRevoked; an id that is not a UUID, unknown, or of another
-// organization ErrKeyNotFound. It sends EventKeyRenewed.
+// expiry validates again. The old key of a rotation (RotatedTo set) still
+// stops by itself: its expiry may be moved to any time up to 90 days (the
+// longest rotation overlap) from now, not past it nor removed (an error of
+// code CodeConflict; should a rotation come in between, the key is left to
+// expire 90 days from now). The actor must be the owner (plan and active
+// flag are not checked, as for RevokeKey). A revoked key gives ErrKeyRevoked; an id
+// that is not a UUID, unknown, or of another organization ErrKeyNotFound.
+// It sends EventKeyRenewed.
 func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresAt time.Time) (Key, error) {
 	if !expiresAt.IsZero() {
 		expiresAt = expiresAt.UTC().Truncate(time.Second)
@@ -55,12 +59,26 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	if !k.Active {
 		return Key{}, ErrKeyRevoked
 	}
+	if k.RotatedTo != "" {
+		if err := rotatedExpiry(expiresAt, s.now()); err != nil {
+			return Key{}, err
+		}
+	}
 	k, err = s.cfg.Store.SetKeyExpiry(ctx, k.ID, expiresAt)
 	if err != nil {
 		if e := storeSentinel(err, ErrKeyRevoked, ErrKeyNotFound); e != nil {
 			return Key{}, e // a revocation that came in between
 		}
 		return Key{}, wrapErr("set key expiry", err)
+	}
+	if k.RotatedTo != "" && rotatedExpiry(expiresAt, s.now()) != nil {
+		// A rotation came in between, and this write undid the end of its
+		// overlap: bound the replaced key again, as a renewal of it may.
+		limit := s.now().Add(maxRotationOverlap).UTC().Truncate(time.Second)
+		if _, err := s.cfg.Store.SetKeyExpiry(ctx, k.ID, limit); err != nil && !errors.Is(err, ErrKeyRevoked) {
+			return Key{}, wrapErr("set key expiry", err)
+		}
+		return Key{}, errRotatedExpiry
 	}
 	s.expired.forget(k.ID) // a later expiry is told again
 	s.emit(ctx, Event{Type: EventKeyRenewed, KeyID: k.ID, OrganizationID: k.OrganizationID,
@@ -70,46 +88,55 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	return keys[0], nil
 }
 
+// rotatedExpiry refuses an expiry for the old key of a rotation that would
+// keep it beyond the longest overlap from now, or forever: the leaked key
+// a rotation replaced must stop by itself.
+func rotatedExpiry(expiresAt, now time.Time) error {
+	limit := now.Add(maxRotationOverlap).UTC().Truncate(time.Second)
+	if !expiresAt.IsZero() && !expiresAt.After(limit) {
+		return nil
+	}
+	return errRotatedExpiry
+}
+
+// errRotatedExpiry refuses to keep the old key of a rotation beyond the
+// longest overlap.
+var errRotatedExpiry = &Error{Code: CodeConflict, Message: ErrKeyRotated.Message + "; its expiresAt can be at most 90 days from now, not null"}
+
 // errRotateExpired refuses the rotation of a key past its expiry, whose
 // new key would take the past expiry over.
 var errRotateExpired = &Error{Code: CodeForbidden, Message: "License key has expired; renew it (set a later expiresAt) before rotating it."}
 
-// RotatedKey is the answer to RotateKey: the new key (as CreatedKey, shown
-// to the owner once) and the old key as it now is.
-type RotatedKey struct {
-	CreatedKey
-	Old Key
-}
-
 // RotateKey replaces key id of the actor's organization by a new key, which
 // takes over the old key's instance name and URL and its expiry. The old
-// key keeps validating for overlap (0 to MaxRotationOverlap; 0 ends it now)
+// key keeps validating for overlap (0 to 90 days; 0 ends it now)
 // or until its own expiry if that comes first, then answers as expired. The
 // checks are those of CreateKey (owner, active organization, eligible
 // plan); a revoked key gives ErrKeyRevoked, a key rotated before
 // ErrKeyRotated, an unknown one ErrKeyNotFound, an expired one an error of
 // code CodeForbidden (renew it first). The rotation is one store
-// operation (Store.RotateKey). It sends EventKeyCreated for the new key and
-// EventKeyRotated for the old one.
-func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (RotatedKey, error) {
-	if overlap < 0 || overlap > MaxRotationOverlap {
-		return RotatedKey{}, &Error{Code: CodeInvalid, Message: "overlapHours must be a whole number from 0 to 2160"}
+// operation (Store.RotateKey). It returns the new key (shown to the owner
+// once, as CreateKey's) and the old key as it now is, and sends
+// EventKeyCreated for the new key and EventKeyRotated for the old one.
+func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap time.Duration) (CreatedKey, Key, error) {
+	if overlap < 0 || overlap > maxRotationOverlap {
+		return CreatedKey{}, Key{}, &Error{Code: CodeInvalid, Message: "overlapHours must be a whole number from 0 to 2160"}
 	}
 	org, err := s.owner(ctx, a, true)
 	if err != nil {
-		return RotatedKey{}, err
+		return CreatedKey{}, Key{}, err
 	}
 	old, err := s.orgKey(ctx, org.ID, id)
 	if err != nil {
-		return RotatedKey{}, err
+		return CreatedKey{}, Key{}, err
 	}
 	switch {
 	case !old.Active:
-		return RotatedKey{}, ErrKeyRevoked
+		return CreatedKey{}, Key{}, ErrKeyRevoked
 	case old.RotatedTo != "":
-		return RotatedKey{}, ErrKeyRotated
+		return CreatedKey{}, Key{}, ErrKeyRotated
 	case !old.ExpiresAt.IsZero() && !s.now().Before(old.ExpiresAt):
-		return RotatedKey{}, errRotateExpired // the new key would take over a past expiry
+		return CreatedKey{}, Key{}, errRotateExpired // the new key would take over a past expiry
 	}
 	// The new key takes over the instance fields inside the store's step:
 	// write the validations still in the batch first, so they are current.
@@ -117,7 +144,7 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 	for attempt := 0; ; attempt++ {
 		k, full, err := s.newKey(org.ID, "")
 		if err != nil {
-			return RotatedKey{}, err
+			return CreatedKey{}, Key{}, err
 		}
 		now := s.now()
 		updated, err := s.cfg.Store.RotateKey(ctx, old.ID, k, now.Add(overlap).Truncate(time.Second))
@@ -126,9 +153,9 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 		}
 		if err != nil {
 			if e := storeSentinel(err, ErrKeyRevoked, ErrKeyRotated, ErrKeyNotFound); e != nil {
-				return RotatedKey{}, e // a revocation or rotation that came in between
+				return CreatedKey{}, Key{}, e // a revocation or rotation that came in between
 			}
-			return RotatedKey{}, wrapErr("rotate key", err)
+			return CreatedKey{}, Key{}, wrapErr("rotate key", err)
 		}
 		if stored, err := s.cfg.Store.KeyByID(ctx, k.ID); err == nil {
 			k = stored // with the fields taken over from the old key
@@ -139,7 +166,7 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 		s.emit(ctx, Event{Type: EventKeyRotated, Time: now, KeyID: updated.ID, OrganizationID: updated.OrganizationID,
 			MaskedKey: updated.MaskedKey, UserID: a.UserID, ExpiresAt: updated.ExpiresAt, RotatedTo: k.ID})
-		return RotatedKey{CreatedKey: CreatedKey{Key: k, LicenseKey: full}, Old: updated}, nil
+		return CreatedKey{Key: k, LicenseKey: full}, updated, nil
 	}
 }
 

@@ -1,6 +1,8 @@
 package licensing_test
 
 import (
+	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,4 +234,129 @@ func TestKeyRotationOverlap(t *testing.T) {
 	is.Equal(r.status, 403)
 	is.Equal(r.body["error"], "License key has expired; renew it (set a later expiresAt) before rotating it.")
 	is.Equal(e.listed(t, id3)["rotatedTo"], nil) // nothing changed
+}
+
+// TestKeyLifetimeThroughTheStoreInterface: on a store that is not the
+// memory store (the validation reads it through Store.KeyByLookup, as on
+// the file and PostgreSQL stores), an expiry and a rotation's end hold the
+// same way.
+func TestKeyLifetimeThroughTheStoreInterface(t *testing.T) {
+	is := is.New(t)
+	var store *countingStore
+	e := newEnvHTTP(t, func(c *licensing.Config) {
+		store = &countingStore{MemoryStore: c.Store.(*licensing.MemoryStore)}
+		c.Store = store
+	}, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	r := e.do(t, "POST", keysPath, "t-owner", `{"expiresAt":"2026-03-01T00:00:00Z"}`)
+	is.Equal(r.status, 201)
+	key := r.body["licenseKey"].(string)
+	id, other := e.create(t, "t-owner", "rotated")
+	is.Equal(e.do(t, "POST", keysPath+"/"+id+"/rotate", "t-owner", `{"overlapHours":1}`).status, 201)
+
+	before := store.reads.Load()
+	r = e.do(t, "POST", validatePath, "", validateBody(key, ""))
+	is.Equal(r.status, 200)
+	is.Equal(r.body["expiresAt"], "2026-03-01T00:00:00+00:00")
+	is.Equal(store.reads.Load(), before+1) // read through the Store interface
+	e.clock.Add(9 * 24 * time.Hour)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, "")).raw, wantExpired)
+	r = e.do(t, "POST", validatePath, "", validateBody(other, ""))
+	is.Equal(r.status, 401)
+	is.Equal(r.body["error"], "License key has expired") // the rotated key, past its hour
+}
+
+// TestKeyRotationConcurrent: owners rotating one key at once get one new
+// key; every other call is a 409 and made no key.
+func TestKeyRotationConcurrent(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	id, _ := e.create(t, "t-owner", "prod")
+	const n = 8
+	statuses := make(chan int, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() { statuses <- e.do(t, "POST", keysPath+"/"+id+"/rotate", "t-owner", "").status })
+	}
+	wg.Wait()
+	close(statuses)
+	count := map[int]int{}
+	for s := range statuses {
+		count[s]++
+	}
+	is.Equal(count, map[int]int{201: 1, 409: n - 1}) // one rotation
+	is.Equal(e.count(t), 2)                          // the old key and one new key
+	is.Equal(len(e.eventsOf(licensing.EventKeyRotated)), 1)
+}
+
+// TestRotatedKeyRenewal: the old key of a rotation (the leaked one) still
+// stops by itself: its expiry can be moved (a longer overlap, or an end
+// sooner) but never to null nor past the longest overlap from now; the new
+// key is renewed as any key.
+func TestRotatedKeyRenewal(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	oldID, oldKey := e.create(t, "t-owner", "prod")
+	r := e.do(t, "POST", keysPath+"/"+oldID+"/rotate", "t-owner", `{"overlapHours":24}`)
+	is.Equal(r.status, 201)
+	newID := r.body["id"].(string)
+	const wantRotatedExpiry = `{"error":"License key was already rotated; its expiresAt can be at most 90 days from now, not null"}` + "\n"
+
+	for _, body := range []string{`{"expiresAt":null}`, `{"expiresAt":"2026-05-21T10:30:01Z"}`, `{"expiresAt":"2030-01-01T00:00:00Z"}`} {
+		r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", body)
+		is.Equal(r.status, 409)
+		is.Equal(r.raw, wantRotatedExpiry)
+	}
+	is.Equal(e.listed(t, oldID)["expiresAt"], "2026-02-21T10:30:00+00:00") // unchanged
+	is.Equal(len(e.eventsOf(licensing.EventKeyRenewed)), 0)
+
+	r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", `{"expiresAt":"2026-05-21T10:30:00Z"}`) // the longest overlap: a customer needs more time
+	is.Equal(r.status, 200)
+	is.Equal(r.body["expiresAt"], "2026-05-21T10:30:00+00:00")
+	r = e.do(t, "PATCH", keysPath+"/"+oldID, "t-owner", `{"expiresAt":"2026-02-20T10:30:00Z"}`) // or end it now
+	is.Equal(r.status, 200)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(oldKey, "")).status, 401)
+
+	r = e.do(t, "PATCH", keysPath+"/"+newID, "t-owner", `{"expiresAt":"2030-01-01T00:00:00Z"}`) // the new key is an ordinary key
+	is.Equal(r.status, 200)
+	r = e.do(t, "PATCH", keysPath+"/"+newID, "t-owner", `{"expiresAt":null}`)
+	is.Equal(r.status, 200)
+}
+
+// rotatingStore rotates a key (once, through rotate) when SetKeyExpiry
+// is called: a rotation that lands between a renewal's read of the key
+// and its write.
+type rotatingStore struct {
+	*licensing.MemoryStore
+	rotate func()
+}
+
+func (s *rotatingStore) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (licensing.Key, error) {
+	if f := s.rotate; f != nil {
+		s.rotate = nil
+		f()
+	}
+	return s.MemoryStore.SetKeyExpiry(ctx, id, expiresAt)
+}
+
+// TestRotatedKeyRenewalRace: a renewal to never that a rotation overtakes
+// does not leave the replaced key valid forever: it ends at most 90 days
+// from now, and the owner is told (409).
+func TestRotatedKeyRenewalRace(t *testing.T) {
+	is := is.New(t)
+	var store *rotatingStore
+	e := newEnvHTTP(t, func(c *licensing.Config) {
+		store = &rotatingStore{MemoryStore: c.Store.(*licensing.MemoryStore)}
+		c.Store = store
+	}, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	id, _ := e.create(t, "t-owner", "prod")
+	store.rotate = func() {
+		_, _, err := e.svc.RotateKey(context.Background(), licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, id, time.Hour)
+		is.NoErr(err)
+	}
+	r := e.do(t, "PATCH", keysPath+"/"+id, "t-owner", `{"expiresAt":null}`)
+	is.Equal(r.status, 409)
+	is.Equal(r.body["error"], "License key was already rotated; its expiresAt can be at most 90 days from now, not null")
+	old := e.listed(t, id)
+	is.True(old["rotatedTo"] != nil)
+	is.Equal(old["expiresAt"], "2026-05-21T10:30:00+00:00") // bounded: it still stops by itself
 }

@@ -10,6 +10,9 @@ func (m *MemoryStore) SetKeyExpiry(ctx context.Context, id string, expiresAt tim
 	if err := ctx.Err(); err != nil {
 		return Key{}, err
 	}
+	if !ValidExpiry(expiresAt) {
+		return Key{}, ErrInvalidExpiry
+	}
 	u, ok := parseKeyID(id)
 	if !ok {
 		return Key{}, ErrKeyNotFound
@@ -33,6 +36,9 @@ func (m *MemoryStore) SetKeyExpiry(ctx context.Context, id string, expiresAt tim
 func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error) {
 	if err := ctx.Err(); err != nil {
 		return Key{}, err
+	}
+	if !ValidExpiry(oldEndsAt) {
+		return Key{}, ErrInvalidExpiry
 	}
 	u, ok := parseKeyID(oldID)
 	if !ok {
@@ -61,8 +67,8 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	}
 	extra.rotatedTo = newKey.ID
 	old.extra = &extra
-	if ends := nanos(oldEndsAt); old.expires == 0 || ends < old.expires {
-		old.expires = ends
+	if ends := nanos(oldEndsAt); ends != 0 && (old.expires == 0 || ends < old.expires) {
+		old.expires = ends // the earlier of the two, zero being never
 	}
 	return old.key(), nil
 }

@@ -102,6 +102,9 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	if !ok {
 		return ErrInvalidKeyID
 	}
+	if !ValidExpiry(k.ExpiresAt) {
+		return ErrInvalidExpiry
+	}
 	if _, ok := m.byID[id]; ok {
 		return ErrDuplicateKey
 	}

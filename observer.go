@@ -21,16 +21,16 @@ type Observer interface {
 	// answer is written: route is the pattern that matched, such as
 	// "POST /validate" or "DELETE /keys/{id}" (without APIPrefix; a path
 	// known under other methods gives the bare path, as "/keys", and a path
-	// of no route gives RouteUnmatched), status the HTTP status sent, d the
+	// of no route gives "unmatched"), status the HTTP status sent, d the
 	// time the handler took.
 	Request(route string, status int, d time.Duration)
 	// Validation is called once per validation with its outcome.
 	Validation(outcome Outcome)
 }
 
-// RouteUnmatched is the route Observer.Request receives for a path that
+// routeUnmatched is the route Observer.Request receives for a path that
 // matches no route (answered 404).
-const RouteUnmatched = "unmatched"
+const routeUnmatched = "unmatched"
 
 // Outcome is what became of one validation: what Observer.Validation
 // receives, and the cause an EventValidationFailed carries. Every request

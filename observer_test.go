@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
@@ -61,7 +62,7 @@ func TestObserver(t *testing.T) {
 	revokedID, revoked := e.create(t, "t-owner", "gone")
 	is.Equal(e.do(t, "DELETE", "/api/v1/licensing/keys/"+revokedID, "t-owner", "").status, 200)
 	_, inactive := e.create(t, "t-owner", "inactive")
-	unknown, _ := licensing.GenerateKey(nil)
+	unknown, _ := wire.GenerateKey(nil)
 
 	body := func(key string) string { return `{"licenseKey":` + jsonString(key) + `}` }
 	cases := []struct {

@@ -6,11 +6,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 )
 
-// MinPepperLength is the shortest pepper NewHMACHasher accepts, in bytes.
+// MinPepperLength is the shortest pepper newHMACHasher accepts, in bytes.
 const MinPepperLength = 32
 
 // errShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
@@ -34,29 +35,44 @@ func PepperFingerprint(pepper []byte) string {
 // is opened under another one.
 var ErrPepperMismatch = &Error{Code: CodeInternal, Message: "the store was created with another pepper; with this one every issued key would stop validating"}
 
-// PepperChecker is implemented by a Store that remembers the fingerprint
+// pepperChecker is implemented by a Store that remembers the fingerprint
 // (PepperFingerprint) of the pepper its keys were issued under, as the file
 // store and the PostgreSQL store do. New calls CheckPepper with the
 // fingerprint of Config.Pepper: a store that records none yet records it
 // (or, holding no key, may adopt it); a store that records another one
 // returns an error wrapping ErrPepperMismatch, and New refuses to start.
-type PepperChecker interface {
+// New waits at most 30 seconds for the answer, then fails naming the store
+// as unreachable, whether or not CheckPepper honours its context.
+type pepperChecker interface {
 	CheckPepper(ctx context.Context, fingerprint string) error
 }
 
-// pepperCheckTimeout bounds New's call to CheckPepper.
-const pepperCheckTimeout = 30 * time.Second
+// pepperCheckTimeout bounds New's call to CheckPepper (a variable for
+// tests).
+var pepperCheckTimeout = 30 * time.Second
 
 // checkStorePepper has a store that can tell confirm that fingerprint is
-// its pepper's (see PepperChecker); any other store passes.
+// its pepper's (see pepperChecker); any other store passes.
 func checkStorePepper(store Store, fingerprint string) error {
-	pc, ok := store.(PepperChecker)
+	pc, ok := store.(pepperChecker)
 	if !ok {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), pepperCheckTimeout)
 	defer cancel()
-	err := pc.CheckPepper(ctx, fingerprint)
+	// A store that ignores ctx is not waited on past it: New fails, never
+	// hangs. Its call is left to finish on its own.
+	done := make(chan error, 1)
+	go func() { done <- pc.CheckPepper(ctx, fingerprint) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return wrapErr(fmt.Sprintf("the store did not answer the pepper check within %v; check that the store is reachable (its database up, its directory not on a hung mount)", pepperCheckTimeout), err)
+	}
 	if errors.Is(err, ErrPepperMismatch) {
 		return wrapErr("Config.Pepper is not the pepper the store's keys were issued under; use that pepper (restore its file from a backup)", err)
 	}

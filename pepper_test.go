@@ -72,3 +72,38 @@ func TestNewRefusesAnotherPeppersStore(t *testing.T) {
 	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: created.LicenseKey})
 	is.NoErr(err)
 }
+
+// TestNewChecksAnHMACHashersPepper: an embedder who builds the default
+// Hasher itself (Config.Hasher set to NewHMACHasher(pepper), no
+// Config.Pepper) has its pepper checked by the store all the same.
+func TestNewChecksAnHMACHashersPepper(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	orgs := &testOrgs{m: map[string]licensing.Organization{"org-1": {ID: "org-1", OwnerID: "user-1", Active: true}}}
+	start := func(pepper []byte) (*licensing.Service, func(), error) {
+		t.Helper()
+		st, err := filestore.Open(dir, filestore.Options{Logger: slog.New(slog.DiscardHandler)})
+		is.NoErr(err)
+		h, err := licensing.NewHMACHasher(pepper)
+		is.NoErr(err)
+		svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs, Hasher: h,
+			Policy: licensing.Policy{Issuer: "licensing.test"}, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			st.Close()
+			return nil, nil, err
+		}
+		return svc, func() { svc.Close(ctx); st.Close() }, nil
+	}
+	pepperA, pepperB := bytes.Repeat([]byte{'a'}, 32), bytes.Repeat([]byte{'b'}, 32)
+	svc, stop, err := start(pepperA)
+	is.NoErr(err)
+	_, err = svc.CreateKey(ctx, licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}, licensing.CreateKeyInput{})
+	is.NoErr(err)
+	stop()
+	_, _, err = start(pepperB)
+	is.True(errors.Is(err, licensing.ErrPepperMismatch)) // refused, as with Config.Pepper
+	_, stop, err = start(pepperA)
+	is.NoErr(err)
+	stop()
+}

@@ -62,11 +62,51 @@ func TestLoadOrCreatePepperRefusesABadFile(t *testing.T) {
 	t.Run("unreadable", func(t *testing.T) {
 		is := is.New(t)
 		path := filepath.Join(t.TempDir(), "pepper")
-		is.NoErr(os.Mkdir(path, 0o700)) // unreadable as a file, even by root
+		is.NoErr(os.WriteFile(path, []byte(strings.Repeat("ab", 32)), 0o600))
+		is.NoErr(os.Chmod(filepath.Dir(path), 0o300)) // the directory cannot be listed...
+		is.NoErr(os.Chmod(path, 0))                   // ...nor the file read (except by root)
+		defer os.Chmod(filepath.Dir(path), 0o700)
 		_, err := licensing.LoadOrCreatePepper(path)
+		if os.Geteuid() == 0 {
+			is.NoErr(err) // root reads it all the same
+			return
+		}
 		is.True(err != nil)
 		is.True(strings.Contains(err.Error(), path))
 		is.True(strings.Contains(err.Error(), "cannot be read; give this process read access"))
+	})
+	// What is at the path but is no pepper file is refused at once, naming
+	// what it is, never waited on or read whole.
+	for _, tc := range []struct {
+		name string
+		make func(path string) error
+		want string
+	}{
+		{"a directory", func(path string) error { return os.Mkdir(path, 0o700) }, "is a directory, not a file"},
+		{"a dangling symbolic link", func(path string) error { return os.Symlink(path+".gone", path) }, "is a symbolic link to a file that does not exist"},
+		{"a large file", func(path string) error { return os.WriteFile(path, bytes.Repeat([]byte("ab"), 1<<20), 0o600) }, "is 2097152 bytes"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			path := filepath.Join(t.TempDir(), "pepper")
+			is.NoErr(tc.make(path))
+			_, err := licensing.LoadOrCreatePepper(path)
+			is.True(err != nil)
+			is.True(strings.Contains(err.Error(), path))    // names the path
+			is.True(strings.Contains(err.Error(), tc.want)) // and what is there
+			_, err = os.Lstat(path)
+			is.NoErr(err) // left as it is
+		})
+	}
+	t.Run("through a symbolic link", func(t *testing.T) {
+		is := is.New(t)
+		dir := t.TempDir()
+		target := filepath.Join(dir, "mounted-secret")
+		is.NoErr(os.WriteFile(target, []byte(strings.Repeat("ab", 32)+"\r\n"), 0o400))
+		is.NoErr(os.Symlink(target, filepath.Join(dir, "pepper")))
+		got, err := licensing.LoadOrCreatePepper(filepath.Join(dir, "pepper"))
+		is.NoErr(err) // a secret mounted as a link (Kubernetes does) is read, CRLF and all
+		is.True(bytes.Equal(got, bytes.Repeat([]byte{0xab}, 32)))
 	})
 	t.Run("the reference server's file", func(t *testing.T) {
 		is := is.New(t)

@@ -13,16 +13,24 @@ import (
 //
 // Key ids are canonical lower-case UUIDs (ValidKeyID): CreateKey refuses any
 // other spelling with ErrInvalidKeyID before it looks for duplicates, and
-// KeyByID and RevokeKey answer ErrKeyNotFound for one.
+// KeyByID, RevokeKey, SetKeyExpiry and RotateKey (its old id) answer
+// ErrKeyNotFound for one. Expiries (a key's ExpiresAt, SetKeyExpiry's
+// expiresAt, RotateKey's oldEndsAt) are zero (never) or in the range of
+// ValidExpiry, kept to the microsecond at least whatever time zone or
+// monotonic reading they were given in (a store returns UTC); any other
+// gives ErrInvalidExpiry before anything else is looked at (after the id
+// check of CreateKey), and nothing is stored.
 //
 // The public conformance suite, package
 // github.com/licensekit/licensing/storetest, checks this contract; run it
 // from the tests of a store of your own.
 type Store interface {
 	// CreateKey stores a new key. It returns ErrDuplicateKey (errors.Is)
-	// when a key with the same ID or LookupValue exists, and stores nothing
-	// then. When it returns nil the key survives a crash of the process, to
-	// the degree the store promises (the memory store: not at all).
+	// when a key with the same ID or LookupValue exists, ErrInvalidKeyID or
+	// ErrInvalidExpiry for an ID or ExpiresAt it refuses, and stores
+	// nothing then. When it returns nil the key survives a crash of the
+	// process, to the degree the store promises (the memory store: not at
+	// all).
 	CreateKey(ctx context.Context, k Key) error
 	// KeyByID returns the key with id, or ErrKeyNotFound.
 	KeyByID(ctx context.Context, id string) (Key, error)
@@ -44,21 +52,30 @@ type Store interface {
 	RecordValidations(ctx context.Context, recs []ValidationRecord) error
 	// SetKeyExpiry sets the key's ExpiresAt (zero: never), durably, and
 	// returns the updated key. An expired key may be given a later expiry
-	// and validates again. A revoked key gives ErrKeyRevoked and is left
-	// unchanged; a missing key gives ErrKeyNotFound.
+	// and validates again; so may a rotated one (the store has no policy).
+	// A revoked key gives ErrKeyRevoked and is left unchanged; a missing
+	// key gives ErrKeyNotFound, an expiry ValidExpiry refuses
+	// ErrInvalidExpiry.
 	SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (Key, error)
 	// RotateKey replaces the key oldID by newKey in one atomic, durable
 	// step: either nothing changes, or all of this holds (also after a
 	// crash at any point):
-	//   - newKey is stored (as CreateKey would) with RotatedFrom = oldID and
-	//     the old key's InstanceName, InstanceURL and ExpiresAt, copied
-	//     inside the same step (whatever newKey carried in those fields);
-	//   - the old key has RotatedTo = newKey.ID and ExpiresAt = oldEndsAt,
-	//     unless its ExpiresAt was earlier (and non-zero), which it keeps.
-	// It returns the updated old key. A missing old key gives
-	// ErrKeyNotFound, a revoked one ErrKeyRevoked, one already rotated
-	// ErrKeyRotated, a clash of newKey's ID or LookupValue ErrDuplicateKey;
-	// nothing changes on any error.
+	//   - newKey is stored (as CreateKey would) with RotatedFrom = oldID,
+	//     RotatedTo empty, and the old key's InstanceName, InstanceURL and
+	//     ExpiresAt, copied inside the same step (whatever newKey carried
+	//     in those fields);
+	//   - the old key has RotatedTo = newKey.ID and, as ExpiresAt, the
+	//     earlier of its ExpiresAt and oldEndsAt, zero being never in
+	//     both: a rotation never makes the old key live longer, and a zero
+	//     oldEndsAt leaves its expiry as it was.
+	// It returns the updated old key. Its errors, checked in this order:
+	// an oldEndsAt ValidExpiry refuses gives ErrInvalidExpiry, a missing
+	// (or malformed) old id ErrKeyNotFound, a revoked old key
+	// ErrKeyRevoked, one already rotated ErrKeyRotated, a malformed
+	// newKey.ID ErrInvalidKeyID, a clash of newKey's ID or LookupValue
+	// ErrDuplicateKey; nothing changes on any of these errors. An error of the store itself (ErrStoreFailed, a
+	// connection lost while committing) may leave the rotation done, whole:
+	// read the old key to know.
 	RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error)
 }
 
@@ -67,6 +84,15 @@ type Store interface {
 func ValidKeyID(id string) bool {
 	_, ok := parseKeyID(id)
 	return ok
+}
+
+// ValidExpiry reports whether t is an expiry as stores accept it (a key's
+// ExpiresAt, RotateKey's oldEndsAt): the zero time (never), or an instant
+// after the Unix epoch and before 2262-04-11T23:47:16.854775807Z, the
+// range of Unix nanoseconds, in which every store keeps it to the
+// microsecond at least (the Service gives whole seconds).
+func ValidExpiry(t time.Time) bool {
+	return t.IsZero() || t.After(importFrom) && t.Before(importUntil)
 }
 
 // parseKeyID accepts only the canonical lower-case form of a UUID.

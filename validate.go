@@ -53,7 +53,7 @@ type ValidationResult struct {
 // that the answer never waits for.
 func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
 	if strings.TrimSpace(in.LicenseKey) == "" {
-		return ValidationResult{}, ErrLicenseKeyRequired
+		return ValidationResult{}, errLicenseKeyRequired
 	}
 	if err := checkValidateInput(in); err != nil {
 		return ValidationResult{}, err

@@ -137,9 +137,12 @@ func TestOwnerPageKeyLifetime(t *testing.T) {
 		newID := *old.RotatedTo
 		is.Equal(*keys[newID].RotatedFrom, keyID)
 		is.Equal(*keys[newID].ExpiresAt, endOf(day)) // the new key took the expiry over
-		is.Equal(wait[string](t, tb, field(keyID, "rotation")), "Replaced by key "+newID)
-		is.Equal(wait[string](t, tb, field(newID, "rotation")), "Replaces key "+keyID)
-		is.True(eval[bool](t, tb, card(keyID)+`.querySelector(".rotate").hidden`)) // rotated once
+		// the list is reloaded after the new key is shown: wait for the new cards
+		is.Equal(wait[string](t, tb, field(keyID, "rotation")+` === `+jsString("Replaced by key "+newID)+` && "ok"`), "ok")
+		is.Equal(wait[string](t, tb, field(newID, "rotation")+` === `+jsString("Replaces key "+keyID)+` && "ok"`), "ok")
+		is.True(eval[bool](t, tb, card(keyID)+`.querySelector(".rotate").hidden`))      // rotated once
+		is.True(eval[bool](t, tb, card(keyID)+`.querySelector(".renew-never").hidden`)) // the replaced key still stops by itself (the API refuses never, 409)
+		is.True(!eval[bool](t, tb, card(newID)+`.querySelector(".renew-never").hidden`))
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": newKey}, nil), 200)
 		is.Equal(srv.api(t, "POST", "/validate", false, map[string]any{"licenseKey": key}, nil), 200) // within the overlap
 

@@ -26,7 +26,9 @@
 // Every License carries a [Reason] ([ReasonValid], [ReasonRevokedOrUnknown],
 // [ReasonPlanNotEligible], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
 // [ReasonClockRolledBack], ...) and, when the server refused in a signed
-// answer, its text in ServerMessage. Each failed check is logged at Warn
+// answer, its text in ServerMessage. A key that expires within
+// [KeyExpiryWarning] (the vendor set an expiry, or rotated the key) gives
+// [ReasonKeyExpiring] and [License.KeyExpiresAt], and a Warn line. Each failed check is logged at Warn
 // level on Config.Logger (slog.Default() unless set) with its reason, never
 // with the key, and Config.OnCheck, when set, is called after every check
 // with the License and the error: [Client.Run] only ever returns ctx.Err().
@@ -58,8 +60,9 @@
 //
 // The cache file holds those signed bytes and is verified on every read, so
 // editing it is useless. When the server cannot be reached the last good
-// answer counts for GracePeriod after the server signed it; then
-// FallbackPlan applies. Offline, the client compares the server's signed
+// answer counts for GracePeriod after the server signed it, but never past
+// the key's expiry that answer carries (then the License says
+// [ReasonKeyExpired]); then FallbackPlan applies. Offline, the client compares the server's signed
 // dates with its local clock corrected by the last skew measured when the
 // clock was behind (a clock ahead of the server is not corrected, which can
 // only shorten the grace period): a corrected clock earlier than the latest
@@ -377,7 +380,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 		}
 	}
 	lic.DroppedMetrics = dropped
-	lic.Reason = keyExpiryReason(lic, reasonOf(err), now)
+	lic.Reason = keyExpiryReason(lic, reasonOf(err), st.clock(now))
 	lic.ServerMessage = serverMessage(err)
 	lic.ClockSkew = st.ClockSkew
 	if err != nil && lic.Valid {
@@ -413,6 +416,11 @@ func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, ca
 			if st.clock(now).Before(cached.ValidUntil) {
 				return cached, err
 			}
+			if !cached.KeyExpiresAt.IsZero() && !st.clock(now).Before(cached.KeyExpiresAt) {
+				fb := c.fallback(now)
+				fb.KeyExpiresAt = cached.KeyExpiresAt // the server would now refuse the key: say so
+				return fb, errors.Join(ErrKeyExpired, err)
+			}
 		}
 	}
 	return c.fallback(now), err
@@ -432,6 +440,8 @@ func (c *Client) report(lic License, err error) {
 		c.cfg.Logger.Warn("licensing client: license check failed", append(attrs, "err", err)...)
 	case lic.Warning != nil:
 		c.cfg.Logger.Warn("licensing client: license holds, with a warning", append(attrs, "validUntil", lic.ValidUntil, "warning", lic.Warning)...)
+	case lic.Reason == ReasonKeyExpiring:
+		c.cfg.Logger.Warn(keyExpiringMessage, append(attrs, "keyExpiresAt", lic.KeyExpiresAt)...)
 	default:
 		c.cfg.Logger.Debug("licensing client: license checked", attrs...)
 	}

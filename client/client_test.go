@@ -28,6 +28,7 @@ import (
 	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/client"
 	"github.com/licensekit/licensing/internal/keyfile"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 type clock struct {
@@ -854,7 +855,7 @@ func with(m map[string]float64, name string, v float64) map[string]float64 {
 }
 
 func validKey() string {
-	k, _ := licensing.GenerateKey(nil)
+	k, _ := wire.GenerateKey(nil)
 	return k
 }
 

@@ -29,8 +29,14 @@ const (
 // it too: a product that stops on an invalid key stops on an expired one.
 var ErrKeyExpired = fmt.Errorf("client: license key has expired; renew it or install the new key (%w)", ErrInvalidKey)
 
+// keyExpiringMessage is the Warn line of a valid license whose key expires
+// soon.
+const keyExpiringMessage = "licensing client: the license key expires soon; renew the subscription or install the new key the vendor issued"
+
 // keyExpiryReason returns ReasonKeyExpiring for a valid, fresh License
-// whose key expires within KeyExpiryWarning of now, else reason.
+// whose key expires within KeyExpiryWarning of now (the server's time as
+// the client reckons it, so a local clock that runs behind does not hide
+// the warning), else reason.
 func keyExpiryReason(lic License, reason Reason, now time.Time) Reason {
 	if reason == ReasonValid && lic.Valid && !lic.KeyExpiresAt.IsZero() && lic.KeyExpiresAt.Sub(now) < KeyExpiryWarning {
 		return ReasonKeyExpiring

@@ -3,7 +3,9 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -36,7 +38,8 @@ func TestKeyExpiry(t *testing.T) {
 		c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
 		is.NoErr(err)
 		cache := filepath.Join(t.TempDir(), "cache")
-		cl := w.client(t, c.LicenseKey, cache)
+		logs := &logBuffer{}
+		cl := w.client(t, c.LicenseKey, cache, func(cfg *client.Config) { cfg.Logger = slog.New(slog.NewTextHandler(logs, nil)) })
 		lic, err := cl.Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonValid) // 40 days ahead: nothing to tell yet
@@ -48,6 +51,8 @@ func TestKeyExpiry(t *testing.T) {
 		is.True(lic.Valid)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the administrator should act
 		is.Equal(lic.KeyExpiresAt, expires)
+		is.True(strings.Contains(logs.String(), "level=WARN msg=\"licensing client: the license key expires soon")) // and is told
+		is.True(strings.Contains(logs.String(), "keyExpiresAt=2026-04-01T00:00:00.000Z"))
 
 		w.clock.Add(11 * 24 * time.Hour) // past it
 		lic, err = cl.Check(ctx)
@@ -67,11 +72,61 @@ func TestKeyExpiry(t *testing.T) {
 		is := is.New(t)
 		w := newWorld(t)
 		id, key := w.key(t)
-		_, err := w.svc.RotateKey(ctx, w.owner, id, licensing.DefaultRotationOverlap)
+		_, _, err := w.svc.RotateKey(ctx, w.owner, id, 7*24*time.Hour)
 		is.NoErr(err)
 		lic, err := w.client(t, key, filepath.Join(t.TempDir(), "cache")).Check(ctx)
 		is.NoErr(err)
 		is.Equal(lic.Reason, client.ReasonKeyExpiring) // the old key of a rotation: install the new one
-		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(licensing.DefaultRotationOverlap))
+		is.Equal(lic.KeyExpiresAt, w.clock.Now().Add(7*24*time.Hour))
 	})
+}
+
+// TestKeyExpiryOffline: the last good answer, kept for an unreachable
+// server, never outlives the key's expiry it carries: past it the license
+// is not valid and says ReasonKeyExpired, as the server would (an old key
+// of a rotation stops at the end of its overlap, offline too).
+func TestKeyExpiryOffline(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	w := newWorld(t)
+	expires := w.clock.Now().Add(3 * 24 * time.Hour) // within the 7 days' grace
+	c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
+	is.NoErr(err)
+	cl := w.client(t, c.LicenseKey, filepath.Join(t.TempDir(), "cache"))
+	lic, err := cl.Check(ctx)
+	is.NoErr(err)
+	is.Equal(lic.ValidUntil, expires) // the grace ends with the key
+
+	w.srv.Close()
+	w.clock.Add(2 * 24 * time.Hour) // offline, before the expiry: the cached answer
+	lic, err = cl.Check(ctx)
+	is.True(lic.Valid)
+	is.Equal(lic.Source, client.SourceCache)
+	is.True(errors.Is(lic.Warning, client.ErrUnreachable))
+
+	w.clock.Add(24 * time.Hour) // offline, at the expiry: within grace, but the key has ended
+	lic, err = cl.Check(ctx)
+	is.True(!lic.Valid)
+	is.Equal(lic.Source, client.SourceFallback)
+	is.True(errors.Is(err, client.ErrKeyExpired))
+	is.True(errors.Is(err, client.ErrUnreachable)) // and why the server was not asked
+	is.Equal(lic.Reason, client.ReasonKeyExpired)
+	is.Equal(lic.KeyExpiresAt, expires)
+}
+
+// TestKeyExpiryClockSkew: "expires soon" is judged on the server's time,
+// which the client knows from the signed answer, not on a local clock that
+// runs behind.
+func TestKeyExpiryClockSkew(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	w := newWorld(t)
+	expires := w.clock.Now().Add(10 * 24 * time.Hour) // within KeyExpiryWarning on the server's clock
+	c, err := w.svc.CreateKey(ctx, w.owner, licensing.CreateKeyInput{ExpiresAt: expires})
+	is.NoErr(err)
+	behind := func() time.Time { return w.clock.Now().Add(-20 * 24 * time.Hour) }
+	lic, err := w.client(t, c.LicenseKey, filepath.Join(t.TempDir(), "cache"), func(cfg *client.Config) { cfg.Now = behind }).Check(ctx)
+	is.NoErr(err)
+	is.True(lic.Valid)
+	is.Equal(lic.Reason, client.ReasonKeyExpiring) // 30 days away on the local clock, 10 on the server's
 }

@@ -145,7 +145,8 @@ type License struct {
 	// of the answer, or the token's iat.
 	CheckedAt time.Time
 	// ValidUntil is when this license stops counting without a new check:
-	// CheckedAt + GracePeriod for answers, exp for tokens.
+	// CheckedAt + GracePeriod for answers, but never after KeyExpiresAt;
+	// exp for tokens.
 	ValidUntil time.Time
 }
 

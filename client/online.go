@@ -194,6 +194,9 @@ func (c *Client) answerLicense(ans signedAnswer) (License, error) {
 	}
 	if b.ExpiresAt != nil { // also on the 401 of an expired key
 		lic.KeyExpiresAt = time.Time(*b.ExpiresAt).UTC()
+		if lic.KeyExpiresAt.Before(lic.ValidUntil) {
+			lic.ValidUntil = lic.KeyExpiresAt // a kept answer never outlives the key
+		}
 	}
 	if lic.Features == nil {
 		lic.Features = map[string]any{}

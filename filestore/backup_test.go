@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -193,4 +195,87 @@ func TestBackupStopsOnCancel(t *testing.T) {
 	cancel()
 	is.True(errors.Is(s.Backup(c, &bytes.Buffer{}), context.Canceled))
 	is.NoErr(s.CreateKey(ctx, storetest.NewKey("org-1", base))) // writers are not held
+}
+
+// A backup taken while rotations (and compactions) run restores to a store
+// in which every rotation is whole or absent, and every rotation
+// acknowledged before Backup was called is there.
+func TestBackupUnderConcurrentRotations(t *testing.T) {
+	is := is.New(t)
+	s := open(t, t.TempDir(), Options{CompactMinBytes: 8 << 10})
+	var (
+		mu    sync.Mutex
+		acked = map[string]string{} // old id -> new id
+		stop  = make(chan struct{})
+		wg    sync.WaitGroup
+	)
+	for w := 0; w < 8; w++ {
+		head := storetest.NewKey("org-rot", base)
+		is.NoErr(s.CreateKey(ctx, head))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				next := storetest.NewKey("org-rot", base)
+				if _, err := s.RotateKey(ctx, head.ID, next, base.Add(time.Hour)); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				acked[head.ID] = next.ID
+				mu.Unlock()
+				head = next
+				if i%50 == 25 {
+					if err := s.Compact(); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 200 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	want := maps.Clone(acked) // acknowledged before Backup was called
+	mu.Unlock()
+	var backup bytes.Buffer
+	is.NoErr(s.Backup(ctx, &backup))
+	close(stop)
+	wg.Wait()
+
+	restored := filepath.Join(t.TempDir(), "restored")
+	is.NoErr(Restore(bytes.NewReader(backup.Bytes()), restored))
+	r := open(t, restored, Options{})
+	for oldID, newID := range want {
+		o, err := r.KeyByID(ctx, oldID)
+		is.NoErr(err)
+		is.Equal(o.RotatedTo, newID) // every acknowledged rotation is in the backup
+	}
+	keys, err := r.ListKeys(ctx, "org-rot", licensing.KeyCursor{}, 0)
+	is.NoErr(err)
+	for _, k := range keys {
+		if k.RotatedTo != "" {
+			n, err := r.KeyByID(ctx, k.RotatedTo)
+			is.NoErr(err)                 // no link to a missing key: no half rotation
+			is.Equal(n.RotatedFrom, k.ID) // and the new key names the old one
+		}
+		if k.RotatedFrom != "" {
+			o, err := r.KeyByID(ctx, k.RotatedFrom)
+			is.NoErr(err)
+			is.Equal(o.RotatedTo, k.ID)
+		}
+	}
 }

@@ -162,6 +162,10 @@ type Store struct {
 
 	mu       sync.Mutex // reservations of ids and lookup values being created
 	reserved map[string]bool
+	// revoke orders revocations: each checks, logs and applies its record
+	// before the next checks, so that of concurrent revocations of a key
+	// the one memory keeps (the first) is the one the log replays.
+	revoke sync.Mutex
 
 	failed     atomic.Pointer[error]
 	compacting atomic.Bool
@@ -170,8 +174,10 @@ type Store struct {
 }
 
 var (
-	_ licensing.Store         = (*Store)(nil)
-	_ licensing.PepperChecker = (*Store)(nil)
+	_ licensing.Store = (*Store)(nil)
+	_ interface {
+		CheckPepper(context.Context, string) error
+	} = (*Store)(nil) // asked by licensing.New
 )
 
 func logName(gen uint64) string { return fmt.Sprintf("log-%016x", gen) }
@@ -270,7 +276,7 @@ func (s *Store) pepperDecision(fp string) (record bool, err error) {
 	return true, nil
 }
 
-// CheckPepper implements licensing.PepperChecker, which licensing.New
+// CheckPepper is the method licensing.New
 // calls with its pepper's fingerprint, so that no option is needed: a
 // store that records no fingerprint, or that holds no key, records
 // fingerprint durably; one that records another fingerprint and holds a
@@ -636,6 +642,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
+	if !licensing.ValidExpiry(k.ExpiresAt) {
+		return licensing.ErrInvalidExpiry // the codec could not read it back
+	}
 	if err := s.writable(); err != nil {
 		return err
 	}
@@ -710,6 +719,8 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 	if err := s.writable(); err != nil {
 		return licensing.Key{}, err
 	}
+	s.revoke.Lock()
+	defer s.revoke.Unlock()
 	s.apply.RLock()
 	defer s.apply.RUnlock()
 	k, err := s.mem.KeyByID(ctx, id)

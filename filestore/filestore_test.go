@@ -494,3 +494,34 @@ func TestCompactReturnsItsError(t *testing.T) {
 	s.fail(errors.New("disk gone"))
 	is.True(errors.Is(s.Compact(), licensing.ErrStoreFailed)) // a failed store does not compact, and says why
 }
+
+// Concurrent revocations of one key at different times: the first to
+// reach memory keeps its time, and the log must replay to that same time,
+// so a reopened store answers what the live one answered.
+func TestConcurrentRevocationsReplayAsApplied(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	for round := 0; round < 50; round++ {
+		k := storetest.NewKey("org-1", base)
+		is.NoErr(s.CreateKey(ctx, k))
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := 0; i < 8; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				if _, err := s.RevokeKey(ctx, k.ID, base.Add(time.Duration(i)*time.Minute)); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+	}
+	want := dump(s)
+	is.NoErr(s.Close())
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), want) // every key revoked at the time the live store answered
+}

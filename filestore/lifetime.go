@@ -20,6 +20,9 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time
 	if err := ctx.Err(); err != nil {
 		return licensing.Key{}, err
 	}
+	if !licensing.ValidExpiry(expiresAt) {
+		return licensing.Key{}, licensing.ErrInvalidExpiry
+	}
 	if err := s.writable(); err != nil {
 		return licensing.Key{}, err
 	}
@@ -48,6 +51,9 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 	if err := ctx.Err(); err != nil {
 		return licensing.Key{}, err
 	}
+	if !licensing.ValidExpiry(oldEndsAt) {
+		return licensing.Key{}, licensing.ErrInvalidExpiry
+	}
 	if err := s.writable(); err != nil {
 		return licensing.Key{}, err
 	}
@@ -72,9 +78,9 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 
 	newKey.RotatedFrom, newKey.RotatedTo = old.ID, ""
 	newKey.InstanceName, newKey.InstanceURL, newKey.ExpiresAt = old.InstanceName, old.InstanceURL, old.ExpiresAt
-	oldExpiresAt := oldEndsAt
-	if !old.ExpiresAt.IsZero() && old.ExpiresAt.Before(oldEndsAt) {
-		oldExpiresAt = old.ExpiresAt
+	oldExpiresAt := old.ExpiresAt // the earlier of the two, zero being never
+	if !oldEndsAt.IsZero() && (old.ExpiresAt.IsZero() || oldEndsAt.Before(old.ExpiresAt)) {
+		oldExpiresAt = oldEndsAt
 	}
 	e := &encoder{b: make([]byte, 0, 320)}
 	encodeRotate(e, old.ID, oldExpiresAt, newKey)

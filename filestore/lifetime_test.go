@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -406,4 +408,101 @@ func TestConcurrentLifetimeWritesReplayAsApplied(t *testing.T) {
 	crashed(t, dir) // replay without the clean-shutdown marker's size check
 	s = open(t, dir, Options{})
 	is.Equal(dump(s), want) // what memory held is what the log replays to
+}
+
+// Expiries the codec cannot read back (the Unix epoch would read back as
+// "never", years past 2262 overflow Unix nanoseconds) are refused before
+// anything reaches the log: the store reopens with what it held, rather
+// than refusing to open over a record it acknowledged, or reading a key
+// back with another expiry.
+func TestRefusedExpiryWritesNothing(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	old := storetest.NewKey("org-1", base)
+	is.NoErr(s.CreateKey(ctx, old))
+	for _, at := range []time.Time{time.Unix(0, 0), time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)} {
+		k := storetest.NewKey("org-1", base)
+		k.ExpiresAt = at
+		is.True(errors.Is(s.CreateKey(ctx, k), licensing.ErrInvalidExpiry)) // refused
+		_, err := s.SetKeyExpiry(ctx, old.ID, at)
+		is.True(errors.Is(err, licensing.ErrInvalidExpiry))
+		_, err = s.RotateKey(ctx, old.ID, storetest.NewKey("org-1", base), at)
+		is.True(errors.Is(err, licensing.ErrInvalidExpiry))
+	}
+	want := dump(s)
+	is.NoErr(s.Close())
+	crashed(t, dir)
+	s, err := Open(dir, Options{Logger: quiet()})
+	is.NoErr(err) // nothing refused reached the log
+	defer s.Close()
+	is.Equal(dump(s), want)
+}
+
+// shortWriteFile, once armed, writes only the first half of what it is
+// given and fails as a full disk does.
+type shortWriteFile struct {
+	file
+	full *atomic.Bool
+}
+
+func (f shortWriteFile) Write(p []byte) (int, error) {
+	if f.full.Load() {
+		n, _ := f.file.Write(p[:len(p)/2])
+		return n, syscall.ENOSPC
+	}
+	return f.file.Write(p)
+}
+
+// A rotation whose write or fsync fails returns the error and fails the
+// store; the store reopens with the rotation whole or absent, never half:
+// a full disk leaves part of the record, which Open cuts; a failed fsync
+// may leave all of it (the store's error says the outcome is unknown).
+func TestRotationWriteFailure(t *testing.T) {
+	tests := []struct {
+		name      string
+		wrap      func(f file, armed *atomic.Bool) file
+		wantWhole bool // the rotation is there after reopening
+	}{
+		{"fsync fails", func(f file, armed *atomic.Bool) file { return faultyFile{f, armed} }, true},
+		{"disk full in the middle of the record", func(f file, armed *atomic.Bool) file { return shortWriteFile{f, armed} }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			var armed atomic.Bool
+			s, err := Open(dir, Options{Logger: quiet(), wrapFile: func(f file) file { return tc.wrap(f, &armed) }})
+			is.NoErr(err)
+			keys := fill(t, s, 6)
+			old := keys[0]
+			old, err = s.SetKeyExpiry(ctx, old.ID, base.Add(48*time.Hour))
+			is.NoErr(err)
+			before := dump(s)
+			next := storetest.NewKey("org-0", base)
+			armed.Store(true)
+			_, err = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
+			armed.Store(false)
+			is.True(errors.Is(err, licensing.ErrStoreFailed)) // the rotation fails, and says the store failed
+			is.Equal(dump(s), before)                         // memory has none of it
+			_, err = s.KeyByID(ctx, next.ID)
+			is.True(errors.Is(err, licensing.ErrKeyNotFound))
+			s.Close()
+
+			s = open(t, dir, Options{})
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			n, nerr := s.KeyByID(ctx, next.ID)
+			if !tc.wantWhole {
+				is.Equal(dump(s), before)                          // no rotation: everything as it was
+				is.True(errors.Is(nerr, licensing.ErrKeyNotFound)) // no new key
+				return
+			}
+			is.NoErr(nerr)                                       // the whole rotation: the new key
+			is.Equal(n.RotatedFrom, old.ID)                      // naming the old key
+			is.Equal(o.RotatedTo, next.ID)                       // which names it
+			is.True(o.ExpiresAt.Equal(base.Add(time.Hour)))      // and ends
+			is.True(n.ExpiresAt.Equal(base.Add(48 * time.Hour))) // the new key took the old expiry over
+		})
+	}
 }

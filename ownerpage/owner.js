@@ -415,6 +415,7 @@
     li.querySelector(".confirm").hidden = true;
     li.querySelector(".confirm-rotation").hidden = true;
     li.querySelector(".rotate").hidden = !!k.rotatedTo || state === "expired"; // a key is rotated once; an expired one is renewed first
+    li.querySelector(".renew-never").hidden = !!k.rotatedTo; // a replaced key stops by itself (the API refuses never)
   }
 
   function render(signedOut) {

@@ -15,6 +15,9 @@ import (
 // SetKeyExpiry implements licensing.Store with one conditional UPDATE: a
 // revoked key is left as it is.
 func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time) (licensing.Key, error) {
+	if !licensing.ValidExpiry(expiresAt) {
+		return licensing.Key{}, licensing.ErrInvalidExpiry
+	}
 	if !licensing.ValidKeyID(id) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
@@ -42,6 +45,9 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time
 // wins and the other gets licensing.ErrKeyRotated. A connection lost before
 // the commit rolls everything back.
 func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Key, oldEndsAt time.Time) (licensing.Key, error) {
+	if !licensing.ValidExpiry(oldEndsAt) {
+		return licensing.Key{}, licensing.ErrInvalidExpiry
+	}
 	if !licensing.ValidKeyID(oldID) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
@@ -82,9 +88,10 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: store the new key: %w", err)
 	}
 	// The row lock makes the conditions hold; they are there so that the
-	// update can never overwrite another rotation's link.
+	// update can never overwrite another rotation's link. LEAST ignores
+	// NULLs: the earlier of the two, NULL (never) in both being never.
 	k, err := scanKey(tx.QueryRow(ctx, `UPDATE licensing_keys
-		SET rotated_to = $2, expires_at = CASE WHEN expires_at < $3 THEN expires_at ELSE $3 END
+		SET rotated_to = $2, expires_at = LEAST(expires_at, $3::timestamptz)
 		WHERE id = $1 AND active AND rotated_to IS NULL RETURNING `+columns, old, newKey.ID, optTime(oldEndsAt)))
 	if errors.Is(err, licensing.ErrKeyNotFound) {
 		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: %s was revoked or rotated during the rotation: %w", oldID, licensing.ErrKeyRotated)

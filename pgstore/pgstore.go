@@ -110,7 +110,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-var _ licensing.PepperChecker = (*Store)(nil)
+var _ interface {
+	CheckPepper(context.Context, string) error
+} = (*Store)(nil) // asked by licensing.New
 
 // CheckPepper makes the database remember the pepper it is used with: the
 // first call records fingerprint (licensing.PepperFingerprint of the
@@ -212,6 +214,9 @@ func jsonOrNull[T any](v T, isNil bool) *string {
 func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
+	}
+	if !licensing.ValidExpiry(k.ExpiresAt) {
+		return licensing.ErrInvalidExpiry
 	}
 	_, err := s.pool.Exec(ctx, insertKey, insertArgs(k)...)
 	if isUniqueViolation(err) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +103,12 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		k.ExpiresAt = later
 		unchanged(t, s, k, "after renewing an expired key")
 
+		now := time.Now() // a reading of the monotonic clock, in another zone
+		got, err = s.SetKeyExpiry(ctx, k.ID, now.Add(later.Sub(now)).In(time.FixedZone("UTC+9", 9*3600)))
+		is.NoErr(err)
+		is.True(got.ExpiresAt.Equal(later)) // the same instant
+		unchanged(t, s, k, "after an expiry given with a monotonic reading in another zone")
+
 		got, err = s.SetKeyExpiry(ctx, k.ID, time.Time{})
 		is.NoErr(err)
 		is.True(got.ExpiresAt.IsZero()) // zero: never expires
@@ -136,6 +143,23 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		}
 	})
 
+	t.Run("SetKeyExpiryOfARotatedKey", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		old := create(t, s)
+		next := NewKey("org-life", base)
+		_, err := s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
+		is.NoErr(err)
+		got, err := s.SetKeyExpiry(ctx, old.ID, expiry)
+		is.NoErr(err) // the store has no policy: a rotated key may be given another end
+		is.Equal(got.RotatedTo, next.ID)
+		is.True(got.ExpiresAt.Equal(expiry))
+		n, err := s.KeyByID(ctx, next.ID)
+		is.NoErr(err)
+		is.True(n.ExpiresAt.IsZero()) // the new key keeps its own expiry
+		is.Equal(n.RotatedFrom, old.ID)
+	})
+
 	t.Run("RotateKey", func(t *testing.T) {
 		is := is.New(t)
 		s := open(t)
@@ -146,7 +170,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 
 		next := NewKey("org-life", base.Add(time.Minute))
 		next.InstanceName, next.InstanceURL = "not copied", "https://not-copied.example"
-		next.ExpiresAt, next.RotatedFrom = base.Add(time.Hour), "ignored"
+		next.ExpiresAt, next.RotatedFrom, next.RotatedTo = base.Add(time.Hour), "ignored", "ignored too"
 		ends := base.Add(7 * 24 * time.Hour)
 		got, err := s.RotateKey(ctx, old.ID, next, ends)
 		is.NoErr(err)
@@ -158,7 +182,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 		unchanged(t, s, wantOld, "the old key after rotation")
 
 		wantNew := next
-		wantNew.RotatedFrom = old.ID
+		wantNew.RotatedFrom, wantNew.RotatedTo = old.ID, ""                           // a new key replaced nothing yet
 		wantNew.InstanceName, wantNew.InstanceURL = old.InstanceName, old.InstanceURL // taken over
 		wantNew.ExpiresAt = expiry                                                    // the old key's expiry, before the overlap cut it
 		unchanged(t, s, wantNew, "the new key after rotation")
@@ -170,16 +194,22 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 
 	t.Run("RotateKeyEndOfTheOldKey", func(t *testing.T) {
 		ends := base.Add(7 * 24 * time.Hour)
+		now := time.Now() // a reading of the monotonic clock
+		endsMonotonic := now.Add(ends.Sub(now)).In(time.FixedZone("UTC-7", -7*3600))
 		tests := []struct {
 			name          string
 			oldExpiresAt  time.Time
+			oldEndsAt     time.Time
 			wantOldExpiry time.Time
 		}{
-			{"never expired: ends with the overlap", time.Time{}, ends},
-			{"expires after the overlap: ends with the overlap", ends.Add(time.Millisecond), ends},
-			{"expires at the overlap's end", ends, ends},
-			{"expires before the overlap ends: keeps its expiry", ends.Add(-time.Millisecond), ends.Add(-time.Millisecond)},
-			{"already expired: keeps its expiry", base.Add(-time.Hour), base.Add(-time.Hour)},
+			{"never expired: ends with the overlap", time.Time{}, ends, ends},
+			{"expires after the overlap: ends with the overlap", ends.Add(time.Millisecond), ends, ends},
+			{"expires at the overlap's end", ends, ends, ends},
+			{"expires before the overlap ends: keeps its expiry", ends.Add(-time.Millisecond), ends, ends.Add(-time.Millisecond)},
+			{"already expired: keeps its expiry", base.Add(-time.Hour), ends, base.Add(-time.Hour)},
+			{"zero end, never expired: still never", time.Time{}, time.Time{}, time.Time{}},
+			{"zero end: keeps its expiry, never later", ends, time.Time{}, ends},
+			{"end in another zone, with a monotonic reading", ends.Add(time.Second), endsMonotonic, ends},
 		}
 		for _, tc := range tests {
 			t.Run(tc.name, func(t *testing.T) {
@@ -189,7 +219,7 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				old.ExpiresAt = tc.oldExpiresAt
 				is.NoErr(s.CreateKey(ctx, old))
 				next := NewKey("org-life", base)
-				got, err := s.RotateKey(ctx, old.ID, next, ends)
+				got, err := s.RotateKey(ctx, old.ID, next, tc.oldEndsAt)
 				is.NoErr(err)
 				is.True(got.ExpiresAt.Equal(tc.wantOldExpiry)) // the earlier of its expiry and the overlap's end
 				got, err = s.KeyByID(ctx, old.ID)
@@ -200,6 +230,78 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				is.True(n.ExpiresAt.Equal(tc.oldExpiresAt)) // the new key takes the old key's own expiry
 			})
 		}
+	})
+
+	t.Run("ExpiryOutOfRange", func(t *testing.T) {
+		epoch := time.Unix(0, 0).UTC()
+		bad := []time.Time{
+			epoch, // the zero of Unix nanoseconds: no store may read it back as "never"
+			epoch.In(time.FixedZone("UTC+5", 5*3600)),
+			epoch.Add(-time.Second),
+			time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC),
+			time.Date(2262, 4, 12, 0, 0, 0, 0, time.UTC),
+			time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC),
+		}
+		for _, at := range bad {
+			t.Run(at.String(), func(t *testing.T) {
+				is := is.New(t)
+				s := open(t)
+				k := NewKey("org-life", base)
+				k.ExpiresAt = at
+				is.True(errors.Is(s.CreateKey(ctx, k), licensing.ErrInvalidExpiry)) // CreateKey refuses it
+				_, err := s.KeyByID(ctx, k.ID)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // and stores nothing
+
+				old := create(t, s)
+				_, err = s.SetKeyExpiry(ctx, old.ID, at)
+				is.True(errors.Is(err, licensing.ErrInvalidExpiry)) // SetKeyExpiry refuses it
+				unchanged(t, s, old, "after a refused SetKeyExpiry")
+				next := NewKey("org-life", base)
+				_, err = s.RotateKey(ctx, old.ID, next, at)
+				is.True(errors.Is(err, licensing.ErrInvalidExpiry)) // RotateKey refuses it as oldEndsAt
+				unchanged(t, s, old, "after a refused RotateKey")
+				_, err = s.KeyByID(ctx, next.ID)
+				is.True(errors.Is(err, licensing.ErrKeyNotFound)) // and stores no new key
+			})
+		}
+		is := is.New(t)
+		s := open(t)
+		for _, at := range []time.Time{epoch.Add(time.Second), time.Date(2262, 4, 11, 0, 0, 0, 0, time.UTC)} {
+			k := NewKey("org-life", base)
+			k.ExpiresAt = at
+			is.NoErr(s.CreateKey(ctx, k))
+			unchanged(t, s, k, "a key created with an expiry at the edge of the range")
+			k.ExpiresAt = at.Add(time.Millisecond)
+			_, err := s.SetKeyExpiry(ctx, k.ID, k.ExpiresAt)
+			is.NoErr(err)
+			unchanged(t, s, k, "a key given an expiry at the edge of the range")
+		}
+	})
+
+	t.Run("LifetimeReturnsCopies", func(t *testing.T) {
+		is := is.New(t)
+		s := open(t)
+		old := validated(t, s, create(t, s), "https://old.example")
+		got, err := s.SetKeyExpiry(ctx, old.ID, expiry)
+		is.NoErr(err)
+		old.ExpiresAt = expiry
+		got.LastMetrics["userCount"] = 42
+		got.LastViolations = append(got.LastViolations[:0], "changed")
+		unchanged(t, s, old, "after changing what SetKeyExpiry returned")
+
+		next := NewKey("org-life", base)
+		next.LastMetrics, next.LastViolations = map[string]float64{"seats": 1}, []string{"v"}
+		got, err = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
+		is.NoErr(err)
+		got.LastMetrics["userCount"] = 42
+		old.RotatedTo, old.ExpiresAt = next.ID, base.Add(time.Hour)
+		unchanged(t, s, old, "after changing what RotateKey returned")
+		wantNew := next
+		wantNew.LastMetrics, wantNew.LastViolations = map[string]float64{"seats": 1}, []string{"v"}
+		wantNew.RotatedFrom, wantNew.InstanceName, wantNew.InstanceURL, wantNew.ExpiresAt = old.ID, old.InstanceName, old.InstanceURL, expiry
+		next.LastMetrics["seats"] = 99
+		next.LastViolations[0] = "changed"
+		unchanged(t, s, wantNew, "after changing the maps of the key given to RotateKey")
 	})
 
 	t.Run("RotateKeyRefuses", func(t *testing.T) {
@@ -255,6 +357,21 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 				next.LookupValue = old.LookupValue
 				return old.ID, next
 			}, licensing.ErrDuplicateKey},
+			{"revoked old key and a malformed new id: the old key is checked first", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
+				old := create(t, s)
+				if _, err := s.RevokeKey(ctx, old.ID, base); err != nil {
+					t.Fatal(err)
+				}
+				next := NewKey("org-life", base)
+				next.ID = strings.ToUpper(next.ID)
+				return old.ID, next
+			}, licensing.ErrKeyRevoked},
+			{"malformed new id taken by another key in another spelling: the id is checked first", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
+				old, other := create(t, s), create(t, s)
+				next := NewKey("org-life", base)
+				next.ID, next.LookupValue = strings.ToUpper(other.ID), other.LookupValue
+				return old.ID, next
+			}, licensing.ErrInvalidKeyID},
 			{"malformed new id", func(t *testing.T, s licensing.Store) (string, licensing.Key) {
 				old := create(t, s)
 				next := NewKey("org-life", base)
@@ -394,6 +511,77 @@ func runLifetime(t *testing.T, open func(t *testing.T) licensing.Store) {
 			keys, err := s.ListKeys(ctx, "org-life", licensing.KeyCursor{}, 0)
 			is.NoErr(err)
 			is.Equal(len(keys), 2*(round+1)) // each round adds the old key and the winner's
+		}
+	})
+
+	t.Run("ConcurrentRotationAndCreateOfOneLookupValue", func(t *testing.T) {
+		s := open(t)
+		for round := 0; round < 8; round++ {
+			is := is.New(t)
+			old := create(t, s)
+			next, other := NewKey("org-life", base), NewKey("org-life", base)
+			other.LookupValue = next.LookupValue // the new key's lookup value, created at the same moment
+			var wg sync.WaitGroup
+			var rotErr, createErr error
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() { defer wg.Done(); <-start; _, rotErr = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour)) }()
+			go func() { defer wg.Done(); <-start; createErr = s.CreateKey(ctx, other) }()
+			close(start)
+			wg.Wait()
+			if (rotErr == nil) == (createErr == nil) {
+				t.Fatalf("round %d: rotation %v, create %v: want exactly one to win", round, rotErr, createErr)
+			}
+			got, err := s.KeyByLookup(ctx, next.LookupValue)
+			is.NoErr(err)
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			if rotErr == nil {
+				is.True(errors.Is(createErr, licensing.ErrDuplicateKey))
+				is.Equal(got.ID, next.ID) // the lookup value finds the rotation's key
+				is.Equal(o.RotatedTo, next.ID)
+				continue
+			}
+			is.True(errors.Is(rotErr, licensing.ErrDuplicateKey))
+			is.Equal(got.ID, other.ID)                                                      // the lookup value finds the created key
+			unchanged(t, s, old, "the old key after a rotation that lost its lookup value") // and the rotation left nothing
+			_, err = s.KeyByID(ctx, next.ID)
+			is.True(errors.Is(err, licensing.ErrKeyNotFound))
+		}
+	})
+
+	t.Run("ConcurrentRotationAndRenewal", func(t *testing.T) {
+		s := open(t)
+		ends, renewed := base.Add(time.Hour), base.Add(2*time.Hour)
+		for round := 0; round < 8; round++ {
+			is := is.New(t)
+			old := NewKey("org-life", base)
+			old.ExpiresAt = expiry
+			is.NoErr(s.CreateKey(ctx, old))
+			next := NewKey("org-life", base)
+			var wg sync.WaitGroup
+			var rotErr, renewErr error
+			start := make(chan struct{})
+			wg.Add(2)
+			go func() { defer wg.Done(); <-start; _, rotErr = s.RotateKey(ctx, old.ID, next, ends) }()
+			go func() { defer wg.Done(); <-start; _, renewErr = s.SetKeyExpiry(ctx, old.ID, renewed) }()
+			close(start)
+			wg.Wait()
+			is.NoErr(rotErr)
+			is.NoErr(renewErr)
+			o, err := s.KeyByID(ctx, old.ID)
+			is.NoErr(err)
+			n, err := s.KeyByID(ctx, next.ID)
+			is.NoErr(err)
+			is.Equal(o.RotatedTo, next.ID)
+			switch {
+			case n.ExpiresAt.Equal(expiry): // rotation first: the renewal then set the old key's end
+				is.True(o.ExpiresAt.Equal(renewed))
+			case n.ExpiresAt.Equal(renewed): // renewal first: the rotation took it over and cut the old key
+				is.True(o.ExpiresAt.Equal(ends))
+			default:
+				t.Fatalf("round %d: new key expires %v, old key %v: neither order of the two writes", round, n.ExpiresAt, o.ExpiresAt)
+			}
 		}
 	})
 

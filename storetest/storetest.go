@@ -11,7 +11,9 @@
 // concurrent use, and key lifetime: the ExpiresAt, RotatedTo and RotatedFrom
 // fields, SetKeyExpiry, and RotateKey (what it copies, the end of the old
 // key, every refusal leaving the store unchanged, one winner among
-// concurrent rotations).
+// concurrent rotations, and between a rotation and a create of the same
+// lookup value), expiries outside ValidExpiry refused, and copies of what
+// the lifetime writes take and return.
 package storetest
 
 import (

@@ -56,7 +56,14 @@ func syncDir(dir string) error {
 // to path, which fails with an error wrapping fs.ErrExist if path exists
 // (never replacing it), and syncs the directory. No reader ever sees a
 // partial file at path, and of two concurrent calls exactly one creates it.
+// Where the system allows (Linux, O_TMPFILE), the temporary file has no
+// name until it is linked, so a process killed half-way leaves nothing
+// behind: Create is used in directories that no start cleans (a shared
+// -signing-key's), and the file holds a private key.
 func Create(path string, data []byte) error {
+	if ok, err := createUnnamed(path, data); ok {
+		return err
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err

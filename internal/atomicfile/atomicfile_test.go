@@ -4,10 +4,14 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -63,4 +67,45 @@ func TestCreate(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	is.NoErr(err)
 	is.Equal(len(entries), 2) // no temporary file left behind
+}
+
+// TestCreateKilledLeavesNoFile: a process killed while it creates files
+// (a server killed during its first start, on a shared -signing-key
+// directory that no start cleans) leaves each file whole or absent, and no
+// temporary file holding a private key beside them. The child process
+// creates files in a loop until it is killed.
+func TestCreateKilledLeavesNoFile(t *testing.T) {
+	if dir := os.Getenv("ATOMICFILE_CREATE_LOOP"); dir != "" {
+		data := []byte(strings.Repeat("k", 4096))
+		for i := 0; ; i++ {
+			if err := atomicfile.Create(filepath.Join(dir, strconv.Itoa(i)), data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	is := is.New(t)
+	for round := range 5 {
+		dir := t.TempDir()
+		cmd := exec.Command(os.Args[0], "-test.run=^TestCreateKilledLeavesNoFile$")
+		cmd.Env = append(os.Environ(), "ATOMICFILE_CREATE_LOOP="+dir)
+		is.NoErr(cmd.Start())
+		for {
+			entries, err := os.ReadDir(dir)
+			is.NoErr(err)
+			if len(entries) > 10+round*7 {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		is.NoErr(cmd.Process.Kill())
+		cmd.Wait()
+		entries, err := os.ReadDir(dir)
+		is.NoErr(err)
+		for _, e := range entries {
+			is.True(!strings.HasPrefix(e.Name(), ".tmp-")) // no temporary file left behind
+			b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+			is.NoErr(err)
+			is.Equal(len(b), 4096) // every file whole
+		}
+	}
 }

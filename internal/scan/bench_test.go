@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
+	"github.com/licensekit/licensing/internal/wire"
 )
 
 // corpusSize is the size of the benchmark's input.
@@ -57,7 +57,7 @@ func mixedText(size int) ([]byte, int) {
 			b.WriteString(code[r.IntN(len(code))])
 		case 4, 5, 6:
 			if line%1000 == 0 {
-				k, _ := licensing.GenerateKey(r0{r})
+				k, _ := wire.GenerateKey(r0{r})
 				fmt.Fprintf(&b, `{"time":"2026-11-26T13:40:18.%06dZ","level":"INFO","msg":"pasted","key":"%s"}`, r.IntN(1e6), k)
 				keys++
 			} else {

@@ -57,7 +57,7 @@ func keysIn(data []byte) []string {
 		if err != nil {
 			continue
 		}
-		out = append(out, fmt.Sprintf("%d: %s", 1+bytes.Count(data[:k], []byte("\n")), licensing.MaskKey(key)))
+		out = append(out, fmt.Sprintf("%d: %s", 1+bytes.Count(data[:k], []byte("\n")), wire.MaskKey(key)))
 	}
 	return out
 }
@@ -81,7 +81,7 @@ func plant(data []byte) []byte {
 			continue
 		}
 		seq++
-		key, _ := licensing.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{seq}, 28)))
+		key, _ := wire.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{seq}, 28)))
 		if i > 0 && data[i-1] == '^' {
 			key = strings.ToUpper(key)
 		}

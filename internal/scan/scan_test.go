@@ -2,21 +2,23 @@ package scan_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf16"
 
-	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
 // newKey returns a fresh valid key.
 func newKey(t testing.TB) string {
 	t.Helper()
-	k, err := licensing.GenerateKey(nil)
+	k, err := wire.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +49,7 @@ func findings(t testing.TB, sc *scan.Scanner, r io.Reader) []string {
 }
 
 func at(line int, key string) string {
-	return fmt.Sprintf("%d: %s", line, licensing.MaskKey(strings.ToLower(key)))
+	return fmt.Sprintf("%d: %s", line, wire.MaskKey(strings.ToLower(key)))
 }
 
 func TestReader(t *testing.T) {
@@ -230,4 +232,145 @@ func TestLongRunAgreesWithReference(t *testing.T) {
 		is.Equal(findings(t, &sc, strings.NewReader(in)), want)                       // one read
 		is.Equal(findings(t, &sc, iotest.OneByteReader(strings.NewReader(in))), want) // byte by byte
 	}
+}
+
+// TestASCIIKeyAfterABOM: input that starts FF FE or FE FF is read as UTF-16
+// and as it is, so a plain key after such a prefix (a binary whose header
+// starts FF FE, a UTF-16 log with UTF-8 lines appended, two bytes put there
+// on purpose) is found.
+func TestASCIIKeyAfterABOM(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	cases := []struct {
+		name string
+		in   []byte
+	}{
+		{"FF FE then ASCII", append([]byte{0xff, 0xfe}, "\nKEY="+key+"\n"...)},
+		{"FE FF then ASCII", append([]byte{0xfe, 0xff}, "\nKEY="+key+"\n"...)},
+		{"FF FE binary header then ASCII", append([]byte{0xff, 0xfe, 0x00, 0x01, 0x02}, "xx "+key+" yy"...)},
+		{"UTF-16 log, UTF-8 line appended", append([]byte(encodeUTF16("hello\n", binary.LittleEndian, bomLE)), "KEY="+key+"\n"...)},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			var sc scan.Scanner
+			got := findings(t, &sc, bytes.NewReader(c.in))
+			is.Equal(len(got), 1) // the ASCII key must be found
+			if len(got) == 1 {
+				is.True(strings.HasSuffix(got[0], key[56:]))
+			}
+		})
+	}
+	_ = is
+}
+
+// encodeUTF16 encodes s as UTF-16 in the given byte order, after bom.
+func encodeUTF16(s string, order binary.ByteOrder, bom []byte) string {
+	var b bytes.Buffer
+	b.Write(bom)
+	for _, u := range utf16.Encode([]rune(s)) {
+		binary.Write(&b, order, u)
+	}
+	return b.String()
+}
+
+var (
+	bomLE = []byte{0xff, 0xfe}
+	bomBE = []byte{0xfe, 0xff}
+)
+
+// TestReaderUTF16 covers text in UTF-16, as Windows PowerShell 5 writes
+// `echo $key > .env` (UTF-16LE with a byte order mark): with a byte order
+// mark it is read as UTF-16, without one it is not (as documented).
+func TestReaderUTF16(t *testing.T) {
+	k1, k2 := newKey(t), newKey(t)
+	le, be := binary.LittleEndian, binary.BigEndian
+	cases := []struct {
+		name string
+		in   string
+		want []string
+	}{
+		{"UTF-16LE .env", encodeUTF16("LICENSE_KEY="+k1+"\r\n", le, bomLE), []string{at(1, k1)}},
+		{"UTF-16BE", encodeUTF16("LICENSE_KEY="+k1+"\r\n", be, bomBE), []string{at(1, k1)}},
+		{"lines and upper case", encodeUTF16("a\r\nb\n"+strings.ToUpper(k1)+"\n\n"+k2, le, bomLE), []string{at(3, k1), at(5, k2)}},
+		{"non-ASCII around", encodeUTF16("clé «"+k1+"» 鍵"+k2+"😀", le, bomLE), []string{at(1, k1), at(1, k2)}},
+		// A code unit whose low byte is a hex digit but whose high byte is
+		// not zero (U+0130, U+4E30) is not that digit.
+		{"non-ASCII code units with hex low bytes", encodeUTF16(k1[:30]+"\u0130"+k1[31:]+" "+k1[:63]+"\u4e30", le, bomLE), nil},
+		{"odd length", encodeUTF16(k1, le, bomLE) + "\x00", []string{at(1, k1)}},
+		{"only a byte order mark", string(bomLE), nil},
+		{"key split by a code unit", encodeUTF16(k1[:32]+"\u2028"+k1[32:], le, bomLE), nil},
+		// Documented: without a byte order mark, UTF-16 is read as bytes.
+		{"UTF-16LE without BOM is not covered", encodeUTF16("LICENSE_KEY="+k1+"\r\n", le, nil), nil},
+		// Bytes that only look like a byte order mark after the start do
+		// not change how the rest is read.
+		{"BOM not at the start", "x" + string(bomLE) + k1, []string{at(1, k1)}},
+		{"UTF-8 BOM", "\xef\xbb\xbf" + k1, []string{at(1, k1)}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			for _, block := range []int{0, scan.MinBlockSize, scan.MinBlockSize + 1} {
+				for _, chunk := range []int{1, 2, 3, 7, 64, 1 << 20} {
+					sc := scan.Scanner{BlockSize: block}
+					got := findings(t, &sc, chunkReader{strings.NewReader(c.in), chunk})
+					is.Equal(got, c.want) // every block size and read size
+				}
+			}
+		})
+	}
+}
+
+func ExampleScanner_Reader_utf16() {
+	// A .env file written by Windows PowerShell 5: UTF-16LE with a byte
+	// order mark. (The key is split so that scanning this file finds nothing.)
+	key := "2b2d5fcd1a8e2f1f4ee8c0e1c4d5a4d2" + "3c86f03a58e3b4e6d0a5d6aa7b4b92dd"
+	text := encodeUTF16("# settings\r\nLICENSE_KEY="+key+"\r\n", binary.LittleEndian, bomLE)
+	var sc scan.Scanner
+	sc.Reader(strings.NewReader(text), func(line int, masked string) {
+		fmt.Printf("line %d: %s\n", line, masked)
+	})
+	// Output:
+	// line 2: 2b2d5fcd...7b4b92dd
+}
+
+// oddReader returns at most n bytes per Read, as a pipe or a socket may.
+type oddReader struct {
+	r io.Reader
+	n int
+}
+
+func (c oddReader) Read(p []byte) (int, error) {
+	if len(p) > c.n {
+		p = p[:c.n]
+	}
+	return c.r.Read(p)
+}
+
+// TestUTF16LargeBlockOddReads: UTF-16 read with a BlockSize above the
+// default and odd-sized reads keeps the byte of a code unit split between
+// reads (a reallocated buffer dropped it), so the key is found.
+func TestUTF16LargeBlockOddReads(t *testing.T) {
+	is := is.New(t)
+	key := newKey(t)
+	in := encodeUTF16("KEY="+key+"\r\n", binary.LittleEndian, bomLE)
+	cases := []struct {
+		name      string
+		blockSize int
+		chunk     int
+	}{
+		{"default block, 3-byte reads", 0, 3},
+		{"4 MiB block, whole reads", 4 << 20, 1 << 30},
+		{"4 MiB block, 3-byte reads", 4 << 20, 3},
+		{"4 MiB block, 1-byte reads", 4 << 20, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			is := is.New(t)
+			sc := scan.Scanner{BlockSize: c.blockSize}
+			got := findings(t, &sc, oddReader{bytes.NewReader([]byte(in)), c.chunk})
+			is.Equal(got, []string{at(1, key)})
+		})
+	}
+	_ = is
 }

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/licensekit/licensing"
 	"github.com/licensekit/licensing/internal/scan"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
@@ -49,7 +49,7 @@ func TestPaths(t *testing.T) {
 	for i := range keys {
 		keys[i] = newKey(t)
 	}
-	mask := func(k string) string { return licensing.MaskKey(strings.ToLower(k)) }
+	mask := func(k string) string { return wire.MaskKey(strings.ToLower(k)) }
 	dir := t.TempDir()
 	outside := t.TempDir()
 	writeTree(t, outside, map[string]string{"secret.txt": keys[7]})
@@ -108,9 +108,9 @@ func TestPathsNamed(t *testing.T) {
 	found, failed := walk(link, filepath.Join(dir, ".git"), dirLink)
 	is.Equal(failed, nil) // nothing failed
 	is.Equal(found, []string{
-		link + ":1: " + licensing.MaskKey(key),
-		filepath.Join(dir, ".git", "config") + ":1: " + licensing.MaskKey(key),
-		filepath.Join(dirLink, "a.txt") + ":1: " + licensing.MaskKey(key),
+		link + ":1: " + wire.MaskKey(key),
+		filepath.Join(dir, ".git", "config") + ":1: " + wire.MaskKey(key),
+		filepath.Join(dirLink, "a.txt") + ":1: " + wire.MaskKey(key),
 	}) // a link, a .git directory or a link to a directory named on the command line is scanned
 }
 
@@ -127,8 +127,8 @@ func TestPathsUnreadable(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(filepath.Join(dir, "locked"), 0o755) })
 
 	found, failed := walk(dir)
-	is.Equal(found, []string{filepath.Join(dir, "open", "b.txt") + ":1: " + licensing.MaskKey(key)}) // the rest is scanned
-	is.Equal(len(failed), 2)                                                                         // the locked directory and file
+	is.Equal(found, []string{filepath.Join(dir, "open", "b.txt") + ":1: " + wire.MaskKey(key)}) // the rest is scanned
+	is.Equal(len(failed), 2)                                                                    // the locked directory and file
 }
 
 // TestPathsError checks that errors are *fs.PathError naming the path.
@@ -164,7 +164,7 @@ func TestPathsReadError(t *testing.T) {
 func TestPathsKeyInPath(t *testing.T) {
 	is := is.New(t)
 	kDir, kFile, kLink, kInside, kRoot, kMissing := newKey(t), newKey(t), newKey(t), newKey(t), newKey(t), newKey(t)
-	m := func(k string) string { return licensing.MaskKey(strings.ToLower(k)) }
+	m := func(k string) string { return wire.MaskKey(strings.ToLower(k)) }
 	base := t.TempDir()
 	dir := filepath.Join(base, "export-"+kRoot)
 	writeTree(t, dir, map[string]string{
@@ -270,7 +270,7 @@ func TestPathsOddNames(t *testing.T) {
 	is := is.New(t)
 	dir := t.TempDir()
 	key := newKey(t)
-	m := licensing.MaskKey(strings.ToLower(key))
+	m := wire.MaskKey(strings.ToLower(key))
 	names := map[string]string{ // name -> how it is printed, after dir + "/"
 		"a\nb.txt":           `a\nb.txt`,
 		"x.txt:1: " + m:      "", // printable: left as it is, on its own line
@@ -355,7 +355,7 @@ func TestPathsEveryByteInAName(t *testing.T) {
 			t.Fatalf("%q printed as %q", path, printed)
 		}
 	}
-	m := licensing.MaskKey(strings.ToLower(content))
+	m := wire.MaskKey(strings.ToLower(content))
 	for _, name := range names {
 		path := filepath.Join(dir, name)
 		is.NoErr(os.WriteFile(path, []byte(content), 0o644))

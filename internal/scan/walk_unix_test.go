@@ -7,7 +7,7 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
@@ -20,6 +20,6 @@ func TestPathsSkipsFIFO(t *testing.T) {
 	writeTree(t, dir, map[string]string{"z.txt": key})
 	is.NoErr(syscall.Mkfifo(filepath.Join(dir, "a.fifo"), 0o600))
 	found, failed := walk(dir)
-	is.Equal(failed, nil)                                                                    // nothing failed
-	is.Equal(found, []string{filepath.Join(dir, "z.txt") + ":1: " + licensing.MaskKey(key)}) // the pipe was not opened
+	is.Equal(failed, nil)                                                               // nothing failed
+	is.Equal(found, []string{filepath.Join(dir, "z.txt") + ":1: " + wire.MaskKey(key)}) // the pipe was not opened
 }

@@ -52,10 +52,11 @@ func (l *connLimiter) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		addr, ok := peerKey(c.RemoteAddr())
-		if !ok || l.trusted(addr) {
+		peer, ok := peerAddr(c.RemoteAddr())
+		if !ok || l.trusted(peer) { // the proxy's own address, before grouping
 			return c, nil
 		}
+		addr := groupKey(peer)
 		l.mu.Lock()
 		n := l.open[addr]
 		if n >= l.max {
@@ -101,19 +102,23 @@ func (l *connLimiter) warnOnce(addr netip.Addr) {
 	l.warn(addr, l.max)
 }
 
-// peerKey is the capped address of a connection's peer: IPv4 as it is,
-// IPv6 by its /64. ok is false for a peer that is not an IP address.
-func peerKey(a net.Addr) (netip.Addr, bool) {
+// peerAddr is the IP address of a connection's peer, unmapped; ok is false
+// for a peer that is not an IP address.
+func peerAddr(a net.Addr) (netip.Addr, bool) {
 	tcp, ok := a.(*net.TCPAddr)
 	if !ok {
 		return netip.Addr{}, false
 	}
-	ip := tcp.AddrPort().Addr().Unmap()
+	return tcp.AddrPort().Addr().Unmap().WithZone(""), true
+}
+
+// groupKey is the capped address of a peer: IPv4 as it is, IPv6 by its /64.
+func groupKey(ip netip.Addr) netip.Addr {
 	if ip.Is6() {
 		p, _ := ip.Prefix(64)
-		return p.Addr(), true
+		return p.Addr()
 	}
-	return ip, true
+	return ip
 }
 
 // limitedConn gives its address's place back once, at its first Close.

@@ -108,3 +108,32 @@ func TestLimitedConnHalfCloses(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(string(b), "more")
 }
+
+// TestConnLimiterExemptsAnIPv6Proxy: a trusted proxy named by its IPv6
+// address (-trusted-proxies 2001:db8::5, or ::1) is not capped, though
+// other clients' IPv6 addresses are counted by /64.
+func TestConnLimiterExemptsAnIPv6Proxy(t *testing.T) {
+	is := is.New(t)
+	conns := make(chan net.Conn, 8)
+	var refused atomic.Uint64
+	ln := limitConns(fakeListener{conns}, 1, []netip.Prefix{netip.MustParsePrefix("2001:db8::5/128"), netip.MustParsePrefix("::1/128")},
+		&refused, func(netip.Addr, int) {})
+	for _, addr := range []string{"2001:db8::5", "2001:db8::5", "2001:db8::5", "::1", "::1"} {
+		server, client := net.Pipe()
+		defer client.Close()
+		conns <- fromConn{server, &net.TCPAddr{IP: net.ParseIP(addr), Port: 4000}}
+	}
+	close(conns)
+	accepted := 0
+	for {
+		c, err := ln.Accept()
+		if errors.Is(err, net.ErrClosed) {
+			break
+		}
+		is.NoErr(err)
+		defer c.Close()
+		accepted++
+	}
+	is.Equal(accepted, 5) // every connection of the proxies
+	is.Equal(refused.Load(), uint64(0))
+}

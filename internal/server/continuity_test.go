@@ -159,21 +159,20 @@ func TestLostStoreRefusesToStart(t *testing.T) {
 		{"missing", func(t *testing.T) {}, "the store directory " + store + " is missing"},
 		{"empty", func(t *testing.T) { is.NoErr(os.Mkdir(store, 0o700)) }, "the store directory " + store + " is empty"},
 		{"another store", func(t *testing.T) { is.NoErr(os.Rename(filepath.Join(other, "store"), store)) }, "the store " + store + " does not hold that key"},
+		{"a file in its place", func(t *testing.T) { is.NoErr(os.WriteFile(store, nil, 0o600)) }, "the store " + store + " is not a directory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			is := is.New(t)
 			os.RemoveAll(store)
 			tc.setup(t)
+			before := treeOf(t, store)
 			line := refusedOrStarted(t, nil, "-config", cfg, "-data", data)
 			is.True(line != "")                                                  // refused
 			is.True(strings.Contains(line, tc.want))                             // names what is missing
 			is.True(strings.Contains(line, "every issued key would answer 401")) // and what it would cost
 			is.True(strings.Contains(line, "remove "+marker))                    // and how to start over
-			if tc.name == "missing" {
-				_, err := os.Stat(store)
-				is.True(os.IsNotExist(err)) // nothing was created in its place
-			}
+			is.Equal(treeOf(t, store), before) // nothing was written to the store, or created in its place
 		})
 	}
 
@@ -248,4 +247,77 @@ func TestExternalStoreLostUnderADataDir(t *testing.T) {
 	is.True(strings.Contains(err.Error(), "the store (-store pg) does not hold that key"))
 	is.True(strings.Contains(err.Error(), "remove "+filepath.Join(data, "keys-issued.json")))
 	is.Equal(shared.fp, "") // the empty database recorded no pepper
+}
+
+// TestDamagedIssuedRecordRefusesToStart: a keys-issued.json that is empty,
+// not the record, a directory or far larger than any record is refused,
+// naming the file and how to go on (restore it, or remove it), and is
+// never read whole.
+func TestDamagedIssuedRecordRefusesToStart(t *testing.T) {
+	_, data, _ := withKey(t, nil)
+	marker := filepath.Join(data, "keys-issued.json")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T)
+		want  string
+	}{
+		{"empty", func(t *testing.T) { mustWrite(t, marker, "") }, "unexpected end of JSON input"},
+		{"null", func(t *testing.T) { mustWrite(t, marker, "null\n") }, "keyId: not a key id"},
+		{"a directory", func(t *testing.T) {
+			if err := os.Mkdir(marker, 0o700); err != nil {
+				t.Fatal(err)
+			}
+		}, "is a directory"},
+		{"huge", func(t *testing.T) {
+			mustWrite(t, marker, "")
+			if err := os.Truncate(marker, 64<<20); err != nil { // sparse: 64 MiB of zeros
+				t.Fatal(err)
+			}
+		}, "is larger than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			os.RemoveAll(marker)
+			tc.setup(t)
+			line := refusedOrStarted(t, nil, "-data", data)
+			t.Log(line)
+			is.True(strings.HasPrefix(line, "licensing-server: "+marker)) // names the file
+			is.True(strings.Contains(line, tc.want))                      // and what is wrong with it
+			is.True(strings.Contains(line, "remove it to start over"))    // and how to go on
+		})
+	}
+}
+
+func mustWrite(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// treeOf returns the names and contents of path's files (path itself when
+// it is a file), or nil when path does not exist.
+func treeOf(t *testing.T, path string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(path, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			out[p] = "(directory)"
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		out[p] = string(b)
+		return err
+	})
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -151,7 +151,7 @@ func TestDefaultPlanTextsAsDocumented(t *testing.T) {
 func TestErrorTextsAsDocumented(t *testing.T) {
 	p, _ := contractServer(t)
 	_, m, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{}`)
-	key := m["licenseKey"].(string)
+	key, id := m["licenseKey"].(string), m["id"].(string)
 	docs := documents(t)
 	tests := []struct{ name, method, path, body, want string }{
 		{"limit 0", "GET", "/api/v1/licensing/keys?limit=0", "", "limit must be a whole number from 1 to 1000"},
@@ -166,6 +166,14 @@ func TestErrorTextsAsDocumented(t *testing.T) {
 			"instanceName must be valid text of at most 255 characters without control or format characters"},
 		{"org too long", "GET", "/api/v1/licensing/revocations?org=" + strings.Repeat("o", 256), "",
 			"org must be at most 255 characters without control or format characters"},
+		{"expiresAt in the past", "POST", "/api/v1/licensing/keys", `{"expiresAt":"2020-01-01T00:00:00+00:00"}`,
+			"expiresAt must be in the future (or null for a key that never expires)"},
+		{"expiresAt not a time", "PATCH", "/api/v1/licensing/keys/" + id, `{"expiresAt":2099}`,
+			"expiresAt must be a time such as 2026-02-20T10:30:00+00:00 (RFC 3339), or null for never"},
+		{"PATCH with an unknown field", "PATCH", "/api/v1/licensing/keys/" + id, `{"active":true}`,
+			`The body has unknown field "active"; this route accepts expiresAt.`},
+		{"overlapHours out of bounds", "POST", "/api/v1/licensing/keys/" + id + "/rotate", `{"overlapHours":2161}`,
+			"overlapHours must be a whole number from 0 to 2160 (90 days); the default is 168 (7 days)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

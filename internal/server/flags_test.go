@@ -101,6 +101,7 @@ func TestInvalidFlagsAndEnvironment(t *testing.T) {
 		{"postgres store in the file-only binary", []string{"-store", "postgres"}, nil, []string{`-store "postgres"`, "licensing-server-pg", "pgstore/cmd/licensing-server-pg", "file, memory"}},
 		{"bad proxies", []string{"-trusted-proxies", "10.0.0.0/8,office"}, nil, []string{"-trusted-proxies", "networks"}},
 		{"every address a proxy", []string{"-trusted-proxies", "10.0.0.0/8, ::/0"}, nil, []string{`-trusted-proxies "10.0.0.0/8, ::/0"`, "never 0.0.0.0/0 or ::/0"}},
+		{"every IPv4 address a proxy, IPv4-mapped", []string{"-trusted-proxies", "::ffff:0.0.0.0/96"}, nil, []string{`-trusted-proxies "::ffff:0.0.0.0/96"`, "never 0.0.0.0/0 or ::/0"}},
 		{"bad bool flag", []string{"-cap-tokens=maybe"}, nil, []string{`-cap-tokens "maybe"`, "true or false"}},
 		{"rate limit from the environment", nil, map[string]string{"LICENSING_RATE_LIMIT": "abc"}, []string{`LICENSING_RATE_LIMIT="abc"`, "whole number >= 0"}},
 		{"negative rate limit from the environment", nil, map[string]string{"LICENSING_RATE_LIMIT": "-2"}, []string{`LICENSING_RATE_LIMIT="-2"`, "whole number >= 0"}},

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -33,22 +34,50 @@ type issuedRecord struct {
 
 func (m *Main) issuedPath() string { return filepath.Join(m.DataDir, issuedFile) }
 
+// maxIssuedSize bounds what is read of issuedFile; the record the server
+// writes is under 200 bytes.
+const maxIssuedSize = 4 << 10
+
 // readIssued returns the record, or nil when the data directory has none.
+// A file that is not a record this server wrote (not a regular file,
+// larger than maxIssuedSize, not the record) is refused without being read
+// whole.
 func (m *Main) readIssued() (*issuedRecord, error) {
 	path := m.issuedPath()
-	b, err := os.ReadFile(path)
+	damaged := func(what string) error {
+		return fmt.Errorf("%s: %s (the record that this data directory issued keys: restore it, or remove it to start over with an empty store)", path, what)
+	}
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		if fi.IsDir() {
+			return nil, damaged("is a directory")
+		}
+		return nil, damaged("is not a regular file (mode " + fi.Mode().String() + ")")
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxIssuedSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxIssuedSize {
+		return nil, damaged(fmt.Sprintf("is larger than %d bytes: not the record this server writes", maxIssuedSize))
+	}
 	var rec issuedRecord
 	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("%s: %w (the record that this data directory issued keys: restore it, or remove it to start over with an empty store)", path, err)
+		return nil, damaged(err.Error())
 	}
 	if !licensing.ValidKeyID(rec.KeyID) {
-		return nil, fmt.Errorf("%s: keyId: not a key id (the record that this data directory issued keys: restore it, or remove it to start over with an empty store)", path)
+		return nil, damaged("keyId: not a key id")
 	}
 	return &rec, nil
 }
@@ -75,6 +104,9 @@ func (m *Main) lostStore(rec *issuedRecord, what string) error {
 func (m *Main) checkStoreDir(rec *issuedRecord, dir string) error {
 	if rec == nil || m.StoreKind != "file" {
 		return nil
+	}
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return m.lostStore(rec, "the store "+dir+" is not a directory (mode "+fi.Mode().String()+")")
 	}
 	entries, err := os.ReadDir(dir)
 	switch {

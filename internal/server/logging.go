@@ -138,16 +138,19 @@ func (l *eventLog) close() {
 
 // writeEvent logs e: ids, masked key, reason; never a full key or token.
 func writeEvent(logger *slog.Logger, level slog.Level, e licensing.Event) {
-	attrs := make([]slog.Attr, 0, 7)
+	attrs := make([]slog.Attr, 0, 9)
 	attrs = append(attrs, slog.String("type", string(e.Type)))
 	for _, kv := range [...][2]string{{"key_id", e.KeyID}, {"org", e.OrganizationID}, {"masked_key", e.MaskedKey},
-		{"user", e.UserID}, {"reason", string(e.Outcome)}} {
+		{"user", e.UserID}, {"reason", string(e.Outcome)}, {"rotated_to", e.RotatedTo}} {
 		if kv[1] != "" {
 			attrs = append(attrs, slog.String(kv[0], kv[1]))
 		}
 	}
 	if e.InstanceCount > 0 {
 		attrs = append(attrs, slog.Int("instances", e.InstanceCount))
+	}
+	if !e.ExpiresAt.IsZero() {
+		attrs = append(attrs, slog.Time("expires_at", e.ExpiresAt))
 	}
 	logger.LogAttrs(context.Background(), level, "event", attrs...)
 }

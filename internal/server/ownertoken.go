@@ -34,6 +34,8 @@ func newOwnerToken() (token, digest string, err error) {
 // are the keys. It runs with the server stopped, holding the data
 // directory's lock, since the server reads demo.json only as it starts. A
 // server with -config keeps its owners' tokens in that file: it is refused.
+// It runs as the server's user, the data directory's owner, and refuses a
+// demo.json the server would refuse (datadir.go).
 func (m *Main) ownerTokenCommand(args []string) error {
 	if m.Stdout == nil {
 		m.Stdout = os.Stdout
@@ -51,11 +53,26 @@ func (m *Main) ownerTokenCommand(args []string) error {
 	if *config != "" {
 		return fmt.Errorf("owner-token: the server runs with -config %s, whose tokens list holds its owners' token digests: make a new token, put its SHA-256 (printf %%s \"$TOKEN\" | sha256sum) in that list for the owner's userId and reload the server (SIGHUP)", *config)
 	}
-	if _, err := os.Stat(*data); err != nil {
+	fi, err := os.Stat(*data)
+	if err != nil {
 		return fmt.Errorf("owner-token: data directory %s: %w (pass the server's -data)", *data, err)
 	}
+	// The server takes its data directory and demo.json only from its own
+	// user (datadir.go): a demo.json written by another user (root, under
+	// sudo) would be refused at the next start, and one that another user
+	// owns may have been planted.
+	if uid, euid := fileOwner(fi), os.Geteuid(); uid != euid {
+		return fmt.Errorf("owner-token: data directory %s is owned by uid %d, not by the user running owner-token (uid %d): the server runs as its owner; run owner-token as that user (sudo -u '#%d' licensing-server owner-token -data %s)",
+			*data, uid, euid, uid, *data)
+	}
 	path := filepath.Join(*data, "demo.json")
-	lock, err := os.OpenFile(filepath.Join(*data, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err := checkPath(path, true, false); err != nil {
+		return fmt.Errorf("owner-token: %w", err)
+	}
+	lock, err := os.OpenFile(filepath.Join(*data, ".lock"), os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("owner-token: %s is a symbolic link: the lock is a plain file the server makes; check who made the link, then remove it", filepath.Join(*data, ".lock"))
+	}
 	if err != nil {
 		return fmt.Errorf("owner-token: %w", err)
 	}

@@ -158,3 +158,62 @@ func TestBinaryConcurrentGuesses(t *testing.T) {
 	is.True(tried.Load() <= 30+refilled) // the burst of -owner-rate-limit 120, and what refilled meanwhile
 	is.True(limited.Load() > 0)
 }
+
+// TestOwnerTokenKeepsTheOwnershipRule: owner-token writes demo.json, which
+// the server takes only from its own user (datadir.go). Run as another
+// user (sudo, as root) on the server's data directory, it would leave a
+// demo.json the next start refuses; on a directory or demo.json another
+// user owns, it would hand out a token for what that user planted. Both
+// are refused, naming the path and the user to run it as, and demo.json
+// is left as it was.
+func TestOwnerTokenKeepsTheOwnershipRule(t *testing.T) {
+	needRoot(t)
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, data string)
+		want  string
+	}{
+		{"run as root on the data directory of another user", func(t *testing.T, data string) {
+			entries, err := os.ReadDir(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range entries {
+				mustChown(t, filepath.Join(data, e.Name()), nobody)
+			}
+			mustChown(t, data, nobody)
+		}, "is owned by uid 65534, not by the user running owner-token (uid 0): the server runs as its owner; run owner-token as that user"},
+		{"demo.json planted by another user", func(t *testing.T, data string) {
+			mustChown(t, filepath.Join(data, "demo.json"), nobody)
+		}, "demo.json is owned by uid 65534"},
+		{".lock a symbolic link another user made", func(t *testing.T, data string) {
+			if err := os.Remove(filepath.Join(data, ".lock")); err != nil {
+				t.Fatal(err)
+			}
+			mustSymlinkAs(t, data+"-planted", filepath.Join(data, ".lock"), nobody)
+			t.Cleanup(func() {
+				if _, err := os.Lstat(data + "-planted"); !os.IsNotExist(err) {
+					t.Errorf("the lock's link was followed: its target was created (%v)", err)
+				}
+			})
+		}, ".lock is a symbolic link"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			data := filepath.Join(t.TempDir(), "data")
+			start(t, nil, "-data", data).stop(t)
+			tc.setup(t, data)
+			before, err := os.ReadFile(filepath.Join(data, "demo.json"))
+			is.NoErr(err)
+			code, stdout, stderr := ownerTokenCmd(t, nil, "-data", data)
+			t.Log(stderr)
+			is.Equal(code, 1)
+			is.Equal(stdout, "")                       // no token
+			is.True(strings.Contains(stderr, tc.want)) // names the path and who may run it
+			after, err := os.ReadFile(filepath.Join(data, "demo.json"))
+			is.NoErr(err)
+			is.Equal(string(after), string(before)) // demo.json left as it was
+		})
+	}
+}

@@ -10,15 +10,15 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/wire"
 	"github.com/matryer/is"
 )
 
 // TestScanCommand runs `licensing-server scan` as a CI job would and checks
 // its output and exit status.
 func TestScanCommand(t *testing.T) {
-	k1, _ := licensing.GenerateKey(nil)
-	k2, _ := licensing.GenerateKey(nil)
+	k1, _ := wire.GenerateKey(nil)
+	k2, _ := wire.GenerateKey(nil)
 	dir := t.TempDir()
 	clean := filepath.Join(dir, "clean")
 	leaky := filepath.Join(dir, "leaky")
@@ -36,7 +36,7 @@ func TestScanCommand(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	m1, m2 := licensing.MaskKey(k1), licensing.MaskKey(k2)
+	m1, m2 := wire.MaskKey(k1), wire.MaskKey(k2)
 	allowFile, badAllow := filepath.Join(dir, "allow"), filepath.Join(dir, "bad-allow")
 	if err := os.WriteFile(allowFile, []byte("# examples\n\n"+strings.ToUpper(m1)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -101,9 +101,9 @@ func TestScanCommand(t *testing.T) {
 // or an argument is printed, in findings and in messages, so the output can
 // go into a CI log.
 func TestScanKeyInPath(t *testing.T) {
-	named, _ := licensing.GenerateKey(nil)
-	inside, _ := licensing.GenerateKey(nil)
-	other, _ := licensing.GenerateKey(nil)
+	named, _ := wire.GenerateKey(nil)
+	inside, _ := wire.GenerateKey(nil)
+	other, _ := wire.GenerateKey(nil)
 	dir := t.TempDir()
 	sub := filepath.Join(dir, "licenses", named)
 	if err := os.MkdirAll(sub, 0o755); err != nil {
@@ -112,7 +112,7 @@ func TestScanKeyInPath(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(sub, "license.env"), []byte("KEY="+inside+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	mSub := filepath.Join(dir, "licenses", licensing.MaskKey(named))
+	mSub := filepath.Join(dir, "licenses", wire.MaskKey(named))
 	cases := []struct {
 		name   string
 		args   []string
@@ -121,18 +121,18 @@ func TestScanKeyInPath(t *testing.T) {
 		stderr string // a substring
 	}{
 		{"key-named directory", []string{dir}, 1,
-			mSub + ": " + licensing.MaskKey(named) + " (in the path)\n" +
-				filepath.Join(mSub, "license.env") + ":1: " + licensing.MaskKey(inside) + "\n",
+			mSub + ": " + wire.MaskKey(named) + " (in the path)\n" +
+				filepath.Join(mSub, "license.env") + ":1: " + wire.MaskKey(inside) + "\n",
 			"2 license key(s) found"},
 		{"file in it, named on the command line", []string{filepath.Join(sub, "license.env")}, 1,
-			filepath.Join(mSub, "license.env") + ": " + licensing.MaskKey(named) + " (in the path)\n" +
-				filepath.Join(mSub, "license.env") + ":1: " + licensing.MaskKey(inside) + "\n",
+			filepath.Join(mSub, "license.env") + ": " + wire.MaskKey(named) + " (in the path)\n" +
+				filepath.Join(mSub, "license.env") + ":1: " + wire.MaskKey(inside) + "\n",
 			""},
 		{"missing key-named path", []string{filepath.Join(dir, other)}, 2,
-			filepath.Join(dir, licensing.MaskKey(other)) + ": " + licensing.MaskKey(other) + " (in the path)\n",
-			licensing.MaskKey(other) + ": no such file or directory"},
-		{"key as a flag", []string{"-" + other}, 2, "", "-" + licensing.MaskKey(other)},
-		{"key-named allow file", []string{"-allow", filepath.Join(dir, other), dir}, 2, "", licensing.MaskKey(other)},
+			filepath.Join(dir, wire.MaskKey(other)) + ": " + wire.MaskKey(other) + " (in the path)\n",
+			wire.MaskKey(other) + ": no such file or directory"},
+		{"key as a flag", []string{"-" + other}, 2, "", "-" + wire.MaskKey(other)},
+		{"key-named allow file", []string{"-allow", filepath.Join(dir, other), dir}, 2, "", wire.MaskKey(other)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,8 +163,8 @@ func TestScanKeyInPath(t *testing.T) {
 // terminal: each finding is one line, quoted, and messages escape them too.
 func TestScanOddNames(t *testing.T) {
 	is := is.New(t)
-	key, _ := licensing.GenerateKey(nil)
-	m := licensing.MaskKey(key)
+	key, _ := wire.GenerateKey(nil)
+	m := wire.MaskKey(key)
 	dir := t.TempDir()
 	names := []string{"a\nforged.go:9: 00000000...00000000\n", "\x1b[31mred\x1b[0m", "c\rd.txt", "\xff\xfe.txt", "\x1b]0;title\x07"}
 	for _, name := range names {
@@ -198,7 +198,7 @@ func TestScanOddNames(t *testing.T) {
 	// a byte escaped as \xNN before the rest of a key whose first two
 	// characters are NN: the escape completes the key, which is masked
 	for key[0] < '8' {
-		key, _ = licensing.GenerateKey(nil)
+		key, _ = wire.GenerateKey(nil)
 	}
 	first, err := hex.DecodeString(key[:2])
 	is.NoErr(err)

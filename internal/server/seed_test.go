@@ -34,9 +34,9 @@ func TestSeedClients(t *testing.T) {
 		{"curl", "curl", []string{"sh", "testdata/seed/create.sh"}, nil},
 		{"curl -d without a content type", "curl", []string{"sh", "testdata/seed/create-form-type.sh"}, nil},
 		{"javascript", "node", []string{"node", "testdata/seed/create.mjs"},
-			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string"}},
+			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "null"}},
 		{"php", "php", []string{"php", "testdata/seed/create.php"},
-			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string"}},
+			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "NULL"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,7 +69,8 @@ func TestSeedClients(t *testing.T) {
 				fields = append(fields, k)
 			}
 			sort.Strings(fields)
-			is.Equal(fields, []string{"active", "createdAt", "id", "instanceName", "licenseKey"}) // exactly the documented fields
+			// exactly the documented fields: the seed contract's, and expiresAt (null: never), which they ignore
+			is.Equal(fields, []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey"})
 			is.True(idFormat.MatchString(data["id"].(string)))
 			is.True(keyFormat.MatchString(data["licenseKey"].(string)))
 			is.Equal(data["instanceName"], "Production Server")

@@ -341,7 +341,13 @@ func (m *Main) reload() {
 		m.logger.Info("reload: no -config file; nothing to reload")
 		return
 	}
-	cfg, err := LoadConfig(m.ConfigPath)
+	// The file may have been opened to other users since the start: the
+	// start's rule holds for every read (datadir.go).
+	err := checkOutside(m.ConfigPath, false)
+	var cfg *FileConfig
+	if err == nil {
+		cfg, err = LoadConfig(m.ConfigPath)
+	}
 	if err == nil {
 		err = m.dir.Swap(cfg)
 	}
@@ -378,6 +384,9 @@ func parsePrefixes(s string) ([]netip.Prefix, error) {
 				return nil, fmt.Errorf("-trusted-proxies: %q is not a network", f)
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 { // ::ffff:10.0.0.0/104 is 10.0.0.0/8: peers are compared unmapped
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		if p.Bits() == 0 {
 			return nil, fmt.Errorf("-trusted-proxies: %s holds every address: any client could choose the address it is rate limited as; list only your proxies' networks", f)
@@ -459,14 +468,15 @@ func logMethod(method string) string {
 
 // pageRoutes observes the owner page's answers in /metrics under its own
 // paths ("/", "/owner.js", "/owner.css"), and everything else it answers
-// (404 for any other path) as licensing.RouteUnmatched: a fixed set of
+// (404 for any other path) as "unmatched", the route licensing.Observer
+// gets for a path of no route: a fixed set of
 // labels whatever paths are asked for.
 func (m *Main) pageRoutes(page http.Handler) http.Handler {
 	routes := map[string]http.HandlerFunc{}
 	for _, p := range []string{"/", "/owner.js", "/owner.css"} {
 		routes[p] = m.metrics.observe(p, page.ServeHTTP)
 	}
-	other := m.metrics.observe(licensing.RouteUnmatched, page.ServeHTTP)
+	other := m.metrics.observe("unmatched", page.ServeHTTP)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, ok := routes[r.URL.Path]; ok {
 			h(w, r)

@@ -77,7 +77,16 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 			return nil, err
 		}
 	}
-	health, err := m.openStore(ctx, storeDir, licensing.PepperFingerprint(pep.value))
+	// Where keys were issued, the file store is opened without the
+	// pepper's fingerprint and given it only once it is known to hold the
+	// recorded key: a start refused over another deployment's store (which
+	// holds no key, so would adopt the fingerprint) writes nothing to it.
+	fp := licensing.PepperFingerprint(pep.value)
+	openFP := fp
+	if issued != nil && m.StoreKind == "file" {
+		openFP = ""
+	}
+	health, err := m.openStore(ctx, storeDir, openFP)
 	if errors.Is(err, licensing.ErrPepperMismatch) {
 		return nil, pep.mismatch()
 	}
@@ -87,6 +96,13 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 	signing, err := func() (*licensing.SigningKeys, error) {
 		if err := m.checkIssued(ctx, issued, m.store); err != nil {
 			return nil, err
+		}
+		if fst, ok := m.store.(*filestore.Store); ok && openFP != fp {
+			if err := fst.CheckPepper(ctx, fp); errors.Is(err, licensing.ErrPepperMismatch) {
+				return nil, pep.mismatch()
+			} else if err != nil {
+				return nil, fmt.Errorf("check the pepper: %w", err)
+			}
 		}
 		if err := m.checkPepper(ctx, &pep, m.store); err != nil {
 			return nil, err
@@ -180,7 +196,12 @@ func (m *Main) lockDataDir() error {
 		return err
 	}
 	path := filepath.Join(m.DataDir, ".lock")
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	// Never through a symbolic link: opening one (planted while the
+	// directory was open to others) would create the file it names.
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW, 0o600)
+	if errors.Is(err, syscall.ELOOP) {
+		return fmt.Errorf("%s is a symbolic link: the lock is a plain file the server makes; check who made the link, then remove it", path)
+	}
 	if err != nil {
 		return fmt.Errorf("data directory: %w", err)
 	}

@@ -41,12 +41,22 @@ func newCertificate(certFile, keyFile string) (*certificate, error) {
 }
 
 // reload reads the files again; on an error the current certificate stays.
+// The files and their directories follow the rule of a -signing-key outside
+// the data directory (checkOutside).
 // A certificate outside its validity period is an error: every client
 // would refuse it. So is a pair that Go cannot serve (an RSA key under
 // 1024 bits, an ECDSA curve TLS does not sign with, a chain too large for
 // a handshake message): before it is taken, the pair serves one TLS 1.3 and
 // one TLS 1.2 handshake in memory (checkHandshake).
 func (c *certificate) reload() error {
+	// The ownership rule of the data directory's files (datadir.go), at
+	// every read: whoever may write them could serve as this server.
+	if err := checkOutside(c.certFile, false); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	if err := checkOutside(c.keyFile, true); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
 	certPEM, err := readBounded(c.certFile)
 	if err != nil {
 		return err

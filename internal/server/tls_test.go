@@ -161,6 +161,15 @@ func TestTLSReload(t *testing.T) {
 	is.True(strings.Contains(p.logs.String(), "expired on")) // says why
 	serial, _ = get(t, newClient())
 	is.Equal(serial, int64(2)) // an expired certificate is not taken either
+
+	certD, keyD, _ := selfSigned(t, 4)
+	writeFiles(t, map[string][]byte{certFile: certD, keyFile: keyD})
+	is.NoErr(os.Chmod(keyFile, 0o644))
+	p.reload <- syscall.SIGHUP
+	waitLog(t, p, "keeping the previous TLS certificate", 3)
+	is.True(strings.Contains(p.logs.String(), keyFile+" is readable by others")) // the ownership rule of a start (datadir.go)
+	serial, _ = get(t, newClient())
+	is.Equal(serial, int64(2)) // a key others may read is not taken
 }
 
 // TestTLSCertificateOutOfDateStopsStart: a certificate that has expired, or

@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"hash/crc32"
+	"io"
 )
 
 // Lengths of a license key, in characters.
@@ -39,4 +41,35 @@ func KeyChecksumOK(key string) bool {
 	}
 	sum := KeyChecksum([]byte(key[:KeyBodyLength]))
 	return string(sum[:]) == key[KeyBodyLength:]
+}
+
+// GenerateKey returns a new license key read from random (crypto/rand.Reader
+// when nil). A random source that fails or returns short is an error: a weak
+// key is never returned.
+func GenerateKey(random io.Reader) (string, error) {
+	if random == nil {
+		random = rand.Reader
+	}
+	var raw [KeyBodyLength / 2]byte
+	if _, err := io.ReadFull(random, raw[:]); err != nil {
+		return "", err
+	}
+	var buf [KeyLength]byte
+	hex.Encode(buf[:KeyBodyLength], raw[:])
+	sum := KeyChecksum(buf[:KeyBodyLength])
+	copy(buf[KeyBodyLength:], sum[:])
+	return string(buf[:]), nil
+}
+
+// maskedEdge is how many characters of a key MaskKey shows at each end.
+const maskedEdge = 8
+
+// MaskKey returns the form of a key that may be shown after creation: its
+// first 8 characters, "...", and its last 8 characters. It returns "" for a
+// string that is not KeyLength long.
+func MaskKey(key string) string {
+	if len(key) != KeyLength {
+		return ""
+	}
+	return key[:maskedEdge] + "..." + key[KeyLength-maskedEdge:]
 }

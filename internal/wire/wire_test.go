@@ -182,7 +182,7 @@ func TestKeyChecksum(t *testing.T) {
 }
 
 func TestKeyChecksumOK(t *testing.T) {
-	key, err := licensing.GenerateKey(nil)
+	key, err := wire.GenerateKey(nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestKeyChecksumOK(t *testing.T) {
 func TestKeyChecksumCatchesEveryTypo(t *testing.T) {
 	is := is.New(t)
 	for range 20 {
-		key, err := licensing.GenerateKey(nil)
+		key, err := wire.GenerateKey(nil)
 		is.NoErr(err)
 		is.True(wire.KeyChecksumOK(key))
 		for i := 0; i < len(key); i++ {

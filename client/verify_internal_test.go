@@ -283,3 +283,31 @@ func TestSmallOrderPointsForge(t *testing.T) {
 	is := is.New(t)
 	is.True(!smallOrder(ksEd.Public().(ed25519.PublicKey))) // a real key is not refused
 }
+
+// A fixed key set for the fuzzers (public key of an all-zero seed).
+var fuzzKeys = func() keySet {
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	return keySet{"k1": publicKey{alg: "EdDSA", ed: priv.Public().(ed25519.PublicKey)}}
+}()
+
+// FuzzParseSignatureHeader feeds arbitrary Licensing-Signature values to
+// the client's check of an answer: it must never panic, and never accept a
+// header that does not carry the key's real signature of the answer.
+func FuzzParseSignatureHeader(f *testing.F) {
+	priv := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	date, body := "Fri, 20 Feb 2026 10:30:00 GMT", []byte("{}")
+	f.Add(wire.FormatSignature("k1", ed25519.Sign(priv, wire.SignedString(200, "k1", date, body))))
+	f.Add(`kid="k1", alg="ed25519", sig="` + base64.StdEncoding.EncodeToString(make([]byte, 64)) + `"`)
+	f.Add(`kid="k1",alg="ed25519"`)
+	f.Add(`sig="=="`)
+	f.Add(`kid=k1`)
+	f.Fuzz(func(t *testing.T, v string) {
+		if fuzzKeys.verifyAnswer(200, v, date, body) != nil {
+			return
+		}
+		kid, sig, err := wire.ParseSignature(v)
+		if err != nil || kid != "k1" || !ed25519.Verify(fuzzKeys["k1"].ed, wire.SignedString(200, kid, date, body), sig) {
+			t.Fatalf("accepted %q without the key's signature", v)
+		}
+	})
+}

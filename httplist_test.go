@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,31 @@ func TestCursorWithoutLimitPages(t *testing.T) {
 	next, present := rest.body["nextCursor"]
 	is.True(present)    // paged
 	is.Equal(next, nil) // and this was the last page
+}
+
+// FuzzListQuery sends arbitrary limit and cursor parameters to the list
+// route.
+func FuzzListQuery(f *testing.F) {
+	e, _ := fuzzEnv(f)
+	for _, s := range [][2]string{{"", ""}, {"1", ""}, {"0", ""}, {"1000", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"}, {"-1", "x"}, {"5", "////"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, limit, cursor string) {
+		q := url.Values{"limit": {limit}, "cursor": {cursor}}
+		status, _, raw := post(t, e, "GET", keysPath+"?"+q.Encode(), "t-owner", "", nil)
+		if status >= 500 {
+			t.Fatalf("%d for limit %q cursor %q: %s", status, limit, cursor, raw)
+		}
+		if status == http.StatusOK {
+			var m struct {
+				Keys       []map[string]any `json:"keys"`
+				NextCursor *string          `json:"nextCursor"`
+			}
+			if err := json.Unmarshal(raw, &m); err != nil || m.Keys == nil {
+				t.Fatalf("200 answer of another shape: %q", raw)
+			}
+			return
+		}
+		checkErrorAnswer(t, status, raw)
+	})
 }
