@@ -64,7 +64,9 @@ func (s *Service) parseCursor(orgID, str string) (KeyCursor, error) {
 	if len(str) != cursorLen {
 		return KeyCursor{}, errBadCursor
 	}
-	b, err := base64.RawURLEncoding.DecodeString(str)
+	// Strict: the unused low bits of the last character must be zero, so
+	// that each cursor has one spelling and an altered one is refused.
+	b, err := base64.RawURLEncoding.Strict().DecodeString(str)
 	if err != nil || len(b) != cursorPosLen+cursorMACLen {
 		return KeyCursor{}, errBadCursor
 	}

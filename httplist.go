@@ -55,8 +55,8 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	large := !paged && page.Next != "" // more than one chunk
-	if large {
+	large := !paged && page.Next != ""        // more than one chunk
+	if large && r.Method != http.MethodHead { // HEAD sends no body: no slot, no further chunks
 		release, ok := h.takeLargeSlot(w, r, reply{})
 		if !ok {
 			return
@@ -67,6 +67,9 @@ func (h *Handler) listKeys(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
 	b := append(make([]byte, 0, 4096), `{"organizationId":`...)
 	b = appendJSONString(b, page.OrganizationID)
 	b = append(b, `,"organizationName":`...)

@@ -151,6 +151,11 @@ func TestListCursorsAreAuthenticated(t *testing.T) {
 		return base64.RawURLEncoding.EncodeToString(b)
 	}
 	oldForm := base64.RawURLEncoding.EncodeToString(raw[:24]) // position only, as cursors were made before
+	// The last of the 54 characters carries 2 bits of the MAC and 4 unused
+	// bits: another last character that differs only there decodes, by a
+	// lenient decoder, to the same 40 bytes.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	unusedBits := real[:len(real)-1] + string(alphabet[strings.IndexByte(alphabet, real[len(real)-1])^1])
 	e.orgs.update("org-2", func(o *licensing.Organization) { o.Features["selfHostingLicense"] = true })
 	e.create(t, "t-other", "theirs")
 	e.create(t, "t-other", "theirs too")
@@ -165,6 +170,7 @@ func TestListCursorsAreAuthenticated(t *testing.T) {
 		{"time changed", flip(3), 400},
 		{"id changed", flip(20), 400},
 		{"mac changed", flip(39), 400},
+		{"unused bits of the last character set", unusedBits, 400},
 		{"truncated", real[:len(real)-1], 400},
 		{"truncated to a whole byte", base64.RawURLEncoding.EncodeToString(raw[:39]), 400},
 		{"lengthened", real + "A", 400},
@@ -185,7 +191,7 @@ func TestListCursorsAreAuthenticated(t *testing.T) {
 
 // failingList counts ListKeys calls and fails every call after the first
 // n; with held set, such a call instead says so on waiting and waits until
-// held is closed.
+// held is closed; with panics set, such a call panics.
 type failingList struct {
 	licensing.Store
 	mu      sync.Mutex
@@ -193,14 +199,18 @@ type failingList struct {
 	n       int
 	held    chan struct{}
 	waiting chan struct{}
+	panics  bool
 }
 
 func (f *failingList) ListKeys(ctx context.Context, org string, after licensing.KeyCursor, limit int) ([]licensing.Key, error) {
 	f.mu.Lock()
 	f.calls++
 	fail := f.n > 0 && f.calls > f.n
-	held := f.held
+	held, panics := f.held, f.panics
 	f.mu.Unlock()
+	if fail && panics {
+		panic("store bug")
+	}
 	if fail && held != nil {
 		f.waiting <- struct{}{}
 		<-held

@@ -40,17 +40,19 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, rp, err)
 		return
 	}
-	if nonce == "" {
-		// An answer with a nonce is a different representation (and a
-		// client that sends one wants a fresh signature): no ETag for it.
+	// An answer with a nonce is a different representation (and a client
+	// that sends one wants a fresh signature): no ETag for it. The tag is
+	// set on the 304 and the 200 only, never on an answer (a 503) that
+	// does not hold the list it names.
+	if nonce == "" && etagMatches(r.Header.Get("If-None-Match"), l.etag) {
 		w.Header().Set("ETag", l.etag)
-		if etagMatches(r.Header.Get("If-None-Match"), l.etag) {
-			w.WriteHeader(http.StatusNotModified)
-			return
-		}
+		w.WriteHeader(http.StatusNotModified)
+		return
 	}
 	large := len(l.answer) > largeAnswerBytes
-	if large {
+	// HEAD sends no body: without a nonce (whose answer is copied and
+	// signed whole) it is as cheap as a small answer and takes no slot.
+	if large && (nonce != "" || r.Method != http.MethodHead) {
 		release, ok := h.takeLargeSlot(w, r, rp)
 		if !ok {
 			return
@@ -82,12 +84,16 @@ func (h *Handler) revocations(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Date", date)
 	hdr.Set(wire.SignedDateHeader, date)
 	hdr.Set(signatureHeader, s.sig)
+	hdr.Set("ETag", l.etag)
 	w.WriteHeader(http.StatusOK)
 	h.writeBody(r, w, l.answer, large)
 }
 
-// writeBody writes b, paced when it is a large answer.
+// writeBody writes b, paced when it is a large answer; nothing for HEAD.
 func (h *Handler) writeBody(r *http.Request, w http.ResponseWriter, b []byte, large bool) {
+	if r.Method == http.MethodHead {
+		return
+	}
 	if large {
 		h.writePaced(r.Context(), w, b)
 		return

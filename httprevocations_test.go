@@ -101,6 +101,73 @@ func TestRevocationListBuiltOncePerChange(t *testing.T) {
 	is.Equal(fs.listCalls()-before, 6) // an organization without keys is not kept: made-up ids cannot fill memory
 }
 
+// TestRevocationListBuildRacingARevoke: a build that read the store before
+// a revocation and ends after it is not kept: the next request, started
+// after RevokeKey returned, lists the key.
+func TestRevocationListBuildRacingARevoke(t *testing.T) {
+	is := is.New(t)
+	fs := &failingList{Store: licensing.NewMemoryStore()}
+	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs },
+		func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	var newest string
+	for range 501 { // two chunks; the newest key is in the first
+		k, err := e.svc.CreateKey(context.Background(), owner, licensing.CreateKeyInput{})
+		is.NoErr(err)
+		newest = k.Key.ID
+		e.clock.Add(time.Millisecond)
+	}
+	fs.mu.Lock()
+	fs.n, fs.held, fs.waiting = fs.calls+1, make(chan struct{}), make(chan struct{}, 1)
+	held := fs.held
+	fs.mu.Unlock()
+	unhold := sync.OnceFunc(func() {
+		fs.mu.Lock()
+		fs.n = 0
+		fs.mu.Unlock()
+		close(held)
+	})
+	t.Cleanup(unhold)
+	before := make(chan response)
+	go func() { before <- e.do(t, "GET", revocationsPath+"?org=org-1", "", "") }()
+	<-fs.waiting // the build read the first chunk, without the revocation
+
+	is.NoErr(e.svc.RevokeKey(context.Background(), owner, newest))
+	unhold()
+	is.Equal((<-before).body["revoked"], []any{}) // read before the revocation
+	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-1", "", "").body["revoked"], []any{newest})
+}
+
+// TestRevocationListAfterAStorePanic: a build whose store call panics does
+// not leave its organization's list pending for ever: the next request
+// builds it anew.
+func TestRevocationListAfterAStorePanic(t *testing.T) {
+	is := is.New(t)
+	fs := &failingList{Store: licensing.NewMemoryStore()}
+	e := newEnvHTTP(t, func(c *licensing.Config) { c.Store = fs },
+		func(c *licensing.HandlerConfig) { c.RateLimit = licensing.Unlimited })
+	ids := revokeMany(t, e, 1)
+	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-2", "", "").status, 200) // one store call answered
+	fs.mu.Lock()
+	fs.n, fs.panics = fs.calls, true
+	fs.mu.Unlock()
+	_, err := http.Get(e.srv.URL + revocationsPath + "?org=org-1")
+	is.True(err != nil) // net/http recovered the panic and broke the connection off
+	fs.mu.Lock()
+	fs.n, fs.panics = 0, false
+	fs.mu.Unlock()
+
+	// A guard against hanging for ever on the code before the fix, not a
+	// measure of speed.
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get(e.srv.URL + revocationsPath + "?org=org-1")
+	is.NoErr(err)
+	defer res.Body.Close()
+	var list wire.RevocationList
+	is.NoErr(json.NewDecoder(res.Body).Decode(&list))
+	is.Equal(list.Revoked, ids)
+}
+
 // TestRevocationListETag: an answer without a nonce carries a strong ETag;
 // If-None-Match naming it (alone, weakly, in a list, or "*") is a 304 with
 // no body; another tag, or a revocation since, gives the whole list with a
@@ -158,7 +225,9 @@ func TestRevocationListETag(t *testing.T) {
 // unpaged list of more than 500 keys) waits its turn and, when none comes
 // within a second, is a 503 with Retry-After, signed where the route
 // signs; small answers and validation go on; once the slot is free, large
-// answers are served again, whole.
+// answers are served again, whole. HEAD, which sends no body, takes no
+// slot (one with a nonce, signed over the whole body, does). A 503 carries no ETag: a client that
+// kept it would be told 304 for a list it never received.
 func TestLargeAnswersHaveSlots(t *testing.T) {
 	is := is.New(t)
 	fs := &failingList{Store: licensing.NewMemoryStore()}
@@ -176,7 +245,15 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	// An unpaged list of org-1 takes the one slot and stops in its second chunk.
 	fs.mu.Lock()
 	fs.n, fs.held, fs.waiting = fs.calls+1, make(chan struct{}), make(chan struct{}, 1)
+	held := fs.held
 	fs.mu.Unlock()
+	unhold := sync.OnceFunc(func() {
+		fs.mu.Lock()
+		fs.n = 0 // the store answers again
+		fs.mu.Unlock()
+		close(held)
+	})
+	t.Cleanup(unhold) // a failure below does not leave the list hanging
 	listed := make(chan response)
 	go func() { listed <- e.do(t, "GET", keysPath, "t-owner", "") }()
 	<-fs.waiting
@@ -186,7 +263,8 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 		is.Equal(r.status, 503) // the slot is taken
 		is.Equal(r.header.Get("Retry-After"), "1")
 		is.Equal(r.body["error"], "Busy with other large answers; retry after the time in Retry-After.")
-		is.True(verifyAnswer(t, keys, r)) // signed like every answer of the route
+		is.True(verifyAnswer(t, keys, r))  // signed like every answer of the route
+		is.Equal(r.header.Get("ETag"), "") // a tag names the list, which a 503 does not hold
 	}
 	fs.mu.Lock()
 	fs.n = 0 // the store answers the calls below
@@ -198,8 +276,12 @@ func TestLargeAnswersHaveSlots(t *testing.T) {
 	is.Equal(e.do(t, "GET", keysPath+"?limit=1000", "t-owner", "").status, 200) // a page is bounded
 	is.Equal(e.do(t, "GET", revocationsPath+"?org=org-2", "", "").status, 200)  // a short revocation list
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, "")).status, 200)
+	head := e.do(t, "HEAD", revocationsPath+"?org=org-1", "", "")
+	is.Equal(head.status, 200) // HEAD sends no body: no slot, no pacing
+	is.True(head.header.Get("ETag") != "")
+	is.Equal(e.do(t, "HEAD", keysPath, "t-owner", "").status, 200)
 
-	close(fs.held)
+	unhold()
 	r = <-listed
 	is.Equal(r.status, 200)
 	is.Equal(len(r.body["keys"].([]any)), 1701)                                // the held list finished whole

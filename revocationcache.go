@@ -104,6 +104,22 @@ func (s *Service) revocationList(ctx context.Context, orgID string) (*revocation
 	l := &revocationList{ready: make(chan struct{}), built: now}
 	c.lists[orgID] = l
 	c.mu.Unlock()
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// The store panicked: the callers waiting get an error and the
+		// next caller builds anew, rather than all waiting for ever on a
+		// list that never comes.
+		l.err = &Error{Code: CodeInternal, Message: "Internal error."}
+		c.mu.Lock()
+		if c.lists[orgID] == l {
+			delete(c.lists, orgID)
+		}
+		c.mu.Unlock()
+		close(l.ready)
+	}()
 
 	// The build finishes for the callers waiting on it even if this one's
 	// request goes away.
@@ -138,6 +154,7 @@ func (s *Service) revocationList(ctx context.Context, orgID string) (*revocation
 		}
 	}
 	c.mu.Unlock()
+	done = true
 	close(l.ready)
 	return l, err
 }
