@@ -24,12 +24,21 @@ const (
 // key and an RSA-2048 key (for RS256 tokens, which most verifiers expect),
 // as PKCS #8 PEM files of mode 0600 named signing-ed25519.pem and
 // signing-rsa.pem. On first use, when dir holds neither
-// file, it creates both, durably (written to a temporary file, synced,
-// renamed, directory synced). When only one of them exists it refuses: a
+// file, it creates both, durably and exclusively (each written to a
+// temporary file, synced and linked into place, which never replaces a
+// file), so that of callers starting at once on one directory all get the
+// keys of the one that created them. When only one of them exists (and was
+// not made in the last few seconds by such a caller) it refuses: a
 // lost signing key means every deployed client stops trusting what the
 // service signs, which must be an operator's decision, not a silent
 // regeneration.
 func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
+	return loadOrCreateSigningKeys(dir, false)
+}
+
+// loadOrCreateSigningKeys is LoadOrCreateSigningKeys; waited says that it
+// already waited for another process to create the second file.
+func loadOrCreateSigningKeys(dir string, waited bool) (*SigningKeys, error) {
 	edPath, rsaPath := filepath.Join(dir, signingKeyFileEd25519), filepath.Join(dir, signingKeyFileRSA)
 	edPEM, edErr := os.ReadFile(edPath)
 	rsaPEM, rsaErr := os.ReadFile(rsaPath)
@@ -40,6 +49,10 @@ func LoadOrCreateSigningKeys(dir string) (*SigningKeys, error) {
 			return loadSigningKeysCreatedElsewhere(dir, rsaPath)
 		}
 		return keys, err
+	case (edErr == nil) != (rsaErr == nil) && !waited && createdJustNow(edPath, rsaPath):
+		// Another process is between its two files, or was when this one
+		// read them: give it time, then read both again.
+		return loadSigningKeysCreatedElsewhere(dir, rsaPath)
 	case edErr != nil:
 		return nil, wrapErr("signing keys: "+signingKeyFileEd25519+" is missing or unreadable while "+signingKeyFileRSA+" exists", edErr)
 	case rsaErr != nil:
@@ -97,5 +110,17 @@ func loadSigningKeysCreatedElsewhere(dir, rsaPath string) (*SigningKeys, error) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return LoadOrCreateSigningKeys(dir)
+	return loadOrCreateSigningKeys(dir, true)
+}
+
+// createdJustNow reports whether the one of the two files that exists was
+// written in the last ten seconds: a caller creating both may be between
+// them.
+func createdJustNow(paths ...string) bool {
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && time.Since(fi.ModTime()) < 10*time.Second {
+			return true
+		}
+	}
+	return false
 }

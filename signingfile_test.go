@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 
@@ -29,10 +30,13 @@ func TestLoadOrCreateSigningKeys(t *testing.T) {
 	is.Equal(again.KeyID(), first.KeyID())
 
 	is.NoErr(os.Remove(filepath.Join(dir, "signing-rsa.pem")))
+	long := time.Now().Add(-time.Hour) // lost long after it was made: no creator is still at work
+	is.NoErr(os.Chtimes(filepath.Join(dir, "signing-ed25519.pem"), long, long))
 	_, err = licensing.LoadOrCreateSigningKeys(dir)
 	is.True(err != nil) // one key lost: refuse, never regenerate silently
 	is.NoErr(os.Remove(filepath.Join(dir, "signing-ed25519.pem")))
 	os.WriteFile(filepath.Join(dir, "signing-ed25519.pem"), []byte("not a key"), 0o600)
+	is.NoErr(os.Chtimes(filepath.Join(dir, "signing-ed25519.pem"), long, long))
 	_, err = licensing.LoadOrCreateSigningKeys(dir)
 	is.True(err != nil) // a damaged file is an error too
 }

@@ -172,7 +172,7 @@ func TestLostStoreRefusesToStart(t *testing.T) {
 			is.True(strings.Contains(line, tc.want))                             // names what is missing
 			is.True(strings.Contains(line, "every issued key would answer 401")) // and what it would cost
 			is.True(strings.Contains(line, "remove "+marker))                    // and how to start over
-			is.Equal(treeOf(t, store), before) // nothing was written to the store, or created in its place
+			is.Equal(treeOf(t, store), before)                                   // nothing was written to the store, or created in its place
 		})
 	}
 
