@@ -11,6 +11,13 @@ import (
 // the same directory, syncs it, renames it over path, and syncs the
 // directory, so that after a crash path holds the old or the new content.
 func Write(path string, data []byte) error {
+	return placeTemp(path, data, os.Rename)
+}
+
+// placeTemp writes data to a new temporary file beside path (mode 0600),
+// syncs it, puts it at path with place (rename or link), and syncs the
+// directory. The temporary name is removed in any case.
+func placeTemp(path string, data []byte, place func(oldpath, newpath string) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
 	if err != nil {
 		return err
@@ -27,7 +34,7 @@ func Write(path string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := place(tmp.Name(), path); err != nil {
 		return err
 	}
 	return syncDir(filepath.Dir(path))
@@ -64,24 +71,5 @@ func Create(path string, data []byte) error {
 	if ok, err := createUnnamed(path, data); ok {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err = tmp.Chmod(0o600); err == nil {
-		if _, err = tmp.Write(data); err == nil {
-			err = tmp.Sync()
-		}
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
+	return placeTemp(path, data, os.Link)
 }
