@@ -6,7 +6,7 @@ import (
 )
 
 // Code classifies an Error. The Handler maps each code to one HTTP status
-// (see StatusCode); the domain itself knows no status codes.
+// (httperr.go); the domain itself knows no status codes.
 type Code string
 
 // Error codes.

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-// MinPepperLength is the shortest pepper newHMACHasher accepts, in bytes.
+// MinPepperLength is the shortest Config.Pepper that New accepts, in bytes.
 const MinPepperLength = 32
 
 // errShortPepper is returned when a pepper is missing or shorter than MinPepperLength.
