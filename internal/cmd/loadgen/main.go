@@ -30,8 +30,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -113,22 +111,12 @@ func main() {
 }
 
 func run(route string, conns int, dur time.Duration, stores []string) error {
-	tmp, err := os.MkdirTemp("", "loadgen-")
+	w, cleanup, err := newWorkspace()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := harness.Build(harness.ServerCmd)
-	if err != nil {
-		return err
-	}
-	defer harness.RemoveBuilds()
-	const token = "loadgen-owner-token"
-	sum := sha256.Sum256([]byte(token))
-	cfg := filepath.Join(tmp, "config.json")
-	os.WriteFile(cfg, []byte(`{"plans":{"business":{"selfHostingLicense":true}},"requiredFeature":"selfHostingLicense",
-"organizations":[{"id":"org-1","name":"Load","ownerId":"u","plan":"business","active":true}],
-"tokens":[{"sha256":"`+hex.EncodeToString(sum[:])+`","userId":"u"}]}`), 0o600)
+	defer cleanup()
+	tmp, bin, cfg, token := w.tmp, w.bin, w.cfg, ownerToken
 
 	var base float64
 	for i, store := range stores {

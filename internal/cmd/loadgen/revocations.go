@@ -17,7 +17,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,8 +24,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/licensekit/licensing/internal/harness"
 )
 
 type revocationsFlags struct {
@@ -53,21 +50,12 @@ func runRevocations(f revocationsFlags) error {
 	if err != nil {
 		return fmt.Errorf("this harness drives validate with wrk (apt-get install wrk): %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "loadgen-")
+	w, cleanup, err := newWorkspace()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := harness.Build(harness.ServerCmd)
-	if err != nil {
-		return err
-	}
-	defer harness.RemoveBuilds()
-	const token = "loadgen-owner-token"
-	cfg := filepath.Join(tmp, "config.json")
-	if err := writeConfig(cfg, token); err != nil {
-		return err
-	}
+	defer cleanup()
+	tmp, bin, cfg, token := w.tmp, w.bin, w.cfg, ownerToken
 	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, "memory"), "-store", "memory",
 		"-rate-limit", "0", "-owner-rate-limit", "0", "-max-conns-per-addr", "0") // the load comes from one address
 	t, err := startTarget("memory", cmd)

@@ -55,21 +55,12 @@ func runValidate(f validateFlags) error {
 	if err != nil {
 		return fmt.Errorf("this harness drives the servers with wrk (apt-get install wrk): %w", err)
 	}
-	tmp, err := os.MkdirTemp("", "loadgen-")
+	w, cleanup, err := newWorkspace()
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(tmp)
-	bin, err := harness.Build(harness.ServerCmd)
-	if err != nil {
-		return err
-	}
-	defer harness.RemoveBuilds()
-	const token = "loadgen-owner-token"
-	cfg := filepath.Join(tmp, "config.json")
-	if err := writeConfig(cfg, token); err != nil {
-		return err
-	}
+	defer cleanup()
+	tmp, bin, cfg, token := w.tmp, w.bin, w.cfg, ownerToken
 	names := strings.Split(f.targets, ",")
 	if len(names) == 0 || names[0] != "floor" {
 		return errors.New("-targets must start with floor, the baseline")
