@@ -21,11 +21,23 @@ const (
 	EventKeyRotated       EventType = "key.rotated"
 	EventKeyRenewed       EventType = "key.renewed"
 	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
+	EventKeyActivated     EventType = "key.activated"         // the first successful validation of a key
+	EventSeatLimitReached EventType = "key.seat_limit_reached" // a new instance refused: every seat taken
+	EventKeyExpiring      EventType = "key.expiring"          // once per key and expiry, Config.ExpiryReminder before it
+	EventInstanceReleased EventType = "instance.released"     // the owner freed an instance's seat
 )
 
 // Event tells Config.OnEvent what happened. It carries ids and masked keys
 // only, never a full key or token.
 type Event struct {
+	// ID identifies the event: unique in an EventLog, the webhook-id of its
+	// deliveries. The Service sets it (a UUIDv7, or an id derived from the
+	// key and expiry for EventKeyExpiring, so that every server sends the
+	// same one).
+	ID string
+	// Seq is the event's position in an EventLog, set by AppendEvents:
+	// every event appended later has a greater Seq. 0 outside a log.
+	Seq            uint64
 	Type           EventType
 	Time           time.Time
 	KeyID          string
@@ -38,6 +50,10 @@ type Event struct {
 	// EventKeyExpired and EventKeyRotated (then: when the old key stops).
 	ExpiresAt time.Time
 	RotatedTo string // for EventKeyRotated: the new key's id
+	// InstanceID is the instance (Instance.ID) for EventKeyShared,
+	// EventSeatLimitReached, EventKeyActivated and EventInstanceReleased.
+	InstanceID   string
+	MaxInstances int // for EventSeatLimitReached: the limit reached
 }
 
 // eventQueue hands the validate route's events (validated, failed, shared)

@@ -26,6 +26,7 @@ type memExtra struct {
 	metrics                map[string]float64
 	violations             []string
 	rotatedTo, rotatedFrom string
+	maxInstances           int
 }
 
 func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
@@ -81,9 +82,9 @@ func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
 		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt), expires: nanos(k.ExpiresAt),
 	}
 	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" {
+	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
 		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
-			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom}
+			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances}
 	}
 	return p
 }
@@ -106,7 +107,7 @@ func (p *memKey) bareKey() Key {
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked), ExpiresAt: fromNanos(p.expires),
 	}
 	if p.extra != nil {
-		k.RotatedTo, k.RotatedFrom = p.extra.rotatedTo, p.extra.rotatedFrom
+		k.RotatedTo, k.RotatedFrom, k.MaxInstances = p.extra.rotatedTo, p.extra.rotatedFrom, p.extra.maxInstances
 	}
 	return k
 }

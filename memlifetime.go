@@ -58,6 +58,10 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	newKey.RotatedFrom, newKey.RotatedTo = old.id.String(), ""
 	newKey.InstanceName, newKey.InstanceURL = old.instanceName(), old.instanceURL()
 	newKey.ExpiresAt = fromNanos(old.expires)
+	newKey.MaxInstances = 0
+	if old.extra != nil {
+		newKey.MaxInstances = old.extra.maxInstances
+	}
 	if err := m.insertLocked(newKey); err != nil { // checks id and lookup value before it inserts
 		return Key{}, err
 	}

@@ -25,6 +25,9 @@ type MemoryStore struct {
 	byLookup map[string]*memKey
 	byOrg    map[string][]*memKey
 	orgNames map[string]string // interned organization ids
+
+	imu  sync.Mutex // guards inst
+	inst memInstances
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -32,7 +35,8 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[string]*memKey{},
-		byOrg: map[string][]*memKey{}, orgNames: map[string]string{}}
+		byOrg: map[string][]*memKey{}, orgNames: map[string]string{},
+		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -104,6 +108,9 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	}
 	if !ValidExpiry(k.ExpiresAt) {
 		return ErrInvalidExpiry
+	}
+	if k.MaxInstances < 0 || k.MaxInstances > MaxInstancesLimit {
+		return ErrInvalidMaxInstances
 	}
 	if _, ok := m.byID[id]; ok {
 		return ErrDuplicateKey
@@ -292,6 +299,13 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 			}
 		}
 		m.mu.Unlock()
+		m.imu.Lock()
+		for _, c := range chunk[:n] {
+			if c.r.InstanceID != "" {
+				m.recordInstanceLocked(c.id, c.r)
+			}
+		}
+		m.imu.Unlock()
 	}
 	return nil
 }

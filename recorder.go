@@ -194,6 +194,11 @@ func (r *recorder) close(ctx context.Context) error {
 // behind. The Service batches them (see Store.RecordValidations).
 type ValidationRecord struct {
 	KeyID        string
+	// InstanceID, when set, names the instance (see Instance.ID) that
+	// validated: the store moves that instance's LastSeenAt to At (the
+	// later) and sets its Name, URL and Metrics from the record's when
+	// non-empty, if the key still has it.
+	InstanceID   string
 	FirstAt      time.Time          // earliest validation in the batch; sets ActivatedAt
 	At           time.Time          // latest validation in the batch
 	InstanceName string             // "" leaves the key's value unchanged

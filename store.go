@@ -26,8 +26,9 @@ import (
 // from the tests of a store of your own.
 type Store interface {
 	// CreateKey stores a new key. It returns ErrDuplicateKey (errors.Is)
-	// when a key with the same ID or LookupValue exists, ErrInvalidKeyID or
-	// ErrInvalidExpiry for an ID or ExpiresAt it refuses, and stores
+	// when a key with the same ID or LookupValue exists, ErrInvalidKeyID,
+	// ErrInvalidExpiry or ErrInvalidMaxInstances for an ID, ExpiresAt or
+	// MaxInstances it refuses (in that order), and stores
 	// nothing then. When it returns nil the key survives a crash of the
 	// process, to the degree the store promises (the memory store: not at
 	// all).
@@ -61,9 +62,10 @@ type Store interface {
 	// step: either nothing changes, or all of this holds (also after a
 	// crash at any point):
 	//   - newKey is stored (as CreateKey would) with RotatedFrom = oldID,
-	//     RotatedTo empty, and the old key's InstanceName, InstanceURL and
-	//     ExpiresAt, copied inside the same step (whatever newKey carried
-	//     in those fields);
+	//     RotatedTo empty, and the old key's InstanceName, InstanceURL,
+	//     ExpiresAt and MaxInstances, copied inside the same step (whatever
+	//     newKey carried in those fields; the old key's instances are not
+	//     copied: each takes a seat on the new key when it first uses it);
 	//   - the old key has RotatedTo = newKey.ID and, as ExpiresAt, the
 	//     earlier of its ExpiresAt and oldEndsAt, zero being never in
 	//     both: a rotation never makes the old key live longer, and a zero
@@ -77,6 +79,41 @@ type Store interface {
 	// connection lost while committing) may leave the rotation done, whole:
 	// read the old key to know.
 	RotateKey(ctx context.Context, oldID string, newKey Key, oldEndsAt time.Time) (Key, error)
+
+	// SetMaxInstances sets the key's MaxInstances (0: no limit of its own),
+	// durably, and returns the updated key. n outside 0..MaxInstancesLimit
+	// gives ErrInvalidMaxInstances, a revoked key ErrKeyRevoked (unchanged),
+	// a missing one ErrKeyNotFound. Lowering it frees no seat: instances
+	// that hold one keep it until their lease runs out or they are released.
+	SetMaxInstances(ctx context.Context, id string, n int) (Key, error)
+	// SeatInstance records that inst validated key keyID at inst.LastSeenAt
+	// (inst.ID set; FirstSeenAt is ignored) and returns how many instances
+	// hold a seat on the key afterwards, and whether inst took a new one.
+	// An instance holds a seat while its LastSeenAt is less than lease
+	// before the validation's time; others are forgotten (at any time).
+	//
+	// An instance that holds a seat keeps it: its LastSeenAt (the later),
+	// Name, URL and Metrics (each when non-empty) are updated, and the store
+	// may keep that update in memory only until RecordValidations brings a
+	// record with the same KeyID and InstanceID. A new instance takes a seat
+	// when limit is 0 or fewer than limit instances hold one; otherwise the
+	// store returns ErrSeatLimit and changes nothing. Deciding and taking a
+	// seat is one atomic step across every process that shares the store
+	// (two new instances racing for the last seat: exactly one wins), and
+	// durable when SeatInstance returns. Without a limit a key keeps at most
+	// MaxInstancesLimit instances: the one seen least recently is forgotten
+	// to make room. A missing key gives ErrKeyNotFound.
+	SeatInstance(ctx context.Context, keyID string, inst Instance, limit int, lease time.Duration) (seated int, added bool, err error)
+	// Instances returns the key's instances that hold a seat at now (seen
+	// less than lease before it), most recently seen first, as copies. A
+	// key without any gives an empty, non-nil slice; a missing key
+	// ErrKeyNotFound.
+	Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]Instance, error)
+	// ReleaseInstance forgets the key's instance, durably: its seat is free
+	// when ReleaseInstance returns, for every process that shares the store.
+	// An instance the key does not have (or no longer remembers) gives
+	// ErrInstanceNotFound, a missing key ErrKeyNotFound.
+	ReleaseInstance(ctx context.Context, keyID, instanceID string) error
 }
 
 // ValidKeyID reports whether id is a key id as stores accept it: the
@@ -151,6 +188,10 @@ type Key struct {
 	RotatedFrom     string    // id of the key this one replaced; "" if none
 	LastMetrics     map[string]float64
 	LastViolations  []string
+	// MaxInstances limits how many instances may hold a seat on the key
+	// (Store.SeatInstance); 0: the plan's maxInstancesPerKey feature, or
+	// no limit when the plan has none.
+	MaxInstances int
 }
 
 // ApplyValidation updates k with r as every Store must: LastValidatedAt

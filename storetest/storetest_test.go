@@ -2,6 +2,7 @@ package storetest_test
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -316,4 +317,21 @@ func (s *refStore) RotateKey(ctx context.Context, oldID string, newKey licensing
 	}
 	old.RotatedTo, old.ExpiresAt = newKey.ID, utc(ends)
 	return s.copyKey(old, true), nil
+}
+
+// Instances: to be written with the suite's instance checks (issue 19).
+func (s *refStore) SetMaxInstances(ctx context.Context, id string, n int) (licensing.Key, error) {
+	return licensing.Key{}, errors.New("refStore: instances not written yet")
+}
+
+func (s *refStore) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
+	return 0, false, errors.New("refStore: instances not written yet")
+}
+
+func (s *refStore) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]licensing.Instance, error) {
+	return nil, errors.New("refStore: instances not written yet")
+}
+
+func (s *refStore) ReleaseInstance(ctx context.Context, keyID, instanceID string) error {
+	return errors.New("refStore: instances not written yet")
 }

@@ -1,0 +1,199 @@
+package licensing
+
+import (
+	"cmp"
+	"context"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// memInstances holds the instances of a MemoryStore's keys, under a mutex
+// of its own so that seating an instance does not wait for key writes.
+type memInstances struct {
+	byKey map[uuid.UUID][]Instance
+}
+
+// SetMaxInstances implements Store.
+func (m *MemoryStore) SetMaxInstances(ctx context.Context, id string, n int) (Key, error) {
+	if err := ctx.Err(); err != nil {
+		return Key{}, err
+	}
+	if n < 0 || n > MaxInstancesLimit {
+		return Key{}, ErrInvalidMaxInstances
+	}
+	u, ok := parseKeyID(id)
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p, ok := m.byID[u]
+	if !ok {
+		return Key{}, ErrKeyNotFound
+	}
+	if !p.active {
+		return Key{}, ErrKeyRevoked
+	}
+	var extra memExtra
+	if p.extra != nil {
+		extra = *p.extra
+	}
+	extra.maxInstances = n
+	p.extra = &extra
+	return p.key(), nil
+}
+
+// hasKey reports whether the store holds key u.
+func (m *MemoryStore) hasKey(u uuid.UUID) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, ok := m.byID[u]
+	return ok
+}
+
+// SeatInstance implements Store. The update of a seated instance is made in
+// memory at once.
+func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Instance, limit int, lease time.Duration) (int, bool, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return 0, false, ErrKeyNotFound
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list, seated, added, err := seatInstance(m.inst.byKey[u], inst, limit, lease)
+	if err != nil {
+		return seated, false, err
+	}
+	m.inst.byKey[u] = list
+	return seated, added, nil
+}
+
+// seatInstance applies SeatInstance's rule to list (a key's instances, in
+// any order) and returns the new list, the seats taken and whether inst is
+// new. On ErrSeatLimit, list is returned pruned but otherwise unchanged. It
+// is shared by the stores of this module that keep instances in memory.
+func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration) ([]Instance, int, bool, error) {
+	now := inst.LastSeenAt
+	live := list[:0]
+	found := -1
+	for _, in := range list {
+		if in.ID == inst.ID {
+			found = len(live)
+			live = append(live, in) // kept whatever its age: it is seen now
+			continue
+		}
+		if now.Sub(in.LastSeenAt) < lease {
+			live = append(live, in)
+		}
+	}
+	clear(list[len(live):])
+	if found >= 0 {
+		live[found] = mergeInstance(live[found], inst)
+		return live, len(live), false, nil
+	}
+	if limit > 0 && len(live) >= limit {
+		return live, len(live), false, ErrSeatLimit
+	}
+	if len(live) >= MaxInstancesLimit { // no limit, and full: forget the one seen least recently
+		oldest := 0
+		for i := range live {
+			if live[i].LastSeenAt.Before(live[oldest].LastSeenAt) {
+				oldest = i
+			}
+		}
+		live = slices.Delete(live, oldest, oldest+1)
+	}
+	inst.FirstSeenAt = inst.LastSeenAt
+	inst.Metrics = maps.Clone(inst.Metrics)
+	return append(live, inst), len(live) + 1, true, nil
+}
+
+// mergeInstance returns have updated with a later sighting.
+func mergeInstance(have, seen Instance) Instance {
+	if seen.LastSeenAt.After(have.LastSeenAt) {
+		have.LastSeenAt = seen.LastSeenAt
+	}
+	if seen.Name != "" {
+		have.Name = seen.Name
+	}
+	if seen.URL != "" {
+		have.URL = seen.URL
+	}
+	if seen.Metrics != nil {
+		have.Metrics = maps.Clone(seen.Metrics)
+	}
+	return have
+}
+
+// liveInstances returns copies of list's instances seen less than lease
+// before now, most recently seen first (then by id).
+func liveInstances(list []Instance, now time.Time, lease time.Duration) []Instance {
+	out := make([]Instance, 0, len(list))
+	for _, in := range list {
+		if now.Sub(in.LastSeenAt) < lease {
+			in.Metrics = maps.Clone(in.Metrics)
+			out = append(out, in)
+		}
+	}
+	slices.SortFunc(out, func(a, b Instance) int {
+		if c := b.LastSeenAt.Compare(a.LastSeenAt); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Instances implements Store.
+func (m *MemoryStore) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]Instance, error) {
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return nil, ErrKeyNotFound
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	return liveInstances(m.inst.byKey[u], now, lease), nil
+}
+
+// ReleaseInstance implements Store.
+func (m *MemoryStore) ReleaseInstance(ctx context.Context, keyID, instanceID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return ErrKeyNotFound
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := m.inst.byKey[u]
+	i := slices.IndexFunc(list, func(in Instance) bool { return in.ID == instanceID })
+	if i < 0 {
+		return ErrInstanceNotFound
+	}
+	list = slices.Delete(list, i, i+1)
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+	} else {
+		m.inst.byKey[u] = list
+	}
+	return nil
+}
+
+// recordInstanceLocked applies r, which has an InstanceID, to the instance
+// it names, when key u still has it. The caller holds imu.
+func (m *MemoryStore) recordInstanceLocked(u uuid.UUID, r *ValidationRecord) {
+	list := m.inst.byKey[u]
+	for i := range list {
+		if list[i].ID == r.InstanceID {
+			list[i] = mergeInstance(list[i], Instance{LastSeenAt: r.At, Name: r.InstanceName, URL: r.InstanceURL, Metrics: r.Metrics})
+			return
+		}
+	}
+}
