@@ -304,7 +304,7 @@ func TestSeatRaceTwoServers(t *testing.T) {
 		}
 		close(start)
 		wg.Wait()
-		is.Equal(wins.Load(), int64(1))                 // exactly one new instance took the last seat
+		is.Equal(wins.Load(), int64(1))                // exactly one new instance took the last seat
 		is.Equal(refused.Load(), int64(2*perServer-1)) // every other one was refused
 		list, err := a.Instances(ctx, k.ID, now.Add(time.Second), lease)
 		is.NoErr(err)
