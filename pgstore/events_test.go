@@ -81,6 +81,11 @@ func TestEvents(t *testing.T) {
 	is.NoErr(st.AppendEvents(ctx, append([]licensing.Event{all[0]}, all[2:]...))) // all[0] again: skipped
 	is.NoErr(st.AppendEvents(ctx, []licensing.Event{newEvent("org-2", k1, licensing.EventKeyCreated, base)}))
 	is.NoErr(st.AppendEvents(ctx, nil))
+	twice := newEvent("org-3", k1, licensing.EventKeyCreated, base)
+	is.NoErr(st.AppendEvents(ctx, []licensing.Event{twice, twice})) // twice in one batch: kept once
+	once, err := st.Events(ctx, "org-3", licensing.EventQuery{})
+	is.NoErr(err)
+	is.Equal(len(once), 1)
 
 	ids := func(events []licensing.Event) []string {
 		var out []string
@@ -145,7 +150,7 @@ func TestEvents(t *testing.T) {
 	is.Equal(ids(after), []string{all[3].ID, all[4].ID}) // oldest first, every organization, at most limit
 	after, err = st.EventsAfter(ctx, got[0].Seq, 0)
 	is.NoErr(err)
-	is.Equal(len(after), 1) // org-2's
+	is.Equal(len(after), 2) // org-2's and org-3's
 	is.Equal(after[0].OrganizationID, "org-2")
 
 	err = st.AppendEvents(ctx, []licensing.Event{newEvent("org-1", k1, licensing.EventKeyCreated, base), {ID: "x", Type: licensing.EventKeyCreated}})
