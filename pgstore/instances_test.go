@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,4 +351,41 @@ func TestMigrationToInstances(t *testing.T) {
 	is.NoErr(err)
 	is.True(added)
 	is.Equal(seated, 1)
+}
+
+// TestRecordValidationsFromTwoServers: two servers write batches naming the
+// same keys and instances, in opposite orders, at once: no batch fails (a
+// deadlock between them would fail one).
+func TestRecordValidationsFromTwoServers(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var recs []licensing.ValidationRecord
+	for i := 0; i < 300; i++ {
+		k := storetest.NewKey("org-1", now)
+		is.NoErr(a.CreateKey(ctx, k))
+		_, _, err := a.SeatInstance(ctx, k.ID, licensing.Instance{ID: "i", LastSeenAt: now}, 0, lease)
+		is.NoErr(err)
+		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, InstanceID: "i", At: now, Metrics: map[string]float64{"n": 1}})
+	}
+	reversed := slices.Clone(recs)
+	slices.Reverse(reversed)
+	for round := 0; round < 30; round++ {
+		var wg sync.WaitGroup
+		for _, w := range []struct {
+			st   *pgstore.Store
+			recs []licensing.ValidationRecord
+		}{{a, recs}, {b, reversed}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.st.RecordValidations(ctx, w.recs); err != nil {
+					t.Errorf("round %d: %v", round, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

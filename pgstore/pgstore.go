@@ -17,6 +17,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +334,15 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 // twice): the keys' rows, and in the same statement the rows of the
 // instances that records with an InstanceID name (when the key still has
 // them).
+//
+// The rows are updated in (key id, instance id) order, so that batches
+// that two servers write at once lock their common rows in one order and
+// never deadlock.
 func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
+	recs = slices.Clone(recs) // sorted here, not in the caller's slice
+	slices.SortStableFunc(recs, func(a, b licensing.ValidationRecord) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), strings.Compare(a.InstanceID, b.InstanceID))
+	})
 	for len(recs) > 0 {
 		seen := make(map[uuid.UUID]bool, len(recs))
 		var ids []uuid.UUID
