@@ -389,3 +389,55 @@ func TestRecordValidationsFromTwoServers(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+// TestSeatsAndRecordsFromTwoServers: one server seats instances (new ones,
+// and ones whose lease ran out, which take the key's row lock) while the
+// other writes batches of records naming the same keys and instances:
+// neither fails (a deadlock between a seat taker and a batch would fail
+// one).
+func TestSeatsAndRecordsFromTwoServers(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	const keys, rounds = 100, 40
+	var ids []string
+	for i := 0; i < keys; i++ {
+		k := storetest.NewKey("org-1", now)
+		is.NoErr(a.CreateKey(ctx, k))
+		ids = append(ids, k.ID)
+	}
+	for round := 0; round < rounds; round++ {
+		at := now.Add(time.Duration(round) * 2 * lease) // every instance's lease ran out since the last round
+		for _, id := range ids {
+			_, _, err := a.SeatInstance(ctx, id, licensing.Instance{ID: "old", LastSeenAt: at.Add(-lease)}, 0, lease)
+			is.NoErr(err)
+		}
+		var recs []licensing.ValidationRecord
+		for _, id := range ids {
+			recs = append(recs, licensing.ValidationRecord{KeyID: id, InstanceID: "old", At: at, InstanceName: "n"})
+		}
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if err := b.RecordValidations(ctx, recs); err != nil {
+				t.Errorf("round %d: records: %v", round, err)
+			}
+		}()
+		for g := 0; g < 2; g++ {
+			go func() {
+				defer wg.Done()
+				for i := range ids {
+					id := ids[(i*7+g*50)%len(ids)]
+					// "old" was seen a lease ago: it is past the lease, so it takes the key's row lock
+					if _, _, err := a.SeatInstance(ctx, id, licensing.Instance{ID: "old", LastSeenAt: at.Add(time.Second)}, 1, lease); err != nil {
+						t.Errorf("round %d: seat: %v", round, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
