@@ -1,0 +1,43 @@
+package licensing
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing/internal/wire"
+)
+
+// TestInstanceIdentity: an instance is counted under its instanceId, else
+// its instanceUrl normalized, so that the spellings of one site are one
+// instance, and the id is never longer than maxInstanceIDLength.
+func TestInstanceIdentity(t *testing.T) {
+	tests := []struct{ id, url, want string }{
+		{"inst-a", "https://a.example", "inst-a"},
+		{"", "", ""},
+		{"", "https://Storno.Example.com/", "https://storno.example.com"},
+		{"", "HTTPS://storno.example.com:443", "https://storno.example.com"},
+		{"", "http://storno.example.com:80/", "http://storno.example.com"},
+		{"", "http://storno.example.com:8080/", "http://storno.example.com:8080"},
+		{"", "https://storno.example.com:80", "https://storno.example.com:80"},
+		{"", "storno.example.com", "https://storno.example.com"},
+		{"", "storno.example.com:8443/app/", "https://storno.example.com:8443/app"},
+		{"", "https://user:pw@storno.example.com/app//", "https://storno.example.com/app"},
+		{"", "https://storno.example.com/App?x=1#top", "https://storno.example.com/App?x=1"},
+		{"", "https://[2001:DB8::1]:443/", "https://[2001:db8::1]"},
+		{"", "https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"},
+		{"", "https://storno.example.com/facturi/ș", "https://storno.example.com/facturi/ș"}, // the path as sent, not re-escaped
+		{"", "  https://a.example/ ", "https://a.example"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.id+" "+tc.url, func(t *testing.T) {
+			is := is.New(t)
+			is.Equal(instanceIdentity(tc.id, tc.url), tc.want)
+		})
+	}
+	is := is.New(t)
+	long := "storno.example.com/" + strings.Repeat("ș", (wire.MaxInstanceURLLength-19)/2)
+	is.NoErr(wire.CheckInstanceURL(long)) // the longest URL an instance may send
+	is.True(len(instanceIdentity("", long)) <= maxInstanceIDLength)
+}
