@@ -34,7 +34,7 @@ const MaxInstancesLimit = 1000
 // ErrSeatLimit is returned by Store.SeatInstance when a new instance finds
 // every seat of its key taken. The Service answers the instance with an
 // error of code CodeForbidden that wraps it and names the limit.
-var ErrSeatLimit = &Error{Code: CodeForbidden, Message: "License key is already used by the maximum number of instances"}
+var ErrSeatLimit = &Error{Code: CodeForbidden, Message: wire.SeatLimitMessage}
 
 // ErrInstanceNotFound is returned when a key has no instance of the id
 // given (Store.ReleaseInstance, Service.ReleaseInstance).
@@ -153,7 +153,7 @@ func (s *Service) seat(ctx context.Context, k *Key, org Organization, in Validat
 // the limit's seats taken.
 func seatLimitError(limit int) error {
 	return &Error{Code: CodeForbidden, Err: ErrSeatLimit,
-		Message: "License key is already used by the maximum number of instances (" + strconv.Itoa(limit) + ")"}
+		Message: wire.SeatLimitMessage + " (" + strconv.Itoa(limit) + ")"}
 }
 
 // SetMaxInstances sets how many instances may hold a seat on key id of the

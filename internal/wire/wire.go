@@ -71,6 +71,12 @@ const (
 	PathValidate      = "/validate"         // POST a ValidateRequest: a signed ValidateAnswer or ErrorAnswer
 )
 
+// SeatLimitMessage starts the error text of the validate route's 403 to a
+// new instance that finds every seat of its key taken; the limit follows
+// in parentheses: "... instances (3)". The client tells this refusal from
+// the others by it.
+const SeatLimitMessage = "License key is already used by the maximum number of instances"
+
 // Signature algorithms of offline tokens (the JWT "alg").
 const (
 	AlgEdDSA = "EdDSA"
