@@ -2,6 +2,8 @@ package licensing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"net/url"
 	"strconv"
@@ -46,9 +48,15 @@ var ErrInvalidMaxInstances = &Error{Code: CodeInvalid, Message: "maxInstances mu
 
 // instanceIdentity returns the id that an instance's validation is counted
 // under: its instanceId when it sent one, else its normalized instanceUrl,
-// else "" (not counted).
+// else "" (not counted). An instanceId that holds a license key (64 hex
+// characters: a misconfigured instance may send its key there) is counted
+// under "sha256:" and the hex SHA-256 of it, so that no key is stored.
 func instanceIdentity(instanceID, instanceURL string) string {
 	if instanceID != "" {
+		if wire.HoldsKey(instanceID) {
+			sum := sha256.Sum256([]byte(instanceID))
+			return "sha256:" + hex.EncodeToString(sum[:])
+		}
 		return instanceID
 	}
 	if instanceURL == "" {

@@ -15,6 +15,7 @@ import (
 func TestInstanceIdentity(t *testing.T) {
 	tests := []struct{ id, url, want string }{
 		{"inst-a", "https://a.example", "inst-a"},
+		{strings.Repeat("ab", 32), "", "sha256:271a413bd339c5709fdceaec41f14f11e9fbfb5042d72d331c65f32b284cd09a"}, // a key sent as instanceId is not kept
 		{"", "", ""},
 		{"", "https://Storno.Example.com/", "https://storno.example.com"},
 		{"", "HTTPS://storno.example.com:443", "https://storno.example.com"},
