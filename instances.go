@@ -78,6 +78,14 @@ const maxInstanceIDLength = wire.MaxInstanceURLLength + len("https://")
 // with. What does not parse is returned trimmed of trailing slashes, so
 // that one spelling always counts as one instance.
 func normalizeInstanceURL(raw string) string {
+	if isNormalURL(raw) {
+		return raw // the usual case, on the validate route: no allocation
+	}
+	return parseNormalURL(raw)
+}
+
+// parseNormalURL is normalizeInstanceURL for any raw.
+func parseNormalURL(raw string) string {
 	s := strings.TrimSpace(raw)
 	if !strings.Contains(s, "://") {
 		s = "https://" + s
@@ -107,6 +115,44 @@ func normalizeInstanceURL(raw string) string {
 		out += "?" + query
 	}
 	return out
+}
+
+// isNormalURL reports whether normalizeInstanceURL would return s as it
+// is: http or https in lower case, a host of lower-case letters, digits,
+// dots and hyphens with a port other than the scheme's default, and a path
+// and query without a trailing slash, a fragment or white space.
+func isNormalURL(s string) bool {
+	var rest string
+	switch {
+	case strings.HasPrefix(s, "https://"):
+		rest = s[len("https://"):]
+	case strings.HasPrefix(s, "http://"):
+		rest = s[len("http://"):]
+	default:
+		return false
+	}
+	end := strings.IndexAny(rest, "/?#")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, tail := rest[:end], rest[end:]
+	if host == "" || strings.HasSuffix(host, ":") || strings.HasSuffix(host, ":443") || strings.HasSuffix(host, ":80") {
+		return false // scheme's default port, or an empty one: normalized by the slow path (which checks the scheme)
+	}
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-' || c == ':') {
+			return false
+		}
+	}
+	if strings.Count(host, ":") > 1 {
+		return false
+	}
+	path, _, _ := strings.Cut(tail, "?")
+	if strings.HasSuffix(path, "/") || strings.ContainsAny(tail, "# \t\r\n") || strings.HasSuffix(tail, "?") {
+		return false
+	}
+	return true
 }
 
 // DefaultInstanceLease is Config.InstanceLease when it is not set.

@@ -42,3 +42,29 @@ func TestInstanceIdentity(t *testing.T) {
 	is.NoErr(wire.CheckInstanceURL(long)) // the longest URL an instance may send
 	is.True(len(instanceIdentity("", long)) <= maxInstanceIDLength)
 }
+
+// FuzzNormalizeInstanceURL: the fast path returns only what the parse
+// would, normalizing twice changes nothing, and a URL an instance may send
+// gives an id within maxInstanceIDLength.
+func FuzzNormalizeInstanceURL(f *testing.F) {
+	for _, s := range []string{"https://a.example", "https://a.example/", "http://A.example:80", "https://a.example:443/x",
+		"https://a.example:8443/app?x=1", "a.example", "https://a.example/x?", "https://a.example#f", "https://[::1]:8443/",
+		"https://a.example:", "https://user@a.example", "https://a.example/ x", "http://a:b:c", "https://a.example:80"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := normalizeInstanceURL(s)
+		if isNormalURL(s) && parseNormalURL(s) != s {
+			t.Fatalf("fast path kept %q, the parse gives %q", s, parseNormalURL(s))
+		}
+		if wire.CheckInstanceURL(s) != nil {
+			return // refused before it is counted
+		}
+		if again := normalizeInstanceURL(n); again != n {
+			t.Fatalf("%q normalizes to %q, then to %q", s, n, again)
+		}
+		if len(n) > maxInstanceIDLength {
+			t.Fatalf("%q gives an id of %d bytes", s, len(n))
+		}
+	})
+}
