@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"maps"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -217,43 +218,47 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 // ix is the 32 bytes of a 64-hex-digit lookup value, which it identifies
 // alone). The key's LastMetrics and LastViolations are the store's own
 // values, which it never changes in place (a record replaces them), so the
-// caller must only read them or hand them back in a ValidationRecord.
-func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, bool) {
+// caller must only read them or hand them back in a ValidationRecord. It
+// returns the store's record of the key too, for ValidationRecord.key.
+func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *memKey) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	p, ok := m.byLookup[ix]
 	if !ok || lookup != "" && p.lookup() != lookup {
-		return Key{}, false
+		return Key{}, nil
 	}
 	k := p.bareKey()
 	if p.extra != nil {
 		k.LastMetrics, k.LastViolations = p.extra.metrics, p.extra.violations
 	}
-	return k, true
+	return k, p
 }
 
-// lookupIndex is what the store indexes a lookup value by: a fixed-size
-// array, so that the index holds no pointer for the collector to follow and
-// a probe compares the value in place, without a second memory access.
-type lookupIndex [sha256.Size]byte
+// lookupIndex is what the store indexes a lookup value by: fixed-size, so
+// that the index holds no pointer for the collector to follow and a probe
+// compares the value in place, without a second memory access.
+type lookupIndex struct {
+	sum    [sha256.Size]byte
+	hashed bool // sum is the SHA-256 of the value, not the bytes it encodes
+}
 
 // indexOf returns the index of lookup: the 32 bytes it encodes when it is
 // 64 lower-case hex digits (the HMAC-SHA-256 the default Hasher makes),
-// else the SHA-256 of the string (other Hashers). Two lookup values with
-// one index would take a SHA-256 preimage; lookups compare the value too
-// when it is not hex.
+// else the SHA-256 of the string (other Hashers), marked as such. Two
+// lookup values with one index would take a SHA-256 collision; lookups
+// compare the value too when it is not hex.
 func indexOf(lookup string) lookupIndex {
 	var ix lookupIndex
-	if len(lookup) != 2*len(ix) {
-		return sha256.Sum256([]byte(lookup))
+	if len(lookup) != 2*len(ix.sum) {
+		return lookupIndex{sum: sha256.Sum256([]byte(lookup)), hashed: true}
 	}
-	for i := range ix {
+	for i := range ix.sum {
 		hi, ok1 := lowerHexDigit(lookup[2*i])
 		lo, ok2 := lowerHexDigit(lookup[2*i+1])
 		if !ok1 || !ok2 {
-			return sha256.Sum256([]byte(lookup))
+			return lookupIndex{sum: sha256.Sum256([]byte(lookup)), hashed: true}
 		}
-		ix[i] = hi<<4 | lo
+		ix.sum[i] = hi<<4 | lo
 	}
 	return ix
 }
@@ -322,29 +327,38 @@ const recordChunk = 256
 // again.
 func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRecord) error {
 	type prepared struct {
-		id uuid.UUID
-		r  *ValidationRecord
+		p *memKey // nil: found by id under the lock
+		r *ValidationRecord
 	}
 	var chunk [recordChunk]prepared
+	var ids [recordChunk]uuid.UUID
 	for start := 0; start < len(recs); start += recordChunk {
 		n := 0 // ids parsed outside the lock
 		for i := start; i < min(start+recordChunk, len(recs)); i++ {
-			if u, ok := parseKeyID(recs[i].KeyID); ok {
-				chunk[n] = prepared{id: u, r: &recs[i]}
+			r := &recs[i]
+			if r.key != nil { // made by the Service for this store: no need to find the key
+				chunk[n], ids[n] = prepared{p: r.key, r: r}, r.key.id
+				n++
+			} else if u, ok := parseKeyID(r.KeyID); ok {
+				chunk[n], ids[n] = prepared{r: r}, u
 				n++
 			}
 		}
 		m.mu.Lock()
-		for _, c := range chunk[:n] {
-			if p, ok := m.byID[c.id]; ok {
-				m.applyLocked(p, c.r)
+		for i, c := range chunk[:n] {
+			p := c.p
+			if p == nil {
+				if p = m.byID[ids[i]]; p == nil {
+					continue
+				}
 			}
+			m.applyLocked(p, c.r)
 		}
 		m.mu.Unlock()
 		m.imu.Lock()
-		for _, c := range chunk[:n] {
+		for i, c := range chunk[:n] {
 			if c.r.InstanceID != "" {
-				m.recordInstanceLocked(c.id, c.r)
+				m.recordInstanceLocked(ids[i], c.r)
 			}
 		}
 		m.imu.Unlock()
@@ -352,23 +366,39 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 	return nil
 }
 
-// applyLocked applies r to p, copying r's metrics and violations unless p
-// holds equal ones already.
+// applyLocked applies r to p as Key.ApplyValidation would, copying r's
+// metrics and violations unless p holds equal ones already (or, for
+// metrics, r comes from the Service, see ValidationRecord.key).
 func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
-	k := Key{ActivatedAt: fromNanos(p.activated), LastValidatedAt: fromNanos(p.validated),
-		InstanceName: p.instanceName(), InstanceURL: p.instanceURL()}
-	k.ApplyValidation(*r)
-	p.activated, p.validated = nanos(k.ActivatedAt), nanos(k.LastValidatedAt)
-	if k.InstanceName != p.instanceName() || k.InstanceURL != p.instanceURL() {
-		p.setStrings(p.lookup(), p.digest(), p.masked(), k.InstanceName, k.InstanceURL)
+	if r.At.After(fromNanos(p.validated)) {
+		p.validated = nanos(r.At)
+	}
+	if p.activated == 0 {
+		p.activated = nanos(r.FirstAt)
+		if p.activated == 0 {
+			p.activated = nanos(r.At)
+		}
+	}
+	if r.InstanceName != "" && r.InstanceName != p.instanceName() || r.InstanceURL != "" && r.InstanceURL != p.instanceURL() {
+		name, url := p.instanceName(), p.instanceURL()
+		if r.InstanceName != "" {
+			name = r.InstanceName
+		}
+		if r.InstanceURL != "" {
+			url = r.InstanceURL
+		}
+		p.setStrings(p.lookup(), p.digest(), p.masked(), name, url)
 	}
 	var cur memExtra
 	if p.extra != nil {
 		cur = *p.extra
 	}
 	next, changed := cur, false
-	if r.Metrics != nil && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
-		next.metrics, changed = maps.Clone(r.Metrics), true
+	if r.Metrics != nil && !sameMap(cur.metrics, r.Metrics) && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
+		next.metrics, changed = r.Metrics, true
+		if r.key == nil {
+			next.metrics = maps.Clone(r.Metrics)
+		}
 	}
 	if r.Violations != nil && (cur.violations == nil || !slices.Equal(cur.violations, r.Violations)) {
 		next.violations, changed = slices.Clone(r.Violations), true
@@ -376,6 +406,11 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 	if changed {
 		p.extra = &next
 	}
+}
+
+// sameMap reports whether a and b are one map (not merely equal ones).
+func sameMap(a, b map[string]float64) bool {
+	return a != nil && b != nil && reflect.ValueOf(a).UnsafePointer() == reflect.ValueOf(b).UnsafePointer()
 }
 
 // len returns the number of keys stored.

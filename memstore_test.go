@@ -2,8 +2,10 @@ package licensing_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +70,45 @@ func TestMemoryStoreRecordValidationsAcrossChunks(t *testing.T) {
 	recs[0].Metrics["users"] = -1 // the store kept copies
 	k, _ := st.KeyByID(ctx, ids[0])
 	is.Equal(k.LastMetrics["users"], 0.0)
+}
+
+// TestMemoryStoreLookupValues: the store indexes a lookup value of 64
+// lower-case hex digits by the bytes it encodes and any other by its
+// SHA-256; each value finds its own key only, whatever its spelling, and a
+// duplicate of any spelling is refused.
+func TestMemoryStoreLookupValues(t *testing.T) {
+	hexLookup := strings.Repeat("0123456789abcdef", 4)
+	lookups := []string{
+		hexLookup,
+		strings.ToUpper(hexLookup), // the same bytes in upper case: another value
+		hexLookup[:63] + "g",       // 64 characters, not all hex
+		hexLookup[:62],             // hex, shorter
+		hexLookup + "00",           // hex, longer
+		"a1b2c3d4",                 // a prefix, as Argon2Hasher's
+		fmt.Sprintf("%x", sha256.Sum256([]byte("x"))), // a SHA-256 in hex
+		"x", // whose SHA-256 is the value above
+		"",  // the empty value
+	}
+	is := is.New(t)
+	ctx := context.Background()
+	st := licensing.NewMemoryStore()
+	ids := map[string]string{}
+	for _, l := range lookups {
+		k := memKeyOf(l)
+		is.NoErr(st.CreateKey(ctx, k))
+		ids[l] = k.ID
+	}
+	for _, l := range lookups {
+		k, err := st.KeyByLookup(ctx, l)
+		is.NoErr(err)
+		is.Equal(k.ID, ids[l]) // found by its own value
+		is.Equal(k.LookupValue, l)
+		is.True(errors.Is(st.CreateKey(ctx, memKeyOf(l)), licensing.ErrDuplicateKey))
+	}
+	for _, l := range []string{hexLookup[:63] + "0", strings.ToUpper(hexLookup[:63]) + "g", "A1B2C3D4", " "} {
+		_, err := st.KeyByLookup(ctx, l)
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // a near miss finds nothing
+	}
 }
 
 // memKeyOf is a stored key of org-1 with lookup value lookup.

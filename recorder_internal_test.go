@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -91,4 +93,30 @@ func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
 	n, last := st.written()
 	is.Equal(len(last), 1000) // every key written, none lost in the swaps
 	is.True(n >= 1000)
+}
+
+// TestSortRecordsOrdersByTime: sortRecords leaves records in the order of
+// their latest validation, records of one time in the order they came, for
+// batches sorted, reversed and shuffled.
+func TestSortRecordsOrdersByTime(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	shuffled := make([]ValidationRecord, 1000)
+	for i := range shuffled {
+		shuffled[i] = ValidationRecord{KeyID: strconv.Itoa(i), At: t0.Add(time.Duration(i*7919%1000/3) * time.Second)}
+	}
+	sorted := slices.Clone(shuffled)
+	slices.SortStableFunc(sorted, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
+	reversed := slices.Clone(sorted)
+	slices.Reverse(reversed)
+	for name, recs := range map[string][]ValidationRecord{"shuffled": shuffled, "sorted": sorted, "reversed": reversed,
+		"one": shuffled[:1], "none": nil} {
+		t.Run(name, func(t *testing.T) {
+			is := is.New(t)
+			want := slices.Clone(recs)
+			slices.SortStableFunc(want, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
+			got := slices.Clone(recs)
+			sortRecords(got)
+			is.Equal(got, want)
+		})
+	}
 }

@@ -78,7 +78,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if err != nil {
 		return s.reject(ctx, OutcomeMalformed, nil) // not 64 hex characters: nothing to look up
 	}
-	k, found, match, err := s.findKey(ctx, full)
+	k, found, ref, match, err := s.findKey(ctx, full)
 	if err != nil {
 		return ValidationResult{}, err
 	}
@@ -155,7 +155,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 		metrics = maps.Clone(in.Metrics)
 	}
 	s.rec.add(ValidationRecord{KeyID: k.ID, InstanceID: instanceID, FirstAt: now, At: now, InstanceName: in.InstanceName,
-		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations})
+		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations, key: ref})
 	s.emitLater(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
 	return res, nil
@@ -163,8 +163,9 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 
 // findKey looks the key full up in the store and verifies it against the
 // stored digest, or against a dummy digest when the key is not found, so
-// that unknown keys cost the same work as known ones.
-func (s *Service) findKey(ctx context.Context, full string) (k Key, found, match bool, err error) {
+// that unknown keys cost the same work as known ones. In a MemoryStore, ref
+// is the store's record of a found key (for ValidationRecord.key).
+func (s *Service) findKey(ctx context.Context, full string) (k Key, found bool, ref *memKey, match bool, err error) {
 	ms, mem := s.cfg.Store.(*MemoryStore)
 	if h, ok := s.cfg.Hasher.(*hmacHasher); ok && mem {
 		// Special case for speed: the memory store indexes HMAC lookup
@@ -175,28 +176,29 @@ func (s *Service) findKey(ctx context.Context, full string) (k Key, found, match
 		h.sum(full, &sum)
 		var lookup [2 * sha256.Size]byte
 		hex.Encode(lookup[:], sum[:])
-		k, found = ms.keyForValidation(lookupIndex(sum), "")
+		k, ref = ms.keyForValidation(lookupIndex{sum: sum}, "")
 		digest := k.Digest
-		if !found {
+		if ref == nil {
 			digest = s.dummy
 		}
-		return k, found, constantTimeEqual(lookup[:], digest), nil
+		return k, ref != nil, ref, constantTimeEqual(lookup[:], digest), nil
 	}
 	lookup := s.cfg.Hasher.LookupValue(full)
 	if mem {
-		k, found = ms.keyForValidation(indexOf(lookup), lookup) // its metrics are only read, and handed back
+		k, ref = ms.keyForValidation(indexOf(lookup), lookup) // its metrics are only read, and handed back
+		found = ref != nil
 	} else {
 		k, err = s.cfg.Store.KeyByLookup(ctx, lookup)
 		found = err == nil
 		if err != nil && !errors.Is(err, ErrKeyNotFound) {
-			return Key{}, false, false, wrapErr("find key", err)
+			return Key{}, false, nil, false, wrapErr("find key", err)
 		}
 	}
 	digest := k.Digest
 	if !found {
 		digest = s.dummy
 	}
-	return k, found, verifyKey(s.cfg.Hasher, full, lookup, digest), nil
+	return k, found, ref, verifyKey(s.cfg.Hasher, full, lookup, digest), nil
 }
 
 // reject answers a validation that failed with outcome with
