@@ -25,12 +25,23 @@
 // request) and under -list-c concurrent unpaged lists of the organization
 // (see revocations.go).
 //
+// With -route scale it starts, for each store of -stores, the reference
+// server holding -small keys and one holding -big keys (created over
+// -seed-c connections), validates a sample of each server's keys (-sample,
+// taken at even steps through all of them) once, then drives the servers
+// in turn with wrk, -rounds times, and prints each store's throughput at
+// -big keys over its throughput at -small keys in the same round (see
+// scale.go).
+//
+//	go run ./internal/cmd/loadgen -route scale -c 32 -d 5s -rounds 3
+//
 // Traffic goes only to 127.0.0.1, is bounded in time, and stops by itself.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net/http"
@@ -46,7 +57,7 @@ import (
 )
 
 func main() {
-	route := flag.String("route", "create", "create, validate or revocations")
+	route := flag.String("route", "create", "create, validate, revocations or scale")
 	conns := flag.Int("c", 32, "concurrent connections")
 	dur := flag.Duration("d", 10*time.Second, "duration per store")
 	stores := flag.String("stores", "memory,file", "stores to measure, the first is the baseline")
@@ -59,6 +70,10 @@ func main() {
 	live := flag.Int("live", 25_000, "revocations: live keys in the organization (validated, and listed with the revoked ones)")
 	floodConns := flag.Int("flood-c", 12, "revocations: connections flooding the revocations route")
 	listConns := flag.Int("list-c", 4, "revocations: concurrent unpaged lists of the organization")
+	small := flag.Int("small", 1_000, "scale: keys in the baseline servers")
+	big := flag.Int("big", 1_000_000, "scale: keys in the large servers")
+	sample := flag.Int("sample", 100_000, "scale: keys of each server that wrk cycles through (at even steps through all)")
+	seedConns := flag.Int("seed-c", 32, "scale: connections that create (and first validate) the keys")
 	serve, size := floorFlags(flag.CommandLine)
 	flag.Parse()
 	if *serve {
@@ -76,6 +91,22 @@ func main() {
 		}
 		err := runRevocations(revocationsFlags{conns: *conns, rounds: *rounds, keys: *live, revoked: *revoked,
 			floodConns: *floodConns, listConns: *listConns, dur: *dur, wrk: *wrk})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *route == "scale" {
+		st, err := scaleStores(*stores)
+		if err == nil && (*rounds < 1 || *rounds > 20 || *dur > 5*time.Minute || *conns > 1024 || *small < 1 || *big < *small ||
+			*big > 2_000_000 || *sample < 1 || *seedConns < 1 || *seedConns > 256) {
+			err = errors.New("-rounds 1 to 20, -d at most 5m, -c at most 1024, 1 <= -small <= -big <= 2,000,000, -sample at least 1, -seed-c 1 to 256")
+		}
+		if err == nil {
+			err = runScale(scaleFlags{conns: *conns, rounds: *rounds, small: *small, big: *big, sample: *sample,
+				seedConns: *seedConns, dur: *dur, stores: st, wrk: *wrk})
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)

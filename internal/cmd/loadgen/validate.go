@@ -237,6 +237,12 @@ func drive(wrk, tmp string, t *target, conns int, dur time.Duration) (result, er
 	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, strings.Join(quoted, ","))), 0o600); err != nil {
 		return result{}, err
 	}
+	return runWrk(wrk, script, t, conns, dur)
+}
+
+// runWrk runs wrk with script against t and reads the server's CPU time
+// around it.
+func runWrk(wrk, script string, t *target, conns int, dur time.Duration) (result, error) {
 	cpu0, err := cpuTime(t.proc.Cmd.Process.Pid)
 	if err != nil {
 		return result{}, err
