@@ -42,8 +42,12 @@ type recorder struct {
 // recordKey is what the recorder keeps one pending record for.
 type recordKey struct{ keyID, instanceID string }
 
-// defaultMaxPending is the number of pending records that triggers an early flush.
-const defaultMaxPending = 50_000
+// defaultMaxPending is the number of pending records that triggers an early
+// flush. It is small enough for the pending map (about 200 bytes a record)
+// to stay in a core's cache, and for a batch to reach the store while the
+// keys it touches were read moments ago: with a million keys validated in
+// turn, a batch of 50,000 cost 20% more per validation than one of 4,096.
+const defaultMaxPending = 4096
 
 func newRecorder(store Store, every time.Duration, logger *slog.Logger) *recorder {
 	r := &recorder{store: store, logger: logger, maxPending: defaultMaxPending,
