@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
 	"maps"
 	"reflect"
 	"slices"
@@ -24,7 +23,7 @@ import (
 type MemoryStore struct {
 	mu       sync.RWMutex
 	byID     map[uuid.UUID]*memKey
-	byLookup map[lookupIndex]*memKey // see indexOf
+	byLookup lookupTable
 	byOrg    map[string][]*memKey
 	orgNames map[string]string // interned organization ids
 
@@ -36,7 +35,7 @@ var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[lookupIndex]*memKey{},
+	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: newLookupTable(0),
 		byOrg: map[string][]*memKey{}, orgNames: map[string]string{},
 		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}}
 }
@@ -48,7 +47,7 @@ func (m *MemoryStore) reserve(n int) {
 	defer m.mu.Unlock()
 	if len(m.byID) == 0 && n > 0 {
 		m.byID = make(map[uuid.UUID]*memKey, n)
-		m.byLookup = make(map[lookupIndex]*memKey, n)
+		m.byLookup.grow(n)
 	}
 }
 
@@ -82,7 +81,9 @@ func (m *MemoryStore) load(keys ...Key) error {
 	n := len(m.byID)
 	byLookup := func() {
 		for _, p := range ps {
-			m.byLookup[indexOf(p.lookup())] = p
+			l := p.lookup()
+			ix := indexOf(l)
+			m.byLookup.put(&ix, l, p)
 		}
 	}
 	done := make(chan struct{})
@@ -97,7 +98,7 @@ func (m *MemoryStore) load(keys ...Key) error {
 		m.byID[p.id] = p
 	}
 	<-done
-	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
+	if len(m.byID) != n+len(ps) || m.byLookup.n != n+len(ps) {
 		return ErrDuplicateKey
 	}
 	return nil
@@ -118,12 +119,12 @@ func (m *MemoryStore) insertLocked(k Key) error {
 		return ErrDuplicateKey
 	}
 	ix := indexOf(k.LookupValue)
-	if _, ok := m.byLookup[ix]; ok {
+	if m.byLookup.get(&ix, k.LookupValue) != nil {
 		return ErrDuplicateKey
 	}
 	p := m.newMemKey(id, k)
 	m.byID[id] = p
-	m.byLookup[ix] = p
+	m.byLookup.put(&ix, k.LookupValue, p)
 	m.addToOrg(p)
 	return nil
 }
@@ -207,24 +208,23 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 	ix := indexOf(lookup)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if p, ok := m.byLookup[ix]; ok && p.lookup() == lookup {
+	if p := m.byLookup.get(&ix, lookup); p != nil {
 		return p.key(), nil
 	}
 	return Key{}, ErrKeyNotFound
 }
 
 // keyForValidation is KeyByLookup for the Service's validations, by the
-// index of the lookup value (indexOf; lookup is the value itself, or "" when
-// ix is the 32 bytes of a 64-hex-digit lookup value, which it identifies
-// alone). The key's LastMetrics and LastViolations are the store's own
+// index of the lookup value (indexOf; lookup is the value itself, needed
+// only when ix is hashed). The key's LastMetrics and LastViolations are the store's own
 // values, which it never changes in place (a record replaces them), so the
 // caller must only read them or hand them back in a ValidationRecord. It
 // returns the store's record of the key too, for ValidationRecord.key.
 func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *memKey) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	p, ok := m.byLookup[ix]
-	if !ok || lookup != "" && p.lookup() != lookup {
+	p := m.byLookup.get(&ix, lookup)
+	if p == nil {
 		return Key{}, nil
 	}
 	k := p.bareKey()
@@ -232,46 +232,6 @@ func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *mem
 		k.LastMetrics, k.LastViolations = p.extra.metrics, p.extra.violations
 	}
 	return k, p
-}
-
-// lookupIndex is what the store indexes a lookup value by: fixed-size, so
-// that the index holds no pointer for the collector to follow and a probe
-// compares the value in place, without a second memory access.
-type lookupIndex struct {
-	sum    [sha256.Size]byte
-	hashed bool // sum is the SHA-256 of the value, not the bytes it encodes
-}
-
-// indexOf returns the index of lookup: the 32 bytes it encodes when it is
-// 64 lower-case hex digits (the HMAC-SHA-256 the default Hasher makes),
-// else the SHA-256 of the string (other Hashers), marked as such. Two
-// lookup values with one index would take a SHA-256 collision; lookups
-// compare the value too when it is not hex.
-func indexOf(lookup string) lookupIndex {
-	var ix lookupIndex
-	if len(lookup) != 2*len(ix.sum) {
-		return lookupIndex{sum: sha256.Sum256([]byte(lookup)), hashed: true}
-	}
-	for i := range ix.sum {
-		hi, ok1 := lowerHexDigit(lookup[2*i])
-		lo, ok2 := lowerHexDigit(lookup[2*i+1])
-		if !ok1 || !ok2 {
-			return lookupIndex{sum: sha256.Sum256([]byte(lookup)), hashed: true}
-		}
-		ix.sum[i] = hi<<4 | lo
-	}
-	return ix
-}
-
-// lowerHexDigit returns the value of c, one of 0-9 and a-f.
-func lowerHexDigit(c byte) (byte, bool) {
-	switch {
-	case '0' <= c && c <= '9':
-		return c - '0', true
-	case 'a' <= c && c <= 'f':
-		return c - 'a' + 10, true
-	}
-	return 0, false
 }
 
 // ListKeys implements Store. A page costs a binary search and the keys it

@@ -92,3 +92,40 @@ func BenchmarkLoadOneOrgShuffled(b *testing.B) {
 		}
 	}
 }
+
+// TestLookupTable: the index of lookup values finds every key it was given
+// by its value, through every growth and whatever the probe sequences,
+// finds nothing for values it was not given, refuses a second key of one
+// value, and stays at most half full.
+func TestLookupTable(t *testing.T) {
+	is := is.New(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	tab := newLookupTable(0)
+	var lookups []string
+	for i := 0; i < 20_000; i++ {
+		l := fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64()) // HMAC-like
+		if i%4 == 0 {
+			l = fmt.Sprintf("prefix-%d", i) // another Hasher's
+		}
+		ix := indexOf(l)
+		p := &memKey{}
+		p.setStrings(l, l, "m", "", "")
+		is.True(tab.put(&ix, l, p))
+		is.True(!tab.put(&ix, l, &memKey{})) // one key per value
+		lookups = append(lookups, l)
+	}
+	is.Equal(tab.n, len(lookups))
+	is.True(2*tab.n <= len(tab.slots))
+	for _, l := range lookups {
+		ix := indexOf(l)
+		p := tab.get(&ix, l)
+		is.True(p != nil)
+		is.Equal(p.lookup(), l)
+		miss := l[:len(l)-1] + "x"
+		if l[len(l)-1] == 'x' {
+			miss = l[:len(l)-1] + "y"
+		}
+		mix := indexOf(miss)
+		is.True(tab.get(&mix, miss) == nil)
+	}
+}
