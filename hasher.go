@@ -46,6 +46,7 @@ type hmacHasher struct {
 type hmacState struct {
 	h   hash.Hash
 	buf [keyLength]byte
+	out [sha256.Size]byte // the sum, here so that sum's dst does not escape through the hash.Hash call
 }
 
 // newHMACHasher returns an hmacHasher keyed with pepper, which must be at
@@ -74,7 +75,7 @@ func (h *hmacHasher) sum(key string, dst *[sha256.Size]byte) {
 	} else {
 		io.WriteString(st.h, key)
 	}
-	st.h.Sum(dst[:0])
+	*dst = [sha256.Size]byte(st.h.Sum(st.out[:0]))
 	h.pool.Put(st)
 }
 

@@ -26,11 +26,11 @@ type recorder struct {
 	maxPending int
 
 	mu       sync.Mutex
-	pending  map[recordKey]ValidationRecord
-	inflight map[recordKey]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
-	spare    map[recordKey]ValidationRecord // the last batch's map, emptied, to be the next pending one
-	lastSize int                            // size of the last batch, to size the next map
-	recs     []ValidationRecord             // reused by flush (under flushMu) for the store's batch
+	pending  *recordBatch
+	inflight *recordBatch       // being written; nil when none; read under mu, replaced only by flush
+	spare    *recordBatch       // the last batch, emptied, to be the next pending one; nil when none
+	lastSize int                // size of the last batch, to size the next one
+	recs     []ValidationRecord // reused by flush (under flushMu) for the store's batch, sorted
 
 	flushMu  sync.Mutex // one flush at a time, so records reach the store in order
 	kick     chan struct{}
@@ -42,6 +42,44 @@ type recorder struct {
 // recordKey is what the recorder keeps one pending record for.
 type recordKey struct{ keyID, instanceID string }
 
+// recordBatch is records in the order their keys and instances first came,
+// with an index to merge a later record into its own. The records are kept
+// in a slice, not as the index's values: a map keeps values of more than 128
+// bytes (a record has 160) in allocations of their own, one per record.
+type recordBatch struct {
+	index map[recordKey]int32 // into recs
+	recs  []ValidationRecord
+}
+
+func newRecordBatch(n int) *recordBatch {
+	return &recordBatch{index: make(map[recordKey]int32, n), recs: make([]ValidationRecord, 0, n)}
+}
+
+// len returns the number of records in b, 0 for a nil b.
+func (b *recordBatch) len() int {
+	if b == nil {
+		return 0
+	}
+	return len(b.recs)
+}
+
+func (b *recordBatch) add(v ValidationRecord) {
+	rk := recordKey{v.KeyID, v.InstanceID}
+	if i, ok := b.index[rk]; ok {
+		b.recs[i].merge(v)
+		return
+	}
+	b.index[rk] = int32(len(b.recs))
+	b.recs = append(b.recs, v)
+}
+
+// reset empties b, keeping its room, and drops its references.
+func (b *recordBatch) reset() {
+	clear(b.index)
+	clear(b.recs)
+	b.recs = b.recs[:0]
+}
+
 // defaultMaxPending is the number of pending records that triggers an early
 // flush. It is small enough for the pending map (about 200 bytes a record)
 // to stay in a core's cache, and for a batch to reach the store while the
@@ -49,9 +87,14 @@ type recordKey struct{ keyID, instanceID string }
 // turn, a batch of 50,000 cost 20% more per validation than one of 4,096.
 const defaultMaxPending = 4096
 
+// keptRecords is the largest batch whose room a flush keeps for the next
+// batch. Validations keep adding while the writer wakes up and writes, so
+// under load a batch is often several times maxPending.
+const keptRecords = 65_536
+
 func newRecorder(store Store, every time.Duration, logger *slog.Logger) *recorder {
 	r := &recorder{store: store, logger: logger, maxPending: defaultMaxPending,
-		pending: map[recordKey]ValidationRecord{},
+		pending: newRecordBatch(0),
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop(every)
 	return r
@@ -85,13 +128,8 @@ func (r *recorder) loop(every time.Duration) {
 
 func (r *recorder) add(v ValidationRecord) {
 	r.mu.Lock()
-	rk := recordKey{v.KeyID, v.InstanceID}
-	if old, ok := r.pending[rk]; ok {
-		old.merge(v)
-		v = old
-	}
-	r.pending[rk] = v
-	full := len(r.pending) >= r.maxPending
+	r.pending.add(v)
+	full := r.pending.len() >= r.maxPending
 	r.mu.Unlock()
 	if full {
 		select {
@@ -107,7 +145,7 @@ func (r *recorder) add(v ValidationRecord) {
 func (r *recorder) overlay(keys []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if len(r.pending) == 0 && len(r.inflight) == 0 {
+	if r.pending.len() == 0 && r.inflight.len() == 0 {
 		return
 	}
 	index := make(map[string]int, len(keys))
@@ -115,9 +153,12 @@ func (r *recorder) overlay(keys []Key) {
 		index[keys[i].ID] = i
 	}
 	var found []ValidationRecord
-	for _, batch := range []map[recordKey]ValidationRecord{r.inflight, r.pending} {
-		for rk, v := range batch {
-			if _, ok := index[rk.keyID]; ok {
+	for _, batch := range []*recordBatch{r.inflight, r.pending} {
+		if batch == nil {
+			continue
+		}
+		for _, v := range batch.recs {
+			if _, ok := index[v.KeyID]; ok {
 				found = append(found, v)
 			}
 		}
@@ -182,7 +223,7 @@ func (r *recorder) flush(ctx context.Context) error {
 		batch := r.inflight
 		retry := batch != nil
 		if batch == nil {
-			if len(r.pending) == 0 {
+			if r.pending.len() == 0 {
 				r.mu.Unlock()
 				return nil
 			}
@@ -190,7 +231,7 @@ func (r *recorder) flush(ctx context.Context) error {
 			r.spare = nil
 			if fresh == nil {
 				r.mu.Unlock()
-				fresh = make(map[recordKey]ValidationRecord, r.lastSize) // made outside the lock
+				fresh = newRecordBatch(r.lastSize) // made outside the lock
 				r.mu.Lock()
 			}
 			batch = r.pending
@@ -199,15 +240,12 @@ func (r *recorder) flush(ctx context.Context) error {
 		r.mu.Unlock()
 		// Only flush replaces inflight, and it holds flushMu: batch can be
 		// read without mu (overlay only reads it too).
-		recs := r.recs[:0]
-		for _, v := range batch {
-			recs = append(recs, v)
-		}
+		recs := append(r.recs[:0], batch.recs...)
 		sortRecords(recs) // a key's records from several instances: the latest applied last
 		err := r.store.RecordValidations(ctx, recs)
 		// The store has applied them: drop the references.
 		clear(recs)
-		if cap(recs) <= 2*r.maxPending { // keep a usual batch's room, not an outlier's
+		if cap(recs) <= keptRecords { // keep a usual batch's room, not an outlier's
 			r.recs = recs[:0]
 		} else {
 			r.recs = nil
@@ -215,17 +253,17 @@ func (r *recorder) flush(ctx context.Context) error {
 		if err != nil {
 			return err // stays in flight, visible to overlay, written first next time
 		}
-		n := len(batch)
-		if n <= 2*r.maxPending {
-			// The two maps take turns, so a steady load allocates none;
+		n := batch.len()
+		if n <= keptRecords {
+			// The two batches take turns, so a steady load allocates none;
 			// emptied here, outside mu (nobody else reads batch now but
 			// overlay, which takes mu and finds it no longer in flight).
 			r.mu.Lock()
 			r.inflight = nil
 			r.mu.Unlock()
-			clear(batch)
+			batch.reset()
 		} else {
-			batch = nil // an outlier's map is not kept
+			batch = nil // an outlier's room is not kept
 		}
 		r.mu.Lock()
 		r.inflight = nil
@@ -233,7 +271,7 @@ func (r *recorder) flush(ctx context.Context) error {
 			r.spare = batch
 		}
 		r.lastSize = n
-		more := len(r.pending) >= r.maxPending
+		more := r.pending.len() >= r.maxPending
 		r.mu.Unlock()
 		if !retry && !more {
 			return nil

@@ -65,7 +65,7 @@ func TestRecorderRetriesAFailedBatchBeforeNewerRecords(t *testing.T) {
 	is.Equal(st.batches[0][0].InstanceURL, "https://old.example") // the old batch first
 	is.Equal(st.batches[1][0].InstanceURL, "https://new.example") // then the newer one
 	r.overlay(keys[:0])
-	is.Equal(len(r.pending)+len(r.inflight), 0)
+	is.Equal(r.pending.len()+r.inflight.len(), 0)
 }
 
 func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
@@ -87,7 +87,7 @@ func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
 	n, _ := st.written()
 	is.True(n >= 900) // written without waiting for the hour-long interval
 	r.mu.Lock()
-	is.True(len(r.pending) <= 1000-n)
+	is.True(r.pending.len() <= 1000-n)
 	r.mu.Unlock()
 	is.NoErr(r.close(context.Background()))
 	n, last := st.written()
