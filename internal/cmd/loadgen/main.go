@@ -64,7 +64,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "validate: rounds, each driving every target once")
 	keys := flag.Int("keys", 2000, "validate: keys per server")
 	targets := flag.String("targets", "floor,memory,file,memory+reqlog", "validate: servers, the floor first")
-	profile := flag.String("profile", "", "validate: directory for a CPU profile of each server")
+	profile := flag.String("profile", "", "validate, scale: directory for a CPU profile of each server")
 	wrk := flag.String("wrk", "wrk", "validate, revocations: the wrk binary")
 	revoked := flag.Int("revoked", 25_000, "revocations: revoked keys in the organization")
 	live := flag.Int("live", 25_000, "revocations: live keys in the organization (validated, and listed with the revoked ones)")
@@ -105,7 +105,7 @@ func main() {
 		}
 		if err == nil {
 			err = runScale(scaleFlags{conns: *conns, rounds: *rounds, small: *small, big: *big, sample: *sample,
-				seedConns: *seedConns, dur: *dur, stores: st, wrk: *wrk})
+				seedConns: *seedConns, dur: *dur, stores: st, wrk: *wrk, profile: absPath(*profile)})
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
@@ -220,4 +220,13 @@ func create(client *http.Client, url, token string) (string, error) {
 		return "", fmt.Errorf("create: %d %v", res.StatusCode, err)
 	}
 	return body.LicenseKey, nil
+}
+
+// absPath returns p made absolute (the servers run in other directories),
+// or p itself when it is "" or cannot be.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); p != "" && err == nil {
+		return a
+	}
+	return p
 }

@@ -22,7 +22,7 @@ type scaleFlags struct {
 	conns, rounds, small, big, sample, seedConns int
 	dur                                          time.Duration
 	stores                                       []string
-	wrk                                          string
+	wrk, profile                                 string
 }
 
 func runScale(f scaleFlags) error {
@@ -46,7 +46,11 @@ func runScale(f scaleFlags) error {
 			name := fmt.Sprintf("%s-%d", store, n)
 			args := []string{"-addr", "127.0.0.1:0", "-config", w.cfg, "-data", filepath.Join(w.tmp, name), "-store", store,
 				"-rate-limit", "0", "-owner-rate-limit", "0", "-max-conns-per-addr", "0"} // the load comes from one address
-			t, err := startTarget(name, exec.Command(w.bin, args...))
+			cmd := exec.Command(w.bin, args...)
+			if f.profile != "" {
+				cmd.Env = append(os.Environ(), "LICENSING_CPU_PROFILE="+filepath.Join(f.profile, name+".pprof"))
+			}
+			t, err := startTarget(name, cmd)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
