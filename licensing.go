@@ -89,7 +89,8 @@ type Config struct {
 	Observer Observer
 
 	// FlushInterval is how often batched validation records are written.
-	// Default 1s.
+	// Default 1s. A batch is written sooner once 4,096 records (one per
+	// key and instance) are pending.
 	FlushInterval time.Duration
 	// InstanceLease is how long an instance holds its seat on a key after
 	// its last validation (see Store.SeatInstance): an instance that
