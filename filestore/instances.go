@@ -84,6 +84,9 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
+	if inst.ID == "" { // the log could not read such a seat back
+		return 0, false, errors.New("filestore: seat instance: the instance has no ID (see licensing.Instance.ID)")
+	}
 	mu := s.seats.of(keyID)
 	mu.Lock()
 	defer mu.Unlock()

@@ -65,6 +65,8 @@ func TestInstanceRecords(t *testing.T) {
 		{KeyID: plain.ID, At: base}, {KeyID: plain.ID, InstanceID: "a", At: base.Add(time.Minute), InstanceName: "known"}}))
 	is.NoErr(s.ReleaseInstance(ctx, limited.ID, "b"))
 	is.True(errors.Is(s.ReleaseInstance(ctx, limited.ID, "b"), licensing.ErrInstanceNotFound)) // nothing written
+	_, _, err = s.SeatInstance(ctx, plain.ID, licensing.Instance{LastSeenAt: base}, 5, lease)
+	is.True(err != nil && strings.Contains(err.Error(), "no ID")) // an instance without an id is refused, and nothing written
 	_, err = s.RotateKey(ctx, limited.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
 	is.NoErr(err)
 	_, err = s.RotateKey(ctx, plain.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
