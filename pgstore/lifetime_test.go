@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,7 +54,9 @@ func TestMigrationToKeyLifetime(t *testing.T) {
 	is.NoErr(st.Migrate(ctx))
 	var n int
 	is.NoErr(pool.QueryRow(ctx, `SELECT count(*) FROM licensing_schema_migrations`).Scan(&n))
-	is.Equal(n, 3) // the lifetime migration was applied
+	names, err := filepath.Glob("migrations/*.sql")
+	is.NoErr(err)
+	is.Equal(n, len(names)) // the lifetime migration (and every later one) was applied
 	got, err := st.KeyByID(ctx, old.ID)
 	is.NoErr(err)
 	is.True(got.ExpiresAt.IsZero()) // an existing key never expires

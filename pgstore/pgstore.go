@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -42,7 +43,8 @@ var migrations embed.FS
 
 // Store is the PostgreSQL licensing.Store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	cache atomic.Pointer[cache] // nil until StartCache
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -126,11 +128,11 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO licensing_meta (name, value) VALUES ('pepper_fingerprint', $1)
 		ON CONFLICT (name) DO NOTHING`, fingerprint); err != nil {
-		return fmt.Errorf("pgstore: check pepper: %w", err)
+		return storeErr("check pepper", err)
 	}
 	var recorded string // a new statement: it sees a row a concurrent first call committed
 	if err := s.pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'pepper_fingerprint'`).Scan(&recorded); err != nil {
-		return fmt.Errorf("pgstore: check pepper: %w", err)
+		return storeErr("check pepper", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(recorded), []byte(fingerprint)) != 1 {
 		return fmt.Errorf("pgstore: %w", licensing.ErrPepperMismatch)
@@ -155,7 +157,7 @@ func scanKey(row pgx.Row) (licensing.Key, error) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: %w", err)
+		return licensing.Key{}, storeErr("", err)
 	}
 	k.ID = id.String()
 	k.CreatedAt = k.CreatedAt.UTC()
@@ -223,7 +225,7 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		return licensing.ErrDuplicateKey
 	}
 	if err != nil {
-		return fmt.Errorf("pgstore: create key: %w", err)
+		return storeErr("create key", err)
 	}
 	return nil
 }
@@ -254,8 +256,25 @@ func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
 	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE id = $1`, uuid.MustParse(id)))
 }
 
-// KeyByLookup implements licensing.Store.
+// KeyByLookup implements licensing.Store. With the read cache started
+// (StartCache) and listening, a key read before is answered from memory.
 func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
+	c := s.cache.Load()
+	if c == nil || !c.usable.Load() {
+		return s.keyByLookup(ctx, lookup)
+	}
+	if k, ok := c.key(lookup); ok {
+		return k, nil
+	}
+	start := c.begin()
+	k, err := s.keyByLookup(ctx, lookup)
+	if err == nil {
+		c.putKey(start, k)
+	}
+	return k, err
+}
+
+func (s *Store) keyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
 	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
 }
 
@@ -275,7 +294,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyC
 		AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
 		ORDER BY created_at DESC, id DESC LIMIT $4`, orgID, at, id, lim)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+		return nil, storeErr("list keys", err)
 	}
 	defer rows.Close()
 	keys := []licensing.Key{}
@@ -287,7 +306,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyC
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+		return nil, storeErr("list keys", err)
 	}
 	return keys, nil // uuid order is the text order of canonical lower-case ids
 }
@@ -298,6 +317,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(id)
+	defer s.invalidated(id)
 	return scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys
 		SET active = false, revoked_at = COALESCE(revoked_at, $2)
 		WHERE id = $1 RETURNING `+columns, u, at))
@@ -348,10 +368,33 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 				AS v(id, first_at, at, instance_name, instance_url, metrics, violations)
 			WHERE k.id = v.id`, ids, firsts, ats, names, urls, metrics, violations)
 			if err != nil {
-				return fmt.Errorf("pgstore: record validations: %w", err)
+				return storeErr("record validations", err)
+			}
+			if c := s.cache.Load(); c != nil {
+				c.recorded(recs)
 			}
 		}
 		recs = later
 	}
 	return nil
+}
+
+// storeErr wraps err, met while doing (may be empty), in
+// licensing.ErrStoreUnavailable when it says that PostgreSQL could not be
+// reached or the connection was lost (no SQL error, or one of the classes
+// 08 connection exception and 57P operator intervention), so that callers
+// answer 503 rather than 500. A cancelled or expired ctx is returned as it is.
+func storeErr(doing string, err error) error {
+	prefix := "pgstore: "
+	if doing != "" {
+		prefix += doing + ": "
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	return fmt.Errorf("%s%w: %w", prefix, licensing.ErrStoreUnavailable, err)
 }
