@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/licensekit/licensing/internal/harness"
 	"github.com/matryer/is"
@@ -237,4 +239,36 @@ func TestEmptyDatabaseUnderADataDirThatIssuedKeys(t *testing.T) {
 	is.True(strings.Contains(string(out), "remove "+filepath.Join(data, "keys-issued.json")))
 
 	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data) // the right database
+}
+
+// TestRevocationReachesAnotherServer: a key revoked through server A is
+// refused by server B, which had it in its read cache, in each of 200
+// trials. The time from A's answer to B's first refusal is logged (p50,
+// p99; BENCHMARKS.md has the figures), not asserted.
+func TestRevocationReachesAnotherServer(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir(), "-owner-rate-limit", "0")
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir(), "-owner-rate-limit", "0")
+	const trials = 200
+	var took []time.Duration
+	for range trials {
+		status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+		is.Equal(status, 201)
+		validate := `{"licenseKey":"` + created["licenseKey"].(string) + `"}`
+		status, _ = b.do(t, "POST", "/api/v1/licensing/validate", "", validate)
+		is.Equal(status, 200) // B has the key in its cache
+		status, _ = a.do(t, "DELETE", "/api/v1/licensing/keys/"+created["id"].(string), "owner-token", "")
+		is.Equal(status, 200)
+		revoked := time.Now()
+		waitFor(t, "B to refuse the revoked key", func() bool {
+			status, _ := b.do(t, "POST", "/api/v1/licensing/validate", "", validate)
+			return status == 401
+		})
+		took = append(took, time.Since(revoked))
+	}
+	slices.Sort(took)
+	t.Logf("revocation through A refused by B after: p50 %v, p99 %v, max %v (%d trials)",
+		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
 }
