@@ -140,6 +140,33 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 	return nil
 }
 
+// SigningFingerprint makes the database remember the signing keys of the
+// servers that share it: when it records none, or replace is true (the
+// server was started with -rotate-signing-keys), it records fingerprint (a
+// server's names of its signing keys: their key ids, never the keys); it
+// returns the fingerprint recorded, which the caller compares with its own.
+// A server whose signing keys differ from the other servers' would sign
+// tokens and answers that clients fetching the other servers' public keys
+// cannot verify. Concurrent first calls record exactly one fingerprint.
+func (s *Store) SigningFingerprint(ctx context.Context, fingerprint string, replace bool) (string, error) {
+	if fingerprint == "" {
+		return "", errors.New("pgstore: signing fingerprint: empty fingerprint")
+	}
+	q := `INSERT INTO licensing_meta (name, value) VALUES ('signing_fingerprint', $1) ON CONFLICT (name) DO NOTHING`
+	if replace {
+		q = `INSERT INTO licensing_meta (name, value) VALUES ('signing_fingerprint', $1)
+			ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, created_at = now()`
+	}
+	if _, err := s.pool.Exec(ctx, q, fingerprint); err != nil {
+		return "", storeErr("signing fingerprint", err)
+	}
+	var recorded string
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'signing_fingerprint'`).Scan(&recorded); err != nil {
+		return "", storeErr("signing fingerprint", err)
+	}
+	return recorded, nil
+}
+
 const columns = `id, organization_id, lookup_value, digest, masked_key, instance_name, instance_url, active,
 	created_at, activated_at, last_validated_at, revoked_at, last_metrics, last_violations,
 	expires_at, rotated_to, rotated_from`
