@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,17 @@ const (
 	listenRetry   = 500 * time.Millisecond
 )
 
+// instancesTTL is how long a key's instances, once read, answer
+// SeatInstance from memory: notifications tell of seats taken and freed
+// (rows inserted and deleted), not of an instance that another server saw
+// again after its lease ran out, so the count of seats is read again this
+// often. A var for the tests.
+var instancesTTL = 10 * time.Second
+
+// maxCachedInstances is the most instances a key may have for them to be
+// cached.
+const maxCachedInstances = 64
+
 // invalidationRing is how many recent invalidations the cache remembers so
 // that a read of PostgreSQL that overlapped one of them is not cached.
 const invalidationRing = 1024
@@ -52,7 +64,8 @@ type CacheConfig struct {
 }
 
 // cache is the read cache of a Store: key records by lookup value, in
-// front of KeyByLookup, valid while a dedicated connection listens on
+// front of KeyByLookup, and the instances that hold a seat on a key, in
+// front of SeatInstance, valid while a dedicated connection listens on
 // notifyChannel. Every notification drops the records of its key; losing
 // the connection empties the cache and bypasses it until listening again,
 // and emptying it once more then (what changed in between is unknown).
@@ -69,10 +82,16 @@ type cache struct {
 	usable atomic.Bool // listening: the cache may be read and filled
 
 	mu       sync.RWMutex
-	byLookup map[string]*licensing.Key // immutable once stored
-	byID     map[string]string         // key id to lookup value, of the keys in byLookup
-	seq      uint64
-	ring     [invalidationRing]string
+	byLookup map[string]*licensing.Key   // immutable once stored
+	byID     map[string]string           // key id to lookup value, of the keys in byLookup
+	inst     map[string]*cachedInstances // by key id
+	// pending are the sightings of seated instances answered from memory
+	// and not yet written by RecordValidations: Instances shows them.
+	// They survive invalidations (they are this server's writes); at most
+	// max of them, past which SeatInstance writes to PostgreSQL.
+	pending map[instanceKey]licensing.Instance
+	seq     uint64
+	ring    [invalidationRing]string
 
 	state   sync.Mutex
 	downErr error // why the cache is not usable; nil while listening
@@ -104,6 +123,7 @@ func (s *Store) StartCache(cfg CacheConfig) error {
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	c := &cache{max: cfg.MaxKeys, logger: cfg.Logger, byLookup: map[string]*licensing.Key{}, byID: map[string]string{},
+		inst: map[string]*cachedInstances{}, pending: map[instanceKey]licensing.Instance{},
 		stop: stop, done: make(chan struct{}),
 		downErr: errors.New("not listening yet"), since: time.Now()}
 	if !s.cache.CompareAndSwap(nil, c) {
@@ -244,6 +264,7 @@ func (c *cache) reset() {
 	c.mu.Lock()
 	c.byLookup = map[string]*licensing.Key{}
 	c.byID = map[string]string{}
+	c.inst = map[string]*cachedInstances{}
 	c.seq += invalidationRing
 	c.mu.Unlock()
 }
@@ -267,6 +288,7 @@ func (c *cache) invalidateLocked(id string) {
 		delete(c.byID, id)
 		delete(c.byLookup, lookup)
 	}
+	delete(c.inst, id)
 }
 
 // begin returns the position a read of PostgreSQL starts at, for put.
@@ -329,6 +351,9 @@ func (c *cache) recorded(recs []licensing.ValidationRecord) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range recs {
+		if r.InstanceID != "" {
+			delete(c.pending, instanceKey{r.KeyID, r.InstanceID}) // written now
+		}
 		lookup, ok := c.byID[r.KeyID]
 		c.seq++
 		c.ring[c.seq%invalidationRing] = r.KeyID
@@ -359,4 +384,180 @@ func (s *Store) invalidated(ids ...string) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// cachedInstances are the instances of a key that held a seat when read,
+// with the times they were last seen, later ones seen by this server
+// merged in.
+type cachedInstances struct {
+	mu     sync.Mutex
+	filled time.Time // when read, by the local clock
+	lease  time.Duration
+	seen   map[string]time.Time // instance id -> last seen
+}
+
+// instanceKey names an instance of a key.
+type instanceKey struct{ key, instance string }
+
+// seated answers SeatInstance for inst from memory when the key's
+// instances are cached (read less than instancesTTL ago, for the same
+// lease) and inst holds a seat among them: the sighting is kept in
+// pending, its last seen time moved on, and the seats held at
+// inst.LastSeenAt are counted. ok is false when PostgreSQL must answer.
+func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duration) (n int, ok bool) {
+	c.mu.RLock()
+	e := c.inst[keyID]
+	c.mu.RUnlock()
+	if e == nil {
+		return 0, false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	now := inst.LastSeenAt
+	last, held := e.seen[inst.ID]
+	if e.lease != lease || time.Since(e.filled) >= instancesTTL || !held || now.Sub(last) >= lease {
+		return 0, false
+	}
+	if !c.keepSighting(keyID, inst) {
+		return 0, false
+	}
+	if now.After(last) {
+		e.seen[inst.ID] = now
+	}
+	for _, t := range e.seen {
+		if now.Sub(t) < lease {
+			n++
+		}
+	}
+	return n, true
+}
+
+// keepSighting merges inst into its pending sighting; false when pending
+// is full.
+func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
+	ik := instanceKey{keyID, inst.ID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	have, ok := c.pending[ik]
+	if !ok && len(c.pending) >= c.max {
+		return false
+	}
+	if !ok {
+		have = licensing.Instance{ID: inst.ID}
+	}
+	c.pending[ik] = mergeSighting(have, inst)
+	return true
+}
+
+// takeSighting removes and returns the pending sighting of an instance.
+func (c *cache) takeSighting(keyID, instanceID string) (licensing.Instance, bool) {
+	ik := instanceKey{keyID, instanceID}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	have, ok := c.pending[ik]
+	delete(c.pending, ik)
+	return have, ok
+}
+
+// overlay applies the pending sightings of key keyID to list (sorted as
+// Instances returns it) and sorts it again.
+func (c *cache) overlay(keyID string, list []licensing.Instance) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if len(c.pending) == 0 {
+		return
+	}
+	changed := false
+	for i := range list {
+		if p, ok := c.pending[instanceKey{keyID, list[i].ID}]; ok {
+			list[i] = mergeSighting(list[i], p)
+			changed = true
+		}
+	}
+	if changed {
+		slices.SortFunc(list, func(a, b licensing.Instance) int {
+			if c := b.LastSeenAt.Compare(a.LastSeenAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+}
+
+// mergeSighting returns have updated with a later sighting, as
+// Store.SeatInstance says: the later LastSeenAt, the non-empty fields.
+func mergeSighting(have, seen licensing.Instance) licensing.Instance {
+	if seen.LastSeenAt.After(have.LastSeenAt) {
+		have.LastSeenAt = seen.LastSeenAt
+	}
+	if seen.Name != "" {
+		have.Name = seen.Name
+	}
+	if seen.URL != "" {
+		have.URL = seen.URL
+	}
+	if seen.Metrics != nil {
+		have.Metrics = maps.Clone(seen.Metrics)
+	}
+	return have
+}
+
+// putInstances caches the instances of key keyID that held a seat, read
+// from PostgreSQL since position start, unless they went stale meanwhile.
+func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instance, lease time.Duration) {
+	if len(list) > maxCachedInstances {
+		return
+	}
+	e := &cachedInstances{filled: time.Now(), lease: lease, seen: make(map[string]time.Time, len(list))}
+	for _, in := range list {
+		e.seen[in.ID] = in.LastSeenAt
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.staleLocked(start, keyID) {
+		return
+	}
+	if _, ok := c.inst[keyID]; !ok && len(c.inst) >= c.max {
+		for id := range c.inst { // an arbitrary one
+			delete(c.inst, id)
+			break
+		}
+	}
+	c.inst[keyID] = e
+}
+
+// SeatInstance implements licensing.Store. With the read cache started and
+// listening, an instance that holds a seat is answered from memory (its
+// update reaches PostgreSQL with the next RecordValidations, as the
+// contract allows); the key's instances are read (one query) when not
+// cached. A new instance, or one whose seat ran out, always goes to
+// PostgreSQL, where taking a seat is one atomic step across servers.
+func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
+	c := s.cache.Load()
+	if c == nil {
+		return s.seatInstance(ctx, keyID, inst, limit, lease)
+	}
+	if c.usable.Load() && licensing.ValidKeyID(keyID) {
+		if n, ok := c.seated(keyID, inst, lease); ok {
+			return n, false, nil
+		}
+	}
+	// PostgreSQL answers: with the sighting kept in memory, if any, under
+	// this one (which may lack a name, URL or metrics that one had).
+	if p, ok := c.takeSighting(keyID, inst.ID); ok {
+		inst = mergeSighting(p, inst)
+	}
+	if !c.usable.Load() || !licensing.ValidKeyID(keyID) {
+		return s.seatInstance(ctx, keyID, inst, limit, lease)
+	}
+	start := c.begin()
+	if list, err := s.Instances(ctx, keyID, inst.LastSeenAt, lease); err == nil &&
+		slices.ContainsFunc(list, func(in licensing.Instance) bool { return in.ID == inst.ID }) {
+		c.putInstances(start, keyID, list, lease)
+		if n, ok := c.seated(keyID, inst, lease); ok {
+			return n, false, nil
+		}
+	}
+	defer s.invalidated(keyID)
+	return s.seatInstance(ctx, keyID, inst, limit, lease)
 }

@@ -223,3 +223,82 @@ func TestStartCacheTwice(t *testing.T) {
 	is.True(err != nil)
 	is.True(strings.Contains(err.Error(), "already started"))
 }
+
+// TestCacheSeatsFromMemory: an instance that holds a seat is seated again
+// without a statement once its key's instances are cached; a new instance
+// still goes to PostgreSQL (and finds the limit there).
+func TestCacheSeatsFromMemory(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	dsn := postgres(t).NewSchema(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	is.NoErr(err)
+	tracer := &countingTracer{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	is.NoErr(err)
+	defer pool.Close()
+	st := pgstore.New(pool)
+	is.NoErr(st.Migrate(ctx))
+	is.NoErr(st.StartCache(pgstore.CacheConfig{}))
+	defer st.Close()
+	waitFor(t, "the cache to listen", func() bool { return st.Err() == nil })
+	k := testKey()
+	is.NoErr(st.CreateKey(ctx, k))
+	now := time.Now().UTC()
+	lease := time.Hour
+	n, added, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: now}, 1, lease)
+	is.NoErr(err)
+	is.True(added)
+	is.Equal(n, 1)
+	// The seat's notification comes back to this store: wait until it has
+	// (notifications arrive in commit order: a later change's shows it).
+	sentinel := testKey()
+	is.NoErr(st.CreateKey(ctx, sentinel))
+	_, err = pool.Exec(ctx, `UPDATE licensing_keys SET active = false WHERE id = $1`, uuid.MustParse(sentinel.ID))
+	is.NoErr(err)
+	waitFor(t, "the notifications to arrive", func() bool {
+		got, err := st.KeyByLookup(ctx, sentinel.LookupValue)
+		is.NoErr(err)
+		return !got.Active
+	})
+	_, _, err = st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: now}, 1, lease) // reads the instances
+	is.NoErr(err)
+	before := tracer.n.Load()
+	for i := range 100 {
+		n, added, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: now.Add(time.Duration(i) * time.Second)}, 1, lease)
+		is.NoErr(err)
+		is.True(!added)
+		is.Equal(n, 1)
+	}
+	is.Equal(tracer.n.Load(), before) // no statement
+	_, _, err = st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: now}, 1, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit)) // decided by PostgreSQL
+}
+
+// TestCacheSeesSeatsFreedElsewhere: a seat freed by another writer (a
+// DELETE of the instance's row, as another server's ReleaseInstance)
+// reaches the cache: the instance, seen again, takes a new seat. The
+// instances' time to live is made an hour, so only the notification can
+// end the cached answer.
+func TestCacheSeesSeatsFreedElsewhere(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	defer func(ttl time.Duration) { *pgstore.InstancesTTL = ttl }(*pgstore.InstancesTTL)
+	*pgstore.InstancesTTL = time.Hour
+	st, pool, _ := newCachedStore(t)
+	k := testKey()
+	is.NoErr(st.CreateKey(ctx, k))
+	now := time.Now().UTC()
+	for range 2 { // seated, then cached
+		_, _, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: now}, 1, time.Hour)
+		is.NoErr(err)
+	}
+	_, err := pool.Exec(ctx, `DELETE FROM key_instances WHERE key_id = $1 AND instance_id = 'a'`, uuid.MustParse(k.ID))
+	is.NoErr(err)
+	waitFor(t, "the freed seat to reach the cache", func() bool {
+		_, added, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: now}, 1, time.Hour)
+		is.NoErr(err)
+		return added // a new seat: the cache no longer says it holds one
+	})
+}
