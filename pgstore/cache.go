@@ -182,13 +182,13 @@ func (c *cache) run(ctx context.Context, cfg *pgx.ConnConfig) {
 			cancel()
 		}
 		if ctx.Err() != nil {
-			c.setDown(errors.New("cache closed"))
+			c.closed()
 			return
 		}
 		c.setDown(err)
 		select {
 		case <-ctx.Done():
-			c.setDown(errors.New("cache closed"))
+			c.closed()
 			return
 		case <-time.After(wait):
 		}
@@ -240,6 +240,16 @@ func (c *cache) listen(ctx context.Context, conn *pgx.Conn) error {
 			return fmt.Errorf("ping: %w", err)
 		}
 	}
+}
+
+// closed records that Close stopped the cache.
+func (c *cache) closed() {
+	c.state.Lock()
+	defer c.state.Unlock()
+	if c.downErr == nil {
+		c.since = time.Now()
+	}
+	c.downErr = errors.New("the cache was closed")
 }
 
 // setDown records whether the cache listens (err nil) or why not, logging
