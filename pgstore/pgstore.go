@@ -1,6 +1,8 @@
 // Package pgstore is a licensing.Store on PostgreSQL, through pgx. Any number
-// of license servers sharing one database agree at once on every create and
-// revoke: there is no cache, every read is one indexed query.
+// of license servers sharing one database agree on every create, revoke and
+// seat: without the read cache every read is one indexed query; with it
+// (StartCache), validation reads memory, kept fresh through LISTEN/NOTIFY
+// and bypassed while not listening.
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	if err != nil {
