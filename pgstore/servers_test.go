@@ -318,3 +318,58 @@ func TestServerRefusesOtherSigningKeys(t *testing.T) {
 	is.True(strings.Contains(out, "copy "+filepath.Join(dataB, "signing-ed25519.pem")))
 	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA)) // A's keys: starts
 }
+
+// TestSeatRaceAcrossServers: two new instances race for the last seat of a
+// key, one through each of two servers on one PostgreSQL: exactly one wins
+// (200), the other is refused (403), and afterwards the winner keeps
+// validating while the loser stays refused on both servers. Repeated.
+func TestSeatRaceAcrossServers(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	dataA := t.TempDir()
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA, "-owner-rate-limit", "0")
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA), "-owner-rate-limit", "0")
+	for round := range 20 {
+		status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"maxInstances": 2}`)
+		is.Equal(status, 201)
+		key := created["licenseKey"].(string)
+		validate := func(s *server, instance string) int {
+			status, _ := s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`","instanceId":"`+instance+`"}`)
+			return status
+		}
+		is.Equal(validate(a, "first"), 200) // one seat of two taken
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		got := map[string]int{}
+		var mu sync.Mutex
+		for _, race := range []struct {
+			s        *server
+			instance string
+		}{{a, "x"}, {b, "y"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				status := validate(race.s, race.instance)
+				mu.Lock()
+				got[race.instance] = status
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner, loser := "x", "y"
+		if got["y"] == 200 {
+			winner, loser = "y", "x"
+		}
+		if got[winner] != 200 || got[loser] != 403 {
+			t.Fatalf("round %d: the race for the last seat gave %v; want one 200 and one 403", round, got)
+		}
+		for _, s := range []*server{a, b} {
+			is.Equal(validate(s, winner), 200)  // the winner holds its seat on both servers
+			is.Equal(validate(s, loser), 403)   // the loser is refused on both
+			is.Equal(validate(s, "first"), 200) // and the first keeps its own
+		}
+	}
+}
