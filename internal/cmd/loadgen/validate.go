@@ -48,6 +48,7 @@ type validateFlags struct {
 	targets             string
 	profile             string
 	wrk                 string
+	dsn                 string // for the postgres targets
 }
 
 func runValidate(f validateFlags) error {
@@ -72,19 +73,28 @@ func runValidate(f validateFlags) error {
 		}
 	}()
 	var answerSize int
-	for _, name := range names[1:] {
+	for i, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
 		store, extra, _ := strings.Cut(name, "+")
 		args = append(args, "-store", store)
-		switch extra {
-		case "":
-		case "reqlog":
-			args = append(args, "-request-log", "info")
-		default:
-			return fmt.Errorf("target %q: want memory, file, memory+reqlog or file+reqlog", name)
+		serverBin := bin
+		if store == "postgres" {
+			if serverBin, err = postgresTarget(f.dsn, i); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			args = append(args, "-dsn", f.dsn+" search_path="+schemaName(i))
 		}
-		cmd := exec.Command(bin, args...)
+		switch {
+		case extra == "":
+		case extra == "reqlog":
+			args = append(args, "-request-log", "info")
+		case extra == "nocache" && store == "postgres":
+			args = append(args, "-cache-keys", "0")
+		default:
+			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog or postgres+nocache", name)
+		}
+		cmd := exec.Command(serverBin, args...)
 		if f.profile != "" {
 			cmd.Env = append(os.Environ(), "LICENSING_CPU_PROFILE="+filepath.Join(f.profile, name+".pprof"))
 		}
@@ -350,4 +360,20 @@ func floorFlags(fs *flag.FlagSet) (serve *bool, size *int) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// schemaName is the PostgreSQL schema of the i-th target.
+func schemaName(i int) string { return fmt.Sprintf("loadgen_%d", i) }
+
+// postgresTarget makes an empty schema for the i-th target in the database
+// of dsn (with psql) and returns the PostgreSQL server's binary.
+func postgresTarget(dsn string, i int) (string, error) {
+	if dsn == "" {
+		return "", errors.New("a postgres target needs -dsn, a keyword/value connection string (host=... dbname=...) of a database loadgen may make schemas in")
+	}
+	sql := fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", schemaName(i))
+	if out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("psql: %w\n%s", err, out)
+	}
+	return harness.Build(harness.PostgresServerCmd)
 }
