@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/harness"
 	"github.com/licensekit/licensing/internal/webhook"
 	"github.com/matryer/is"
 )
@@ -48,4 +50,32 @@ func TestSignStandardVector(t *testing.T) {
 	is.NoErr(err)
 	got := webhook.Sign(key, "msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
 	is.Equal(got, "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=")
+}
+
+// TestStandardWebhooksLibraryVerifies has the Standard Webhooks project's
+// own library (npm's standardwebhooks, in a Node receiver) verify real
+// deliveries, and refuse each with a tampered body and when replayed ten
+// minutes later.
+func TestStandardWebhooksLibraryVerifies(t *testing.T) {
+	is := is.New(t)
+	rcv := harness.StartWebhookReceiverTB(t, testSecret)
+	log := &memLog{}
+	events := log.add(licensing.EventKeyCreated, licensing.EventKeyShared, licensing.EventKeyRevoked)
+	run(t, webhook.Config{Log: log, Cursors: webhook.NewMemoryCursors(), MaxAttempts: 1,
+		Endpoints: []webhook.Endpoint{{URL: rcv.URL, Secret: testKey}}})
+	for _, e := range events {
+		var res harness.WebhookResult
+		select {
+		case res = <-rcv.Results:
+		case <-time.After(30 * time.Second):
+			t.Fatal("no delivery within 30 s")
+		}
+		is.Equal(res.ID, e.ID)             // delivered in order, webhook-id = event id
+		is.True(res.Verified)              // standardwebhooks verifies the delivery
+		is.Equal(res.Type, string(e.Type)) // and parses its body
+		is.True(res.TamperedRefused)       // a changed body is refused
+		is.Equal(res.TamperedError, "No matching signature found")
+		is.True(res.ReplayRefused) // an old timestamp is refused
+		is.Equal(res.ReplayError, "Message timestamp too old")
+	}
 }
