@@ -7,27 +7,29 @@ import (
 	"github.com/licensekit/licensing/internal/wire"
 )
 
-// EventBody is the JSON body of e's deliveries: e as wire.Event, the
-// object GET /api/v1/licensing/events lists.
+// EventBody is the JSON body of e's deliveries: the API's event object
+// (wire.Event), the one GET /api/v1/licensing/events lists.
+//
+// TODO(issue 20): json.Marshal(e) once licensing.Event marshals as
+// wire.Event (the event log's branch); this is the same conversion.
 func EventBody(e licensing.Event) ([]byte, error) {
-	w := wire.Event{
-		ID:             e.ID,
-		Type:           string(e.Type),
-		OrganizationID: e.OrganizationID,
-		KeyID:          e.KeyID,
-		MaskedKey:      e.MaskedKey,
-		OccurredAt:     wire.Time(e.Time),
-		Data: wire.EventData{
-			Outcome:       string(e.Outcome),
-			InstanceCount: e.InstanceCount,
-			ExpiresAt:     wire.TimeOf(e.ExpiresAt),
-			RotatedTo:     e.RotatedTo,
-			InstanceID:    e.InstanceID,
-			MaxInstances:  e.MaxInstances,
-		},
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
 	}
-	if e.UserID != "" {
-		w.Actor = &e.UserID
+	w := wire.Event{ID: e.ID, Type: string(e.Type), KeyID: opt(e.KeyID), MaskedKey: opt(e.MaskedKey),
+		Actor: opt(e.UserID), OccurredAt: wire.Time(e.Time)}
+	w.Data.Outcome = string(e.Outcome)
+	w.Data.InstanceID = e.InstanceID
+	w.Data.InstanceCount = e.InstanceCount
+	w.Data.RotatedTo = e.RotatedTo
+	w.Data.MaxInstances = e.MaxInstances
+	switch e.Type {
+	case licensing.EventKeyRenewed, licensing.EventKeyRotated, licensing.EventKeyExpired, licensing.EventKeyExpiring:
+		t := wire.Time(e.ExpiresAt) // null: never
+		w.Data.ExpiresAt = &t
 	}
 	return json.Marshal(w)
 }

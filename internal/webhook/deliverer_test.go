@@ -171,8 +171,8 @@ func TestDeliverSignedEvents(t *testing.T) {
 		is.NoErr(json.Unmarshal(got.body, &e))
 		is.Equal(e.ID, want.ID)
 		is.Equal(e.Type, string(want.Type))
-		is.Equal(e.KeyID, want.KeyID)
-		is.Equal(e.OrganizationID, want.OrganizationID)
+		is.Equal(*e.KeyID, want.KeyID)
+		is.Equal(*e.MaskedKey, want.MaskedKey)
 		is.Equal(*e.Actor, "owner")
 		is.True(time.Time(e.OccurredAt).Equal(want.Time))
 	}
