@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -22,8 +23,9 @@ const WebhookReceiverDir = "internal/harness/testdata/standardwebhooks"
 
 // WebhookResult is what the Node receiver found of one delivery.
 type WebhookResult struct {
-	ID              string `json:"id"`   // its webhook-id
-	Type            string `json:"type"` // the body's type, when verified
+	ID              string `json:"id"`    // its webhook-id
+	Type            string `json:"type"`  // the body's type, when verified
+	KeyID           string `json:"keyId"` // the body's keyId, when verified
 	Verified        bool   `json:"verified"`
 	Error           string `json:"error"`           // why it was not verified
 	TamperedRefused bool   `json:"tamperedRefused"` // the body with one bit flipped was refused
@@ -89,8 +91,9 @@ func installReceiver() (string, error) {
 }
 
 // StartWebhookReceiver installs (once) and starts the Node receiver with
-// the endpoint's secret ("whsec_..."), on a loopback port.
-func StartWebhookReceiver(secret string) (*WebhookReceiver, error) {
+// the endpoint's secret ("whsec_..."), on a loopback port. It answers each
+// delivery delay after it reported it on Results.
+func StartWebhookReceiver(secret string, delay time.Duration) (*WebhookReceiver, error) {
 	dir, err := installReceiver()
 	if err != nil {
 		return nil, err
@@ -103,7 +106,7 @@ func StartWebhookReceiver(secret string) (*WebhookReceiver, error) {
 		down: filepath.Join(work, "down"), exited: make(chan struct{})}
 	r.Cmd = exec.Command("node", "receiver.js")
 	r.Cmd.Dir = dir
-	r.Cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+secret, "WEBHOOK_DOWN="+r.down)
+	r.Cmd.Env = append(os.Environ(), "WEBHOOK_SECRET="+secret, "WEBHOOK_DOWN="+r.down, "WEBHOOK_DELAY_MS="+strconv.FormatInt(delay.Milliseconds(), 10))
 	r.Cmd.Stderr = r.Stderr
 	out, err := r.Cmd.StdoutPipe()
 	if err != nil {
@@ -168,9 +171,9 @@ func (r *WebhookReceiver) Stop() {
 
 // StartWebhookReceiverTB is StartWebhookReceiver for a test: it fails the
 // test when the receiver does not start and stops it when the test ends.
-func StartWebhookReceiverTB(t TB, secret string) *WebhookReceiver {
+func StartWebhookReceiverTB(t TB, secret string, delay time.Duration) *WebhookReceiver {
 	t.Helper()
-	r, err := StartWebhookReceiver(secret)
+	r, err := StartWebhookReceiver(secret, delay)
 	if err != nil {
 		t.Fatalf("%v", err)
 	}

@@ -58,7 +58,7 @@ func TestSignStandardVector(t *testing.T) {
 // minutes later.
 func TestStandardWebhooksLibraryVerifies(t *testing.T) {
 	is := is.New(t)
-	rcv := harness.StartWebhookReceiverTB(t, testSecret)
+	rcv := harness.StartWebhookReceiverTB(t, testSecret, 0)
 	log := &memLog{}
 	events := log.add(licensing.EventKeyCreated, licensing.EventKeyShared, licensing.EventKeyRevoked)
 	run(t, webhook.Config{Log: log, Cursors: webhook.NewMemoryCursors(), MaxAttempts: 1,

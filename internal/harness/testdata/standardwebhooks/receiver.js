@@ -3,14 +3,15 @@
 // vendor's receiver would. Started by harness.StartWebhookReceiver with the
 // endpoint's secret in WEBHOOK_SECRET; prints "listening <port>", then one
 // JSON line per delivery:
-//   {"id", "type", "verified", "error", "tamperedRefused", "tamperedError",
+//   {"id", "type", "keyId", "verified", "error", "tamperedRefused", "tamperedError",
 //    "replayRefused", "replayError"}
 // verified: the delivery as received passes verify(); tamperedRefused: the
 // same delivery with one byte of its body changed is refused; replayRefused:
 // the same delivery verified ten minutes later (an old timestamp) is refused.
-// It answers 204 to a verified delivery, else 400; while the file named by
-// WEBHOOK_DOWN exists it answers 503 without verifying (a receiver that is
-// down).
+// It answers 204 to a verified delivery, else 400, WEBHOOK_DELAY_MS
+// milliseconds after it printed the line (so that a sender killed in
+// between has a delivery in flight); while the file named by WEBHOOK_DOWN
+// exists it answers 503 without verifying (a receiver that is down).
 "use strict";
 const http = require("http");
 const fs = require("fs");
@@ -18,6 +19,7 @@ const { Webhook } = require("standardwebhooks");
 
 const wh = new Webhook(process.env.WEBHOOK_SECRET);
 const down = process.env.WEBHOOK_DOWN || "";
+const delay = Number(process.env.WEBHOOK_DELAY_MS || "0");
 
 function attempt(fn) {
   try {
@@ -60,6 +62,7 @@ const server = http.createServer((req, res) => {
       JSON.stringify({
         id: headers["webhook-id"] || "",
         type: (event && event.type) || "",
+        keyId: (event && event.keyId) || "",
         verified,
         error,
         tamperedRefused: !tamperedOK,
@@ -68,8 +71,10 @@ const server = http.createServer((req, res) => {
         replayError,
       }) + "\n",
     );
-    res.writeHead(verified ? 204 : 400);
-    res.end();
+    setTimeout(() => {
+      res.writeHead(verified ? 204 : 400);
+      res.end();
+    }, delay);
   });
 });
 
