@@ -145,7 +145,7 @@ type Store struct {
 	opt  Options
 	lock *os.File
 	mem  *licensing.MemoryStore
-	bulk bulk.Ops[licensing.Key] // mem's bulk operations
+	bulk bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -166,6 +166,7 @@ type Store struct {
 	// before the next checks, so that of concurrent revocations of a key
 	// the one memory keeps (the first) is the one the log replays.
 	revoke sync.Mutex
+	seats  *seatLocks // seat decisions, per key (instances.go)
 
 	failed     atomic.Pointer[error]
 	compacting atomic.Bool
@@ -217,7 +218,7 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
 	}
 	mem := licensing.NewMemoryStore()
-	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}), reserved: map[string]bool{}}
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -474,8 +475,8 @@ func (s *Store) loadSnapshot(path string) error {
 		case recFingerprint:
 			s.fingerprint = strings.Clone(d.str())
 			return d.err
-		case recKey, recKeyLifetime:
-			k := decodeKey(d, p[0] == recKeyLifetime)
+		case recKey, recKeyLifetime, recKeyInstances:
+			k := decodeKey(d, p[0])
 			if d.err != nil {
 				return d.err
 			}
@@ -484,6 +485,15 @@ func (s *Store) loadSnapshot(path string) error {
 			if len(batch) == cap(batch) {
 				return flush()
 			}
+		case recInstances: // after the keys
+			keyID, list := decodeInstances(d)
+			if d.err != nil {
+				return d.err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			return s.bulk.LoadInstances(keyID, list)
 		case recSnapshotEnd:
 			n := d.uvarint()
 			if d.err != nil || int64(n) != keys {
@@ -517,8 +527,8 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 	case recFingerprint:
 		s.fingerprint = strings.Clone(d.str())
 		return d.err
-	case recKey, recKeyLifetime:
-		k := decodeKey(d, p[0] == recKeyLifetime)
+	case recKey, recKeyLifetime, recKeyInstances:
+		k := decodeKey(d, p[0])
 		if d.err != nil {
 			return d.err
 		}
@@ -534,8 +544,8 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if _, err := s.mem.SetKeyExpiry(ctx, id, at); err != nil {
 			return fmt.Errorf("expiry of %s: %w", id, err)
 		}
-	case recRotate:
-		oldID, oldExpiresAt, newKey := decodeRotate(d)
+	case recRotate, recRotateInstances:
+		oldID, oldExpiresAt, newKey := decodeRotate(d, p[0] == recRotateInstances)
 		if d.err != nil {
 			return d.err
 		}
@@ -554,12 +564,14 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if _, err := s.mem.RevokeKey(ctx, id, at); err != nil {
 			return fmt.Errorf("revoke %s: %w", id, err)
 		}
-	case recValidations:
-		recs := decodeValidations(d)
+	case recValidations, recValidationsInstances:
+		recs := decodeValidations(d, p[0] == recValidationsInstances)
 		if d.err != nil {
 			return d.err
 		}
 		return s.mem.RecordValidations(ctx, recs)
+	case recMaxInstances, recSeat, recRelease:
+		return s.replayInstanceRecord(p)
 	default:
 		return fmt.Errorf("unknown record type %d", p[0])
 	}
@@ -644,6 +656,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	}
 	if !licensing.ValidExpiry(k.ExpiresAt) {
 		return licensing.ErrInvalidExpiry // the codec could not read it back
+	}
+	if k.MaxInstances < 0 || k.MaxInstances > licensing.MaxInstancesLimit {
+		return licensing.ErrInvalidMaxInstances
 	}
 	if err := s.writable(); err != nil {
 		return err
@@ -849,6 +864,14 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		w.Write(frame)
 		size += int64(len(frame))
 		n++
+		return true
+	})
+	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
+		e.b = e.b[:0]
+		encodeInstances(e, keyID, list)
+		frame = appendFrame(frame[:0], e.b)
+		w.Write(frame)
+		size += int64(len(frame))
 		return true
 	})
 	e.b = e.b[:0]

@@ -13,7 +13,12 @@
 // key, every refusal leaving the store unchanged, one winner among
 // concurrent rotations, and between a rotation and a create of the same
 // lookup value), expiries outside ValidExpiry refused, and copies of what
-// the lifetime writes take and return.
+// the lifetime writes take and return. It checks instances and seats:
+// Key.MaxInstances and its range, SetMaxInstances, SeatInstance (the seat
+// limit, the lease, the MaxInstancesLimit bound of a key without a limit,
+// one winner among concurrent instances racing for the last seat),
+// Instances, ReleaseInstance, validation records that name an instance, and
+// RotateKey taking over MaxInstances but not the instances.
 package storetest
 
 import (
@@ -307,6 +312,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 	})
 
 	runLifetime(t, open)
+	runInstances(t, open)
 }
 
 // malformedIDs are key ids no store accepts: every one is a UUID in some
@@ -363,7 +369,7 @@ func Equal(a, b licensing.Key) bool {
 		a.ActivatedAt.Equal(b.ActivatedAt) && a.LastValidatedAt.Equal(b.LastValidatedAt) &&
 		a.RevokedAt.Equal(b.RevokedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.RotatedTo == b.RotatedTo &&
 		a.RotatedFrom == b.RotatedFrom && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
-		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations)
+		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations) && a.MaxInstances == b.MaxInstances
 }
 
 // sortKeys orders keys newest first: CreatedAt descending, then ID
