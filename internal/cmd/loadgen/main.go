@@ -12,7 +12,9 @@
 // turn, -rounds times, with wrk (1 thread, -c connections, keep-alive, the
 // keys interleaved); it prints req/s, p50, p99 and server CPU per request
 // (from /proc/<pid>/stat) and the ratios to the floor. -profile DIR writes
-// a CPU profile of each server there.
+// a CPU profile of each server there. A target named memory+hooks (or
+// file+hooks) sends webhooks of every event to a receiver that never
+// answers (hooks.go).
 //
 //	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
 //	go run ./internal/cmd/loadgen -route validate -c 32 -d 5s -rounds 3

@@ -72,6 +72,7 @@ func runValidate(f validateFlags) error {
 		}
 	}()
 	var answerSize int
+	hookURL := "" // the hanging webhook receiver's, once a +hooks target started it
 	for _, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
@@ -81,8 +82,22 @@ func runValidate(f validateFlags) error {
 		case "":
 		case "reqlog":
 			args = append(args, "-request-log", "info")
+		case "hooks":
+			if hookURL == "" {
+				url, stop, err := startHangingReceiver()
+				if err != nil {
+					return err
+				}
+				defer stop()
+				hookURL = url
+			}
+			hooked := filepath.Join(tmp, "config-hooks.json")
+			if err := writeHookedConfig(hooked, token, hookURL); err != nil {
+				return err
+			}
+			args[slices.Index(args, cfg)] = hooked
 		default:
-			return fmt.Errorf("target %q: want memory, file, memory+reqlog or file+reqlog", name)
+			return fmt.Errorf("target %q: want memory, file, memory+reqlog, file+reqlog, memory+hooks or file+hooks", name)
 		}
 		cmd := exec.Command(bin, args...)
 		if f.profile != "" {
