@@ -247,13 +247,9 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
-	store := m.recordIssued(timed, st.issued)
-	if l, ok := m.store.(licensing.EventLog); ok {
-		store = eventLogStore{store, l} // the wrappers above hide it: the Service keeps its events there
-	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               m.policy(st.cfg),
-		Store:                store,
+		Store:                withEventLog(m.recordIssued(timed, st.issued), m.store),
 		Observer:             m.metrics,
 		Organizations:        &m.dir,
 		Pepper:               st.pepper,

@@ -17,14 +17,6 @@ import (
 // keeps each webhook endpoint's delivery cursor.
 const cursorsFile = "webhook-cursors.json"
 
-// eventLogStore is the server's wrapped store (timed, recording issued
-// keys) with the opened store's EventLog: the Service finds the log by a
-// type assertion, which the wrappers alone would fail.
-type eventLogStore struct {
-	licensing.Store
-	licensing.EventLog
-}
-
 // webhookConfig checks the webhooks and webhookDelivery of c and returns
 // the deliverer's configuration without its log and cursors. Its errors
 // name the field and the fix, and never hold a secret.
