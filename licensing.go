@@ -91,9 +91,13 @@ type Config struct {
 	// FlushInterval is how often batched validation records are written.
 	// Default 1s.
 	FlushInterval time.Duration
-	// SharingWindow is how close together two instance ids must validate one
-	// key for it to count as shared. Default 24h.
-	SharingWindow time.Duration
+	// InstanceLease is how long an instance holds its seat on a key after
+	// its last validation (see Store.SeatInstance): an instance that
+	// validates within it keeps its seat, one that stops validating frees
+	// it when the lease runs out. The instances that hold a seat are the
+	// ones a key is shared by. Default 72h, so that an instance that checks
+	// daily never loses its seat and a replaced container frees its own.
+	InstanceLease time.Duration
 
 	// Now and Random exist for tests. Defaults time.Now and crypto/rand.Reader.
 	Now    func() time.Time
@@ -103,13 +107,13 @@ type Config struct {
 // Service implements the key lifecycle. Create it with New; it is safe for
 // concurrent use. Close it to flush batched validation records.
 type Service struct {
-	cfg     Config
-	policy  atomic.Pointer[Policy]
-	rec     *recorder
-	shared  *sharingTracker
-	events  *eventQueue  // the validate route's events; nil without OnEvent
-	expired *expiredKeys // keys whose EventKeyExpired was sent
-	dummy   string       // a digest no key has, verified against on a miss
+	cfg       Config
+	policy    atomic.Pointer[Policy]
+	rec       *recorder
+	events    *eventQueue // the validate route's events; nil without OnEvent
+	expired   *toldKeys   // keys whose EventKeyExpired was sent
+	activated *toldKeys   // keys whose EventKeyActivated was sent (until the store has their ActivatedAt)
+	dummy     string      // a digest no key has, verified against on a miss
 	// cursorKey authenticates list cursors (cursor.go).
 	cursorKey []byte
 	// revocations holds the encoded revocation lists (revocationcache.go).
@@ -156,8 +160,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
 	}
-	if cfg.SharingWindow <= 0 {
-		cfg.SharingWindow = 24 * time.Hour
+	if cfg.InstanceLease <= 0 {
+		cfg.InstanceLease = DefaultInstanceLease
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -180,7 +184,7 @@ func New(cfg Config) (*Service, error) {
 	if cursorSecret == nil {
 		cursorSecret = cfg.Signing.ed.Seed()
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000),
+	s := &Service{cfg: cfg, expired: newToldKeys(100_000), activated: newToldKeys(100_000),
 		cursorKey: newCursorKey(cursorSecret), revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err

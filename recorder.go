@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// recorder batches the records of successful validations, one per key, and
+// recorder batches the records of successful validations, one per key and
+// instance (so that every instance of a shared key is recorded), and
 // writes them to the store in the background, so a validation never waits
 // for a store write.
 //
@@ -25,11 +26,11 @@ type recorder struct {
 	maxPending int
 
 	mu       sync.Mutex
-	pending  map[string]ValidationRecord
-	inflight map[string]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
-	spare    map[string]ValidationRecord // the last batch's map, emptied, to be the next pending one
-	lastSize int                         // size of the last batch, to size the next map
-	recs     []ValidationRecord          // reused by flush (under flushMu) for the store's batch
+	pending  map[recordKey]ValidationRecord
+	inflight map[recordKey]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
+	spare    map[recordKey]ValidationRecord // the last batch's map, emptied, to be the next pending one
+	lastSize int                            // size of the last batch, to size the next map
+	recs     []ValidationRecord             // reused by flush (under flushMu) for the store's batch
 
 	flushMu  sync.Mutex // one flush at a time, so records reach the store in order
 	kick     chan struct{}
@@ -38,12 +39,15 @@ type recorder struct {
 	stopOnce sync.Once
 }
 
-// defaultMaxPending is the number of pending keys that triggers an early flush.
+// recordKey is what the recorder keeps one pending record for.
+type recordKey struct{ keyID, instanceID string }
+
+// defaultMaxPending is the number of pending records that triggers an early flush.
 const defaultMaxPending = 50_000
 
 func newRecorder(store Store, every time.Duration, logger *slog.Logger) *recorder {
 	r := &recorder{store: store, logger: logger, maxPending: defaultMaxPending,
-		pending: map[string]ValidationRecord{},
+		pending: map[recordKey]ValidationRecord{},
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop(every)
 	return r
@@ -77,11 +81,12 @@ func (r *recorder) loop(every time.Duration) {
 
 func (r *recorder) add(v ValidationRecord) {
 	r.mu.Lock()
-	if old, ok := r.pending[v.KeyID]; ok {
+	rk := recordKey{v.KeyID, v.InstanceID}
+	if old, ok := r.pending[rk]; ok {
 		old.merge(v)
 		v = old
 	}
-	r.pending[v.KeyID] = v
+	r.pending[rk] = v
 	full := len(r.pending) >= r.maxPending
 	r.mu.Unlock()
 	if full {
@@ -93,27 +98,44 @@ func (r *recorder) add(v ValidationRecord) {
 }
 
 // overlay applies pending records to keys, so callers read their writes.
+// A key's records (one per instance) are applied oldest first, so that its
+// instance fields are the latest validation's.
 func (r *recorder) overlay(keys []Key) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.pending) == 0 && len(r.inflight) == 0 {
 		return
 	}
+	index := make(map[string]int, len(keys))
 	for i := range keys {
-		v1, ok1 := r.inflight[keys[i].ID]
-		v2, ok2 := r.pending[keys[i].ID]
-		if ok1 {
-			keys[i].ApplyValidation(v1)
-		}
-		if ok2 {
-			keys[i].ApplyValidation(v2)
-		}
-		if ok1 || ok2 {
-			// the caller gets copies, not the records' own maps and slices
-			keys[i].LastMetrics = maps.Clone(keys[i].LastMetrics)
-			keys[i].LastViolations = slices.Clone(keys[i].LastViolations)
+		index[keys[i].ID] = i
+	}
+	var found []ValidationRecord
+	for _, batch := range []map[recordKey]ValidationRecord{r.inflight, r.pending} {
+		for rk, v := range batch {
+			if _, ok := index[rk.keyID]; ok {
+				found = append(found, v)
+			}
 		}
 	}
+	sortRecords(found)
+	touched := map[int]bool{}
+	for _, v := range found {
+		i := index[v.KeyID]
+		keys[i].ApplyValidation(v)
+		touched[i] = true
+	}
+	for i := range touched {
+		// the caller gets copies, not the records' own maps and slices
+		keys[i].LastMetrics = maps.Clone(keys[i].LastMetrics)
+		keys[i].LastViolations = slices.Clone(keys[i].LastViolations)
+	}
+}
+
+// sortRecords orders recs by the time of their latest validation, so that
+// applying them in turn leaves each key with its latest instance fields.
+func sortRecords(recs []ValidationRecord) {
+	slices.SortStableFunc(recs, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
 }
 
 // flush writes what is pending: first a batch left in flight by a failed
@@ -134,7 +156,7 @@ func (r *recorder) flush(ctx context.Context) error {
 			r.spare = nil
 			if fresh == nil {
 				r.mu.Unlock()
-				fresh = make(map[string]ValidationRecord, r.lastSize) // made outside the lock
+				fresh = make(map[recordKey]ValidationRecord, r.lastSize) // made outside the lock
 				r.mu.Lock()
 			}
 			batch = r.pending
@@ -147,6 +169,7 @@ func (r *recorder) flush(ctx context.Context) error {
 		for _, v := range batch {
 			recs = append(recs, v)
 		}
+		sortRecords(recs) // a key's records from several instances: the latest applied last
 		err := r.store.RecordValidations(ctx, recs)
 		// The store has applied them: drop the references.
 		clear(recs)
@@ -193,7 +216,7 @@ func (r *recorder) close(ctx context.Context) error {
 // ValidationRecord is what one or more successful validations of a key leave
 // behind. The Service batches them (see Store.RecordValidations).
 type ValidationRecord struct {
-	KeyID        string
+	KeyID string
 	// InstanceID, when set, names the instance (see Instance.ID) that
 	// validated: the store moves that instance's LastSeenAt to At (the
 	// later) and sets its Name, URL and Metrics from the record's when

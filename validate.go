@@ -13,10 +13,13 @@ import (
 // ValidateInput is what a self-hosted instance sends.
 type ValidateInput struct {
 	LicenseKey   string
-	InstanceName string             // optional, at most 255 characters
-	InstanceURL  string             // optional absolute http(s) URL, at most 2,048 characters
-	InstanceID   string             // optional random id the instance keeps; detects sharing
-	Metrics      map[string]float64 // optional, at most 32 counters
+	InstanceName string // optional, at most 255 characters
+	InstanceURL  string // optional absolute http(s) URL, at most 2,048 characters
+	// InstanceID is an optional random id the instance keeps: the instance
+	// is counted under it (see Instance.ID), else under its InstanceURL
+	// normalized, else not at all.
+	InstanceID string
+	Metrics    map[string]float64 // optional, at most 32 counters
 }
 
 // ValidationResult is the answer to a validation. On a plan that is not
@@ -51,6 +54,14 @@ type ValidationResult struct {
 // keep working once their records are migrated (ImportKey). A success is
 // recorded (last validated time, instance fields, metrics) through a batch
 // that the answer never waits for.
+//
+// An instance that sends an InstanceID or an InstanceURL takes a seat on
+// the key (Store.SeatInstance, for Config.InstanceLease); one beyond the
+// key's limit (Key.MaxInstances, else the plan's numeric maxInstancesPerKey
+// feature) gets an error of code CodeForbidden wrapping ErrSeatLimit, whose
+// message names the limit. A key held by more than one instance says so in
+// the violations recorded for its owner (not in the instance's answer).
+// An error of the store while seating fails the validation.
 func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
 	if strings.TrimSpace(in.LicenseKey) == "" {
 		return ValidationResult{}, errLicenseKeyRequired
@@ -132,15 +143,20 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	}
 
 	keyViolations := res.Violations
-	if in.InstanceID != "" {
-		if n, grew := s.shared.seen(k.ID, in.InstanceID, now); n > 1 {
-			keyViolations = append(append([]string(nil), res.Violations...),
-				fmt.Sprintf("This license key is shared by %d instances within %s.", n, humanDuration(s.cfg.SharingWindow)))
-			if grew {
-				s.emitLater(ctx, Event{Type: EventKeyShared, Time: now, KeyID: k.ID,
-					OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceCount: n})
-			}
+	instanceID := instanceIdentity(in.InstanceID, in.InstanceURL)
+	if instanceID != "" {
+		seated, err := s.seat(ctx, &k, org, in, instanceID, now)
+		if err != nil {
+			return ValidationResult{}, err
 		}
+		if seated > 1 {
+			keyViolations = append(append([]string(nil), res.Violations...),
+				fmt.Sprintf("This license key is shared by %d instances within %s.", seated, humanDuration(s.cfg.InstanceLease)))
+		}
+	}
+	if k.ActivatedAt.IsZero() && s.events != nil && s.activated.first(k.ID) {
+		s.emitLater(ctx, Event{Type: EventKeyActivated, Time: now, KeyID: k.ID,
+			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceID: instanceID})
 	}
 	// The record needs a copy of the metrics the caller may change; when
 	// they are the key's last ones, the store's copy in k will do (no one
@@ -149,7 +165,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if in.Metrics == nil || metrics == nil || !maps.Equal(metrics, in.Metrics) {
 		metrics = maps.Clone(in.Metrics)
 	}
-	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
+	s.rec.add(ValidationRecord{KeyID: k.ID, InstanceID: instanceID, FirstAt: now, At: now, InstanceName: in.InstanceName,
 		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations})
 	s.emitLater(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})

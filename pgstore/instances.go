@@ -52,7 +52,9 @@ func (s *Store) keyExists(ctx context.Context, u uuid.UUID) (bool, error) {
 // SeatInstance implements licensing.Store. An instance that holds a seat
 // costs one UPDATE (refreshSeat). Any other goes through takeSeat: one
 // transaction that locks the key's row (SELECT ... FOR UPDATE), so that the
-// seat takers of a key, on every server, decide one after the other.
+// seat takers of a key, on every server, decide one after the other. Like
+// RecordValidations, it locks a key's row before its instances' rows (the
+// one-row UPDATE locks no key), so the two never deadlock.
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	if !licensing.ValidKeyID(keyID) {
 		return 0, false, licensing.ErrKeyNotFound
@@ -65,16 +67,7 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	if ok {
 		return seated, false, nil
 	}
-	for attempt := 1; ; attempt++ {
-		seated, added, err := s.takeSeat(ctx, u, inst, limit, lease)
-		// A deadlock with a batch of validation records (which lock
-		// instance rows in the batch's order) is broken by PostgreSQL
-		// aborting one side; this side tries again.
-		if isDeadlock(err) && attempt < 3 {
-			continue
-		}
-		return seated, added, err
-	}
+	return s.takeSeat(ctx, u, inst, limit, lease)
 }
 
 // querier is what the seat statements run on: the pool or a transaction.
@@ -186,12 +179,6 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 		return 0, false, fmt.Errorf("pgstore: seat instance: %w", err)
 	}
 	return others + 1, true, nil
-}
-
-// isDeadlock reports PostgreSQL's deadlock_detected.
-func isDeadlock(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // Instances implements licensing.Store with one query.

@@ -17,6 +17,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"embed"
@@ -24,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +334,15 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 // twice): the keys' rows, and in the same statement the rows of the
 // instances that records with an InstanceID name (when the key still has
 // them).
+//
+// The rows are updated in (key id, instance id) order, so that batches
+// that two servers write at once lock their common rows in one order and
+// never deadlock.
 func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
+	recs = slices.Clone(recs) // sorted here, not in the caller's slice
+	slices.SortStableFunc(recs, func(a, b licensing.ValidationRecord) int {
+		return cmp.Or(strings.Compare(a.KeyID, b.KeyID), strings.Compare(a.InstanceID, b.InstanceID))
+	})
 	for len(recs) > 0 {
 		seen := make(map[uuid.UUID]bool, len(recs))
 		var ids []uuid.UUID
@@ -364,25 +374,29 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 			violations = append(violations, jsonOrNull(r.Violations, r.Violations == nil))
 		}
 		if len(ids) > 0 {
+			// A key's row is locked before its instances' rows (they join
+			// the keys' RETURNING), the order in which SeatInstance locks
+			// them too: the two never deadlock.
 			_, err := s.pool.Exec(ctx, `WITH v AS (
 				SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
 					AS v(id, first_at, at, instance_name, instance_url, metrics, violations, instance_id)
-			), instances AS (
-				UPDATE key_instances AS i SET
-					last_seen_at = GREATEST(i.last_seen_at, v.at),
-					name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE i.name END,
-					url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE i.url END,
-					metrics = COALESCE(v.metrics::jsonb, i.metrics)
-				FROM v WHERE v.instance_id <> '' AND i.key_id = v.id AND i.instance_id = v.instance_id
+			), keys AS (
+				UPDATE licensing_keys AS k SET
+					last_validated_at = GREATEST(k.last_validated_at, v.at),
+					activated_at = COALESCE(k.activated_at, v.first_at),
+					instance_name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE k.instance_name END,
+					instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
+					last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
+					last_violations = COALESCE(v.violations::jsonb, k.last_violations)
+				FROM v WHERE k.id = v.id RETURNING k.id
 			)
-			UPDATE licensing_keys AS k SET
-				last_validated_at = GREATEST(k.last_validated_at, v.at),
-				activated_at = COALESCE(k.activated_at, v.first_at),
-				instance_name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE k.instance_name END,
-				instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
-				last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
-				last_violations = COALESCE(v.violations::jsonb, k.last_violations)
-			FROM v WHERE k.id = v.id`, ids, firsts, ats, names, urls, metrics, violations, instances)
+			UPDATE key_instances AS i SET
+				last_seen_at = GREATEST(i.last_seen_at, v.at),
+				name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE i.name END,
+				url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE i.url END,
+				metrics = COALESCE(v.metrics::jsonb, i.metrics)
+			FROM v JOIN keys ON keys.id = v.id
+			WHERE v.instance_id <> '' AND i.key_id = v.id AND i.instance_id = v.instance_id`, ids, firsts, ats, names, urls, metrics, violations, instances)
 			if err != nil {
 				return fmt.Errorf("pgstore: record validations: %w", err)
 			}

@@ -43,7 +43,7 @@ type metrics struct {
 }
 
 var outcomeNames = [...]licensing.Outcome{licensing.OutcomeValid, licensing.OutcomeMalformed, outcomeRevokedOrUnknown,
-	licensing.OutcomeExpired, licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeRateLimited,
+	licensing.OutcomeExpired, licensing.OutcomeInactive, licensing.OutcomeNotEligible, licensing.OutcomeSeatLimit, licensing.OutcomeRateLimited,
 	licensing.OutcomeInvalidInput, licensing.OutcomeError, "other"}
 
 // outcomeRevokedOrUnknown is the one outcome label of an unknown and of a

@@ -419,11 +419,11 @@ func offIfZero(perMinute int) int {
 	return perMinute
 }
 
-// logEvent logs an event: a validation, passed or failed, at debug level
-// through the event queue (nothing at all unless debug is on), any other
-// event at info, at once.
+// logEvent logs an event: a validation, passed or failed, or a key's first
+// (key.activated), at debug level through the event queue (nothing at all
+// unless debug is on), any other event at info, at once.
 func (m *Main) logEvent(ctx context.Context, e licensing.Event) {
-	if e.Type == licensing.EventKeyValidated || e.Type == licensing.EventValidationFailed {
+	if e.Type == licensing.EventKeyValidated || e.Type == licensing.EventValidationFailed || e.Type == licensing.EventKeyActivated {
 		if m.logger.Enabled(ctx, slog.LevelDebug) {
 			m.events.add(e)
 		}
