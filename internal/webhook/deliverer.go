@@ -36,6 +36,8 @@ const (
 	// MaxQueueDepth bounds the queue-depth figure of Stats: counting reads
 	// that many events from the log.
 	MaxQueueDepth = 10000
+	// DefaultMeasureInterval is how often Stats' queue figures are measured.
+	DefaultMeasureInterval = 5 * time.Second
 	// MaxEndpoints bounds Config.Endpoints: each has one goroutine and at
 	// most one request in flight.
 	MaxEndpoints = 32
@@ -84,6 +86,9 @@ type Config struct {
 	// is raised to three times Timeout when shorter.
 	LeaseTTL  time.Duration
 	BatchSize int
+	// MeasureInterval is how often the queue's depth and oldest event are
+	// measured for Stats (reading up to MaxQueueDepth events).
+	MeasureInterval time.Duration
 	// Transport sends the requests; nil: a transport of its own (proxy
 	// from the environment, as http.DefaultTransport).
 	Transport http.RoundTripper
@@ -138,6 +143,7 @@ func New(cfg Config) (*Deliverer, error) {
 	def(&cfg.MaxRetryTime, DefaultMaxRetryTime)
 	def(&cfg.PollInterval, DefaultPollInterval)
 	def(&cfg.LeaseTTL, DefaultLeaseTTL)
+	def(&cfg.MeasureInterval, DefaultMeasureInterval)
 	cfg.LeaseTTL = max(cfg.LeaseTTL, 3*cfg.Timeout)
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
@@ -206,7 +212,7 @@ type Stats struct {
 	Failed    uint64 // deliveries given up
 	// QueueDepth is the number of events after the slowest endpoint's
 	// cursor, at most MaxQueueDepth; OldestAge is the age of the first of
-	// them (0: none). Both are measured every PollInterval.
+	// them (0: none). Both are measured every Config.MeasureInterval.
 	QueueDepth int
 	OldestAge  time.Duration
 }
@@ -243,7 +249,7 @@ func (d *Deliverer) measure(ctx context.Context) {
 				}
 			}
 		}
-		if !sleep(ctx, d.cfg.PollInterval) {
+		if !sleep(ctx, d.cfg.MeasureInterval) {
 			return
 		}
 	}

@@ -120,6 +120,9 @@ func run(t *testing.T, cfg webhook.Config) *webhook.Deliverer {
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 10 * time.Millisecond
 	}
+	if cfg.MeasureInterval == 0 {
+		cfg.MeasureInterval = 10 * time.Millisecond
+	}
 	d, err := webhook.New(cfg)
 	if err != nil {
 		t.Fatal(err)
