@@ -212,7 +212,8 @@ type Stats struct {
 	Failed    uint64 // deliveries given up
 	// QueueDepth is the number of events after the slowest endpoint's
 	// cursor, at most MaxQueueDepth; OldestAge is the age of the first of
-	// them (0: none). Both are measured every Config.MeasureInterval.
+	// them (0: none). Both are measured every Config.MeasureInterval, over
+	// the endpoints whose lease this process holds (0 when it holds none).
 	QueueDepth int
 	OldestAge  time.Duration
 }
@@ -231,22 +232,27 @@ func (d *Deliverer) Stats() Stats {
 func (d *Deliverer) measure(ctx context.Context) {
 	for {
 		var slowest uint64
-		all := true
-		for i, ep := range d.eps {
-			all = all && ep.known.Load()
-			if c := ep.cursor.Load(); i == 0 || c < slowest {
+		held := false
+		for _, ep := range d.eps {
+			if !ep.known.Load() { // another process holds it: its figures are that process's
+				continue
+			}
+			if c := ep.cursor.Load(); !held || c < slowest {
 				slowest = c
 			}
+			held = true
 		}
-		if all && len(d.eps) > 0 {
-			events, err := d.cfg.Log.EventsAfter(ctx, slowest, MaxQueueDepth)
-			if err == nil {
-				d.depth.Store(int64(len(events)))
-				if len(events) > 0 {
-					d.oldest.Store(events[0].Time.UnixNano())
-				} else {
-					d.oldest.Store(0)
-				}
+		var events []licensing.Event
+		var err error
+		if held {
+			events, err = d.cfg.Log.EventsAfter(ctx, slowest, MaxQueueDepth)
+		}
+		if err == nil {
+			d.depth.Store(int64(len(events)))
+			if len(events) > 0 {
+				d.oldest.Store(events[0].Time.UnixNano())
+			} else {
+				d.oldest.Store(0)
 			}
 		}
 		if !sleep(ctx, d.cfg.MeasureInterval) {
@@ -273,6 +279,8 @@ func (d *Deliverer) runEndpoint(ctx context.Context, ep *endpoint) {
 			ep.cursor.Store(cursor)
 			ep.known.Store(true)
 			events, err = d.cfg.Log.EventsAfter(ctx, cursor, d.cfg.BatchSize)
+		} else if err == nil {
+			ep.known.Store(false)
 		}
 		if err != nil && ctx.Err() == nil {
 			log.Warn("webhook: read the event log or the delivery cursor; trying again", "err", err)

@@ -318,6 +318,7 @@ func TestDeliverOnlyWithTheLease(t *testing.T) {
 	waitFor(t, "five tries at the lease", func() bool { return cursors.leases.Load() > 5 })
 	is.Equal(len(rcv.seen), 0) // another process holds the endpoint's lease
 	is.Equal(d.Stats().Delivered, uint64(0))
+	is.Equal(d.Stats().QueueDepth, 0) // the queue is the lease holder's to measure
 }
 
 func TestDeliverQueueMetrics(t *testing.T) {
