@@ -65,6 +65,8 @@ func TestInstanceRecords(t *testing.T) {
 		{KeyID: plain.ID, At: base}, {KeyID: plain.ID, InstanceID: "a", At: base.Add(time.Minute), InstanceName: "known"}}))
 	is.NoErr(s.ReleaseInstance(ctx, limited.ID, "b"))
 	is.True(errors.Is(s.ReleaseInstance(ctx, limited.ID, "b"), licensing.ErrInstanceNotFound)) // nothing written
+	_, _, err = s.SeatInstance(ctx, plain.ID, licensing.Instance{LastSeenAt: base}, 5, lease)
+	is.True(err != nil && strings.Contains(err.Error(), "no ID")) // an instance without an id is refused, and nothing written
 	_, err = s.RotateKey(ctx, limited.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
 	is.NoErr(err)
 	_, err = s.RotateKey(ctx, plain.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
@@ -545,7 +547,7 @@ func (f heldSyncFile) Sync() error {
 // instance of its key: the other waits for the record rather than be
 // refused for a seat that may never exist, and once the write failed (the
 // seat taken back, the store failed) it is told the store failed, not that
-// the key is full.
+// the key is full. Instances does not list it meanwhile either.
 func TestSeatInFlightDecidesNothing(t *testing.T) {
 	is := is.New(t)
 	var armed atomic.Bool
@@ -565,18 +567,31 @@ func TestSeatInFlightDecidesNothing(t *testing.T) {
 		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: base}, 1, lease)
 		second <- err
 	}()
+	listed := make(chan []licensing.Instance, 1)
+	go func() {
+		list, _ := s.Instances(ctx, k.ID, base, lease)
+		listed <- list
+	}()
+	time.Sleep(50 * time.Millisecond) // time for a wrong answer to come; a right one never comes before the gate
 	var err error
-	answered := false
+	var early []string
 	select {
 	case err = <-second:
-		answered = true
-	case <-time.After(50 * time.Millisecond): // time for a wrong answer to come; a right one never comes before the gate
+		early = append(early, fmt.Sprintf("the other instance was answered (%v)", err))
+	default:
+	}
+	select {
+	case list := <-listed:
+		early = append(early, fmt.Sprintf("Instances answered %+v", list))
+		listed <- list
+	default:
 	}
 	close(gate)
 	is.True(errors.Is(<-first, licensing.ErrStoreFailed)) // the write failed
-	if answered {
-		t.Fatalf("the other instance was answered (%v) while the first seat was in flight", err)
+	if early != nil {
+		t.Fatalf("while the first seat was in flight: %s", strings.Join(early, "; "))
 	}
+	is.Equal(len(<-listed), 0) // Instances waited, and never listed the seat
 	err = <-second
 	is.True(errors.Is(err, licensing.ErrStoreFailed)) // and the other instance is told so
 	is.True(!errors.Is(err, licensing.ErrSeatLimit))  // not that a seat it never saw durable is taken

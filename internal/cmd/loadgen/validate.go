@@ -48,6 +48,7 @@ type validateFlags struct {
 	targets             string
 	profile             string
 	wrk                 string
+	dsn                 string // for the postgres targets
 }
 
 func runValidate(f validateFlags) error {
@@ -73,16 +74,25 @@ func runValidate(f validateFlags) error {
 	}()
 	var answerSize int
 	hookURL := "" // the hanging webhook receiver's, once a +hooks target started it
-	for _, name := range names[1:] {
+	for i, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
 		store, extra, _ := strings.Cut(name, "+")
 		args = append(args, "-store", store)
-		switch extra {
-		case "":
-		case "reqlog":
+		serverBin := bin
+		if store == "postgres" {
+			if serverBin, err = postgresTarget(f.dsn, i); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			args = append(args, "-dsn", f.dsn+" search_path="+schemaName(i))
+		}
+		switch {
+		case extra == "":
+		case extra == "reqlog":
 			args = append(args, "-request-log", "info")
-		case "hooks":
+		case extra == "nocache" && store == "postgres":
+			args = append(args, "-cache-keys", "0")
+		case extra == "hooks":
 			if hookURL == "" {
 				url, stop, err := startHangingReceiver()
 				if err != nil {
@@ -97,9 +107,9 @@ func runValidate(f validateFlags) error {
 			}
 			args[slices.Index(args, cfg)] = hooked
 		default:
-			return fmt.Errorf("target %q: want memory, file, memory+reqlog, file+reqlog, memory+hooks or file+hooks", name)
+			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog, postgres+nocache or <store>+hooks", name)
 		}
-		cmd := exec.Command(bin, args...)
+		cmd := exec.Command(serverBin, args...)
 		if f.profile != "" {
 			cmd.Env = append(os.Environ(), "LICENSING_CPU_PROFILE="+filepath.Join(f.profile, name+".pprof"))
 		}
@@ -365,4 +375,20 @@ func floorFlags(fs *flag.FlagSet) (serve *bool, size *int) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// schemaName is the PostgreSQL schema of the i-th target.
+func schemaName(i int) string { return fmt.Sprintf("loadgen_%d", i) }
+
+// postgresTarget makes an empty schema for the i-th target in the database
+// of dsn (with psql) and returns the PostgreSQL server's binary.
+func postgresTarget(dsn string, i int) (string, error) {
+	if dsn == "" {
+		return "", errors.New("a postgres target needs -dsn, a keyword/value connection string (host=... dbname=...) of a database loadgen may make schemas in")
+	}
+	sql := fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", schemaName(i))
+	if out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("psql: %w\n%s", err, out)
+	}
+	return harness.Build(harness.PostgresServerCmd)
 }
