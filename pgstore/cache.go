@@ -85,13 +85,15 @@ type cache struct {
 	byLookup map[string]*licensing.Key   // immutable once stored
 	byID     map[string]string           // key id to lookup value, of the keys in byLookup
 	inst     map[string]*cachedInstances // by key id
+	seq      uint64
+	ring     [invalidationRing]string
+
 	// pending are the sightings of seated instances answered from memory
 	// and not yet written by RecordValidations: Instances shows them.
 	// They survive invalidations (they are this server's writes); at most
 	// max of them, past which SeatInstance writes to PostgreSQL.
+	pmu     sync.Mutex
 	pending map[instanceKey]licensing.Instance
-	seq     uint64
-	ring    [invalidationRing]string
 
 	state   sync.Mutex
 	downErr error // why the cache is not usable; nil while listening
@@ -355,18 +357,22 @@ func (c *cache) putKey(start uint64, k licensing.Key) {
 	c.byID[k.ID] = k.LookupValue
 }
 
-// recorded applies records written to PostgreSQL to the cached keys, and
-// fails the reads of them in flight (they may predate the write).
+// recorded applies records written to PostgreSQL to the cached keys and
+// drops the pending sightings they carry. A read in flight that predates
+// the write may still cache the key without it: the records' fields
+// (last validated, instance, metrics) are not what validation decides by.
 func (c *cache) recorded(recs []licensing.ValidationRecord) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
 	for _, r := range recs {
 		if r.InstanceID != "" {
 			delete(c.pending, instanceKey{r.KeyID, r.InstanceID}) // written now
 		}
+	}
+	c.pmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range recs {
 		lookup, ok := c.byID[r.KeyID]
-		c.seq++
-		c.ring[c.seq%invalidationRing] = r.KeyID
 		if !ok {
 			continue
 		}
@@ -446,8 +452,8 @@ func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duratio
 // is full.
 func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
 	ik := instanceKey{keyID, inst.ID}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	have, ok := c.pending[ik]
 	if !ok && len(c.pending) >= c.max {
 		return false
@@ -462,8 +468,8 @@ func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
 // takeSighting removes and returns the pending sighting of an instance.
 func (c *cache) takeSighting(keyID, instanceID string) (licensing.Instance, bool) {
 	ik := instanceKey{keyID, instanceID}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	have, ok := c.pending[ik]
 	delete(c.pending, ik)
 	return have, ok
@@ -472,8 +478,8 @@ func (c *cache) takeSighting(keyID, instanceID string) (licensing.Instance, bool
 // overlay applies the pending sightings of key keyID to list (sorted as
 // Instances returns it) and sorts it again.
 func (c *cache) overlay(keyID string, list []licensing.Instance) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	if len(c.pending) == 0 {
 		return
 	}
