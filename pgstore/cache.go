@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -37,12 +38,14 @@ const (
 	listenRetry   = 500 * time.Millisecond
 )
 
-// instancesTTL is how long a key's instances, once read, answer
-// SeatInstance from memory: notifications tell of seats taken and freed
-// (rows inserted and deleted), not of an instance that another server saw
-// again after its lease ran out, so the count of seats is read again this
-// often. A var for the tests.
-var instancesTTL = 10 * time.Second
+// instancesTTL is how long at most a key's instances, once read, answer
+// SeatInstance from memory (each entry lives a random time between half of
+// it and all of it, so that keys read together are not all read again
+// together): notifications tell of seats taken and freed (rows inserted
+// and deleted), not of an instance that another server saw again after
+// its lease ran out, so the count of seats is read again this often. A
+// var for the tests.
+var instancesTTL = 30 * time.Second
 
 // maxCachedInstances is the most instances a key may have for them to be
 // cached.
@@ -406,10 +409,10 @@ func (s *Store) invalidated(ids ...string) {
 // with the times they were last seen, later ones seen by this server
 // merged in.
 type cachedInstances struct {
-	mu     sync.Mutex
-	filled time.Time // when read, by the local clock
-	lease  time.Duration
-	seen   map[string]time.Time // instance id -> last seen
+	mu      sync.Mutex
+	expires time.Time // by the local clock
+	lease   time.Duration
+	seen    map[string]time.Time // instance id -> last seen
 }
 
 // instanceKey names an instance of a key.
@@ -431,7 +434,7 @@ func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duratio
 	defer e.mu.Unlock()
 	now := inst.LastSeenAt
 	last, held := e.seen[inst.ID]
-	if e.lease != lease || time.Since(e.filled) >= instancesTTL || !held || now.Sub(last) >= lease {
+	if e.lease != lease || !time.Now().Before(e.expires) || !held || now.Sub(last) >= lease {
 		return 0, false
 	}
 	if !c.keepSighting(keyID, inst) {
@@ -524,7 +527,8 @@ func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instan
 	if len(list) > maxCachedInstances {
 		return
 	}
-	e := &cachedInstances{filled: time.Now(), lease: lease, seen: make(map[string]time.Time, len(list))}
+	ttl := instancesTTL/2 + rand.N(instancesTTL/2+1)
+	e := &cachedInstances{expires: time.Now().Add(ttl), lease: lease, seen: make(map[string]time.Time, len(list))}
 	for _, in := range list {
 		e.seen[in.ID] = in.LastSeenAt
 	}
