@@ -22,6 +22,9 @@ import (
 // notify, with a key id as payload.
 const notifyChannel = "licensing_keys"
 
+// errNotYet is why a cache that has not listened yet is not usable.
+var errNotYet = errors.New("not listening yet")
+
 // listenerName is the application_name of the listening connection, as
 // pg_stat_activity shows it.
 const listenerName = "licensing-cache-listener"
@@ -130,7 +133,7 @@ func (s *Store) StartCache(cfg CacheConfig) error {
 	c := &cache{max: cfg.MaxKeys, logger: cfg.Logger, byLookup: map[string]*licensing.Key{}, byID: map[string]string{},
 		inst: map[string]*cachedInstances{}, pending: map[instanceKey]licensing.Instance{},
 		stop: stop, done: make(chan struct{}),
-		downErr: errors.New("not listening yet"), since: time.Now()}
+		downErr: errNotYet, since: time.Now()}
 	if !s.cache.CompareAndSwap(nil, c) {
 		stop()
 		return errors.New("pgstore: start cache: already started")
@@ -263,9 +266,11 @@ func (c *cache) setDown(err error) {
 	c.state.Lock()
 	defer c.state.Unlock()
 	switch {
+	case err == nil && c.downErr == errNotYet:
+		c.logger.Info("pgstore: listening for changes; read cache on")
 	case err == nil && c.downErr != nil:
 		c.logger.Info("pgstore: listening for changes again; read cache on")
-	case err != nil && c.downErr == nil:
+	case err != nil && (c.downErr == nil || c.downErr == errNotYet):
 		c.logger.Error("pgstore: not listening for changes; read cache off, every read goes to PostgreSQL", "err", err)
 	}
 	if (err == nil) != (c.downErr == nil) {
