@@ -73,6 +73,7 @@ func runValidate(f validateFlags) error {
 		}
 	}()
 	var answerSize int
+	hookURL := "" // the hanging webhook receiver's, once a +hooks target started it
 	for i, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
@@ -91,8 +92,22 @@ func runValidate(f validateFlags) error {
 			args = append(args, "-request-log", "info")
 		case extra == "nocache" && store == "postgres":
 			args = append(args, "-cache-keys", "0")
+		case extra == "hooks":
+			if hookURL == "" {
+				url, stop, err := startHangingReceiver()
+				if err != nil {
+					return err
+				}
+				defer stop()
+				hookURL = url
+			}
+			hooked := filepath.Join(tmp, "config-hooks.json")
+			if err := writeHookedConfig(hooked, token, hookURL); err != nil {
+				return err
+			}
+			args[slices.Index(args, cfg)] = hooked
 		default:
-			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog or postgres+nocache", name)
+			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog, postgres+nocache or <store>+hooks", name)
 		}
 		cmd := exec.Command(serverBin, args...)
 		if f.profile != "" {
