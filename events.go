@@ -20,11 +20,11 @@ const (
 	EventTokenIssued      EventType = "key.token_issued"
 	EventKeyRotated       EventType = "key.rotated"
 	EventKeyRenewed       EventType = "key.renewed"
-	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
-	EventKeyActivated     EventType = "key.activated"         // the first successful validation of a key
+	EventKeyExpired       EventType = "key.expired"            // the first validation refused as expired
+	EventKeyActivated     EventType = "key.activated"          // the first successful validation of a key
 	EventSeatLimitReached EventType = "key.seat_limit_reached" // a new instance refused: every seat taken
-	EventKeyExpiring      EventType = "key.expiring"          // once per key and expiry, Config.ExpiryReminder before it
-	EventInstanceReleased EventType = "instance.released"     // the owner freed an instance's seat
+	EventKeyExpiring      EventType = "key.expiring"           // once per key and expiry, Config.ExpiryReminder before it
+	EventInstanceReleased EventType = "instance.released"      // the owner freed an instance's seat
 )
 
 // Event tells Config.OnEvent what happened. It carries ids and masked keys

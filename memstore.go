@@ -28,6 +28,9 @@ type MemoryStore struct {
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
+
+	expiring map[*memKey]struct{} // keys with an expiry (ExpiringKeys), under mu
+	events   memEvents            // the event log (memevents.go), under its own lock
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -36,7 +39,7 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[string]*memKey{},
 		byOrg: map[string][]*memKey{}, orgNames: map[string]string{},
-		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}}
+		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[*memKey]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -93,6 +96,7 @@ func (m *MemoryStore) load(keys ...Key) error {
 	m.addAllToOrgs(ps)
 	for _, p := range ps {
 		m.byID[p.id] = p
+		m.trackExpiryLocked(p)
 	}
 	<-done
 	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
@@ -122,6 +126,7 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	m.byID[id] = p
 	m.byLookup[p.lookup()] = p
 	m.addToOrg(p)
+	m.trackExpiryLocked(p)
 	return nil
 }
 

@@ -13,7 +13,11 @@
 // key, every refusal leaving the store unchanged, one winner among
 // concurrent rotations, and between a rotation and a create of the same
 // lookup value), expiries outside ValidExpiry refused, and copies of what
-// the lifetime writes take and return.
+// the lifetime writes take and return. For a store that implements
+// licensing.EventLog it checks the event log too: idempotent appends in Seq
+// order, Events (filters, paging, newest first), EventsAfter, PruneEvents
+// by age and count with Seqs never reused, ExpiringKeys (order, ties,
+// paging), every Event field kept, and concurrent appends.
 package storetest
 
 import (
@@ -307,6 +311,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 	})
 
 	runLifetime(t, open)
+	runEvents(t, open)
 }
 
 // malformedIDs are key ids no store accepts: every one is a UUID in some
