@@ -90,6 +90,9 @@ func (q *eventQueue) loop() {
 			close(ev.flushed)
 			continue
 		}
+		if ev.e.ID == "" {
+			ev.e.ID = newEventID() // here, not on the request path
+		}
 		q.on(ev.ctx, ev.e)
 	}
 }

@@ -67,6 +67,10 @@ const (
 	PathValidate      = "/validate"         // POST a ValidateRequest: a signed ValidateAnswer or ErrorAnswer
 )
 
+// PathEvents is the owner's event log: GET ?limit=&cursor=&keyId=&type=
+// answers an EventsAnswer, newest first.
+const PathEvents = "/events"
+
 // Signature algorithms of offline tokens (the JWT "alg").
 const (
 	AlgEdDSA = "EdDSA"
