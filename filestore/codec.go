@@ -21,6 +21,11 @@ const (
 	recKeyLifetime   byte = 7 // a whole key with ExpiresAt, RotatedTo, RotatedFrom (recKey when all are zero)
 	recExpiry        byte = 8 // id, expiry: SetKeyExpiry
 	recRotate        byte = 9 // old id, the old key's expiry after it, the new key as stored: RotateKey, whole or not at all
+	// 13-19: instances (filestore/instances.go).
+	// 20-29: the event log (filestore/events.go).
+	recEvents      byte = 20 // events with their Seqs: AppendEvents, and a snapshot's events
+	recEventSeq    byte = 21 // the greatest Seq ever given, in a snapshot: Seqs are never reused
+	recPruneEvents byte = 22 // before, keep: PruneEvents, replayed on the same events to the same result
 )
 
 var errDecode = errors.New("malformed record payload")
