@@ -157,6 +157,20 @@ func (m *metrics) observe(route string, next http.HandlerFunc) http.HandlerFunc 
 	}
 }
 
+// withEventLog returns wrapped with inner's event log (licensing.EventLog),
+// when inner has one: the wrappers here embed licensing.Store, which would
+// hide it from licensing.New.
+func withEventLog(wrapped, inner licensing.Store) licensing.Store {
+	l, ok := inner.(licensing.EventLog)
+	if !ok {
+		return wrapped
+	}
+	return struct {
+		licensing.Store
+		licensing.EventLog
+	}{wrapped, l}
+}
+
 // timedStore is a licensing.Store whose writes are timed into metrics.
 type timedStore struct {
 	licensing.Store

@@ -246,7 +246,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               m.policy(st.cfg),
-		Store:                m.recordIssued(timed, st.issued),
+		Store:                withEventLog(m.recordIssued(timed, st.issued), m.store),
 		Observer:             m.metrics,
 		Organizations:        &m.dir,
 		Pepper:               st.pepper,
