@@ -3,6 +3,7 @@ package licensing
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -196,4 +197,55 @@ func (m *MemoryStore) recordInstanceLocked(u uuid.UUID, r *ValidationRecord) {
 			return
 		}
 	}
+}
+
+// eachInstances implements bulk.Ops.EachInstances.
+func (m *MemoryStore) eachInstances(fn func(keyID string, list []Instance) bool) {
+	m.imu.Lock()
+	keys := make([]uuid.UUID, 0, len(m.inst.byKey))
+	for u := range m.inst.byKey {
+		keys = append(keys, u)
+	}
+	m.imu.Unlock()
+	for _, u := range keys {
+		m.imu.Lock()
+		list := slices.Clone(m.inst.byKey[u])
+		m.imu.Unlock()
+		if len(list) == 0 {
+			continue // released meanwhile
+		}
+		for i := range list {
+			list[i].Metrics = maps.Clone(list[i].Metrics)
+		}
+		if !fn(u.String(), list) {
+			return
+		}
+	}
+}
+
+// loadInstances implements bulk.Ops.LoadInstances.
+func (m *MemoryStore) loadInstances(keyID string, list []Instance) error {
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return fmt.Errorf("instances of key %s: %w", keyID, ErrKeyNotFound)
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+		return nil
+	}
+	m.inst.byKey[u] = slices.Clone(list)
+	return nil
+}
+
+// hasInstance implements bulk.Ops.HasInstance.
+func (m *MemoryStore) hasInstance(keyID, id string) bool {
+	u, ok := parseKeyID(keyID)
+	if !ok {
+		return false
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	return slices.ContainsFunc(m.inst.byKey[u], func(in Instance) bool { return in.ID == id })
 }

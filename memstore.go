@@ -367,7 +367,7 @@ func (m *MemoryStore) each(fn func(Key) bool) {
 // module (package filestore keeps its keys in a MemoryStore and loads its
 // log through them). It is unusable outside this module: its argument's
 // type lives in an internal package.
-func (m *MemoryStore) BulkOps(bulk.Capability) bulk.Ops[Key] { return memBulk{m} }
+func (m *MemoryStore) BulkOps(bulk.Capability) bulk.Ops[Key, Instance] { return memBulk{m} }
 
 // memBulk implements bulk.Ops for a MemoryStore.
 type memBulk struct{ m *MemoryStore }
@@ -376,3 +376,10 @@ func (b memBulk) Load(keys ...Key) error { return b.m.load(keys...) }
 func (b memBulk) Reserve(n int)          { b.m.reserve(n) }
 func (b memBulk) Each(fn func(Key) bool) { b.m.each(fn) }
 func (b memBulk) Len() int               { return b.m.len() }
+func (b memBulk) EachInstances(fn func(string, []Instance) bool) {
+	b.m.eachInstances(fn)
+}
+func (b memBulk) LoadInstances(keyID string, list []Instance) error {
+	return b.m.loadInstances(keyID, list)
+}
+func (b memBulk) HasInstance(keyID, id string) bool { return b.m.hasInstance(keyID, id) }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,8 +22,20 @@ const (
 	recKeyLifetime   byte = 7 // a whole key with ExpiresAt, RotatedTo, RotatedFrom (recKey when all are zero)
 	recExpiry        byte = 8 // id, expiry: SetKeyExpiry
 	recRotate        byte = 9 // old id, the old key's expiry after it, the new key as stored: RotateKey, whole or not at all
-	// 13-19: instances (filestore/instances.go).
-	// 20-29: the event log (filestore/events.go).
+
+	// Instances and seats (13-19). A store that never used them is written
+	// without them, and opens with the release before them; one that did is
+	// refused by it (an unknown record type), never read with a limit or a
+	// seat lost.
+	recKeyInstances         byte = 13 // a whole key with its lifetime fields and MaxInstances (not 0)
+	recMaxInstances         byte = 14 // id, n: SetMaxInstances
+	recSeat                 byte = 15 // key id, lease, the instance: a new seat (SeatInstance)
+	recRelease              byte = 16 // key id, instance id: ReleaseInstance
+	recValidationsInstances byte = 17 // a batch of validation records, each with its InstanceID
+	recInstances            byte = 18 // key id and every instance it holds: a snapshot entry
+	recRotateInstances      byte = 19 // recRotate whose new key has MaxInstances
+
+	// The event log (20-29, filestore/events.go).
 	recEvents      byte = 20 // events with their Seqs: AppendEvents, and a snapshot's events
 	recEventSeq    byte = 21 // the greatest Seq ever given, in a snapshot: Seqs are never reused
 	recPruneEvents byte = 22 // before, keep: PruneEvents, replayed on the same events to the same result
@@ -182,19 +195,30 @@ func hasLifetime(k licensing.Key) bool {
 	return !k.ExpiresAt.IsZero() || k.RotatedTo != "" || k.RotatedFrom != ""
 }
 
-// encodeKey writes k as a recKey or recKeyLifetime record.
-func encodeKey(e *encoder, k licensing.Key) {
-	if hasLifetime(k) {
-		e.byte(recKeyLifetime)
-	} else {
-		e.byte(recKey)
+// keyType returns the record type a key is written as: recKeyInstances
+// when it has a MaxInstances, else recKeyLifetime when it has a lifetime
+// field, else recKey (as before either existed).
+func keyType(k licensing.Key) byte {
+	switch {
+	case k.MaxInstances != 0:
+		return recKeyInstances
+	case hasLifetime(k):
+		return recKeyLifetime
 	}
-	encodeKeyFields(e, k)
+	return recKey
 }
 
-// encodeKeyFields writes every field of k, its lifetime fields last and
-// only if it has any.
-func encodeKeyFields(e *encoder, k licensing.Key) {
+// encodeKey writes k as a record of its keyType.
+func encodeKey(e *encoder, k licensing.Key) {
+	typ := keyType(k)
+	e.byte(typ)
+	encodeKeyFields(e, k, typ)
+}
+
+// encodeKeyFields writes every field of k as a record of type typ (a
+// keyType) holds them: the lifetime fields after the others when typ is
+// recKeyLifetime or recKeyInstances, then MaxInstances for the latter.
+func encodeKeyFields(e *encoder, k licensing.Key, typ byte) {
 	e.str(k.ID)
 	e.str(k.OrganizationID)
 	e.str(k.LookupValue)
@@ -214,16 +238,21 @@ func encodeKeyFields(e *encoder, k licensing.Key) {
 	e.time(k.RevokedAt)
 	e.metrics(k.LastMetrics)
 	e.strings(k.LastViolations)
-	if hasLifetime(k) {
+	if typ != recKey {
 		e.time(k.ExpiresAt)
 		e.str(k.RotatedTo)
 		e.str(k.RotatedFrom)
 	}
+	if typ == recKeyInstances {
+		e.uvarint(uint64(k.MaxInstances))
+	}
 }
 
-// decodeKey reads the key of a recKey record, or of a recKeyLifetime one
-// when lifetime is set (a recKey key never expires and was never rotated).
-func decodeKey(d *decoder, lifetime bool) licensing.Key {
+// decodeKey reads the key of a record of type typ (a keyType): a recKey
+// key never expires, was never rotated and has no MaxInstances, a
+// recKeyLifetime key has no MaxInstances. A key that encodeKey would have
+// written as another type fails the decoder.
+func decodeKey(d *decoder, typ byte) licensing.Key {
 	var k licensing.Key
 	k.ID = d.str()
 	k.OrganizationID = d.str()
@@ -243,13 +272,20 @@ func decodeKey(d *decoder, lifetime bool) licensing.Key {
 	k.RevokedAt = d.time()
 	k.LastMetrics = d.metrics()
 	k.LastViolations = d.strings()
-	if lifetime {
+	if typ != recKey {
 		k.ExpiresAt = d.time()
 		k.RotatedTo = d.str()
 		k.RotatedFrom = d.str()
-		if !hasLifetime(k) {
-			d.fail() // encodeKey writes such a key as a recKey record
+	}
+	if typ == recKeyInstances {
+		n := d.uvarint()
+		if n > licensing.MaxInstancesLimit {
+			d.fail()
 		}
+		k.MaxInstances = int(n)
+	}
+	if d.err == nil && keyType(k) != typ {
+		d.fail() // encodeKey writes such a key as another type
 	}
 	return k
 }
@@ -263,18 +299,29 @@ func encodeExpiry(e *encoder, id string, expiresAt time.Time) {
 // encodeRotate writes a rotation as one record: the old key's id and its
 // expiry after the rotation, and the new key as stored (RotatedFrom, and
 // the fields taken over from the old key, already set).
+// A new key with a MaxInstances makes it a recRotateInstances record.
 func encodeRotate(e *encoder, oldID string, oldExpiresAt time.Time, newKey licensing.Key) {
-	e.byte(recRotate)
+	typ := keyType(newKey) // RotatedFrom is set: recKeyLifetime or recKeyInstances
+	if typ == recKeyInstances {
+		e.byte(recRotateInstances)
+	} else {
+		e.byte(recRotate)
+	}
 	e.str(oldID)
 	e.time(oldExpiresAt)
-	encodeKeyFields(e, newKey) // RotatedFrom is set: the lifetime fields are there
+	encodeKeyFields(e, newKey, typ)
 }
 
-// decodeRotate reads a recRotate record.
-func decodeRotate(d *decoder) (oldID string, oldExpiresAt time.Time, newKey licensing.Key) {
+// decodeRotate reads a recRotate record, or a recRotateInstances one when
+// instances is set.
+func decodeRotate(d *decoder, instances bool) (oldID string, oldExpiresAt time.Time, newKey licensing.Key) {
 	oldID = d.str()
 	oldExpiresAt = d.time()
-	newKey = decodeKey(d, true)
+	typ := recKeyLifetime
+	if instances {
+		typ = recKeyInstances
+	}
+	newKey = decodeKey(d, typ)
 	if newKey.RotatedFrom != oldID {
 		d.fail()
 	}
@@ -292,10 +339,20 @@ func encodeRevoke(e *encoder, id string, at time.Time) {
 	e.time(at)
 }
 
+// encodeValidations writes a batch as a recValidations record, or as a
+// recValidationsInstances one when a record of it names an instance.
 func encodeValidations(e *encoder, recs []licensing.ValidationRecord) {
-	e.byte(recValidations)
+	withInstances := slices.ContainsFunc(recs, func(r licensing.ValidationRecord) bool { return r.InstanceID != "" })
+	if withInstances {
+		e.byte(recValidationsInstances)
+	} else {
+		e.byte(recValidations)
+	}
 	e.uvarint(uint64(len(recs)))
 	for _, r := range recs {
+		if withInstances {
+			e.str(r.InstanceID)
+		}
 		e.str(r.KeyID)
 		e.time(r.FirstAt)
 		e.time(r.At)
@@ -306,7 +363,9 @@ func encodeValidations(e *encoder, recs []licensing.ValidationRecord) {
 	}
 }
 
-func decodeValidations(d *decoder) []licensing.ValidationRecord {
+// decodeValidations reads the batch of a recValidations record, or of a
+// recValidationsInstances one when instances is set.
+func decodeValidations(d *decoder, instances bool) []licensing.ValidationRecord {
 	n := d.uvarint()
 	if n > uint64(len(d.s)) {
 		d.fail()
@@ -315,6 +374,9 @@ func decodeValidations(d *decoder) []licensing.ValidationRecord {
 	recs := make([]licensing.ValidationRecord, 0, n)
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		var r licensing.ValidationRecord
+		if instances {
+			r.InstanceID = strings.Clone(d.str()) // kept in the instance list: do not pin the payload
+		}
 		r.KeyID = d.str()
 		r.FirstAt = d.time()
 		r.At = d.time()
@@ -325,4 +387,106 @@ func decodeValidations(d *decoder) []licensing.ValidationRecord {
 		recs = append(recs, r)
 	}
 	return recs
+}
+
+func encodeMaxInstances(e *encoder, id string, n int) {
+	e.byte(recMaxInstances)
+	e.str(id)
+	e.uvarint(uint64(n))
+}
+
+func decodeMaxInstances(d *decoder) (id string, n int) {
+	id = d.str()
+	u := d.uvarint()
+	if u > licensing.MaxInstancesLimit {
+		d.fail()
+	}
+	return id, int(u)
+}
+
+// encodeInstance writes the fields of in; FirstSeenAt only when first is
+// set (a new seat's is its LastSeenAt).
+func encodeInstance(e *encoder, in licensing.Instance, first bool) {
+	e.str(in.ID)
+	e.str(in.Name)
+	e.str(in.URL)
+	if first {
+		e.time(in.FirstSeenAt)
+	}
+	e.time(in.LastSeenAt)
+	e.metrics(in.Metrics)
+}
+
+// decodeInstance reads what encodeInstance wrote. Its strings are copies:
+// an instance outlives the payload in memory.
+func decodeInstance(d *decoder, first bool) licensing.Instance {
+	var in licensing.Instance
+	in.ID = strings.Clone(d.str())
+	in.Name = strings.Clone(d.str())
+	in.URL = strings.Clone(d.str())
+	if first {
+		in.FirstSeenAt = d.time()
+	}
+	in.LastSeenAt = d.time()
+	in.Metrics = d.metrics()
+	if in.ID == "" {
+		d.fail()
+	}
+	return in
+}
+
+// encodeSeat writes a new seat: the key, the lease it was taken under (a
+// replay forgets, as SeatInstance did, the instances it had run out for),
+// and the instance as SeatInstance was given it.
+func encodeSeat(e *encoder, keyID string, lease time.Duration, in licensing.Instance) {
+	e.byte(recSeat)
+	e.str(keyID)
+	e.uvarint(uint64(max(lease, 0)))
+	encodeInstance(e, in, false)
+}
+
+func decodeSeat(d *decoder) (keyID string, lease time.Duration, in licensing.Instance) {
+	keyID = d.str()
+	u := d.uvarint()
+	if u > math.MaxInt64 {
+		d.fail()
+	}
+	lease = time.Duration(u)
+	in = decodeInstance(d, false)
+	return keyID, lease, in
+}
+
+func encodeRelease(e *encoder, keyID, instanceID string) {
+	e.byte(recRelease)
+	e.str(keyID)
+	e.str(instanceID)
+}
+
+func decodeRelease(d *decoder) (keyID, instanceID string) {
+	return d.str(), d.str()
+}
+
+// encodeInstances writes a snapshot entry: a key's id and every instance
+// it holds, whole.
+func encodeInstances(e *encoder, keyID string, list []licensing.Instance) {
+	e.byte(recInstances)
+	e.str(keyID)
+	e.uvarint(uint64(len(list)))
+	for _, in := range list {
+		encodeInstance(e, in, true)
+	}
+}
+
+func decodeInstances(d *decoder) (keyID string, list []licensing.Instance) {
+	keyID = d.str()
+	n := d.uvarint()
+	if n == 0 || n > uint64(len(d.s)) {
+		d.fail()
+		return keyID, nil
+	}
+	list = make([]licensing.Instance, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		list = append(list, decodeInstance(d, true))
+	}
+	return keyID, list
 }

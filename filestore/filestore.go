@@ -145,8 +145,8 @@ type Store struct {
 	opt    Options
 	lock   *os.File
 	mem    *licensing.MemoryStore
-	bulk   bulk.Ops[licensing.Key]        // mem's bulk operations
-	events bulk.EventOps[licensing.Event] // mem's event log (events.go)
+	bulk   bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	events bulk.EventOps[licensing.Event]              // mem's event log (events.go)
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -167,6 +167,7 @@ type Store struct {
 	// before the next checks, so that of concurrent revocations of a key
 	// the one memory keeps (the first) is the one the log replays.
 	revoke sync.Mutex
+	seats  *seatLocks // seat decisions, per key (instances.go)
 
 	failed     atomic.Pointer[error]
 	compacting atomic.Bool
@@ -219,7 +220,7 @@ func Open(dir string, opt Options) (*Store, error) {
 	}
 	mem := licensing.NewMemoryStore()
 	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}),
-		events: mem.EventOps(bulk.Capability{}), reserved: map[string]bool{}}
+		events: mem.EventOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -476,8 +477,8 @@ func (s *Store) loadSnapshot(path string) error {
 		case recFingerprint:
 			s.fingerprint = strings.Clone(d.str())
 			return d.err
-		case recKey, recKeyLifetime:
-			k := decodeKey(d, p[0] == recKeyLifetime)
+		case recKey, recKeyLifetime, recKeyInstances:
+			k := decodeKey(d, p[0])
 			if d.err != nil {
 				return d.err
 			}
@@ -488,6 +489,15 @@ func (s *Store) loadSnapshot(path string) error {
 			}
 		case recEvents, recEventSeq:
 			return s.replayEvents(p)
+		case recInstances: // after the keys
+			keyID, list := decodeInstances(d)
+			if d.err != nil {
+				return d.err
+			}
+			if err := flush(); err != nil {
+				return err
+			}
+			return s.bulk.LoadInstances(keyID, list)
 		case recSnapshotEnd:
 			n := d.uvarint()
 			if d.err != nil || int64(n) != keys {
@@ -521,8 +531,8 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 	case recFingerprint:
 		s.fingerprint = strings.Clone(d.str())
 		return d.err
-	case recKey, recKeyLifetime:
-		k := decodeKey(d, p[0] == recKeyLifetime)
+	case recKey, recKeyLifetime, recKeyInstances:
+		k := decodeKey(d, p[0])
 		if d.err != nil {
 			return d.err
 		}
@@ -538,8 +548,8 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if _, err := s.mem.SetKeyExpiry(ctx, id, at); err != nil {
 			return fmt.Errorf("expiry of %s: %w", id, err)
 		}
-	case recRotate:
-		oldID, oldExpiresAt, newKey := decodeRotate(d)
+	case recRotate, recRotateInstances:
+		oldID, oldExpiresAt, newKey := decodeRotate(d, p[0] == recRotateInstances)
 		if d.err != nil {
 			return d.err
 		}
@@ -565,12 +575,14 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		if p[0] == recEvents {
 			s.liveSize.Add(int64(len(p) + frameSize))
 		}
-	case recValidations:
-		recs := decodeValidations(d)
+	case recValidations, recValidationsInstances:
+		recs := decodeValidations(d, p[0] == recValidationsInstances)
 		if d.err != nil {
 			return d.err
 		}
 		return s.mem.RecordValidations(ctx, recs)
+	case recMaxInstances, recSeat, recRelease:
+		return s.replayInstanceRecord(p)
 	default:
 		return fmt.Errorf("unknown record type %d", p[0])
 	}
@@ -655,6 +667,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	}
 	if !licensing.ValidExpiry(k.ExpiresAt) {
 		return licensing.ErrInvalidExpiry // the codec could not read it back
+	}
+	if k.MaxInstances < 0 || k.MaxInstances > licensing.MaxInstancesLimit {
+		return licensing.ErrInvalidMaxInstances
 	}
 	if err := s.writable(); err != nil {
 		return err
@@ -860,6 +875,14 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		w.Write(frame)
 		size += int64(len(frame))
 		n++
+		return true
+	})
+	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
+		e.b = e.b[:0]
+		encodeInstances(e, keyID, list)
+		frame = appendFrame(frame[:0], e.b)
+		w.Write(frame)
+		size += int64(len(frame))
 		return true
 	})
 	s.writeSnapshotEvents(func(payload []byte) {

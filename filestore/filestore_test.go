@@ -47,13 +47,21 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) licensing.Store { return open(t, t.TempDir(), Options{}) })
 }
 
-// dump lists every key of s in a stable text form.
+// dump lists every key of s, and every instance it holds, in a stable
+// text form.
 func dump(s *Store) string {
 	var lines []string
 	s.bulk.Each(func(k licensing.Key) bool {
-		lines = append(lines, fmt.Sprintf("%s %s %s %v %v %v %v %v %s %v %v expires=%v to=%s from=%s", k.ID, k.OrganizationID, k.LookupValue,
+		lines = append(lines, fmt.Sprintf("%s %s %s %v %v %v %v %v %s %v %v expires=%v to=%s from=%s max=%d", k.ID, k.OrganizationID, k.LookupValue,
 			k.Active, k.CreatedAt.UnixNano(), k.ActivatedAt.UnixNano(), k.LastValidatedAt.UnixNano(), k.RevokedAt.UnixNano(),
-			k.InstanceURL, k.LastMetrics, k.LastViolations, k.ExpiresAt.UnixNano(), k.RotatedTo, k.RotatedFrom))
+			k.InstanceURL, k.LastMetrics, k.LastViolations, k.ExpiresAt.UnixNano(), k.RotatedTo, k.RotatedFrom, k.MaxInstances))
+		return true
+	})
+	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
+		for _, in := range list {
+			lines = append(lines, fmt.Sprintf("%s instance %q %q %q first=%v last=%v %v", keyID, in.ID, in.Name, in.URL,
+				in.FirstSeenAt.UnixNano(), in.LastSeenAt.UnixNano(), in.Metrics))
+		}
 		return true
 	})
 	slicesSort(lines)
@@ -68,8 +76,13 @@ func slicesSort(s []string) {
 	}
 }
 
+// lease is the instance lease of the tests' seats.
+const lease = 72 * time.Hour
+
 // fill writes n keys and a mix of creates, rotations, expiries,
-// validations and revocations.
+// validations, revocations, seat limits, seats, releases and validations
+// of instances (every one durable: no update of a known instance that only
+// memory holds).
 func fill(t testing.TB, s *Store, n int) []licensing.Key {
 	t.Helper()
 	var keys []licensing.Key
@@ -84,14 +97,45 @@ func fill(t testing.TB, s *Store, n int) []licensing.Key {
 				t.Fatal(err)
 			}
 			k, _ = s.KeyByID(ctx, k.ID)
-		} else if err := s.CreateKey(ctx, k); err != nil {
-			t.Fatal(err)
+		} else {
+			if i%4 == 0 {
+				k.MaxInstances = 2
+			}
+			if err := s.CreateKey(ctx, k); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if i%7 == 3 {
 			var err error
 			if k, err = s.SetKeyExpiry(ctx, k.ID, base.Add(time.Duration(i)*24*time.Hour)); err != nil {
 				t.Fatal(err)
 			}
+		}
+		if i%2 == 0 {
+			for j, id := range []string{"inst-a", "https://b.example"} {
+				in := licensing.Instance{ID: id, Name: fmt.Sprintf("instance %d", j), URL: id,
+					LastSeenAt: base.Add(time.Duration(i+j) * time.Minute), Metrics: map[string]float64{"userCount": float64(j)}}
+				if _, _, err := s.SeatInstance(ctx, k.ID, in, k.MaxInstances, lease); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if i%4 == 2 {
+				if err := s.ReleaseInstance(ctx, k.ID, "https://b.example"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if i%6 == 4 {
+			var err error
+			if k, err = s.SetMaxInstances(ctx, k.ID, 3); err != nil {
+				t.Fatal(err)
+			}
+			err = s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, InstanceID: "inst-a", FirstAt: base,
+				At: base.Add(3 * time.Hour), InstanceName: "renamed", Metrics: map[string]float64{"userCount": 9}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			k, _ = s.KeyByID(ctx, k.ID)
 		}
 		keys = append(keys, k)
 		if i%3 == 1 {

@@ -3,31 +3,187 @@ package filestore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
 	"time"
 
 	"github.com/licensekit/licensing"
 )
 
-// errNotYet marks the instance methods of the file store as not written
-// yet (issue 19 work in progress); the conformance suite fails on it.
-var errNotYet = errors.New("filestore: instances are not implemented yet")
+// Instances and seats live in the MemoryStore the store keeps its keys in,
+// which decides seats by its rules (the same as the memory store's). What
+// changes who holds a seat is a log record, fsynced before the call
+// returns: a new seat (SeatInstance), a release (ReleaseInstance), a limit
+// (SetMaxInstances). The updates of an instance that already holds a seat
+// stay in memory, until RecordValidations brings a record naming the
+// instance, which is logged like any validation record: validations of
+// known instances write nothing on their own.
+//
+// A seat is decided and written under its key's seat lock (one of
+// seatStripes), held until its record is durable: another instance of the
+// key waits for that record rather than decide on a seat that is not
+// durable yet, and a failed write takes the seat back. One process at a
+// time holds the directory (LOCK), so this is atomic for every user of the
+// store.
 
-// SetMaxInstances implements licensing.Store.
+// seatStripes is the number of seat locks; keys share them by hash.
+const seatStripes = 1024
+
+// seatLocks are the per-key locks of seat decisions, by stripe.
+type seatLocks struct {
+	seed  maphash.Seed
+	locks [seatStripes]sync.Mutex
+}
+
+func newSeatLocks() *seatLocks { return &seatLocks{seed: maphash.MakeSeed()} }
+
+// of returns the lock of key keyID.
+func (l *seatLocks) of(keyID string) *sync.Mutex {
+	return &l.locks[maphash.String(l.seed, keyID)%seatStripes]
+}
+
+// SetMaxInstances implements licensing.Store: the limit is fsynced before it
+// returns. Like the lifetime writes, it checks the key and applies its
+// record holding s.apply exclusively, so that a revocation is never between
+// its check and its record (the log replays as memory applied it).
 func (s *Store) SetMaxInstances(ctx context.Context, id string, n int) (licensing.Key, error) {
-	return licensing.Key{}, errNotYet
+	if err := ctx.Err(); err != nil {
+		return licensing.Key{}, err
+	}
+	if n < 0 || n > licensing.MaxInstancesLimit {
+		return licensing.Key{}, licensing.ErrInvalidMaxInstances
+	}
+	if err := s.writable(); err != nil {
+		return licensing.Key{}, err
+	}
+	s.apply.Lock()
+	defer s.apply.Unlock()
+	k, err := s.mem.KeyByID(ctx, id)
+	if err != nil {
+		return licensing.Key{}, err
+	}
+	if !k.Active {
+		return licensing.Key{}, licensing.ErrKeyRevoked
+	}
+	e := &encoder{}
+	encodeMaxInstances(e, id, n)
+	if err := s.commit(e.b); err != nil {
+		return licensing.Key{}, err
+	}
+	// Not ctx: the record is durable, memory must have it.
+	return s.mem.SetMaxInstances(context.Background(), id, n)
 }
 
-// SeatInstance implements licensing.Store.
+// SeatInstance implements licensing.Store. A new seat is fsynced before it
+// returns; the update of an instance that holds one is made in memory only
+// (RecordValidations makes it durable). If the new seat's write fails, the
+// seat is taken back and the store is in its failed state (an instance the
+// MaxInstancesLimit bound forgot to make room for it stays forgotten).
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
-	return 0, false, errNotYet
+	if err := ctx.Err(); err != nil {
+		return 0, false, err
+	}
+	mu := s.seats.of(keyID)
+	mu.Lock()
+	defer mu.Unlock()
+	seated, added, err := s.mem.SeatInstance(ctx, keyID, inst, limit, lease)
+	if err != nil || !added {
+		return seated, added, err
+	}
+	e := &encoder{}
+	encodeSeat(e, keyID, lease, inst)
+	err = s.writable()
+	if err == nil {
+		// s.apply is taken after memory has the seat: a compaction in
+		// between writes it into its snapshot, and the record then lands
+		// in the new log, which a replay applies as an update of a known
+		// instance, to the same state.
+		s.apply.RLock()
+		err = s.commit(e.b)
+		s.apply.RUnlock()
+	}
+	if err != nil {
+		// Not ctx: memory must not keep a seat the log does not have.
+		s.mem.ReleaseInstance(context.Background(), keyID, inst.ID)
+		return 0, false, err
+	}
+	s.liveSize.Add(int64(len(e.b) + frameSize))
+	return seated, true, nil
 }
 
-// Instances implements licensing.Store.
+// Instances implements licensing.Store from memory.
 func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]licensing.Instance, error) {
-	return nil, errNotYet
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.mem.Instances(ctx, keyID, now, lease)
 }
 
-// ReleaseInstance implements licensing.Store.
+// ReleaseInstance implements licensing.Store: the release is fsynced before
+// it returns.
 func (s *Store) ReleaseInstance(ctx context.Context, keyID, instanceID string) error {
-	return errNotYet
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := s.mem.KeyByID(ctx, keyID); err != nil {
+		return err
+	}
+	mu := s.seats.of(keyID)
+	mu.Lock()
+	defer mu.Unlock()
+	if !s.bulk.HasInstance(keyID, instanceID) { // seats change only under mu: it stays so until we release it
+		return licensing.ErrInstanceNotFound
+	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	e := &encoder{}
+	encodeRelease(e, keyID, instanceID)
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	if err := s.commit(e.b); err != nil {
+		return err
+	}
+	// Not ctx: the release is durable, memory must have it.
+	return s.mem.ReleaseInstance(context.Background(), keyID, instanceID)
+}
+
+// replayInstanceRecord applies a recMaxInstances, recSeat or recRelease
+// record at Open.
+func (s *Store) replayInstanceRecord(p []byte) error {
+	d := newDecoder(p)
+	ctx := context.Background()
+	switch p[0] {
+	case recMaxInstances:
+		id, n := decodeMaxInstances(d)
+		if d.err != nil {
+			return d.err
+		}
+		if _, err := s.mem.SetMaxInstances(ctx, id, n); err != nil {
+			return fmt.Errorf("maxInstances of %s: %w", id, err)
+		}
+	case recSeat:
+		keyID, lease, in := decodeSeat(d)
+		if d.err != nil {
+			return d.err
+		}
+		// The seat was decided when it was taken: no limit now. The lease
+		// forgets, as then, the instances it had run out for.
+		if _, _, err := s.mem.SeatInstance(ctx, keyID, in, 0, lease); err != nil {
+			return fmt.Errorf("seat of instance %q on %s: %w", in.ID, keyID, err)
+		}
+		s.liveSize.Add(int64(len(p) + frameSize))
+	case recRelease:
+		keyID, id := decodeRelease(d)
+		if d.err != nil {
+			return d.err
+		}
+		// An instance the replay already forgot (its lease ran out by the
+		// durable sightings; memory had later ones) is released all the same.
+		if err := s.mem.ReleaseInstance(ctx, keyID, id); err != nil && !errors.Is(err, licensing.ErrInstanceNotFound) {
+			return fmt.Errorf("release of instance %q of %s: %w", id, keyID, err)
+		}
+	}
+	return nil
 }

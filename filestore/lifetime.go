@@ -78,6 +78,7 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 
 	newKey.RotatedFrom, newKey.RotatedTo = old.ID, ""
 	newKey.InstanceName, newKey.InstanceURL, newKey.ExpiresAt = old.InstanceName, old.InstanceURL, old.ExpiresAt
+	newKey.MaxInstances = old.MaxInstances
 	oldExpiresAt := old.ExpiresAt // the earlier of the two, zero being never
 	if !oldEndsAt.IsZero() && (old.ExpiresAt.IsZero() || oldEndsAt.Before(old.ExpiresAt)) {
 		oldExpiresAt = oldEndsAt

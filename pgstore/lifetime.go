@@ -60,9 +60,9 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 	var active bool
 	var rotatedTo *string
 	var expires *time.Time
-	err = tx.QueryRow(ctx, `SELECT active, rotated_to, instance_name, instance_url, expires_at
+	err = tx.QueryRow(ctx, `SELECT active, rotated_to, instance_name, instance_url, expires_at, max_instances
 		FROM licensing_keys WHERE id = $1 FOR UPDATE`, old).
-		Scan(&active, &rotatedTo, &newKey.InstanceName, &newKey.InstanceURL, &expires)
+		Scan(&active, &rotatedTo, &newKey.InstanceName, &newKey.InstanceURL, &expires, &newKey.MaxInstances)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}

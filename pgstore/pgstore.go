@@ -61,7 +61,9 @@ const migrationLock = 0x6c6963656e73696e
 
 // Migrate applies the embedded migrations that the database lacks, in order,
 // in one transaction under an advisory lock, so servers starting at once do
-// not race. It is idempotent.
+// not race. It is idempotent. A database migrated by a newer build (a
+// schema version this build does not have) is refused with an error that
+// says so, and left unchanged.
 func (s *Store) Migrate(ctx context.Context) error {
 	names, err := fs.Glob(migrations, "migrations/*.sql")
 	if err != nil {
@@ -80,12 +82,31 @@ func (s *Store) Migrate(ctx context.Context) error {
 		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
-	for _, name := range names {
+	versions := make([]int, len(names))
+	for i, name := range names {
 		base := strings.TrimPrefix(name, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		v, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
 		if err != nil {
 			return fmt.Errorf("pgstore: migration %s: name must start with a number", base)
 		}
+		versions[i] = v
+	}
+	// A schema this build does not know was made by a newer one, whose
+	// writes (columns, tables) this build would not keep up: refuse.
+	var newer int
+	var newerName string
+	err = tx.QueryRow(ctx, `SELECT version, name FROM licensing_schema_migrations WHERE version > $1
+		ORDER BY version DESC LIMIT 1`, versions[len(versions)-1]).Scan(&newer, &newerName)
+	if err == nil {
+		return fmt.Errorf("pgstore: migrate: the database has schema version %d (%s), newer than this build knows (%d): "+
+			"run a build at least as new as the one that migrated it", newer, newerName, versions[len(versions)-1])
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("pgstore: migrate: %w", err)
+	}
+	for i, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version := versions[i]
 		var applied bool
 		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM licensing_schema_migrations WHERE version = $1)`, version).Scan(&applied); err != nil {
 			return fmt.Errorf("pgstore: migrate: %w", err)
@@ -140,7 +161,7 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 
 const columns = `id, organization_id, lookup_value, digest, masked_key, instance_name, instance_url, active,
 	created_at, activated_at, last_validated_at, revoked_at, last_metrics, last_violations,
-	expires_at, rotated_to, rotated_from`
+	expires_at, rotated_to, rotated_from, max_instances`
 
 func scanKey(row pgx.Row) (licensing.Key, error) {
 	var k licensing.Key
@@ -150,7 +171,7 @@ func scanKey(row pgx.Row) (licensing.Key, error) {
 	var rotatedTo, rotatedFrom *string
 	err := row.Scan(&id, &k.OrganizationID, &k.LookupValue, &k.Digest, &k.MaskedKey, &k.InstanceName, &k.InstanceURL,
 		&k.Active, &k.CreatedAt, &activated, &validated, &revoked, &metrics, &violations,
-		&expires, &rotatedTo, &rotatedFrom)
+		&expires, &rotatedTo, &rotatedFrom, &k.MaxInstances)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
@@ -218,6 +239,9 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 	if !licensing.ValidExpiry(k.ExpiresAt) {
 		return licensing.ErrInvalidExpiry
 	}
+	if k.MaxInstances < 0 || k.MaxInstances > licensing.MaxInstancesLimit {
+		return licensing.ErrInvalidMaxInstances
+	}
 	_, err := s.pool.Exec(ctx, insertKey, insertArgs(k)...)
 	if isUniqueViolation(err) {
 		return licensing.ErrDuplicateKey
@@ -230,14 +254,14 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 
 // insertKey stores a key with the arguments insertArgs gives.
 const insertKey = `INSERT INTO licensing_keys (` + columns + `)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb, $15, $16, $17)`
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::text::jsonb, $14::text::jsonb, $15, $16, $17, $18)`
 
 // insertArgs are the arguments of insertKey for k, whose id is valid.
 func insertArgs(k licensing.Key) []any {
 	return []any{uuid.MustParse(k.ID), k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL, k.Active,
 		k.CreatedAt, optTime(k.ActivatedAt), optTime(k.LastValidatedAt), optTime(k.RevokedAt),
 		jsonOrNull(k.LastMetrics, k.LastMetrics == nil), jsonOrNull(k.LastViolations, k.LastViolations == nil),
-		optTime(k.ExpiresAt), optString(k.RotatedTo), optString(k.RotatedFrom)}
+		optTime(k.ExpiresAt), optString(k.RotatedTo), optString(k.RotatedFrom), k.MaxInstances}
 }
 
 // isUniqueViolation reports a unique violation: the id or the lookup value.
@@ -305,13 +329,15 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 
 // RecordValidations implements licensing.Store with one UPDATE ... FROM
 // unnest(...) statement per batch (more only when one batch names a key
-// twice, which the Service never does).
+// twice): the keys' rows, and in the same statement the rows of the
+// instances that records with an InstanceID name (when the key still has
+// them).
 func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
 	for len(recs) > 0 {
 		seen := make(map[uuid.UUID]bool, len(recs))
 		var ids []uuid.UUID
 		var firsts, ats []time.Time
-		var names, urls []string
+		var names, urls, instances []string
 		var metrics, violations []*string
 		var later []licensing.ValidationRecord
 		for _, r := range recs {
@@ -333,20 +359,30 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 			ats = append(ats, r.At)
 			names = append(names, r.InstanceName)
 			urls = append(urls, r.InstanceURL)
+			instances = append(instances, r.InstanceID)
 			metrics = append(metrics, jsonOrNull(r.Metrics, r.Metrics == nil))
 			violations = append(violations, jsonOrNull(r.Violations, r.Violations == nil))
 		}
 		if len(ids) > 0 {
-			_, err := s.pool.Exec(ctx, `UPDATE licensing_keys AS k SET
+			_, err := s.pool.Exec(ctx, `WITH v AS (
+				SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+					AS v(id, first_at, at, instance_name, instance_url, metrics, violations, instance_id)
+			), instances AS (
+				UPDATE key_instances AS i SET
+					last_seen_at = GREATEST(i.last_seen_at, v.at),
+					name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE i.name END,
+					url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE i.url END,
+					metrics = COALESCE(v.metrics::jsonb, i.metrics)
+				FROM v WHERE v.instance_id <> '' AND i.key_id = v.id AND i.instance_id = v.instance_id
+			)
+			UPDATE licensing_keys AS k SET
 				last_validated_at = GREATEST(k.last_validated_at, v.at),
 				activated_at = COALESCE(k.activated_at, v.first_at),
 				instance_name = CASE WHEN v.instance_name <> '' THEN v.instance_name ELSE k.instance_name END,
 				instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
 				last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
 				last_violations = COALESCE(v.violations::jsonb, k.last_violations)
-			FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[])
-				AS v(id, first_at, at, instance_name, instance_url, metrics, violations)
-			WHERE k.id = v.id`, ids, firsts, ats, names, urls, metrics, violations)
+			FROM v WHERE k.id = v.id`, ids, firsts, ats, names, urls, metrics, violations, instances)
 			if err != nil {
 				return fmt.Errorf("pgstore: record validations: %w", err)
 			}

@@ -133,6 +133,25 @@ func TestMigrateConcurrentAndIdempotent(t *testing.T) {
 	is.Equal(idx, 2) // unique lookup index and listing index
 }
 
+// TestMigrateRefusesNewerSchema: a database migrated by a newer build
+// (a schema version this build lacks) is refused, loudly, and left as it is.
+func TestMigrateRefusesNewerSchema(t *testing.T) {
+	is := is.New(t)
+	st, pool, _ := newStore(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `INSERT INTO licensing_schema_migrations (version, name) VALUES (999, '999_future.sql')`)
+	is.NoErr(err)
+	err = st.Migrate(ctx)
+	is.True(err != nil)                                                   // refused
+	is.True(strings.Contains(err.Error(), "999_future.sql"))              // names the schema it found
+	is.True(strings.Contains(err.Error(), "run a build at least as new")) // and what to do
+	var n int
+	is.NoErr(pool.QueryRow(ctx, `SELECT count(*) FROM licensing_schema_migrations`).Scan(&n))
+	names, err := filepath.Glob("migrations/*.sql")
+	is.NoErr(err)
+	is.Equal(n, len(names)+1) // unchanged
+}
+
 // countingTracer counts the statements a pool sends.
 type countingTracer struct{ n atomic.Int64 }
 
@@ -151,8 +170,10 @@ func TestRecordValidationsIsOneStatement(t *testing.T) {
 	for i := 0; i < 200; i++ {
 		k := storetest.NewKey("org-1", base)
 		is.NoErr(st.CreateKey(ctx, k))
-		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, FirstAt: base, At: base.Add(time.Minute),
+		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, InstanceID: "https://x.example", FirstAt: base, At: base.Add(time.Minute),
 			InstanceURL: "https://x.example", Metrics: map[string]float64{"userCount": float64(i)}, Violations: []string{}})
+		_, _, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "https://x.example", LastSeenAt: base}, 0, time.Hour)
+		is.NoErr(err)
 	}
 	cfg, err := pgxpool.ParseConfig(dsn)
 	is.NoErr(err)
@@ -163,12 +184,16 @@ func TestRecordValidationsIsOneStatement(t *testing.T) {
 	defer pool.Close()
 	counted := pgstore.New(pool)
 	is.NoErr(counted.RecordValidations(ctx, recs))
-	is.Equal(tracer.n.Load(), int64(1)) // 200 validations, one statement
+	is.Equal(tracer.n.Load(), int64(1)) // 200 validations, one statement, the instances' included
 	got, err := counted.KeyByID(ctx, recs[199].KeyID)
 	is.NoErr(err)
 	is.Equal(got.LastMetrics["userCount"], 199.0)
 	is.Equal(got.InstanceURL, "https://x.example")
 	is.True(got.ActivatedAt.Equal(base))
+	inst, err := counted.Instances(ctx, recs[199].KeyID, base.Add(time.Minute), time.Hour)
+	is.NoErr(err)
+	is.True(inst[0].LastSeenAt.Equal(base.Add(time.Minute)))
+	is.Equal(inst[0].Metrics["userCount"], 199.0)
 }
 
 func TestDriverErrorsBecomeLibraryErrors(t *testing.T) {

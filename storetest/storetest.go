@@ -13,11 +13,17 @@
 // key, every refusal leaving the store unchanged, one winner among
 // concurrent rotations, and between a rotation and a create of the same
 // lookup value), expiries outside ValidExpiry refused, and copies of what
-// the lifetime writes take and return. For a store that implements
-// licensing.EventLog it checks the event log too: idempotent appends in Seq
-// order, Events (filters, paging, newest first), EventsAfter, PruneEvents
-// by age and count with Seqs never reused, ExpiringKeys (order, ties,
-// paging), every Event field kept, and concurrent appends.
+// the lifetime writes take and return. It checks instances and seats:
+// Key.MaxInstances and its range, SetMaxInstances, SeatInstance (the seat
+// limit, the lease, the MaxInstancesLimit bound of a key without a limit,
+// one winner among concurrent instances racing for the last seat),
+// Instances, ReleaseInstance, validation records that name an instance, and
+// RotateKey taking over MaxInstances but not the instances. For a store that
+// implements licensing.EventLog it checks the event log too: idempotent
+// appends in Seq order, Events (filters, paging, newest first),
+// EventsAfter, PruneEvents by age and count with Seqs never reused,
+// ExpiringKeys (order, ties, paging), every Event field kept, and
+// concurrent appends.
 package storetest
 
 import (
@@ -311,6 +317,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 	})
 
 	runLifetime(t, open)
+	runInstances(t, open)
 	runEvents(t, open)
 }
 
@@ -368,7 +375,7 @@ func Equal(a, b licensing.Key) bool {
 		a.ActivatedAt.Equal(b.ActivatedAt) && a.LastValidatedAt.Equal(b.LastValidatedAt) &&
 		a.RevokedAt.Equal(b.RevokedAt) && a.ExpiresAt.Equal(b.ExpiresAt) && a.RotatedTo == b.RotatedTo &&
 		a.RotatedFrom == b.RotatedFrom && fmt.Sprint(a.LastMetrics) == fmt.Sprint(b.LastMetrics) &&
-		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations)
+		fmt.Sprint(a.LastViolations) == fmt.Sprint(b.LastViolations) && a.MaxInstances == b.MaxInstances
 }
 
 // sortKeys orders keys newest first: CreatedAt descending, then ID

@@ -2,7 +2,6 @@ package storetest_test
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"os"
 	"os/exec"
@@ -94,20 +93,49 @@ var refStoreBugs = []string{
 	"lifetime-returns-shared-maps",  // what SetKeyExpiry and RotateKey return shares the store's maps
 	"rotate-keeps-callers-maps",     // the new key's maps are the caller's
 	"validation-clears-lifetime",    // a validation record resets ExpiresAt
+
+	"max-instances-not-stored",              // CreateKey drops MaxInstances
+	"max-instances-range-unchecked",         // a MaxInstances outside 0..MaxInstancesLimit is stored
+	"max-instances-checked-first",           // ErrInvalidMaxInstances before ErrInvalidKeyID and ErrInvalidExpiry
+	"max-instances-of-revoked-key",          // SetMaxInstances changes a revoked key
+	"rotate-keeps-new-max-instances",        // the new key keeps the MaxInstances it carried
+	"rotate-copies-instances",               // the old key's instances hold seats on the new key
+	"seat-missing-key",                      // SeatInstance of a missing key seats it
+	"seat-limit-off-by-one",                 // one instance more than the limit gets a seat
+	"seat-limit-changes-state",              // a refused instance still touches the key's instances
+	"seat-unlocked-between-check-and-write", // two instances racing for the last seat both win
+	"seat-first-seen-from-caller",           // FirstSeenAt as the caller gave it
+	"seat-keeps-callers-map",                // a new instance's metrics are the caller's map
+	"seat-moves-last-seen-back",             // an earlier sighting sets LastSeenAt
+	"seat-update-clears-name",               // a sighting without a name clears it
+	"lease-not-pruned",                      // instances whose lease ran out keep their seats
+	"lease-boundary-inclusive",              // an instance seen exactly lease ago keeps its seat
+	"unlimited-key-unbounded",               // a key without a limit keeps more than MaxInstancesLimit
+	"unlimited-key-forgets-newest",          // the bound forgets the most recently seen instance
+	"instances-nil-when-none",               // Instances of a key without any is nil
+	"instances-unordered",                   // Instances not most recently seen first
+	"instances-share-maps",                  // Instances returns the store's metrics maps
+	"release-keeps-seat",                    // ReleaseInstance answers nil and frees nothing
+	"release-missing-is-nil",                // releasing an unknown instance is not ErrInstanceNotFound
+	"release-ignores-case",                  // ReleaseInstance matches ids in another case
+	"validation-ignores-instance",           // a record with InstanceID leaves the instance alone
+	"validation-adds-instance",              // a record with an unknown InstanceID adds an instance
+	"validation-moves-last-seen-back",       // an earlier record sets LastSeenAt
 }
 
 // refStore is a small, plain store (a map under one mutex) that passes the
 // suite, with one of refStoreBugs switched on by name.
 type refStore struct {
-	bug  string
-	mu   sync.Mutex
-	keys map[string]*licensing.Key
+	bug       string
+	mu        sync.Mutex
+	keys      map[string]*licensing.Key
+	instances map[string][]licensing.Instance // by key id, in no order
 }
 
 var _ licensing.Store = (*refStore)(nil)
 
 func newRefStore(bug string) *refStore {
-	return &refStore{bug: bug, keys: map[string]*licensing.Key{}}
+	return &refStore{bug: bug, keys: map[string]*licensing.Key{}, instances: map[string][]licensing.Instance{}}
 }
 
 // copyKey returns k with copies of its maps and slices, unless the bug
@@ -131,11 +159,18 @@ func (s *refStore) byLookup(lookup string) *licensing.Key {
 }
 
 func (s *refStore) insertLocked(k licensing.Key, callers bool) error {
+	badMax := k.MaxInstances < 0 || k.MaxInstances > licensing.MaxInstancesLimit
+	if badMax && s.bug == "max-instances-checked-first" {
+		return licensing.ErrInvalidMaxInstances
+	}
 	if !licensing.ValidKeyID(k.ID) {
 		return licensing.ErrInvalidKeyID
 	}
 	if !licensing.ValidExpiry(k.ExpiresAt) && s.bug != "expiry-out-of-range-kept" {
 		return licensing.ErrInvalidExpiry
+	}
+	if badMax && s.bug != "max-instances-range-unchecked" {
+		return licensing.ErrInvalidMaxInstances
 	}
 	if s.keys[k.ID] != nil || s.byLookup(k.LookupValue) != nil {
 		return licensing.ErrDuplicateKey
@@ -145,6 +180,9 @@ func (s *refStore) insertLocked(k licensing.Key, callers bool) error {
 	}
 	if s.bug == "lifetime-fields-not-stored" {
 		k.ExpiresAt, k.RotatedTo, k.RotatedFrom = time.Time{}, "", ""
+	}
+	if s.bug == "max-instances-not-stored" {
+		k.MaxInstances = 0
 	}
 	k.ExpiresAt = utc(k.ExpiresAt)
 	s.keys[k.ID] = &k
@@ -232,6 +270,9 @@ func (s *refStore) RecordValidations(ctx context.Context, recs []licensing.Valid
 			if s.bug == "validation-clears-lifetime" {
 				k.ExpiresAt = time.Time{}
 			}
+			if r.InstanceID != "" && s.bug != "validation-ignores-instance" {
+				s.recordInstanceLocked(r)
+			}
 		}
 	}
 	return nil
@@ -312,26 +353,216 @@ func (s *refStore) RotateKey(ctx context.Context, oldID string, newKey licensing
 	if s.bug != "rotate-fields-not-taken-over" {
 		newKey.InstanceName, newKey.InstanceURL, newKey.ExpiresAt = old.InstanceName, old.InstanceURL, oldBefore.ExpiresAt
 	}
+	if s.bug != "rotate-keeps-new-max-instances" {
+		newKey.MaxInstances = old.MaxInstances
+	}
 	if err := s.insertLocked(newKey, s.bug == "rotate-keeps-callers-maps"); err != nil {
 		return licensing.Key{}, err
 	}
 	old.RotatedTo, old.ExpiresAt = newKey.ID, utc(ends)
+	if s.bug == "rotate-copies-instances" {
+		s.instances[newKey.ID] = s.copyInstances(s.instances[oldID])
+	}
 	return s.copyKey(old, true), nil
 }
 
-// Instances: to be written with the suite's instance checks (issue 19).
+// recordInstanceLocked applies r to the instance it names, if its key has
+// it.
+func (s *refStore) recordInstanceLocked(r licensing.ValidationRecord) {
+	list := s.instances[r.KeyID]
+	i := slices.IndexFunc(list, func(in licensing.Instance) bool { return in.ID == r.InstanceID })
+	if i < 0 {
+		if s.bug == "validation-adds-instance" {
+			s.instances[r.KeyID] = append(list, licensing.Instance{ID: r.InstanceID, FirstSeenAt: r.At, LastSeenAt: r.At})
+		}
+		return
+	}
+	in := &list[i]
+	if r.At.After(in.LastSeenAt) || s.bug == "validation-moves-last-seen-back" {
+		in.LastSeenAt = r.At
+	}
+	if r.InstanceName != "" {
+		in.Name = r.InstanceName
+	}
+	if r.InstanceURL != "" {
+		in.URL = r.InstanceURL
+	}
+	if r.Metrics != nil {
+		in.Metrics = r.Metrics // cloned by RecordValidations
+	}
+}
+
+// copyInstances returns copies of list's instances, unless the bug says
+// otherwise.
+func (s *refStore) copyInstances(list []licensing.Instance) []licensing.Instance {
+	out := slices.Clone(list)
+	if s.bug == "instances-share-maps" {
+		return out
+	}
+	for i := range out {
+		out[i].Metrics = maps.Clone(out[i].Metrics)
+	}
+	return out
+}
+
 func (s *refStore) SetMaxInstances(ctx context.Context, id string, n int) (licensing.Key, error) {
-	return licensing.Key{}, errors.New("refStore: instances not written yet")
+	if (n < 0 || n > licensing.MaxInstancesLimit) && s.bug != "max-instances-range-unchecked" {
+		return licensing.Key{}, licensing.ErrInvalidMaxInstances
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := s.keys[id]
+	switch {
+	case k == nil:
+		return licensing.Key{}, licensing.ErrKeyNotFound
+	case !k.Active && s.bug != "max-instances-of-revoked-key":
+		return licensing.Key{}, licensing.ErrKeyRevoked
+	}
+	k.MaxInstances = n
+	return s.copyKey(k, false), nil
+}
+
+// seated reports whether in holds a seat at now.
+func (s *refStore) seated(in licensing.Instance, now time.Time, lease time.Duration) bool {
+	switch s.bug {
+	case "lease-not-pruned":
+		return true
+	case "lease-boundary-inclusive":
+		return now.Sub(in.LastSeenAt) <= lease
+	}
+	return now.Sub(in.LastSeenAt) < lease
 }
 
 func (s *refStore) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
-	return 0, false, errors.New("refStore: instances not written yet")
+	s.mu.Lock()
+	defer func() { s.mu.Unlock() }()
+	if s.keys[keyID] == nil {
+		if s.bug != "seat-missing-key" {
+			return 0, false, licensing.ErrKeyNotFound
+		}
+		s.keys[keyID] = &licensing.Key{ID: keyID}
+	}
+	now := inst.LastSeenAt
+	var live []licensing.Instance
+	found := -1
+	for _, in := range s.instances[keyID] {
+		switch {
+		case in.ID == inst.ID:
+			found = len(live)
+			live = append(live, in)
+		case s.seated(in, now, lease):
+			live = append(live, in)
+		}
+	}
+	if found >= 0 {
+		have := &live[found]
+		if now.After(have.LastSeenAt) || s.bug == "seat-moves-last-seen-back" {
+			have.LastSeenAt = now
+		}
+		if inst.Name != "" || s.bug == "seat-update-clears-name" {
+			have.Name = inst.Name
+		}
+		if inst.URL != "" {
+			have.URL = inst.URL
+		}
+		if inst.Metrics != nil {
+			have.Metrics = maps.Clone(inst.Metrics)
+		}
+		s.instances[keyID] = live
+		return len(live), false, nil
+	}
+	full := limit > 0 && len(live) >= limit
+	if s.bug == "seat-limit-off-by-one" {
+		full = limit > 0 && len(live) > limit
+	}
+	if full {
+		if s.bug == "seat-limit-changes-state" {
+			live[0].LastSeenAt = now
+			s.instances[keyID] = live
+		}
+		return len(live), false, licensing.ErrSeatLimit
+	}
+	if s.bug == "seat-unlocked-between-check-and-write" {
+		s.mu.Unlock()
+		time.Sleep(time.Millisecond)
+		s.mu.Lock()
+		live = append(live[:0:0], live...)
+	}
+	if len(live) >= licensing.MaxInstancesLimit && s.bug != "unlimited-key-unbounded" {
+		drop := 0 // the least recently seen
+		for i := range live {
+			older := live[i].LastSeenAt.Before(live[drop].LastSeenAt)
+			if s.bug == "unlimited-key-forgets-newest" {
+				older = live[i].LastSeenAt.After(live[drop].LastSeenAt)
+			}
+			if older {
+				drop = i
+			}
+		}
+		live = slices.Delete(live, drop, drop+1)
+	}
+	if s.bug != "seat-first-seen-from-caller" {
+		inst.FirstSeenAt = now
+	}
+	if s.bug != "seat-keeps-callers-map" {
+		inst.Metrics = maps.Clone(inst.Metrics)
+	}
+	if s.bug == "seat-unlocked-between-check-and-write" {
+		live = append(s.instances[keyID], inst) // what the others added meanwhile, and this one
+		s.instances[keyID] = live
+		return len(live), true, nil
+	}
+	s.instances[keyID] = append(live, inst)
+	return len(live) + 1, true, nil
 }
 
 func (s *refStore) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]licensing.Instance, error) {
-	return nil, errors.New("refStore: instances not written yet")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys[keyID] == nil {
+		return nil, licensing.ErrKeyNotFound
+	}
+	var out []licensing.Instance
+	if s.bug != "instances-nil-when-none" {
+		out = []licensing.Instance{}
+	}
+	for _, in := range s.copyInstances(s.instances[keyID]) {
+		if s.seated(in, now, lease) {
+			out = append(out, in)
+		}
+	}
+	if s.bug != "instances-unordered" {
+		slices.SortFunc(out, func(a, b licensing.Instance) int {
+			if c := b.LastSeenAt.Compare(a.LastSeenAt); c != 0 {
+				return c
+			}
+			return strings.Compare(a.ID, b.ID)
+		})
+	}
+	return out, nil
 }
 
 func (s *refStore) ReleaseInstance(ctx context.Context, keyID, instanceID string) error {
-	return errors.New("refStore: instances not written yet")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.keys[keyID] == nil {
+		return licensing.ErrKeyNotFound
+	}
+	list := s.instances[keyID]
+	i := slices.IndexFunc(list, func(in licensing.Instance) bool {
+		if s.bug == "release-ignores-case" {
+			return strings.EqualFold(in.ID, instanceID)
+		}
+		return in.ID == instanceID
+	})
+	switch {
+	case i < 0 && s.bug == "release-missing-is-nil":
+		return nil
+	case i < 0:
+		return licensing.ErrInstanceNotFound
+	case s.bug == "release-keeps-seat":
+		return nil
+	}
+	s.instances[keyID] = slices.Delete(list, i, i+1)
+	return nil
 }

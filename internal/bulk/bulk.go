@@ -15,8 +15,8 @@ import "time"
 type Capability struct{ _ [0]func() }
 
 // Ops are the bulk operations of a memory store of keys of type K
-// (licensing.Key).
-type Ops[K any] interface {
+// (licensing.Key) and instances of type I (licensing.Instance).
+type Ops[K, I any] interface {
 	// Load adds keys that are already checked (from the store's own log),
 	// without the duplicate and id checks of CreateKey.
 	Load(keys ...K) error
@@ -26,6 +26,19 @@ type Ops[K any] interface {
 	Each(fn func(K) bool)
 	// Len returns the number of keys.
 	Len() int
+
+	// EachInstances calls fn with the id of every key that has instances
+	// and copies of all of them, whatever their age, in no order, until fn
+	// returns false. Instance writers are held only while a key's list is
+	// copied.
+	EachInstances(fn func(keyID string, list []I) bool)
+	// LoadInstances gives key keyID the instances of list (already checked,
+	// from the store's own files) in place of those it had. It returns an
+	// error for a key the store does not hold.
+	LoadInstances(keyID string, list []I) error
+	// HasInstance reports whether key keyID remembers instance id, whatever
+	// its age.
+	HasInstance(keyID, id string) bool
 }
 
 // EventOps are the event log operations of a memory store of events of
