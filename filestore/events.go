@@ -81,7 +81,9 @@ func encodePruneEvents(e *encoder, before time.Time, keep int) {
 
 // AppendEvents implements licensing.EventLog: the new events are fsynced
 // before it returns. Appends are serialized, so the log holds them in Seq
-// order.
+// order; appends that arrive while one is being written wait, and the next
+// of them writes them all as one record and one fsync (shared with the
+// other writes of the moment by the log's group commit).
 func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -89,10 +91,53 @@ func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) erro
 	if err := s.writable(); err != nil {
 		return err
 	}
+	for _, ev := range events {
+		if ev.ID == "" || ev.Type == "" || ev.Time.IsZero() {
+			_, err := s.events.FreshLocked([]licensing.Event{ev}) // the memory log's refusal; it looks at nothing else
+			return err
+		}
+	}
+	req := &eventAppend{events: events, done: make(chan error, 1)}
+	s.evmu.Lock()
+	s.evPending = append(s.evPending, req)
+	s.evmu.Unlock()
+
 	s.apply.RLock()
 	defer s.apply.RUnlock()
 	s.events.Lock()
 	defer s.events.Unlock()
+	select {
+	case err := <-req.done: // written by the append before this one
+		return err
+	default:
+	}
+	s.evmu.Lock()
+	reqs := s.evPending
+	s.evPending = nil
+	s.evmu.Unlock()
+	var all []licensing.Event
+	for _, r := range reqs {
+		all = append(all, r.events...)
+	}
+	err := s.appendEventsLocked(all)
+	for _, r := range reqs {
+		r.done <- err
+	}
+	return <-req.done
+}
+
+// eventAppend is one AppendEvents call waiting to be written.
+type eventAppend struct {
+	events []licensing.Event
+	done   chan error
+}
+
+// appendEventsLocked writes the events the log does not hold yet and
+// applies them. Callers hold s.apply shared and s.events.
+func (s *Store) appendEventsLocked(events []licensing.Event) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
 	fresh, err := s.events.FreshLocked(events)
 	if err != nil || len(fresh) == 0 {
 		return err

@@ -141,12 +141,14 @@ var ErrPepperMismatch = fmt.Errorf("filestore: the pepper differs from the one t
 
 // Store is the file-backed licensing.Store. Create it with Open.
 type Store struct {
-	dir    string
-	opt    Options
-	lock   *os.File
-	mem    *licensing.MemoryStore
-	bulk   bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
-	events bulk.EventOps[licensing.Event]              // mem's event log (events.go)
+	dir       string
+	opt       Options
+	lock      *os.File
+	mem       *licensing.MemoryStore
+	bulk      bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	events    bulk.EventOps[licensing.Event]              // mem's event log (events.go)
+	evmu      sync.Mutex                                  // guards evPending
+	evPending []*eventAppend                              // appends waiting to be written (events.go)
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
