@@ -169,8 +169,9 @@ const (
 	wantPastExpiresAt  = `{"error":"expiresAt must be in the future (or null for a key that never expires)"}` + "\n"
 	wantFarExpiresAt   = `{"error":"expiresAt must be after 1970-01-01 and before 2262-04-11 (UTC)"}` + "\n"
 	wantBadOverlap     = `{"error":"overlapHours must be a whole number from 0 to 2160 (90 days); the default is 168 (7 days)"}` + "\n"
-	wantPatchEmpty     = `{"error":"Send at least one field to change: expiresAt."}` + "\n"
-	wantMaxInstances   = `{"error":"maxInstances is not supported yet; send expiresAt only."}` + "\n"
+	wantPatchEmpty     = `{"error":"Send at least one field to change: expiresAt, maxInstances."}` + "\n"
+	wantMaxInstances   = `{"error":"maxInstances must be an integer from 1 to 1000 (or null for the plan's limit)"}` + "\n"
+	wantNoInstance     = `{"error":"Instance not found"}` + "\n"
 	wantNotEligible    = `{"error":"Your plan does not include self-hosted licenses; upgrade your plan in the billing settings to create license keys."}` + "\n"
 	// net/http answers a request it cannot parse before any handler runs.
 	wantGoBadHeader = "400 Bad Request"
@@ -317,10 +318,40 @@ func badCases() []badCase {
 		{name: "patch/empty body", method: "PATCH", path: keyPathA, hdr: []string{owner}, status: 400, want: wantPatchEmpty},
 		{name: "patch/empty object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{}`, status: 400, want: wantPatchEmpty},
 		{name: "patch/not an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `["expiresAt"]`, status: 400, want: wantMalformed},
-		{name: "patch/unknown field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":null,"active":true}`, status: 400, want: wantUnknownField("active", "expiresAt")},
-		{name: "patch/misspelt field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresat":null}`, status: 400, want: wantUnknownField("expiresat", "expiresAt")},
-		{name: "patch/a key as field name", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"{KA}":1}`, status: 400, want: wantUnknownField("", "expiresAt")},
-		{name: "patch/maxInstances", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":3}`, status: 400, want: wantMaxInstances},
+		{name: "patch/unknown field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":null,"active":true}`, status: 400, want: wantUnknownField("active", "expiresAt, maxInstances")},
+		{name: "patch/misspelt field", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresat":null}`, status: 400, want: wantUnknownField("expiresat", "expiresAt, maxInstances")},
+		{name: "patch/a key as field name", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"{KA}":1}`, status: 400, want: wantUnknownField("", "expiresAt, maxInstances")},
+		{name: "patch/maxInstances 0", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":0}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances 1001", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":1001}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances negative", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":-2}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances a string", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":"3"}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances a fraction", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":2.5}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances an exponent", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":1e2}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances huge", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":99999999999999999999999}`, status: 400, want: wantMaxInstances},
+		{name: "patch/maxInstances good, expiresAt bad", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"maxInstances":3,"expiresAt":"tomorrow"}`, status: 400, want: wantBadExpiresAt},
+		{name: "patch/maxInstances of a revoked key", method: "PATCH", path: keysPath + "/{R}", hdr: []string{owner}, body: `{"maxInstances":3}`, status: 403, want: wantRevoked},
+		{name: "patch/maxInstances of another organization's key", method: "PATCH", path: keysPath + "/{B}", hdr: []string{owner}, body: `{"maxInstances":3}`, status: 404, want: wantKeyNotFound},
+		{name: "create/maxInstances 0", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"maxInstances":0}`, status: 400, want: wantMaxInstances},
+		{name: "create/maxInstances 1001", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"maxInstances":1001}`, status: 400, want: wantMaxInstances},
+		{name: "create/maxInstances an object", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"maxInstances":{}}`, status: 400, want: wantMaxInstances},
+		{name: "create/maxInstances a bool", method: "POST", path: keysPath, hdr: []string{owner}, body: `{"maxInstances":true}`, status: 400, want: wantMaxInstances},
+
+		// --- a key's instances
+		{name: "instances/no auth", method: "GET", path: keyPathA + "/instances", status: 401, want: wantUnauthorizedNoHeader},
+		{name: "instances/member", method: "GET", path: keyPathA + "/instances", hdr: []string{member}, status: 403, want: wantNotOwner},
+		{name: "instances/another organization's key", method: "GET", path: keysPath + "/{B}/instances", hdr: []string{owner}, status: 404, want: wantKeyNotFound},
+		{name: "instances/not a uuid", method: "GET", path: keysPath + "/not-a-uuid/instances", hdr: []string{owner}, status: 404, want: wantKeyNotFound},
+		{name: "instances/POST", method: "POST", path: keyPathA + "/instances", hdr: []string{owner}, body: `{}`, status: 405, allow: "GET, HEAD", want: wantMethod("GET, HEAD")},
+		{name: "release/no auth", method: "DELETE", path: keyPathA + "/instances/inst-a", status: 401, want: wantUnauthorizedNoHeader},
+		{name: "release/member", method: "DELETE", path: keyPathA + "/instances/inst-a", hdr: []string{member}, status: 403, want: wantNotOwner},
+		{name: "release/another organization's key", method: "DELETE", path: keysPath + "/{B}/instances/inst-a", hdr: []string{owner}, status: 404, want: wantKeyNotFound},
+		{name: "release/unknown instance", method: "DELETE", path: keyPathA + "/instances/inst-zzz", hdr: []string{owner}, status: 404, want: wantNoInstance},
+		{name: "release/escaped URL instance", method: "DELETE", path: keyPathA + "/instances/https:%2F%2Fnowhere.example", hdr: []string{owner}, status: 404, want: wantNoInstance},
+		{name: "release/encoded NUL", method: "DELETE", path: keyPathA + "/instances/%00", hdr: []string{owner}, status: 404, want: wantNoInstance},
+		{name: "release/instance id of 3000 bytes", method: "DELETE", path: keyPathA + "/instances/" + strings.Repeat("i", 3000), hdr: []string{owner}, status: 404, want: wantNoInstance},
+		{name: "release/a key as instance id", method: "DELETE", path: keyPathA + "/instances/{KA}", hdr: []string{owner}, status: 404, want: wantNoInstance},
+		{name: "release/no instance", method: "DELETE", path: keyPathA + "/instances/", hdr: []string{owner}, status: 404, want: wantNotFound},
+		{name: "release/GET", method: "GET", path: keyPathA + "/instances/inst-a", hdr: []string{owner}, status: 405, allow: "DELETE", want: wantMethod("DELETE")},
 		{name: "patch/expiresAt malformed", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"tomorrow"}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt an object", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":{}}`, status: 400, want: wantBadExpiresAt},
 		{name: "patch/expiresAt before 1970", method: "PATCH", path: keyPathA, hdr: []string{owner}, body: `{"expiresAt":"1969-12-31T00:00:00+00:00"}`, status: 400, want: wantFarExpiresAt},

@@ -108,7 +108,7 @@ func verifyKey(h Hasher, key, lookup, digest string) bool {
 
 // constantTimeEqual compares a and b in time that depends only on their
 // lengths.
-func constantTimeEqual(a, b string) bool {
+func constantTimeEqual[T string | []byte](a T, b string) bool {
 	if len(a) != len(b) {
 		return false
 	}

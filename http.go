@@ -145,6 +145,8 @@ func (h *Handler) routes() {
 		{http.MethodPatch, wire.PathKey, h.patchKey},
 		{http.MethodPost, wire.PathKeyRotate, h.rotateKey},
 		{http.MethodPost, wire.PathKeyToken, h.issueToken},
+		{http.MethodGet, wire.PathKeyInstances, h.listInstances},
+		{http.MethodDelete, wire.PathKeyInstance, h.releaseInstance},
 		{http.MethodGet, wire.PathPublicKeys, h.publicKeys},
 		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},
 		{http.MethodGet, wire.PathRevocations, h.revocations},

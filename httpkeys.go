@@ -9,7 +9,8 @@ import (
 
 type createRequest struct {
 	InstanceName string          `json:"instanceName"`
-	ExpiresAt    json.RawMessage `json:"expiresAt"` // parsed by parseExpiresAt, which names the field
+	ExpiresAt    json.RawMessage `json:"expiresAt"`    // parsed by parseExpiresAt, which names the field
+	MaxInstances json.RawMessage `json:"maxInstances"` // parsed by parseMaxInstances
 }
 
 type createResponse struct {
@@ -18,7 +19,8 @@ type createResponse struct {
 	InstanceName *string   `json:"instanceName"`
 	Active       bool      `json:"active"`
 	CreatedAt    wire.Time `json:"createdAt"`
-	ExpiresAt    wire.Time `json:"expiresAt"` // null: never
+	ExpiresAt    wire.Time `json:"expiresAt"`    // null: never
+	MaxInstances *int      `json:"maxInstances"` // null: none of its own
 }
 
 func createAnswer(c CreatedKey) createResponse {
@@ -29,6 +31,7 @@ func createAnswer(c CreatedKey) createResponse {
 		Active:       c.Key.Active,
 		CreatedAt:    wire.Time(c.Key.CreatedAt),
 		ExpiresAt:    wire.Time(c.Key.ExpiresAt),
+		MaxInstances: optInt(c.Key.MaxInstances),
 	}
 }
 
@@ -47,7 +50,12 @@ func (h *Handler) createKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName, ExpiresAt: expiresAt})
+	maxInstances, err := parseMaxInstances(req.MaxInstances)
+	if err != nil {
+		h.fail(w, r, reply{}, err)
+		return
+	}
+	created, err := h.svc.CreateKey(r.Context(), a, CreateKeyInput{InstanceName: req.InstanceName, ExpiresAt: expiresAt, MaxInstances: maxInstances})
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return

@@ -41,7 +41,7 @@ func FuzzCreateBody(f *testing.F) {
 			if err := json.Unmarshal(raw, &m); err != nil {
 				t.Fatalf("201 answer is not JSON: %q", raw)
 			}
-			if len(m) != 6 || !uuidV7.MatchString(m["id"].(string)) || !fullKey.MatchString(m["licenseKey"].(string)) {
+			if len(m) != 7 || !uuidV7.MatchString(m["id"].(string)) || !fullKey.MatchString(m["licenseKey"].(string)) {
 				t.Fatalf("201 answer of another shape: %q", raw)
 			}
 			if name, ok := m["instanceName"].(string); ok && strings.ContainsAny(name, "\u202e\u200b\x00\ufffd") {
@@ -69,7 +69,7 @@ func TestCreateKey(t *testing.T) {
 	is.Equal(r.status, http.StatusCreated)
 	is.Equal(r.header.Get("Cache-Control"), "no-store") // the one answer with the full key is never cached
 	is.Equal(r.header.Get("Content-Type"), "application/json")
-	is.Equal(keysOf(r.body), []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey"}) // exactly the documented fields
+	is.Equal(keysOf(r.body), []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey", "maxInstances"}) // exactly the documented fields
 	is.True(uuidV7.MatchString(r.body["id"].(string)))
 	is.True(fullKey.MatchString(r.body["licenseKey"].(string)))
 	is.Equal(r.body["instanceName"], "Production Server")

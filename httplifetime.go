@@ -16,10 +16,7 @@ import (
 // The routes of a key's lifetime: PATCH /keys/{id} (expiry) and
 // POST /keys/{id}/rotate.
 
-var errPatchEmpty = &Error{Code: CodeInvalid, Message: "Send at least one field to change: expiresAt."}
-
-// errMaxInstances refuses the PATCH field that issue 19 (seats) will add.
-var errMaxInstances = &Error{Code: CodeInvalid, Message: "maxInstances is not supported yet; send expiresAt only."}
+var errPatchEmpty = &Error{Code: CodeInvalid, Message: "Send at least one field to change: expiresAt, maxInstances."}
 
 // parseExpiresAt reads an expiresAt field: absent or null is the zero time
 // (never), else an RFC 3339 time. A time that is the zero time
@@ -50,9 +47,6 @@ func (h *Handler) fieldsOf(w http.ResponseWriter, r *http.Request, allowed ...st
 		if slices.Contains(allowed, name) {
 			continue
 		}
-		if name == "maxInstances" {
-			return nil, errMaxInstances
-		}
 		what := "an unknown field"
 		if isFieldName(name) { // never echo a long or odd string, a pasted key among them
 			what = "unknown field " + strconv.Quote(name)
@@ -62,14 +56,15 @@ func (h *Handler) fieldsOf(w http.ResponseWriter, r *http.Request, allowed ...st
 	return fields, nil
 }
 
-// patchKey answers PATCH /keys/{id}: {"expiresAt": time | null}, with the
-// key as the list shows it.
+// patchKey answers PATCH /keys/{id}: {"expiresAt": time | null,
+// "maxInstances": 1..1000 | null}, either or both, with the key as the
+// list shows it. Both fields are read before either is written.
 func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request) {
 	a, ok := h.actor(w, r)
 	if !ok {
 		return
 	}
-	fields, err := h.fieldsOf(w, r, "expiresAt")
+	fields, err := h.fieldsOf(w, r, "expiresAt", "maxInstances")
 	if err == nil && len(fields) == 0 {
 		err = errPatchEmpty
 	}
@@ -82,10 +77,23 @@ func (h *Handler) patchKey(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, reply{}, err)
 		return
 	}
-	k, err := h.svc.SetKeyExpiry(r.Context(), a, r.PathValue("id"), expiresAt)
+	maxInstances, err := parseMaxInstances(fields["maxInstances"])
 	if err != nil {
 		h.fail(w, r, reply{}, err)
 		return
+	}
+	var k Key
+	if _, ok := fields["maxInstances"]; ok {
+		if k, err = h.svc.SetMaxInstances(r.Context(), a, r.PathValue("id"), maxInstances); err != nil {
+			h.fail(w, r, reply{}, err)
+			return
+		}
+	}
+	if _, ok := fields["expiresAt"]; ok {
+		if k, err = h.svc.SetKeyExpiry(r.Context(), a, r.PathValue("id"), expiresAt); err != nil {
+			h.fail(w, r, reply{}, err)
+			return
+		}
 	}
 	b, err := appendListedKey(nil, k)
 	if err != nil {

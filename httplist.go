@@ -22,6 +22,7 @@ type listedKey struct {
 	ExpiresAt       wire.Time          `json:"expiresAt"`
 	RotatedTo       *string            `json:"rotatedTo"`
 	RotatedFrom     *string            `json:"rotatedFrom"`
+	MaxInstances    *int               `json:"maxInstances"` // null: none of its own
 }
 
 // maxPageLimit bounds ?limit= on the list route.
@@ -130,6 +131,7 @@ func appendListedKey(b []byte, k Key) ([]byte, error) {
 		ExpiresAt:       wire.Time(k.ExpiresAt),
 		RotatedTo:       optString(k.RotatedTo),
 		RotatedFrom:     optString(k.RotatedFrom),
+		MaxInstances:    optInt(k.MaxInstances),
 	})
 	return append(b, j...), err
 }

@@ -16,6 +16,11 @@ import (
 type CreateKeyInput struct {
 	InstanceName string    // at most 255 characters, no control characters
 	ExpiresAt    time.Time // zero: never; else after now (kept to the second)
+	// MaxInstances limits how many instances may hold a seat on the key
+	// (Key.MaxInstances): 0 for none of its own (the plan's
+	// maxInstancesPerKey feature, or no limit), else 1 to
+	// MaxInstancesLimit; another value gives ErrInvalidMaxInstances.
+	MaxInstances int
 }
 
 // CreatedKey is the answer to CreateKey: the stored record and the full
@@ -38,6 +43,9 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 	if err := checkExpiresAt(in.ExpiresAt, s.now(), true); err != nil {
 		return CreatedKey{}, err
 	}
+	if in.MaxInstances < 0 || in.MaxInstances > MaxInstancesLimit {
+		return CreatedKey{}, ErrInvalidMaxInstances
+	}
 	org, err := s.owner(ctx, a, true)
 	if err != nil {
 		return CreatedKey{}, err
@@ -47,7 +55,7 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 		if err != nil {
 			return CreatedKey{}, err
 		}
-		k.ExpiresAt = in.ExpiresAt
+		k.ExpiresAt, k.MaxInstances = in.ExpiresAt, in.MaxInstances
 		err = s.cfg.Store.CreateKey(ctx, k)
 		if errors.Is(err, ErrDuplicateKey) && attempt < 4 {
 			continue // a lookup prefix already taken (Argon2Hasher): make another key

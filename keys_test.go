@@ -65,7 +65,7 @@ func TestListKeys(t *testing.T) {
 	is.Equal(first["licenseKey"], k2[:8]+"..."+k2[56:]) // masked
 	is.Equal(second["licenseKey"], k1[:8]+"..."+k1[56:])
 	is.Equal(keysOf(first), []string{"activatedAt", "active", "createdAt", "expiresAt", "id", "instanceMetrics", "instanceName",
-		"instanceUrl", "lastValidatedAt", "lastViolations", "licenseKey", "rotatedFrom", "rotatedTo"})
+		"instanceUrl", "lastValidatedAt", "lastViolations", "licenseKey", "maxInstances", "rotatedFrom", "rotatedTo"})
 	is.Equal(first["expiresAt"], nil)   // never expires
 	is.Equal(first["rotatedTo"], nil)   // not rotated
 	is.Equal(first["rotatedFrom"], nil) // not a rotation's new key

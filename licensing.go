@@ -92,9 +92,13 @@ type Config struct {
 	// FlushInterval is how often batched validation records are written.
 	// Default 1s.
 	FlushInterval time.Duration
-	// SharingWindow is how close together two instance ids must validate one
-	// key for it to count as shared. Default 24h.
-	SharingWindow time.Duration
+	// InstanceLease is how long an instance holds its seat on a key after
+	// its last validation (see Store.SeatInstance): an instance that
+	// validates within it keeps its seat, one that stops validating frees
+	// it when the lease runs out. The instances that hold a seat are the
+	// ones a key is shared by. Default 72h, so that an instance that checks
+	// daily never loses its seat and a replaced container frees its own.
+	InstanceLease time.Duration
 
 	// EventRetention is how long the event log keeps an event, when Store
 	// implements EventLog: a background pruner deletes older events at
@@ -119,13 +123,13 @@ type Config struct {
 // Service implements the key lifecycle. Create it with New; it is safe for
 // concurrent use. Close it to flush batched validation records.
 type Service struct {
-	cfg     Config
-	policy  atomic.Pointer[Policy]
-	rec     *recorder
-	shared  *sharingTracker
-	events  *eventQueue  // the validate route's events; nil without OnEvent
-	expired *expiredKeys // keys whose EventKeyExpired was sent
-	dummy   string       // a digest no key has, verified against on a miss
+	cfg       Config
+	policy    atomic.Pointer[Policy]
+	rec       *recorder
+	events    *eventQueue // the validate route's events; nil without OnEvent
+	expired   *toldKeys   // keys whose EventKeyExpired was sent
+	activated *toldKeys   // keys whose EventKeyActivated was sent (until the store has their ActivatedAt)
+	dummy     string      // a digest no key has, verified against on a miss
 	// cursorKey authenticates list cursors (cursor.go).
 	cursorKey []byte
 	// revocations holds the encoded revocation lists (revocationcache.go).
@@ -136,7 +140,7 @@ type Service struct {
 	elog     EventLog
 	ewriter  *eventWriter
 	limiter  *eventLimiter
-	reminded *expiredKeys // ids of the reminders this process sent
+	reminded *toldKeys // ids of the reminders this process sent
 	stopBg   chan struct{}
 	bgDone   chan struct{}
 	closeBg  sync.Once
@@ -182,8 +186,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.FlushInterval <= 0 {
 		cfg.FlushInterval = time.Second
 	}
-	if cfg.SharingWindow <= 0 {
-		cfg.SharingWindow = 24 * time.Hour
+	if cfg.InstanceLease <= 0 {
+		cfg.InstanceLease = DefaultInstanceLease
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -215,7 +219,7 @@ func New(cfg Config) (*Service, error) {
 	if cursorSecret == nil {
 		cursorSecret = cfg.Signing.ed.Seed()
 	}
-	s := &Service{cfg: cfg, shared: newSharingTracker(cfg.SharingWindow, 1_000_000), expired: newExpiredKeys(100_000),
+	s := &Service{cfg: cfg, expired: newToldKeys(100_000), activated: newToldKeys(100_000),
 		cursorKey: newCursorKey(cursorSecret), revocations: newRevocationCache()}
 	if err := s.SetPolicy(cfg.Policy); err != nil {
 		return nil, err
@@ -236,7 +240,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	if l, ok := cfg.Store.(EventLog); ok {
 		s.elog, s.ewriter = l, newEventWriter(l, cfg.Logger)
-		s.limiter, s.reminded = newEventLimiter(eventLimitEvery, eventLimiterSize), newExpiredKeys(100_000)
+		s.limiter, s.reminded = newEventLimiter(eventLimitEvery, eventLimiterSize), newToldKeys(100_000)
 		s.stopBg, s.bgDone = make(chan struct{}), make(chan struct{})
 		go func() {
 			defer close(s.bgDone)

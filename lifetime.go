@@ -162,6 +162,7 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 			k = stored // with the fields taken over from the old key
 		} else {
 			k.RotatedFrom, k.InstanceName, k.InstanceURL = old.ID, updated.InstanceName, updated.InstanceURL
+			k.MaxInstances = old.MaxInstances
 		}
 		s.emit(ctx, Event{Type: EventKeyCreated, Time: k.CreatedAt, KeyID: k.ID,
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
@@ -183,21 +184,22 @@ func storeSentinel(err error, sentinels ...*Error) *Error {
 	return nil
 }
 
-// expiredKeys remembers the keys whose expiry was told (EventKeyExpired),
-// so the event is sent once per key: at most max of them, forgotten all at
-// once when full (a key then may be told again) and on renewal.
-type expiredKeys struct {
+// toldKeys remembers the keys an event was told for (EventKeyExpired,
+// EventKeyActivated), so the event is sent once per key: at most max of
+// them, forgotten all at once when full (a key then may be told again) and
+// by forget (a renewal tells a later expiry again).
+type toldKeys struct {
 	mu  sync.Mutex
 	ids map[string]struct{}
 	max int
 }
 
-func newExpiredKeys(max int) *expiredKeys {
-	return &expiredKeys{ids: map[string]struct{}{}, max: max}
+func newToldKeys(max int) *toldKeys {
+	return &toldKeys{ids: map[string]struct{}{}, max: max}
 }
 
-// first reports whether id's expiry was not told before, and remembers it.
-func (e *expiredKeys) first(id string) bool {
+// first reports whether id was not told before, and remembers it.
+func (e *toldKeys) first(id string) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if _, ok := e.ids[id]; ok {
@@ -210,7 +212,7 @@ func (e *expiredKeys) first(id string) bool {
 	return true
 }
 
-func (e *expiredKeys) forget(id string) {
+func (e *toldKeys) forget(id string) {
 	e.mu.Lock()
 	delete(e.ids, id)
 	e.mu.Unlock()

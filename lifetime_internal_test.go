@@ -11,7 +11,7 @@ import (
 // forget (a renewal), and the memory stays within its bound.
 func TestExpiredKeysBounded(t *testing.T) {
 	is := is.New(t)
-	e := newExpiredKeys(3)
+	e := newToldKeys(3)
 	is.True(e.first("a"))
 	is.True(!e.first("a")) // once per key
 	e.forget("a")

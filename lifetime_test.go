@@ -154,7 +154,7 @@ func TestKeyRotation(t *testing.T) {
 	r = e.do(t, "POST", keysPath+"/"+oldID+"/rotate", "t-owner", "") // no body: the default overlap
 	is.Equal(r.status, 201)
 	is.Equal(r.header.Get("Cache-Control"), "no-store") // the one answer with the new full key
-	is.Equal(keysOf(r.body), []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey", "rotatedFrom"})
+	is.Equal(keysOf(r.body), []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey", "maxInstances", "rotatedFrom"})
 	newID, newKey := r.body["id"].(string), r.body["licenseKey"].(string)
 	is.True(fullKey.MatchString(newKey))
 	is.True(newID != oldID)

@@ -1,6 +1,7 @@
 package licensing
 
 import (
+	"encoding/hex"
 	"maps"
 	"slices"
 	"time"
@@ -8,12 +9,13 @@ import (
 	"github.com/google/uuid"
 )
 
-// memKey is a Key in few objects: its strings share one allocation (blob),
-// its times are UnixNano, and the rarely set fields hang off extra.
+// memKey is a Key in few objects: its strings, the id's canonical form
+// included, share one allocation (blob), its times are UnixNano, and the
+// rarely set fields hang off extra.
 type memKey struct {
 	id   uuid.UUID
 	org  string // interned
-	blob string // lookup | digest (unless equal to lookup) | masked | instance name | instance URL
+	blob string // id (idLen) | lookup | digest (unless equal to lookup) | masked | instance name | instance URL
 	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
 	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
 	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
@@ -22,6 +24,9 @@ type memKey struct {
 	extra                                    *memExtra
 }
 
+// idLen is the length of a key id in canonical form, the start of a blob.
+const idLen = 36
+
 type memExtra struct {
 	metrics                map[string]float64
 	violations             []string
@@ -29,7 +34,10 @@ type memExtra struct {
 	maxInstances           int
 }
 
-func (p *memKey) lookup() string { return p.blob[:p.lookupEnd] }
+// idString returns the key's id in canonical form, without allocating.
+func (p *memKey) idString() string { return p.blob[:idLen] }
+
+func (p *memKey) lookup() string { return p.blob[idLen:p.lookupEnd] }
 
 func (p *memKey) digest() string {
 	if p.digestEnd == p.lookupEnd {
@@ -44,13 +52,15 @@ func (p *memKey) instanceName() string { return p.blob[p.maskedEnd:p.nameEnd] }
 
 func (p *memKey) instanceURL() string { return p.blob[p.nameEnd:] }
 
-// setStrings rebuilds blob from its parts.
+// setStrings rebuilds blob from p.id and the parts.
 func (p *memKey) setStrings(lookup, digest, masked, name, url string) {
 	if digest == lookup {
 		digest = ""
 	}
-	p.blob = lookup + digest + masked + name + url
-	p.lookupEnd = uint32(len(lookup))
+	var id [idLen]byte
+	hexUUID(id[:], p.id)
+	p.blob = string(id[:]) + lookup + digest + masked + name + url
+	p.lookupEnd = idLen + uint32(len(lookup))
 	p.digestEnd = p.lookupEnd + uint32(len(digest))
 	p.maskedEnd = p.digestEnd + uint32(len(masked))
 	p.nameEnd = p.maskedEnd + uint32(len(name))
@@ -101,7 +111,7 @@ func (p *memKey) key() Key {
 // bareKey returns the Key without its metrics and violations.
 func (p *memKey) bareKey() Key {
 	k := Key{
-		ID: p.id.String(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
+		ID: p.idString(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
 		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked), ExpiresAt: fromNanos(p.expires),
@@ -110,4 +120,18 @@ func (p *memKey) bareKey() Key {
 		k.RotatedTo, k.RotatedFrom, k.MaxInstances = p.extra.rotatedTo, p.extra.rotatedFrom, p.extra.maxInstances
 	}
 	return k
+}
+
+// hexUUID writes u in canonical form (as uuid.UUID.String) to dst, which
+// holds idLen bytes.
+func hexUUID(dst []byte, u uuid.UUID) {
+	hex.Encode(dst[0:8], u[0:4])
+	dst[8] = '-'
+	hex.Encode(dst[9:13], u[4:6])
+	dst[13] = '-'
+	hex.Encode(dst[14:18], u[6:8])
+	dst[18] = '-'
+	hex.Encode(dst[19:23], u[8:10])
+	dst[23] = '-'
+	hex.Encode(dst[24:], u[10:])
 }

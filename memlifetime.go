@@ -56,7 +56,7 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	case old.extra != nil && old.extra.rotatedTo != "":
 		return Key{}, ErrKeyRotated
 	}
-	newKey.RotatedFrom, newKey.RotatedTo = old.id.String(), ""
+	newKey.RotatedFrom, newKey.RotatedTo = old.idString(), ""
 	newKey.InstanceName, newKey.InstanceURL = old.instanceName(), old.instanceURL()
 	newKey.ExpiresAt = fromNanos(old.expires)
 	newKey.MaxInstances = 0

@@ -49,6 +49,7 @@ const (
 	OutcomeExpired      Outcome = "expired"       // the real key, past its expiry (401)
 	OutcomeInactive     Outcome = "inactive"      // the key's organization is inactive or no longer known (401/403)
 	OutcomeNotEligible  Outcome = "not_eligible"  // the plan lacks the required feature (403)
+	OutcomeSeatLimit    Outcome = "seat_limit"    // a new instance found every seat of the key taken (403)
 	OutcomeRateLimited  Outcome = "rate_limited"  // refused by the rate limiter (429)
 	OutcomeInvalidInput Outcome = "invalid_input" // a bad request: body, fields, nonce (400, 413, 415)
 	OutcomeError        Outcome = "error"         // the server failed (5xx)

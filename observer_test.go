@@ -62,6 +62,9 @@ func TestObserver(t *testing.T) {
 	revokedID, revoked := e.create(t, "t-owner", "gone")
 	is.Equal(e.do(t, "DELETE", "/api/v1/licensing/keys/"+revokedID, "t-owner", "").status, 200)
 	_, inactive := e.create(t, "t-owner", "inactive")
+	r := e.do(t, "POST", "/api/v1/licensing/keys", "t-owner", `{"maxInstances":1}`)
+	is.Equal(r.status, 201)
+	oneSeat := r.body["licenseKey"].(string)
 	unknown, _ := wire.GenerateKey(nil)
 
 	body := func(key string) string { return `{"licenseKey":` + jsonString(key) + `}` }
@@ -79,6 +82,9 @@ func TestObserver(t *testing.T) {
 		{"empty key", body(""), nil, 400, licensing.OutcomeInvalidInput},
 		{"not JSON", `{"licenseKey":`, nil, 400, licensing.OutcomeInvalidInput},
 		{"bad nonce", `{"licenseKey":` + jsonString(good) + `,"nonce":"` + strings.Repeat("x", 300) + `"}`, nil, 400, licensing.OutcomeInvalidInput},
+		{"seat taken", `{"licenseKey":` + jsonString(oneSeat) + `,"instanceId":"second"}`, func() {
+			is.Equal(e.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":`+jsonString(oneSeat)+`,"instanceId":"first"}`).status, 200)
+		}, 403, licensing.OutcomeSeatLimit},
 		{"not eligible", body(inactive), func() {
 			e.orgs.update("org-1", func(o *licensing.Organization) { o.Features = map[string]any{"selfHostingLicense": false} })
 		}, 403, licensing.OutcomeNotEligible},

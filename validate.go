@@ -2,6 +2,8 @@ package licensing
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
@@ -13,10 +15,13 @@ import (
 // ValidateInput is what a self-hosted instance sends.
 type ValidateInput struct {
 	LicenseKey   string
-	InstanceName string             // optional, at most 255 characters
-	InstanceURL  string             // optional absolute http(s) URL, at most 2,048 characters
-	InstanceID   string             // optional random id the instance keeps; detects sharing
-	Metrics      map[string]float64 // optional, at most 32 counters
+	InstanceName string // optional, at most 255 characters
+	InstanceURL  string // optional absolute http(s) URL, at most 2,048 characters
+	// InstanceID is an optional random id the instance keeps: the instance
+	// is counted under it (see Instance.ID), else under its InstanceURL
+	// normalized, else not at all.
+	InstanceID string
+	Metrics    map[string]float64 // optional, at most 32 counters
 }
 
 // ValidationResult is the answer to a validation. On a plan that is not
@@ -51,6 +56,14 @@ type ValidationResult struct {
 // keep working once their records are migrated (ImportKey). A success is
 // recorded (last validated time, instance fields, metrics) through a batch
 // that the answer never waits for.
+//
+// An instance that sends an InstanceID or an InstanceURL takes a seat on
+// the key (Store.SeatInstance, for Config.InstanceLease); one beyond the
+// key's limit (Key.MaxInstances, else the plan's numeric maxInstancesPerKey
+// feature) gets an error of code CodeForbidden wrapping ErrSeatLimit, whose
+// message names the limit. A key held by more than one instance says so in
+// the violations recorded for its owner (not in the instance's answer).
+// An error of the store while seating fails the validation.
 func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (ValidationResult, error) {
 	if strings.TrimSpace(in.LicenseKey) == "" {
 		return ValidationResult{}, errLicenseKeyRequired
@@ -65,23 +78,10 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if err != nil {
 		return s.reject(ctx, OutcomeMalformed, nil) // not 64 hex characters: nothing to look up
 	}
-	lookup := s.cfg.Hasher.LookupValue(full)
-	var k Key
-	// Special case for speed: the memory store lends its own metrics and violations instead of copying them (two allocations fewer per call on the hot path).
-	if ms, ok := s.cfg.Store.(*MemoryStore); ok {
-		k, err = ms.keyForValidation(ctx, lookup) // its metrics are only read, and handed back below
-	} else {
-		k, err = s.cfg.Store.KeyByLookup(ctx, lookup)
+	k, found, match, err := s.findKey(ctx, full)
+	if err != nil {
+		return ValidationResult{}, err
 	}
-	found := err == nil
-	if err != nil && !errors.Is(err, ErrKeyNotFound) {
-		return ValidationResult{}, wrapErr("find key", err)
-	}
-	digest := k.Digest
-	if !found {
-		digest = s.dummy
-	}
-	match := verifyKey(s.cfg.Hasher, full, lookup, digest)
 	switch {
 	case (!found || !match) && !checksumOK:
 		return s.reject(ctx, OutcomeMalformed, nil)
@@ -132,15 +132,20 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	}
 
 	keyViolations := res.Violations
-	if in.InstanceID != "" {
-		if n, grew := s.shared.seen(k.ID, in.InstanceID, now); n > 1 {
-			keyViolations = append(append([]string(nil), res.Violations...),
-				fmt.Sprintf("This license key is shared by %d instances within %s.", n, humanDuration(s.cfg.SharingWindow)))
-			if grew {
-				s.emitLater(ctx, Event{Type: EventKeyShared, Time: now, KeyID: k.ID,
-					OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceCount: n})
-			}
+	instanceID := instanceIdentity(in.InstanceID, in.InstanceURL)
+	if instanceID != "" {
+		seated, err := s.seat(ctx, &k, org, in, instanceID, now)
+		if err != nil {
+			return ValidationResult{}, err
 		}
+		if seated > 1 {
+			keyViolations = append(append([]string(nil), res.Violations...),
+				fmt.Sprintf("This license key is shared by %d instances within %s.", seated, humanDuration(s.cfg.InstanceLease)))
+		}
+	}
+	if k.ActivatedAt.IsZero() && s.activated.first(k.ID) { // once per key, also before the batch records its ActivatedAt
+		s.emitLater(ctx, Event{Type: EventKeyActivated, Time: now, KeyID: k.ID,
+			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceID: instanceID})
 	}
 	// The record needs a copy of the metrics the caller may change; when
 	// they are the key's last ones, the store's copy in k will do (no one
@@ -149,11 +154,49 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 	if in.Metrics == nil || metrics == nil || !maps.Equal(metrics, in.Metrics) {
 		metrics = maps.Clone(in.Metrics)
 	}
-	s.rec.add(ValidationRecord{KeyID: k.ID, FirstAt: now, At: now, InstanceName: in.InstanceName,
+	s.rec.add(ValidationRecord{KeyID: k.ID, InstanceID: instanceID, FirstAt: now, At: now, InstanceName: in.InstanceName,
 		InstanceURL: in.InstanceURL, Metrics: metrics, Violations: keyViolations})
 	s.emitLater(ctx, Event{Type: EventKeyValidated, Time: now, KeyID: k.ID,
 		OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey})
 	return res, nil
+}
+
+// findKey looks the key full up in the store and verifies it against the
+// stored digest, or against a dummy digest when the key is not found, so
+// that unknown keys cost the same work as known ones.
+func (s *Service) findKey(ctx context.Context, full string) (k Key, found, match bool, err error) {
+	ms, mem := s.cfg.Store.(*MemoryStore)
+	if h, ok := s.cfg.Hasher.(*hmacHasher); ok && mem {
+		// Special case for speed: the memory store indexes HMAC lookup
+		// values by their 32 bytes, so the sum is looked up as it is, with
+		// no hex string made, and the store lends its metrics and
+		// violations (two allocations fewer).
+		var sum [sha256.Size]byte
+		h.sum(full, &sum)
+		var lookup [2 * sha256.Size]byte
+		hex.Encode(lookup[:], sum[:])
+		k, found = ms.keyForValidation(lookupIndex(sum), "")
+		digest := k.Digest
+		if !found {
+			digest = s.dummy
+		}
+		return k, found, constantTimeEqual(lookup[:], digest), nil
+	}
+	lookup := s.cfg.Hasher.LookupValue(full)
+	if mem {
+		k, found = ms.keyForValidation(indexOf(lookup), lookup) // its metrics are only read, and handed back
+	} else {
+		k, err = s.cfg.Store.KeyByLookup(ctx, lookup)
+		found = err == nil
+		if err != nil && !errors.Is(err, ErrKeyNotFound) {
+			return Key{}, false, false, wrapErr("find key", err)
+		}
+	}
+	digest := k.Digest
+	if !found {
+		digest = s.dummy
+	}
+	return k, found, verifyKey(s.cfg.Hasher, full, lookup, digest), nil
 }
 
 // reject answers a validation that failed with outcome with

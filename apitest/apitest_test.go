@@ -42,6 +42,9 @@ const (
 	exDowngradedKey = "36497cd22b69edbf03d8d7b71d549738b6bfd74cc051efb2b32ac5dabe76eb36"
 	exExpiredKey    = "5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c5e1f0e7c"
 	exRotatedID     = "019c8a12-cdef-7abc-8f01-23456789abcd"
+	exSeatedID      = "019c8a12-5eed-7abc-8f01-23456789abcd"
+	exSeatedKey     = "5eed0000c0ffee00c0ffee00c0ffee00c0ffee00c0ffee00c0ffee005eed0000"
+	exReleaseID     = "019c8a12-f4ee-7abc-8f01-23456789abcd"
 )
 
 var (
@@ -53,6 +56,8 @@ var (
 	downKey     createdKey // of org-down, downgraded after it was made
 	expiredKey  createdKey // given a past expiry after it was made
 	rotatedKey  createdKey // rotated after it was made
+	seatedKey   createdKey // maxInstances 1, its seat held by instance "apitest-instance"
+	releaseKey  createdKey // no limit, instance "https://apitest.example" holds a seat
 
 	reachedMu sync.Mutex
 	reached   = map[string]bool{}     // "METHOD path status" answered by the server
@@ -125,6 +130,18 @@ func run(m *testing.M) (int, error) {
 		return 1, err
 	}
 	if err := primary.lifetimeCall("POST", rotatedKey.id+"/rotate", `{"overlapHours":1}`, 201); err != nil {
+		return 1, err
+	}
+	if seatedKey, err = primary.createKeyWith("", `{"instanceName":"apitest","maxInstances":1}`); err != nil {
+		return 1, err
+	}
+	if err := primary.validate(seatedKey.key, `"instanceId":"apitest-instance","instanceName":"apitest","instanceUrl":"https://Apitest.example/","metrics":{"companyCount":1}`); err != nil {
+		return 1, err
+	}
+	if releaseKey, err = primary.createKey(""); err != nil {
+		return 1, err
+	}
+	if err := primary.validate(releaseKey.key, `"instanceUrl":"https://apitest.example"`); err != nil {
 		return 1, err
 	}
 	if err := primary.reload(); err != nil {
@@ -217,7 +234,8 @@ func substitute(s string) (string, error) {
 	}
 	return strings.NewReplacer(exRevokedID, revoked.id, exRevokedKey, revoked.key,
 		exInactiveKey, inactiveKey.key, exDowngradedKey, downKey.key,
-		exExpiredKey, expiredKey.key, exRotatedID, rotatedKey.id).Replace(s), nil
+		exExpiredKey, expiredKey.key, exRotatedID, rotatedKey.id,
+		exSeatedID, seatedKey.id, exSeatedKey, seatedKey.key, exReleaseID, releaseKey.id).Replace(s), nil
 }
 
 // request is what a test sends.

@@ -28,8 +28,8 @@ func findOp(t *testing.T, method, path string) operation {
 func TestChecksCatch(t *testing.T) {
 	is := is.New(t)
 	const (
-		created = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611650f80a81392a52e0db9b0237669087c4518e1c130e541a5b11ca0de","instanceName":null,"active":true,"createdAt":"2026-02-20T10:30:00+00:00","expiresAt":null}`
-		listed  = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611...b11ca0de","instanceName":null,"instanceUrl":null,"active":true,"lastValidatedAt":null,"activatedAt":null,"createdAt":"2026-02-20T10:30:00+00:00","instanceMetrics":null,"lastViolations":null,"expiresAt":null,"rotatedTo":null,"rotatedFrom":null}`
+		created = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611650f80a81392a52e0db9b0237669087c4518e1c130e541a5b11ca0de","instanceName":null,"active":true,"createdAt":"2026-02-20T10:30:00+00:00","expiresAt":null,"maxInstances":null}`
+		listed  = `{"id":"019c8a12-4567-7abc-8ef0-123456789abc","licenseKey":"96879611...b11ca0de","instanceName":null,"instanceUrl":null,"active":true,"lastValidatedAt":null,"activatedAt":null,"createdAt":"2026-02-20T10:30:00+00:00","instanceMetrics":null,"lastViolations":null,"expiresAt":null,"rotatedTo":null,"rotatedFrom":null,"maxInstances":null}`
 	)
 	json := map[string]string{"Content-Type": "application/json"}
 	noStore := map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store"}
@@ -62,6 +62,12 @@ func TestChecksCatch(t *testing.T) {
 			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"rotatedTo":null`, `"rotatedTo":"x"`, 1) + `]}`, true},
 		{"a list without rotatedFrom", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
 			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `,"rotatedFrom":null`, ``, 1) + `]}`, true},
+		{"a list with maxInstances 0", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
+			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"maxInstances":null`, `"maxInstances":0`, 1) + `]}`, true},
+		{"a conforming instance list passes", "GET", "/api/v1/licensing/keys/{id}/instances", "/api/v1/licensing/keys/019c8a12-4567-7abc-8ef0-123456789abc/instances", 200, noStore,
+			`{"instances":[{"id":"https://a.example","instanceName":null,"instanceUrl":"a.example","firstSeenAt":"2026-02-20T10:30:00+00:00","lastSeenAt":"2026-02-20T10:30:00+00:00","metrics":null}]}`, false},
+		{"an instance list without lastSeenAt", "GET", "/api/v1/licensing/keys/{id}/instances", "/api/v1/licensing/keys/019c8a12-4567-7abc-8ef0-123456789abc/instances", 200, noStore,
+			`{"instances":[{"id":"https://a.example","instanceName":null,"instanceUrl":"a.example","firstSeenAt":"2026-02-20T10:30:00+00:00","metrics":null}]}`, true},
 		{"a list with keys null", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore, `{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":null}`, true},
 		{"a list with an extra field", "GET", "/api/v1/licensing/keys", "/api/v1/licensing/keys", 200, noStore,
 			`{"organizationId":"org-acme","organizationName":"SC Firma Mea SRL","keys":[` + strings.Replace(listed, `"active":true`, `"active":true,"digest":"abc"`, 1) + `]}`, true},

@@ -164,7 +164,12 @@ type createdKey struct{ id, key string }
 
 // createKey makes a key in org ("" for the owner's default, org-acme).
 func (s *server) createKey(org string) (createdKey, error) {
-	status, m, err := s.call(http.MethodPost, "/api/v1/licensing/keys", org, `{"instanceName":"apitest"}`)
+	return s.createKeyWith(org, `{"instanceName":"apitest"}`)
+}
+
+// createKeyWith makes a key in org with the create body given.
+func (s *server) createKeyWith(org, body string) (createdKey, error) {
+	status, m, err := s.call(http.MethodPost, "/api/v1/licensing/keys", org, body)
 	if err != nil {
 		return createdKey{}, err
 	}
@@ -174,6 +179,19 @@ func (s *server) createKey(org string) (createdKey, error) {
 		return createdKey{}, fmt.Errorf("create key in %q: %d %v", org, status, m)
 	}
 	return createdKey{id, key}, nil
+}
+
+// validate validates key with the validate body's other fields, extra,
+// and wants 200.
+func (s *server) validate(key, extra string) error {
+	status, m, err := s.call(http.MethodPost, "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`",`+extra+`}`)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("validate: %d %v", status, m)
+	}
+	return nil
 }
 
 // revokeKey revokes the key with id in the owner's default organization.

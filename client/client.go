@@ -24,7 +24,7 @@
 // a plain `if err != nil` never drops a good license.
 //
 // Every License carries a [Reason] ([ReasonValid], [ReasonRevokedOrUnknown],
-// [ReasonPlanNotEligible], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
+// [ReasonPlanNotEligible], [ReasonSeatLimit], [ReasonServerUnreachable], [ReasonUntrustedAnswer],
 // [ReasonClockRolledBack], ...) and, when the server refused in a signed
 // answer, its text in ServerMessage. A key that expires within
 // [KeyExpiryWarning] (the vendor set an expiry, or rotated the key) gives
@@ -396,7 +396,7 @@ func (c *Client) Check(ctx context.Context) (License, error) {
 // grace on a clock that has not gone back.
 func (c *Client) checkKey(ctx context.Context, now time.Time, st *cacheState, cacheErr error, metrics map[string]float64) (License, error) {
 	lic, err := c.checkOnline(ctx, now, st, metrics)
-	if err == nil || lic.Valid || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) {
+	if err == nil || lic.Valid || errors.Is(err, ErrInvalidKey) || errors.Is(err, ErrInactive) || errors.Is(err, ErrPlanNotEligible) || errors.Is(err, ErrSeatLimit) {
 		return lic, err // the server's word (with a cache that could not be written, say)
 	}
 	// Unreachable, untrusted, rejected or rate limited: the last good answer, within grace.

@@ -270,6 +270,8 @@ func reasonOf(err error) Reason {
 		return ReasonOrganizationInactive
 	case errors.Is(err, ErrPlanNotEligible):
 		return ReasonPlanNotEligible
+	case errors.Is(err, ErrSeatLimit):
+		return ReasonSeatLimit
 	case errors.Is(err, ErrTokenExpired):
 		return ReasonTokenExpired
 	case errors.Is(err, ErrTokenInvalid):

@@ -216,6 +216,8 @@ func (c *Client) answerError(ans signedAnswer) error {
 		return &refusal{ErrInvalidKey, b.Error}
 	case ans.Status == http.StatusForbidden && b.Plan != "":
 		return &refusal{ErrPlanNotEligible, b.Error}
+	case ans.Status == http.StatusForbidden && strings.HasPrefix(b.Error, wire.SeatLimitMessage):
+		return &refusal{ErrSeatLimit, b.Error}
 	case ans.Status == http.StatusForbidden:
 		return &refusal{ErrInactive, b.Error}
 	}

@@ -73,7 +73,19 @@
 // type that releases before key lifetimes do not know: they refuse to open
 // such a store rather than read it with its expiries lost; a store that
 // never used lifetimes is written as before. Logs written before lifetimes
-// open unchanged, and their keys never expire. A damaged or torn tail of a format version 1 log is refused (that
+// open unchanged, and their keys never expire. Instances and seats follow the
+// same rule: a key with a MaxInstances, SetMaxInstances, a new seat
+// (SeatInstance), a release (ReleaseInstance), a validation batch naming an
+// instance (ValidationRecord.InstanceID), a rotation of a key with a limit,
+// and a snapshot's list of a key's instances are record types 13 to 19,
+// which releases before instances refuse; a store that never used them is
+// written as before, and stores written before them open unchanged, without
+// limits or instances. A new seat, a release and a limit are each one record,
+// fsynced before the call returns, and a seat is decided under its key's lock
+// until its record is durable; an update of an instance that already holds a
+// seat stays in memory until its validation record is logged (the Service's
+// batched RecordValidations), so a crash can lose the last sightings of a
+// seat, never the seat. A damaged or torn tail of a format version 1 log is refused (that
 // format cannot tell the two apart): open it once with the release that wrote
 // it. Torn-tail detection relies on what ext4 (data=ordered, the default) and
 // XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a

@@ -22,10 +22,10 @@ import (
 //
 // A seat is decided and written under its key's seat lock (one of
 // seatStripes), held until its record is durable: another instance of the
-// key waits for that record rather than decide on a seat that is not
-// durable yet, and a failed write takes the seat back. One process at a
-// time holds the directory (LOCK), so this is atomic for every user of the
-// store.
+// key (and Instances) waits for that record rather than see a seat that is
+// not durable yet, and a failed write takes the seat back. One process at
+// a time holds the directory (LOCK), so this is atomic for every user of
+// the store.
 
 // seatStripes is the number of seat locks; keys share them by hash.
 const seatStripes = 1024
@@ -84,6 +84,9 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
 	}
+	if inst.ID == "" { // the log could not read such a seat back
+		return 0, false, errors.New("filestore: seat instance: the instance has no ID (see licensing.Instance.ID)")
+	}
 	mu := s.seats.of(keyID)
 	mu.Lock()
 	defer mu.Unlock()
@@ -112,11 +115,16 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	return seated, true, nil
 }
 
-// Instances implements licensing.Store from memory.
+// Instances implements licensing.Store from memory, under the key's seat
+// lock: a seat whose record is not durable yet is not listed (the call
+// waits for it).
 func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]licensing.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	mu := s.seats.of(keyID)
+	mu.Lock()
+	defer mu.Unlock()
 	return s.mem.Instances(ctx, keyID, now, lease)
 }
 

@@ -1,5 +1,6 @@
 // The owner page: sign in with a bearer token, list, create, renew, rotate
-// and revoke license keys, download offline tokens. No framework. Everything the API
+// and revoke license keys, download offline tokens, see a key's instances
+// and free their seats. No framework. Everything the API
 // returns is inserted with textContent, never parsed as HTML: instance names,
 // URLs and metric names come from self-hosted instances and are untrusted.
 (function () {
@@ -20,7 +21,7 @@
     expiresOn: $("expires-on"), newKeyRotated: $("new-key-rotated"),
     newKey: $("new-key"), newKeyValue: $("new-key-value"), copy: $("copy"), copyStatus: $("copy-status"), newKeyDone: $("new-key-done"),
     refresh: $("refresh"), tz: $("tz"), empty: $("empty"), keys: $("keys"), more: $("more"),
-    template: $("key-template")
+    template: $("key-template"), instanceTemplate: $("instance-template")
   };
 
   var cursor = null; // the list's nextCursor, when the server pages
@@ -343,6 +344,7 @@
     setTime(q(".validated"), k.lastValidatedAt, "never");
     renderMetrics(q(".metrics"), k.instanceMetrics);
     renderViolations(q(".violations"), k.lastViolations);
+    bindInstances(li, k);
 
     q(".download").addEventListener("click", function () { download(li, k, q(".alg").value); });
     q(".revoke").addEventListener("click", function () {
@@ -463,6 +465,92 @@
       case "instance.released": return "Seat freed" + by + inst;
       default: return String(e.type || "event");
     }
+  }
+
+  // ---- instances and seats
+
+  // seatText says how many instances may hold a seat on the key.
+  function seatText(k) {
+    var n = k.maxInstances;
+    if (typeof n === "number" && n > 0) { return "at most " + n + " " + plural(n, "instance", "instances"); }
+    return "no limit of its own (the plan's, if any)";
+  }
+
+  // bindInstances shows the key's seat limit and lets the owner list its
+  // instances and free their seats.
+  function bindInstances(li, k) {
+    var q = function (sel) { return li.querySelector(sel); };
+    q(".seats").textContent = seatText(k);
+    var btn = q(".show-instances");
+    btn.addEventListener("click", function () {
+      var panel = q(".instances-panel");
+      if (!panel.hidden) {
+        panel.hidden = true;
+        btn.textContent = "Show instances";
+        btn.setAttribute("aria-expanded", "false");
+        return;
+      }
+      loadInstances(li, k);
+    });
+  }
+
+  // loadInstances lists the instances that hold a seat on the key, most
+  // recently seen first.
+  function loadInstances(li, k) {
+    var btn = li.querySelector(".show-instances");
+    var panel = li.querySelector(".instances-panel");
+    var list = li.querySelector(".instances");
+    btn.disabled = true;
+    say("Loading the key's instances…");
+    return call("GET", "/keys/" + encodeURIComponent(k.id) + "/instances").then(function (data) {
+      showError("");
+      var instances = data && Array.isArray(data.instances) ? data.instances : [];
+      list.textContent = "";
+      instances.forEach(function (inst) { list.appendChild(instanceItem(li, k, inst)); });
+      li.querySelector(".instances-empty").hidden = instances.length > 0;
+      panel.hidden = false;
+      btn.textContent = "Hide instances";
+      btn.setAttribute("aria-expanded", "true");
+      say(instances.length + " " + plural(instances.length, "instance holds", "instances hold") + " a seat on key " + String(k.licenseKey) + ".");
+    }).catch(function (err) {
+      fail(err, "loading the key's instances");
+    }).then(function () {
+      btn.disabled = false;
+    });
+  }
+
+  // instanceItem renders one instance; every value is text.
+  function instanceItem(li, k, inst) {
+    var item = els.instanceTemplate.content.firstElementChild.cloneNode(true);
+    var q = function (sel) { return item.querySelector(sel); };
+    var id = String(inst.id);
+    item.dataset.id = id;
+    q(".instance-label").textContent = typeof inst.instanceName === "string" && inst.instanceName ? inst.instanceName : id;
+    setText(q(".instance-id"), id, "none");
+    setText(q(".instance-url"), inst.instanceUrl, "not reported");
+    setTime(q(".first-seen"), inst.firstSeenAt, "unknown");
+    setTime(q(".last-seen"), inst.lastSeenAt, "unknown");
+    q(".release").setAttribute("aria-label", "Free the seat of instance " + q(".instance-label").textContent);
+    q(".release").addEventListener("click", function () { release(li, k, id, item); });
+    return item;
+  }
+
+  // release frees the instance's seat; it takes one again, if one is free,
+  // when it next validates.
+  function release(li, k, id, item) {
+    var btn = item.querySelector(".release");
+    btn.disabled = true;
+    say("Freeing the instance's seat…");
+    call("DELETE", "/keys/" + encodeURIComponent(k.id) + "/instances/" + encodeURIComponent(id)).then(function () {
+      showError("");
+      item.remove();
+      li.querySelector(".instances-empty").hidden = li.querySelector(".instances").children.length > 0;
+      li.querySelector(".show-instances").focus();
+      say("Seat of instance " + id + " freed on key " + String(k.licenseKey) + ".");
+    }).catch(function (err) {
+      btn.disabled = false;
+      fail(err, "freeing the instance's seat");
+    });
   }
 
   // expired reports whether the key's expiry has passed, by this browser's clock.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -350,4 +351,93 @@ func TestMigrationToInstances(t *testing.T) {
 	is.NoErr(err)
 	is.True(added)
 	is.Equal(seated, 1)
+}
+
+// TestRecordValidationsFromTwoServers: two servers write batches naming the
+// same keys and instances, in opposite orders, at once: no batch fails (a
+// deadlock between them would fail one).
+func TestRecordValidationsFromTwoServers(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	var recs []licensing.ValidationRecord
+	for i := 0; i < 300; i++ {
+		k := storetest.NewKey("org-1", now)
+		is.NoErr(a.CreateKey(ctx, k))
+		_, _, err := a.SeatInstance(ctx, k.ID, licensing.Instance{ID: "i", LastSeenAt: now}, 0, lease)
+		is.NoErr(err)
+		recs = append(recs, licensing.ValidationRecord{KeyID: k.ID, InstanceID: "i", At: now, Metrics: map[string]float64{"n": 1}})
+	}
+	reversed := slices.Clone(recs)
+	slices.Reverse(reversed)
+	for round := 0; round < 30; round++ {
+		var wg sync.WaitGroup
+		for _, w := range []struct {
+			st   *pgstore.Store
+			recs []licensing.ValidationRecord
+		}{{a, recs}, {b, reversed}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := w.st.RecordValidations(ctx, w.recs); err != nil {
+					t.Errorf("round %d: %v", round, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// TestSeatsAndRecordsFromTwoServers: one server seats instances (new ones,
+// and ones whose lease ran out, which take the key's row lock) while the
+// other writes batches of records naming the same keys and instances:
+// neither fails (a deadlock between a seat taker and a batch would fail
+// one).
+func TestSeatsAndRecordsFromTwoServers(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	const keys, rounds = 100, 40
+	var ids []string
+	for i := 0; i < keys; i++ {
+		k := storetest.NewKey("org-1", now)
+		is.NoErr(a.CreateKey(ctx, k))
+		ids = append(ids, k.ID)
+	}
+	for round := 0; round < rounds; round++ {
+		at := now.Add(time.Duration(round) * 2 * lease) // every instance's lease ran out since the last round
+		for _, id := range ids {
+			_, _, err := a.SeatInstance(ctx, id, licensing.Instance{ID: "old", LastSeenAt: at.Add(-lease)}, 0, lease)
+			is.NoErr(err)
+		}
+		var recs []licensing.ValidationRecord
+		for _, id := range ids {
+			recs = append(recs, licensing.ValidationRecord{KeyID: id, InstanceID: "old", At: at, InstanceName: "n"})
+		}
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			if err := b.RecordValidations(ctx, recs); err != nil {
+				t.Errorf("round %d: records: %v", round, err)
+			}
+		}()
+		for g := 0; g < 2; g++ {
+			go func() {
+				defer wg.Done()
+				for i := range ids {
+					id := ids[(i*7+g*50)%len(ids)]
+					// "old" was seen a lease ago: it is past the lease, so it takes the key's row lock
+					if _, _, err := a.SeatInstance(ctx, id, licensing.Instance{ID: "old", LastSeenAt: at.Add(time.Second)}, 1, lease); err != nil {
+						t.Errorf("round %d: seat: %v", round, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
 }

@@ -171,7 +171,7 @@ func TestErrorTextsAsDocumented(t *testing.T) {
 		{"expiresAt not a time", "PATCH", "/api/v1/licensing/keys/" + id, `{"expiresAt":2099}`,
 			"expiresAt must be a time such as 2026-02-20T10:30:00+00:00 (RFC 3339), or null for never"},
 		{"PATCH with an unknown field", "PATCH", "/api/v1/licensing/keys/" + id, `{"active":true}`,
-			`The body has unknown field "active"; this route accepts expiresAt.`},
+			`The body has unknown field "active"; this route accepts expiresAt, maxInstances.`},
 		{"overlapHours out of bounds", "POST", "/api/v1/licensing/keys/" + id + "/rotate", `{"overlapHours":2161}`,
 			"overlapHours must be a whole number from 0 to 2160 (90 days); the default is 168 (7 days)"},
 	}

@@ -135,8 +135,9 @@ func TestKeyNeverLeaks(t *testing.T) {
 // into the wrong field) sends its full key as instanceName, instanceId,
 // inside instanceUrl or as a metric name; the owner pastes a key as the
 // instanceName of a new key. Each field the store keeps refuses it with a
-// 400 (instanceId, kept by nobody, is accepted), and the key reaches neither
-// the store files nor the list answer.
+// 400 (instanceId is accepted: an instance is counted under a digest of an
+// id that holds a key), and the key reaches neither the store files nor
+// the list answer.
 func TestKeyInStoredFields(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "config.json")

@@ -34,9 +34,9 @@ func TestSeedClients(t *testing.T) {
 		{"curl", "curl", []string{"sh", "testdata/seed/create.sh"}, nil},
 		{"curl -d without a content type", "curl", []string{"sh", "testdata/seed/create-form-type.sh"}, nil},
 		{"javascript", "node", []string{"node", "testdata/seed/create.mjs"},
-			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "null"}},
+			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "null", "maxInstances": "null"}},
 		{"php", "php", []string{"php", "testdata/seed/create.php"},
-			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "NULL"}},
+			map[string]string{"id": "string", "licenseKey": "string", "instanceName": "string", "active": "boolean", "createdAt": "string", "expiresAt": "NULL", "maxInstances": "NULL"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,8 +69,8 @@ func TestSeedClients(t *testing.T) {
 				fields = append(fields, k)
 			}
 			sort.Strings(fields)
-			// exactly the documented fields: the seed contract's, and expiresAt (null: never), which they ignore
-			is.Equal(fields, []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey"})
+			// exactly the documented fields: the seed contract's, and expiresAt (null: never) and maxInstances (null: none), which they ignore
+			is.Equal(fields, []string{"active", "createdAt", "expiresAt", "id", "instanceName", "licenseKey", "maxInstances"})
 			is.True(idFormat.MatchString(data["id"].(string)))
 			is.True(keyFormat.MatchString(data["licenseKey"].(string)))
 			is.Equal(data["instanceName"], "Production Server")

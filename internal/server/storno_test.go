@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,13 +33,13 @@ func stornoClient(t *testing.T, p *proc, env ...string) map[string]any {
 	return m
 }
 
-func TestStornoSelfHostedClient(t *testing.T) {
-	is := is.New(t)
-	dir := t.TempDir()
+// stornoConfig writes, in dir, the configuration of a Storno vendor
+// starting out: default plans and limits, no "limits" and no
+// maxOrganizations.
+func stornoConfig(t *testing.T, dir string) string {
+	t.Helper()
 	cfg := filepath.Join(dir, "config.json")
-	// Default plans and limits: the vendor configured no "limits" and no
-	// maxOrganizations, as a Storno vendor starting out would.
-	is.NoErr(os.WriteFile(cfg, []byte(`{
+	if err := os.WriteFile(cfg, []byte(`{
   "issuer": "licensing.storno.example",
   "requiredFeature": "selfHostingLicense",
   "plans": {"business": {"selfHostingLicense": true, "maxCompanies": 10, "maxUsersPerOrg": 10}},
@@ -48,7 +49,16 @@ func TestStornoSelfHostedClient(t *testing.T) {
   ],
   "tokens": [{"sha256": "`+sha("token-owner-1")+`", "userId": "user-1"}, {"sha256": "`+sha("token-member-2")+`", "userId": "user-2"},
              {"sha256": "`+sha("token-owner-3")+`", "userId": "user-3"}]
-}`), 0o600))
+}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestStornoSelfHostedClient(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	cfg := stornoConfig(t, dir)
 	p := start(t, nil, "-config", cfg, "-data", filepath.Join(dir, "data"))
 
 	status, created, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"Production Server"}`)
@@ -131,4 +141,57 @@ func TestStornoSelfHostedClient(t *testing.T) {
 	res = stornoClient(t, limited, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=app.example.com")
 	is.Equal(res["status"], 429.0)
 	is.Equal(res["body"], map[string]any{"error": "Too many requests."})
+}
+
+// TestStornoInstancesCountedByURL: Storno's client sends no instanceId, so
+// its instances are counted by their FRONTEND_URL, normalized: one site
+// spelled differently (case, default port, trailing slash) is one instance,
+// two sites are two; a key limited to two instances refuses a third site
+// with the seat-limit answer until the owner frees a seat.
+func TestStornoInstancesCountedByURL(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	p := start(t, nil, "-config", stornoConfig(t, dir), "-data", filepath.Join(dir, "data"))
+	status, created, _ := p.do(t, "POST", "/api/v1/licensing/keys", "token-owner-1", `{"instanceName":"Production Server","maxInstances":2}`)
+	is.Equal(status, 201)
+	key, id := created["licenseKey"].(string), created["id"].(string)
+	instances := func() []any {
+		t.Helper()
+		status, m, raw := p.do(t, "GET", "/api/v1/licensing/keys/"+id+"/instances", "token-owner-1", "")
+		is.Equal(status, 200) // the instance list
+		if m == nil {
+			t.Fatalf("instances: %s", raw)
+		}
+		return m["instances"].([]any)
+	}
+
+	for _, u := range []string{"app.example.com", "https://APP.example.com:443/", "https://app.example.com//", "App.Example.Com"} {
+		res := stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL="+u)
+		is.Equal(res["status"], 200.0)
+	}
+	list := instances()
+	is.Equal(len(list), 1) // four spellings of one site
+	is.Equal(list[0].(map[string]any)["id"], "https://app.example.com")
+	is.Equal(list[0].(map[string]any)["instanceUrl"], "App.Example.Com") // as last sent
+
+	res := stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=https://factura.other.ro")
+	is.Equal(res["status"], 200.0)
+	is.Equal(len(instances()), 2) // another site is another instance
+	_, _, raw := p.do(t, "GET", "/api/v1/licensing/keys", "token-owner-1", "")
+	var keys struct{ Keys []map[string]any }
+	is.NoErr(json.Unmarshal([]byte(raw), &keys))
+	is.Equal(keys.Keys[0]["lastViolations"], []any{"Multiple organizations detected (2). Self-hosted licenses allow 1.",
+		"This license key is shared by 2 instances within 3 days."}) // told to the owner, not to the instance
+
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=third.example.net")
+	is.Equal(res["status"], 403.0)
+	is.Equal(res["body"], map[string]any{"valid": false, "error": "License key is already used by the maximum number of instances (2)"})
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=https://app.example.com")
+	is.Equal(res["status"], 200.0) // a seated site keeps validating
+
+	status, _, _ = p.do(t, "DELETE", "/api/v1/licensing/keys/"+id+"/instances/"+url.PathEscape("https://factura.other.ro"), "token-owner-1", "")
+	is.Equal(status, 200)
+	res = stornoClient(t, p, "MODE=validate", "LICENSE_KEY="+key, "FRONTEND_URL=third.example.net")
+	is.Equal(res["status"], 200.0) // the freed seat
+	is.Equal(len(instances()), 2)
 }

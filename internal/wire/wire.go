@@ -57,8 +57,12 @@ const APIPrefix = "/api/v1/licensing"
 // Route paths under APIPrefix. Those with {id} are http.ServeMux wildcard
 // patterns whose {id} is a license key's id.
 const (
-	PathKeys          = "/keys"             // POST creates a key, GET lists the organization's keys
-	PathKey           = "/keys/{id}"        // DELETE revokes a key, PATCH changes its expiry
+	PathKeys         = "/keys"                // POST creates a key, GET lists the organization's keys
+	PathKey          = "/keys/{id}"           // DELETE revokes a key, PATCH changes its expiry or seat limit
+	PathKeyInstances = "/keys/{id}/instances" // GET: the instances that hold a seat on a key
+	// PathKeyInstance is one instance of a key: DELETE frees its seat.
+	// {instance} is the instance's id, path-escaped (an id may be a URL).
+	PathKeyInstance   = "/keys/{id}/instances/{instance}"
 	PathKeyRotate     = "/keys/{id}/rotate" // POST replaces a key by a new one (the old one overlaps)
 	PathKeyToken      = "/keys/{id}/jwt"    // POST issues an offline token for a key
 	PathPublicKeys    = "/public-keys"      // GET: the public signing keys as a JWKS
@@ -66,6 +70,12 @@ const (
 	PathRevocations   = "/revocations"      // GET ?org=<id>&nonce=<n>: the signed RevocationList
 	PathValidate      = "/validate"         // POST a ValidateRequest: a signed ValidateAnswer or ErrorAnswer
 )
+
+// SeatLimitMessage starts the error text of the validate route's 403 to a
+// new instance that finds every seat of its key taken; the limit follows
+// in parentheses: "... instances (3)". The client tells this refusal from
+// the others by it.
+const SeatLimitMessage = "License key is already used by the maximum number of instances"
 
 // PathEvents is the owner's event log: GET ?limit=&cursor=&keyId=&type=
 // answers an EventsAnswer, newest first.
