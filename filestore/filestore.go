@@ -891,6 +891,11 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		n++
 		return true
 	})
+	s.writeSnapshotEvents(func(payload []byte) {
+		frame = appendFrame(frame[:0], payload)
+		w.Write(frame)
+		size += int64(len(frame))
+	})
 	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
 		e.b = e.b[:0]
 		encodeInstances(e, keyID, list)
@@ -898,11 +903,6 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		w.Write(frame)
 		size += int64(len(frame))
 		return true
-	})
-	s.writeSnapshotEvents(func(payload []byte) {
-		frame = appendFrame(frame[:0], payload)
-		w.Write(frame)
-		size += int64(len(frame))
 	})
 	e.b = e.b[:0]
 	e.byte(recSnapshotEnd)
