@@ -359,3 +359,20 @@ func TestEveryInstanceRecorded(t *testing.T) {
 	is.Equal(keys[0].InstanceURL, "https://inst-a.example") // the latest validation's
 	is.Equal(keys[0].LastMetrics, map[string]float64{"companyCount": 9})
 }
+
+// TestInstanceIDNotADotSegment: an instanceId of "." or ".." is refused.
+// As a path segment it cannot be named: browsers, curl and Go's ServeMux
+// resolve DELETE /keys/{id}/instances/.. to DELETE /keys/{id}, so the owner
+// freeing that instance's seat would revoke the key instead.
+func TestInstanceIDNotADotSegment(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, key := e.create(t, "t-owner", "prod")
+	for _, dots := range []string{".", ".."} {
+		r := e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"`+dots+`"`))
+		is.Equal(r.status, 400)
+		is.Equal(r.raw, `{"error":"instanceId must be at most 128 printable ASCII characters without spaces, other than . and .."}`+"\n")
+	}
+	is.Equal(e.do(t, "GET", instancesPath(id), "t-owner", "").raw, `{"instances":[]}`+"\n")          // no seat the owner cannot free
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"..."`)).status, 200) // three dots are a name
+}
