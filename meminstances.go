@@ -77,21 +77,21 @@ func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Insta
 
 // seatInstance applies SeatInstance's rule to list (a key's instances, in
 // any order) and returns the new list, the seats taken and whether inst is
-// new. On ErrSeatLimit, list is returned pruned but otherwise unchanged. It
+// new: an instance whose lease ran out holds no seat, so it is new again
+// (it takes one back only when one is free). On ErrSeatLimit, list is returned pruned but otherwise unchanged. It
 // is shared by the stores of this module that keep instances in memory.
 func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration) ([]Instance, int, bool, error) {
 	now := inst.LastSeenAt
 	live := list[:0]
 	found := -1
 	for _, in := range list {
+		if now.Sub(in.LastSeenAt) >= lease {
+			continue // holds no seat, inst included: it comes back as a new instance
+		}
 		if in.ID == inst.ID {
 			found = len(live)
-			live = append(live, in) // kept whatever its age: it is seen now
-			continue
 		}
-		if now.Sub(in.LastSeenAt) < lease {
-			live = append(live, in)
-		}
+		live = append(live, in)
 	}
 	clear(list[len(live):])
 	if found >= 0 {
