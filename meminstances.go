@@ -249,3 +249,30 @@ func (m *MemoryStore) hasInstance(keyID, id string) bool {
 	defer m.imu.Unlock()
 	return slices.ContainsFunc(m.inst.byKey[u], func(in Instance) bool { return in.ID == id })
 }
+
+// refreshInstance implements bulk.Ops.RefreshInstance.
+func (m *MemoryStore) refreshInstance(keyID string, inst Instance, lease time.Duration) (int, bool) {
+	u, ok := parseKeyID(keyID)
+	if !ok {
+		return 0, false
+	}
+	now := inst.LastSeenAt
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := m.inst.byKey[u]
+	found, seated := -1, 0
+	for i := range list {
+		if now.Sub(list[i].LastSeenAt) >= lease {
+			continue
+		}
+		seated++
+		if list[i].ID == inst.ID {
+			found = i
+		}
+	}
+	if found < 0 {
+		return 0, false
+	}
+	list[found] = mergeInstance(list[found], inst)
+	return seated, true
+}

@@ -7,6 +7,8 @@
 // reach of embedders without an untyped hook.
 package bulk
 
+import "time"
+
 // Capability is the argument of licensing.MemoryStore.BulkOps. Its zero
 // value is the only value; a package outside this module cannot make one
 // because it cannot import this package.
@@ -37,4 +39,10 @@ type Ops[K, I any] interface {
 	// HasInstance reports whether key keyID remembers instance id, whatever
 	// its age.
 	HasInstance(keyID, id string) bool
+	// RefreshInstance updates instance inst of key keyID as SeatInstance
+	// does for an instance that holds a seat, in one step, when it holds
+	// one at inst's LastSeenAt (seen less than lease before it), and
+	// returns the seats held then; ok is false, and nothing changed,
+	// otherwise.
+	RefreshInstance(keyID string, inst I, lease time.Duration) (seated int, ok bool)
 }
