@@ -376,3 +376,36 @@ func TestInstanceIDNotADotSegment(t *testing.T) {
 	is.Equal(e.do(t, "GET", instancesPath(id), "t-owner", "").raw, `{"instances":[]}`+"\n")          // no seat the owner cannot free
 	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"..."`)).status, 200) // three dots are a name
 }
+
+// TestReleaseInstanceOfAnyID: every id an instance may be counted under is
+// listed as counted and freed through its path-escaped form: slashes,
+// percent signs, query and fragment characters, dot segments inside an
+// id, international host names and paths.
+func TestReleaseInstanceOfAnyID(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct{ field, value, id string }{
+		{"instanceId", "a/b", "a/b"},
+		{"instanceId", "a%2Fb", "a%2Fb"},
+		{"instanceId", "a%b", "a%b"},
+		{"instanceId", "a?b#c", "a?b#c"},
+		{"instanceId", "./x", "./x"},
+		{"instanceId", "x/..", "x/.."},
+		{"instanceUrl", "https://BÜCHER.example/facturi/ș/", "https://bücher.example/facturi/ș"},
+		{"instanceUrl", "https://a.example/app%2F?x=1", "https://a.example/app%2F?x=1"},
+		{"instanceUrl", "https://a.example/a/../b", "https://a.example/a/../b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", keysPath, "t-owner", `{"maxInstances":1}`)
+			id, key := r.body["id"].(string), r.body["licenseKey"].(string)
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"`+tc.field+`":"`+tc.value+`"`)).status, 200)
+			list := e.do(t, "GET", instancesPath(id), "t-owner", "").body["instances"].([]any)
+			is.Equal(len(list), 1)
+			is.Equal(list[0].(map[string]any)["id"], tc.id)
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"other"`)).status, 403) // the one seat is taken
+			is.Equal(e.do(t, "DELETE", instancesPath(id, tc.id), "t-owner", "").raw, `{"status":"released"}`+"\n")
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"other"`)).status, 200) // and free
+		})
+	}
+}
