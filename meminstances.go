@@ -68,17 +68,25 @@ func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Insta
 	m.imu.Lock()
 	defer m.imu.Unlock()
 	list, seated, added, err := seatInstance(m.inst.byKey[u], inst, limit, lease)
+	// Kept on ErrSeatLimit too: seatInstance pruned the key's list in place,
+	// and the old length would show the emptied tail as instances.
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+	} else {
+		m.inst.byKey[u] = list
+	}
 	if err != nil {
 		return seated, false, err
 	}
-	m.inst.byKey[u] = list
 	return seated, added, nil
 }
 
 // seatInstance applies SeatInstance's rule to list (a key's instances, in
 // any order) and returns the new list, the seats taken and whether inst is
 // new: an instance whose lease ran out holds no seat, so it is new again
-// (it takes one back only when one is free). On ErrSeatLimit, list is returned pruned but otherwise unchanged. It
+// (it takes one back only when one is free). It prunes list in place, so
+// the caller keeps the returned list whatever the error: on ErrSeatLimit
+// it is list pruned but otherwise unchanged. It
 // is shared by the stores of this module that keep instances in memory.
 func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration) ([]Instance, int, bool, error) {
 	now := inst.LastSeenAt

@@ -641,3 +641,34 @@ func TestSeatedInstanceWaitsForNoSeatWrite(t *testing.T) {
 	is.Equal(len(list), 1) // b's seat was taken back, a's update kept
 	is.Equal(list[0].Name, "seen again")
 }
+
+// A seat refused after the lease forgot an instance of the key (a lowered
+// limit, every seat taken) leaves the key's instances whole: a compaction
+// then writes them, and the store opens again holding them.
+func TestRefusedSeatThenCompaction(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	k := storetest.NewKey("org-1", base)
+	k.MaxInstances = 3
+	is.NoErr(s.CreateKey(ctx, k))
+	for i, id := range []string{"a", "b", "c"} {
+		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: id, LastSeenAt: base.Add(time.Duration(i) * 10 * time.Hour)}, 3, lease)
+		is.NoErr(err)
+	}
+	_, err := s.SetMaxInstances(ctx, k.ID, 2)
+	is.NoErr(err)
+	later := base.Add(lease + time.Minute) // a's lease has run out; b and c hold the two seats
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "d", LastSeenAt: later}, 2, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit))
+	before := dump(s)
+	is.NoErr(s.Compact())
+	s.Close()
+	s, err = Open(dir, Options{Logger: quiet()})
+	is.NoErr(err) // the snapshot reads back
+	defer s.Close()
+	is.Equal(dump(s), before)
+	list, err := s.Instances(ctx, k.ID, later, lease)
+	is.NoErr(err)
+	is.Equal(len(list), 2) // c and b
+}
