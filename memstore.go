@@ -422,3 +422,6 @@ func (b memBulk) LoadInstances(keyID string, list []Instance) error {
 	return b.m.loadInstances(keyID, list)
 }
 func (b memBulk) HasInstance(keyID, id string) bool { return b.m.hasInstance(keyID, id) }
+func (b memBulk) RefreshInstance(keyID string, inst Instance, lease time.Duration) (int, bool) {
+	return b.m.refreshInstance(keyID, inst, lease)
+}

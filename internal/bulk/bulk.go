@@ -39,6 +39,12 @@ type Ops[K, I any] interface {
 	// HasInstance reports whether key keyID remembers instance id, whatever
 	// its age.
 	HasInstance(keyID, id string) bool
+	// RefreshInstance updates instance inst of key keyID as SeatInstance
+	// does for an instance that holds a seat, in one step, when it holds
+	// one at inst's LastSeenAt (seen less than lease before it), and
+	// returns the seats held then; ok is false, and nothing changed,
+	// otherwise.
+	RefreshInstance(keyID string, inst I, lease time.Duration) (seated int, ok bool)
 }
 
 // EventOps are the event log operations of a memory store of events of
