@@ -20,7 +20,8 @@ const (
 	CodeConflict        Code = "conflict"          // 409: duplicate id or lookup value
 	CodeRateLimited     Code = "rate_limited"      // 429
 	CodeInternal        Code = "internal"          // 500
-	CodeUnavailable     Code = "unavailable"       // 503: the store refuses writes
+	CodeUnavailable     Code = "unavailable"       // 503: the store refuses writes or cannot be reached
+	CodeNotImplemented  Code = "not_implemented"   // 501: the store lacks a capability the call needs
 )
 
 // Error is the one error type of this package: every error the package
@@ -82,6 +83,12 @@ var (
 	// ErrStoreFailed is returned by a store that hit a write or fsync error
 	// and now refuses writes; reads keep working.
 	ErrStoreFailed = &Error{Code: CodeUnavailable, Message: "The license store is unavailable for writes."}
+	// ErrStoreUnavailable is returned by a store that cannot reach its
+	// database (a connection refused, lost or timed out): neither reads nor
+	// writes are answered until it is back. Nothing is changed by the call
+	// that gets it, except as the Store contract says of a connection lost
+	// while committing.
+	ErrStoreUnavailable = &Error{Code: CodeUnavailable, Message: "The license store is unavailable; retry shortly."}
 )
 
 // ErrInvalidKeyID is returned by MemoryStore for a Key.ID that is not a

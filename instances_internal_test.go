@@ -30,6 +30,15 @@ func TestInstanceIdentity(t *testing.T) {
 		{"", "https://[2001:db8::1]:8443", "https://[2001:db8::1]:8443"},
 		{"", "https://storno.example.com/facturi/ș", "https://storno.example.com/facturi/ș"}, // the path as sent, not re-escaped
 		{"", "  https://a.example/ ", "https://a.example"},
+		// one host and port, however spelled, is one instance
+		{"", "https://a.example:0443/", "https://a.example"},
+		{"", "https://a.example:08080", "https://a.example:8080"},
+		{"", "a.example:00443", "https://a.example"},
+		{"", "https://a.example./app", "https://a.example/app"},
+		{"", "https://A.Example.:8443", "https://a.example:8443"},
+		{"", "https://[2001:0DB8:0:0::1]", "https://[2001:db8::1]"},
+		{"", "https://[::ffff:192.0.2.1]:443", "https://192.0.2.1"},
+		{"", "https://[fe80::1%25eth0]:8443/", "https://[fe80::1%25eth0]:8443"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.id+" "+tc.url, func(t *testing.T) {

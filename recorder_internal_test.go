@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +63,7 @@ func TestRecorderRetriesAFailedBatchBeforeNewerRecords(t *testing.T) {
 	is.Equal(st.batches[0][0].InstanceURL, "https://old.example") // the old batch first
 	is.Equal(st.batches[1][0].InstanceURL, "https://new.example") // then the newer one
 	r.overlay(keys[:0])
-	is.Equal(r.pending.len()+r.inflight.len(), 0)
+	is.Equal(r.pending.records()+r.inflight.records(), 0)
 }
 
 func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
@@ -87,7 +85,7 @@ func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
 	n, _ := st.written()
 	is.True(n >= 900) // written without waiting for the hour-long interval
 	r.mu.Lock()
-	is.True(r.pending.len() <= 1000-n)
+	is.True(r.pending.records() <= 1000-n)
 	r.mu.Unlock()
 	is.NoErr(r.close(context.Background()))
 	n, last := st.written()
@@ -95,28 +93,33 @@ func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
 	is.True(n >= 1000)
 }
 
-// TestSortRecordsOrdersByTime: sortRecords leaves records in the order of
-// their latest validation, records of one time in the order they came, for
-// batches sorted, reversed and shuffled.
-func TestSortRecordsOrdersByTime(t *testing.T) {
+// TestRecorderKeepsEveryInstance: a key validated by several instances has
+// one pending record per instance, counted against maxPending; reads see
+// the latest validation's instance fields, and the store gets every
+// instance's record, the latest applied last.
+func TestRecorderKeepsEveryInstance(t *testing.T) {
+	is := is.New(t)
+	st := &batchStore{}
+	r := newRecorder(st, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	shuffled := make([]ValidationRecord, 1000)
-	for i := range shuffled {
-		shuffled[i] = ValidationRecord{KeyID: strconv.Itoa(i), At: t0.Add(time.Duration(i*7919%1000/3) * time.Second)}
+	for i, inst := range []string{"b", "a", "c", "a", "b"} {
+		at := t0.Add(time.Duration(i) * time.Second)
+		r.add(ValidationRecord{KeyID: "k", InstanceID: inst, FirstAt: at, At: at, InstanceURL: "https://" + inst + ".example"})
 	}
-	sorted := slices.Clone(shuffled)
-	slices.SortStableFunc(sorted, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
-	reversed := slices.Clone(sorted)
-	slices.Reverse(reversed)
-	for name, recs := range map[string][]ValidationRecord{"shuffled": shuffled, "sorted": sorted, "reversed": reversed,
-		"one": shuffled[:1], "none": nil} {
-		t.Run(name, func(t *testing.T) {
-			is := is.New(t)
-			want := slices.Clone(recs)
-			slices.SortStableFunc(want, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
-			got := slices.Clone(recs)
-			sortRecords(got)
-			is.Equal(got, want)
-		})
+	r.mu.Lock()
+	is.Equal(r.pending.records(), 3) // one record per instance
+	r.mu.Unlock()
+	keys := []Key{{ID: "k"}, {ID: "other"}}
+	r.overlay(keys)
+	is.Equal(keys[0].InstanceURL, "https://b.example") // the latest validation's
+	is.Equal(keys[0].ActivatedAt, t0)
+	is.Equal(keys[0].LastValidatedAt, t0.Add(4*time.Second))
+	is.Equal(keys[1].LastValidatedAt, time.Time{}) // another key untouched
+	is.NoErr(r.close(context.Background()))
+	is.Equal(len(st.batches), 1)
+	var order []string
+	for _, rec := range st.batches[0] {
+		order = append(order, rec.InstanceID)
 	}
+	is.Equal(order, []string{"c", "a", "b"}) // oldest latest-validation first
 }

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -159,4 +160,48 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSeatInstance seats instances on 1,000 keys from 8 goroutines:
+// instances that hold a seat (memory only, under the key's seat lock), and
+// new ones (a record fsynced per seat, group-committed across keys).
+func BenchmarkSeatInstance(b *testing.B) {
+	for _, kind := range []string{"seated", "new"} {
+		b.Run(kind, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+			ids := make([]string, 1000)
+			for i := range ids {
+				k := realisticKey(i, now)
+				if err := s.CreateKey(ctx, k); err != nil {
+					b.Fatal(err)
+				}
+				if _, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "seated", LastSeenAt: now}, 0, time.Hour); err != nil {
+					b.Fatal(err)
+				}
+				ids[i] = k.ID
+			}
+			var n atomic.Int64
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					i := n.Add(1)
+					inst := licensing.Instance{ID: "seated", LastSeenAt: now.Add(time.Second)}
+					if kind == "new" {
+						inst.ID = "new-" + strconv.FormatInt(i, 10)
+					}
+					if _, _, err := s.SeatInstance(ctx, ids[i*7919%int64(len(ids))], inst, 0, time.Hour); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
 }

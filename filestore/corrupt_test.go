@@ -306,8 +306,9 @@ func fuzzKey(org string, at time.Time) licensing.Key {
 const maxFuzzFile = 256 << 10
 
 // fuzzTemplate is a store directory written by this build: creates,
-// validation batches, revokes, an expiry and a rotation in the log, or
-// compacted into a snapshot.
+// validation batches, revokes, an expiry, a rotation, seat limits, seats, a
+// release and a validation of an instance in the log, or compacted into a
+// snapshot.
 // The fuzz targets replace one of its files with the fuzz input, whatever
 // the file format of the day, and keep the others (lock, metadata).
 type fuzzTemplate struct {
@@ -326,8 +327,29 @@ func newFuzzTemplate(f *testing.F, prefix string, compact bool) fuzzTemplate {
 	at := time.Date(2026, 2, 20, 10, 30, 0, 0, time.UTC)
 	for i := range 6 {
 		k := fuzzKey([]string{"org-a", "org-b"}[i%2], at.Add(time.Duration(i)*time.Second))
+		if i == 1 {
+			k.MaxInstances = 3
+		}
 		if err := s.CreateKey(ctx, k); err != nil {
 			f.Fatal(err)
+		}
+		if i == 2 { // a limit, seats, a release and a validation of an instance
+			if _, err := s.SetMaxInstances(ctx, k.ID, 2); err != nil {
+				f.Fatal(err)
+			}
+			for _, id := range []string{"a", "b"} {
+				if _, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: id, URL: "https://" + id + ".example",
+					LastSeenAt: at, Metrics: map[string]float64{"userCount": 1}}, 2, 72*time.Hour); err != nil {
+					f.Fatal(err)
+				}
+			}
+			if err := s.ReleaseInstance(ctx, k.ID, "b"); err != nil {
+				f.Fatal(err)
+			}
+			if err := s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, InstanceID: "a", At: at.Add(time.Hour),
+				InstanceName: "prod"}}); err != nil {
+				f.Fatal(err)
+			}
 		}
 		if i%2 == 0 {
 			if err := s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, FirstAt: at, At: at.Add(time.Hour),

@@ -73,7 +73,19 @@
 // type that releases before key lifetimes do not know: they refuse to open
 // such a store rather than read it with its expiries lost; a store that
 // never used lifetimes is written as before. Logs written before lifetimes
-// open unchanged, and their keys never expire. A damaged or torn tail of a format version 1 log is refused (that
+// open unchanged, and their keys never expire. Instances and seats follow the
+// same rule: a key with a MaxInstances, SetMaxInstances, a new seat
+// (SeatInstance), a release (ReleaseInstance), a validation batch naming an
+// instance (ValidationRecord.InstanceID), a rotation of a key with a limit,
+// and a snapshot's list of a key's instances are record types 13 to 19,
+// which releases before instances refuse; a store that never used them is
+// written as before, and stores written before them open unchanged, without
+// limits or instances. A new seat, a release and a limit are each one record,
+// fsynced before the call returns, and a seat is decided under its key's lock
+// until its record is durable; an update of an instance that already holds a
+// seat stays in memory until its validation record is logged (the Service's
+// batched RecordValidations), so a crash can lose the last sightings of a
+// seat, never the seat. A damaged or torn tail of a format version 1 log is refused (that
 // format cannot tell the two apart): open it once with the release that wrote
 // it. Torn-tail detection relies on what ext4 (data=ordered, the default) and
 // XFS guarantee for appends: a crash can lose, tear or zero-fill the end of a
@@ -141,11 +153,14 @@ var ErrPepperMismatch = fmt.Errorf("filestore: the pepper differs from the one t
 
 // Store is the file-backed licensing.Store. Create it with Open.
 type Store struct {
-	dir  string
-	opt  Options
-	lock *os.File
-	mem  *licensing.MemoryStore
-	bulk bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	dir       string
+	opt       Options
+	lock      *os.File
+	mem       *licensing.MemoryStore
+	bulk      bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	events    bulk.EventOps[licensing.Event]              // mem's event log (events.go)
+	evmu      sync.Mutex                                  // guards evPending
+	evPending []*eventAppend                              // appends waiting to be written (events.go)
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -218,7 +233,8 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
 	}
 	mem := licensing.NewMemoryStore()
-	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}),
+		events: mem.EventOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -485,6 +501,8 @@ func (s *Store) loadSnapshot(path string) error {
 			if len(batch) == cap(batch) {
 				return flush()
 			}
+		case recEvents, recEventSeq:
+			return s.replayEvents(p)
 		case recInstances: // after the keys
 			keyID, list := decodeInstances(d)
 			if d.err != nil {
@@ -563,6 +581,13 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		}
 		if _, err := s.mem.RevokeKey(ctx, id, at); err != nil {
 			return fmt.Errorf("revoke %s: %w", id, err)
+		}
+	case recEvents, recPruneEvents:
+		if err := s.replayEvents(p); err != nil {
+			return err
+		}
+		if p[0] == recEvents {
+			s.liveSize.Add(int64(len(p) + frameSize))
 		}
 	case recValidations, recValidationsInstances:
 		recs := decodeValidations(d, p[0] == recValidationsInstances)
@@ -865,6 +890,11 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		size += int64(len(frame))
 		n++
 		return true
+	})
+	s.writeSnapshotEvents(func(payload []byte) {
+		frame = appendFrame(frame[:0], payload)
+		w.Write(frame)
+		size += int64(len(frame))
 	})
 	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
 		e.b = e.b[:0]

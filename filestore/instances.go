@@ -21,11 +21,13 @@ import (
 // known instances write nothing on their own.
 //
 // A seat is decided and written under its key's seat lock (one of
-// seatStripes), held until its record is durable: another instance of the
-// key waits for that record rather than decide on a seat that is not
-// durable yet, and a failed write takes the seat back. One process at a
-// time holds the directory (LOCK), so this is atomic for every user of the
-// store.
+// seatStripes), held until its record is durable: another new instance of
+// the key (and Instances) waits for that record rather than see a seat that
+// is not durable yet, and a failed write takes the seat back. An instance
+// that holds a seat is updated without that lock: its validation never
+// waits for a disk write. One process at
+// a time holds the directory (LOCK), so this is atomic for every user of
+// the store.
 
 // seatStripes is the number of seat locks; keys share them by hash.
 const seatStripes = 1024
@@ -77,12 +79,21 @@ func (s *Store) SetMaxInstances(ctx context.Context, id string, n int) (licensin
 
 // SeatInstance implements licensing.Store. A new seat is fsynced before it
 // returns; the update of an instance that holds one is made in memory only
-// (RecordValidations makes it durable). If the new seat's write fails, the
+// (RecordValidations makes it durable), without waiting for the seat lock. If the new seat's write fails, the
 // seat is taken back and the store is in its failed state (an instance the
 // MaxInstancesLimit bound forgot to make room for it stays forgotten).
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, false, err
+	}
+	if inst.ID == "" { // the log could not read such a seat back
+		return 0, false, errors.New("filestore: seat instance: the instance has no ID (see licensing.Instance.ID)")
+	}
+	if seated, ok := s.bulk.RefreshInstance(keyID, inst, lease); ok {
+		// It holds a seat: updated in memory, without the seat lock, so
+		// that it never waits for another instance's seat record (its
+		// count may include a seat whose record is being written).
+		return seated, false, nil
 	}
 	mu := s.seats.of(keyID)
 	mu.Lock()
@@ -112,11 +123,16 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	return seated, true, nil
 }
 
-// Instances implements licensing.Store from memory.
+// Instances implements licensing.Store from memory, under the key's seat
+// lock: a seat whose record is not durable yet is not listed (the call
+// waits for it).
 func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, lease time.Duration) ([]licensing.Instance, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	mu := s.seats.of(keyID)
+	mu.Lock()
+	defer mu.Unlock()
 	return s.mem.Instances(ctx, keyID, now, lease)
 }
 

@@ -65,6 +65,8 @@ func TestInstanceRecords(t *testing.T) {
 		{KeyID: plain.ID, At: base}, {KeyID: plain.ID, InstanceID: "a", At: base.Add(time.Minute), InstanceName: "known"}}))
 	is.NoErr(s.ReleaseInstance(ctx, limited.ID, "b"))
 	is.True(errors.Is(s.ReleaseInstance(ctx, limited.ID, "b"), licensing.ErrInstanceNotFound)) // nothing written
+	_, _, err = s.SeatInstance(ctx, plain.ID, licensing.Instance{LastSeenAt: base}, 5, lease)
+	is.True(err != nil && strings.Contains(err.Error(), "no ID")) // an instance without an id is refused, and nothing written
 	_, err = s.RotateKey(ctx, limited.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
 	is.NoErr(err)
 	_, err = s.RotateKey(ctx, plain.ID, storetest.NewKey("org-1", base), base.Add(time.Hour))
@@ -545,7 +547,7 @@ func (f heldSyncFile) Sync() error {
 // instance of its key: the other waits for the record rather than be
 // refused for a seat that may never exist, and once the write failed (the
 // seat taken back, the store failed) it is told the store failed, not that
-// the key is full.
+// the key is full. Instances does not list it meanwhile either.
 func TestSeatInFlightDecidesNothing(t *testing.T) {
 	is := is.New(t)
 	var armed atomic.Bool
@@ -565,22 +567,108 @@ func TestSeatInFlightDecidesNothing(t *testing.T) {
 		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: base}, 1, lease)
 		second <- err
 	}()
+	listed := make(chan []licensing.Instance, 1)
+	go func() {
+		list, _ := s.Instances(ctx, k.ID, base, lease)
+		listed <- list
+	}()
+	time.Sleep(50 * time.Millisecond) // time for a wrong answer to come; a right one never comes before the gate
 	var err error
-	answered := false
+	var early []string
 	select {
 	case err = <-second:
-		answered = true
-	case <-time.After(50 * time.Millisecond): // time for a wrong answer to come; a right one never comes before the gate
+		early = append(early, fmt.Sprintf("the other instance was answered (%v)", err))
+	default:
+	}
+	select {
+	case list := <-listed:
+		early = append(early, fmt.Sprintf("Instances answered %+v", list))
+		listed <- list
+	default:
 	}
 	close(gate)
 	is.True(errors.Is(<-first, licensing.ErrStoreFailed)) // the write failed
-	if answered {
-		t.Fatalf("the other instance was answered (%v) while the first seat was in flight", err)
+	if early != nil {
+		t.Fatalf("while the first seat was in flight: %s", strings.Join(early, "; "))
 	}
+	is.Equal(len(<-listed), 0) // Instances waited, and never listed the seat
 	err = <-second
 	is.True(errors.Is(err, licensing.ErrStoreFailed)) // and the other instance is told so
 	is.True(!errors.Is(err, licensing.ErrSeatLimit))  // not that a seat it never saw durable is taken
 	list, err := s.Instances(ctx, k.ID, base, lease)
 	is.NoErr(err)
 	is.Equal(len(list), 0) // no seat was kept
+}
+
+// An instance that holds a seat validates without waiting for the store's
+// disk: not even for the fsync of another instance's new seat on its key
+// (the validate route is the hot path).
+func TestSeatedInstanceWaitsForNoSeatWrite(t *testing.T) {
+	is := is.New(t)
+	var armed atomic.Bool
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	s := open(t, t.TempDir(), Options{wrapFile: func(f file) file { return heldSyncFile{f, &armed, entered, gate} }})
+	k := storetest.NewKey("org-1", base)
+	is.NoErr(s.CreateKey(ctx, k))
+	_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: base}, 0, lease)
+	is.NoErr(err)
+	armed.Store(true)
+	newSeat := make(chan error, 1)
+	go func() {
+		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: base}, 0, lease)
+		newSeat <- err
+	}()
+	<-entered // b's record is being fsynced
+	known := make(chan error, 1)
+	go func() {
+		_, added, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", Name: "seen again", LastSeenAt: base.Add(time.Minute)}, 0, lease)
+		if err == nil && added {
+			err = errors.New("a took a new seat")
+		}
+		known <- err
+	}()
+	select {
+	case err = <-known:
+	case <-time.After(10 * time.Second): // a guard against hanging, not a measure: the answer needs no disk
+		close(gate)
+		t.Fatal("a seated instance waited for another instance's seat record")
+	}
+	close(gate)
+	is.NoErr(err)
+	is.True(errors.Is(<-newSeat, licensing.ErrStoreFailed))
+	list, err := s.Instances(ctx, k.ID, base.Add(time.Minute), lease)
+	is.NoErr(err)
+	is.Equal(len(list), 1) // b's seat was taken back, a's update kept
+	is.Equal(list[0].Name, "seen again")
+}
+
+// A seat refused after the lease forgot an instance of the key (a lowered
+// limit, every seat taken) leaves the key's instances whole: a compaction
+// then writes them, and the store opens again holding them.
+func TestRefusedSeatThenCompaction(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	k := storetest.NewKey("org-1", base)
+	k.MaxInstances = 3
+	is.NoErr(s.CreateKey(ctx, k))
+	for i, id := range []string{"a", "b", "c"} {
+		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: id, LastSeenAt: base.Add(time.Duration(i) * 10 * time.Hour)}, 3, lease)
+		is.NoErr(err)
+	}
+	_, err := s.SetMaxInstances(ctx, k.ID, 2)
+	is.NoErr(err)
+	later := base.Add(lease + time.Minute) // a's lease has run out; b and c hold the two seats
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "d", LastSeenAt: later}, 2, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit))
+	before := dump(s)
+	is.NoErr(s.Compact())
+	s.Close()
+	s, err = Open(dir, Options{Logger: quiet()})
+	is.NoErr(err) // the snapshot reads back
+	defer s.Close()
+	is.Equal(dump(s), before)
+	list, err := s.Instances(ctx, k.ID, later, lease)
+	is.NoErr(err)
+	is.Equal(len(list), 2) // c and b
 }

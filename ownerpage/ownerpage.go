@@ -1,6 +1,6 @@
 // Package ownerpage is a browser page for organization owners: sign in with
-// a bearer token, list, create and revoke license keys, and download offline
-// tokens. It talks to the licensing HTTP API (package licensing's Handler) on
+// a bearer token, list, create and revoke license keys, download offline
+// tokens, and see a key's instances and free their seats. It talks to the licensing HTTP API (package licensing's Handler) on
 // the same origin and is one HTML file, one script and one stylesheet
 // embedded in the binary: no build step, no framework, nothing loaded from
 // another origin.

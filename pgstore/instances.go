@@ -28,6 +28,7 @@ func (s *Store) SetMaxInstances(ctx context.Context, id string, n int) (licensin
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(id)
+	defer s.invalidated(id)
 	k, err := scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys SET max_instances = $2
 		WHERE id = $1 AND active RETURNING `+columns, u, n))
 	if !errors.Is(err, licensing.ErrKeyNotFound) {
@@ -35,7 +36,7 @@ func (s *Store) SetMaxInstances(ctx context.Context, id string, n int) (licensin
 	}
 	exists, err := s.keyExists(ctx, u)
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: set max instances: %w", err)
+		return licensing.Key{}, storeErr("set max instances", err)
 	}
 	if exists {
 		return licensing.Key{}, licensing.ErrKeyRevoked
@@ -49,20 +50,20 @@ func (s *Store) keyExists(ctx context.Context, u uuid.UUID) (bool, error) {
 	return exists, err
 }
 
-// SeatInstance implements licensing.Store. An instance that holds a seat
-// costs one UPDATE (refreshSeat). Any other goes through takeSeat: one
+// seatInstance is SeatInstance on PostgreSQL. An instance that holds a
+// seat costs one UPDATE (refreshSeat). Any other goes through takeSeat: one
 // transaction that locks the key's row (SELECT ... FOR UPDATE), so that the
 // seat takers of a key, on every server, decide one after the other. Like
 // RecordValidations, it locks a key's row before its instances' rows (the
 // one-row UPDATE locks no key), so the two never deadlock.
-func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
+func (s *Store) seatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	if !licensing.ValidKeyID(keyID) {
 		return 0, false, licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(keyID)
 	seated, ok, err := refreshSeat(ctx, s.pool, u, inst, lease)
 	if err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: %w", err)
+		return 0, false, storeErr("seat instance", err)
 	}
 	if ok {
 		return seated, false, nil
@@ -115,7 +116,7 @@ func mergeArgs(u uuid.UUID, inst licensing.Instance, expired time.Time) []any {
 func (s *Store) takeSeat(ctx context.Context, u uuid.UUID, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: %w", err)
+		return 0, false, storeErr("seat instance", err)
 	}
 	defer tx.Rollback(ctx) // after a commit: nothing to do
 	seated, added, err := takeSeatTx(ctx, tx, u, inst, limit, lease)
@@ -123,7 +124,7 @@ func (s *Store) takeSeat(ctx context.Context, u uuid.UUID, inst licensing.Instan
 		return seated, false, err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: commit: %w", err)
+		return 0, false, storeErr("seat instance: commit", err)
 	}
 	return seated, added, nil
 }
@@ -138,7 +139,7 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 		return 0, false, licensing.ErrKeyNotFound
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: lock the key: %w", err)
+		return 0, false, storeErr("seat instance: lock the key", err)
 	}
 	// Forget the others past the lease. Rows that a batch of validation
 	// records is updating are skipped (SKIP LOCKED): the seat taker never
@@ -147,16 +148,16 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 		SELECT key_id, instance_id FROM key_instances
 		WHERE key_id = $1 AND instance_id <> $2 AND last_seen_at <= $3 FOR UPDATE SKIP LOCKED)`,
 		u, inst.ID, args[6]); err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: forget old instances: %w", err)
+		return 0, false, storeErr("seat instance: forget old instances", err)
 	}
 	var others int
 	if err := tx.QueryRow(ctx, `SELECT count(*) FROM key_instances WHERE key_id = $1 AND instance_id <> $2 AND last_seen_at > $3`,
 		u, inst.ID, args[6]).Scan(&others); err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: count: %w", err)
+		return 0, false, storeErr("seat instance: count", err)
 	}
 	tag, err := tx.Exec(ctx, `UPDATE key_instances SET `+mergeInstance+` WHERE key_id = $1 AND instance_id = $2`, args[:6]...)
 	if err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: %w", err)
+		return 0, false, storeErr("seat instance", err)
 	}
 	if tag.RowsAffected() == 1 { // remembered: it keeps (or takes back) its seat
 		return others + 1, false, nil
@@ -170,13 +171,13 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 			ORDER BY last_seen_at, instance_id COLLATE "C" LIMIT $2 FOR UPDATE SKIP LOCKED)`,
 			u, others-licensing.MaxInstancesLimit+1)
 		if err != nil {
-			return 0, false, fmt.Errorf("pgstore: seat instance: forget the least recently seen: %w", err)
+			return 0, false, storeErr("seat instance: forget the least recently seen", err)
 		}
 		others -= int(tag.RowsAffected())
 	}
 	if _, err := tx.Exec(ctx, `INSERT INTO key_instances (key_id, instance_id, name, url, first_seen_at, last_seen_at, metrics)
 		VALUES ($1, $2, $4, $5, $3, $3, $6::text::jsonb)`, args[:6]...); err != nil {
-		return 0, false, fmt.Errorf("pgstore: seat instance: %w", err)
+		return 0, false, storeErr("seat instance", err)
 	}
 	return others + 1, true, nil
 }
@@ -190,7 +191,7 @@ func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, leas
 		FROM licensing_keys k LEFT JOIN key_instances i ON i.key_id = k.id AND i.last_seen_at > $2
 		WHERE k.id = $1 ORDER BY i.last_seen_at DESC, i.instance_id COLLATE "C"`, uuid.MustParse(keyID), now.Add(-lease))
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: instances: %w", err)
+		return nil, storeErr("instances", err)
 	}
 	defer rows.Close()
 	var list []licensing.Instance
@@ -199,7 +200,7 @@ func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, leas
 		var first, last *time.Time
 		var metrics []byte
 		if err := rows.Scan(&id, &name, &url, &first, &last, &metrics); err != nil {
-			return nil, fmt.Errorf("pgstore: instances: %w", err)
+			return nil, storeErr("instances", err)
 		}
 		if list == nil {
 			list = []licensing.Instance{}
@@ -216,10 +217,13 @@ func (s *Store) Instances(ctx context.Context, keyID string, now time.Time, leas
 		list = append(list, in)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: instances: %w", err)
+		return nil, storeErr("instances", err)
 	}
 	if list == nil {
 		return nil, licensing.ErrKeyNotFound
+	}
+	if c := s.cache.Load(); c != nil {
+		c.overlay(keyID, list) // sightings answered from memory, not yet recorded
 	}
 	return list, nil
 }
@@ -231,16 +235,17 @@ func (s *Store) ReleaseInstance(ctx context.Context, keyID, instanceID string) e
 		return licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(keyID)
+	defer s.invalidated(keyID)
 	tag, err := s.pool.Exec(ctx, `DELETE FROM key_instances WHERE key_id = $1 AND instance_id = $2`, u, instanceID)
 	if err != nil {
-		return fmt.Errorf("pgstore: release instance: %w", err)
+		return storeErr("release instance", err)
 	}
 	if tag.RowsAffected() > 0 {
 		return nil
 	}
 	exists, err := s.keyExists(ctx, u)
 	if err != nil {
-		return fmt.Errorf("pgstore: release instance: %w", err)
+		return storeErr("release instance", err)
 	}
 	if exists {
 		return licensing.ErrInstanceNotFound

@@ -22,6 +22,7 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(id)
+	defer s.invalidated(id)
 	k, err := scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys SET expires_at = $2
 		WHERE id = $1 AND active RETURNING `+columns, u, optTime(expiresAt)))
 	if !errors.Is(err, licensing.ErrKeyNotFound) {
@@ -30,7 +31,7 @@ func (s *Store) SetKeyExpiry(ctx context.Context, id string, expiresAt time.Time
 	// Missing, or revoked (a revoked key is never active again).
 	var exists bool
 	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM licensing_keys WHERE id = $1)`, u).Scan(&exists); err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: set key expiry: %w", err)
+		return licensing.Key{}, storeErr("set key expiry", err)
 	}
 	if exists {
 		return licensing.Key{}, licensing.ErrKeyRevoked
@@ -52,9 +53,10 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	old := uuid.MustParse(oldID)
+	defer s.invalidated(oldID)
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: %w", err)
+		return licensing.Key{}, storeErr("rotate key", err)
 	}
 	defer tx.Rollback(ctx) // after a commit: nothing to do
 	var active bool
@@ -67,7 +69,7 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: %w", err)
+		return licensing.Key{}, storeErr("rotate key", err)
 	}
 	newKey.ExpiresAt = time.Time{}
 	if expires != nil {
@@ -85,7 +87,7 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 	if _, err := tx.Exec(ctx, insertKey, insertArgs(newKey)...); isUniqueViolation(err) {
 		return licensing.Key{}, licensing.ErrDuplicateKey
 	} else if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: store the new key: %w", err)
+		return licensing.Key{}, storeErr("rotate key: store the new key", err)
 	}
 	// The row lock makes the conditions hold; they are there so that the
 	// update can never overwrite another rotation's link. LEAST ignores
@@ -97,10 +99,10 @@ func (s *Store) RotateKey(ctx context.Context, oldID string, newKey licensing.Ke
 		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: %s was revoked or rotated during the rotation: %w", oldID, licensing.ErrKeyRotated)
 	}
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: update the old key: %w", err)
+		return licensing.Key{}, storeErr("rotate key: update the old key", err)
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: rotate key: commit: %w", err)
+		return licensing.Key{}, storeErr("rotate key: commit", err)
 	}
 	return k, nil
 }

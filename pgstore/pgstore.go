@@ -1,6 +1,8 @@
 // Package pgstore is a licensing.Store on PostgreSQL, through pgx. Any number
-// of license servers sharing one database agree at once on every create and
-// revoke: there is no cache, every read is one indexed query.
+// of license servers sharing one database agree on every create, revoke and
+// seat: without the read cache every read is one indexed query; with it
+// (StartCache), validation reads memory, kept fresh through LISTEN/NOTIFY
+// and bypassed while not listening.
 //
 //	pool, err := pgxpool.New(ctx, os.Getenv("DATABASE_URL"))
 //	if err != nil {
@@ -29,6 +31,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -44,7 +47,8 @@ var migrations embed.FS
 
 // Store is the PostgreSQL licensing.Store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool  *pgxpool.Pool
+	cache atomic.Pointer[cache] // nil until StartCache
 }
 
 var _ licensing.Store = (*Store)(nil)
@@ -149,16 +153,43 @@ func (s *Store) CheckPepper(ctx context.Context, fingerprint string) error {
 	}
 	if _, err := s.pool.Exec(ctx, `INSERT INTO licensing_meta (name, value) VALUES ('pepper_fingerprint', $1)
 		ON CONFLICT (name) DO NOTHING`, fingerprint); err != nil {
-		return fmt.Errorf("pgstore: check pepper: %w", err)
+		return storeErr("check pepper", err)
 	}
 	var recorded string // a new statement: it sees a row a concurrent first call committed
 	if err := s.pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'pepper_fingerprint'`).Scan(&recorded); err != nil {
-		return fmt.Errorf("pgstore: check pepper: %w", err)
+		return storeErr("check pepper", err)
 	}
 	if subtle.ConstantTimeCompare([]byte(recorded), []byte(fingerprint)) != 1 {
 		return fmt.Errorf("pgstore: %w", licensing.ErrPepperMismatch)
 	}
 	return nil
+}
+
+// SigningFingerprint makes the database remember the signing keys of the
+// servers that share it: when it records none, or replace is true (the
+// server was started with -rotate-signing-keys), it records fingerprint (a
+// server's names of its signing keys: their key ids, never the keys); it
+// returns the fingerprint recorded, which the caller compares with its own.
+// A server whose signing keys differ from the other servers' would sign
+// tokens and answers that clients fetching the other servers' public keys
+// cannot verify. Concurrent first calls record exactly one fingerprint.
+func (s *Store) SigningFingerprint(ctx context.Context, fingerprint string, replace bool) (string, error) {
+	if fingerprint == "" {
+		return "", errors.New("pgstore: signing fingerprint: empty fingerprint")
+	}
+	q := `INSERT INTO licensing_meta (name, value) VALUES ('signing_fingerprint', $1) ON CONFLICT (name) DO NOTHING`
+	if replace {
+		q = `INSERT INTO licensing_meta (name, value) VALUES ('signing_fingerprint', $1)
+			ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, created_at = now()`
+	}
+	if _, err := s.pool.Exec(ctx, q, fingerprint); err != nil {
+		return "", storeErr("signing fingerprint", err)
+	}
+	var recorded string
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM licensing_meta WHERE name = 'signing_fingerprint'`).Scan(&recorded); err != nil {
+		return "", storeErr("signing fingerprint", err)
+	}
+	return recorded, nil
 }
 
 const columns = `id, organization_id, lookup_value, digest, masked_key, instance_name, instance_url, active,
@@ -178,7 +209,7 @@ func scanKey(row pgx.Row) (licensing.Key, error) {
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	if err != nil {
-		return licensing.Key{}, fmt.Errorf("pgstore: %w", err)
+		return licensing.Key{}, storeErr("", err)
 	}
 	k.ID = id.String()
 	k.CreatedAt = k.CreatedAt.UTC()
@@ -249,7 +280,7 @@ func (s *Store) CreateKey(ctx context.Context, k licensing.Key) error {
 		return licensing.ErrDuplicateKey
 	}
 	if err != nil {
-		return fmt.Errorf("pgstore: create key: %w", err)
+		return storeErr("create key", err)
 	}
 	return nil
 }
@@ -280,8 +311,25 @@ func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
 	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE id = $1`, uuid.MustParse(id)))
 }
 
-// KeyByLookup implements licensing.Store.
+// KeyByLookup implements licensing.Store. With the read cache started
+// (StartCache) and listening, a key read before is answered from memory.
 func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
+	c := s.cache.Load()
+	if c == nil || !c.usable.Load() {
+		return s.keyByLookup(ctx, lookup)
+	}
+	if k, ok := c.key(lookup); ok {
+		return k, nil
+	}
+	start := c.begin()
+	k, err := s.keyByLookup(ctx, lookup)
+	if err == nil {
+		c.putKey(start, k)
+	}
+	return k, err
+}
+
+func (s *Store) keyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
 	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
 }
 
@@ -301,7 +349,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyC
 		AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3))
 		ORDER BY created_at DESC, id DESC LIMIT $4`, orgID, at, id, lim)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+		return nil, storeErr("list keys", err)
 	}
 	defer rows.Close()
 	keys := []licensing.Key{}
@@ -313,7 +361,7 @@ func (s *Store) ListKeys(ctx context.Context, orgID string, after licensing.KeyC
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: list keys: %w", err)
+		return nil, storeErr("list keys", err)
 	}
 	return keys, nil // uuid order is the text order of canonical lower-case ids
 }
@@ -324,6 +372,7 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 		return licensing.Key{}, licensing.ErrKeyNotFound
 	}
 	u := uuid.MustParse(id)
+	defer s.invalidated(id)
 	return scanKey(s.pool.QueryRow(ctx, `UPDATE licensing_keys
 		SET active = false, revoked_at = COALESCE(revoked_at, $2)
 		WHERE id = $1 RETURNING `+columns, u, at))
@@ -398,10 +447,33 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 			FROM v JOIN keys ON keys.id = v.id
 			WHERE v.instance_id <> '' AND i.key_id = v.id AND i.instance_id = v.instance_id`, ids, firsts, ats, names, urls, metrics, violations, instances)
 			if err != nil {
-				return fmt.Errorf("pgstore: record validations: %w", err)
+				return storeErr("record validations", err)
+			}
+			if c := s.cache.Load(); c != nil {
+				c.recorded(recs)
 			}
 		}
 		recs = later
 	}
 	return nil
+}
+
+// storeErr wraps err, met while doing (may be empty), in
+// licensing.ErrStoreUnavailable when it says that PostgreSQL could not be
+// reached or the connection was lost (no SQL error, or one of the classes
+// 08 connection exception and 57P operator intervention), so that callers
+// answer 503 rather than 500. A cancelled or expired ctx is returned as it is.
+func storeErr(doing string, err error) error {
+	prefix := "pgstore: "
+	if doing != "" {
+		prefix += doing + ": "
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") {
+		return fmt.Errorf("%s%w", prefix, err)
+	}
+	return fmt.Errorf("%s%w: %w", prefix, licensing.ErrStoreUnavailable, err)
 }

@@ -1,6 +1,7 @@
 package pgstore_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,9 +10,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/licensekit/licensing/internal/harness"
 	"github.com/matryer/is"
@@ -28,6 +31,7 @@ type server struct {
 	url  string
 	cmd  *exec.Cmd
 	logs *harness.Buffer
+	proc *harness.Process
 }
 
 // startLicensingServer runs licensing-server-pg with args, waits until it
@@ -37,7 +41,7 @@ func startLicensingServer(t *testing.T, args ...string) *server {
 	cmd := exec.Command(buildServer(t), append([]string{"-addr", "127.0.0.1:0", "-rate-limit", "0"}, args...)...)
 	cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32)) // servers of one database share the pepper
 	p := harness.StartTB(t, cmd, harness.Config{})
-	return &server{url: p.URL, cmd: p.Cmd, logs: p.Log}
+	return &server{url: p.URL, cmd: p.Cmd, logs: p.Log, proc: p}
 }
 
 func (s *server) do(t *testing.T, method, path, token, body string) (int, map[string]any) {
@@ -73,6 +77,23 @@ func writeConfig(t *testing.T) string {
 	return path
 }
 
+// sharedDataDir returns a new data directory holding the signing keys of
+// the data directory from, as the servers of one store share them.
+func sharedDataDir(t *testing.T, from string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, name := range []string{"signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json"} {
+		b, err := os.ReadFile(filepath.Join(from, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
 func listIDs(t *testing.T, s *server) []string {
 	t.Helper()
 	status, body := s.do(t, "GET", "/api/v1/licensing/keys", "owner-token", "")
@@ -90,8 +111,9 @@ func TestTwoServersOneDatabase(t *testing.T) {
 	is := is.New(t)
 	_, _, dsn := newStore(t)
 	cfg := writeConfig(t)
-	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
-	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", t.TempDir())
+	dataA := t.TempDir()
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA)
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA))
 
 	status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"instanceName":"prod"}`)
 	is.Equal(status, 201)
@@ -198,12 +220,7 @@ func TestNewDataDirOverADatabaseWithKeys(t *testing.T) {
 	is.True(strings.Contains(string(out), "the store already holds keys"))
 	is.True(strings.Contains(string(out), "-rotate-signing-keys"))
 
-	dataC := t.TempDir()
-	for _, name := range []string{"signing-ed25519.pem", "signing-rsa.pem", "signing-keys.json"} {
-		b, err := os.ReadFile(filepath.Join(dataA, name))
-		is.NoErr(err)
-		is.NoErr(os.WriteFile(filepath.Join(dataC, name), b, 0o600))
-	}
+	dataC := sharedDataDir(t, dataA)
 	c := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataC)
 	_, jwksA := a.do(t, "GET", "/api/v1/licensing/public-keys", "", "")
 	_, jwksC := c.do(t, "GET", "/api/v1/licensing/public-keys", "", "")
@@ -237,4 +254,128 @@ func TestEmptyDatabaseUnderADataDirThatIssuedKeys(t *testing.T) {
 	is.True(strings.Contains(string(out), "remove "+filepath.Join(data, "keys-issued.json")))
 
 	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data) // the right database
+}
+
+// TestRevocationReachesAnotherServer: a key revoked through server A is
+// refused by server B, which had it in its read cache, in each of 200
+// trials. The time from A's answer to B's first refusal is logged (p50,
+// p99; BENCHMARKS.md has the figures), not asserted.
+func TestRevocationReachesAnotherServer(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	dataA := t.TempDir()
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA, "-owner-rate-limit", "0")
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA), "-owner-rate-limit", "0")
+	const trials = 200
+	var took []time.Duration
+	for range trials {
+		status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+		is.Equal(status, 201)
+		validate := `{"licenseKey":"` + created["licenseKey"].(string) + `"}`
+		status, _ = b.do(t, "POST", "/api/v1/licensing/validate", "", validate)
+		is.Equal(status, 200) // B has the key in its cache
+		status, _ = a.do(t, "DELETE", "/api/v1/licensing/keys/"+created["id"].(string), "owner-token", "")
+		is.Equal(status, 200)
+		revoked := time.Now()
+		for { // polled without a pause, so that the time is B's, not the loop's
+			status, _ := b.do(t, "POST", "/api/v1/licensing/validate", "", validate)
+			if status == 401 {
+				break
+			}
+			is.Equal(status, 200)
+			if time.Since(revoked) > time.Minute {
+				t.Fatal("B still accepts the key a minute after its revocation through A")
+			}
+		}
+		took = append(took, time.Since(revoked))
+	}
+	slices.Sort(took)
+	t.Logf("revocation through A refused by B after: p50 %v, p99 %v, max %v (%d trials)",
+		took[len(took)/2], took[len(took)*99/100], took[len(took)-1], len(took))
+}
+
+// TestServerRefusesOtherSigningKeys: a server whose data directory holds
+// signing keys other than those of the servers already on the store (it
+// made its own, on another database) refuses to start, naming the files to
+// copy; with -rotate-signing-keys it starts, and its keys become the
+// store's, so that the first server's would now be refused.
+func TestServerRefusesOtherSigningKeys(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	_, _, other := newStore(t)
+	cfg := writeConfig(t)
+	dataA, dataB := t.TempDir(), t.TempDir()
+	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA)
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", other, "-config", cfg, "-data", dataB) // makes keys of its own
+	harness.StopTB(t, b.proc)
+
+	run := func(data string, extra ...string) (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a server that starts is killed then
+		defer cancel()
+		cmd := exec.CommandContext(ctx, buildServer(t), append([]string{"-addr", "127.0.0.1:0", "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", data}, extra...)...)
+		cmd.Env = append(os.Environ(), "LICENSING_PEPPER="+strings.Repeat("ab", 32))
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run(dataB)
+	is.True(err != nil) // refused
+	is.True(strings.Contains(out, "not those the store records for the servers that share it"))
+	is.True(strings.Contains(out, "copy "+filepath.Join(dataB, "signing-ed25519.pem")))
+	startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA)) // A's keys: starts
+}
+
+// TestSeatRaceAcrossServers: two new instances race for the last seat of a
+// key, one through each of two servers on one PostgreSQL: exactly one wins
+// (200), the other is refused (403), and afterwards the winner keeps
+// validating while the loser stays refused on both servers. Repeated.
+func TestSeatRaceAcrossServers(t *testing.T) {
+	is := is.New(t)
+	_, _, dsn := newStore(t)
+	cfg := writeConfig(t)
+	dataA := t.TempDir()
+	a := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", dataA, "-owner-rate-limit", "0")
+	b := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", cfg, "-data", sharedDataDir(t, dataA), "-owner-rate-limit", "0")
+	for round := range 20 {
+		status, created := a.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"maxInstances": 2}`)
+		is.Equal(status, 201)
+		key := created["licenseKey"].(string)
+		validate := func(s *server, instance string) int {
+			status, _ := s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`","instanceId":"`+instance+`"}`)
+			return status
+		}
+		is.Equal(validate(a, "first"), 200) // one seat of two taken
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		got := map[string]int{}
+		var mu sync.Mutex
+		for _, race := range []struct {
+			s        *server
+			instance string
+		}{{a, "x"}, {b, "y"}} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				status := validate(race.s, race.instance)
+				mu.Lock()
+				got[race.instance] = status
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		winner, loser := "x", "y"
+		if got["y"] == 200 {
+			winner, loser = "y", "x"
+		}
+		if got[winner] != 200 || got[loser] != 403 {
+			t.Fatalf("round %d: the race for the last seat gave %v; want one 200 and one 403", round, got)
+		}
+		for _, s := range []*server{a, b} {
+			is.Equal(validate(s, winner), 200)  // the winner holds its seat on both servers
+			is.Equal(validate(s, loser), 403)   // the loser is refused on both
+			is.Equal(validate(s, "first"), 200) // and the first keeps its own
+		}
+	}
 }

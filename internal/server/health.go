@@ -1,10 +1,13 @@
 package server
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"net/http"
 	"time"
+
+	"github.com/licensekit/licensing"
 )
 
 // opsFlags defines the operator's flags: TLS and the shutdown delay.
@@ -48,8 +51,10 @@ func (m *Main) opsRoutes(mux *http.ServeMux) {
 		switch {
 		case m.stopping.Load():
 			reason = "shutting down"
+		case m.metrics.health != nil && errors.Is(m.metrics.health(), licensing.ErrStoreUnavailable):
+			reason = "store unreachable; refusing requests that need it" // the cause is in the log, not on the public listener
 		case m.metrics.health != nil && m.metrics.health() != nil:
-			reason = "store failed; refusing writes" // the cause is in the log, not on the public listener
+			reason = "store failed; refusing writes"
 		}
 		if reason != "" {
 			w.WriteHeader(http.StatusServiceUnavailable)

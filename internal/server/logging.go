@@ -55,6 +55,10 @@ func (m *Main) newHandler(w io.Writer) slog.Handler {
 	return slog.NewTextHandler(w, opts)
 }
 
+// Logger returns the server's logger, for the stores of Stores, which are
+// opened after it is made.
+func (m *Main) Logger() *slog.Logger { return m.logger }
+
 // startLogging makes the logger, the request logger (when on) and the
 // event queue.
 func (m *Main) startLogging() {

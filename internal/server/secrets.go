@@ -177,6 +177,33 @@ func kids(k *licensing.SigningKeys) map[string]string {
 	return out
 }
 
+// checkSharedSigning refuses signing keys other than those of the other
+// servers on the store, when the store keeps a record of them (the
+// PostgreSQL store, which several servers share): the first server records
+// its key ids, -rotate-signing-keys records this server's.
+func (m *Main) checkSharedSigning(ctx context.Context, signing *licensing.SigningKeys) error {
+	st, ok := m.store.(interface {
+		SigningFingerprint(ctx context.Context, fingerprint string, replace bool) (string, error)
+	})
+	if !ok {
+		return nil
+	}
+	kid := kids(signing)
+	mine := licensing.AlgEdDSA + "=" + kid[licensing.AlgEdDSA] + " " + licensing.AlgRS256 + "=" + kid[licensing.AlgRS256]
+	recorded, err := st.SigningFingerprint(ctx, mine, m.RotateSigningKeys)
+	if err != nil {
+		return fmt.Errorf("record the signing keys in the store: %w", err)
+	}
+	if recorded != mine {
+		edPath, rsaPath := m.keyPaths()
+		return fmt.Errorf("the signing keys of %s (%s) are not those the store records for the servers that share it (%s): "+
+			"tokens this server signs would not verify with their public keys; copy %s, %s and %s from a running server's data directory, "+
+			"or, to replace the keys of every server, start one with -rotate-signing-keys and copy its files to the others",
+			m.DataDir, mine, recorded, edPath, rsaPath, m.signingRecordPath())
+	}
+	return nil
+}
+
 // signingKeys loads the Ed25519 and RSA signing keys. On a first start
 // (create), missing key files are generated (mode 0600) and recorded in
 // <data>/signing-keys.json; once recorded, a missing or changed key refuses

@@ -121,7 +121,11 @@ func (m *Main) start(ctx context.Context) (*started, error) {
 				return nil, err
 			}
 		}
-		return m.signingKeys(true)
+		signing, err := m.signingKeys(true)
+		if err != nil {
+			return nil, err
+		}
+		return signing, m.checkSharedSigning(ctx, signing)
 	}()
 	if err != nil {
 		if m.closer != nil {

@@ -12,7 +12,11 @@
 // turn, -rounds times, with wrk (1 thread, -c connections, keep-alive, the
 // keys interleaved); it prints req/s, p50, p99 and server CPU per request
 // (from /proc/<pid>/stat) and the ratios to the floor. -profile DIR writes
-// a CPU profile of each server there.
+// a CPU profile of each server there. The targets postgres and
+// postgres+nocache (-cache-keys 0) run licensing-server-pg on a schema of
+// their own in the database of -dsn (made with psql). A target named
+// <store>+hooks (memory+hooks, file+hooks, postgres+hooks) sends webhooks
+// of every event to a receiver that never answers (hooks.go).
 //
 //	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
 //	go run ./internal/cmd/loadgen -route validate -c 32 -d 5s -rounds 3
@@ -64,6 +68,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "validate: rounds, each driving every target once")
 	keys := flag.Int("keys", 2000, "validate: keys per server")
 	targets := flag.String("targets", "floor,memory,file,memory+reqlog", "validate: servers, the floor first")
+	dsn := flag.String("dsn", "", "validate: PostgreSQL connection string (keyword/value form) for the postgres and postgres+nocache targets; a schema loadgen_N is made per target")
 	profile := flag.String("profile", "", "validate, scale: directory for a CPU profile of each server")
 	wrk := flag.String("wrk", "wrk", "validate, revocations: the wrk binary")
 	revoked := flag.Int("revoked", 25_000, "revocations: revoked keys in the organization")
@@ -124,7 +129,7 @@ func main() {
 			}
 		}
 		err := runValidate(validateFlags{conns: *conns, rounds: *rounds, keys: *keys, dur: *dur,
-			targets: *targets, profile: *profile, wrk: *wrk})
+			targets: *targets, profile: *profile, wrk: *wrk, dsn: *dsn})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "loadgen:", err)
 			os.Exit(1)

@@ -48,6 +48,7 @@ type validateFlags struct {
 	targets             string
 	profile             string
 	wrk                 string
+	dsn                 string // for the postgres targets
 }
 
 func runValidate(f validateFlags) error {
@@ -72,19 +73,43 @@ func runValidate(f validateFlags) error {
 		}
 	}()
 	var answerSize int
-	for _, name := range names[1:] {
+	hookURL := "" // the hanging webhook receiver's, once a +hooks target started it
+	for i, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
 		store, extra, _ := strings.Cut(name, "+")
 		args = append(args, "-store", store)
-		switch extra {
-		case "":
-		case "reqlog":
-			args = append(args, "-request-log", "info")
-		default:
-			return fmt.Errorf("target %q: want memory, file, memory+reqlog or file+reqlog", name)
+		serverBin := bin
+		if store == "postgres" {
+			if serverBin, err = postgresTarget(f.dsn, i); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			args = append(args, "-dsn", f.dsn+" search_path="+schemaName(i))
 		}
-		cmd := exec.Command(bin, args...)
+		switch {
+		case extra == "":
+		case extra == "reqlog":
+			args = append(args, "-request-log", "info")
+		case extra == "nocache" && store == "postgres":
+			args = append(args, "-cache-keys", "0")
+		case extra == "hooks":
+			if hookURL == "" {
+				url, stop, err := startHangingReceiver()
+				if err != nil {
+					return err
+				}
+				defer stop()
+				hookURL = url
+			}
+			hooked := filepath.Join(tmp, "config-hooks.json")
+			if err := writeHookedConfig(hooked, token, hookURL); err != nil {
+				return err
+			}
+			args[slices.Index(args, cfg)] = hooked
+		default:
+			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog, postgres+nocache or <store>+hooks", name)
+		}
+		cmd := exec.Command(serverBin, args...)
 		if f.profile != "" {
 			cmd.Env = append(os.Environ(), "LICENSING_CPU_PROFILE="+filepath.Join(f.profile, name+".pprof"))
 		}
@@ -101,7 +126,14 @@ func runValidate(f validateFlags) error {
 			}
 			t.keys = append(t.keys, k)
 		}
-		n, err := answerLength(client, t.url, body(t.keys[0], 0))
+		// Each key's first validation seats its instance, a write made once
+		// per instance: made here, so that the rounds measure validation.
+		for i, k := range t.keys {
+			if _, err := answerLength(client, t.url, body(k, i+1)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		n, err := answerLength(client, t.url, body(t.keys[0], 1))
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -117,7 +149,7 @@ func runValidate(f validateFlags) error {
 	}
 	floor.keys = targets[0].keys
 	targets = append([]*target{floor}, targets...)
-	if n, err := answerLength(http.DefaultClient, floor.url, body(floor.keys[0], 0)); err != nil || n != answerSize {
+	if n, err := answerLength(http.DefaultClient, floor.url, body(floor.keys[0], 1)); err != nil || n != answerSize {
 		return fmt.Errorf("floor answers %d bytes (%v), the servers %d", n, err, answerSize)
 	}
 
@@ -171,6 +203,8 @@ func median(xs []float64) float64 {
 }
 
 // body is the request: the key, an instance name and URL.
+// body is the validate request of key, the i-th of its server (from 1, as
+// in wrkScript).
 func body(key string, i int) string {
 	return fmt.Sprintf(`{"licenseKey":%q,"instanceName":"load-%d","instanceUrl":"https://load-%d.example"}`, key, i, i)
 }
@@ -356,4 +390,20 @@ func floorFlags(fs *flag.FlagSet) (serve *bool, size *int) {
 func sha256Hex(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// schemaName is the PostgreSQL schema of the i-th target.
+func schemaName(i int) string { return fmt.Sprintf("loadgen_%d", i) }
+
+// postgresTarget makes an empty schema for the i-th target in the database
+// of dsn (with psql) and returns the PostgreSQL server's binary.
+func postgresTarget(dsn string, i int) (string, error) {
+	if dsn == "" {
+		return "", errors.New("a postgres target needs -dsn, a keyword/value connection string (host=... dbname=...) of a database loadgen may make schemas in")
+	}
+	sql := fmt.Sprintf("DROP SCHEMA IF EXISTS %[1]s CASCADE; CREATE SCHEMA %[1]s", schemaName(i))
+	if out, err := exec.Command("psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", dsn, "-c", sql).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("psql: %w\n%s", err, out)
+	}
+	return harness.Build(harness.PostgresServerCmd)
 }

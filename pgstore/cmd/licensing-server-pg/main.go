@@ -18,15 +18,26 @@ import (
 	"github.com/licensekit/licensing/pgstore"
 )
 
-type poolCloser struct{ *pgxpool.Pool }
+// storeCloser stops the store's read cache, then closes the pool.
+type storeCloser struct {
+	st   *pgstore.Store
+	pool *pgxpool.Pool
+}
 
-func (p poolCloser) Close() error { p.Pool.Close(); return nil }
+func (c storeCloser) Close() error {
+	c.st.Close()
+	c.pool.Close()
+	return nil
+}
 
 func main() {
 	var dsn string
-	m := server.Main{
+	var cacheKeys int
+	var m server.Main
+	m = server.Main{
 		Flags: func(fs *flag.FlagSet) {
 			fs.StringVar(&dsn, "dsn", os.Getenv("LICENSING_DSN"), "PostgreSQL connection string for -store postgres (LICENSING_DSN)")
+			fs.IntVar(&cacheKeys, "cache-keys", pgstore.DefaultCacheKeys, "-store postgres: key records kept in the read cache, kept fresh through LISTEN/NOTIFY; 0 turns the cache off (every validation reads PostgreSQL)")
 		},
 		Stores: map[string]func(context.Context) (licensing.Store, io.Closer, error){
 			"postgres": func(ctx context.Context) (licensing.Store, io.Closer, error) {
@@ -42,7 +53,17 @@ func main() {
 					pool.Close()
 					return nil, nil, err
 				}
-				return st, poolCloser{pool}, nil
+				if cacheKeys < 0 {
+					pool.Close()
+					return nil, nil, errors.New("-cache-keys must be 0 (no cache) or more")
+				}
+				if cacheKeys > 0 {
+					if err := st.StartCache(pgstore.CacheConfig{MaxKeys: cacheKeys, Logger: m.Logger()}); err != nil {
+						pool.Close()
+						return nil, nil, err
+					}
+				}
+				return st, storeCloser{st, pool}, nil
 			},
 		},
 	}

@@ -80,13 +80,36 @@ func Start(tb testing.TB) *Server {
 		s.remove()
 		tb.Fatalf("pgtest: initdb: %v\n%s", err, out)
 	}
-	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", s.socket)
-	if out, err := s.run("pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start"); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	if err := s.start(); err != nil {
 		s.remove()
-		tb.Fatalf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+		tb.Fatal(err)
 	}
 	return s
+}
+
+// start runs pg_ctl start on the data directory.
+func (s *Server) start() error {
+	opts := fmt.Sprintf("-k %s -c listen_addresses='' -c fsync=off -c max_connections=200", s.socket)
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-o", opts, "-l", filepath.Join(s.dir, "log"), "-w", "-t", "60", "start"); err != nil {
+		log, _ := os.ReadFile(filepath.Join(s.dir, "log"))
+		return fmt.Errorf("pgtest: pg_ctl start: %v\n%s\n%s", err, out, log)
+	}
+	return nil
+}
+
+// Halt stops the server as an operator would (pg_ctl stop, fast mode:
+// sessions are ended, committed data kept), leaving its files for Resume.
+func (s *Server) Halt(tb testing.TB) {
+	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
+		tb.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// Resume starts a server stopped by Halt again, on the same socket.
+func (s *Server) Resume(tb testing.TB) {
+	if err := s.start(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func (s *Server) run(name string, args ...string) ([]byte, error) {
