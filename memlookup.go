@@ -2,6 +2,7 @@ package licensing
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"hash/maphash"
 )
 
@@ -45,17 +46,9 @@ func lowerHexDigit(c byte) (byte, bool) {
 
 // encodes reports whether lookup is the 64 lower-case hex digits of sum.
 func encodes(lookup string, sum *[sha256.Size]byte) bool {
-	if len(lookup) != 2*len(sum) {
-		return false
-	}
-	for i, b := range sum {
-		hi, ok1 := lowerHexDigit(lookup[2*i])
-		lo, ok2 := lowerHexDigit(lookup[2*i+1])
-		if !ok1 || !ok2 || hi<<4|lo != b {
-			return false
-		}
-	}
-	return true
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:]) == lookup // no copy: a conversion compared at once
 }
 
 // lookupTable is the memory store's index of keys by lookup value: open
