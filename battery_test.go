@@ -158,6 +158,9 @@ const (
 	wantMetricsNumbers = `{"error":"metrics values must be numbers"}` + "\n"
 	wantBadLimit       = `{"error":"limit must be a whole number from 1 to 1000"}` + "\n"
 	wantBadCursor      = `{"error":"cursor is not one this server made"}` + "\n"
+	wantBadEventLimit  = `{"error":"limit must be a whole number from 1 to 500"}` + "\n"
+	wantBadEventKeyID  = `{"error":"keyId must be a license key's id (a UUID)"}` + "\n"
+	wantBadEventType   = `{"error":"type must be an event type, such as key.created or key.revoked"}` + "\n"
 	wantBadAlg         = `{"error":"alg must be RS256 or EdDSA"}` + "\n"
 	wantOrgRequired    = `{"error":"org is required"}` + "\n"
 	wantBadOrg         = `{"error":"org must be at most 255 characters without control or format characters"}` + "\n"
@@ -411,6 +414,24 @@ func badCases() []badCase {
 		{name: "list/cursor padded base64", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 32) + "%3D%3D", hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/cursor huge", method: "GET", path: keysPath + "?cursor=" + strings.Repeat("A", 8000), hdr: []string{owner}, status: 400, want: wantBadCursor},
 		{name: "list/bad cursor before auth is still 401", method: "GET", path: keysPath + "?cursor=x", status: 401, want: wantUnauthorizedNoHeader},
+
+		// --- event log parameters
+		{name: "events/limit 0", method: "GET", path: eventsPath + "?limit=0", hdr: []string{owner}, status: 400, want: wantBadEventLimit},
+		{name: "events/limit 501", method: "GET", path: eventsPath + "?limit=501", hdr: []string{owner}, status: 400, want: wantBadEventLimit},
+		{name: "events/limit huge", method: "GET", path: eventsPath + "?limit=99999999999999999999999", hdr: []string{owner}, status: 400, want: wantBadEventLimit},
+		{name: "events/limit empty", method: "GET", path: eventsPath + "?limit=", hdr: []string{owner}, status: 400, want: wantBadEventLimit},
+		{name: "events/limit twice", method: "GET", path: eventsPath + "?limit=1&limit=2", hdr: []string{owner}, status: 400, want: `{"error":"limit must be given at most once"}` + "\n"},
+		{name: "events/cursor garbage", method: "GET", path: eventsPath + "?cursor=not-a-cursor!", hdr: []string{owner}, status: 400, want: wantBadCursor},
+		{name: "events/cursor of the key list", method: "GET", path: eventsPath + "?cursor=" + strings.Repeat("A", 54), hdr: []string{owner}, status: 400, want: wantBadCursor},
+		{name: "events/cursor forged", method: "GET", path: eventsPath + "?cursor=" + strings.Repeat("A", 32), hdr: []string{owner}, status: 400, want: wantBadCursor},
+		{name: "events/cursor huge", method: "GET", path: eventsPath + "?cursor=" + strings.Repeat("A", 8000), hdr: []string{owner}, status: 400, want: wantBadCursor},
+		{name: "events/keyId not an id", method: "GET", path: eventsPath + "?keyId=../keys", hdr: []string{owner}, status: 400, want: wantBadEventKeyID},
+		{name: "events/keyId with NUL", method: "GET", path: eventsPath + "?keyId={A}%00", hdr: []string{owner}, status: 400, want: wantBadEventKeyID},
+		{name: "events/type unknown", method: "GET", path: eventsPath + "?type=key.deleted", hdr: []string{owner}, status: 400, want: wantBadEventType},
+		{name: "events/type upper case", method: "GET", path: eventsPath + "?type=KEY.CREATED", hdr: []string{owner}, status: 400, want: wantBadEventType},
+		{name: "events/member", method: "GET", path: eventsPath, hdr: []string{member}, status: 403, want: wantNotOwner},
+		{name: "events/bad limit before auth is still 401", method: "GET", path: eventsPath + "?limit=0", status: 401, want: wantUnauthorizedNoHeader},
+		{name: "method/POST events", method: "POST", path: eventsPath, hdr: []string{owner}, body: `{}`, status: 405, allow: "GET, HEAD", want: wantMethod("GET, HEAD")},
 
 		// --- token parameters
 		{name: "token/alg none", method: "POST", path: keyPathA + "/jwt?alg=none", hdr: []string{owner}, status: 400, want: wantBadAlg},

@@ -21,6 +21,7 @@ const (
 	CodeRateLimited     Code = "rate_limited"      // 429
 	CodeInternal        Code = "internal"          // 500
 	CodeUnavailable     Code = "unavailable"       // 503: the store refuses writes or cannot be reached
+	CodeNotImplemented  Code = "not_implemented"   // 501: the store lacks a capability the call needs
 )
 
 // Error is the one error type of this package: every error the package

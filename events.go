@@ -20,11 +20,11 @@ const (
 	EventTokenIssued      EventType = "key.token_issued"
 	EventKeyRotated       EventType = "key.rotated"
 	EventKeyRenewed       EventType = "key.renewed"
-	EventKeyExpired       EventType = "key.expired" // the first validation refused as expired
-	EventKeyActivated     EventType = "key.activated"         // the first successful validation of a key
+	EventKeyExpired       EventType = "key.expired"            // the first validation refused as expired
+	EventKeyActivated     EventType = "key.activated"          // the first successful validation of a key
 	EventSeatLimitReached EventType = "key.seat_limit_reached" // a new instance refused: every seat taken
-	EventKeyExpiring      EventType = "key.expiring"          // once per key and expiry, Config.ExpiryReminder before it
-	EventInstanceReleased EventType = "instance.released"     // the owner freed an instance's seat
+	EventKeyExpiring      EventType = "key.expiring"           // once per key and expiry, Config.ExpiryReminder before it
+	EventInstanceReleased EventType = "instance.released"      // the owner freed an instance's seat
 )
 
 // Event tells Config.OnEvent what happened. It carries ids and masked keys
@@ -89,6 +89,9 @@ func (q *eventQueue) loop() {
 		if ev.flushed != nil {
 			close(ev.flushed)
 			continue
+		}
+		if ev.e.ID == "" {
+			ev.e.ID = newEventID() // here, not on the request path
 		}
 		q.on(ev.ctx, ev.e)
 	}

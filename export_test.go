@@ -1,5 +1,7 @@
 package licensing
 
+import "context"
+
 // Unexported names the external tests of this package use.
 var (
 	ErrCrossOrigin     = errCrossOrigin
@@ -12,3 +14,9 @@ var (
 	OrganizationHeader = organizationHeader
 	NewHMACHasher      = newHMACHasher
 )
+
+// PruneEventsNow runs the event log's pruner once, as its background loop does.
+func (s *Service) PruneEventsNow(ctx context.Context) (int, error) { return s.pruneEvents(ctx) }
+
+// RemindExpiringNow runs the expiry reminders' scan once, as its background loop does.
+func (s *Service) RemindExpiringNow(ctx context.Context) (int, error) { return s.remindExpiring(ctx) }

@@ -151,6 +151,7 @@ func (h *Handler) routes() {
 		{http.MethodGet, wire.PathPublicKeysPEM, h.publicKeysPEM},
 		{http.MethodGet, wire.PathRevocations, h.revocations},
 		{http.MethodPost, wire.PathValidate, h.validate},
+		{http.MethodGet, wire.PathEvents, h.listEvents},
 	}
 	allow := map[string][]string{}
 	var paths []string

@@ -30,6 +30,7 @@ var statusByCode = map[Code]int{
 	CodeRateLimited:      http.StatusTooManyRequests,
 	CodeInternal:         http.StatusInternalServerError,
 	CodeUnavailable:      http.StatusServiceUnavailable,
+	CodeNotImplemented:   http.StatusNotImplemented,
 }
 
 // statusCode returns the HTTP status the Handler answers err with (500 for

@@ -65,6 +65,7 @@ func (s *Service) CreateKey(ctx context.Context, a Actor, in CreateKeyInput) (Cr
 		}
 		s.emit(ctx, Event{Type: EventKeyCreated, Time: k.CreatedAt, KeyID: k.ID,
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
+		s.remindIfDue(ctx, k)
 		return CreatedKey{Key: k, LicenseKey: full}, nil
 	}
 }

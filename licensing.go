@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -99,6 +100,21 @@ type Config struct {
 	// daily never loses its seat and a replaced container frees its own.
 	InstanceLease time.Duration
 
+	// EventRetention is how long the event log keeps an event, when Store
+	// implements EventLog: a background pruner deletes older events at
+	// start and every 10 minutes. Default 90 days.
+	EventRetention time.Duration
+	// EventRetentionCount is how many events the event log keeps at most
+	// (the newest), applied by the same pruner; the memory and file
+	// stores hold the log in memory, about 500 bytes an event (500 MB at
+	// a million). Default 1,000,000.
+	EventRetentionCount int
+	// ExpiryReminder is how long before a key's expiry the Service appends
+	// EventKeyExpiring to the event log (once per key and expiry, from
+	// any one of the servers sharing the store; see reminders.go). Default
+	// 14 days; a negative value sends no reminders.
+	ExpiryReminder time.Duration
+
 	// Now and Random exist for tests. Defaults time.Now and crypto/rand.Reader.
 	Now    func() time.Time
 	Random io.Reader
@@ -118,6 +134,16 @@ type Service struct {
 	cursorKey []byte
 	// revocations holds the encoded revocation lists (revocationcache.go).
 	revocations *revocationCache
+
+	// The event log (eventwriter.go, reminders.go): nil elog when the
+	// Store does not implement EventLog, and then no writer nor limiter.
+	elog     EventLog
+	ewriter  *eventWriter
+	limiter  *eventLimiter
+	reminded *toldKeys // ids of the reminders this process sent
+	stopBg   chan struct{}
+	bgDone   chan struct{}
+	closeBg  sync.Once
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or
@@ -166,6 +192,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.EventRetention <= 0 {
+		cfg.EventRetention = defaultEventRetention
+	}
+	if cfg.EventRetentionCount <= 0 {
+		cfg.EventRetentionCount = defaultEventRetentionCount
+	}
+	if cfg.ExpiryReminder == 0 {
+		cfg.ExpiryReminder = defaultExpiryReminder
+	}
 	if cfg.Signing == nil {
 		k, err := GenerateSigningKeys(0)
 		if err != nil {
@@ -203,6 +238,15 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OnEvent != nil {
 		s.events = newEventQueue(cfg.OnEvent)
 	}
+	if l, ok := cfg.Store.(EventLog); ok {
+		s.elog, s.ewriter = l, newEventWriter(l, cfg.Logger)
+		s.limiter, s.reminded = newEventLimiter(eventLimitEvery, eventLimiterSize), newToldKeys(100_000)
+		s.stopBg, s.bgDone = make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(s.bgDone)
+			s.maintainEvents(s.stopBg)
+		}()
+	}
 	return s, nil
 }
 
@@ -227,33 +271,49 @@ func (s *Service) SetPolicy(p Policy) error {
 }
 
 // Flush writes the pending validation records to the store now, and waits
-// until OnEvent has seen every event of the validate route so far.
+// until OnEvent has seen every event of the validate route so far, and the
+// event log has them.
 func (s *Service) Flush(ctx context.Context) error {
 	if s.events != nil {
 		if err := s.events.flush(ctx); err != nil {
 			return err
 		}
 	}
+	if s.ewriter != nil {
+		if err := s.ewriter.flush(ctx); err != nil {
+			return err
+		}
+	}
 	return s.rec.flush(ctx)
 }
 
-// Close stops the background writer and flushes what is pending. The
+// Close stops the background writers (validation records, events) and the
+// event log's pruner and reminders, and flushes what is pending. The
 // Service must not be used afterwards.
 func (s *Service) Close(ctx context.Context) error {
+	if s.stopBg != nil {
+		s.closeBg.Do(func() { close(s.stopBg) })
+		<-s.bgDone
+	}
 	err := s.rec.close(ctx)
 	if s.events != nil {
 		s.events.close()
+	}
+	if s.ewriter != nil {
+		s.ewriter.close()
 	}
 	return err
 }
 
 func (s *Service) now() time.Time { return s.cfg.Now().UTC() }
 
-// emitLater queues e for OnEvent off the request path.
+// emitLater queues e for OnEvent and the event log (eventwriter.go) off
+// the request path.
 func (s *Service) emitLater(ctx context.Context, e Event) {
 	if s.cfg.Observer != nil {
 		s.observeEvent(&e) // counted now: an atomic add, the same for every outcome
 	}
+	s.logLater(&e)
 	if s.events != nil {
 		if e.Time.IsZero() {
 			e.Time = s.now()
@@ -262,14 +322,25 @@ func (s *Service) emitLater(ctx context.Context, e Event) {
 	}
 }
 
+// emit tells an owner action's event to the event log and OnEvent before
+// the action's call returns.
 func (s *Service) emit(ctx context.Context, e Event) {
+	if e.Time.IsZero() {
+		e.Time = s.now()
+	}
+	if e.ID == "" {
+		e.ID = newEventID()
+	}
+	s.logNow(ctx, e)
+	s.tell(ctx, e)
+}
+
+// tell gives e to the Observer and OnEvent.
+func (s *Service) tell(ctx context.Context, e Event) {
 	if s.cfg.Observer != nil {
 		s.observeEvent(&e)
 	}
 	if s.cfg.OnEvent != nil {
-		if e.Time.IsZero() {
-			e.Time = s.now()
-		}
 		s.cfg.OnEvent(ctx, e)
 	}
 }

@@ -83,6 +83,7 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	s.expired.forget(k.ID) // a later expiry is told again
 	s.emit(ctx, Event{Type: EventKeyRenewed, KeyID: k.ID, OrganizationID: k.OrganizationID,
 		MaskedKey: k.MaskedKey, UserID: a.UserID, ExpiresAt: k.ExpiresAt})
+	s.remindIfDue(ctx, k)
 	keys := []Key{k}
 	s.rec.overlay(keys)
 	return keys[0], nil
@@ -167,6 +168,8 @@ func (s *Service) RotateKey(ctx context.Context, a Actor, id string, overlap tim
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, UserID: a.UserID})
 		s.emit(ctx, Event{Type: EventKeyRotated, Time: now, KeyID: updated.ID, OrganizationID: updated.OrganizationID,
 			MaskedKey: updated.MaskedKey, UserID: a.UserID, ExpiresAt: updated.ExpiresAt, RotatedTo: k.ID})
+		s.remindIfDue(ctx, updated)
+		s.remindIfDue(ctx, k)
 		return CreatedKey{Key: k, LicenseKey: full}, updated, nil
 	}
 }
@@ -220,7 +223,7 @@ func (e *toldKeys) forget(id string) {
 // with EventKeyExpired too, all off the request path.
 func (s *Service) rejectExpired(ctx context.Context, k *Key) (ValidationResult, error) {
 	s.emitLater(ctx, failed(OutcomeExpired, k))
-	if s.events != nil && s.expired.first(k.ID) {
+	if (s.events != nil || s.elog != nil) && s.expired.first(k.ID) {
 		s.emitLater(ctx, Event{Type: EventKeyExpired, Time: s.now(), KeyID: k.ID,
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, ExpiresAt: k.ExpiresAt})
 	}

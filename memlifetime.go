@@ -27,6 +27,7 @@ func (m *MemoryStore) SetKeyExpiry(ctx context.Context, id string, expiresAt tim
 		return Key{}, ErrKeyRevoked
 	}
 	p.expires = nanos(expiresAt)
+	m.trackExpiryLocked(p)
 	return p.key(), nil
 }
 
@@ -73,6 +74,7 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	old.extra = &extra
 	if ends := nanos(oldEndsAt); ends != 0 && (old.expires == 0 || ends < old.expires) {
 		old.expires = ends // the earlier of the two, zero being never
+		m.trackExpiryLocked(old)
 	}
 	return old.key(), nil
 }

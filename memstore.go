@@ -29,6 +29,9 @@ type MemoryStore struct {
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
+
+	expiring map[*memKey]struct{} // keys with an expiry (ExpiringKeys), under mu
+	events   memEvents            // the event log (memevents.go), under its own lock
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -37,7 +40,7 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: map[lookupIndex]*memKey{},
 		byOrg: map[string][]*memKey{}, orgNames: map[string]string{},
-		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}}
+		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[*memKey]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -94,6 +97,7 @@ func (m *MemoryStore) load(keys ...Key) error {
 	m.addAllToOrgs(ps)
 	for _, p := range ps {
 		m.byID[p.id] = p
+		m.trackExpiryLocked(p)
 	}
 	<-done
 	if len(m.byID) != n+len(ps) || len(m.byLookup) != n+len(ps) {
@@ -124,6 +128,7 @@ func (m *MemoryStore) insertLocked(k Key) error {
 	m.byID[id] = p
 	m.byLookup[ix] = p
 	m.addToOrg(p)
+	m.trackExpiryLocked(p)
 	return nil
 }
 

@@ -17,20 +17,22 @@ import (
 // A flush swaps the pending map for an empty one and writes the swapped-out
 // batch without holding mu, so validations keep adding while it is written;
 // a batch that fails to write stays in flight and is written again, before
-// anything newer, by the next flush. When more than maxPending keys are
+// anything newer, by the next flush. When more than maxPending records are
 // pending the background writer is woken early, so the map stays bounded
-// by what the store can absorb rather than by the interval.
+// by what the store can absorb rather than by the interval. The maps are
+// keyed by key id, so that reads (overlay) find a key's records at once.
 type recorder struct {
 	store      Store
 	logger     *slog.Logger
 	maxPending int
 
 	mu       sync.Mutex
-	pending  map[recordKey]ValidationRecord
-	inflight map[recordKey]ValidationRecord // being written; nil when none; read under mu, replaced only by flush
-	spare    map[recordKey]ValidationRecord // the last batch's map, emptied, to be the next pending one
-	lastSize int                            // size of the last batch, to size the next map
-	recs     []ValidationRecord             // reused by flush (under flushMu) for the store's batch
+	pending  map[string]keyRecords
+	inflight map[string]keyRecords // being written; nil when none; read under mu, replaced only by flush
+	spare    map[string]keyRecords // the last batch's map, emptied, to be the next pending one
+	npending int                   // records in pending
+	lastSize int                   // size of the last batch, to size the next map
+	recs     []ValidationRecord    // reused by flush (under flushMu) for the store's batch
 
 	flushMu  sync.Mutex // one flush at a time, so records reach the store in order
 	kick     chan struct{}
@@ -39,15 +41,56 @@ type recorder struct {
 	stopOnce sync.Once
 }
 
-// recordKey is what the recorder keeps one pending record for.
-type recordKey struct{ keyID, instanceID string }
+// keyRecords are a key's pending records, one per instance (InstanceID,
+// "" for validations that named none): the first inline, so that a key
+// validated by one instance costs no allocation.
+type keyRecords struct {
+	first ValidationRecord
+	more  []ValidationRecord // other instances', in arrival order
+}
+
+// add merges v into the record of its instance, or adds one; it reports
+// whether it added.
+func (k *keyRecords) add(v ValidationRecord) bool {
+	if k.first.InstanceID == v.InstanceID {
+		k.first.merge(v)
+		return false
+	}
+	for i := range k.more {
+		if k.more[i].InstanceID == v.InstanceID {
+			k.more[i].merge(v)
+			return false
+		}
+	}
+	k.more = append(k.more, v)
+	return true
+}
+
+// appendTo appends the key's records to recs, oldest validation first, so
+// that applying them in turn leaves the key with its latest instance
+// fields; the first carries the earliest FirstAt of them all, which sets
+// ActivatedAt.
+func (k *keyRecords) appendTo(recs []ValidationRecord) []ValidationRecord {
+	start := len(recs)
+	recs = append(append(recs, k.first), k.more...)
+	if len(k.more) > 0 {
+		group := recs[start:]
+		slices.SortStableFunc(group, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
+		for _, v := range group[1:] {
+			if !v.FirstAt.IsZero() && (group[0].FirstAt.IsZero() || v.FirstAt.Before(group[0].FirstAt)) {
+				group[0].FirstAt = v.FirstAt // a copy: the pending record keeps its own
+			}
+		}
+	}
+	return recs
+}
 
 // defaultMaxPending is the number of pending records that triggers an early flush.
 const defaultMaxPending = 50_000
 
 func newRecorder(store Store, every time.Duration, logger *slog.Logger) *recorder {
 	r := &recorder{store: store, logger: logger, maxPending: defaultMaxPending,
-		pending: map[recordKey]ValidationRecord{},
+		pending: map[string]keyRecords{},
 		kick:    make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	go r.loop(every)
 	return r
@@ -81,13 +124,16 @@ func (r *recorder) loop(every time.Duration) {
 
 func (r *recorder) add(v ValidationRecord) {
 	r.mu.Lock()
-	rk := recordKey{v.KeyID, v.InstanceID}
-	if old, ok := r.pending[rk]; ok {
-		old.merge(v)
-		v = old
+	if kr, ok := r.pending[v.KeyID]; ok {
+		if kr.add(v) {
+			r.npending++
+		}
+		r.pending[v.KeyID] = kr
+	} else {
+		r.pending[v.KeyID] = keyRecords{first: v}
+		r.npending++
 	}
-	r.pending[rk] = v
-	full := len(r.pending) >= r.maxPending
+	full := r.npending >= r.maxPending
 	r.mu.Unlock()
 	if full {
 		select {
@@ -106,36 +152,25 @@ func (r *recorder) overlay(keys []Key) {
 	if len(r.pending) == 0 && len(r.inflight) == 0 {
 		return
 	}
-	index := make(map[string]int, len(keys))
+	var recs []ValidationRecord
 	for i := range keys {
-		index[keys[i].ID] = i
-	}
-	var found []ValidationRecord
-	for _, batch := range []map[recordKey]ValidationRecord{r.inflight, r.pending} {
-		for rk, v := range batch {
-			if _, ok := index[rk.keyID]; ok {
-				found = append(found, v)
-			}
+		recs = recs[:0]
+		if kr, ok := r.inflight[keys[i].ID]; ok {
+			recs = kr.appendTo(recs)
 		}
-	}
-	sortRecords(found)
-	touched := map[int]bool{}
-	for _, v := range found {
-		i := index[v.KeyID]
-		keys[i].ApplyValidation(v)
-		touched[i] = true
-	}
-	for i := range touched {
+		if kr, ok := r.pending[keys[i].ID]; ok {
+			recs = kr.appendTo(recs)
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		for _, v := range recs {
+			keys[i].ApplyValidation(v)
+		}
 		// the caller gets copies, not the records' own maps and slices
 		keys[i].LastMetrics = maps.Clone(keys[i].LastMetrics)
 		keys[i].LastViolations = slices.Clone(keys[i].LastViolations)
 	}
-}
-
-// sortRecords orders recs by the time of their latest validation, so that
-// applying them in turn leaves each key with its latest instance fields.
-func sortRecords(recs []ValidationRecord) {
-	slices.SortStableFunc(recs, func(a, b ValidationRecord) int { return a.At.Compare(b.At) })
 }
 
 // flush writes what is pending: first a batch left in flight by a failed
@@ -156,20 +191,19 @@ func (r *recorder) flush(ctx context.Context) error {
 			r.spare = nil
 			if fresh == nil {
 				r.mu.Unlock()
-				fresh = make(map[recordKey]ValidationRecord, r.lastSize) // made outside the lock
+				fresh = make(map[string]keyRecords, r.lastSize) // made outside the lock
 				r.mu.Lock()
 			}
 			batch = r.pending
-			r.inflight, r.pending = batch, fresh
+			r.inflight, r.pending, r.npending = batch, fresh, 0
 		}
 		r.mu.Unlock()
 		// Only flush replaces inflight, and it holds flushMu: batch can be
 		// read without mu (overlay only reads it too).
 		recs := r.recs[:0]
-		for _, v := range batch {
-			recs = append(recs, v)
+		for _, kr := range batch {
+			recs = kr.appendTo(recs)
 		}
-		sortRecords(recs) // a key's records from several instances: the latest applied last
 		err := r.store.RecordValidations(ctx, recs)
 		// The store has applied them: drop the references.
 		clear(recs)
@@ -199,7 +233,7 @@ func (r *recorder) flush(ctx context.Context) error {
 			r.spare = batch
 		}
 		r.lastSize = n
-		more := len(r.pending) >= r.maxPending
+		more := r.npending >= r.maxPending
 		r.mu.Unlock()
 		if !retry && !more {
 			return nil

@@ -92,3 +92,34 @@ func TestRecorderFlushesEarlyWhenPendingIsFull(t *testing.T) {
 	is.Equal(len(last), 1000) // every key written, none lost in the swaps
 	is.True(n >= 1000)
 }
+
+// TestRecorderKeepsEveryInstance: a key validated by several instances has
+// one pending record per instance, counted against maxPending; reads see
+// the latest validation's instance fields, and the store gets every
+// instance's record, the latest applied last.
+func TestRecorderKeepsEveryInstance(t *testing.T) {
+	is := is.New(t)
+	st := &batchStore{}
+	r := newRecorder(st, time.Hour, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i, inst := range []string{"b", "a", "c", "a", "b"} {
+		at := t0.Add(time.Duration(i) * time.Second)
+		r.add(ValidationRecord{KeyID: "k", InstanceID: inst, FirstAt: at, At: at, InstanceURL: "https://" + inst + ".example"})
+	}
+	r.mu.Lock()
+	is.Equal(r.npending, 3) // one record per instance
+	r.mu.Unlock()
+	keys := []Key{{ID: "k"}, {ID: "other"}}
+	r.overlay(keys)
+	is.Equal(keys[0].InstanceURL, "https://b.example") // the latest validation's
+	is.Equal(keys[0].ActivatedAt, t0)
+	is.Equal(keys[0].LastValidatedAt, t0.Add(4*time.Second))
+	is.Equal(keys[1].LastValidatedAt, time.Time{}) // another key untouched
+	is.NoErr(r.close(context.Background()))
+	is.Equal(len(st.batches), 1)
+	var order []string
+	for _, rec := range st.batches[0] {
+		order = append(order, rec.InstanceID)
+	}
+	is.Equal(order, []string{"c", "a", "b"}) // oldest latest-validation first
+}

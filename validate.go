@@ -143,7 +143,7 @@ func (s *Service) ValidateKey(ctx context.Context, in ValidateInput) (Validation
 				fmt.Sprintf("This license key is shared by %d instances within %s.", seated, humanDuration(s.cfg.InstanceLease)))
 		}
 	}
-	if k.ActivatedAt.IsZero() && s.events != nil && s.activated.first(k.ID) {
+	if k.ActivatedAt.IsZero() && s.activated.first(k.ID) { // once per key, also before the batch records its ActivatedAt
 		s.emitLater(ctx, Event{Type: EventKeyActivated, Time: now, KeyID: k.ID,
 			OrganizationID: k.OrganizationID, MaskedKey: k.MaskedKey, InstanceID: instanceID})
 	}

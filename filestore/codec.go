@@ -34,6 +34,11 @@ const (
 	recValidationsInstances byte = 17 // a batch of validation records, each with its InstanceID
 	recInstances            byte = 18 // key id and every instance it holds: a snapshot entry
 	recRotateInstances      byte = 19 // recRotate whose new key has MaxInstances
+
+	// The event log (20-29, filestore/events.go).
+	recEvents      byte = 20 // events with their Seqs: AppendEvents, and a snapshot's events
+	recEventSeq    byte = 21 // the greatest Seq ever given, in a snapshot: Seqs are never reused
+	recPruneEvents byte = 22 // before, keep: PruneEvents, replayed on the same events to the same result
 )
 
 var errDecode = errors.New("malformed record payload")

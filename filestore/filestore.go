@@ -153,11 +153,14 @@ var ErrPepperMismatch = fmt.Errorf("filestore: the pepper differs from the one t
 
 // Store is the file-backed licensing.Store. Create it with Open.
 type Store struct {
-	dir  string
-	opt  Options
-	lock *os.File
-	mem  *licensing.MemoryStore
-	bulk bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	dir       string
+	opt       Options
+	lock      *os.File
+	mem       *licensing.MemoryStore
+	bulk      bulk.Ops[licensing.Key, licensing.Instance] // mem's bulk operations
+	events    bulk.EventOps[licensing.Event]              // mem's event log (events.go)
+	evmu      sync.Mutex                                  // guards evPending
+	evPending []*eventAppend                              // appends waiting to be written (events.go)
 
 	// apply orders writers against compaction: writers hold it shared from
 	// appending their record until it is applied in memory; compaction holds
@@ -233,7 +236,8 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, fmt.Errorf("filestore: flock %s: %w", lockPath, err)
 	}
 	mem := licensing.NewMemoryStore()
-	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
+	s := &Store{dir: dir, opt: opt, lock: lock, mem: mem, bulk: mem.BulkOps(bulk.Capability{}),
+		events: mem.EventOps(bulk.Capability{}), reserved: map[string]bool{}, seats: newSeatLocks()}
 	if err := s.load(); err != nil {
 		lock.Close()
 		return nil, err
@@ -501,6 +505,8 @@ func (s *Store) loadSnapshot(path string) error {
 			if len(batch) == cap(batch) {
 				return flush()
 			}
+		case recEvents, recEventSeq:
+			return s.replayEvents(p)
 		case recInstances: // after the keys
 			keyID, list := decodeInstances(d)
 			if d.err != nil {
@@ -579,6 +585,13 @@ func (s *Store) replayRecord(off int64, p []byte) error {
 		}
 		if _, err := s.mem.RevokeKey(ctx, id, at); err != nil {
 			return fmt.Errorf("revoke %s: %w", id, err)
+		}
+	case recEvents, recPruneEvents:
+		if err := s.replayEvents(p); err != nil {
+			return err
+		}
+		if p[0] == recEvents {
+			s.liveSize.Add(int64(len(p) + frameSize))
 		}
 	case recValidations, recValidationsInstances:
 		recs := decodeValidations(d, p[0] == recValidationsInstances)
@@ -881,6 +894,11 @@ func (s *Store) writeSnapshot(path string) (size int64, renamed bool, err error)
 		size += int64(len(frame))
 		n++
 		return true
+	})
+	s.writeSnapshotEvents(func(payload []byte) {
+		frame = appendFrame(frame[:0], payload)
+		w.Write(frame)
+		size += int64(len(frame))
 	})
 	s.bulk.EachInstances(func(keyID string, list []licensing.Instance) bool {
 		e.b = e.b[:0]

@@ -379,7 +379,92 @@
       q(".rotate").focus();
     });
     q(".confirm-rotate").addEventListener("click", function () { rotate(li, k, Number(q(".overlap").value)); });
+    keyHistory(li, k);
     return li;
+  }
+
+  // ---- a key's history (GET /events?keyId=)
+
+  var HISTORY_PAGE = 20;
+
+  // keyHistory loads the key's events, newest first, when its History is
+  // first opened, and older ones on request.
+  function keyHistory(li, k) {
+    var details = li.querySelector(".history");
+    var list = li.querySelector(".events");
+    var more = li.querySelector(".history-more");
+    var status = li.querySelector(".history-status");
+    var next = null;
+    var loaded = false;
+    function page(first) {
+      var path = "/events?limit=" + HISTORY_PAGE + "&keyId=" + encodeURIComponent(k.id);
+      if (!first && next) { path += "&cursor=" + encodeURIComponent(next); }
+      status.textContent = "Loading the history…";
+      more.disabled = true;
+      return call("GET", path).then(function (data) {
+        var events = Array.isArray(data.events) ? data.events : [];
+        if (first) { list.textContent = ""; }
+        events.forEach(function (e) { list.appendChild(eventItem(e)); });
+        next = typeof data.nextCursor === "string" ? data.nextCursor : null;
+        more.hidden = !next;
+        status.textContent = list.children.length ? "" : "Nothing recorded for this key yet.";
+      }).catch(function (err) {
+        status.textContent = "";
+        fail(err, "load the key's history");
+      }).then(function () { more.disabled = false; });
+    }
+    details.addEventListener("toggle", function () {
+      if (details.open && !loaded) {
+        loaded = true;
+        page(true);
+      }
+    });
+    more.addEventListener("click", function () { page(false); });
+  }
+
+  // eventItem is one line of a key's history: when, and what happened.
+  function eventItem(e) {
+    var li = document.createElement("li");
+    li.className = "event";
+    li.dataset.type = String(e.type || "");
+    var when = document.createElement("span");
+    when.className = "event-time";
+    setTime(when, e.occurredAt, "unknown time");
+    var what = document.createElement("span");
+    what.className = "event-text";
+    what.textContent = eventText(e);
+    li.appendChild(when);
+    li.appendChild(document.createTextNode(" "));
+    li.appendChild(what);
+    return li;
+  }
+
+  // eventText says what an event means, in words; types this page does not
+  // know are shown as they are.
+  function eventText(e) {
+    var d = e.data && typeof e.data === "object" ? e.data : {};
+    var by = typeof e.actor === "string" && e.actor ? " by " + e.actor : "";
+    var day = function (iso) {
+      var t = iso ? new Date(iso) : null;
+      return t && !isNaN(t.getTime()) ? formatTime(t) : "never";
+    };
+    var n = function (v) { return typeof v === "number" ? String(v) : "?"; };
+    var inst = typeof d.instanceId === "string" && d.instanceId ? " (instance " + d.instanceId + ")" : "";
+    switch (e.type) {
+      case "key.created": return "Created" + by;
+      case "key.revoked": return "Revoked" + by;
+      case "key.rotated": return "Rotated" + by + "; replaced by key " + String(d.rotatedTo || "?") + ", stops " + day(d.expiresAt);
+      case "key.renewed": return (d.expiresAt ? "Expiry set to " + day(d.expiresAt) : "Set to never expire") + by;
+      case "key.token_issued": return "Offline token issued" + by;
+      case "key.activated": return "First validated" + inst;
+      case "key.shared": return "Used by " + n(d.instanceCount) + " instances" + inst;
+      case "key.seat_limit_reached": return "Refused a new instance: all " + n(d.maxInstances) + " seats taken" + inst;
+      case "key.expiring": return "Expires soon: " + day(d.expiresAt);
+      case "key.expired": return "Refused: expired " + day(d.expiresAt);
+      case "key.validation_failed": return d.outcome === "revoked" ? "Used after it was revoked" : "Validation failed: " + String(d.outcome || "?");
+      case "instance.released": return "Seat freed" + by + inst;
+      default: return String(e.type || "event");
+    }
   }
 
   // ---- instances and seats

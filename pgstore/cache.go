@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,9 @@ import (
 // notifyChannel is the channel the triggers of migrations/005_notify.sql
 // notify, with a key id as payload.
 const notifyChannel = "licensing_keys"
+
+// errNotYet is why a cache that has not listened yet is not usable.
+var errNotYet = errors.New("not listening yet")
 
 // listenerName is the application_name of the listening connection, as
 // pg_stat_activity shows it.
@@ -37,12 +41,14 @@ const (
 	listenRetry   = 500 * time.Millisecond
 )
 
-// instancesTTL is how long a key's instances, once read, answer
-// SeatInstance from memory: notifications tell of seats taken and freed
-// (rows inserted and deleted), not of an instance that another server saw
-// again after its lease ran out, so the count of seats is read again this
-// often. A var for the tests.
-var instancesTTL = 10 * time.Second
+// instancesTTL is how long at most a key's instances, once read, answer
+// SeatInstance from memory (each entry lives a random time between half of
+// it and all of it, so that keys read together are not all read again
+// together): notifications tell of seats taken and freed (rows inserted
+// and deleted), not of an instance that another server saw again after
+// its lease ran out, so the count of seats is read again this often. A
+// var for the tests.
+var instancesTTL = 30 * time.Second
 
 // maxCachedInstances is the most instances a key may have for them to be
 // cached.
@@ -85,13 +91,15 @@ type cache struct {
 	byLookup map[string]*licensing.Key   // immutable once stored
 	byID     map[string]string           // key id to lookup value, of the keys in byLookup
 	inst     map[string]*cachedInstances // by key id
+	seq      uint64
+	ring     [invalidationRing]string
+
 	// pending are the sightings of seated instances answered from memory
 	// and not yet written by RecordValidations: Instances shows them.
 	// They survive invalidations (they are this server's writes); at most
 	// max of them, past which SeatInstance writes to PostgreSQL.
+	pmu     sync.Mutex
 	pending map[instanceKey]licensing.Instance
-	seq     uint64
-	ring    [invalidationRing]string
 
 	state   sync.Mutex
 	downErr error // why the cache is not usable; nil while listening
@@ -125,7 +133,7 @@ func (s *Store) StartCache(cfg CacheConfig) error {
 	c := &cache{max: cfg.MaxKeys, logger: cfg.Logger, byLookup: map[string]*licensing.Key{}, byID: map[string]string{},
 		inst: map[string]*cachedInstances{}, pending: map[instanceKey]licensing.Instance{},
 		stop: stop, done: make(chan struct{}),
-		downErr: errors.New("not listening yet"), since: time.Now()}
+		downErr: errNotYet, since: time.Now()}
 	if !s.cache.CompareAndSwap(nil, c) {
 		stop()
 		return errors.New("pgstore: start cache: already started")
@@ -258,9 +266,11 @@ func (c *cache) setDown(err error) {
 	c.state.Lock()
 	defer c.state.Unlock()
 	switch {
+	case err == nil && c.downErr == errNotYet:
+		c.logger.Info("pgstore: listening for changes; read cache on")
 	case err == nil && c.downErr != nil:
 		c.logger.Info("pgstore: listening for changes again; read cache on")
-	case err != nil && c.downErr == nil:
+	case err != nil && (c.downErr == nil || c.downErr == errNotYet):
 		c.logger.Error("pgstore: not listening for changes; read cache off, every read goes to PostgreSQL", "err", err)
 	}
 	if (err == nil) != (c.downErr == nil) {
@@ -355,18 +365,22 @@ func (c *cache) putKey(start uint64, k licensing.Key) {
 	c.byID[k.ID] = k.LookupValue
 }
 
-// recorded applies records written to PostgreSQL to the cached keys, and
-// fails the reads of them in flight (they may predate the write).
+// recorded applies records written to PostgreSQL to the cached keys and
+// drops the pending sightings they carry. A read in flight that predates
+// the write may still cache the key without it: the records' fields
+// (last validated, instance, metrics) are not what validation decides by.
 func (c *cache) recorded(recs []licensing.ValidationRecord) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
 	for _, r := range recs {
 		if r.InstanceID != "" {
 			delete(c.pending, instanceKey{r.KeyID, r.InstanceID}) // written now
 		}
+	}
+	c.pmu.Unlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, r := range recs {
 		lookup, ok := c.byID[r.KeyID]
-		c.seq++
-		c.ring[c.seq%invalidationRing] = r.KeyID
 		if !ok {
 			continue
 		}
@@ -400,10 +414,10 @@ func (s *Store) invalidated(ids ...string) {
 // with the times they were last seen, later ones seen by this server
 // merged in.
 type cachedInstances struct {
-	mu     sync.Mutex
-	filled time.Time // when read, by the local clock
-	lease  time.Duration
-	seen   map[string]time.Time // instance id -> last seen
+	mu      sync.Mutex
+	expires time.Time // by the local clock
+	lease   time.Duration
+	seen    map[string]time.Time // instance id -> last seen
 }
 
 // instanceKey names an instance of a key.
@@ -425,7 +439,7 @@ func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duratio
 	defer e.mu.Unlock()
 	now := inst.LastSeenAt
 	last, held := e.seen[inst.ID]
-	if e.lease != lease || time.Since(e.filled) >= instancesTTL || !held || now.Sub(last) >= lease {
+	if e.lease != lease || !time.Now().Before(e.expires) || !held || now.Sub(last) >= lease {
 		return 0, false
 	}
 	if !c.keepSighting(keyID, inst) {
@@ -446,8 +460,8 @@ func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duratio
 // is full.
 func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
 	ik := instanceKey{keyID, inst.ID}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	have, ok := c.pending[ik]
 	if !ok && len(c.pending) >= c.max {
 		return false
@@ -462,8 +476,8 @@ func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
 // takeSighting removes and returns the pending sighting of an instance.
 func (c *cache) takeSighting(keyID, instanceID string) (licensing.Instance, bool) {
 	ik := instanceKey{keyID, instanceID}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	have, ok := c.pending[ik]
 	delete(c.pending, ik)
 	return have, ok
@@ -472,8 +486,8 @@ func (c *cache) takeSighting(keyID, instanceID string) (licensing.Instance, bool
 // overlay applies the pending sightings of key keyID to list (sorted as
 // Instances returns it) and sorts it again.
 func (c *cache) overlay(keyID string, list []licensing.Instance) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.pmu.Lock()
+	defer c.pmu.Unlock()
 	if len(c.pending) == 0 {
 		return
 	}
@@ -518,7 +532,8 @@ func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instan
 	if len(list) > maxCachedInstances {
 		return
 	}
-	e := &cachedInstances{filled: time.Now(), lease: lease, seen: make(map[string]time.Time, len(list))}
+	ttl := instancesTTL/2 + rand.N(instancesTTL/2+1)
+	e := &cachedInstances{expires: time.Now().Add(ttl), lease: lease, seen: make(map[string]time.Time, len(list))}
 	for _, in := range list {
 		e.seen[in.ID] = in.LastSeenAt
 	}

@@ -144,10 +144,12 @@ func TestPostgresOutage(t *testing.T) {
 	waitFor(t, "/readyz to answer 503", func() bool { st, _ := ready(); return st == 503 })
 	_, body := ready()
 	is.True(strings.Contains(body, "store unreachable")) // the reason
-	status, _ = s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+	status, answer := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
 	is.Equal(status, 503) // owner writes
-	status, _ = s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+	is.Equal(answer["error"], "The license store is unavailable; retry shortly.")
+	status, answer = s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
 	is.Equal(status, 503) // validation: refused, not answered from the cache
+	is.Equal(answer["error"], "The license store is unavailable; retry shortly.")
 	time.Sleep(10*time.Second - time.Since(halted))
 
 	pg.Resume(t)

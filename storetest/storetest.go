@@ -18,7 +18,12 @@
 // limit, the lease, the MaxInstancesLimit bound of a key without a limit,
 // one winner among concurrent instances racing for the last seat),
 // Instances, ReleaseInstance, validation records that name an instance, and
-// RotateKey taking over MaxInstances but not the instances.
+// RotateKey taking over MaxInstances but not the instances. For a store that
+// implements licensing.EventLog it checks the event log too: idempotent
+// appends in Seq order, Events (filters, paging, newest first),
+// EventsAfter, PruneEvents by age and count with Seqs never reused,
+// ExpiringKeys (order, ties, paging), every Event field kept, and
+// concurrent appends.
 package storetest
 
 import (
@@ -313,6 +318,7 @@ func Run(t *testing.T, open func(t *testing.T) licensing.Store) {
 
 	runLifetime(t, open)
 	runInstances(t, open)
+	runEvents(t, open)
 }
 
 // malformedIDs are key ids no store accepts: every one is a UUID in some

@@ -55,3 +55,28 @@ type Ops[K, I any] interface {
 	// before now.
 	PruneInstances(keyID string, now time.Time, lease time.Duration)
 }
+
+// EventOps are the event log operations of a memory store of events of
+// type E (licensing.Event), for a store that keeps its own durable copy:
+// the caller holds the lock (Lock, Unlock) around the Locked methods, so
+// that it can choose Seqs (FreshLocked), make them durable, then apply
+// them (LoadLocked) as one step.
+type EventOps[E any] interface {
+	Lock()
+	Unlock()
+	// FreshLocked returns the events the log does not hold yet (by id),
+	// with the Seqs they would get, without storing them; an event the
+	// log cannot keep is an error.
+	FreshLocked(events []E) ([]E, error)
+	// LoadLocked stores events that carry their Seqs, each above the last.
+	LoadLocked(events []E) error
+	// PruneLocked is PruneEvents.
+	PruneLocked(before time.Time, keep int) int
+	// LastSeq is the greatest Seq ever given; SetLastSeq raises it.
+	LastSeq() uint64
+	SetLastSeq(n uint64)
+	// Each calls fn for every event, Seq ascending, until fn returns false.
+	Each(fn func(E) bool)
+	// Len returns the number of events.
+	Len() int
+}

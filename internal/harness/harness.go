@@ -112,14 +112,9 @@ func goBuild(target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	buildsMu.Lock()
-	if buildDir == "" {
-		buildDir, err = os.MkdirTemp("", "licensing-harness-")
-	}
-	dir := buildDir
-	buildsMu.Unlock()
+	dir, err := workDir()
 	if err != nil {
-		return "", fmt.Errorf("harness: a directory for the binaries: %w", err)
+		return "", err
 	}
 	bin := filepath.Join(dir, path.Base(target))
 	cmd := exec.Command("go", "build", "-o", bin, ".")
@@ -131,6 +126,20 @@ func goBuild(target string) (string, error) {
 		return "", fmt.Errorf("harness: go build in %s: %v\n%s", cmd.Dir, err, out)
 	}
 	return bin, nil
+}
+
+// workDir returns the temporary directory of the builds, made on first use.
+func workDir() (string, error) {
+	buildsMu.Lock()
+	defer buildsMu.Unlock()
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "licensing-harness-")
+		if err != nil {
+			return "", fmt.Errorf("harness: a directory for the binaries: %w", err)
+		}
+		buildDir = dir
+	}
+	return buildDir, nil
 }
 
 // RemoveBuilds deletes the binaries Build made; a later Build builds

@@ -33,6 +33,30 @@ type FileConfig struct {
 	// should name the vendor's upgrade path. Absent: the library's defaults.
 	NotEligibleMessage         string `json:"notEligibleMessage"`
 	ValidateNotEligibleMessage string `json:"validateNotEligibleMessage"`
+	// Webhooks are the endpoints that receive the store's events
+	// (docs/server.md, "Webhooks"); read at start, a reload keeps them.
+	Webhooks []WebhookConfig `json:"webhooks"`
+	// WebhookDelivery tunes the deliveries' timeout and retries; absent
+	// or zero fields take the defaults of package internal/webhook.
+	WebhookDelivery WebhookDeliveryConfig `json:"webhookDelivery"`
+}
+
+// WebhookConfig is one webhook endpoint of FileConfig.
+type WebhookConfig struct {
+	URL    string   `json:"url"`    // http or https; receives a POST per event
+	Secret string   `json:"secret"` // "whsec_" and the base64 of 24 to 64 random bytes
+	Events []string `json:"events"` // the event types sent; absent or empty: every type
+}
+
+// WebhookDeliveryConfig holds Go durations ("10s", "5m") for
+// webhook.Config; "" takes the default.
+type WebhookDeliveryConfig struct {
+	Timeout      string `json:"timeout"`      // one attempt; default 10s
+	FirstRetry   string `json:"firstRetry"`   // wait before the second attempt, doubled each time; default 5s
+	MaxRetryWait string `json:"maxRetryWait"` // longest wait between attempts; default 5m
+	MaxRetryTime string `json:"maxRetryTime"` // no attempt starts later than this after the first; default 1h
+	MaxAttempts  int    `json:"maxAttempts"`  // then the delivery is given up; default 10
+	PollInterval string `json:"pollInterval"` // how often the log is read for new events; default 1s
 }
 
 // OrgConfig is one organization of FileConfig.
@@ -211,6 +235,9 @@ func (c *FileConfig) compile() (*directory, error) {
 		if metric == "" || feature == "" {
 			return nil, fmt.Errorf("limits: empty metric or feature name")
 		}
+	}
+	if _, err := c.webhookConfig(); err != nil {
+		return nil, err
 	}
 	return d, nil
 }

@@ -17,6 +17,9 @@ import (
 	"github.com/matryer/is"
 )
 
+// hookSecret is a webhook endpoint's secret (32 bytes).
+const hookSecret = "whsec_MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 // TestConfigErrorsNameTheirPlace: a configuration the server cannot use
 // stops the start with one error that says where the mistake is (line and
 // column for JSON that does not parse, the entry for a meaning that does
@@ -36,6 +39,19 @@ func TestConfigErrorsNameTheirPlace(t *testing.T) {
 		{"token without an organization", `{` + plans + `"organizations": [{"id": "org-1", "ownerId": "alice", "plan": "business"}],
 			"tokens": [{"sha256": "` + sha("a") + `", "userId": "alice"}, {"sha256": "` + sha("b") + `", "userId": "bob"}]}`,
 			[]string{"tokens[1].userId", `"bob"`, "no organization", "ownerId", "members", "remove the token"}},
+		{"webhook URL not http", `{"webhooks": [{"url": "ftp://crm.example.com/hooks", "secret": "` + hookSecret + `"}]}`,
+			[]string{"webhooks[0].url", "http or https URL", "https://crm.example.com/hooks/licensing"}},
+		{"webhook URL missing", `{"webhooks": [{"secret": "` + hookSecret + `"}]}`, []string{"webhooks[0].url", "required"}},
+		{"webhook URL twice", `{"webhooks": [{"url": "https://a.example/h", "secret": "` + hookSecret + `"}, {"url": "https://a.example/h", "secret": "` + hookSecret + `"}]}`,
+			[]string{"webhooks[1].url", "webhooks[0]", "list each endpoint once"}},
+		{"webhook secret without prefix", `{"webhooks": [{"url": "https://a.example/h", "secret": "` + hookSecret[len("whsec_"):] + `"}]}`,
+			[]string{"webhooks[0].secret", `"whsec_"`, "head -c 32 /dev/urandom | base64"}},
+		{"webhook secret short", `{"webhooks": [{"url": "https://a.example/h", "secret": "whsec_c2hvcnQ="}]}`,
+			[]string{"webhooks[0].secret", "5 bytes", "24 to 64 bytes"}},
+		{"webhook event unknown", `{"webhooks": [{"url": "https://a.example/h", "secret": "` + hookSecret + `", "events": ["key.created", "key.deleted"]}]}`,
+			[]string{"webhooks[0].events[1]", `"key.deleted"`, "key.revoked", "leave events out"}},
+		{"webhook delivery duration", `{"webhookDelivery": {"firstRetry": "5 seconds"}}`,
+			[]string{"webhookDelivery.firstRetry", `"5 seconds"`, `"10s"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -47,7 +63,8 @@ func TestConfigErrorsNameTheirPlace(t *testing.T) {
 			is.True(err != nil) // the server does not start
 			last := strings.TrimSpace(string(out))
 			last = last[strings.LastIndexByte(last, '\n')+1:]
-			is.True(strings.Contains(last, cfg)) // names the file
+			is.True(strings.Contains(last, cfg))                    // names the file
+			is.True(!strings.Contains(string(out), hookSecret[6:])) // never shows a webhook secret
 			for _, w := range tc.want {
 				if !strings.Contains(last, w) {
 					t.Fatalf("%q is not in the error:\n%s", w, last)
@@ -96,7 +113,7 @@ func TestReloadAppliesARemovedOwnerToken(t *testing.T) {
 
 // fieldNamed matches an error that names what is wrong in the file: a
 // top-level field, an indexed field path, or the unknown field.
-var fieldNamed = regexp.MustCompile(`(^|[ :])(issuer|billingUrl|requiredFeature|plans(\.[^:]*)?|organizations(\[\d+\])?\.\w+|tokens\[\d+\]\.\w+|limits|field [\w.]+: wrong type)(:|$| )|unknown field "`)
+var fieldNamed = regexp.MustCompile(`(^|[ :])(issuer|billingUrl|requiredFeature|plans(\.[^:]*)?|organizations(\[\d+\])?\.\w+|tokens\[\d+\]\.\w+|limits|webhooks(\[\d+\]\.\w+(\[\d+\])?)?|webhookDelivery\.\w+|field [\w.]+: wrong type)(:|$| )|unknown field "`)
 
 // FuzzLoadConfig: LoadConfig never panics; an accepted file is accepted
 // again after a JSON round trip of what it read; an error names the file,
@@ -116,6 +133,10 @@ func FuzzLoadConfig(f *testing.F) {
 		`{"tokens":[{"sha256":"` + strings.Repeat("ab", 34) + `","userId":"u"}]}`,
 		`{"organisations":[]}`,
 		`{"limits":{"":"x"}}`,
+		`{"webhooks":[{"url":"https://a.example/h","secret":"` + hookSecret + `","events":["key.created"]}],"webhookDelivery":{"timeout":"2s","maxAttempts":3}}`,
+		`{"webhooks":[{"url":"http://a.example/h","secret":"whsec_"}]}`,
+		`{"webhooks":[{"url":"https://a.example/h","secret":"` + hookSecret + `","events":["x"]}]}`,
+		`{"webhookDelivery":{"maxAttempts":-1}}`,
 		`{"plans":{"a":{"f":1e400}}}`,
 		`{"organizations":[{"id":"o","ownerId":"u","plan":"a"},{"id":"o","ownerId":"u","plan":"a"}],"plans":{"a":{}}}`,
 		`{`, ``, `null`, `[]`, `"x"`,

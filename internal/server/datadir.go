@@ -46,6 +46,7 @@ var checkedStateFiles = []struct {
 	{"signing-keys.json", false},
 	{issuedFile, false},
 	{restoreMarker, false},
+	{cursorsFile, false},
 	{".lock", false},
 }
 

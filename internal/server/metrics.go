@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/webhook"
 )
 
 // metrics is the reference server's licensing.Observer and the writer of
@@ -33,6 +34,8 @@ type metrics struct {
 	writeErr [len(storeOps)]atomic.Uint64
 
 	connsRefused atomic.Uint64 // connections closed over -max-conns-per-addr
+
+	webhooks *webhook.Deliverer // nil: no webhooks configured
 
 	health  func() error // nil: the store has no failed state
 	active  atomic.Int64 // keys by state: counted at start and at each reload, kept by timedStore between
@@ -155,6 +158,20 @@ func (m *metrics) observe(route string, next http.HandlerFunc) http.HandlerFunc 
 		}
 		m.Request(route, sw.status, time.Since(start))
 	}
+}
+
+// withEventLog returns wrapped with inner's event log (licensing.EventLog),
+// when inner has one: the wrappers here embed licensing.Store, which would
+// hide it from licensing.New.
+func withEventLog(wrapped, inner licensing.Store) licensing.Store {
+	l, ok := inner.(licensing.EventLog)
+	if !ok {
+		return wrapped
+	}
+	return struct {
+		licensing.Store
+		licensing.EventLog
+	}{wrapped, l}
 }
 
 // timedStore is a licensing.Store whose writes are timed into metrics.
@@ -301,6 +318,18 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintf(w, "licensing_store_failed %d\n", failed)
 	family("licensing_keys", "gauge", "License keys by state.")
 	fmt.Fprintf(w, "licensing_keys{state=\"active\"} %d\nlicensing_keys{state=\"revoked\"} %d\n", m.active.Load(), m.revoked.Load())
+
+	var hooks webhook.Stats
+	if m.webhooks != nil {
+		hooks = m.webhooks.Stats()
+	}
+	family("licensing_webhook_deliveries_total", "counter", "Webhook delivery attempts by outcome: success (answered 2xx), retry (failed, tried again), failed (the last attempt failed: the delivery was given up).")
+	fmt.Fprintf(w, "licensing_webhook_deliveries_total{outcome=\"success\"} %d\nlicensing_webhook_deliveries_total{outcome=\"retry\"} %d\nlicensing_webhook_deliveries_total{outcome=\"failed\"} %d\n",
+		hooks.Delivered, hooks.Retried, hooks.Failed)
+	family("licensing_webhook_queue_depth", "gauge", fmt.Sprintf("Events in the log after the slowest webhook endpoint's cursor (at most %d).", webhook.MaxQueueDepth))
+	fmt.Fprintf(w, "licensing_webhook_queue_depth %d\n", hooks.QueueDepth)
+	family("licensing_webhook_oldest_undelivered_seconds", "gauge", "Age of the oldest event not yet delivered to every webhook endpoint; 0 when none waits.")
+	fmt.Fprintf(w, "licensing_webhook_oldest_undelivered_seconds %s\n", seconds(int64(hooks.OldestAge)))
 
 	samples := []runtimemetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/cycles/total:gc-cycles"}}
 	runtimemetrics.Read(samples)

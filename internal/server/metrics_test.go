@@ -233,6 +233,11 @@ func TestMetrics(t *testing.T) {
 		{`licensing_store_write_errors_total{op="create_key"}`, 0},
 		{`licensing_keys{state="active"}`, 1},
 		{`licensing_keys{state="revoked"}`, 1},
+		{`licensing_webhook_deliveries_total{outcome="success"}`, 0}, // no webhooks configured: exposed, at 0
+		{`licensing_webhook_deliveries_total{outcome="retry"}`, 0},
+		{`licensing_webhook_deliveries_total{outcome="failed"}`, 0},
+		{`licensing_webhook_queue_depth`, 0},
+		{`licensing_webhook_oldest_undelivered_seconds`, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.series, func(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"reflect"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -80,10 +81,12 @@ type Main struct {
 	store        licensing.Store
 	closer       io.Closer
 
-	metrics  *metrics
-	cert     *certificate    // nil: plain HTTP
-	stopping atomic.Bool     // set before Shutdown: /readyz answers 503
-	drainCut <-chan struct{} // closed by a second signal: the drain ends now
+	metrics      *metrics
+	stopWebhooks func()          // ends the webhook deliveries; nil when none run
+	webhooksCfg  FileConfig      // the start's webhooks and webhookDelivery: a reload keeps them
+	cert         *certificate    // nil: plain HTTP
+	stopping     atomic.Bool     // set before Shutdown: /readyz answers 503
+	drainCut     <-chan struct{} // closed by a second signal: the drain ends now
 }
 
 // ParseFlags reads flags from args; each flag's default comes from its
@@ -246,7 +249,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	}
 	m.svc, err = licensing.New(licensing.Config{
 		Policy:               m.policy(st.cfg),
-		Store:                m.recordIssued(timed, st.issued),
+		Store:                withEventLog(m.recordIssued(timed, st.issued), m.store),
 		Observer:             m.metrics,
 		Organizations:        &m.dir,
 		Pepper:               st.pepper,
@@ -260,6 +263,11 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	if err := m.startWebhooks(st.cfg); err != nil {
+		m.svc.Close(context.Background())
+		return err
+	}
+	m.webhooksCfg = FileConfig{Webhooks: st.cfg.Webhooks, WebhookDelivery: st.cfg.WebhookDelivery}
 	defer m.serveAdmin()()
 	mux := http.NewServeMux()
 	api := licensing.NewHandler(m.svc, &m.dir, licensing.HandlerConfig{
@@ -327,6 +335,9 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 }
 
 func (m *Main) shutdown() error {
+	if m.stopWebhooks != nil {
+		m.stopWebhooks() // before the store closes: a delivery cut short is made again at the next start
+	}
 	err := m.svc.Close(context.Background())
 	if m.closer != nil {
 		if cerr := m.closer.Close(); err == nil {
@@ -363,6 +374,9 @@ func (m *Main) reload() {
 	// configured ones' keys.
 	if err := m.recountKeys(context.Background()); err != nil {
 		m.logger.Error("reload: count keys for licensing_keys", "err", err)
+	}
+	if !reflect.DeepEqual(cfg.Webhooks, m.webhooksCfg.Webhooks) || cfg.WebhookDelivery != m.webhooksCfg.WebhookDelivery {
+		m.logger.Warn("reload: webhooks and webhookDelivery changed in the configuration; they take effect at the next start")
 	}
 	if err := cfg.checkOwners(); err != nil {
 		m.logger.Warn("reloaded configuration holds an owner without a token or a token without an organization; a start would refuse it", "err", err)

@@ -77,6 +77,10 @@ const (
 // the others by it.
 const SeatLimitMessage = "License key is already used by the maximum number of instances"
 
+// PathEvents is the owner's event log: GET ?limit=&cursor=&keyId=&type=
+// answers an EventsAnswer, newest first.
+const PathEvents = "/events"
+
 // Signature algorithms of offline tokens (the JWT "alg").
 const (
 	AlgEdDSA = "EdDSA"

@@ -14,7 +14,9 @@
 // (from /proc/<pid>/stat) and the ratios to the floor. -profile DIR writes
 // a CPU profile of each server there. The targets postgres and
 // postgres+nocache (-cache-keys 0) run licensing-server-pg on a schema of
-// their own in the database of -dsn (made with psql).
+// their own in the database of -dsn (made with psql). A target named
+// <store>+hooks (memory+hooks, file+hooks, postgres+hooks) sends webhooks
+// of every event to a receiver that never answers (hooks.go).
 //
 //	go run ./internal/cmd/loadgen -route create -c 32 -d 10s
 //	go run ./internal/cmd/loadgen -route validate -c 32 -d 5s -rounds 3

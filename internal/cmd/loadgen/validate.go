@@ -73,6 +73,7 @@ func runValidate(f validateFlags) error {
 		}
 	}()
 	var answerSize int
+	hookURL := "" // the hanging webhook receiver's, once a +hooks target started it
 	for i, name := range names[1:] {
 		args := []string{"-addr", "127.0.0.1:0", "-config", cfg, "-data", filepath.Join(tmp, name), "-rate-limit", "0", "-owner-rate-limit", "0",
 			"-max-conns-per-addr", "0"} // the load comes from one address
@@ -91,8 +92,22 @@ func runValidate(f validateFlags) error {
 			args = append(args, "-request-log", "info")
 		case extra == "nocache" && store == "postgres":
 			args = append(args, "-cache-keys", "0")
+		case extra == "hooks":
+			if hookURL == "" {
+				url, stop, err := startHangingReceiver()
+				if err != nil {
+					return err
+				}
+				defer stop()
+				hookURL = url
+			}
+			hooked := filepath.Join(tmp, "config-hooks.json")
+			if err := writeHookedConfig(hooked, token, hookURL); err != nil {
+				return err
+			}
+			args[slices.Index(args, cfg)] = hooked
 		default:
-			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog or postgres+nocache", name)
+			return fmt.Errorf("target %q: want memory, file, postgres, memory+reqlog, file+reqlog, postgres+nocache or <store>+hooks", name)
 		}
 		cmd := exec.Command(serverBin, args...)
 		if f.profile != "" {
@@ -111,7 +126,14 @@ func runValidate(f validateFlags) error {
 			}
 			t.keys = append(t.keys, k)
 		}
-		n, err := answerLength(client, t.url, body(t.keys[0], 0))
+		// Each key's first validation seats its instance, a write made once
+		// per instance: made here, so that the rounds measure validation.
+		for i, k := range t.keys {
+			if _, err := answerLength(client, t.url, body(k, i+1)); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		n, err := answerLength(client, t.url, body(t.keys[0], 1))
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -127,7 +149,7 @@ func runValidate(f validateFlags) error {
 	}
 	floor.keys = targets[0].keys
 	targets = append([]*target{floor}, targets...)
-	if n, err := answerLength(http.DefaultClient, floor.url, body(floor.keys[0], 0)); err != nil || n != answerSize {
+	if n, err := answerLength(http.DefaultClient, floor.url, body(floor.keys[0], 1)); err != nil || n != answerSize {
 		return fmt.Errorf("floor answers %d bytes (%v), the servers %d", n, err, answerSize)
 	}
 
@@ -181,6 +203,8 @@ func median(xs []float64) float64 {
 }
 
 // body is the request: the key, an instance name and URL.
+// body is the validate request of key, the i-th of its server (from 1, as
+// in wrkScript).
 func body(key string, i int) string {
 	return fmt.Sprintf(`{"licenseKey":%q,"instanceName":"load-%d","instanceUrl":"https://load-%d.example"}`, key, i, i)
 }

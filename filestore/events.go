@@ -1,0 +1,270 @@
+package filestore
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/licensekit/licensing"
+)
+
+// The event log (licensing.EventLog) is held in the store's MemoryStore
+// and made durable as records 20-29: an append is one recEvents record
+// holding the new events with their Seqs, fsynced before AppendEvents
+// returns; a prune is a recPruneEvents record of its arguments, which
+// replay applies to the same events with the same result; a snapshot holds
+// the events (recEvents) and the greatest Seq ever given (recEventSeq), so
+// a Seq is never given twice, also after a prune, a compaction and a
+// restart. Releases before the event log refuse to open a store that has
+// these records (an unknown record type).
+
+var _ licensing.EventLog = (*Store)(nil)
+
+// eventChunk bounds the events of one recEvents record (each at most a
+// few kilobytes: well under maxRecordBytes).
+const eventChunk = 1024
+
+func encodeEvents(e *encoder, events []licensing.Event) {
+	e.byte(recEvents)
+	e.uvarint(uint64(len(events)))
+	for _, ev := range events {
+		e.uvarint(ev.Seq)
+		e.str(ev.ID)
+		e.str(string(ev.Type))
+		e.time(ev.Time)
+		e.str(ev.KeyID)
+		e.str(ev.OrganizationID)
+		e.str(ev.MaskedKey)
+		e.str(ev.UserID)
+		e.str(string(ev.Outcome))
+		e.uvarint(uint64(ev.InstanceCount))
+		e.time(ev.ExpiresAt)
+		e.str(ev.RotatedTo)
+		e.str(ev.InstanceID)
+		e.uvarint(uint64(ev.MaxInstances))
+	}
+}
+
+func decodeEvents(d *decoder) []licensing.Event {
+	n := d.uvarint()
+	if n > uint64(len(d.s)) {
+		d.fail()
+		return nil
+	}
+	events := make([]licensing.Event, 0, n)
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		var ev licensing.Event
+		ev.Seq = d.uvarint()
+		ev.ID = d.str()
+		ev.Type = licensing.EventType(d.str())
+		ev.Time = d.time()
+		ev.KeyID = d.str()
+		ev.OrganizationID = d.str()
+		ev.MaskedKey = d.str()
+		ev.UserID = d.str()
+		ev.Outcome = licensing.Outcome(d.str())
+		ev.InstanceCount = int(d.uvarint())
+		ev.ExpiresAt = d.time()
+		ev.RotatedTo = d.str()
+		ev.InstanceID = d.str()
+		ev.MaxInstances = int(d.uvarint())
+		events = append(events, ev)
+	}
+	return events
+}
+
+func encodePruneEvents(e *encoder, before time.Time, keep int) {
+	e.byte(recPruneEvents)
+	e.time(before)
+	e.uvarint(uint64(keep))
+}
+
+// AppendEvents implements licensing.EventLog: the new events are fsynced
+// before it returns. Appends are serialized, so the log holds them in Seq
+// order; appends that arrive while one is being written wait, and the next
+// of them writes them all as one record and one fsync (shared with the
+// other writes of the moment by the log's group commit).
+func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.writable(); err != nil {
+		return err
+	}
+	for _, ev := range events {
+		if ev.ID == "" || ev.Type == "" || ev.Time.IsZero() {
+			_, err := s.events.FreshLocked([]licensing.Event{ev}) // the memory log's refusal; it looks at nothing else
+			return err
+		}
+	}
+	req := &eventAppend{events: events, done: make(chan error, 1)}
+	s.evmu.Lock()
+	s.evPending = append(s.evPending, req)
+	s.evmu.Unlock()
+
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	s.events.Lock()
+	defer s.events.Unlock()
+	select {
+	case err := <-req.done: // written by the append before this one
+		return err
+	default:
+	}
+	s.evmu.Lock()
+	reqs := s.evPending
+	s.evPending = nil
+	s.evmu.Unlock()
+	var all []licensing.Event
+	for _, r := range reqs {
+		all = append(all, r.events...)
+	}
+	err := s.appendEventsLocked(all)
+	for _, r := range reqs {
+		r.done <- err
+	}
+	return <-req.done
+}
+
+// eventAppend is one AppendEvents call waiting to be written.
+type eventAppend struct {
+	events []licensing.Event
+	done   chan error
+}
+
+// appendEventsLocked writes the events the log does not hold yet and
+// applies them. Callers hold s.apply shared and s.events.
+func (s *Store) appendEventsLocked(events []licensing.Event) error {
+	if err := s.writable(); err != nil {
+		return err
+	}
+	fresh, err := s.events.FreshLocked(events)
+	if err != nil || len(fresh) == 0 {
+		return err
+	}
+	var payloads [][]byte
+	for start := 0; start < len(fresh); start += eventChunk {
+		e := &encoder{}
+		encodeEvents(e, fresh[start:min(start+eventChunk, len(fresh))])
+		payloads = append(payloads, e.b)
+		s.liveSize.Add(int64(len(e.b) + frameSize))
+	}
+	if err := s.commit(payloads...); err != nil {
+		return err
+	}
+	return s.events.LoadLocked(fresh)
+}
+
+// Events implements licensing.EventLog from memory.
+func (s *Store) Events(ctx context.Context, orgID string, q licensing.EventQuery) ([]licensing.Event, error) {
+	return s.mem.Events(ctx, orgID, q)
+}
+
+// EventsAfter implements licensing.EventLog from memory.
+func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]licensing.Event, error) {
+	return s.mem.EventsAfter(ctx, after, limit)
+}
+
+// ExpiringKeys implements licensing.EventLog from memory.
+func (s *Store) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, afterID string, limit int) ([]licensing.Key, error) {
+	return s.mem.ExpiringKeys(ctx, until, afterExpiry, afterID, limit)
+}
+
+// PruneEvents implements licensing.EventLog. Memory is pruned first and
+// the record written only when something was deleted; should the write
+// fail (the store then refuses writes), a restart brings the pruned events
+// back until the next prune.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := s.writable(); err != nil {
+		return 0, err
+	}
+	s.apply.RLock()
+	defer s.apply.RUnlock()
+	s.events.Lock()
+	defer s.events.Unlock()
+	n := s.events.PruneLocked(before, keep)
+	if n == 0 {
+		return 0, nil
+	}
+	e := &encoder{}
+	encodePruneEvents(e, before, keep)
+	if err := s.commit(e.b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// replayEvents applies an event record of the log or a snapshot.
+func (s *Store) replayEvents(p []byte) error {
+	d := newDecoder(p)
+	s.events.Lock()
+	defer s.events.Unlock()
+	switch p[0] {
+	case recEvents:
+		events := decodeEvents(d)
+		if d.err != nil {
+			return d.err
+		}
+		return s.events.LoadLocked(cloneEvents(events))
+	case recEventSeq:
+		n := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		s.events.SetLastSeq(n)
+	case recPruneEvents:
+		before := d.time()
+		keep := d.uvarint()
+		if d.err != nil {
+			return d.err
+		}
+		s.events.PruneLocked(before, int(keep))
+	}
+	return nil
+}
+
+var clone = strings.Clone
+
+// cloneEvents copies the strings of decoded events, which point into the
+// record's payload, so that the payload is not kept alive by the few
+// events left of it after pruning.
+func cloneEvents(events []licensing.Event) []licensing.Event {
+	for i := range events {
+		ev := &events[i]
+		ev.ID, ev.KeyID, ev.OrganizationID = clone(ev.ID), clone(ev.KeyID), clone(ev.OrganizationID)
+		ev.MaskedKey, ev.UserID, ev.RotatedTo, ev.InstanceID = clone(ev.MaskedKey), clone(ev.UserID), clone(ev.RotatedTo), clone(ev.InstanceID)
+		ev.Type, ev.Outcome = licensing.EventType(clone(string(ev.Type))), licensing.Outcome(clone(string(ev.Outcome)))
+	}
+	return events
+}
+
+// writeSnapshotEvents appends the event log to a snapshot being written:
+// the events, then the greatest Seq. Callers hold s.apply exclusively.
+func (s *Store) writeSnapshotEvents(write func(payload []byte)) {
+	s.events.Lock()
+	defer s.events.Unlock()
+	batch := make([]licensing.Event, 0, eventChunk)
+	flush := func() {
+		e := &encoder{}
+		encodeEvents(e, batch)
+		write(e.b)
+		batch = batch[:0]
+	}
+	s.events.Each(func(ev licensing.Event) bool {
+		batch = append(batch, ev)
+		if len(batch) == eventChunk {
+			flush()
+		}
+		return true
+	})
+	if len(batch) > 0 {
+		flush()
+	}
+	e := &encoder{}
+	e.byte(recEventSeq)
+	e.uvarint(s.events.LastSeq())
+	write(e.b)
+}

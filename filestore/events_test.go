@@ -1,0 +1,155 @@
+package filestore
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/matryer/is"
+
+	"github.com/licensekit/licensing"
+)
+
+func testEvent(org string, i int) licensing.Event {
+	return licensing.Event{ID: uuid.NewString(), Type: licensing.EventKeyShared, Time: base.Add(time.Duration(i) * time.Hour),
+		KeyID: uuid.NewString(), OrganizationID: org, MaskedKey: "0123abcd...89abcdef", UserID: "user-1",
+		Outcome: licensing.OutcomeRevoked, InstanceCount: i, ExpiresAt: base.Add(24 * time.Hour), RotatedTo: "r",
+		InstanceID: fmt.Sprintf("inst-%d", i), MaxInstances: 7}
+}
+
+// TestEventsSurviveReopen: appended events, prunes and the greatest Seq
+// are replayed from the log and from a snapshot alike; a Seq is never
+// given twice, also after a prune, a compaction and a restart.
+func TestEventsSurviveReopen(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := open(t, dir, Options{})
+	var want []licensing.Event
+	for i := range 10 {
+		want = append(want, testEvent("org-1", i))
+	}
+	is.NoErr(st.AppendEvents(ctx, want[:6]))
+	is.NoErr(st.AppendEvents(ctx, want[4:])) // 4 and 5 again: skipped
+	n, err := st.PruneEvents(ctx, base.Add(2*time.Hour), 0)
+	is.NoErr(err)
+	is.Equal(n, 2)
+	before, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.Equal(len(before), 8)
+	is.NoErr(st.Close())
+
+	reopened := func() []licensing.Event {
+		t.Helper()
+		st = open(t, dir, Options{})
+		got, err := st.EventsAfter(ctx, 0, 0)
+		is.NoErr(err)
+		return got
+	}
+	is.Equal(reopened(), before) // from the log: every field and Seq
+	is.NoErr(st.Compact())
+	is.NoErr(st.Close())
+	is.Equal(reopened(), before) // from the snapshot
+	n, err = st.PruneEvents(ctx, time.Time{}, 1)
+	is.NoErr(err)
+	is.Equal(n, 7)
+	is.NoErr(st.Compact())
+	is.NoErr(st.Close())
+	left := reopened()
+	is.Equal(left, before[7:]) // pruned, compacted, reopened
+	is.NoErr(st.AppendEvents(ctx, []licensing.Event{testEvent("org-1", 11)}))
+	got, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.Equal(got[1].Seq, before[7].Seq+1) // the next Seq, never one given before
+	listed, err := st.Events(ctx, "org-1", licensing.EventQuery{KeyID: got[1].KeyID})
+	is.NoErr(err)
+	is.Equal(len(listed), 1)
+}
+
+// TestEventLogFilesHoldNoKey: after a key's whole life through the
+// Service, no file of the store holds the full key, in the log or in a
+// snapshot.
+func TestEventLogFilesHoldNoKey(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := open(t, dir, Options{})
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32),
+		Logger: quiet(), Policy: licensing.Policy{Issuer: "licensing.test"}})
+	is.NoErr(err)
+	owner := licensing.Actor{UserID: "u", OrganizationID: "org-1"}
+	created, err := svc.CreateKey(ctx, owner, licensing.CreateKeyInput{InstanceName: "prod", ExpiresAt: time.Now().Add(48 * time.Hour)})
+	is.NoErr(err)
+	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: created.LicenseKey, InstanceID: "a"})
+	is.NoErr(err)
+	_, err = svc.IssueToken(ctx, owner, created.Key.ID, "")
+	is.NoErr(err)
+	rotated, _, err := svc.RotateKey(ctx, owner, created.Key.ID, time.Hour)
+	is.NoErr(err)
+	is.NoErr(svc.RevokeKey(ctx, owner, rotated.Key.ID))
+	_, err = svc.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: rotated.LicenseKey})
+	is.True(err != nil)
+	is.NoErr(svc.Flush(ctx))
+	events, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.True(len(events) >= 6) // created, token, created, rotated, expiring, revoked, the revoked key used
+	is.NoErr(svc.Close(ctx))
+	is.NoErr(st.Compact())
+	is.NoErr(st.AppendEvents(ctx, []licensing.Event{testEvent("org-1", 1)})) // a log after the snapshot too
+
+	var files int
+	is.NoErr(filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		for _, k := range []string{created.LicenseKey, rotated.LicenseKey} {
+			for _, part := range []string{k, strings.ToUpper(k), k[:32], k[32:]} {
+				is.True(!bytes.Contains(b, []byte(part))) // no file holds a key or half of one
+			}
+		}
+		return nil
+	}))
+	is.True(files >= 2)
+}
+
+// TestEventsRouteOnFileStore: GET /events answers from the file store.
+func TestEventsRouteOnFileStore(t *testing.T) {
+	is := is.New(t)
+	st := open(t, t.TempDir(), Options{})
+	svc, err := licensing.New(licensing.Config{Store: st, Organizations: orgs{}, Pepper: bytes.Repeat([]byte{1}, 32),
+		Logger: quiet(), Policy: licensing.Policy{Issuer: "licensing.test"}})
+	is.NoErr(err)
+	defer svc.Close(ctx)
+	auth := licensing.AuthenticatorFunc(func(*http.Request) (licensing.Actor, error) {
+		return licensing.Actor{UserID: "u", OrganizationID: "org-1"}, nil
+	})
+	srv := httptest.NewServer(licensing.NewHandler(svc, auth, licensing.HandlerConfig{}))
+	defer srv.Close()
+	for range 3 {
+		res, err := http.Post(srv.URL+"/api/v1/licensing/keys", "application/json", strings.NewReader(`{}`))
+		is.NoErr(err)
+		res.Body.Close()
+	}
+	res, err := http.Get(srv.URL + "/api/v1/licensing/events?limit=2&type=key.created")
+	is.NoErr(err)
+	defer res.Body.Close()
+	is.Equal(res.StatusCode, 200)
+	var body struct {
+		Events     []map[string]any
+		NextCursor *string
+	}
+	is.NoErr(json.NewDecoder(res.Body).Decode(&body))
+	is.Equal(len(body.Events), 2)
+	is.True(body.NextCursor != nil)
+}
