@@ -184,10 +184,18 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		// The seat was decided when it was taken: no limit now. The lease
-		// forgets, as then, the instances it had run out for.
-		if _, _, err := s.mem.SeatInstance(ctx, keyID, in, 0, lease); err != nil {
+		// The seat was decided when it was taken: no limit now. The
+		// instances its lease had run out for are forgotten once the log is
+		// read (pruneReplayedSeats): a sighting that kept one may come later
+		// in the log, in a batch of validation records.
+		if err := s.bulk.ReplaySeat(keyID, in, lease); err != nil {
 			return fmt.Errorf("seat of instance %q on %s: %w", in.ID, keyID, err)
+		}
+		if last, ok := s.replayedSeats[keyID]; !ok || in.LastSeenAt.After(last.at) {
+			if s.replayedSeats == nil {
+				s.replayedSeats = map[string]replayedSeat{}
+			}
+			s.replayedSeats[keyID] = replayedSeat{in.LastSeenAt, lease}
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
 	case recRelease:
@@ -202,4 +210,21 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		}
 	}
 	return nil
+}
+
+// replayedSeat is the latest seat of a key that the replay read: when it
+// was taken, under which lease.
+type replayedSeat struct {
+	at    time.Time
+	lease time.Duration
+}
+
+// pruneReplayedSeats forgets, once the log is read, the instances that the
+// latest seat of their key forgot when it was taken: those its lease had
+// run out for, by their sightings up to then (all in the log by now).
+func (s *Store) pruneReplayedSeats() {
+	for keyID, last := range s.replayedSeats {
+		s.bulk.PruneInstances(keyID, last.at, last.lease)
+	}
+	s.replayedSeats = nil
 }
