@@ -11,6 +11,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/webhook"
 )
 
 const eventsPath = "/api/v1/licensing/events"
@@ -302,6 +303,9 @@ func TestEventJSON(t *testing.T) {
 			b, err := json.Marshal(tc.ev)
 			is.NoErr(err)
 			is.Equal(string(b), tc.want)
+			body, err := webhook.EventBody(tc.ev)
+			is.NoErr(err)
+			is.Equal(string(body), tc.want) // a webhook delivery carries the same object
 		})
 	}
 }
