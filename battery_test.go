@@ -152,7 +152,7 @@ const (
 	wantBadNonce       = `{"error":"nonce must be at most 128 printable ASCII characters"}` + "\n"
 	wantBadName        = `{"error":"instanceName must be valid text of at most 255 characters without control or format characters"}` + "\n"
 	wantBadURL         = `{"error":"instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most 2048 characters"}` + "\n"
-	wantBadInstanceID  = `{"error":"instanceId must be at most 128 printable ASCII characters without spaces"}` + "\n"
+	wantBadInstanceID  = `{"error":"instanceId must be at most 128 printable ASCII characters without spaces, other than . and .."}` + "\n"
 	wantBadMetricName  = `{"error":"metric names must be 1 to 64 characters without control or format characters"}` + "\n"
 	wantBadMetricValue = `{"error":"metrics must be finite numbers, not negative"}` + "\n"
 	wantMetricsNumbers = `{"error":"metrics values must be numbers"}` + "\n"

@@ -25,7 +25,7 @@ func checkValidateInput(in ValidateInput) error {
 		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("instanceUrl must be an http or https URL, or a host name with an optional port and path, of at most %d characters", wire.MaxInstanceURLLength)}
 	}
 	if wire.CheckInstanceID(in.InstanceID) != nil {
-		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("instanceId must be at most %d printable ASCII characters without spaces", wire.MaxInstanceIDLength)}
+		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("instanceId must be at most %d printable ASCII characters without spaces, other than . and ..", wire.MaxInstanceIDLength)}
 	}
 	if len(in.Metrics) > wire.MaxMetrics {
 		return &Error{Code: CodeInvalid, Message: fmt.Sprintf("metrics must have at most %d entries", wire.MaxMetrics)}

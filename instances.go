@@ -5,10 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -72,7 +75,8 @@ const maxInstanceIDLength = wire.MaxInstanceURLLength + len("https://")
 
 // normalizeInstanceURL lower-cases the scheme and host of raw, drops user
 // information, the scheme's default port, any fragment and the trailing
-// slashes of the path; the path and query stay as sent (not re-escaped), so
+// slashes of the path, and writes the host and port one way (see
+// canonicalHost; a port without leading zeros); the path and query stay as sent (not re-escaped), so
 // the result is never longer than raw plus the "https://" that a bare host
 // (the seed system's client sends its FRONTEND_URL as configured) is read
 // with. What does not parse is returned trimmed of trailing slashes, so
@@ -95,11 +99,12 @@ func parseNormalURL(raw string) string {
 		return strings.TrimRight(raw, "/")
 	}
 	scheme := strings.ToLower(u.Scheme)
-	host := strings.ToLower(u.Hostname())
-	if strings.Contains(host, ":") {
-		host = "[" + host + "]"
+	host := canonicalHost(u.Hostname())
+	port := u.Port()
+	if n, err := strconv.ParseUint(port, 10, 16); err == nil {
+		port = strconv.FormatUint(n, 10) // "0443" is 443
 	}
-	if port := u.Port(); port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
+	if port != "" && !(scheme == "https" && port == "443") && !(scheme == "http" && port == "80") {
 		host += ":" + port
 	}
 	rest := s[strings.Index(s, "://")+3:]
@@ -115,6 +120,41 @@ func parseNormalURL(raw string) string {
 		out += "?" + query
 	}
 	return out
+}
+
+// canonicalHost returns the one spelling of host (a URL's Hostname): a
+// name in lower case without the trailing dot of a fully qualified one, an
+// IP address as netip writes it (an IPv4-mapped IPv6 one as IPv4), in
+// brackets when IPv6 (with its zone, if any, escaped as %25).
+func canonicalHost(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil {
+		a = a.Unmap()
+		if !a.Is6() {
+			return a.String()
+		}
+		if z := a.Zone(); z != "" {
+			return "[" + a.WithZone("").String() + "%25" + z + "]"
+		}
+		return "[" + a.String() + "]"
+	}
+	host = strings.Map(lowerNoLonger, host)
+	if trimmed := strings.TrimRight(host, "."); trimmed != "" {
+		host = trimmed // "a.example." is a.example
+	}
+	if strings.Contains(host, ":") { // not an address netip reads: kept as sent
+		host = "[" + host + "]"
+	}
+	return host
+}
+
+// lowerNoLonger returns r in lower case, or r itself when its lower case
+// takes more bytes in UTF-8 (U+023A, U+023E), so that a normalized URL is
+// never longer than the URL sent.
+func lowerNoLonger(r rune) rune {
+	if l := unicode.ToLower(r); utf8.RuneLen(l) <= utf8.RuneLen(r) {
+		return l
+	}
+	return r
 }
 
 // isNormalURL reports whether normalizeInstanceURL would return s as it
@@ -147,6 +187,10 @@ func isNormalURL(s string) bool {
 	}
 	if strings.Count(host, ":") > 1 {
 		return false
+	}
+	name, port, _ := strings.Cut(host, ":")
+	if strings.HasSuffix(name, ".") || strings.HasPrefix(port, "0") {
+		return false // a fully qualified name's dot, a port's leading zero: dropped by the slow path
 	}
 	path, _, _ := strings.Cut(tail, "?")
 	if strings.HasSuffix(path, "/") || strings.ContainsAny(tail, "# \t\r\n") || strings.HasSuffix(tail, "?") {

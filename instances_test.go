@@ -359,3 +359,53 @@ func TestEveryInstanceRecorded(t *testing.T) {
 	is.Equal(keys[0].InstanceURL, "https://inst-a.example") // the latest validation's
 	is.Equal(keys[0].LastMetrics, map[string]float64{"companyCount": 9})
 }
+
+// TestInstanceIDNotADotSegment: an instanceId of "." or ".." is refused.
+// As a path segment it cannot be named: browsers, curl and Go's ServeMux
+// resolve DELETE /keys/{id}/instances/.. to DELETE /keys/{id}, so the owner
+// freeing that instance's seat would revoke the key instead.
+func TestInstanceIDNotADotSegment(t *testing.T) {
+	is := is.New(t)
+	e := newEnv(t, nil)
+	id, key := e.create(t, "t-owner", "prod")
+	for _, dots := range []string{".", ".."} {
+		r := e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"`+dots+`"`))
+		is.Equal(r.status, 400)
+		is.Equal(r.raw, `{"error":"instanceId must be at most 128 printable ASCII characters without spaces, other than . and .."}`+"\n")
+	}
+	is.Equal(e.do(t, "GET", instancesPath(id), "t-owner", "").raw, `{"instances":[]}`+"\n")          // no seat the owner cannot free
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"..."`)).status, 200) // three dots are a name
+}
+
+// TestReleaseInstanceOfAnyID: every id an instance may be counted under is
+// listed as counted and freed through its path-escaped form: slashes,
+// percent signs, query and fragment characters, dot segments inside an
+// id, international host names and paths.
+func TestReleaseInstanceOfAnyID(t *testing.T) {
+	e := newEnv(t, nil)
+	tests := []struct{ field, value, id string }{
+		{"instanceId", "a/b", "a/b"},
+		{"instanceId", "a%2Fb", "a%2Fb"},
+		{"instanceId", "a%b", "a%b"},
+		{"instanceId", "a?b#c", "a?b#c"},
+		{"instanceId", "./x", "./x"},
+		{"instanceId", "x/..", "x/.."},
+		{"instanceUrl", "https://BÜCHER.example/facturi/ș/", "https://bücher.example/facturi/ș"},
+		{"instanceUrl", "https://a.example/app%2F?x=1", "https://a.example/app%2F?x=1"},
+		{"instanceUrl", "https://a.example/a/../b", "https://a.example/a/../b"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.value, func(t *testing.T) {
+			is := is.New(t)
+			r := e.do(t, "POST", keysPath, "t-owner", `{"maxInstances":1}`)
+			id, key := r.body["id"].(string), r.body["licenseKey"].(string)
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"`+tc.field+`":"`+tc.value+`"`)).status, 200)
+			list := e.do(t, "GET", instancesPath(id), "t-owner", "").body["instances"].([]any)
+			is.Equal(len(list), 1)
+			is.Equal(list[0].(map[string]any)["id"], tc.id)
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"other"`)).status, 403) // the one seat is taken
+			is.Equal(e.do(t, "DELETE", instancesPath(id, tc.id), "t-owner", "").raw, `{"status":"released"}`+"\n")
+			is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"other"`)).status, 200) // and free
+		})
+	}
+}

@@ -68,30 +68,38 @@ func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Insta
 	m.imu.Lock()
 	defer m.imu.Unlock()
 	list, seated, added, err := seatInstance(m.inst.byKey[u], inst, limit, lease)
+	// Kept on ErrSeatLimit too: seatInstance pruned the key's list in place,
+	// and the old length would show the emptied tail as instances.
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+	} else {
+		m.inst.byKey[u] = list
+	}
 	if err != nil {
 		return seated, false, err
 	}
-	m.inst.byKey[u] = list
 	return seated, added, nil
 }
 
 // seatInstance applies SeatInstance's rule to list (a key's instances, in
 // any order) and returns the new list, the seats taken and whether inst is
-// new. On ErrSeatLimit, list is returned pruned but otherwise unchanged. It
+// new: an instance whose lease ran out holds no seat, so it is new again
+// (it takes one back only when one is free). It prunes list in place, so
+// the caller keeps the returned list whatever the error: on ErrSeatLimit
+// it is list pruned but otherwise unchanged. It
 // is shared by the stores of this module that keep instances in memory.
 func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration) ([]Instance, int, bool, error) {
 	now := inst.LastSeenAt
 	live := list[:0]
 	found := -1
 	for _, in := range list {
+		if now.Sub(in.LastSeenAt) >= lease {
+			continue // holds no seat, inst included: it comes back as a new instance
+		}
 		if in.ID == inst.ID {
 			found = len(live)
-			live = append(live, in) // kept whatever its age: it is seen now
-			continue
 		}
-		if now.Sub(in.LastSeenAt) < lease {
-			live = append(live, in)
-		}
+		live = append(live, in)
 	}
 	clear(list[len(live):])
 	if found >= 0 {
@@ -248,4 +256,75 @@ func (m *MemoryStore) hasInstance(keyID, id string) bool {
 	m.imu.Lock()
 	defer m.imu.Unlock()
 	return slices.ContainsFunc(m.inst.byKey[u], func(in Instance) bool { return in.ID == id })
+}
+
+// refreshInstance implements bulk.Ops.RefreshInstance.
+func (m *MemoryStore) refreshInstance(keyID string, inst Instance, lease time.Duration) (int, bool) {
+	u, ok := parseKeyID(keyID)
+	if !ok {
+		return 0, false
+	}
+	now := inst.LastSeenAt
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := m.inst.byKey[u]
+	found, seated := -1, 0
+	for i := range list {
+		if now.Sub(list[i].LastSeenAt) >= lease {
+			continue
+		}
+		seated++
+		if list[i].ID == inst.ID {
+			found = i
+		}
+	}
+	if found < 0 {
+		return 0, false
+	}
+	list[found] = mergeInstance(list[found], inst)
+	return seated, true
+}
+
+// replaySeat implements bulk.Ops.ReplaySeat.
+func (m *MemoryStore) replaySeat(keyID string, inst Instance, lease time.Duration) error {
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return ErrKeyNotFound
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := m.inst.byKey[u]
+	if len(list) >= MaxInstancesLimit {
+		list, _, _, _ = seatInstance(list, inst, 0, lease) // as the seat did: prune, then make room
+		m.inst.byKey[u] = list
+		return nil
+	}
+	now := inst.LastSeenAt
+	if i := slices.IndexFunc(list, func(in Instance) bool { return in.ID == inst.ID }); i >= 0 {
+		if now.Sub(list[i].LastSeenAt) < lease {
+			list[i] = mergeInstance(list[i], inst)
+			return nil
+		}
+		list = slices.Delete(list, i, i+1) // its lease had run out: seated anew
+	}
+	inst.FirstSeenAt = inst.LastSeenAt
+	inst.Metrics = maps.Clone(inst.Metrics)
+	m.inst.byKey[u] = append(list, inst)
+	return nil
+}
+
+// pruneInstances implements bulk.Ops.PruneInstances.
+func (m *MemoryStore) pruneInstances(keyID string, now time.Time, lease time.Duration) {
+	u, ok := parseKeyID(keyID)
+	if !ok {
+		return
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := slices.DeleteFunc(m.inst.byKey[u], func(in Instance) bool { return now.Sub(in.LastSeenAt) >= lease })
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+	} else {
+		m.inst.byKey[u] = list
+	}
 }

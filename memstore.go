@@ -422,3 +422,12 @@ func (b memBulk) LoadInstances(keyID string, list []Instance) error {
 	return b.m.loadInstances(keyID, list)
 }
 func (b memBulk) HasInstance(keyID, id string) bool { return b.m.hasInstance(keyID, id) }
+func (b memBulk) RefreshInstance(keyID string, inst Instance, lease time.Duration) (int, bool) {
+	return b.m.refreshInstance(keyID, inst, lease)
+}
+func (b memBulk) ReplaySeat(keyID string, inst Instance, lease time.Duration) error {
+	return b.m.replaySeat(keyID, inst, lease)
+}
+func (b memBulk) PruneInstances(keyID string, now time.Time, lease time.Duration) {
+	b.m.pruneInstances(keyID, now, lease)
+}

@@ -164,7 +164,7 @@ func TestValidateErrors(t *testing.T) {
 			return validateBody(key, `"metrics":{"`+strings.Repeat("m", 65)+`":1}`)
 		}, 400, `{"error":"metric names must be 1 to 64 characters without control or format characters"}`},
 		{"instance id with spaces", func(e *env, key string) string { return validateBody(key, `"instanceId":"a b"`) }, 400,
-			`{"error":"instanceId must be at most 128 printable ASCII characters without spaces"}`},
+			`{"error":"instanceId must be at most 128 printable ASCII characters without spaces, other than . and .."}`},
 		{"not json", func(e *env, key string) string { return "licenseKey=" + key }, 400,
 			`{"error":"Malformed JSON body."}`},
 	}

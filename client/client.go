@@ -142,7 +142,8 @@ type Config struct {
 	// New refuses anything else (as the server would at every check).
 	InstanceURL string
 	// InstanceID identifies this installation to the server (sharing
-	// detection): at most 128 printable ASCII characters without spaces.
+	// detection): at most 128 printable ASCII characters without spaces,
+	// other than "." and "..".
 	// Default: a random id made once and kept in the cache file.
 	InstanceID string
 	// Metrics, when set, is called before each online check; its counters
@@ -319,7 +320,7 @@ func checkInstance(cfg Config) error {
 		return instanceError("InstanceURL", err, fmt.Sprintf("an absolute http or https URL, or a dotted host name (or localhost, or an IP address) with an optional port and path, of at most %d bytes", wire.MaxInstanceURLLength))
 	}
 	if err := wire.CheckInstanceID(cfg.InstanceID); err != nil {
-		return instanceError("InstanceID", err, fmt.Sprintf("at most %d printable ASCII characters without spaces", wire.MaxInstanceIDLength))
+		return instanceError("InstanceID", err, fmt.Sprintf("at most %d printable ASCII characters without spaces, other than . and ..", wire.MaxInstanceIDLength))
 	}
 	return nil
 }

@@ -21,9 +21,11 @@ import (
 // known instances write nothing on their own.
 //
 // A seat is decided and written under its key's seat lock (one of
-// seatStripes), held until its record is durable: another instance of the
-// key (and Instances) waits for that record rather than see a seat that is
-// not durable yet, and a failed write takes the seat back. One process at
+// seatStripes), held until its record is durable: another new instance of
+// the key (and Instances) waits for that record rather than see a seat that
+// is not durable yet, and a failed write takes the seat back. An instance
+// that holds a seat is updated without that lock: its validation never
+// waits for a disk write. One process at
 // a time holds the directory (LOCK), so this is atomic for every user of
 // the store.
 
@@ -77,7 +79,7 @@ func (s *Store) SetMaxInstances(ctx context.Context, id string, n int) (licensin
 
 // SeatInstance implements licensing.Store. A new seat is fsynced before it
 // returns; the update of an instance that holds one is made in memory only
-// (RecordValidations makes it durable). If the new seat's write fails, the
+// (RecordValidations makes it durable), without waiting for the seat lock. If the new seat's write fails, the
 // seat is taken back and the store is in its failed state (an instance the
 // MaxInstancesLimit bound forgot to make room for it stays forgotten).
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
@@ -86,6 +88,12 @@ func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.I
 	}
 	if inst.ID == "" { // the log could not read such a seat back
 		return 0, false, errors.New("filestore: seat instance: the instance has no ID (see licensing.Instance.ID)")
+	}
+	if seated, ok := s.bulk.RefreshInstance(keyID, inst, lease); ok {
+		// It holds a seat: updated in memory, without the seat lock, so
+		// that it never waits for another instance's seat record (its
+		// count may include a seat whose record is being written).
+		return seated, false, nil
 	}
 	mu := s.seats.of(keyID)
 	mu.Lock()
@@ -176,10 +184,18 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		// The seat was decided when it was taken: no limit now. The lease
-		// forgets, as then, the instances it had run out for.
-		if _, _, err := s.mem.SeatInstance(ctx, keyID, in, 0, lease); err != nil {
+		// The seat was decided when it was taken: no limit now. The
+		// instances its lease had run out for are forgotten once the log is
+		// read (pruneReplayedSeats): a sighting that kept one may come later
+		// in the log, in a batch of validation records.
+		if err := s.bulk.ReplaySeat(keyID, in, lease); err != nil {
 			return fmt.Errorf("seat of instance %q on %s: %w", in.ID, keyID, err)
+		}
+		if last, ok := s.replayedSeats[keyID]; !ok || in.LastSeenAt.After(last.at) {
+			if s.replayedSeats == nil {
+				s.replayedSeats = map[string]replayedSeat{}
+			}
+			s.replayedSeats[keyID] = replayedSeat{in.LastSeenAt, lease}
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
 	case recRelease:
@@ -194,4 +210,21 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		}
 	}
 	return nil
+}
+
+// replayedSeat is the latest seat of a key that the replay read: when it
+// was taken, under which lease.
+type replayedSeat struct {
+	at    time.Time
+	lease time.Duration
+}
+
+// pruneReplayedSeats forgets, once the log is read, the instances that the
+// latest seat of their key forgot when it was taken: those its lease had
+// run out for, by their sightings up to then (all in the log by now).
+func (s *Store) pruneReplayedSeats() {
+	for keyID, last := range s.replayedSeats {
+		s.bulk.PruneInstances(keyID, last.at, last.lease)
+	}
+	s.replayedSeats = nil
 }

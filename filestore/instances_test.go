@@ -599,3 +599,109 @@ func TestSeatInFlightDecidesNothing(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(list), 0) // no seat was kept
 }
+
+// An instance that holds a seat validates without waiting for the store's
+// disk: not even for the fsync of another instance's new seat on its key
+// (the validate route is the hot path).
+func TestSeatedInstanceWaitsForNoSeatWrite(t *testing.T) {
+	is := is.New(t)
+	var armed atomic.Bool
+	entered, gate := make(chan struct{}, 1), make(chan struct{})
+	s := open(t, t.TempDir(), Options{wrapFile: func(f file) file { return heldSyncFile{f, &armed, entered, gate} }})
+	k := storetest.NewKey("org-1", base)
+	is.NoErr(s.CreateKey(ctx, k))
+	_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: base}, 0, lease)
+	is.NoErr(err)
+	armed.Store(true)
+	newSeat := make(chan error, 1)
+	go func() {
+		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: base}, 0, lease)
+		newSeat <- err
+	}()
+	<-entered // b's record is being fsynced
+	known := make(chan error, 1)
+	go func() {
+		_, added, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", Name: "seen again", LastSeenAt: base.Add(time.Minute)}, 0, lease)
+		if err == nil && added {
+			err = errors.New("a took a new seat")
+		}
+		known <- err
+	}()
+	select {
+	case err = <-known:
+	case <-time.After(10 * time.Second): // a guard against hanging, not a measure: the answer needs no disk
+		close(gate)
+		t.Fatal("a seated instance waited for another instance's seat record")
+	}
+	close(gate)
+	is.NoErr(err)
+	is.True(errors.Is(<-newSeat, licensing.ErrStoreFailed))
+	list, err := s.Instances(ctx, k.ID, base.Add(time.Minute), lease)
+	is.NoErr(err)
+	is.Equal(len(list), 1) // b's seat was taken back, a's update kept
+	is.Equal(list[0].Name, "seen again")
+}
+
+// A seat refused after the lease forgot an instance of the key (a lowered
+// limit, every seat taken) leaves the key's instances whole: a compaction
+// then writes them, and the store opens again holding them.
+func TestRefusedSeatThenCompaction(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	k := storetest.NewKey("org-1", base)
+	k.MaxInstances = 3
+	is.NoErr(s.CreateKey(ctx, k))
+	for i, id := range []string{"a", "b", "c"} {
+		_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: id, LastSeenAt: base.Add(time.Duration(i) * 10 * time.Hour)}, 3, lease)
+		is.NoErr(err)
+	}
+	_, err := s.SetMaxInstances(ctx, k.ID, 2)
+	is.NoErr(err)
+	later := base.Add(lease + time.Minute) // a's lease has run out; b and c hold the two seats
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "d", LastSeenAt: later}, 2, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit))
+	before := dump(s)
+	is.NoErr(s.Compact())
+	s.Close()
+	s, err = Open(dir, Options{Logger: quiet()})
+	is.NoErr(err) // the snapshot reads back
+	defer s.Close()
+	is.Equal(dump(s), before)
+	list, err := s.Instances(ctx, k.ID, later, lease)
+	is.NoErr(err)
+	is.Equal(len(list), 2) // c and b
+}
+
+// An instance that validated just before another took a seat keeps its own
+// seat across a restart, even when its validation record reached the log
+// after that seat's record (the recorder writes in batches): the replay
+// forgets only what the store had forgotten.
+func TestSeatKeptAcrossRestartWhenItsRecordFollowsAnotherSeat(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	k := storetest.NewKey("org-1", base)
+	k.MaxInstances = 2
+	is.NoErr(s.CreateKey(ctx, k))
+	_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: base}, 2, lease)
+	is.NoErr(err)
+	seen := base.Add(lease - time.Hour) // a validates again before its lease runs out: in memory until its record
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: seen}, 2, lease)
+	is.NoErr(err)
+	taken := base.Add(lease + time.Minute) // b takes the other seat; a holds its own (seen an hour ago)
+	_, added, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: taken}, 2, lease)
+	is.NoErr(err)
+	is.True(added)
+	is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, InstanceID: "a", FirstAt: seen, At: seen}})) // a's batch, after b's seat
+	before := dump(s)
+	s.Close()
+
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), before) // the store reopens as it was
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "c", LastSeenAt: taken}, 2, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit)) // a and b hold the two seats
+	_, added, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: taken}, 2, lease)
+	is.NoErr(err) // a keeps validating
+	is.True(!added)
+}

@@ -27,12 +27,13 @@ func (orgs) Organization(ctx context.Context, id string) (licensing.Organization
 }
 
 // BenchmarkValidateHTTP validates keys over loopback HTTP through one
-// server, on the memory store (the baseline) and on PostgreSQL.
+// server, on the memory store (the baseline) and on PostgreSQL, without
+// and with the read cache.
 func BenchmarkValidateHTTP(b *testing.B) {
-	for _, kind := range []string{"memory", "postgres"} {
+	for _, kind := range []string{"memory", "postgres", "postgres+cache"} {
 		b.Run("store="+kind, func(b *testing.B) {
 			var st licensing.Store = licensing.NewMemoryStore()
-			if kind == "postgres" {
+			if kind != "memory" {
 				dsn := postgres(b).NewSchema(b)
 				cfg, err := pgxpool.ParseConfig(dsn)
 				if err != nil {
@@ -47,6 +48,15 @@ func BenchmarkValidateHTTP(b *testing.B) {
 				pst := pgstore.New(pool)
 				if err := pst.Migrate(context.Background()); err != nil {
 					b.Fatal(err)
+				}
+				if kind == "postgres+cache" {
+					if err := pst.StartCache(pgstore.CacheConfig{}); err != nil {
+						b.Fatal(err)
+					}
+					defer pst.Close()
+					for pst.Err() != nil {
+						time.Sleep(time.Millisecond)
+					}
 				}
 				st = pst
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +21,9 @@ import (
 // notifyChannel is the channel the triggers of migrations/005_notify.sql
 // notify, with a key id as payload.
 const notifyChannel = "licensing_keys"
+
+// errNotYet is why a cache that has not listened yet is not usable.
+var errNotYet = errors.New("not listening yet")
 
 // listenerName is the application_name of the listening connection, as
 // pg_stat_activity shows it.
@@ -37,12 +41,14 @@ const (
 	listenRetry   = 500 * time.Millisecond
 )
 
-// instancesTTL is how long a key's instances, once read, answer
-// SeatInstance from memory: notifications tell of seats taken and freed
-// (rows inserted and deleted), not of an instance that another server saw
-// again after its lease ran out, so the count of seats is read again this
-// often. A var for the tests.
-var instancesTTL = 10 * time.Second
+// instancesTTL is how long at most a key's instances, once read, answer
+// SeatInstance from memory (each entry lives a random time between half of
+// it and all of it, so that keys read together are not all read again
+// together): notifications tell of seats taken and freed (rows inserted
+// and deleted), not of an instance that another server saw again after
+// its lease ran out, so the count of seats is read again this often. A
+// var for the tests.
+var instancesTTL = 30 * time.Second
 
 // maxCachedInstances is the most instances a key may have for them to be
 // cached.
@@ -127,7 +133,7 @@ func (s *Store) StartCache(cfg CacheConfig) error {
 	c := &cache{max: cfg.MaxKeys, logger: cfg.Logger, byLookup: map[string]*licensing.Key{}, byID: map[string]string{},
 		inst: map[string]*cachedInstances{}, pending: map[instanceKey]licensing.Instance{},
 		stop: stop, done: make(chan struct{}),
-		downErr: errors.New("not listening yet"), since: time.Now()}
+		downErr: errNotYet, since: time.Now()}
 	if !s.cache.CompareAndSwap(nil, c) {
 		stop()
 		return errors.New("pgstore: start cache: already started")
@@ -260,9 +266,11 @@ func (c *cache) setDown(err error) {
 	c.state.Lock()
 	defer c.state.Unlock()
 	switch {
+	case err == nil && c.downErr == errNotYet:
+		c.logger.Info("pgstore: listening for changes; read cache on")
 	case err == nil && c.downErr != nil:
 		c.logger.Info("pgstore: listening for changes again; read cache on")
-	case err != nil && c.downErr == nil:
+	case err != nil && (c.downErr == nil || c.downErr == errNotYet):
 		c.logger.Error("pgstore: not listening for changes; read cache off, every read goes to PostgreSQL", "err", err)
 	}
 	if (err == nil) != (c.downErr == nil) {
@@ -406,10 +414,10 @@ func (s *Store) invalidated(ids ...string) {
 // with the times they were last seen, later ones seen by this server
 // merged in.
 type cachedInstances struct {
-	mu     sync.Mutex
-	filled time.Time // when read, by the local clock
-	lease  time.Duration
-	seen   map[string]time.Time // instance id -> last seen
+	mu      sync.Mutex
+	expires time.Time // by the local clock
+	lease   time.Duration
+	seen    map[string]time.Time // instance id -> last seen
 }
 
 // instanceKey names an instance of a key.
@@ -431,7 +439,7 @@ func (c *cache) seated(keyID string, inst licensing.Instance, lease time.Duratio
 	defer e.mu.Unlock()
 	now := inst.LastSeenAt
 	last, held := e.seen[inst.ID]
-	if e.lease != lease || time.Since(e.filled) >= instancesTTL || !held || now.Sub(last) >= lease {
+	if e.lease != lease || !time.Now().Before(e.expires) || !held || now.Sub(last) >= lease {
 		return 0, false
 	}
 	if !c.keepSighting(keyID, inst) {
@@ -524,7 +532,8 @@ func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instan
 	if len(list) > maxCachedInstances {
 		return
 	}
-	e := &cachedInstances{filled: time.Now(), lease: lease, seen: make(map[string]time.Time, len(list))}
+	ttl := instancesTTL/2 + rand.N(instancesTTL/2+1)
+	e := &cachedInstances{expires: time.Now().Add(ttl), lease: lease, seen: make(map[string]time.Time, len(list))}
 	for _, in := range list {
 		e.seen[in.ID] = in.LastSeenAt
 	}

@@ -36,7 +36,7 @@ func (s *Store) LeaseCursor(ctx context.Context, endpoint, holder string, now ti
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, fmt.Errorf("pgstore: lease cursor of %s: %w", endpoint, err)
+		return 0, false, storeErr("lease cursor of "+endpoint, err)
 	}
 	return uint64(cursor), true, nil
 }
@@ -51,7 +51,7 @@ func (s *Store) CommitCursor(ctx context.Context, endpoint, holder string, curso
 	tag, err := s.pool.Exec(ctx, `UPDATE webhook_cursors SET cursor = GREATEST(cursor, $3), lease_until = $4
 		WHERE endpoint = $1 AND holder = $2`, endpoint, holder, int64(cursor), now.Add(ttl))
 	if err != nil {
-		return fmt.Errorf("pgstore: commit cursor of %s: %w", endpoint, err)
+		return storeErr("commit cursor of "+endpoint, err)
 	}
 	if tag.RowsAffected() == 0 {
 		return webhook.ErrLeaseLost

@@ -85,7 +85,7 @@ func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) erro
 			WITH ORDINALITY AS v(id, org_id, key_id, type, occurred_at, body, ord)
 		ON CONFLICT (id) DO NOTHING`, int64(len(events)), ids, orgs, keys, types, times, bodies)
 	if err != nil {
-		return fmt.Errorf("pgstore: append events: %w", err)
+		return storeErr("append events", err)
 	}
 	return nil
 }
@@ -134,7 +134,7 @@ func (s *Store) EventsAfter(ctx context.Context, after uint64, limit int) ([]lic
 func (s *Store) queryEvents(ctx context.Context, what, sql string, args ...any) ([]licensing.Event, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
+		return nil, storeErr(what, err)
 	}
 	defer rows.Close()
 	events := []licensing.Event{}
@@ -142,7 +142,7 @@ func (s *Store) queryEvents(ctx context.Context, what, sql string, args ...any) 
 		var seq int64
 		var body []byte
 		if err := rows.Scan(&seq, &body); err != nil {
-			return nil, fmt.Errorf("pgstore: %s: %w", what, err)
+			return nil, storeErr(what, err)
 		}
 		var b eventBody
 		if err := json.Unmarshal(body, &b); err != nil {
@@ -151,7 +151,7 @@ func (s *Store) queryEvents(ctx context.Context, what, sql string, args ...any) 
 		events = append(events, b.event(uint64(seq)))
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: %s: %w", what, err)
+		return nil, storeErr(what, err)
 	}
 	return events, nil
 }
@@ -168,7 +168,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (in
 		RETURNING 1)
 		SELECT count(*) FROM gone`, before, keep).Scan(&n)
 	if err != nil {
-		return 0, fmt.Errorf("pgstore: prune events: %w", err)
+		return 0, storeErr("prune events", err)
 	}
 	return n, nil
 }
@@ -186,7 +186,7 @@ func (s *Store) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, 
 			AND (expires_at > $2 OR id::text COLLATE "C" > $3)
 		ORDER BY expires_at, id LIMIT $4`, until, afterExpiry, afterID, lim)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: expiring keys: %w", err)
+		return nil, storeErr("expiring keys", err)
 	}
 	defer rows.Close()
 	keys := []licensing.Key{}
@@ -198,7 +198,7 @@ func (s *Store) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, 
 		keys = append(keys, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("pgstore: expiring keys: %w", err)
+		return nil, storeErr("expiring keys", err)
 	}
 	return keys, nil
 }

@@ -285,6 +285,39 @@ func runInstances(t *testing.T, open func(t *testing.T) licensing.Store) {
 		is.True(errors.Is(err, licensing.ErrSeatLimit)) // a new one finds no seat
 	})
 
+	t.Run("LapsedInstanceFindsNoSeatUnderALoweredLimit", func(t *testing.T) {
+		// An instance whose lease ran out holds no seat, even while the key
+		// still remembers it (no new instance came since to forget it): it
+		// takes one back only when one is free.
+		is := is.New(t)
+		s := open(t)
+		k := newKey(t, s, 2)
+		_, _, err := seat(s, k.ID, "a", base, 2)
+		is.NoErr(err)
+		_, _, err = seat(s, k.ID, "b", base.Add(time.Hour), 2)
+		is.NoErr(err)
+		_, err = s.SetMaxInstances(ctx, k.ID, 1)
+		is.NoErr(err)
+		later := base.Add(lease + time.Minute) // a's lease has run out, b's has not
+		is.Equal(ids(t, s, k.ID, later), []string{"b"})
+		_, _, err = seat(s, k.ID, "a", later, 1)
+		is.True(errors.Is(err, licensing.ErrSeatLimit)) // b holds the one seat
+		is.Equal(ids(t, s, k.ID, later), []string{"b"})
+		n, _, err := seat(s, k.ID, "b", later, 1)
+		is.NoErr(err) // b keeps validating
+		is.Equal(n, 1)
+
+		free := later.Add(lease) // b has not validated since: the seat is free
+		n, added, err := seat(s, k.ID, "a", free, 1)
+		is.NoErr(err)
+		is.Equal(n, 1)
+		is.True(added) // a takes a seat anew
+		list, err := s.Instances(ctx, k.ID, free, lease)
+		is.NoErr(err)
+		is.Equal(len(list), 1)
+		is.True(list[0].FirstSeenAt.Equal(free)) // from when it took it back
+	})
+
 	t.Run("LeaseFreesSeats", func(t *testing.T) {
 		is := is.New(t)
 		s := open(t)

@@ -139,9 +139,11 @@ func CheckInstanceName(s string) error {
 
 // CheckInstanceID returns nil for "" (the server makes none up) or an id of
 // 1 to MaxInstanceIDLength printable ASCII characters without spaces, else
-// ErrInvalid.
+// ErrInvalid. "." and ".." are refused: the owner frees an instance's seat
+// at /keys/{id}/instances/{instance}, and clients resolve those segments
+// (DELETE /keys/{id}/instances/.. would revoke the key).
 func CheckInstanceID(s string) error {
-	if len(s) > MaxInstanceIDLength || strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
+	if s == "." || s == ".." || len(s) > MaxInstanceIDLength || strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0 {
 		return ErrInvalid
 	}
 	return nil
