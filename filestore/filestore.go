@@ -173,9 +173,10 @@ type Store struct {
 	// older logs a crash left behind): they no longer change.
 	done        []string
 	fingerprint string // recorded pepper fingerprint, "" when none
-	// replayedSeats holds, while Open reads the log, each key's latest
-	// seat (see pruneReplayedSeats); nil afterwards.
-	replayedSeats map[string]replayedSeat
+	// replayedSeats holds, while Open reads the log, the time at or before
+	// which each key's seats forgot its instances (see
+	// pruneReplayedSeats); nil afterwards.
+	replayedSeats map[string]time.Time
 	migrate       bool // a file of format version 1 was read
 
 	mu       sync.Mutex // reservations of ids and lookup values being created

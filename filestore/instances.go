@@ -191,11 +191,11 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		if err := s.bulk.ReplaySeat(keyID, in, lease); err != nil {
 			return fmt.Errorf("seat of instance %q on %s: %w", in.ID, keyID, err)
 		}
-		if last, ok := s.replayedSeats[keyID]; !ok || in.LastSeenAt.After(last.at) {
-			if s.replayedSeats == nil {
-				s.replayedSeats = map[string]replayedSeat{}
-			}
-			s.replayedSeats[keyID] = replayedSeat{in.LastSeenAt, lease}
+		if s.replayedSeats == nil {
+			s.replayedSeats = map[string]time.Time{}
+		}
+		if cut, ok := s.replayedSeats[keyID]; !ok || in.LastSeenAt.Add(-lease).After(cut) {
+			s.replayedSeats[keyID] = in.LastSeenAt.Add(-lease)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
 	case recRelease:
@@ -212,19 +212,13 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 	return nil
 }
 
-// replayedSeat is the latest seat of a key that the replay read: when it
-// was taken, under which lease.
-type replayedSeat struct {
-	at    time.Time
-	lease time.Duration
-}
-
 // pruneReplayedSeats forgets, once the log is read, the instances that the
-// latest seat of their key forgot when it was taken: those its lease had
-// run out for, by their sightings up to then (all in the log by now).
+// seats of their key forgot when they were taken: those seen at or before
+// a seat's time less its lease (the latest such cut of the key), by their
+// sightings up to then, which are all in the log by now.
 func (s *Store) pruneReplayedSeats() {
-	for keyID, last := range s.replayedSeats {
-		s.bulk.PruneInstances(keyID, last.at, last.lease)
+	for keyID, cut := range s.replayedSeats {
+		s.bulk.PruneInstances(keyID, cut, 0)
 	}
 	s.replayedSeats = nil
 }
