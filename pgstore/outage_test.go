@@ -197,3 +197,58 @@ func TestPostgresOutage(t *testing.T) {
 		return st == 401
 	})
 }
+
+// TestPostgresOutageEveryRoute: while PostgreSQL is stopped, every route
+// that reads or writes the store answers 503 with the store's message
+// (never 500, never an answer about the key such as 401 not found), with
+// the read cache holding the key or not, for a known instance or a new one.
+func TestPostgresOutageEveryRoute(t *testing.T) {
+	is := is.New(t)
+	pg := pgtest.Start(t)
+	t.Cleanup(pg.Stop)
+	dsn := pg.NewSchema(t)
+	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0")
+	status, created := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"maxInstances": 3}`)
+	is.Equal(status, 201)
+	key, id := created["licenseKey"].(string), created["id"].(string)
+	waitFor(t, "the cache to listen", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	status, _ = s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`","instanceId":"known"}`)
+	is.Equal(status, 200) // cached, and "known" holds a seat
+
+	pg.Halt(t)
+	defer pg.Resume(t)
+	waitFor(t, "/readyz to answer 503", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode == 503
+	})
+	later := time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)
+	for _, r := range []struct{ method, path, token, body string }{
+		{"POST", "/keys", "owner-token", `{}`},
+		{"GET", "/keys", "owner-token", ""},
+		{"PATCH", "/keys/" + id, "owner-token", `{"expiresAt":"` + later + `"}`},
+		{"PATCH", "/keys/" + id, "owner-token", `{"maxInstances": 5}`},
+		{"POST", "/keys/" + id + "/rotate", "owner-token", `{}`},
+		{"POST", "/keys/" + id + "/jwt", "owner-token", `{}`},
+		{"GET", "/keys/" + id + "/instances", "owner-token", ""},
+		{"DELETE", "/keys/" + id + "/instances/known", "owner-token", ""},
+		{"GET", "/events", "owner-token", ""},
+		{"GET", "/revocations?org=org-1&nonce=abcdefghabcdefgh", "", ""},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceId":"known"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceId":"new"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceUrl":"https://new.example.com"}`},
+		{"DELETE", "/keys/" + id, "owner-token", ""},
+	} {
+		status, answer := s.do(t, r.method, "/api/v1/licensing"+r.path, r.token, r.body)
+		if status != 503 || answer["error"] != "The license store is unavailable; retry shortly." {
+			t.Errorf("%s %s %s: %d %v, want 503 and the store's message", r.method, r.path, r.body, status, answer)
+		}
+	}
+}
