@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -383,6 +384,65 @@ func TestRecordValidationsFromTwoServers(t *testing.T) {
 				defer wg.Done()
 				if err := w.st.RecordValidations(ctx, w.recs); err != nil {
 					t.Errorf("round %d: %v", round, err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// TestRecordValidationsBatchesOfAnySize: two servers write batches of
+// records of different sizes at once, over keys whose rows are not in id
+// order on disk (created in random order): a large batch and small ones.
+// PostgreSQL picks another plan for each size (a hash join scans the
+// table in its physical order, a nested loop follows the sorted ids), so
+// sorting the records alone did not fix the order in which rows are
+// locked: the batches deadlocked (40P01) and one failed.
+func TestRecordValidationsBatchesOfAnySize(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	keys := make([]licensing.Key, 1000)
+	for i := range keys {
+		keys[i] = storetest.NewKey("org-1", now)
+	}
+	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	for i, k := range keys {
+		is.NoErr(a.CreateKey(ctx, k))
+		if i%2 == 0 {
+			_, _, err := a.SeatInstance(ctx, k.ID, licensing.Instance{ID: "i", LastSeenAt: now}, 0, lease)
+			is.NoErr(err)
+		}
+	}
+	records := func(ks []licensing.Key, at time.Time) []licensing.ValidationRecord {
+		recs := make([]licensing.ValidationRecord, len(ks))
+		for i, k := range ks {
+			recs[i] = licensing.ValidationRecord{KeyID: k.ID, InstanceID: "i", At: at, Metrics: map[string]float64{"n": 1}}
+		}
+		return recs
+	}
+	for round := 0; round < 10; round++ {
+		at := now.Add(time.Duration(round) * time.Minute)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				if err := a.RecordValidations(ctx, records(keys, at.Add(time.Duration(i)*time.Second))); err != nil {
+					t.Errorf("round %d: a batch of %d: %v", round, len(keys), err)
+				}
+			}
+		}()
+		for g := 0; g < 2; g++ {
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 40; i++ {
+					from := rand.N(len(keys) - 50)
+					if err := b.RecordValidations(ctx, records(keys[from:from+50], at.Add(time.Duration(i)*time.Second))); err != nil {
+						t.Errorf("round %d: a batch of 50: %v", round, err)
+					}
 				}
 			}()
 		}

@@ -384,9 +384,13 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 // instances that records with an InstanceID name (when the key still has
 // them).
 //
-// The rows are updated in (key id, instance id) order, so that batches
-// that two servers write at once lock their common rows in one order and
-// never deadlock.
+// The keys' rows are locked in key id order first (SELECT ... ORDER BY id
+// FOR NO KEY UPDATE, whose lock is taken on each row as the sort yields
+// it; the update of a row follows its lock), and an instance's row after
+// its key's, so that batches that two servers write at once lock their
+// common rows in one order and never deadlock, whatever plan PostgreSQL
+// picks for each (a hash join would update in the table's physical
+// order, a nested loop in the records' order).
 func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
 	recs = slices.Clone(recs) // sorted here, not in the caller's slice
 	slices.SortStableFunc(recs, func(a, b licensing.ValidationRecord) int {
@@ -429,6 +433,8 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 			_, err := s.pool.Exec(ctx, `WITH v AS (
 				SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
 					AS v(id, first_at, at, instance_name, instance_url, metrics, violations, instance_id)
+			), locked AS MATERIALIZED (
+				SELECT id FROM licensing_keys WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
 			), keys AS (
 				UPDATE licensing_keys AS k SET
 					last_validated_at = GREATEST(k.last_validated_at, v.at),
@@ -437,7 +443,7 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 					instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
 					last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
 					last_violations = COALESCE(v.violations::jsonb, k.last_violations)
-				FROM v WHERE k.id = v.id RETURNING k.id
+				FROM v JOIN locked ON locked.id = v.id WHERE k.id = v.id RETURNING k.id
 			)
 			UPDATE key_instances AS i SET
 				last_seen_at = GREATEST(i.last_seen_at, v.at),
