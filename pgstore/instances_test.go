@@ -450,6 +450,72 @@ func TestRecordValidationsBatchesOfAnySize(t *testing.T) {
 	}
 }
 
+// TestSeatInstanceKilledConnection terminates the backend of a seat
+// taker at each statement of its work (the one-row refresh, then BEGIN,
+// the key's row lock, the forgetting, the count, the update, the insert,
+// the commit), before the statement is sent and after its answer: the
+// caller gets an error that is the store's unavailability (a 503, never a
+// 500 or a crash) unless the commit answered, the seat is taken only if it
+// committed, and no lock is left behind: the next call seats the
+// instance, and another instance finds the one seat taken.
+func TestSeatInstanceKilledConnection(t *testing.T) {
+	ctx := context.Background()
+	dsn := postgres(t).NewSchema(t)
+	admin, err := pgxpool.New(ctx, postgres(t).DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	checker := secondStore(t, dsn) // reads the outcome on connections nobody terminates
+	if err := checker.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &killer{admin: admin}
+	cfg.ConnConfig.Tracer = k
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := pgstore.New(pool)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+	const statements = 8
+	for at := int64(1); at <= statements; at++ {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("statement %d, %s", at, map[bool]string{false: "before it is sent", true: "after its answer"}[after]), func(t *testing.T) {
+				is := is.New(t)
+				key := storetest.NewKey("org-kill", now)
+				is.NoErr(checker.CreateKey(ctx, key))
+				_, _, err := checker.SeatInstance(ctx, key.ID, licensing.Instance{ID: "old", LastSeenAt: now.Add(-2 * lease)}, 1, lease)
+				is.NoErr(err) // a row past the lease, for the forgetting to delete
+				k.arm(at, after)
+				_, _, seatErr := st.SeatInstance(ctx, key.ID, licensing.Instance{ID: "new", LastSeenAt: now}, 1, lease)
+				k.at.Store(0)
+				is.True(k.fired.Load()) // the connection was terminated
+				list, err := checker.Instances(ctx, key.ID, now, lease)
+				is.NoErr(err)
+				committed := at == statements && after
+				is.Equal(len(list) == 1, committed) // seated only once the commit answered
+				if !committed {
+					is.True(errors.Is(seatErr, licensing.ErrStoreUnavailable)) // a 503
+					// (after the commit's answer the killed connection went
+					// back to the pool, whose next use fails: not retried here)
+					seated, _, err := st.SeatInstance(ctx, key.ID, licensing.Instance{ID: "new", LastSeenAt: now}, 1, lease)
+					is.NoErr(err) // no lock or half state left behind
+					is.Equal(seated, 1)
+				}
+				_, _, err = checker.SeatInstance(ctx, key.ID, licensing.Instance{ID: "other", LastSeenAt: now}, 1, lease)
+				is.True(errors.Is(err, licensing.ErrSeatLimit)) // the one seat is taken once
+			})
+		}
+	}
+}
+
 // TestSeatsAndRecordsFromTwoServers: one server seats instances (new ones,
 // and ones whose lease ran out, which take the key's row lock) while the
 // other writes batches of records naming the same keys and instances:
