@@ -19,7 +19,8 @@ import (
 )
 
 // notifyChannel is the channel the triggers of migrations/005_notify.sql
-// notify, with a key id as payload.
+// and 006_notify_replaced.sql notify, with a key id as payload, or '*'
+// (after a TRUNCATE: every key), which empties the cache.
 const notifyChannel = "licensing_keys"
 
 // errNotYet is why a cache that has not listened yet is not usable.
