@@ -198,20 +198,31 @@ func TestPostgresOutage(t *testing.T) {
 	})
 }
 
-// TestPostgresOutageEveryRoute: while PostgreSQL is stopped, every route
-// that reads or writes the store answers 503 with the store's message
-// (never 500, never an answer about the key such as 401 not found), with
-// the read cache holding the key or not, for a known instance or a new one.
+// TestPostgresOutageEveryRoute: while PostgreSQL is stopped, /readyz
+// answers 503 with the reason, and every route that reads or writes the
+// store answers 503 with the store's message (never 500, never an answer
+// about the key such as 401 not found), for a known instance or a new one;
+// with the read cache and without it (-cache-keys 0), where /readyz
+// answered 200 all along: only the cache's listener told it of the outage.
 func TestPostgresOutageEveryRoute(t *testing.T) {
-	is := is.New(t)
 	pg := pgtest.Start(t)
 	t.Cleanup(pg.Stop)
+	for _, cacheKeys := range []string{"100", "0"} {
+		t.Run("cache-keys="+cacheKeys, func(t *testing.T) {
+			outageEveryRoute(t, pg, cacheKeys)
+		})
+	}
+}
+
+func outageEveryRoute(t *testing.T, pg *pgtest.Server, cacheKeys string) {
+	is := is.New(t)
 	dsn := pg.NewSchema(t)
-	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0")
+	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0",
+		"-cache-keys", cacheKeys)
 	status, created := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"maxInstances": 3}`)
 	is.Equal(status, 201)
 	key, id := created["licenseKey"].(string), created["id"].(string)
-	waitFor(t, "the cache to listen", func() bool {
+	waitFor(t, "/readyz to answer 200", func() bool {
 		res, err := http.Get(s.url + "/readyz")
 		is.NoErr(err)
 		res.Body.Close()
@@ -225,8 +236,9 @@ func TestPostgresOutageEveryRoute(t *testing.T) {
 	waitFor(t, "/readyz to answer 503", func() bool {
 		res, err := http.Get(s.url + "/readyz")
 		is.NoErr(err)
+		b, _ := io.ReadAll(res.Body)
 		res.Body.Close()
-		return res.StatusCode == 503
+		return res.StatusCode == 503 && strings.Contains(string(b), "store unreachable") // and the reason
 	})
 	later := time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)
 	for _, r := range []struct{ method, path, token, body string }{
