@@ -410,3 +410,54 @@ func TestCacheSeesRowsReplacedElsewhere(t *testing.T) {
 		is.True(added) // k's seat was freed
 	})
 }
+
+// TestCacheSeesManyChangesAtOnce: one statement revokes thousands of
+// cached keys (more than the cache remembers of recent invalidations, for
+// reads in flight) while readers keep reading them: once the
+// notifications are in, no key is served as it was.
+func TestCacheSeesManyChangesAtOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, pool, _ := newCachedStore(t)
+	keys := make([]licensing.Key, 3000)
+	for i := range keys {
+		keys[i] = testKey()
+		keys[i].OrganizationID = "org-many"
+	}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"licensing_keys"},
+		[]string{"id", "organization_id", "lookup_value", "digest", "masked_key", "active", "created_at"},
+		pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
+			k := keys[i]
+			return []any{uuid.MustParse(k.ID), k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, true, k.CreatedAt}, nil
+		}))
+	is.NoErr(err)
+	for _, k := range keys {
+		_, err := st.KeyByLookup(ctx, k.LookupValue) // cached
+		is.NoErr(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // readers refill the cache while the notifications arrive
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st.KeyByLookup(ctx, keys[i%len(keys)].LookupValue)
+		}
+	}()
+	_, err = pool.Exec(ctx, `UPDATE licensing_keys SET active = false, revoked_at = now() WHERE organization_id = 'org-many'`)
+	is.NoErr(err)
+	settle(t, st, pool)
+	close(stop)
+	<-done
+	for _, k := range keys {
+		got, err := st.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		if got.Active {
+			t.Fatalf("%s served as it was before its revocation", k.ID)
+		}
+	}
+}
