@@ -380,7 +380,7 @@ func TestCacheSeesRowsReplacedElsewhere(t *testing.T) {
 		is.NoErr(st.CreateKey(ctx, k))
 		_, err := seat(st, k, "a")
 		is.NoErr(err)
-		settle(t, st, pool) // the seat's own notification is in
+		settle(t, st, pool)       // the seat's own notification is in
 		_, err = seat(st, k, "a") // cached
 		is.NoErr(err)
 		_, err = pool.Exec(ctx, `TRUNCATE key_instances`)

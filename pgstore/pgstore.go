@@ -466,9 +466,11 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 
 // storeErr wraps err, met while doing (may be empty), in
 // licensing.ErrStoreUnavailable when it says that PostgreSQL could not be
-// reached or the connection was lost (no SQL error, or one of the classes
-// 08 connection exception and 57P operator intervention), so that callers
-// answer 503 rather than 500. A cancelled or expired ctx is returned as it is.
+// reached, the connection was lost or PostgreSQL lacks the resources to
+// serve (no SQL error, or one of the classes 08 connection exception, 57P
+// operator intervention and 53 insufficient resources, such as 53300 too
+// many connections), so that callers answer 503 rather than 500. A
+// cancelled or expired ctx is returned as it is.
 func storeErr(doing string, err error) error {
 	prefix := "pgstore: "
 	if doing != "" {
@@ -478,7 +480,8 @@ func storeErr(doing string, err error) error {
 		return fmt.Errorf("%s%w", prefix, err)
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") {
+	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") &&
+		!strings.HasPrefix(pgErr.Code, "53") {
 		return fmt.Errorf("%s%w", prefix, err)
 	}
 	return fmt.Errorf("%s%w: %w", prefix, licensing.ErrStoreUnavailable, err)
