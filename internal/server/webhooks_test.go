@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -253,4 +254,24 @@ func TestWebhooksNeedAnEventLog(t *testing.T) {
 	is.True(err != nil)                                                              // refused
 	is.True(strings.Contains(err.Error(), "keeps no event log"))                     // says why
 	is.True(strings.Contains(err.Error(), "remove webhooks from the configuration")) // and the fix
+}
+
+// TestWebhooksKeptOnReload: a reload that changes the webhooks keeps the
+// start's endpoints and says so in the log.
+func TestWebhooksKeptOnReload(t *testing.T) {
+	is := is.New(t)
+	cfgPath, data := hookedConfig(t, `[{"url": "https://a.example/hooks", "secret": "`+hookSecret+`"}]`, `{}`)
+	p := runMain(t, &server.Main{ConfigPath: cfgPath, DataDir: data, StoreKind: "memory", TokenLifetime: time.Hour})
+	b, err := os.ReadFile(cfgPath)
+	is.NoErr(err)
+	is.NoErr(os.WriteFile(cfgPath, []byte(strings.Replace(string(b), "https://a.example/hooks", "https://b.example/hooks", 1)), 0o600))
+	p.reload <- syscall.SIGHUP
+	const warning = "webhooks and webhookDelivery changed in the configuration; they take effect at the next start"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(p.logs.String(), "configuration reloaded"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no reload within 10 s")
+		}
+	}
+	is.True(strings.Contains(p.logs.String(), warning))         // the operator is told to restart
+	is.True(!strings.Contains(p.logs.String(), hookSecret[6:])) // no secret in the log
 }
