@@ -580,7 +580,17 @@ func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instan
 // contract allows); the key's instances are read (one query) when not
 // cached. A new instance, or one whose seat ran out, always goes to
 // PostgreSQL, where taking a seat is one atomic step across servers.
+// A PostgreSQL that does not answer within 5 seconds (validationTimeout)
+// fails the call with licensing.ErrStoreUnavailable.
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, validationTimeout, errNoAnswer)
+	defer cancel()
+	n, added, err := s.seatInstanceCached(ctx, keyID, inst, limit, lease)
+	return n, added, noAnswer(ctx, err)
+}
+
+// seatInstanceCached is SeatInstance, through the read cache when started.
+func (s *Store) seatInstanceCached(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	c := s.cache.Load()
 	if c == nil {
 		return s.seatInstance(ctx, keyID, inst, limit, lease)

@@ -264,3 +264,43 @@ func outageEveryRoute(t *testing.T, pg *pgtest.Server, cacheKeys string) {
 		}
 	}
 }
+
+// TestPostgresFrozen: PostgreSQL stops answering without closing a
+// connection (every process stopped: a hang, or a network that drops
+// packets): validation answers 503 within a bound instead of waiting for
+// ever, for a key read before and one never read, /readyz answers 503, and
+// once PostgreSQL answers again so does the server. Before, every
+// validation of a key not in the cache waited until the client gave up.
+func TestPostgresFrozen(t *testing.T) {
+	is := is.New(t)
+	pg := pgtest.Start(t)
+	t.Cleanup(pg.Stop)
+	dsn := pg.NewSchema(t)
+	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0")
+	var keys []string
+	for range 2 {
+		status, created := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+		is.Equal(status, 201)
+		keys = append(keys, created["licenseKey"].(string))
+	}
+	client := &http.Client{Timeout: time.Minute} // longer than any bound the server may keep
+	validate := func(key string) int {
+		status, _, err := post(client, s.url+"/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+		is.NoErr(err) // answered, not left waiting
+		return status
+	}
+	waitFor(t, "the first key to validate (and be cached)", func() bool { return validate(keys[0]) == 200 })
+
+	thaw := pg.Freeze(t)
+	defer thaw()
+	is.Equal(validate(keys[1]), 503) // never read: PostgreSQL does not answer
+	waitFor(t, "the cached key to be refused too", func() bool { return validate(keys[0]) == 503 })
+	waitFor(t, "/readyz to answer 503", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode == 503
+	})
+	thaw()
+	waitFor(t, "validation to succeed again", func() bool { return validate(keys[1]) == 200 && validate(keys[0]) == 200 })
+}

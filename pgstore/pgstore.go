@@ -313,6 +313,8 @@ func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
 
 // KeyByLookup implements licensing.Store. With the read cache started
 // (StartCache) and listening, a key read before is answered from memory.
+// A PostgreSQL that does not answer within 5 seconds (validationTimeout)
+// fails the call with licensing.ErrStoreUnavailable.
 func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
 	c := s.cache.Load()
 	if c == nil || !c.usable.Load() {
@@ -330,7 +332,30 @@ func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, 
 }
 
 func (s *Store) keyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
+	ctx, cancel := context.WithTimeoutCause(ctx, validationTimeout, errNoAnswer)
+	defer cancel()
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
+	return k, noAnswer(ctx, err)
+}
+
+// validationTimeout bounds what validation asks of PostgreSQL (a
+// KeyByLookup read, a SeatInstance): a PostgreSQL that does not answer
+// (hung, or cut off by a network that drops packets without closing the
+// connection) makes the call fail with licensing.ErrStoreUnavailable, a
+// 503, after this long rather than leave the validation waiting for ever.
+const validationTimeout = 5 * time.Second
+
+// errNoAnswer is the cause of the contexts that validationTimeout bounds.
+var errNoAnswer = fmt.Errorf("PostgreSQL did not answer within %v", validationTimeout)
+
+// noAnswer turns err, met under ctx (bounded with errNoAnswer as its
+// cause), into licensing.ErrStoreUnavailable when it is that bound that
+// ran out; the caller's own deadline or cancellation is left as it is.
+func noAnswer(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && errors.Is(context.Cause(ctx), errNoAnswer) {
+		return fmt.Errorf("pgstore: %w: %w", licensing.ErrStoreUnavailable, errNoAnswer)
+	}
+	return err
 }
 
 // ListKeys implements licensing.Store.
