@@ -19,7 +19,8 @@ import (
 )
 
 // notifyChannel is the channel the triggers of migrations/005_notify.sql
-// notify, with a key id as payload.
+// and 006_notify_replaced.sql notify, with a key id as payload, or '*'
+// (after a TRUNCATE: every key), which empties the cache.
 const notifyChannel = "licensing_keys"
 
 // errNotYet is why a cache that has not listened yet is not usable.
@@ -155,12 +156,14 @@ func (s *Store) Close() error {
 // Err reports why the store cannot serve at the moment, wrapping
 // licensing.ErrStoreUnavailable: the read cache is started and does not
 // listen for changes (PostgreSQL is unreachable, or was until a moment
-// ago). nil otherwise. The reference server's /readyz answers 503 while it
-// is not nil.
+// ago); without the read cache, PostgreSQL does not answer a ping through
+// the pool within listenTimeout (none is sent while every connection of
+// the pool is at work: PostgreSQL answers them). nil otherwise. The
+// reference server's /readyz answers 503 while it is not nil.
 func (s *Store) Err() error {
 	c := s.cache.Load()
 	if c == nil {
-		return nil
+		return s.ping()
 	}
 	c.state.Lock()
 	defer c.state.Unlock()
@@ -169,6 +172,26 @@ func (s *Store) Err() error {
 	}
 	return fmt.Errorf("pgstore: %w: not listening for changes since %s: %v", licensing.ErrStoreUnavailable,
 		c.since.UTC().Format(time.RFC3339), c.downErr)
+}
+
+// ping is Err without the read cache. A failed ping is tried once more,
+// on another connection: the first may have been one that PostgreSQL
+// ended while it sat idle in the pool.
+func (s *Store) ping() error {
+	var err error
+	for range 2 {
+		st := s.pool.Stat()
+		if st.IdleConns() == 0 && st.TotalConns() >= st.MaxConns() {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), listenTimeout)
+		err = s.pool.Ping(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("pgstore: %w: PostgreSQL does not answer: %v", licensing.ErrStoreUnavailable, err)
 }
 
 // run listens until ctx ends, connecting again after every loss.
@@ -557,7 +580,17 @@ func (c *cache) putInstances(start uint64, keyID string, list []licensing.Instan
 // contract allows); the key's instances are read (one query) when not
 // cached. A new instance, or one whose seat ran out, always goes to
 // PostgreSQL, where taking a seat is one atomic step across servers.
+// A PostgreSQL that does not answer within 5 seconds (validationTimeout)
+// fails the call with licensing.ErrStoreUnavailable.
 func (s *Store) SeatInstance(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
+	ctx, cancel := context.WithTimeoutCause(ctx, validationTimeout, errNoAnswer)
+	defer cancel()
+	n, added, err := s.seatInstanceCached(ctx, keyID, inst, limit, lease)
+	return n, added, noAnswer(ctx, err)
+}
+
+// seatInstanceCached is SeatInstance, through the read cache when started.
+func (s *Store) seatInstanceCached(ctx context.Context, keyID string, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	c := s.cache.Load()
 	if c == nil {
 		return s.seatInstance(ctx, keyID, inst, limit, lease)

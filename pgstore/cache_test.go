@@ -302,3 +302,162 @@ func TestCacheSeesSeatsFreedElsewhere(t *testing.T) {
 		return added // a new seat: the cache no longer says it holds one
 	})
 }
+
+// settle returns once every notification of the changes committed before
+// it was called has reached st's cache: notifications arrive in commit
+// order, so a later change of a cached sentinel key shows they have.
+func settle(t *testing.T, st *pgstore.Store, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	sentinel := testKey()
+	if err := st.CreateKey(ctx, sentinel); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.KeyByLookup(ctx, sentinel.LookupValue); err != nil { // cached
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE licensing_keys SET active = false WHERE id = $1`, uuid.MustParse(sentinel.ID)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the notifications to arrive", func() bool {
+		got, err := st.KeyByLookup(ctx, sentinel.LookupValue)
+		return err == nil && !got.Active
+	})
+}
+
+// TestCacheSeesRowsReplacedElsewhere: writes through plain SQL that row
+// triggers on one id do not describe reach the cache too: a TRUNCATE (no
+// row trigger fires), a key's id changed and the key then revoked under
+// its new id, an instance row moved to another key (its old key's seat
+// freed). Before, each left the cached key or seat answered as it was.
+func TestCacheSeesRowsReplacedElsewhere(t *testing.T) {
+	ctx := context.Background()
+	defer func(ttl time.Duration) { *pgstore.InstancesTTL = ttl }(*pgstore.InstancesTTL)
+	*pgstore.InstancesTTL = time.Hour // only a notification ends a cached seat
+	now := time.Now().UTC()
+	seat := func(st *pgstore.Store, k licensing.Key, id string) (bool, error) {
+		_, added, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: id, LastSeenAt: now}, 1, time.Hour)
+		return added, err
+	}
+
+	t.Run("keys truncated", func(t *testing.T) {
+		is := is.New(t)
+		st, pool, _ := newCachedStore(t)
+		k := testKey()
+		is.NoErr(st.CreateKey(ctx, k))
+		_, err := st.KeyByLookup(ctx, k.LookupValue) // cached
+		is.NoErr(err)
+		_, err = pool.Exec(ctx, `TRUNCATE licensing_keys CASCADE`)
+		is.NoErr(err)
+		settle(t, st, pool)
+		_, err = st.KeyByLookup(ctx, k.LookupValue)
+		is.True(errors.Is(err, licensing.ErrKeyNotFound)) // gone, not served from memory
+	})
+
+	t.Run("id changed, then revoked", func(t *testing.T) {
+		is := is.New(t)
+		st, pool, _ := newCachedStore(t)
+		k := testKey()
+		is.NoErr(st.CreateKey(ctx, k))
+		_, err := st.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		newID := uuid.New()
+		_, err = pool.Exec(ctx, `UPDATE licensing_keys SET id = $2 WHERE id = $1`, uuid.MustParse(k.ID), newID)
+		is.NoErr(err)
+		_, err = pool.Exec(ctx, `UPDATE licensing_keys SET active = false, revoked_at = now() WHERE id = $1`, newID)
+		is.NoErr(err)
+		settle(t, st, pool)
+		got, err := st.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		is.True(!got.Active) // revoked
+		is.Equal(got.ID, newID.String())
+	})
+
+	t.Run("instances truncated", func(t *testing.T) {
+		is := is.New(t)
+		st, pool, _ := newCachedStore(t)
+		k := testKey()
+		is.NoErr(st.CreateKey(ctx, k))
+		_, err := seat(st, k, "a")
+		is.NoErr(err)
+		settle(t, st, pool)       // the seat's own notification is in
+		_, err = seat(st, k, "a") // cached
+		is.NoErr(err)
+		_, err = pool.Exec(ctx, `TRUNCATE key_instances`)
+		is.NoErr(err)
+		settle(t, st, pool)
+		added, err := seat(st, k, "a")
+		is.NoErr(err)
+		is.True(added) // a new seat: the cache no longer says it holds one
+	})
+
+	t.Run("instance moved to another key", func(t *testing.T) {
+		is := is.New(t)
+		st, pool, _ := newCachedStore(t)
+		k, other := testKey(), testKey()
+		is.NoErr(st.CreateKey(ctx, k))
+		is.NoErr(st.CreateKey(ctx, other))
+		_, err := seat(st, k, "a")
+		is.NoErr(err)
+		settle(t, st, pool)
+		_, err = seat(st, k, "a") // cached
+		is.NoErr(err)
+		_, err = pool.Exec(ctx, `UPDATE key_instances SET key_id = $2 WHERE key_id = $1`, uuid.MustParse(k.ID), uuid.MustParse(other.ID))
+		is.NoErr(err)
+		settle(t, st, pool)
+		added, err := seat(st, k, "a")
+		is.NoErr(err)
+		is.True(added) // k's seat was freed
+	})
+}
+
+// TestCacheSeesManyChangesAtOnce: one statement revokes thousands of
+// cached keys (more than the cache remembers of recent invalidations, for
+// reads in flight) while readers keep reading them: once the
+// notifications are in, no key is served as it was.
+func TestCacheSeesManyChangesAtOnce(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, pool, _ := newCachedStore(t)
+	keys := make([]licensing.Key, 3000)
+	for i := range keys {
+		keys[i] = testKey()
+		keys[i].OrganizationID = "org-many"
+	}
+	_, err := pool.CopyFrom(ctx, pgx.Identifier{"licensing_keys"},
+		[]string{"id", "organization_id", "lookup_value", "digest", "masked_key", "active", "created_at"},
+		pgx.CopyFromSlice(len(keys), func(i int) ([]any, error) {
+			k := keys[i]
+			return []any{uuid.MustParse(k.ID), k.OrganizationID, k.LookupValue, k.Digest, k.MaskedKey, true, k.CreatedAt}, nil
+		}))
+	is.NoErr(err)
+	for _, k := range keys {
+		_, err := st.KeyByLookup(ctx, k.LookupValue) // cached
+		is.NoErr(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // readers refill the cache while the notifications arrive
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			st.KeyByLookup(ctx, keys[i%len(keys)].LookupValue)
+		}
+	}()
+	_, err = pool.Exec(ctx, `UPDATE licensing_keys SET active = false, revoked_at = now() WHERE organization_id = 'org-many'`)
+	is.NoErr(err)
+	settle(t, st, pool)
+	close(stop)
+	<-done
+	for _, k := range keys {
+		got, err := st.KeyByLookup(ctx, k.LookupValue)
+		is.NoErr(err)
+		if got.Active {
+			t.Fatalf("%s served as it was before its revocation", k.ID)
+		}
+	}
+}

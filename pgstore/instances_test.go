@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"sync"
@@ -387,6 +388,131 @@ func TestRecordValidationsFromTwoServers(t *testing.T) {
 			}()
 		}
 		wg.Wait()
+	}
+}
+
+// TestRecordValidationsBatchesOfAnySize: two servers write batches of
+// records of different sizes at once, over keys whose rows are not in id
+// order on disk (created in random order): a large batch and small ones.
+// PostgreSQL picks another plan for each size (a hash join scans the
+// table in its physical order, a nested loop follows the sorted ids), so
+// sorting the records alone did not fix the order in which rows are
+// locked: the batches deadlocked (40P01) and one failed.
+func TestRecordValidationsBatchesOfAnySize(t *testing.T) {
+	is := is.New(t)
+	a, _, dsn := newStore(t)
+	b := secondStore(t, dsn)
+	ctx := context.Background()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	keys := make([]licensing.Key, 1000)
+	for i := range keys {
+		keys[i] = storetest.NewKey("org-1", now)
+	}
+	rand.Shuffle(len(keys), func(i, j int) { keys[i], keys[j] = keys[j], keys[i] })
+	for i, k := range keys {
+		is.NoErr(a.CreateKey(ctx, k))
+		if i%2 == 0 {
+			_, _, err := a.SeatInstance(ctx, k.ID, licensing.Instance{ID: "i", LastSeenAt: now}, 0, lease)
+			is.NoErr(err)
+		}
+	}
+	records := func(ks []licensing.Key, at time.Time) []licensing.ValidationRecord {
+		recs := make([]licensing.ValidationRecord, len(ks))
+		for i, k := range ks {
+			recs[i] = licensing.ValidationRecord{KeyID: k.ID, InstanceID: "i", At: at, Metrics: map[string]float64{"n": 1}}
+		}
+		return recs
+	}
+	for round := 0; round < 10; round++ {
+		at := now.Add(time.Duration(round) * time.Minute)
+		var wg sync.WaitGroup
+		wg.Add(3)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 3; i++ {
+				if err := a.RecordValidations(ctx, records(keys, at.Add(time.Duration(i)*time.Second))); err != nil {
+					t.Errorf("round %d: a batch of %d: %v", round, len(keys), err)
+				}
+			}
+		}()
+		for g := 0; g < 2; g++ {
+			go func() {
+				defer wg.Done()
+				for i := 0; i < 40; i++ {
+					from := rand.N(len(keys) - 50)
+					if err := b.RecordValidations(ctx, records(keys[from:from+50], at.Add(time.Duration(i)*time.Second))); err != nil {
+						t.Errorf("round %d: a batch of 50: %v", round, err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+}
+
+// TestSeatInstanceKilledConnection terminates the backend of a seat
+// taker at each statement of its work (the one-row refresh, then BEGIN,
+// the key's row lock, the forgetting, the count, the update, the insert,
+// the commit), before the statement is sent and after its answer: the
+// caller gets an error that is the store's unavailability (a 503, never a
+// 500 or a crash) unless the commit answered, the seat is taken only if it
+// committed, and no lock is left behind: the next call seats the
+// instance, and another instance finds the one seat taken.
+func TestSeatInstanceKilledConnection(t *testing.T) {
+	ctx := context.Background()
+	dsn := postgres(t).NewSchema(t)
+	admin, err := pgxpool.New(ctx, postgres(t).DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	checker := secondStore(t, dsn) // reads the outcome on connections nobody terminates
+	if err := checker.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &killer{admin: admin}
+	cfg.ConnConfig.Tracer = k
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	st := pgstore.New(pool)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+
+	const statements = 8
+	for at := int64(1); at <= statements; at++ {
+		for _, after := range []bool{false, true} {
+			t.Run(fmt.Sprintf("statement %d, %s", at, map[bool]string{false: "before it is sent", true: "after its answer"}[after]), func(t *testing.T) {
+				is := is.New(t)
+				key := storetest.NewKey("org-kill", now)
+				is.NoErr(checker.CreateKey(ctx, key))
+				_, _, err := checker.SeatInstance(ctx, key.ID, licensing.Instance{ID: "old", LastSeenAt: now.Add(-2 * lease)}, 1, lease)
+				is.NoErr(err) // a row past the lease, for the forgetting to delete
+				k.arm(at, after)
+				_, _, seatErr := st.SeatInstance(ctx, key.ID, licensing.Instance{ID: "new", LastSeenAt: now}, 1, lease)
+				k.at.Store(0)
+				is.True(k.fired.Load()) // the connection was terminated
+				list, err := checker.Instances(ctx, key.ID, now, lease)
+				is.NoErr(err)
+				committed := at == statements && after
+				is.Equal(len(list) == 1, committed) // seated only once the commit answered
+				if !committed {
+					is.True(errors.Is(seatErr, licensing.ErrStoreUnavailable)) // a 503
+					// (after the commit's answer the killed connection went
+					// back to the pool, whose next use fails: not retried here)
+					seated, _, err := st.SeatInstance(ctx, key.ID, licensing.Instance{ID: "new", LastSeenAt: now}, 1, lease)
+					is.NoErr(err) // no lock or half state left behind
+					is.Equal(seated, 1)
+				}
+				_, _, err = checker.SeatInstance(ctx, key.ID, licensing.Instance{ID: "other", LastSeenAt: now}, 1, lease)
+				is.True(errors.Is(err, licensing.ErrSeatLimit)) // the one seat is taken once
+			})
+		}
 	}
 }
 

@@ -197,3 +197,110 @@ func TestPostgresOutage(t *testing.T) {
 		return st == 401
 	})
 }
+
+// TestPostgresOutageEveryRoute: while PostgreSQL is stopped, /readyz
+// answers 503 with the reason, and every route that reads or writes the
+// store answers 503 with the store's message (never 500, never an answer
+// about the key such as 401 not found), for a known instance or a new one;
+// with the read cache and without it (-cache-keys 0), where /readyz
+// answered 200 all along: only the cache's listener told it of the outage.
+func TestPostgresOutageEveryRoute(t *testing.T) {
+	pg := pgtest.Start(t)
+	t.Cleanup(pg.Stop)
+	for _, cacheKeys := range []string{"100", "0"} {
+		t.Run("cache-keys="+cacheKeys, func(t *testing.T) {
+			outageEveryRoute(t, pg, cacheKeys)
+		})
+	}
+}
+
+func outageEveryRoute(t *testing.T, pg *pgtest.Server, cacheKeys string) {
+	is := is.New(t)
+	dsn := pg.NewSchema(t)
+	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0",
+		"-cache-keys", cacheKeys)
+	status, created := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{"maxInstances": 3}`)
+	is.Equal(status, 201)
+	key, id := created["licenseKey"].(string), created["id"].(string)
+	waitFor(t, "/readyz to answer 200", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	status, _ = s.do(t, "POST", "/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`","instanceId":"known"}`)
+	is.Equal(status, 200) // cached, and "known" holds a seat
+
+	pg.Halt(t)
+	defer pg.Resume(t)
+	waitFor(t, "/readyz to answer 503", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		return res.StatusCode == 503 && strings.Contains(string(b), "store unreachable") // and the reason
+	})
+	later := time.Now().AddDate(1, 0, 0).UTC().Format(time.RFC3339)
+	for _, r := range []struct{ method, path, token, body string }{
+		{"POST", "/keys", "owner-token", `{}`},
+		{"GET", "/keys", "owner-token", ""},
+		{"PATCH", "/keys/" + id, "owner-token", `{"expiresAt":"` + later + `"}`},
+		{"PATCH", "/keys/" + id, "owner-token", `{"maxInstances": 5}`},
+		{"POST", "/keys/" + id + "/rotate", "owner-token", `{}`},
+		{"POST", "/keys/" + id + "/jwt", "owner-token", `{}`},
+		{"GET", "/keys/" + id + "/instances", "owner-token", ""},
+		{"DELETE", "/keys/" + id + "/instances/known", "owner-token", ""},
+		{"GET", "/events", "owner-token", ""},
+		{"GET", "/revocations?org=org-1&nonce=abcdefghabcdefgh", "", ""},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceId":"known"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceId":"new"}`},
+		{"POST", "/validate", "", `{"licenseKey":"` + key + `","instanceUrl":"https://new.example.com"}`},
+		{"DELETE", "/keys/" + id, "owner-token", ""},
+	} {
+		status, answer := s.do(t, r.method, "/api/v1/licensing"+r.path, r.token, r.body)
+		if status != 503 || answer["error"] != "The license store is unavailable; retry shortly." {
+			t.Errorf("%s %s %s: %d %v, want 503 and the store's message", r.method, r.path, r.body, status, answer)
+		}
+	}
+}
+
+// TestPostgresFrozen: PostgreSQL stops answering without closing a
+// connection (every process stopped: a hang, or a network that drops
+// packets): validation answers 503 within a bound instead of waiting for
+// ever, for a key read before and one never read, /readyz answers 503, and
+// once PostgreSQL answers again so does the server. Before, every
+// validation of a key not in the cache waited until the client gave up.
+func TestPostgresFrozen(t *testing.T) {
+	is := is.New(t)
+	pg := pgtest.Start(t)
+	t.Cleanup(pg.Stop)
+	dsn := pg.NewSchema(t)
+	s := startLicensingServer(t, "-store", "postgres", "-dsn", dsn, "-config", writeConfig(t), "-data", t.TempDir(), "-owner-rate-limit", "0")
+	var keys []string
+	for range 2 {
+		status, created := s.do(t, "POST", "/api/v1/licensing/keys", "owner-token", `{}`)
+		is.Equal(status, 201)
+		keys = append(keys, created["licenseKey"].(string))
+	}
+	client := &http.Client{Timeout: time.Minute} // longer than any bound the server may keep
+	validate := func(key string) int {
+		status, _, err := post(client, s.url+"/api/v1/licensing/validate", "", `{"licenseKey":"`+key+`"}`)
+		is.NoErr(err) // answered, not left waiting
+		return status
+	}
+	waitFor(t, "the first key to validate (and be cached)", func() bool { return validate(keys[0]) == 200 })
+
+	thaw := pg.Freeze(t)
+	defer thaw()
+	is.Equal(validate(keys[1]), 503) // never read: PostgreSQL does not answer
+	waitFor(t, "the cached key to be refused too", func() bool { return validate(keys[0]) == 503 })
+	waitFor(t, "/readyz to answer 503", func() bool {
+		res, err := http.Get(s.url + "/readyz")
+		is.NoErr(err)
+		res.Body.Close()
+		return res.StatusCode == 503
+	})
+	thaw()
+	waitFor(t, "validation to succeed again", func() bool { return validate(keys[1]) == 200 && validate(keys[0]) == 200 })
+}

@@ -313,6 +313,8 @@ func (s *Store) KeyByID(ctx context.Context, id string) (licensing.Key, error) {
 
 // KeyByLookup implements licensing.Store. With the read cache started
 // (StartCache) and listening, a key read before is answered from memory.
+// A PostgreSQL that does not answer within 5 seconds (validationTimeout)
+// fails the call with licensing.ErrStoreUnavailable.
 func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
 	c := s.cache.Load()
 	if c == nil || !c.usable.Load() {
@@ -330,7 +332,30 @@ func (s *Store) KeyByLookup(ctx context.Context, lookup string) (licensing.Key, 
 }
 
 func (s *Store) keyByLookup(ctx context.Context, lookup string) (licensing.Key, error) {
-	return scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
+	ctx, cancel := context.WithTimeoutCause(ctx, validationTimeout, errNoAnswer)
+	defer cancel()
+	k, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+columns+` FROM licensing_keys WHERE lookup_value = $1`, lookup))
+	return k, noAnswer(ctx, err)
+}
+
+// validationTimeout bounds what validation asks of PostgreSQL (a
+// KeyByLookup read, a SeatInstance): a PostgreSQL that does not answer
+// (hung, or cut off by a network that drops packets without closing the
+// connection) makes the call fail with licensing.ErrStoreUnavailable, a
+// 503, after this long rather than leave the validation waiting for ever.
+const validationTimeout = 5 * time.Second
+
+// errNoAnswer is the cause of the contexts that validationTimeout bounds.
+var errNoAnswer = fmt.Errorf("PostgreSQL did not answer within %v", validationTimeout)
+
+// noAnswer turns err, met under ctx (bounded with errNoAnswer as its
+// cause), into licensing.ErrStoreUnavailable when it is that bound that
+// ran out; the caller's own deadline or cancellation is left as it is.
+func noAnswer(ctx context.Context, err error) error {
+	if err != nil && errors.Is(err, context.DeadlineExceeded) && errors.Is(context.Cause(ctx), errNoAnswer) {
+		return fmt.Errorf("pgstore: %w: %w", licensing.ErrStoreUnavailable, errNoAnswer)
+	}
+	return err
 }
 
 // ListKeys implements licensing.Store.
@@ -384,9 +409,13 @@ func (s *Store) RevokeKey(ctx context.Context, id string, at time.Time) (licensi
 // instances that records with an InstanceID name (when the key still has
 // them).
 //
-// The rows are updated in (key id, instance id) order, so that batches
-// that two servers write at once lock their common rows in one order and
-// never deadlock.
+// The keys' rows are locked in key id order first (SELECT ... ORDER BY id
+// FOR NO KEY UPDATE, whose lock is taken on each row as the sort yields
+// it; the update of a row follows its lock), and an instance's row after
+// its key's, so that batches that two servers write at once lock their
+// common rows in one order and never deadlock, whatever plan PostgreSQL
+// picks for each (a hash join would update in the table's physical
+// order, a nested loop in the records' order).
 func (s *Store) RecordValidations(ctx context.Context, recs []licensing.ValidationRecord) error {
 	recs = slices.Clone(recs) // sorted here, not in the caller's slice
 	slices.SortStableFunc(recs, func(a, b licensing.ValidationRecord) int {
@@ -429,6 +458,8 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 			_, err := s.pool.Exec(ctx, `WITH v AS (
 				SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
 					AS v(id, first_at, at, instance_name, instance_url, metrics, violations, instance_id)
+			), locked AS MATERIALIZED (
+				SELECT id FROM licensing_keys WHERE id = ANY($1::uuid[]) ORDER BY id FOR NO KEY UPDATE
 			), keys AS (
 				UPDATE licensing_keys AS k SET
 					last_validated_at = GREATEST(k.last_validated_at, v.at),
@@ -437,7 +468,7 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 					instance_url = CASE WHEN v.instance_url <> '' THEN v.instance_url ELSE k.instance_url END,
 					last_metrics = COALESCE(v.metrics::jsonb, k.last_metrics),
 					last_violations = COALESCE(v.violations::jsonb, k.last_violations)
-				FROM v WHERE k.id = v.id RETURNING k.id
+				FROM v JOIN locked ON locked.id = v.id WHERE k.id = v.id RETURNING k.id
 			)
 			UPDATE key_instances AS i SET
 				last_seen_at = GREATEST(i.last_seen_at, v.at),
@@ -460,9 +491,11 @@ func (s *Store) RecordValidations(ctx context.Context, recs []licensing.Validati
 
 // storeErr wraps err, met while doing (may be empty), in
 // licensing.ErrStoreUnavailable when it says that PostgreSQL could not be
-// reached or the connection was lost (no SQL error, or one of the classes
-// 08 connection exception and 57P operator intervention), so that callers
-// answer 503 rather than 500. A cancelled or expired ctx is returned as it is.
+// reached, the connection was lost or PostgreSQL lacks the resources to
+// serve (no SQL error, or one of the classes 08 connection exception, 57P
+// operator intervention and 53 insufficient resources, such as 53300 too
+// many connections), so that callers answer 503 rather than 500. A
+// cancelled or expired ctx is returned as it is.
 func storeErr(doing string, err error) error {
 	prefix := "pgstore: "
 	if doing != "" {
@@ -472,7 +505,8 @@ func storeErr(doing string, err error) error {
 		return fmt.Errorf("%s%w", prefix, err)
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") {
+	if errors.As(err, &pgErr) && !strings.HasPrefix(pgErr.Code, "08") && !strings.HasPrefix(pgErr.Code, "57P") &&
+		!strings.HasPrefix(pgErr.Code, "53") {
 		return fmt.Errorf("%s%w", prefix, err)
 	}
 	return fmt.Errorf("%s%w: %w", prefix, licensing.ErrStoreUnavailable, err)

@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -210,6 +211,43 @@ func TestDriverErrorsBecomeLibraryErrors(t *testing.T) {
 	bad := storetest.NewKey("org-1", time.Now())
 	bad.ID = "NOT-A-UUID"
 	is.True(errors.Is(st.CreateKey(ctx, bad), licensing.ErrInvalidKeyID))
+}
+
+// TestTooManyConnectionsIsUnavailable: PostgreSQL refusing a new
+// connection for lack of slots (53300, as when the servers' pools
+// together exceed max_connections) is the store's unavailability, a 503
+// that tells an instance to retry, not a 500. Before, only the classes 08
+// and 57P were.
+func TestTooManyConnectionsIsUnavailable(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	st, admin, dsn := newStore(t)
+	k := storetest.NewKey("org-1", time.Now())
+	is.NoErr(st.CreateKey(ctx, k))
+	role := fmt.Sprintf("limited_%d", time.Now().UnixNano())
+	schema := dsn[strings.LastIndex(dsn, "search_path=")+len("search_path="):]
+	for _, q := range []string{
+		`CREATE ROLE ` + role + ` LOGIN CONNECTION LIMIT 1`,
+		`GRANT USAGE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT SELECT ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
+	} {
+		_, err := admin.Exec(ctx, q)
+		is.NoErr(err)
+	}
+	t.Cleanup(func() { admin.Exec(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role) })
+	cfg, err := pgxpool.ParseConfig(dsn)
+	is.NoErr(err)
+	cfg.ConnConfig.User = role
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	is.NoErr(err)
+	defer pool.Close()
+	held, err := pool.Acquire(ctx) // the role's one connection
+	is.NoErr(err)
+	defer held.Release()
+	_, err = pgstore.New(pool).KeyByID(ctx, k.ID) // needs a second one
+	is.True(err != nil)
+	is.True(strings.Contains(err.Error(), "53300"))
+	is.True(errors.Is(err, licensing.ErrStoreUnavailable))
 }
 
 func TestCheckPepper(t *testing.T) {

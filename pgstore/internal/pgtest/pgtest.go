@@ -11,7 +11,9 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -102,6 +104,48 @@ func (s *Server) start() error {
 func (s *Server) Halt(tb testing.TB) {
 	if out, err := s.run("pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "fast", "-w", "-t", "60", "stop"); err != nil {
 		tb.Fatalf("pgtest: pg_ctl stop: %v\n%s", err, out)
+	}
+}
+
+// Freeze stops every process of the server (SIGSTOP: the postmaster and
+// its children, by their ids) without closing a connection, as a
+// PostgreSQL that hangs or is cut off by the network looks to its
+// clients, and returns the function that lets them run again (SIGCONT).
+func (s *Server) Freeze(tb testing.TB) (thaw func()) {
+	b, err := os.ReadFile(filepath.Join(s.dir, "data", "postmaster.pid"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(b), "\n", 2)[0])
+	if err != nil {
+		tb.Fatalf("pgtest: postmaster.pid: %v", err)
+	}
+	pids := []int{pid}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		n, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, ppid follows the last ')'
+		fields := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(pid) {
+			pids = append(pids, n)
+		}
+	}
+	for _, p := range pids {
+		if err := syscall.Kill(p, syscall.SIGSTOP); err != nil {
+			tb.Fatalf("pgtest: SIGSTOP %d: %v", p, err)
+		}
+	}
+	return func() {
+		for _, p := range pids {
+			syscall.Kill(p, syscall.SIGCONT)
+		}
 	}
 }
 
