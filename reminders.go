@@ -21,6 +21,10 @@ func (s *Service) expiringEvent(k Key) Event {
 		MaskedKey: k.MaskedKey, ExpiresAt: k.ExpiresAt}
 }
 
+// lastUUID sorts after every key id: ExpiringKeys from (t, lastUUID)
+// starts after every key that expires at t.
+const lastUUID = "ffffffff-ffff-ffff-ffff-ffffffffffff"
+
 // remindersOn reports whether the Service sends expiry reminders.
 func (s *Service) remindersOn() bool { return s.elog != nil && s.cfg.ExpiryReminder > 0 }
 
@@ -42,14 +46,26 @@ func (s *Service) remindIfDue(ctx context.Context, k Key) {
 
 // remindExpiring sends the reminders of every key inside the window that
 // this process has not sent (the log keeps the first of each whichever
-// server sent it), and returns how many it sent.
+// server sent it), and returns how many it sent. The first scan reads the
+// whole window; each later one, the keys that entered it since the last
+// complete scan (a scan that failed is made again whole from there).
 func (s *Service) remindExpiring(ctx context.Context) (int, error) {
 	if !s.remindersOn() {
 		return 0, nil
 	}
+	s.remindMu.Lock()
+	defer s.remindMu.Unlock()
 	now := s.now()
 	until := now.Add(s.cfg.ExpiryReminder)
 	after, afterID := now, ""
+	if s.scannedUntil.After(now) {
+		// The keys up to scannedUntil were reminded of by an earlier scan,
+		// or since by remindIfDue (a creation or renewal into the window):
+		// only the part of the window that is new is read. Rescanning
+		// the whole window relied on s.reminded, which forgets past
+		// 100,000 keys, and re-sent (OnEvent) every key it forgot.
+		after, afterID = s.scannedUntil, lastUUID
+	}
 	sent := 0
 	for {
 		keys, err := s.elog.ExpiringKeys(ctx, until, after, afterID, listChunk)
@@ -77,6 +93,9 @@ func (s *Service) remindExpiring(ctx context.Context) (int, error) {
 			sent += len(events)
 		}
 		if len(keys) < listChunk {
+			if until.After(s.scannedUntil) {
+				s.scannedUntil = until
+			}
 			return sent, nil
 		}
 		after, afterID = keys[len(keys)-1].ExpiresAt, keys[len(keys)-1].ID

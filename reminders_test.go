@@ -95,3 +95,30 @@ func TestExpiryRemindersOff(t *testing.T) {
 	is.Equal(n, 0)
 	is.Equal(len(e.logged(t, licensing.EventQuery{Type: licensing.EventKeyExpiring})), 0)
 }
+
+// TestExpiryRemindersMoreKeysThanRemembered: with more keys inside the
+// window than the Service remembers reminders of (100,000), each is still
+// reminded of once: a later scan neither appends nor tells (OnEvent) the
+// reminders of the keys the cache forgot.
+func TestExpiryRemindersMoreKeysThanRemembered(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e.svc.RememberRemindersAtMost(2)
+	for range 3 {
+		r := e.do(t, "POST", keysPath, "t-owner", `{"expiresAt":"2026-03-20T10:30:00Z"}`) // 28 days ahead
+		is.Equal(r.status, 201)
+	}
+	e.clock.Add(20 * 24 * time.Hour) // 8 days ahead: inside the window
+	n, err := e.svc.RemindExpiringNow(ctx)
+	is.NoErr(err)
+	is.Equal(n, 3)
+	for range 3 {
+		e.clock.Add(time.Minute)
+		n, err = e.svc.RemindExpiringNow(ctx)
+		is.NoErr(err)
+		is.Equal(n, 0) // sent already
+	}
+	is.Equal(len(e.eventsOf(licensing.EventKeyExpiring)), 3) // told once each
+	is.Equal(len(e.logged(t, licensing.EventQuery{Type: licensing.EventKeyExpiring})), 3)
+}
