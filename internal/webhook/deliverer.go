@@ -70,7 +70,8 @@ type Config struct {
 	Timeout time.Duration
 	// An attempt that fails (a network error, a timeout, any status but
 	// 2xx, a redirect, which is not followed) is retried after FirstRetry,
-	// then after twice as long each time up to MaxRetryWait, each wait
+	// then after twice as long each time up to MaxRetryWait (a FirstRetry
+	// above MaxRetryWait is cut to it), each wait
 	// cut by a random part of up to half (jitter), until MaxAttempts
 	// attempts were made or the next attempt would start more than
 	// MaxRetryTime after the first: then the delivery is given up
@@ -145,6 +146,7 @@ func New(cfg Config) (*Deliverer, error) {
 	def(&cfg.LeaseTTL, DefaultLeaseTTL)
 	def(&cfg.MeasureInterval, DefaultMeasureInterval)
 	cfg.LeaseTTL = max(cfg.LeaseTTL, 3*cfg.Timeout)
+	cfg.FirstRetry = min(cfg.FirstRetry, cfg.MaxRetryWait) // no wait is longer, the first neither
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
