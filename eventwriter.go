@@ -229,6 +229,18 @@ func (w *eventWriter) close() {
 	<-w.done
 }
 
+// DroppedEvents returns how many events the event log did not get since
+// New: validate-route events over the writer's full queue, and events the
+// store kept refusing (each such batch is also logged at error level). An
+// owner action's event that the store refused once is retried through the
+// same writer and counted here if it is lost. 0 without an event log.
+func (s *Service) DroppedEvents() uint64 {
+	if s.ewriter == nil {
+		return 0
+	}
+	return s.ewriter.dropped.Load()
+}
+
 // logLater queues a validate-route event for the event log, when the store
 // has one and the event is one it keeps (loggedOutcome, eventLimiter). It
 // gives e its id first (a derived one for key.activated, which every server
