@@ -429,12 +429,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// EventTypes are the event types an endpoint may ask for.
+// EventTypes are the event types an endpoint may ask for: those of the
+// events the log keeps. EventKeyValidated is not one (successes are never
+// logged), so an endpoint that asks for it alone is refused rather than
+// left waiting for events that never come.
 var EventTypes = []licensing.EventType{
 	licensing.EventKeyCreated, licensing.EventKeyRevoked, licensing.EventKeyRotated, licensing.EventKeyRenewed,
 	licensing.EventTokenIssued, licensing.EventKeyActivated, licensing.EventKeyShared,
 	licensing.EventSeatLimitReached, licensing.EventKeyExpiring, licensing.EventKeyExpired,
-	licensing.EventInstanceReleased, licensing.EventKeyValidated, licensing.EventValidationFailed,
+	licensing.EventInstanceReleased, licensing.EventValidationFailed,
 }
 
 // KnownEventType reports whether t is one of EventTypes.
