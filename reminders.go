@@ -12,7 +12,9 @@ import (
 // key's new expiry is already inside the window. The event's id is derived
 // from the key's id and its expiry, so every server that shares the store
 // appends the same event and the log keeps one; a renewal to another
-// expiry is reminded of again.
+// expiry is reminded of again. A reminder this process has not sent is
+// first looked for in the log (the key's newest reminder), so that a
+// restart or a second server does not tell it (OnEvent) again.
 
 // expiringEvent returns k's reminder, as every server makes it.
 func (s *Service) expiringEvent(k Key) Event {
@@ -37,11 +39,20 @@ func (s *Service) remindIfDue(ctx context.Context, k Key) {
 		return
 	}
 	e := s.expiringEvent(k)
-	if !s.reminded.first(e.ID) {
+	if !s.reminded.first(e.ID) || s.remindedBefore(ctx, e) {
 		return
 	}
 	s.logNow(ctx, e)
 	s.tell(ctx, e)
+}
+
+// remindedBefore reports whether the log holds e, a reminder this process
+// has not sent (it restarted, or another server sent it), looking at the
+// key's newest reminder: so that e is not told (OnEvent) again. A failed
+// look is a no (the log keeps e once anyway).
+func (s *Service) remindedBefore(ctx context.Context, e Event) bool {
+	got, err := s.elog.Events(ctx, e.OrganizationID, EventQuery{KeyID: e.KeyID, Type: EventKeyExpiring, Limit: 1})
+	return err == nil && len(got) == 1 && got[0].ID == e.ID
 }
 
 // remindExpiring sends the reminders of every key inside the window that
@@ -75,7 +86,7 @@ func (s *Service) remindExpiring(ctx context.Context) (int, error) {
 		}
 		var events []Event
 		for _, k := range keys {
-			if e := s.expiringEvent(k); s.reminded.first(e.ID) {
+			if e := s.expiringEvent(k); s.reminded.first(e.ID) && !s.remindedBefore(ctx, e) {
 				events = append(events, e)
 			}
 		}
