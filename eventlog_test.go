@@ -3,6 +3,7 @@ package licensing_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/matryer/is"
 
 	"github.com/licensekit/licensing"
+	"github.com/licensekit/licensing/internal/webhook"
 )
 
 const eventsPath = "/api/v1/licensing/events"
@@ -302,6 +304,60 @@ func TestEventJSON(t *testing.T) {
 			b, err := json.Marshal(tc.ev)
 			is.NoErr(err)
 			is.Equal(string(b), tc.want)
+			body, err := webhook.EventBody(tc.ev)
+			is.NoErr(err)
+			is.Equal(string(body), tc.want) // a webhook delivery carries the same object
 		})
 	}
+}
+
+// TestEventLogSeatOutcomes: the seat outcomes of validation reach the log:
+// key.activated once per key, key.seat_limit_reached with the refused
+// instance and the limit (once in 10 minutes), key.shared with the count.
+func TestEventLogSeatOutcomes(t *testing.T) {
+	is := is.New(t)
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	r := e.do(t, "POST", keysPath, "t-owner", `{"maxInstances":1}`)
+	is.Equal(r.status, 201)
+	limited, limitedKey := r.body["id"].(string), r.body["licenseKey"].(string)
+	open, openKey := e.create(t, "t-owner", "no limit")
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(limitedKey, `"instanceId":"a"`)).status, 200)
+	for range 3 {
+		is.Equal(e.do(t, "POST", validatePath, "", validateBody(limitedKey, `"instanceId":"b"`)).status, 403)
+	}
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(openKey, `"instanceId":"a"`)).status, 200)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(openKey, `"instanceId":"b"`)).status, 200)
+
+	activated := e.logged(t, licensing.EventQuery{Type: licensing.EventKeyActivated})
+	is.Equal(len(activated), 2) // one per key
+	limit := e.logged(t, licensing.EventQuery{Type: licensing.EventSeatLimitReached})
+	is.Equal(len(limit), 1) // three refusals, one event in 10 minutes
+	is.Equal(limit[0].KeyID, limited)
+	is.Equal(limit[0].InstanceID, "b")
+	is.Equal(limit[0].MaxInstances, 1)
+	shared := e.logged(t, licensing.EventQuery{Type: licensing.EventKeyShared})
+	is.Equal(len(shared), 1)
+	is.Equal(shared[0].KeyID, open)
+	is.Equal(shared[0].InstanceCount, 2)
+	is.Equal(shared[0].InstanceID, "b")
+}
+
+// TestEventLogActivationOnceAcrossServers: two servers on one store that
+// both see a key's first validation log one key.activated (its id is
+// derived from the key).
+func TestEventLogActivationOnceAcrossServers(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	_, key := e.create(t, "t-owner", "k")
+	other, err := licensing.New(licensing.Config{Store: e.store, Organizations: e.orgs, Pepper: testPepper,
+		Policy: licensing.Policy{Issuer: "licensing.test"}, Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler)})
+	is.NoErr(err)
+	defer other.Close(ctx)
+	is.Equal(e.do(t, "POST", validatePath, "", validateBody(key, `"instanceId":"a"`)).status, 200)
+	_, err = other.ValidateKey(ctx, licensing.ValidateInput{LicenseKey: key, InstanceID: "b"}) // before either wrote ActivatedAt
+	is.NoErr(err)
+	is.NoErr(other.Flush(ctx))
+	activated := e.logged(t, licensing.EventQuery{Type: licensing.EventKeyActivated})
+	is.Equal(len(activated), 1) // the second server's is the same event
 }

@@ -280,13 +280,11 @@ func (s *Service) logNow(ctx context.Context, e Event) {
 	}
 }
 
-// maintainEvents prunes the event log at start and every eventPruneEvery,
-// and sends the expiry reminders at start and every reminderEvery, until
-// stop is closed.
+// maintainEvents prunes the event log every eventPruneEvery, and sends the
+// expiry reminders every reminderEvery, until stop is closed. (New does
+// both once before it starts this.)
 func (s *Service) maintainEvents(stop <-chan struct{}) {
 	ctx := context.Background()
-	s.pruneEvents(ctx)
-	s.remindExpiring(ctx)
 	prune, remind := time.NewTicker(eventPruneEvery), time.NewTicker(reminderEvery)
 	defer prune.Stop()
 	defer remind.Stop()

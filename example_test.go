@@ -173,3 +173,44 @@ func ExampleService_RotateKey() {
 	// old key: licensing: License key has expired
 	// new key valid: true <nil>
 }
+
+// The owner reads what happened to a key, newest first, from the store's
+// event log (the memory, file and PostgreSQL stores keep one).
+func ExampleService_Events() {
+	ctx := context.Background()
+	svc, err := licensing.New(licensing.Config{
+		Store: licensing.NewMemoryStore(),
+		Organizations: staticOrgs{"org-1": {ID: "org-1", OwnerID: "user-1", Plan: "business",
+			Active: true, Features: map[string]any{"selfHostingLicense": true}}},
+		Pepper: bytes.Repeat([]byte{0x42}, 32),
+		Policy: licensing.Policy{RequiredFeature: "selfHostingLicense", Issuer: "licensing.example.com"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer svc.Close(ctx)
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	created, err := svc.CreateKey(ctx, owner, licensing.CreateKeyInput{InstanceName: "Production"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := svc.RevokeKey(ctx, owner, created.Key.ID); err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, err := svc.Events(ctx, owner, licensing.EventsInput{KeyID: created.Key.ID})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, e := range page.Events {
+		fmt.Println(e.Type, "by", e.UserID)
+	}
+	fmt.Println("more:", page.Next != "")
+	// Output:
+	// key.revoked by user-1
+	// key.created by user-1
+	// more: false
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/licensekit/licensing/internal/wire"
 )
@@ -135,7 +137,7 @@ func canonicalHost(host string) string {
 		}
 		return "[" + a.String() + "]"
 	}
-	host = strings.ToLower(host)
+	host = strings.Map(lowerNoLonger, host)
 	if trimmed := strings.TrimRight(host, "."); trimmed != "" {
 		host = trimmed // "a.example." is a.example
 	}
@@ -143,6 +145,16 @@ func canonicalHost(host string) string {
 		host = "[" + host + "]"
 	}
 	return host
+}
+
+// lowerNoLonger returns r in lower case, or r itself when its lower case
+// takes more bytes in UTF-8 (U+023A, U+023E), so that a normalized URL is
+// never longer than the URL sent.
+func lowerNoLonger(r rune) rune {
+	if l := unicode.ToLower(r); utf8.RuneLen(l) <= utf8.RuneLen(r) {
+		return l
+	}
+	return r
 }
 
 // isNormalURL reports whether normalizeInstanceURL would return s as it

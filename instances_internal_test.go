@@ -50,6 +50,12 @@ func TestInstanceIdentity(t *testing.T) {
 	long := "storno.example.com/" + strings.Repeat("ș", (wire.MaxInstanceURLLength-19)/2)
 	is.NoErr(wire.CheckInstanceURL(long)) // the longest URL an instance may send
 	is.True(len(instanceIdentity("", long)) <= maxInstanceIDLength)
+	// a host whose lower case takes more bytes (U+023A is 2 bytes, its
+	// lower case 3): still within the bound, so its seat can be released
+	grows := "https://" + strings.Repeat("\u023a", (wire.MaxInstanceURLLength-len("https://.example"))/2) + ".example"
+	is.NoErr(wire.CheckInstanceURL(grows))
+	is.True(len(instanceIdentity("", grows)) <= maxInstanceIDLength)
+	is.Equal(instanceIdentity("", grows), instanceIdentity("", grows+"/")) // one spelling still
 }
 
 // FuzzNormalizeInstanceURL: the fast path returns only what the parse
@@ -58,7 +64,8 @@ func TestInstanceIdentity(t *testing.T) {
 func FuzzNormalizeInstanceURL(f *testing.F) {
 	for _, s := range []string{"https://a.example", "https://a.example/", "http://A.example:80", "https://a.example:443/x",
 		"https://a.example:8443/app?x=1", "a.example", "https://a.example/x?", "https://a.example#f", "https://[::1]:8443/",
-		"https://a.example:", "https://user@a.example", "https://a.example/ x", "http://a:b:c", "https://a.example:80"} {
+		"https://a.example:", "https://user@a.example", "https://a.example/ x", "http://a:b:c", "https://a.example:80",
+		"https://\u023a.example", "https://a.example.:0443", "https://[::ffff:192.0.2.1]"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -116,6 +116,9 @@ type Config struct {
 	ExpiryReminder time.Duration
 
 	// Now and Random exist for tests. Defaults time.Now and crypto/rand.Reader.
+	// Now is called from the Service's goroutines too (with an EventLog, the
+	// pruner and the expiry reminders, every minute): it must be safe for
+	// concurrent use.
 	Now    func() time.Time
 	Random io.Reader
 }
@@ -246,6 +249,10 @@ func New(cfg Config) (*Service, error) {
 		s.elog, s.ewriter = l, newEventWriter(l, cfg.Logger)
 		s.limiter, s.reminded = newEventLimiter(eventLimitEvery, eventLimiterSize), newToldKeys(100_000)
 		s.stopBg, s.bgDone = make(chan struct{}), make(chan struct{})
+		// Once now, before any caller can change what Now returns, then in
+		// the background; failures are logged, and tried again there.
+		s.pruneEvents(context.Background())
+		s.remindExpiring(context.Background())
 		go func() {
 			defer close(s.bgDone)
 			s.maintainEvents(s.stopBg)

@@ -284,3 +284,47 @@ func (m *MemoryStore) refreshInstance(keyID string, inst Instance, lease time.Du
 	list[found] = mergeInstance(list[found], inst)
 	return seated, true
 }
+
+// replaySeat implements bulk.Ops.ReplaySeat.
+func (m *MemoryStore) replaySeat(keyID string, inst Instance, lease time.Duration) error {
+	u, ok := parseKeyID(keyID)
+	if !ok || !m.hasKey(u) {
+		return ErrKeyNotFound
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := m.inst.byKey[u]
+	if len(list) >= MaxInstancesLimit {
+		list, _, _, _ = seatInstance(list, inst, 0, lease) // as the seat did: prune, then make room
+		m.inst.byKey[u] = list
+		return nil
+	}
+	now := inst.LastSeenAt
+	if i := slices.IndexFunc(list, func(in Instance) bool { return in.ID == inst.ID }); i >= 0 {
+		if now.Sub(list[i].LastSeenAt) < lease {
+			list[i] = mergeInstance(list[i], inst)
+			return nil
+		}
+		list = slices.Delete(list, i, i+1) // its lease had run out: seated anew
+	}
+	inst.FirstSeenAt = inst.LastSeenAt
+	inst.Metrics = maps.Clone(inst.Metrics)
+	m.inst.byKey[u] = append(list, inst)
+	return nil
+}
+
+// pruneInstances implements bulk.Ops.PruneInstances.
+func (m *MemoryStore) pruneInstances(keyID string, now time.Time, lease time.Duration) {
+	u, ok := parseKeyID(keyID)
+	if !ok {
+		return
+	}
+	m.imu.Lock()
+	defer m.imu.Unlock()
+	list := slices.DeleteFunc(m.inst.byKey[u], func(in Instance) bool { return now.Sub(in.LastSeenAt) >= lease })
+	if len(list) == 0 {
+		delete(m.inst.byKey, u)
+	} else {
+		m.inst.byKey[u] = list
+	}
+}

@@ -425,3 +425,9 @@ func (b memBulk) HasInstance(keyID, id string) bool { return b.m.hasInstance(key
 func (b memBulk) RefreshInstance(keyID string, inst Instance, lease time.Duration) (int, bool) {
 	return b.m.refreshInstance(keyID, inst, lease)
 }
+func (b memBulk) ReplaySeat(keyID string, inst Instance, lease time.Duration) error {
+	return b.m.replaySeat(keyID, inst, lease)
+}
+func (b memBulk) PruneInstances(keyID string, now time.Time, lease time.Duration) {
+	b.m.pruneInstances(keyID, now, lease)
+}

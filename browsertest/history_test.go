@@ -41,7 +41,7 @@ func TestOwnerPageKeyHistory(t *testing.T) {
 		return eval[[]string](t, tb, `[...`+card(created.ID)+`.querySelectorAll(".event-text")].map(e => e.textContent)`)
 	}
 	got := texts()
-	is.Equal(got[0], "Revoked by user-1")            // newest first
+	is.Equal(got[0], "Revoked by user-1")              // newest first
 	is.Equal(got[1], "Offline token issued by user-1") //
 	is.Equal(got[2], "Set to never expire by user-1")
 	is.True(strings.HasPrefix(got[3], "Expiry set to ")) // in the browser's zone

@@ -173,7 +173,11 @@ type Store struct {
 	// older logs a crash left behind): they no longer change.
 	done        []string
 	fingerprint string // recorded pepper fingerprint, "" when none
-	migrate     bool   // a file of format version 1 was read
+	// replayedSeats holds, while Open reads the log, the time at or before
+	// which each key's seats forgot its instances (see
+	// pruneReplayedSeats); nil afterwards.
+	replayedSeats map[string]time.Time
+	migrate       bool // a file of format version 1 was read
 
 	mu       sync.Mutex // reservations of ids and lookup values being created
 	reserved map[string]bool
@@ -416,6 +420,7 @@ func (s *Store) load() error {
 			}
 		}
 	}
+	s.pruneReplayedSeats()
 	if len(replay) == 0 || size < headerSize {
 		// no log yet for this generation, or one whose header never made it
 		if err := s.createLog(s.gen); err != nil {

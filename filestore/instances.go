@@ -184,10 +184,18 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		if d.err != nil {
 			return d.err
 		}
-		// The seat was decided when it was taken: no limit now. The lease
-		// forgets, as then, the instances it had run out for.
-		if _, _, err := s.mem.SeatInstance(ctx, keyID, in, 0, lease); err != nil {
+		// The seat was decided when it was taken: no limit now. The
+		// instances its lease had run out for are forgotten once the log is
+		// read (pruneReplayedSeats): a sighting that kept one may come later
+		// in the log, in a batch of validation records.
+		if err := s.bulk.ReplaySeat(keyID, in, lease); err != nil {
 			return fmt.Errorf("seat of instance %q on %s: %w", in.ID, keyID, err)
+		}
+		if s.replayedSeats == nil {
+			s.replayedSeats = map[string]time.Time{}
+		}
+		if cut, ok := s.replayedSeats[keyID]; !ok || in.LastSeenAt.Add(-lease).After(cut) {
+			s.replayedSeats[keyID] = in.LastSeenAt.Add(-lease)
 		}
 		s.liveSize.Add(int64(len(p) + frameSize))
 	case recRelease:
@@ -202,4 +210,15 @@ func (s *Store) replayInstanceRecord(p []byte) error {
 		}
 	}
 	return nil
+}
+
+// pruneReplayedSeats forgets, once the log is read, the instances that the
+// seats of their key forgot when they were taken: those seen at or before
+// a seat's time less its lease (the latest such cut of the key), by their
+// sightings up to then, which are all in the log by now.
+func (s *Store) pruneReplayedSeats() {
+	for keyID, cut := range s.replayedSeats {
+		s.bulk.PruneInstances(keyID, cut, 0)
+	}
+	s.replayedSeats = nil
 }

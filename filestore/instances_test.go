@@ -672,3 +672,36 @@ func TestRefusedSeatThenCompaction(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(len(list), 2) // c and b
 }
+
+// An instance that validated just before another took a seat keeps its own
+// seat across a restart, even when its validation record reached the log
+// after that seat's record (the recorder writes in batches): the replay
+// forgets only what the store had forgotten.
+func TestSeatKeptAcrossRestartWhenItsRecordFollowsAnotherSeat(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	k := storetest.NewKey("org-1", base)
+	k.MaxInstances = 2
+	is.NoErr(s.CreateKey(ctx, k))
+	_, _, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: base}, 2, lease)
+	is.NoErr(err)
+	seen := base.Add(lease - time.Hour) // a validates again before its lease runs out: in memory until its record
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: seen}, 2, lease)
+	is.NoErr(err)
+	taken := base.Add(lease + time.Minute) // b takes the other seat; a holds its own (seen an hour ago)
+	_, added, err := s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "b", LastSeenAt: taken}, 2, lease)
+	is.NoErr(err)
+	is.True(added)
+	is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{{KeyID: k.ID, InstanceID: "a", FirstAt: seen, At: seen}})) // a's batch, after b's seat
+	before := dump(s)
+	s.Close()
+
+	s = open(t, dir, Options{})
+	is.Equal(dump(s), before) // the store reopens as it was
+	_, _, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "c", LastSeenAt: taken}, 2, lease)
+	is.True(errors.Is(err, licensing.ErrSeatLimit)) // a and b hold the two seats
+	_, added, err = s.SeatInstance(ctx, k.ID, licensing.Instance{ID: "a", LastSeenAt: taken}, 2, lease)
+	is.NoErr(err) // a keeps validating
+	is.True(!added)
+}

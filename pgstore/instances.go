@@ -109,9 +109,10 @@ func mergeArgs(u uuid.UUID, inst licensing.Instance, expired time.Time) []any {
 }
 
 // takeSeat seats inst on key u in one transaction holding the key's row
-// lock: an instance the key still remembers (whatever its age, as the
-// memory store does) is updated; a new one takes a seat if limit allows,
-// after the instances past the lease are forgotten. Without a limit, the
+// lock: the instances past the lease are forgotten; inst, if it holds a
+// seat, is updated; else it is new (also when its own lease ran out: it
+// takes a seat back only when one is free) and takes a seat if limit
+// allows. Without a limit, the
 // instance seen least recently makes room past licensing.MaxInstancesLimit.
 func (s *Store) takeSeat(ctx context.Context, u uuid.UUID, inst licensing.Instance, limit int, lease time.Duration) (int, bool, error) {
 	tx, err := s.pool.Begin(ctx)
@@ -141,13 +142,13 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 	if err != nil {
 		return 0, false, storeErr("seat instance: lock the key", err)
 	}
-	// Forget the others past the lease. Rows that a batch of validation
-	// records is updating are skipped (SKIP LOCKED): the seat taker never
-	// waits for a batch, and forgets them next time if they are still old.
+	// Forget those past the lease. A row that another server's one-row
+	// refresh is updating is skipped (SKIP LOCKED), and forgotten next
+	// time if it is still old.
 	if _, err := tx.Exec(ctx, `DELETE FROM key_instances WHERE (key_id, instance_id) IN (
 		SELECT key_id, instance_id FROM key_instances
-		WHERE key_id = $1 AND instance_id <> $2 AND last_seen_at <= $3 FOR UPDATE SKIP LOCKED)`,
-		u, inst.ID, args[6]); err != nil {
+		WHERE key_id = $1 AND last_seen_at <= $2 FOR UPDATE SKIP LOCKED)`,
+		u, args[6]); err != nil {
 		return 0, false, storeErr("seat instance: forget old instances", err)
 	}
 	var others int
@@ -155,11 +156,11 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 		u, inst.ID, args[6]).Scan(&others); err != nil {
 		return 0, false, storeErr("seat instance: count", err)
 	}
-	tag, err := tx.Exec(ctx, `UPDATE key_instances SET `+mergeInstance+` WHERE key_id = $1 AND instance_id = $2`, args[:6]...)
+	tag, err := tx.Exec(ctx, `UPDATE key_instances SET `+mergeInstance+` WHERE key_id = $1 AND instance_id = $2 AND last_seen_at > $7`, args...)
 	if err != nil {
 		return 0, false, storeErr("seat instance", err)
 	}
-	if tag.RowsAffected() == 1 { // remembered: it keeps (or takes back) its seat
+	if tag.RowsAffected() == 1 { // it holds a seat and keeps it
 		return others + 1, false, nil
 	}
 	if limit > 0 && others >= limit {
@@ -175,8 +176,11 @@ func takeSeatTx(ctx context.Context, tx pgx.Tx, u uuid.UUID, inst licensing.Inst
 		}
 		others -= int(tag.RowsAffected())
 	}
+	// A row of inst past the lease that the DELETE skipped is replaced.
 	if _, err := tx.Exec(ctx, `INSERT INTO key_instances (key_id, instance_id, name, url, first_seen_at, last_seen_at, metrics)
-		VALUES ($1, $2, $4, $5, $3, $3, $6::text::jsonb)`, args[:6]...); err != nil {
+		VALUES ($1, $2, $4, $5, $3, $3, $6::text::jsonb)
+		ON CONFLICT (key_id, instance_id) DO UPDATE SET name = excluded.name, url = excluded.url,
+			first_seen_at = excluded.first_seen_at, last_seen_at = excluded.last_seen_at, metrics = excluded.metrics`, args[:6]...); err != nil {
 		return 0, false, storeErr("seat instance", err)
 	}
 	return others + 1, true, nil

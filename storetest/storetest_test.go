@@ -108,6 +108,7 @@ var refStoreBugs = []string{
 	"seat-keeps-callers-map",                // a new instance's metrics are the caller's map
 	"seat-moves-last-seen-back",             // an earlier sighting sets LastSeenAt
 	"seat-update-clears-name",               // a sighting without a name clears it
+	"lapsed-instance-keeps-seat",            // an instance whose lease ran out takes its seat back past the limit
 	"lease-not-pruned",                      // instances whose lease ran out keep their seats
 	"lease-boundary-inclusive",              // an instance seen exactly lease ago keeps its seat
 	"unlimited-key-unbounded",               // a key without a limit keeps more than MaxInstancesLimit
@@ -447,7 +448,7 @@ func (s *refStore) SeatInstance(ctx context.Context, keyID string, inst licensin
 	found := -1
 	for _, in := range s.instances[keyID] {
 		switch {
-		case in.ID == inst.ID:
+		case in.ID == inst.ID && (s.seated(in, now, lease) || s.bug == "lapsed-instance-keeps-seat"):
 			found = len(live)
 			live = append(live, in)
 		case s.seated(in, now, lease):

@@ -45,6 +45,15 @@ type Ops[K, I any] interface {
 	// returns the seats held then; ok is false, and nothing changed,
 	// otherwise.
 	RefreshInstance(keyID string, inst I, lease time.Duration) (seated int, ok bool)
+	// ReplaySeat applies a seat that a store's log recorded (inst, taken
+	// under lease): as SeatInstance without a limit, except that the key's
+	// other instances are forgotten only to keep MaxInstancesLimit, since
+	// their sightings that came before the seat may follow it in the log.
+	// PruneInstances, once the log is read, forgets them as the seat did.
+	ReplaySeat(keyID string, inst I, lease time.Duration) error
+	// PruneInstances forgets the instances of key keyID seen lease or more
+	// before now.
+	PruneInstances(keyID string, now time.Time, lease time.Duration)
 }
 
 // EventOps are the event log operations of a memory store of events of

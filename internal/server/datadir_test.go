@@ -217,6 +217,15 @@ func TestDataDirOwnershipAndModes(t *testing.T) {
 			mustChmod(t, filepath.Join(data, "store"), 0o777)
 			return nil, nil
 		}, "%DATA%/store is writable by group or others (mode drwxrwxrwx): another user could replace what the server reads there; chmod 700 %DATA%/store", nil},
+		{"webhook cursors writable by others", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
+			// another user could move an endpoint's cursor past events it never got
+			path := filepath.Join(data, "webhook-cursors.json")
+			if err := os.WriteFile(path, []byte(`{"cursors": {}}`), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			mustChmod(t, path, 0o666)
+			return nil, nil
+		}, "%DATA%/webhook-cursors.json is writable by group or others (mode -rw-rw-rw-)", nil},
 		{"data directory 0755 of the server's user is made private", false, func(t *testing.T, data string) ([]string, *syscall.Credential) {
 			mustChmod(t, data, 0o755)
 			return nil, nil
