@@ -68,12 +68,18 @@ func loggedOutcome(e *Event) bool {
 	return e.KeyID != ""
 }
 
-// eventLimiter lets through one event per key and type per period.
+// eventLimiter lets through one event per key and type per period. It
+// remembers the keys and types it let through in two generations of at
+// most half its bound each: when the current one is full it becomes the
+// previous one and the previous one is forgotten. So it holds at most its
+// bound, always remembers the last half of it (a flood from more keys than the bound does not
+// let each key's events through again), and costs the same for every call
+// (no scan of what it holds on the validate route).
 type eventLimiter struct {
-	mu    sync.Mutex
-	last  map[eventLimitKey]time.Time
-	every time.Duration
-	max   int
+	mu        sync.Mutex
+	cur, prev map[eventLimitKey]time.Time
+	every     time.Duration
+	half      int
 }
 
 type eventLimitKey struct {
@@ -81,32 +87,36 @@ type eventLimitKey struct {
 	typ   EventType
 }
 
-func newEventLimiter(every time.Duration, max int) *eventLimiter {
-	return &eventLimiter{last: map[eventLimitKey]time.Time{}, every: every, max: max}
+func newEventLimiter(every time.Duration, bound int) *eventLimiter {
+	return &eventLimiter{cur: map[eventLimitKey]time.Time{}, prev: map[eventLimitKey]time.Time{},
+		every: every, half: max(bound/2, 1)}
 }
 
 // allow reports whether an event of typ about keyID at now may be logged,
-// and remembers it when it may. When full it forgets what is past its
-// period, or everything (a key may then be logged again early).
+// and remembers it when it may.
 func (l *eventLimiter) allow(keyID string, typ EventType, now time.Time) bool {
 	k := eventLimitKey{keyID, typ}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if t, ok := l.last[k]; ok && now.Sub(t) < l.every && !now.Before(t) {
+	recent := func(t time.Time, ok bool) bool { return ok && now.Sub(t) < l.every && !now.Before(t) }
+	if t, ok := l.cur[k]; recent(t, ok) {
 		return false
 	}
-	if len(l.last) >= l.max {
-		for k, t := range l.last {
-			if now.Sub(t) >= l.every {
-				delete(l.last, k)
-			}
-		}
-		if len(l.last) >= l.max {
-			clear(l.last)
-		}
+	if t, ok := l.prev[k]; recent(t, ok) {
+		return false
 	}
-	l.last[k] = now
+	if _, ok := l.cur[k]; !ok && len(l.cur) >= l.half {
+		l.prev, l.cur = l.cur, make(map[eventLimitKey]time.Time, l.half)
+	}
+	l.cur[k] = now
 	return true
+}
+
+// remembered returns how many keys and types l holds.
+func (l *eventLimiter) remembered() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.cur) + len(l.prev)
 }
 
 // eventWriter appends events to an EventLog from a goroutine of its own.
@@ -217,6 +227,18 @@ func (w *eventWriter) flush(ctx context.Context) error {
 func (w *eventWriter) close() {
 	w.stop.Do(func() { close(w.ch) })
 	<-w.done
+}
+
+// DroppedEvents returns how many events the event log did not get since
+// New: validate-route events over the writer's full queue, and events the
+// store kept refusing (each such batch is also logged at error level). An
+// owner action's event that the store refused once is retried through the
+// same writer and counted here if it is lost. 0 without an event log.
+func (s *Service) DroppedEvents() uint64 {
+	if s.ewriter == nil {
+		return 0
+	}
+	return s.ewriter.dropped.Load()
 }
 
 // logLater queues a validate-route event for the event log, when the store

@@ -22,7 +22,14 @@ func TestEventLimiterBounded(t *testing.T) {
 	is.True(l.allow("k", EventKeyShared, now.Add(10*time.Minute))) // the next period
 	for i := range 10_000 {
 		l.allow(fmt.Sprint("key-", i), EventKeyShared, now)
-		is.True(len(l.last) <= 100) // bounded
+		is.True(l.remembered() <= 100) // bounded
+	}
+	// However many keys came, the last half of the bound are remembered:
+	// a flood of events from more keys than the bound does not let each
+	// key's events through again (forgetting all at once did).
+	later := now.Add(time.Minute)
+	for i := 10_000 - 50; i < 10_000; i++ {
+		is.True(!l.allow(fmt.Sprint("key-", i), EventKeyShared, later)) // within the period
 	}
 }
 

@@ -20,3 +20,11 @@ func (s *Service) PruneEventsNow(ctx context.Context) (int, error) { return s.pr
 
 // RemindExpiringNow runs the expiry reminders' scan once, as its background loop does.
 func (s *Service) RemindExpiringNow(ctx context.Context) (int, error) { return s.remindExpiring(ctx) }
+
+// RememberRemindersAtMost bounds the ids of the reminders the Service
+// remembers (100,000 otherwise), so that a test can fill it.
+func (s *Service) RememberRemindersAtMost(n int) {
+	s.reminded.mu.Lock()
+	s.reminded.max = n
+	s.reminded.mu.Unlock()
+}

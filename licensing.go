@@ -145,9 +145,13 @@ type Service struct {
 	ewriter  *eventWriter
 	limiter  *eventLimiter
 	reminded *toldKeys // ids of the reminders this process sent
-	stopBg   chan struct{}
-	bgDone   chan struct{}
-	closeBg  sync.Once
+	// remindMu serializes the reminder scans; scannedUntil is the end of
+	// the window the last complete scan covered (zero: none yet).
+	remindMu     sync.Mutex
+	scannedUntil time.Time
+	stopBg       chan struct{}
+	bgDone       chan struct{}
+	closeBg      sync.Once
 }
 
 // New returns a Service for cfg with defaults filled in. A missing Store or

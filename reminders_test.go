@@ -3,6 +3,7 @@ package licensing_test
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,4 +95,65 @@ func TestExpiryRemindersOff(t *testing.T) {
 	is.NoErr(err)
 	is.Equal(n, 0)
 	is.Equal(len(e.logged(t, licensing.EventQuery{Type: licensing.EventKeyExpiring})), 0)
+}
+
+// TestExpiryRemindersMoreKeysThanRemembered: with more keys inside the
+// window than the Service remembers reminders of (100,000), each is still
+// reminded of once: a later scan neither appends nor tells (OnEvent) the
+// reminders of the keys the cache forgot.
+func TestExpiryRemindersMoreKeysThanRemembered(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	e.svc.RememberRemindersAtMost(2)
+	for range 3 {
+		r := e.do(t, "POST", keysPath, "t-owner", `{"expiresAt":"2026-03-20T10:30:00Z"}`) // 28 days ahead
+		is.Equal(r.status, 201)
+	}
+	e.clock.Add(20 * 24 * time.Hour) // 8 days ahead: inside the window
+	n, err := e.svc.RemindExpiringNow(ctx)
+	is.NoErr(err)
+	is.Equal(n, 3)
+	for range 3 {
+		e.clock.Add(time.Minute)
+		n, err = e.svc.RemindExpiringNow(ctx)
+		is.NoErr(err)
+		is.Equal(n, 0) // sent already
+	}
+	is.Equal(len(e.eventsOf(licensing.EventKeyExpiring)), 3) // told once each
+	is.Equal(len(e.logged(t, licensing.EventQuery{Type: licensing.EventKeyExpiring})), 3)
+}
+
+// TestExpiryRemindersAfterRestart: a server that starts on a store whose
+// log holds a key's reminder (a restart, or a second server) neither
+// appends it again nor tells it (OnEvent) again.
+func TestExpiryRemindersAfterRestart(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnvHTTP(t, nil, func(c *licensing.HandlerConfig) { c.RateLimit = 0 })
+	r := e.do(t, "POST", keysPath, "t-owner", `{"expiresAt":"2026-03-01T00:00:00Z"}`) // 9 days ahead: reminded at once
+	is.Equal(r.status, 201)
+	is.Equal(len(e.eventsOf(licensing.EventKeyExpiring)), 1)
+
+	var mu sync.Mutex
+	var told []licensing.Event
+	other, err := licensing.New(licensing.Config{Store: e.store, Organizations: e.orgs, Pepper: testPepper,
+		Policy: licensing.Policy{Issuer: "licensing.test"}, Now: e.clock.Now, Logger: slog.New(slog.DiscardHandler),
+		OnEvent: func(ctx context.Context, ev licensing.Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			told = append(told, ev)
+		}})
+	is.NoErr(err)
+	n, err := other.RemindExpiringNow(ctx) // after (or as) its scan at start
+	is.NoErr(err)
+	is.Equal(n, 0)
+	r = e.do(t, "PATCH", keysPath+"/"+r.body["id"].(string), "t-owner", `{"expiresAt":"2026-03-01T00:00:00Z"}`) // the same expiry
+	is.Equal(r.status, 200)
+	is.NoErr(other.Close(ctx))
+	mu.Lock()
+	is.Equal(len(told), 0) // the log had it: not told again
+	mu.Unlock()
+	is.Equal(len(e.eventsOf(licensing.EventKeyExpiring)), 1)
+	is.Equal(len(e.logged(t, licensing.EventQuery{Type: licensing.EventKeyExpiring})), 1)
 }

@@ -36,7 +36,7 @@ func (s *Store) LeaseCursor(ctx context.Context, endpoint, holder string, now ti
 		return 0, false, nil
 	}
 	if err != nil {
-		return 0, false, storeErr("lease cursor of "+endpoint, err)
+		return 0, false, storeErr("lease a webhook endpoint's cursor", err) // not the endpoint: its URL may hold a token
 	}
 	return uint64(cursor), true, nil
 }
@@ -46,12 +46,12 @@ func (s *Store) LeaseCursor(ctx context.Context, endpoint, holder string, now ti
 // through LeaseCursor, which takes only run-out leases).
 func (s *Store) CommitCursor(ctx context.Context, endpoint, holder string, cursor uint64, now time.Time, ttl time.Duration) error {
 	if cursor > math.MaxInt64 {
-		return fmt.Errorf("pgstore: commit cursor of %s: cursor %d out of range", endpoint, cursor)
+		return fmt.Errorf("pgstore: commit a webhook endpoint's cursor: cursor %d out of range", cursor)
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE webhook_cursors SET cursor = GREATEST(cursor, $3), lease_until = $4
 		WHERE endpoint = $1 AND holder = $2`, endpoint, holder, int64(cursor), now.Add(ttl))
 	if err != nil {
-		return storeErr("commit cursor of "+endpoint, err)
+		return storeErr("commit a webhook endpoint's cursor", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return webhook.ErrLeaseLost

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -104,4 +105,28 @@ func TestLeaseCursorRace(t *testing.T) {
 		is.Equal(race(endpoint, now.Add(ttl/2)), int64(0)) // held: nobody
 		is.Equal(race(endpoint, now.Add(2*ttl)), int64(1)) // run out: one holder again
 	}
+}
+
+// TestCursorErrorsHoldNoEndpoint: an endpoint is the receiver's URL, whose
+// path or query may hold a token, and the deliverer logs the cursors'
+// errors: they never repeat it.
+func TestCursorErrorsHoldNoEndpoint(t *testing.T) {
+	is := is.New(t)
+	st, _, _ := newStore(t)
+	const endpoint = "https://crm.example.com/hooks/licensing?token=s3cret-in-the-url"
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	_, ok, err := st.LeaseCursor(context.Background(), endpoint, "server-a", now, time.Minute)
+	is.NoErr(err)
+	is.True(ok)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err = st.LeaseCursor(gone, endpoint, "server-a", now, time.Minute)
+	is.True(err != nil)
+	is.True(!strings.Contains(err.Error(), "s3cret")) // lease
+	err = st.CommitCursor(gone, endpoint, "server-a", 1, now, time.Minute)
+	is.True(err != nil)
+	is.True(!strings.Contains(err.Error(), "s3cret")) // commit
+	err = st.CommitCursor(context.Background(), endpoint, "server-a", 1<<63, now, time.Minute)
+	is.True(err != nil)
+	is.True(!strings.Contains(err.Error(), "s3cret")) // out of range
 }

@@ -282,6 +282,10 @@ func runEvents(t *testing.T, open func(t *testing.T) licensing.Store) {
 		full, err := l.ExpiringKeys(ctx, until, now, "", 1)
 		is.NoErr(err)
 		is.True(Equal(full[0], want[0])) // the whole key
+		past, err := l.ExpiringKeys(ctx, until, tie, "ffffffff-ffff-ffff-ffff-ffffffffffff", 0)
+		is.NoErr(err)
+		is.Equal(len(past), 1) // after the greatest id at tie: past every key that expires then (the Service's later scans start so)
+		is.Equal(past[0].ID, want[len(want)-1].ID)
 	})
 
 	t.Run("EventsConcurrentAppends", func(t *testing.T) {

@@ -50,6 +50,8 @@ func TestConfigErrorsNameTheirPlace(t *testing.T) {
 			[]string{"webhooks[0].secret", "5 bytes", "24 to 64 bytes"}},
 		{"webhook event unknown", `{"webhooks": [{"url": "https://a.example/h", "secret": "` + hookSecret + `", "events": ["key.created", "key.deleted"]}]}`,
 			[]string{"webhooks[0].events[1]", `"key.deleted"`, "key.revoked", "leave events out"}},
+		{"webhook event never logged", `{"webhooks": [{"url": "https://a.example/h", "secret": "` + hookSecret + `", "events": ["key.validated"]}]}`,
+			[]string{"webhooks[0].events[0]", `"key.validated"`, "key.revoked", "leave events out"}}, // successes never reach the log: nothing would come
 		{"webhook delivery duration", `{"webhookDelivery": {"firstRetry": "5 seconds"}}`,
 			[]string{"webhookDelivery.firstRetry", `"5 seconds"`, `"10s"`}},
 	}

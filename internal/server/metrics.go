@@ -36,6 +36,8 @@ type metrics struct {
 	connsRefused atomic.Uint64 // connections closed over -max-conns-per-addr
 
 	webhooks *webhook.Deliverer // nil: no webhooks configured
+	// droppedEvents is the Service's DroppedEvents; nil before it runs.
+	droppedEvents func() uint64
 
 	health  func() error // nil: the store has no failed state
 	active  atomic.Int64 // keys by state: counted at start and at each reload, kept by timedStore between
@@ -318,6 +320,13 @@ func (m *metrics) write(w io.Writer) {
 	fmt.Fprintf(w, "licensing_store_failed %d\n", failed)
 	family("licensing_keys", "gauge", "License keys by state.")
 	fmt.Fprintf(w, "licensing_keys{state=\"active\"} %d\nlicensing_keys{state=\"revoked\"} %d\n", m.active.Load(), m.revoked.Load())
+
+	var dropped uint64
+	if m.droppedEvents != nil {
+		dropped = m.droppedEvents()
+	}
+	family("licensing_events_dropped_total", "counter", "Events the event log did not get: its writer's queue was full, or the store kept refusing them (logged).")
+	fmt.Fprintf(w, "licensing_events_dropped_total %d\n", dropped)
 
 	var hooks webhook.Stats
 	if m.webhooks != nil {

@@ -238,6 +238,7 @@ func TestMetrics(t *testing.T) {
 		{`licensing_webhook_deliveries_total{outcome="failed"}`, 0},
 		{`licensing_webhook_queue_depth`, 0},
 		{`licensing_webhook_oldest_undelivered_seconds`, 0},
+		{`licensing_events_dropped_total`, 0}, // every event reached the log
 	}
 	for _, tc := range cases {
 		t.Run(tc.series, func(t *testing.T) {

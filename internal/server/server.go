@@ -263,6 +263,7 @@ func (m *Main) Run(ctx context.Context, reload <-chan os.Signal) error {
 	if err != nil {
 		return err
 	}
+	m.metrics.droppedEvents = m.svc.DroppedEvents
 	if err := m.startWebhooks(st.cfg); err != nil {
 		m.svc.Close(context.Background())
 		return err

@@ -50,7 +50,7 @@ func (c *FileConfig) webhookConfig() (webhook.Config, error) {
 				for k, e := range webhook.EventTypes {
 					names[k] = string(e)
 				}
-				return wc, fmt.Errorf("%s: unknown event type %q: want one of %s, or leave events out for every type", field(fmt.Sprintf("events[%d]", j)), t, strings.Join(names, ", "))
+				return wc, fmt.Errorf("%s: %q is not a type of the event log's events: want one of %s, or leave events out for every type", field(fmt.Sprintf("events[%d]", j)), t, strings.Join(names, ", "))
 			}
 			ep.Events = append(ep.Events, licensing.EventType(t))
 		}

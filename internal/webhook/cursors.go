@@ -13,7 +13,8 @@ import (
 // each endpoint (named by the operator's configuration), the Seq up to which
 // every event was delivered or given up, and a lease that lets one process
 // at a time deliver to the endpoint. The file and PostgreSQL stores
-// implement it.
+// implement it. Their errors never hold the endpoint: it is the receiver's
+// URL, whose path or query may hold a token, and the deliverer logs them.
 type Cursors interface {
 	// LeaseCursor gives holder the endpoint's lease until now+ttl, unless
 	// another holder's lease runs past now, and returns the endpoint's

@@ -70,7 +70,8 @@ type Config struct {
 	Timeout time.Duration
 	// An attempt that fails (a network error, a timeout, any status but
 	// 2xx, a redirect, which is not followed) is retried after FirstRetry,
-	// then after twice as long each time up to MaxRetryWait, each wait
+	// then after twice as long each time up to MaxRetryWait (a FirstRetry
+	// above MaxRetryWait is cut to it), each wait
 	// cut by a random part of up to half (jitter), until MaxAttempts
 	// attempts were made or the next attempt would start more than
 	// MaxRetryTime after the first: then the delivery is given up
@@ -145,6 +146,7 @@ func New(cfg Config) (*Deliverer, error) {
 	def(&cfg.LeaseTTL, DefaultLeaseTTL)
 	def(&cfg.MeasureInterval, DefaultMeasureInterval)
 	cfg.LeaseTTL = max(cfg.LeaseTTL, 3*cfg.Timeout)
+	cfg.FirstRetry = min(cfg.FirstRetry, cfg.MaxRetryWait) // no wait is longer, the first neither
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = DefaultMaxAttempts
 	}
@@ -427,12 +429,15 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// EventTypes are the event types an endpoint may ask for.
+// EventTypes are the event types an endpoint may ask for: those of the
+// events the log keeps. EventKeyValidated is not one (successes are never
+// logged), so an endpoint that asks for it alone is refused rather than
+// left waiting for events that never come.
 var EventTypes = []licensing.EventType{
 	licensing.EventKeyCreated, licensing.EventKeyRevoked, licensing.EventKeyRotated, licensing.EventKeyRenewed,
 	licensing.EventTokenIssued, licensing.EventKeyActivated, licensing.EventKeyShared,
 	licensing.EventSeatLimitReached, licensing.EventKeyExpiring, licensing.EventKeyExpired,
-	licensing.EventInstanceReleased, licensing.EventKeyValidated, licensing.EventValidationFailed,
+	licensing.EventInstanceReleased, licensing.EventValidationFailed,
 }
 
 // KnownEventType reports whether t is one of EventTypes.

@@ -235,6 +235,25 @@ func TestDeliverGivesUp(t *testing.T) {
 	is.Equal(s.Retried, uint64(2))
 }
 
+// TestDeliverRetryWaitsAtMostMaxRetryWait: no wait between two attempts
+// is longer than MaxRetryWait, the first one included (a FirstRetry above
+// it is cut to it).
+func TestDeliverRetryWaitsAtMostMaxRetryWait(t *testing.T) {
+	is := is.New(t)
+	log := &memLog{}
+	events := log.add(licensing.EventKeyCreated)
+	rcv := newReceiver(t, func(n int) int {
+		if n == 1 {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	run(t, webhook.Config{Log: log, Cursors: webhook.NewMemoryCursors(), FirstRetry: time.Hour, MaxRetryWait: time.Millisecond,
+		Endpoints: []webhook.Endpoint{{URL: rcv.URL, Secret: testKey}}})
+	is.Equal(rcv.next(t).header.Get("webhook-id"), events[0].ID)
+	is.Equal(rcv.next(t).header.Get("webhook-id"), events[0].ID) // retried after at most a millisecond, not an hour
+}
+
 func TestDeliverDoesNotFollowRedirects(t *testing.T) {
 	is := is.New(t)
 	log := &memLog{}
