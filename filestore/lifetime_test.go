@@ -110,37 +110,7 @@ func TestInterruptedRotationAtEveryOffset(t *testing.T) {
 	_, err = s.RotateKey(ctx, old.ID, next, base.Add(time.Hour))
 	is.NoErr(err)
 	after := dump(s)
-	s.Close()
-	crashed(t, dir)
-	path := filepath.Join(dir, logName(0))
-	orig, err := os.ReadFile(path)
-	is.NoErr(err)
-	for cut := start; cut <= int64(len(orig)); cut++ {
-		for _, zeros := range []bool{false, true} {
-			f, err := os.OpenFile(path, os.O_RDWR, 0)
-			is.NoErr(err)
-			_, err = f.WriteAt(orig, 0)
-			is.NoErr(err)
-			is.NoErr(f.Truncate(cut))
-			if zeros { // the file grew, the data from cut on never landed
-				is.NoErr(f.Truncate(int64(len(orig))))
-			}
-			f.Close()
-			s, err := Open(dir, Options{Logger: quiet()})
-			if err != nil {
-				t.Fatalf("cut at %d (zero-filled %v): %v", cut, zeros, err)
-			}
-			got := dump(s)
-			s.Close()
-			want, what := before, "no rotation"
-			if cut == int64(len(orig)) {
-				want, what = after, "the whole rotation"
-			}
-			if got != want {
-				t.Fatalf("cut at %d of %d (zero-filled %v): want %s, got\n%s\nwant\n%s", cut, len(orig), zeros, what, got, want)
-			}
-		}
-	}
+	checkCutsOfLastWrite(t, s, dir, start, before, after, "rotation")
 }
 
 // crashChildDir names, in the environment of a child process of

@@ -20,6 +20,47 @@ func crashed(t *testing.T, dir string) {
 	}
 }
 
+// checkCutsOfLastWrite closes s as a crash would leave it, then cuts its
+// log at every offset from start (where the last write began) to the end,
+// each cut as written and with the rest zero-filled (the file grew, the
+// data never landed), and checks that the store reopens to before, or to
+// after when nothing was cut. what names the last write in failures.
+func checkCutsOfLastWrite(t *testing.T, s *Store, dir string, start int64, before, after, what string) {
+	t.Helper()
+	is := is.New(t)
+	s.Close()
+	crashed(t, dir)
+	path := filepath.Join(dir, logName(0))
+	orig, err := os.ReadFile(path)
+	is.NoErr(err)
+	for cut := start; cut <= int64(len(orig)); cut++ {
+		for _, zeros := range []bool{false, true} {
+			f, err := os.OpenFile(path, os.O_RDWR, 0)
+			is.NoErr(err)
+			_, err = f.WriteAt(orig, 0)
+			is.NoErr(err)
+			is.NoErr(f.Truncate(cut))
+			if zeros {
+				is.NoErr(f.Truncate(int64(len(orig))))
+			}
+			f.Close()
+			s, err := Open(dir, Options{Logger: quiet()})
+			if err != nil {
+				t.Fatalf("cut at %d (zero-filled %v): %v", cut, zeros, err)
+			}
+			got := dump(s)
+			s.Close()
+			want, which := before, "no "+what
+			if cut == int64(len(orig)) {
+				want, which = after, "the whole "+what
+			}
+			if got != want {
+				t.Fatalf("cut at %d of %d (zero-filled %v): want %s, got\n%s\nwant\n%s", cut, len(orig), zeros, which, got, want)
+			}
+		}
+	}
+}
+
 // TestDamageAfterACleanShutdownIsRefused: after a clean Close every byte
 // of the log was acknowledged, so damage that would pass for a torn tail
 // after a crash (the last bytes zeroed: a lost or zeroed sector; the file

@@ -6,7 +6,6 @@ package main
 // keys over the throughput at -small keys measured in the same round.
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -73,7 +72,7 @@ func runScale(f scaleFlags) error {
 	}
 
 	for _, t := range targets { // one short run each, not counted: connections, caches, a first flush
-		if _, err := driveScale(wrk, w.tmp, t, f.conns, time.Second); err != nil {
+		if _, err := drive(wrk, w.tmp, t, f.conns, time.Second); err != nil {
 			return fmt.Errorf("warm-up, %s: %w", t.name, err)
 		}
 	}
@@ -86,7 +85,7 @@ func runScale(f scaleFlags) error {
 		order := append(slices.Clone(targets[round%len(targets):]), targets[:round%len(targets)]...)
 		got := map[string]result{}
 		for _, t := range order {
-			r, err := driveScale(wrk, w.tmp, t, f.conns, f.dur)
+			r, err := drive(wrk, w.tmp, t, f.conns, f.dur)
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, t.name, err)
 			}
@@ -170,43 +169,6 @@ func validateAll(url string, keys []string, conns int) error {
 	wg.Wait()
 	close(errs)
 	return <-errs
-}
-
-// wrkScaleScript is wrkScript with the keys read from a file (one a line),
-// for samples too large for a Lua table constructor.
-const wrkScaleScript = `
-local bodies = {}
-local i = 0
-for k in io.lines(%q) do
-  i = i + 1
-  bodies[i] = '{"licenseKey":"' .. k .. '","instanceName":"load-' .. i .. '","instanceUrl":"https://load-' .. i .. '.example"}'
-end
-local headers = {["Content-Type"] = "application/json"}
-local n = 0
-request = function()
-  n = n %% #bodies + 1
-  return wrk.format("POST", "/api/v1/licensing/validate", headers, bodies[n])
-end
-done = function(summary, latency, requests)
-  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d\n", summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), summary.errors.status,
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
-end
-`
-
-// driveScale is drive with the keys in a file.
-func driveScale(wrk, tmp string, t *target, conns int, dur time.Duration) (result, error) {
-	keysFile := filepath.Join(tmp, t.name+".keys")
-	if _, err := os.Stat(keysFile); errors.Is(err, os.ErrNotExist) {
-		if err := os.WriteFile(keysFile, []byte(strings.Join(t.keys, "\n")+"\n"), 0o600); err != nil {
-			return result{}, err
-		}
-	}
-	script := filepath.Join(tmp, t.name+".lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScaleScript, keysFile)), 0o600); err != nil {
-		return result{}, err
-	}
-	return runWrk(wrk, script, t, conns, dur)
 }
 
 func scaleStores(s string) ([]string, error) {

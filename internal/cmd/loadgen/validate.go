@@ -239,11 +239,13 @@ func answerLength(client *http.Client, url, b string) (int, error) {
 	return len(raw), err
 }
 
-// wrkScript cycles through the keys, each with its own instance name and URL.
+// wrkScript cycles through the keys of the file it names (one a line), each
+// with its own instance name and URL.
 const wrkScript = `
-local keys = {%s}
 local bodies = {}
-for i, k in ipairs(keys) do
+local i = 0
+for k in io.lines(%q) do
+  i = i + 1
   bodies[i] = '{"licenseKey":"' .. k .. '","instanceName":"load-' .. i .. '","instanceUrl":"https://load-' .. i .. '.example"}'
 end
 local headers = {["Content-Type"] = "application/json"}
@@ -261,14 +263,15 @@ end
 
 var resultLine = regexp.MustCompile(`RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)`)
 
-// drive runs wrk against t and reads the server's CPU time around it.
+// drive runs wrk against t, cycling through its keys, and reads the
+// server's CPU time around it.
 func drive(wrk, tmp string, t *target, conns int, dur time.Duration) (result, error) {
-	quoted := make([]string, len(t.keys))
-	for i, k := range t.keys {
-		quoted[i] = strconv.Quote(k)
+	keysFile := filepath.Join(tmp, t.name+".keys")
+	if err := os.WriteFile(keysFile, []byte(strings.Join(t.keys, "\n")+"\n"), 0o600); err != nil {
+		return result{}, err
 	}
 	script := filepath.Join(tmp, t.name+".lua")
-	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, strings.Join(quoted, ","))), 0o600); err != nil {
+	if err := os.WriteFile(script, []byte(fmt.Sprintf(wrkScript, keysFile)), 0o600); err != nil {
 		return result{}, err
 	}
 	return runWrk(wrk, script, t, conns, dur)
