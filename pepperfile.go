@@ -32,11 +32,13 @@ import (
 func LoadOrCreatePepper(path string) ([]byte, error) {
 	b, err := readPepperFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		if _, lerr := os.Lstat(path); lerr == nil {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			// A link whose file is missing: a secret not mounted yet, or
 			// lost. A new pepper there would orphan every issued key.
 			return nil, pepperFileError(path, "is a symbolic link to a file that does not exist; restore or mount the file it points to, or, only if no key was ever issued under it, remove the link and a new pepper is made", err)
 		}
+		// Anything else found there now was created by another caller
+		// since the read: the exclusive create below fails and reads it.
 		pepper := make([]byte, MinPepperLength)
 		if _, err := rand.Read(pepper); err != nil {
 			return nil, &Error{Code: CodeInternal, Message: "Could not generate a pepper.", Err: err}
