@@ -12,10 +12,10 @@ import "strings"
 // The arena is not safe for concurrent use; its owner's lock guards it.
 // The zero value is an empty arena.
 type stringArena struct {
-	chunks []string         // chunk i (counted from dropped) as written so far
-	cur    *strings.Builder // the last chunk; appends never move its bytes
-	dropped uint32          // chunks released from the front
-	size    int             // bytes in chunks still held
+	chunks  []string         // chunk i (counted from dropped) as written so far
+	cur     *strings.Builder // the last chunk; appends never move its bytes
+	dropped uint32           // chunks released from the front
+	size    int              // bytes in chunks still held
 }
 
 // arenaRef names a string of a stringArena. The zero value is the empty

@@ -10,7 +10,7 @@ import (
 func TestStringArena(t *testing.T) {
 	is := is.New(t)
 	var a stringArena
-	is.Equal(a.get(a.add()), "")       // nothing written: the empty string
+	is.Equal(a.get(a.add()), "")        // nothing written: the empty string
 	is.Equal(a.add("", ""), arenaRef{}) // the zero reference
 	var refs []arenaRef
 	var want []string
