@@ -18,23 +18,24 @@ import (
 
 // memEvents is a MemoryStore's event log, held so that the garbage
 // collector has close to nothing to look at per event (a million events
-// are a few thousand heap objects, and no scannable bytes each): every
-// event is a record without pointers (memEvent) in one slice, Seq
-// ascending, whose strings are one reference into a string arena
-// (memarena.go). Its indexes hold no pointer per event either:
-//   - ids: a hash of the event's ID to its Seq. A lookup compares the
-//     record's ID, so a hash collision is no match; the second of two ids
-//     with one hash goes to collided, so results stay exact.
-//   - heads: a hash of the key id to the Seq of the key's newest event;
-//     each record holds the Seq of the previous event of its key hash (a
-//     chain, newest first; two keys whose ids collide share one, and the
-//     records' key ids tell them apart).
+// are a few hundred heap objects, none of which it scans): every event is
+// a record without pointers (memEvent) in one slice, Seq ascending, whose
+// strings are one reference into a string arena (memarena.go). Its
+// indexes hold no pointer per event either:
+//   - ids: a hash of the event's ID to its Seq (seqIndex). A lookup
+//     compares the record's ID, so a hash collision is no match; the
+//     second of two ids with one hash goes to collided: results stay exact.
+//   - heads: a hash of the key id to the Seq of the key's newest event
+//     (seqIndex); each record holds the Seq of the previous event of its
+//     key id's hash (a chain, newest first; two keys whose ids collide
+//     share one, and the records' key ids tell them apart).
 //   - byOrg: an organization's Seqs, ascending (few organizations; the
 //     slices hold no pointer).
 //
-// It is held in memory whole, about 280 bytes an event (key.created
-// events, measured by BenchmarkEventLogGC): the Service's retention
-// (Config.EventRetention, Config.EventRetentionCount) bounds it.
+// It is held in memory whole, about 300 bytes an event (284 with a
+// million key.created events, measured by BenchmarkEventLogGC): the
+// Service's retention (Config.EventRetention, Config.EventRetentionCount)
+// bounds it.
 type memEvents struct {
 	mu        sync.RWMutex
 	recs      []memEvent // Seq ascending
