@@ -31,20 +31,18 @@ func (m *MemoryStore) SetMaxInstances(ctx context.Context, id string, n int) (Ke
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.byID[u]
+	i, ok := m.byID[u]
 	if !ok {
 		return Key{}, ErrKeyNotFound
 	}
+	p := m.keys.at(i)
 	if !p.active {
 		return Key{}, ErrKeyRevoked
 	}
-	var extra memExtra
-	if p.extra != nil {
-		extra = *p.extra
-	}
+	extra := m.keys.extraOf(p)
 	extra.maxInstances = n
-	p.extra = &extra
-	return p.key(), nil
+	m.keys.setExtra(p, extra)
+	return m.keys.key(p), nil
 }
 
 // hasKey reports whether the store holds key u.
