@@ -21,16 +21,16 @@ import (
 // Key.ID must be a canonical lower-case UUID.
 type MemoryStore struct {
 	mu       sync.RWMutex
-	keys     memKeys               // the keys (memkey.go), under mu
-	byID     map[uuid.UUID]uint32  // key id -> number in keys
-	byLookup lookupTable           // lookup value -> number in keys
-	byOrg    map[uint32][]uint32   // organization (memKeys.orgs) -> keys, oldest first
+	keys     memKeys              // the keys (memkey.go), under mu
+	byID     map[uuid.UUID]uint32 // key id -> number in keys
+	byLookup lookupTable          // lookup value -> number in keys
+	byOrg    map[uint32][]uint32  // organization (memKeys.orgs) -> keys, oldest first
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
 
 	expiring map[uint32]struct{} // keys with an expiry (ExpiringKeys), under mu
-	events   memEvents            // the event log (memevents.go), under its own lock
+	events   memEvents           // the event log (memevents.go), under its own lock
 }
 
 var _ Store = (*MemoryStore)(nil)
@@ -39,7 +39,7 @@ var _ Store = (*MemoryStore)(nil)
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]uint32{}, byLookup: newLookupTable(0),
 		byOrg: map[uint32][]uint32{},
-		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
+		inst:  memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
