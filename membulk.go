@@ -18,8 +18,8 @@ func (m *MemoryStore) len() int {
 func (m *MemoryStore) each(fn func(Key) bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	for _, p := range m.byID {
-		if !fn(p.key()) {
+	for i := range m.keys.n {
+		if !fn(m.keys.key(m.keys.at(i))) {
 			return
 		}
 	}

@@ -12,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/licensekit/licensing/internal/bulk"
 )
 
@@ -428,62 +427,6 @@ func (l *memEvents) rebuildLocked(start int, old func(int) bool) int {
 	}
 	l.lastSeq = last // Seqs are never reused
 	return len(recs) - len(keep)
-}
-
-// ExpiringKeys implements EventLog. It looks at the keys that have an
-// expiry only.
-func (m *MemoryStore) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, afterID string, limit int) ([]Key, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	untilN, afterN := until.UnixNano(), afterExpiry.UnixNano()
-	afterU, _ := uuid.Parse(afterID) // "" (or no UUID) sorts first
-	m.mu.RLock()
-	var found []*memKey
-	for p := range m.expiring {
-		if !p.active || p.expires == 0 || p.expires > untilN {
-			continue
-		}
-		if p.expires < afterN || p.expires == afterN && compareUUID(p.id, afterU) <= 0 {
-			continue
-		}
-		found = append(found, p)
-	}
-	slices.SortFunc(found, func(a, b *memKey) int {
-		if c := cmp.Compare(a.expires, b.expires); c != 0 {
-			return c
-		}
-		return compareUUID(a.id, b.id)
-	})
-	if limit > 0 && len(found) > limit {
-		found = found[:limit]
-	}
-	keys := make([]Key, len(found))
-	for i, p := range found {
-		keys[i] = p.key()
-	}
-	m.mu.RUnlock()
-	return keys, nil
-}
-
-// compareUUID orders ids as their canonical strings sort.
-func compareUUID(a, b uuid.UUID) int {
-	for i := range a {
-		if c := cmp.Compare(a[i], b[i]); c != 0 {
-			return c
-		}
-	}
-	return 0
-}
-
-// trackExpiryLocked keeps p in the index of keys with an expiry
-// (ExpiringKeys) when it has one. Callers hold m.mu.
-func (m *MemoryStore) trackExpiryLocked(p *memKey) {
-	if p.expires != 0 {
-		m.expiring[p] = struct{}{}
-	} else {
-		delete(m.expiring, p)
-	}
 }
 
 // EventOps returns the memory store's event log operations to the stores of

@@ -14,7 +14,7 @@ import (
 // memInstances holds the instances of a MemoryStore's keys, under a mutex
 // of its own so that seating an instance does not wait for key writes.
 type memInstances struct {
-	byKey map[uuid.UUID][]Instance
+	byKey map[uuid.UUID][]Instance // only keys the store holds (SeatInstance relies on it)
 }
 
 // SetMaxInstances implements Store.
@@ -31,20 +31,18 @@ func (m *MemoryStore) SetMaxInstances(ctx context.Context, id string, n int) (Ke
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.byID[u]
+	i, ok := m.byID[u]
 	if !ok {
 		return Key{}, ErrKeyNotFound
 	}
+	p := m.keys.at(i)
 	if !p.active {
 		return Key{}, ErrKeyRevoked
 	}
-	var extra memExtra
-	if p.extra != nil {
-		extra = *p.extra
-	}
+	extra := m.keys.extraOf(p)
 	extra.maxInstances = n
-	p.extra = &extra
-	return p.key(), nil
+	m.keys.setExtra(p, extra)
+	return m.keys.key(p), nil
 }
 
 // hasKey reports whether the store holds key u.
@@ -62,12 +60,22 @@ func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Insta
 		return 0, false, err
 	}
 	u, ok := parseKeyID(keyID)
-	if !ok || !m.hasKey(u) {
+	if !ok {
 		return 0, false, ErrKeyNotFound
 	}
 	m.imu.Lock()
 	defer m.imu.Unlock()
-	list, seated, added, err := seatInstance(m.inst.byKey[u], inst, limit, lease)
+	held, known := m.inst.byKey[u]
+	if !known { // a key with instances exists (keys are never removed): only others are looked up
+		m.imu.Unlock()
+		exists := m.hasKey(u) // m.mu is never taken under m.imu
+		m.imu.Lock()
+		if !exists {
+			return 0, false, ErrKeyNotFound
+		}
+		held = m.inst.byKey[u]
+	}
+	list, seated, added, err := seatInstance(held, inst, limit, lease)
 	// Kept on ErrSeatLimit too: seatInstance pruned the key's list in place,
 	// and the old length would show the emptied tail as instances.
 	if len(list) == 0 {

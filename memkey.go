@@ -9,22 +9,48 @@ import (
 	"github.com/google/uuid"
 )
 
-// memKey is a Key in few objects: its strings, the id's canonical form
-// included, share one allocation (blob), its times are UnixNano, and the
-// rarely set fields hang off extra.
-type memKey struct {
-	id   uuid.UUID
-	org  string // interned
-	blob string // id (idLen) | lookup | digest (unless equal to lookup) | masked | instance name | instance URL
-	// ends of the parts of blob; digestEnd == lookupEnd means the digest is the lookup value
-	lookupEnd, digestEnd, maskedEnd, nameEnd uint32
-	created, activated, validated, revoked   int64 // UnixNano; 0 is the zero time
-	expires                                  int64 // UnixNano; 0: never
-	active                                   bool
-	extra                                    *memExtra
+// memKeys holds a MemoryStore's keys without a pointer per key, so that a
+// store of millions of keys costs the garbage collector a few large
+// objects to mark at each cycle, not millions of small ones: the keys sit
+// in fixed-size chunks of memKey (which holds no pointer), their strings in
+// two arenas, and the indexes name a key by its number in the chunks. Only
+// the rarely set fields with maps and slices (extras) hold pointers, one
+// entry per key that has them. Keys are never removed. The MemoryStore's
+// lock guards it.
+type memKeys struct {
+	chunks [][]memKey  // key i is chunks[i/keyChunk][i%keyChunk]; chunks never move
+	n      uint32      // keys held
+	fixed  stringArena // each key's id, lookup value, digest and masked key, which never change
+	inst   stringArena // each key's instance name and URL, written again when they change
+	stale  int         // bytes of inst that no key refers to any more
+	extras []memExtra  // extras[i-1] belongs to the key whose extra is i
+	orgs   []string    // interned organization ids; a key's org indexes it
+	orgIx  map[string]uint32
 }
 
-// idLen is the length of a key id in canonical form, the start of a blob.
+// keyChunk is the number of keys in a chunk.
+const keyChunk = 4096
+
+// memKey is a Key in a form that holds no pointer: its strings live in
+// the arenas of its memKeys, its times are UnixNano, and the rarely set
+// fields hang off memKeys.extras.
+type memKey struct {
+	id        uuid.UUID
+	fixed     arenaRef // id (idLen) | lookup | digest (unless equal to lookup) | masked
+	inst      arenaRef // instance name | instance URL
+	lookupEnd uint32   // ends within fixed; digestEnd == lookupEnd: the digest is the lookup value
+	digestEnd uint32
+	nameEnd   uint32 // end of the name within inst
+	self      uint32 // this key's number in memKeys
+	org       uint32 // index in memKeys.orgs
+	extra     uint32 // index+1 in memKeys.extras; 0: none
+
+	created, activated, validated, revoked int64 // UnixNano; 0 is the zero time
+	expires                                int64 // UnixNano; 0: never
+	active                                 bool
+}
+
+// idLen is the length of a key id in canonical form, the start of fixed.
 const idLen = 36
 
 type memExtra struct {
@@ -34,36 +60,101 @@ type memExtra struct {
 	maxInstances           int
 }
 
-// idString returns the key's id in canonical form, without allocating.
-func (p *memKey) idString() string { return p.blob[:idLen] }
+// at returns key i.
+func (s *memKeys) at(i uint32) *memKey { return &s.chunks[i/keyChunk][i%keyChunk] }
 
-func (p *memKey) lookup() string { return p.blob[idLen:p.lookupEnd] }
-
-func (p *memKey) digest() string {
-	if p.digestEnd == p.lookupEnd {
-		return p.lookup()
+// add stores k (whose id is id) and returns its record.
+func (s *memKeys) add(id uuid.UUID, k Key) *memKey {
+	if s.n%keyChunk == 0 {
+		s.chunks = append(s.chunks, make([]memKey, keyChunk))
 	}
-	return p.blob[p.lookupEnd:p.digestEnd]
-}
-
-func (p *memKey) masked() string { return p.blob[p.digestEnd:p.maskedEnd] }
-
-func (p *memKey) instanceName() string { return p.blob[p.maskedEnd:p.nameEnd] }
-
-func (p *memKey) instanceURL() string { return p.blob[p.nameEnd:] }
-
-// setStrings rebuilds blob from p.id and the parts.
-func (p *memKey) setStrings(lookup, digest, masked, name, url string) {
-	if digest == lookup {
+	p := s.at(s.n)
+	*p = memKey{id: id, self: s.n, org: s.intern(k.OrganizationID), active: k.Active,
+		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
+		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt), expires: nanos(k.ExpiresAt)}
+	s.n++
+	digest := k.Digest
+	if digest == k.LookupValue {
 		digest = ""
 	}
-	var id [idLen]byte
-	hexUUID(id[:], p.id)
-	p.blob = string(id[:]) + lookup + digest + masked + name + url
-	p.lookupEnd = idLen + uint32(len(lookup))
+	var idStr [idLen]byte
+	hexUUID(idStr[:], id)
+	p.fixed = s.fixed.add(string(idStr[:]), k.LookupValue, digest, k.MaskedKey)
+	p.lookupEnd = idLen + uint32(len(k.LookupValue))
 	p.digestEnd = p.lookupEnd + uint32(len(digest))
-	p.maskedEnd = p.digestEnd + uint32(len(masked))
-	p.nameEnd = p.maskedEnd + uint32(len(name))
+	s.setInstance(p, k.InstanceName, k.InstanceURL)
+	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
+		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
+			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances})
+	}
+	return p
+}
+
+// intern returns the index of organization id org.
+func (s *memKeys) intern(org string) uint32 {
+	if i, ok := s.orgIx[org]; ok {
+		return i
+	}
+	if s.orgIx == nil {
+		s.orgIx = map[string]uint32{}
+	}
+	i := uint32(len(s.orgs))
+	s.orgs = append(s.orgs, org)
+	s.orgIx[org] = i
+	return i
+}
+
+func (s *memKeys) idString(p *memKey) string { return s.fixed.get(p.fixed)[:idLen] }
+
+func (s *memKeys) lookup(p *memKey) string { return s.fixed.get(p.fixed)[idLen:p.lookupEnd] }
+
+func (s *memKeys) digest(p *memKey) string {
+	if p.digestEnd == p.lookupEnd {
+		return s.lookup(p)
+	}
+	return s.fixed.get(p.fixed)[p.lookupEnd:p.digestEnd]
+}
+
+func (s *memKeys) masked(p *memKey) string { return s.fixed.get(p.fixed)[p.digestEnd:] }
+
+func (s *memKeys) instanceName(p *memKey) string { return s.inst.get(p.inst)[:p.nameEnd] }
+
+func (s *memKeys) instanceURL(p *memKey) string { return s.inst.get(p.inst)[p.nameEnd:] }
+
+// setInstance makes name and url p's instance name and URL. When the bytes
+// no key refers to any more exceed the ones in use (and 16 MiB), the
+// instance arena is written again with the keys' current values only.
+func (s *memKeys) setInstance(p *memKey, name, url string) {
+	s.stale += int(p.inst.n)
+	p.inst, p.nameEnd = s.inst.add(name, url), uint32(len(name))
+	if s.stale < 16<<20 || s.stale < s.inst.bytes()-s.stale {
+		return
+	}
+	var fresh stringArena
+	for i := range s.n {
+		q := s.at(i)
+		q.inst = fresh.add(s.inst.get(q.inst))
+	}
+	s.inst, s.stale = fresh, 0
+}
+
+// extraOf returns p's rarely set fields (the zero memExtra when it has none).
+func (s *memKeys) extraOf(p *memKey) memExtra {
+	if p.extra == 0 {
+		return memExtra{}
+	}
+	return s.extras[p.extra-1]
+}
+
+// setExtra replaces p's rarely set fields. The maps and slices of the old
+// value are not changed: readers may still hold them.
+func (s *memKeys) setExtra(p *memKey, e memExtra) {
+	if p.extra == 0 {
+		s.extras = append(s.extras, e)
+		p.extra = uint32(len(s.extras))
+		return
+	}
+	s.extras[p.extra-1] = e
 }
 
 func nanos(t time.Time) int64 {
@@ -80,44 +171,32 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-func (m *MemoryStore) newMemKey(id uuid.UUID, k Key) *memKey {
-	org, ok := m.orgNames[k.OrganizationID]
-	if !ok {
-		org = k.OrganizationID
-		m.orgNames[org] = org
-	}
-	p := &memKey{
-		id: id, org: org, active: k.Active,
-		created: nanos(k.CreatedAt), activated: nanos(k.ActivatedAt),
-		validated: nanos(k.LastValidatedAt), revoked: nanos(k.RevokedAt), expires: nanos(k.ExpiresAt),
-	}
-	p.setStrings(k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
-		p.extra = &memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
-			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances}
-	}
-	return p
-}
-
-// key returns the Key with copies of its metrics and violations.
-func (p *memKey) key() Key {
-	k := p.bareKey()
-	if p.extra != nil {
-		k.LastMetrics, k.LastViolations = maps.Clone(p.extra.metrics), slices.Clone(p.extra.violations)
+// key returns p as a Key, with copies of its metrics and violations.
+func (s *memKeys) key(p *memKey) Key {
+	k := s.bareKey(p)
+	if p.extra != 0 {
+		e := s.extraOf(p)
+		k.LastMetrics, k.LastViolations = maps.Clone(e.metrics), slices.Clone(e.violations)
 	}
 	return k
 }
 
-// bareKey returns the Key without its metrics and violations.
-func (p *memKey) bareKey() Key {
+// bareKey returns p as a Key without its metrics and violations.
+func (s *memKeys) bareKey(p *memKey) Key {
+	fixed, inst := s.fixed.get(p.fixed), s.inst.get(p.inst)
 	k := Key{
-		ID: p.idString(), OrganizationID: p.org, LookupValue: p.lookup(), Digest: p.digest(),
-		MaskedKey: p.masked(), InstanceName: p.instanceName(), InstanceURL: p.instanceURL(), Active: p.active,
+		ID: fixed[:idLen], OrganizationID: s.orgs[p.org], LookupValue: fixed[idLen:p.lookupEnd],
+		Digest: fixed[p.lookupEnd:p.digestEnd], MaskedKey: fixed[p.digestEnd:],
+		InstanceName: inst[:p.nameEnd], InstanceURL: inst[p.nameEnd:], Active: p.active,
 		CreatedAt: fromNanos(p.created), ActivatedAt: fromNanos(p.activated),
 		LastValidatedAt: fromNanos(p.validated), RevokedAt: fromNanos(p.revoked), ExpiresAt: fromNanos(p.expires),
 	}
-	if p.extra != nil {
-		k.RotatedTo, k.RotatedFrom, k.MaxInstances = p.extra.rotatedTo, p.extra.rotatedFrom, p.extra.maxInstances
+	if p.digestEnd == p.lookupEnd {
+		k.Digest = k.LookupValue
+	}
+	if p.extra != 0 {
+		e := s.extraOf(p)
+		k.RotatedTo, k.RotatedFrom, k.MaxInstances = e.rotatedTo, e.rotatedFrom, e.maxInstances
 	}
 	return k
 }

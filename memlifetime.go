@@ -1,8 +1,12 @@
 package licensing
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // SetKeyExpiry implements Store.
@@ -19,16 +23,17 @@ func (m *MemoryStore) SetKeyExpiry(ctx context.Context, id string, expiresAt tim
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.byID[u]
+	i, ok := m.byID[u]
 	if !ok {
 		return Key{}, ErrKeyNotFound
 	}
+	p := m.keys.at(i)
 	if !p.active {
 		return Key{}, ErrKeyRevoked
 	}
 	p.expires = nanos(expiresAt)
 	m.trackExpiryLocked(p)
-	return p.key(), nil
+	return m.keys.key(p), nil
 }
 
 // RotateKey implements Store: every check is made before anything changes,
@@ -47,34 +52,87 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	old, ok := m.byID[u]
-	switch {
-	case !ok:
+	oi, ok := m.byID[u]
+	if !ok {
 		return Key{}, ErrKeyNotFound
+	}
+	old := m.keys.at(oi)
+	extra := m.keys.extraOf(old) // its maps and slices are shared, never changed in place
+	switch {
 	case !old.active:
 		return Key{}, ErrKeyRevoked
-	case old.extra != nil && old.extra.rotatedTo != "":
+	case extra.rotatedTo != "":
 		return Key{}, ErrKeyRotated
 	}
-	newKey.RotatedFrom, newKey.RotatedTo = old.idString(), ""
-	newKey.InstanceName, newKey.InstanceURL = old.instanceName(), old.instanceURL()
+	newKey.RotatedFrom, newKey.RotatedTo = m.keys.idString(old), ""
+	newKey.InstanceName, newKey.InstanceURL = m.keys.instanceName(old), m.keys.instanceURL(old)
 	newKey.ExpiresAt = fromNanos(old.expires)
-	newKey.MaxInstances = 0
-	if old.extra != nil {
-		newKey.MaxInstances = old.extra.maxInstances
-	}
+	newKey.MaxInstances = extra.maxInstances
 	if err := m.insertLocked(newKey); err != nil { // checks id and lookup value before it inserts
 		return Key{}, err
 	}
-	var extra memExtra
-	if old.extra != nil {
-		extra = *old.extra // the maps and slices are shared, never changed in place
-	}
 	extra.rotatedTo = newKey.ID
-	old.extra = &extra
+	m.keys.setExtra(old, extra)
 	if ends := nanos(oldEndsAt); ends != 0 && (old.expires == 0 || ends < old.expires) {
 		old.expires = ends // the earlier of the two, zero being never
 		m.trackExpiryLocked(old)
 	}
-	return old.key(), nil
+	return m.keys.key(old), nil
+}
+
+// ExpiringKeys implements EventLog. It looks at the keys that have an
+// expiry only.
+func (m *MemoryStore) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, afterID string, limit int) ([]Key, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	untilN, afterN := until.UnixNano(), afterExpiry.UnixNano()
+	afterU, _ := uuid.Parse(afterID) // "" (or no UUID) sorts first
+	m.mu.RLock()
+	var found []*memKey
+	for i := range m.expiring {
+		p := m.keys.at(i)
+		if !p.active || p.expires == 0 || p.expires > untilN {
+			continue
+		}
+		if p.expires < afterN || p.expires == afterN && compareUUID(p.id, afterU) <= 0 {
+			continue
+		}
+		found = append(found, p)
+	}
+	slices.SortFunc(found, func(a, b *memKey) int {
+		if c := cmp.Compare(a.expires, b.expires); c != 0 {
+			return c
+		}
+		return compareUUID(a.id, b.id)
+	})
+	if limit > 0 && len(found) > limit {
+		found = found[:limit]
+	}
+	keys := make([]Key, len(found))
+	for i, p := range found {
+		keys[i] = m.keys.key(p)
+	}
+	m.mu.RUnlock()
+	return keys, nil
+}
+
+// compareUUID orders ids as their canonical strings sort.
+func compareUUID(a, b uuid.UUID) int {
+	for i := range a {
+		if c := cmp.Compare(a[i], b[i]); c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// trackExpiryLocked keeps p in the index of keys with an expiry
+// (ExpiringKeys) when it has one. Callers hold m.mu.
+func (m *MemoryStore) trackExpiryLocked(p *memKey) {
+	if p.expires != 0 {
+		m.expiring[p.self] = struct{}{}
+	} else {
+		delete(m.expiring, p.self)
+	}
 }

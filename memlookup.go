@@ -53,11 +53,12 @@ func encodes(lookup string, sum *[sha256.Size]byte) bool {
 
 // lookupTable is the memory store's index of keys by lookup value: open
 // addressing with linear probing in an array at most half full, whose slots
-// hold a hash of the lookup index and the key. A lookup reads one slot
-// (rarely two or three, in the same cache line) and then the key it needs
-// anyway, where Go's map of a million entries reads a control word and a
-// slot in different cache lines; the slots take 16 bytes, not the map's
-// 48. Keys are never removed.
+// hold a hash of the lookup index and the key's number in memKeys. A lookup
+// reads one slot (rarely two or three, in the same cache line) and then the
+// key it needs anyway, where Go's map of a million entries reads a control
+// word and a slot in different cache lines; the slots take 16 bytes, not
+// the map's 48, and hold no pointer for the collector to follow. Keys are
+// never removed.
 type lookupTable struct {
 	slots []lookupSlot // len a power of two, or 0
 	n     int          // slots in use
@@ -66,7 +67,7 @@ type lookupTable struct {
 
 type lookupSlot struct {
 	hash uint64 // 0: empty (a hash of 0 is kept as 1)
-	p    *memKey
+	key  uint32 // the key's number in memKeys
 }
 
 func newLookupTable(n int) lookupTable {
@@ -84,9 +85,9 @@ func (t *lookupTable) hash(ix *lookupIndex) uint64 {
 	return max(h, 1)
 }
 
-// get returns the key of ix, or nil. lookup is the lookup value; it is
-// read only when ix is hashed (else the value is the hex of ix.sum).
-func (t *lookupTable) get(ix *lookupIndex, lookup string) *memKey {
+// get returns the key of ix among ks, or nil. lookup is the lookup value;
+// it is read only when ix is hashed (else the value is the hex of ix.sum).
+func (t *lookupTable) get(ks *memKeys, ix *lookupIndex, lookup string) *memKey {
 	if t.n == 0 {
 		return nil
 	}
@@ -97,15 +98,17 @@ func (t *lookupTable) get(ix *lookupIndex, lookup string) *memKey {
 		if s.hash == 0 {
 			return nil
 		}
-		if s.hash == h && s.p.hasLookup(ix, lookup) {
-			return s.p
+		if s.hash == h {
+			if p := ks.at(s.key); ks.hasLookup(p, ix, lookup) {
+				return p
+			}
 		}
 	}
 }
 
-// put adds p under ix unless the table has a key of that lookup value, and
-// reports whether it did.
-func (t *lookupTable) put(ix *lookupIndex, lookup string, p *memKey) bool {
+// put adds p, one of ks, under ix unless the table has a key of that
+// lookup value, and reports whether it did.
+func (t *lookupTable) put(ks *memKeys, ix *lookupIndex, lookup string, p *memKey) bool {
 	if 2*(t.n+1) > len(t.slots) {
 		t.grow(t.n + 1)
 	}
@@ -114,11 +117,11 @@ func (t *lookupTable) put(ix *lookupIndex, lookup string, p *memKey) bool {
 	for i := h & mask; ; i = (i + 1) & mask {
 		s := &t.slots[i]
 		if s.hash == 0 {
-			*s = lookupSlot{hash: h, p: p}
+			*s = lookupSlot{hash: h, key: p.self}
 			t.n++
 			return true
 		}
-		if s.hash == h && s.p.hasLookup(ix, lookup) {
+		if s.hash == h && ks.hasLookup(ks.at(s.key), ix, lookup) {
 			return false
 		}
 	}
@@ -151,9 +154,9 @@ func (t *lookupTable) grow(n int) {
 
 // hasLookup reports whether p's lookup value is the one of index ix: the
 // hex of ix.sum, or, when ix is hashed, lookup.
-func (p *memKey) hasLookup(ix *lookupIndex, lookup string) bool {
+func (s *memKeys) hasLookup(p *memKey, ix *lookupIndex, lookup string) bool {
 	if ix.hashed {
-		return p.lookup() == lookup
+		return s.lookup(p) == lookup
 	}
-	return encodes(p.lookup(), &ix.sum)
+	return encodes(s.lookup(p), &ix.sum)
 }

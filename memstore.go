@@ -21,25 +21,25 @@ import (
 // Key.ID must be a canonical lower-case UUID.
 type MemoryStore struct {
 	mu       sync.RWMutex
-	byID     map[uuid.UUID]*memKey
-	byLookup lookupTable
-	byOrg    map[string][]*memKey
-	orgNames map[string]string // interned organization ids
+	keys     memKeys              // the keys (memkey.go), under mu
+	byID     map[uuid.UUID]uint32 // key id -> number in keys
+	byLookup lookupTable          // lookup value -> number in keys
+	byOrg    map[uint32][]uint32  // organization (memKeys.orgs) -> keys, oldest first
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
 
-	expiring map[*memKey]struct{} // keys with an expiry (ExpiringKeys), under mu
-	events   memEvents            // the event log (memevents.go), under its own lock
+	expiring map[uint32]struct{} // keys with an expiry (ExpiringKeys), under mu
+	events   memEvents           // the event log (memevents.go), under its own lock
 }
 
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{byID: map[uuid.UUID]*memKey{}, byLookup: newLookupTable(0),
-		byOrg: map[string][]*memKey{}, orgNames: map[string]string{},
-		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[*memKey]struct{}{}}
+	return &MemoryStore{byID: map[uuid.UUID]uint32{}, byLookup: newLookupTable(0),
+		byOrg: map[uint32][]uint32{},
+		inst:  memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -48,7 +48,7 @@ func (m *MemoryStore) reserve(n int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if len(m.byID) == 0 && n > 0 {
-		m.byID = make(map[uuid.UUID]*memKey, n)
+		m.byID = make(map[uuid.UUID]uint32, n)
 		m.byLookup.grow(n)
 	}
 }
@@ -78,14 +78,14 @@ func (m *MemoryStore) load(keys ...Key) error {
 		if !ok {
 			return ErrInvalidKeyID
 		}
-		ps[i] = m.newMemKey(id, k)
+		ps[i] = m.keys.add(id, k)
 	}
 	n := len(m.byID)
 	byLookup := func() {
 		for _, p := range ps {
-			l := p.lookup()
+			l := m.keys.lookup(p)
 			ix := indexOf(l)
-			m.byLookup.put(&ix, l, p)
+			m.byLookup.put(&m.keys, &ix, l, p)
 		}
 	}
 	done := make(chan struct{})
@@ -97,7 +97,7 @@ func (m *MemoryStore) load(keys ...Key) error {
 	}
 	m.addAllToOrgs(ps)
 	for _, p := range ps {
-		m.byID[p.id] = p
+		m.byID[p.id] = p.self
 		m.trackExpiryLocked(p)
 	}
 	<-done
@@ -122,12 +122,12 @@ func (m *MemoryStore) insertLocked(k Key) error {
 		return ErrDuplicateKey
 	}
 	ix := indexOf(k.LookupValue)
-	if m.byLookup.get(&ix, k.LookupValue) != nil {
+	if m.byLookup.get(&m.keys, &ix, k.LookupValue) != nil {
 		return ErrDuplicateKey
 	}
-	p := m.newMemKey(id, k)
-	m.byID[id] = p
-	m.byLookup.put(&ix, k.LookupValue, p)
+	p := m.keys.add(id, k)
+	m.byID[id] = p.self
+	m.byLookup.put(&m.keys, &ix, k.LookupValue, p)
 	m.addToOrg(p)
 	m.trackExpiryLocked(p)
 	return nil
@@ -139,10 +139,10 @@ func (m *MemoryStore) insertLocked(k Key) error {
 func (m *MemoryStore) addToOrg(p *memKey) {
 	list := m.byOrg[p.org]
 	i := len(list)
-	if i > 0 && listsBefore(p, list[i-1]) {
-		i, _ = slices.BinarySearchFunc(list, p, compareOldestFirst)
+	if i > 0 && m.listsBefore(p.self, list[i-1]) {
+		i, _ = slices.BinarySearchFunc(list, p.self, m.compareOldestFirst)
 	}
-	m.byOrg[p.org] = slices.Insert(list, i, p)
+	m.byOrg[p.org] = slices.Insert(list, i, p.self)
 }
 
 // addAllToOrgs inserts ps into their organizations' lists: appended, then
@@ -150,30 +150,30 @@ func (m *MemoryStore) addToOrg(p *memKey) {
 // any order (a snapshot is written in map order) costs O(n log n), not the
 // O(n²) of inserting them one by one.
 func (m *MemoryStore) addAllToOrgs(ps []*memKey) {
-	starts := map[string]int{} // where each touched list's new keys start
+	starts := map[uint32]int{} // where each touched list's new keys start
 	for _, p := range ps {
 		list := m.byOrg[p.org]
 		if _, ok := starts[p.org]; !ok {
 			starts[p.org] = len(list)
 		}
-		m.byOrg[p.org] = append(list, p)
+		m.byOrg[p.org] = append(list, p.self)
 	}
 	for org, start := range starts {
 		list := m.byOrg[org]
 		added := list[start:]
-		if !slices.IsSortedFunc(added, compareOldestFirst) {
-			slices.SortFunc(added, compareOldestFirst)
+		if !slices.IsSortedFunc(added, m.compareOldestFirst) {
+			slices.SortFunc(added, m.compareOldestFirst)
 		}
-		if start == 0 || listsBefore(list[start-1], added[0]) {
+		if start == 0 || m.listsBefore(list[start-1], added[0]) {
 			continue
 		}
 		// Merge the sorted new keys into the part of the old list they reach.
-		i, _ := slices.BinarySearchFunc(list[:start], added[0], compareOldestFirst)
+		i, _ := slices.BinarySearchFunc(list[:start], added[0], m.compareOldestFirst)
 		old := slices.Clone(list[i:start])
 		added = slices.Clone(added)
 		out := list[i:i]
 		for len(old) > 0 && len(added) > 0 {
-			if listsBefore(added[0], old[0]) {
+			if m.listsBefore(added[0], old[0]) {
 				out, added = append(out, added[0]), added[1:]
 			} else {
 				out, old = append(out, old[0]), old[1:]
@@ -190,8 +190,14 @@ func compareOldestFirst(a, b *memKey) int {
 	return bytes.Compare(a.id[:], b.id[:])
 }
 
-// listsBefore reports whether a is older than b in list order.
-func listsBefore(a, b *memKey) bool { return compareOldestFirst(a, b) < 0 }
+// compareOldestFirst orders keys a and b (numbers in m.keys) as the
+// organizations' lists hold them.
+func (m *MemoryStore) compareOldestFirst(a, b uint32) int {
+	return compareOldestFirst(m.keys.at(a), m.keys.at(b))
+}
+
+// listsBefore reports whether key a is older than key b in list order.
+func (m *MemoryStore) listsBefore(a, b uint32) bool { return m.compareOldestFirst(a, b) < 0 }
 
 // KeyByID implements Store.
 func (m *MemoryStore) KeyByID(ctx context.Context, id string) (Key, error) {
@@ -201,8 +207,8 @@ func (m *MemoryStore) KeyByID(ctx context.Context, id string) (Key, error) {
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if p, ok := m.byID[u]; ok {
-		return p.key(), nil
+	if i, ok := m.byID[u]; ok {
+		return m.keys.key(m.keys.at(i)), nil
 	}
 	return Key{}, ErrKeyNotFound
 }
@@ -212,8 +218,8 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 	ix := indexOf(lookup)
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	if p := m.byLookup.get(&ix, lookup); p != nil {
-		return p.key(), nil
+	if p := m.byLookup.get(&m.keys, &ix, lookup); p != nil {
+		return m.keys.key(p), nil
 	}
 	return Key{}, ErrKeyNotFound
 }
@@ -227,13 +233,14 @@ func (m *MemoryStore) KeyByLookup(ctx context.Context, lookup string) (Key, erro
 func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *memKey) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	p := m.byLookup.get(&ix, lookup)
+	p := m.byLookup.get(&m.keys, &ix, lookup)
 	if p == nil {
 		return Key{}, nil
 	}
-	k := p.bareKey()
-	if p.extra != nil {
-		k.LastMetrics, k.LastViolations = p.extra.metrics, p.extra.violations
+	k := m.keys.bareKey(p)
+	if p.extra != 0 {
+		e := m.keys.extraOf(p)
+		k.LastMetrics, k.LastViolations = e.metrics, e.violations
 	}
 	return k, p
 }
@@ -243,12 +250,18 @@ func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *mem
 func (m *MemoryStore) ListKeys(ctx context.Context, orgID string, after KeyCursor, limit int) ([]Key, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	list := m.byOrg[orgID]
+	org, ok := m.keys.orgIx[orgID]
+	if !ok {
+		return []Key{}, nil
+	}
+	list := m.byOrg[org]
 	end := len(list) // list[:end] comes after the cursor
 	if !after.IsZero() {
 		cur := &memKey{created: nanos(after.CreatedAt)}
 		cur.id, _ = uuid.Parse(after.ID) // an id that is no UUID sorts as the nil UUID
-		end, _ = slices.BinarySearchFunc(list, cur, compareOldestFirst)
+		end, _ = slices.BinarySearchFunc(list, cur, func(i uint32, cur *memKey) int {
+			return compareOldestFirst(m.keys.at(i), cur)
+		})
 	}
 	n := end
 	if limit > 0 && limit < n {
@@ -256,7 +269,7 @@ func (m *MemoryStore) ListKeys(ctx context.Context, orgID string, after KeyCurso
 	}
 	keys := make([]Key, 0, n)
 	for i := end - 1; i >= end-n; i-- {
-		keys = append(keys, list[i].key())
+		keys = append(keys, m.keys.key(m.keys.at(list[i])))
 	}
 	return keys, nil
 }
@@ -269,15 +282,16 @@ func (m *MemoryStore) RevokeKey(ctx context.Context, id string, at time.Time) (K
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.byID[u]
+	i, ok := m.byID[u]
 	if !ok {
 		return Key{}, ErrKeyNotFound
 	}
+	p := m.keys.at(i)
 	if p.active {
 		p.active = false
 		p.revoked = nanos(at)
 	}
-	return p.key(), nil
+	return m.keys.key(p), nil
 }
 
 // recordChunk is how many records RecordValidations applies per hold of the
@@ -312,9 +326,11 @@ func (m *MemoryStore) RecordValidations(ctx context.Context, recs []ValidationRe
 		for i, c := range chunk[:n] {
 			p := c.p
 			if p == nil {
-				if p = m.byID[ids[i]]; p == nil {
+				k, ok := m.byID[ids[i]]
+				if !ok {
 					continue
 				}
+				p = m.keys.at(k)
 			}
 			m.applyLocked(p, c.r)
 		}
@@ -343,20 +359,17 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 			p.activated = nanos(r.At)
 		}
 	}
-	if r.InstanceName != "" && r.InstanceName != p.instanceName() || r.InstanceURL != "" && r.InstanceURL != p.instanceURL() {
-		name, url := p.instanceName(), p.instanceURL()
+	name, url := m.keys.instanceName(p), m.keys.instanceURL(p)
+	if r.InstanceName != "" && r.InstanceName != name || r.InstanceURL != "" && r.InstanceURL != url {
 		if r.InstanceName != "" {
 			name = r.InstanceName
 		}
 		if r.InstanceURL != "" {
 			url = r.InstanceURL
 		}
-		p.setStrings(p.lookup(), p.digest(), p.masked(), name, url)
+		m.keys.setInstance(p, name, url)
 	}
-	var cur memExtra
-	if p.extra != nil {
-		cur = *p.extra
-	}
+	cur := m.keys.extraOf(p)
 	next, changed := cur, false
 	if r.Metrics != nil && !sameMap(cur.metrics, r.Metrics) && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
 		next.metrics, changed = r.Metrics, true
@@ -368,7 +381,7 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 		next.violations, changed = slices.Clone(r.Violations), true
 	}
 	if changed {
-		p.extra = &next
+		m.keys.setExtra(p, next)
 	}
 }
 

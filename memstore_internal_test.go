@@ -101,6 +101,7 @@ func TestLookupTable(t *testing.T) {
 	is := is.New(t)
 	r := rand.New(rand.NewPCG(1, 2))
 	tab := newLookupTable(0)
+	var ks memKeys
 	var lookups []string
 	for i := 0; i < 20_000; i++ {
 		l := fmt.Sprintf("%016x%016x%016x%016x", r.Uint64(), r.Uint64(), r.Uint64(), r.Uint64()) // HMAC-like
@@ -108,24 +109,24 @@ func TestLookupTable(t *testing.T) {
 			l = fmt.Sprintf("prefix-%d", i) // another Hasher's
 		}
 		ix := indexOf(l)
-		p := &memKey{}
-		p.setStrings(l, l, "m", "", "")
-		is.True(tab.put(&ix, l, p))
-		is.True(!tab.put(&ix, l, &memKey{})) // one key per value
+		p := ks.add(uuid.New(), Key{LookupValue: l, Digest: l, MaskedKey: "m"})
+		is.True(tab.put(&ks, &ix, l, p))
+		other := ks.add(uuid.New(), Key{LookupValue: l, Digest: l, MaskedKey: "m"})
+		is.True(!tab.put(&ks, &ix, l, other)) // one key per value
 		lookups = append(lookups, l)
 	}
 	is.Equal(tab.n, len(lookups))
 	is.True(2*tab.n <= len(tab.slots))
 	for _, l := range lookups {
 		ix := indexOf(l)
-		p := tab.get(&ix, l)
+		p := tab.get(&ks, &ix, l)
 		is.True(p != nil)
-		is.Equal(p.lookup(), l)
+		is.Equal(ks.lookup(p), l)
 		miss := l[:len(l)-1] + "x"
 		if l[len(l)-1] == 'x' {
 			miss = l[:len(l)-1] + "y"
 		}
 		mix := indexOf(miss)
-		is.True(tab.get(&mix, miss) == nil)
+		is.True(tab.get(&ks, &mix, miss) == nil)
 	}
 }
