@@ -37,15 +37,27 @@ func (a *stringArena) add(parts ...string) arenaRef {
 	if n == 0 {
 		return arenaRef{}
 	}
+	off := a.room(n)
+	for _, s := range parts {
+		a.cur.WriteString(s) // within the capacity: the chunk's bytes stay where they are
+	}
+	return a.written(off, n)
+}
+
+// room makes sure the last chunk has room for n more bytes and returns
+// where they will start.
+func (a *stringArena) room(n int) int {
 	if a.cur == nil || a.cur.Cap()-a.cur.Len() < n {
 		a.cur = new(strings.Builder)
 		a.cur.Grow(max(n, arenaChunk))
 		a.chunks = append(a.chunks, "")
 	}
-	off := a.cur.Len()
-	for _, s := range parts {
-		a.cur.WriteString(s) // within the capacity: the chunk's bytes stay where they are
-	}
+	return a.cur.Len()
+}
+
+// written records the n bytes written at off of the last chunk and returns
+// their reference.
+func (a *stringArena) written(off, n int) arenaRef {
 	last := len(a.chunks) - 1
 	a.chunks[last] = a.cur.String()
 	a.size += n
@@ -90,12 +102,7 @@ func (a *stringArena) addFields(fields ...string) arenaRef {
 	if n == 0 {
 		return arenaRef{}
 	}
-	if a.cur == nil || a.cur.Cap()-a.cur.Len() < n {
-		a.cur = new(strings.Builder)
-		a.cur.Grow(max(n, arenaChunk))
-		a.chunks = append(a.chunks, "")
-	}
-	off := a.cur.Len()
+	off := a.room(n)
 	for _, s := range fields { // within the capacity: the chunk's bytes stay where they are
 		for v := uint(len(s)); ; v >>= 7 {
 			if v < 0x80 {
@@ -106,10 +113,7 @@ func (a *stringArena) addFields(fields ...string) arenaRef {
 		}
 		a.cur.WriteString(s)
 	}
-	last := len(a.chunks) - 1
-	a.chunks[last] = a.cur.String()
-	a.size += n
-	return arenaRef{chunk: a.dropped + uint32(last), off: uint32(off), n: uint32(n)}
+	return a.written(off, n)
 }
 
 // fields reads into out the first len(out) fields that addFields wrote as
