@@ -48,6 +48,10 @@ type memKey struct {
 	created, activated, validated, revoked int64 // UnixNano; 0 is the zero time
 	expires                                int64 // UnixNano; 0: never
 	active                                 bool
+	// noViolations: LastViolations is empty, not nil, unless extras holds
+	// some. Every record of a valid key says so (ValidationResult.Violations
+	// is never nil), so it is kept here, not in an extra for each key.
+	noViolations bool
 }
 
 // idLen is the length of a key id in canonical form, the start of fixed.
@@ -55,7 +59,7 @@ const idLen = 36
 
 type memExtra struct {
 	metrics                map[string]float64
-	violations             []string
+	violations             []string // nil or not empty (see memKey.noViolations)
 	rotatedTo, rotatedFrom string
 	maxInstances           int
 }
@@ -83,11 +87,47 @@ func (s *memKeys) add(id uuid.UUID, k Key) *memKey {
 	p.lookupEnd = idLen + uint32(len(k.LookupValue))
 	p.digestEnd = p.lookupEnd + uint32(len(digest))
 	s.setInstance(p, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
-		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
+	p.noViolations = k.LastViolations != nil && len(k.LastViolations) == 0
+	if k.LastMetrics != nil || len(k.LastViolations) > 0 || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
+		var violations []string
+		if len(k.LastViolations) > 0 {
+			violations = slices.Clone(k.LastViolations)
+		}
+		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: violations,
 			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances})
 	}
 	return p
+}
+
+// noViolations is the LastViolations of a key whose memKey.noViolations is
+// set. Readers must not change it (appending to it makes a new array).
+var noViolations = []string{}
+
+// violations returns p's LastViolations, without copying them: the caller
+// must not change them.
+func (s *memKeys) violations(p *memKey) []string {
+	if p.extra != 0 {
+		if v := s.extras[p.extra-1].violations; v != nil {
+			return v
+		}
+	}
+	if p.noViolations {
+		return noViolations
+	}
+	return nil
+}
+
+// setViolations makes a copy of v, which is not nil, p's LastViolations;
+// an empty v takes no extra.
+func (s *memKeys) setViolations(p *memKey, v []string) {
+	p.noViolations = len(v) == 0
+	if len(v) > 0 {
+		e := s.extraOf(p)
+		e.violations = slices.Clone(v)
+		s.setExtra(p, e)
+	} else if p.extra != 0 {
+		s.extras[p.extra-1].violations = nil // its readers hold the slice, not the entry
+	}
 }
 
 // intern returns the index of organization id org.
@@ -175,9 +215,9 @@ func fromNanos(n int64) time.Time {
 func (s *memKeys) key(p *memKey) Key {
 	k := s.bareKey(p)
 	if p.extra != 0 {
-		e := s.extraOf(p)
-		k.LastMetrics, k.LastViolations = maps.Clone(e.metrics), slices.Clone(e.violations)
+		k.LastMetrics = maps.Clone(s.extras[p.extra-1].metrics)
 	}
+	k.LastViolations = slices.Clone(s.violations(p))
 	return k
 }
 

@@ -86,3 +86,57 @@ func TestMemKeysInstanceArenaCompacted(t *testing.T) {
 	is.True(ks.inst.bytes() <= 2*used+16<<20+arenaChunk)
 	is.True(ks.inst.bytes() < 40<<20) // 46 MB were written
 }
+
+// TestMemKeysEmptyViolationsTakeNoExtra: a valid key's validation records
+// carry violations that are empty, not nil (ValidationResult.Violations is
+// never nil when valid), and a store whose keys are all validated without
+// metrics holds no extra for any of them, while every key still reads its
+// LastViolations back as empty, not nil, and a later record with
+// violations, then one without, reads back as each said.
+func TestMemKeysEmptyViolationsTakeNoExtra(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	m := NewMemoryStore()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var recs []ValidationRecord
+	for i := range 1000 {
+		k := Key{ID: uuid.NewString(), OrganizationID: "org-1", LookupValue: fmt.Sprintf("%064x", i), MaskedKey: "m",
+			Active: true, CreatedAt: t0}
+		if i%2 == 0 {
+			k.LastViolations = []string{} // as loaded from a file store's snapshot
+			is.NoErr(m.load(k))
+		} else {
+			is.NoErr(m.CreateKey(ctx, k))
+		}
+		recs = append(recs, ValidationRecord{KeyID: k.ID, At: t0, Violations: []string{}})
+	}
+	is.NoErr(m.RecordValidations(ctx, recs))
+	is.Equal(len(m.keys.extras), 0) // no extra for an empty list of violations
+	for _, r := range recs {
+		k, err := m.KeyByID(ctx, r.KeyID)
+		is.NoErr(err)
+		is.True(k.LastViolations != nil) // empty, not nil
+		is.Equal(len(k.LastViolations), 0)
+		v, p := m.keyForValidation(indexOf(k.LookupValue), k.LookupValue)
+		is.True(p != nil)
+		is.True(v.LastViolations != nil) // the validate path reads it too
+	}
+	id := recs[0].KeyID
+	is.NoErr(m.RecordValidations(ctx, []ValidationRecord{{KeyID: id, At: t0, Violations: []string{"too many users"}}}))
+	k, _ := m.KeyByID(ctx, id)
+	is.Equal(k.LastViolations, []string{"too many users"})
+	k.LastViolations[0] = "changed"
+	k, _ = m.KeyByID(ctx, id)
+	is.Equal(k.LastViolations, []string{"too many users"}) // a copy
+	is.NoErr(m.RecordValidations(ctx, []ValidationRecord{{KeyID: id, At: t0, Violations: []string{}}}))
+	k, _ = m.KeyByID(ctx, id)
+	is.True(k.LastViolations != nil)
+	is.Equal(len(k.LastViolations), 0) // back to none
+	is.NoErr(m.RecordValidations(ctx, []ValidationRecord{{KeyID: id, At: t0}}))
+	k, _ = m.KeyByID(ctx, id)
+	is.True(k.LastViolations != nil) // a record without violations leaves them
+	fresh := Key{ID: uuid.NewString(), OrganizationID: "org-1", LookupValue: "fresh", MaskedKey: "m", Active: true, CreatedAt: t0}
+	is.NoErr(m.CreateKey(ctx, fresh))
+	k, _ = m.KeyByID(ctx, fresh.ID)
+	is.True(k.LastViolations == nil) // never validated: nil
+}

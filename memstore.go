@@ -239,9 +239,9 @@ func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *mem
 	}
 	k := m.keys.bareKey(p)
 	if p.extra != 0 {
-		e := m.keys.extraOf(p)
-		k.LastMetrics, k.LastViolations = e.metrics, e.violations
+		k.LastMetrics = m.keys.extras[p.extra-1].metrics
 	}
+	k.LastViolations = m.keys.violations(p)
 	return k, p
 }
 
@@ -369,19 +369,15 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 		}
 		m.keys.setInstance(p, name, url)
 	}
-	cur := m.keys.extraOf(p)
-	next, changed := cur, false
-	if r.Metrics != nil && !sameMap(cur.metrics, r.Metrics) && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
-		next.metrics, changed = r.Metrics, true
+	if e := m.keys.extraOf(p); r.Metrics != nil && !sameMap(e.metrics, r.Metrics) && (e.metrics == nil || !maps.Equal(e.metrics, r.Metrics)) {
+		e.metrics = r.Metrics
 		if r.key == nil {
-			next.metrics = maps.Clone(r.Metrics)
+			e.metrics = maps.Clone(r.Metrics)
 		}
+		m.keys.setExtra(p, e)
 	}
-	if r.Violations != nil && (cur.violations == nil || !slices.Equal(cur.violations, r.Violations)) {
-		next.violations, changed = slices.Clone(r.Violations), true
-	}
-	if changed {
-		m.keys.setExtra(p, next)
+	if v := m.keys.violations(p); r.Violations != nil && (v == nil || !slices.Equal(v, r.Violations)) {
+		m.keys.setViolations(p, r.Violations)
 	}
 }
 
