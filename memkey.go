@@ -94,7 +94,7 @@ func (s *memKeys) add(id uuid.UUID, k Key) *memKey {
 			violations = slices.Clone(k.LastViolations)
 		}
 		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: violations,
-			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances})
+			rotatedTo: s.str(k.RotatedTo), rotatedFrom: s.str(k.RotatedFrom), maxInstances: k.MaxInstances})
 	}
 	return p
 }
@@ -138,11 +138,18 @@ func (s *memKeys) intern(org string) uint32 {
 	if s.orgIx == nil {
 		s.orgIx = map[string]uint32{}
 	}
+	org = s.str(org)
 	i := uint32(len(s.orgs))
 	s.orgs = append(s.orgs, org)
 	s.orgIx[org] = i
 	return i
 }
+
+// str returns a copy of v in the fixed arena: a string the store keeps
+// must not keep its caller's allocation alive (a file store's decoder cuts
+// a key's strings from one string of its record), nor be an object of its
+// own for the collector.
+func (s *memKeys) str(v string) string { return s.fixed.get(s.fixed.add(v)) }
 
 func (s *memKeys) idString(p *memKey) string { return s.fixed.get(p.fixed)[:idLen] }
 

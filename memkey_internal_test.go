@@ -140,3 +140,53 @@ func TestMemKeysEmptyViolationsTakeNoExtra(t *testing.T) {
 	k, _ = m.KeyByID(ctx, fresh.ID)
 	is.True(k.LastViolations == nil) // never validated: nil
 }
+
+// TestMemoryStoreRotatedKeysHoldNoObjectEach: keys loaded as a file store
+// loads them (each key's strings cut from one string of its record), one in
+// ten of them rotated, in a hundred organizations, then rotated again
+// through RotateKey with ids made for the call, add fewer than one heap
+// object per hundred keys: the store keeps none of the strings it was
+// given (a rotated key's RotatedTo kept its whole record alive, and so did
+// the first key of each organization).
+func TestMemoryStoreRotatedKeysHoldNoObjectEach(t *testing.T) {
+	is := is.New(t)
+	const n = 100_000
+	ctx := context.Background()
+	m := NewMemoryStore()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	id := func(i int) string { return uuid.UUID{0: byte(i >> 16), 1: byte(i >> 8), 2: byte(i), 6: 0x40, 8: 0x80}.String() }
+	before := heapObjects()
+	batch := make([]Key, 0, 4096)
+	for i := range n {
+		rec := fmt.Sprintf("%s%064xorg-%03d%s%s", id(i), i, i%100, id(n+i), id(2*n+i)) // one allocation, as the file store's decoder makes
+		k := Key{ID: rec[:36], LookupValue: rec[36:100], OrganizationID: rec[100:107], MaskedKey: "lk_abcd...wxyz",
+			Active: true, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+		if i%10 == 0 {
+			k.RotatedTo, k.RotatedFrom = rec[107:143], rec[143:]
+		}
+		batch = append(batch, k)
+		if len(batch) == cap(batch) || i == n-1 {
+			is.NoErr(m.load(batch...))
+			clear(batch)
+			batch = batch[:0]
+		}
+	}
+	for i := 1; i < n; i += 10 { // keys not rotated yet
+		nk := Key{ID: id(3*n + i), OrganizationID: fmt.Sprintf("org-%03d", i%100), LookupValue: fmt.Sprintf("r%063x", i),
+			MaskedKey: "lk_abcd...wxyz", Active: true, CreatedAt: t0}
+		_, err := m.RotateKey(ctx, id(i), nk, time.Time{})
+		is.NoErr(err)
+	}
+	after := heapObjects()
+	t.Logf("%d keys, %d rotated: %d heap objects more", n, n/5, int64(after)-int64(before))
+	is.True(after < before+n/100)
+	k, err := m.KeyByID(ctx, id(10))
+	is.NoErr(err)
+	is.Equal(k.RotatedTo, id(n+10))
+	is.Equal(k.RotatedFrom, id(2*n+10))
+	is.Equal(k.OrganizationID, "org-010")
+	k, err = m.KeyByID(ctx, id(11))
+	is.NoErr(err)
+	is.Equal(k.RotatedTo, id(3*n+11))
+	runtime.KeepAlive(m)
+}

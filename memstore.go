@@ -60,7 +60,8 @@ func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.insertLocked(k)
+	_, err := m.insertLocked(k)
+	return err
 }
 
 // load adds keys as they are, with every field, for stores that rebuild
@@ -107,30 +108,31 @@ func (m *MemoryStore) load(keys ...Key) error {
 	return nil
 }
 
-func (m *MemoryStore) insertLocked(k Key) error {
+// insertLocked checks and adds k, and returns its record.
+func (m *MemoryStore) insertLocked(k Key) (*memKey, error) {
 	id, ok := parseKeyID(k.ID)
 	if !ok {
-		return ErrInvalidKeyID
+		return nil, ErrInvalidKeyID
 	}
 	if !ValidExpiry(k.ExpiresAt) {
-		return ErrInvalidExpiry
+		return nil, ErrInvalidExpiry
 	}
 	if k.MaxInstances < 0 || k.MaxInstances > MaxInstancesLimit {
-		return ErrInvalidMaxInstances
+		return nil, ErrInvalidMaxInstances
 	}
 	if _, ok := m.byID[id]; ok {
-		return ErrDuplicateKey
+		return nil, ErrDuplicateKey
 	}
 	ix := indexOf(k.LookupValue)
 	if m.byLookup.get(&m.keys, &ix, k.LookupValue) != nil {
-		return ErrDuplicateKey
+		return nil, ErrDuplicateKey
 	}
 	p := m.keys.add(id, k)
 	m.byID[id] = p.self
 	m.byLookup.put(&m.keys, &ix, k.LookupValue, p)
 	m.addToOrg(p)
 	m.trackExpiryLocked(p)
-	return nil
+	return p, nil
 }
 
 // addToOrg inserts p into its organization's list, which is kept oldest
