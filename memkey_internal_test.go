@@ -154,7 +154,9 @@ func TestMemoryStoreRotatedKeysHoldNoObjectEach(t *testing.T) {
 	ctx := context.Background()
 	m := NewMemoryStore()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	id := func(i int) string { return uuid.UUID{0: byte(i >> 16), 1: byte(i >> 8), 2: byte(i), 6: 0x40, 8: 0x80}.String() }
+	id := func(i int) string {
+		return uuid.UUID{0: byte(i >> 16), 1: byte(i >> 8), 2: byte(i), 6: 0x40, 8: 0x80}.String()
+	}
 	before := heapObjects()
 	batch := make([]Key, 0, 4096)
 	for i := range n {
