@@ -603,7 +603,9 @@ func TestReopenKeepsEveryField(t *testing.T) {
 		k.MaxInstances, k.ExpiresAt = 3, base.AddDate(1, 0, 0)
 		k.LastMetrics, k.LastViolations = map[string]float64{}, []string{}
 	})
-	rotated := add(func(k *licensing.Key) { k.LastMetrics, k.LastViolations = map[string]float64{"users": 2}, []string{"too many"} })
+	rotated := add(func(k *licensing.Key) {
+		k.LastMetrics, k.LastViolations = map[string]float64{"users": 2}, []string{"too many"}
+	})
 	next := storetest.NewKey("org-1", base.Add(time.Hour))
 	_, err := s.RotateKey(ctx, rotated.ID, next, base.Add(48*time.Hour))
 	is.NoErr(err)
@@ -625,7 +627,7 @@ func TestReopenKeepsEveryField(t *testing.T) {
 		for i, id := range ids {
 			got, err := s.KeyByID(ctx, id)
 			is.NoErr(err)
-			is.True(storetest.Equal(got, want[i]))                            // every field, as written
+			is.True(storetest.Equal(got, want[i]))                             // every field, as written
 			is.Equal(got.LastMetrics == nil, want[i].LastMetrics == nil)       // nil or empty, as written
 			is.Equal(got.LastViolations == nil, want[i].LastViolations == nil) // nil or empty, as written
 			byLookup, err := s.KeyByLookup(ctx, want[i].LookupValue)
