@@ -192,3 +192,49 @@ func TestMemoryStoreRotatedKeysHoldNoObjectEach(t *testing.T) {
 	is.Equal(k.RotatedTo, id(3*n+11))
 	runtime.KeepAlive(m)
 }
+
+// TestMemoryStoreOrganizationsHoldNoObjectEach: a hundred thousand keys in
+// fifty thousand organizations (a key or two each, as customers who each
+// run a copy or two), created one by one and loaded in batches, add fewer
+// than one heap object per hundred keys (each organization's list of keys
+// was an object of its own), and list newest first.
+func TestMemoryStoreOrganizationsHoldNoObjectEach(t *testing.T) {
+	const n = 100_000
+	ctx := context.Background()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	key := func(i int) Key {
+		return Key{ID: uuid.NewString(), OrganizationID: fmt.Sprintf("org-%d", i%(n/2)), LookupValue: fmt.Sprintf("%064x", i),
+			MaskedKey: "lk_abcd...wxyz", Active: true, CreatedAt: t0.Add(time.Duration(i) * time.Second)}
+	}
+	for _, how := range []string{"create", "load"} {
+		t.Run(how, func(t *testing.T) {
+			is := is.New(t)
+			m := NewMemoryStore()
+			before := heapObjects()
+			batch := make([]Key, 0, 4096)
+			for i := range n {
+				if how == "create" {
+					is.NoErr(m.CreateKey(ctx, key(i)))
+					continue
+				}
+				batch = append(batch, key(n-1-i)) // newest first: each batch older than the last
+				if len(batch) == cap(batch) || i == n-1 {
+					is.NoErr(m.load(batch...))
+					batch = batch[:0]
+				}
+			}
+			clear(batch[:cap(batch)])
+			after := heapObjects()
+			t.Logf("%d keys in %d organizations: %d heap objects more", n, n/2, int64(after)-int64(before))
+			is.True(after < before+n/100)
+			for _, org := range []int{0, 1, n/2 - 1} {
+				page, err := m.ListKeys(ctx, fmt.Sprint("org-", org), KeyCursor{}, 0)
+				is.NoErr(err)
+				is.Equal(len(page), 2)
+				is.Equal(page[0].LookupValue, fmt.Sprintf("%064x", org+n/2)) // newest first
+				is.Equal(page[1].LookupValue, fmt.Sprintf("%064x", org))
+			}
+			runtime.KeepAlive(m)
+		})
+	}
+}

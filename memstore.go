@@ -24,7 +24,7 @@ type MemoryStore struct {
 	keys     memKeys              // the keys (memkey.go), under mu
 	byID     map[uuid.UUID]uint32 // key id -> number in keys
 	byLookup lookupTable          // lookup value -> number in keys
-	byOrg    map[uint32][]uint32  // organization (memKeys.orgs) -> keys, oldest first
+	byOrg    orgLists             // organization (memKeys.orgs) -> keys, oldest first
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
@@ -38,8 +38,7 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]uint32{}, byLookup: newLookupTable(0),
-		byOrg: map[uint32][]uint32{},
-		inst:  memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
+		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -139,12 +138,13 @@ func (m *MemoryStore) insertLocked(k Key) (*memKey, error) {
 // first (the reverse of list order) so that the usual insert, a key newer
 // than all others, is an append.
 func (m *MemoryStore) addToOrg(p *memKey) {
-	list := m.byOrg[p.org]
-	i := len(list)
+	list := m.byOrg.extend(p.org, 1)
+	i := len(list) - 1
 	if i > 0 && m.listsBefore(p.self, list[i-1]) {
-		i, _ = slices.BinarySearchFunc(list, p.self, m.compareOldestFirst)
+		i, _ = slices.BinarySearchFunc(list[:i], p.self, m.compareOldestFirst)
+		copy(list[i+1:], list[i:])
 	}
-	m.byOrg[p.org] = slices.Insert(list, i, p.self)
+	list[i] = p.self
 }
 
 // addAllToOrgs inserts ps into their organizations' lists: appended, then
@@ -154,14 +154,14 @@ func (m *MemoryStore) addToOrg(p *memKey) {
 func (m *MemoryStore) addAllToOrgs(ps []*memKey) {
 	starts := map[uint32]int{} // where each touched list's new keys start
 	for _, p := range ps {
-		list := m.byOrg[p.org]
 		if _, ok := starts[p.org]; !ok {
-			starts[p.org] = len(list)
+			starts[p.org] = len(m.byOrg.list(p.org))
 		}
-		m.byOrg[p.org] = append(list, p.self)
+		list := m.byOrg.extend(p.org, 1)
+		list[len(list)-1] = p.self
 	}
 	for org, start := range starts {
-		list := m.byOrg[org]
+		list := m.byOrg.list(org)
 		added := list[start:]
 		if !slices.IsSortedFunc(added, m.compareOldestFirst) {
 			slices.SortFunc(added, m.compareOldestFirst)
@@ -256,7 +256,7 @@ func (m *MemoryStore) ListKeys(ctx context.Context, orgID string, after KeyCurso
 	if !ok {
 		return []Key{}, nil
 	}
-	list := m.byOrg[org]
+	list := m.byOrg.list(org)
 	end := len(list) // list[:end] comes after the cursor
 	if !after.IsZero() {
 		cur := &memKey{created: nanos(after.CreatedAt)}

@@ -258,3 +258,38 @@ func TestMemoryStoreStringsStayAcrossCompactions(t *testing.T) {
 		is.Equal(k.LookupValue, svc.cfg.Hasher.LookupValue(full[i]))
 	}
 }
+
+// TestOrgLists: lists of organizations that grow at random, some by one
+// key, some by many at once, keep their keys through every move, and the
+// slice that holds them stays within four entries a key.
+func TestOrgLists(t *testing.T) {
+	is := is.New(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	var o orgLists
+	want := map[uint32][]uint32{}
+	next := uint32(0)
+	for step := range 200_000 {
+		org := uint32(r.IntN(5000))
+		if step%3 == 0 {
+			org = uint32(r.IntN(20)) // a few large organizations
+		}
+		k := 1
+		if step%100 == 0 {
+			k = 1 + r.IntN(300)
+		}
+		list := o.extend(org, k)
+		for i := len(list) - k; i < len(list); i++ {
+			list[i] = next
+			want[org] = append(want[org], next)
+			next++
+		}
+		if step%1000 == 0 {
+			is.True(len(o.keys) <= 4*int(next)) // the rooms lists left behind, and their own, at most four entries a key
+		}
+	}
+	for org, keys := range want {
+		is.Equal(o.list(org), keys)
+	}
+	is.True(o.list(99_999) == nil) // an organization with no keys
+	is.Equal(len(o.list(99_999)), 0)
+}
