@@ -23,6 +23,8 @@ type memKeys struct {
 	fixed  stringArena // each key's id, lookup value, digest and masked key, which never change
 	inst   stringArena // each key's instance name and URL, written again when they change
 	stale  int         // bytes of inst that no key refers to any more
+	old    stringArena // the instance arena a compaction is moving keys from, to inst
+	moved  uint32      // keys [0, moved) hold no reference to old
 	extras []memExtra  // extras[i-1] belongs to the key whose extra is i
 	orgs   []string    // interned organization ids; a key's org indexes it
 	orgIx  map[string]uint32
@@ -164,25 +166,50 @@ func (s *memKeys) digest(p *memKey) string {
 
 func (s *memKeys) masked(p *memKey) string { return s.fixed.get(p.fixed)[p.digestEnd:] }
 
-func (s *memKeys) instanceName(p *memKey) string { return s.inst.get(p.inst)[:p.nameEnd] }
+func (s *memKeys) instanceName(p *memKey) string { return s.instance(p.inst)[:p.nameEnd] }
 
-func (s *memKeys) instanceURL(p *memKey) string { return s.inst.get(p.inst)[p.nameEnd:] }
+func (s *memKeys) instanceURL(p *memKey) string { return s.instance(p.inst)[p.nameEnd:] }
+
+// instance returns the string of r, of inst or of old: inst's chunks are
+// numbered after old's.
+func (s *memKeys) instance(r arenaRef) string {
+	if r.chunk < s.inst.dropped {
+		return s.old.get(r)
+	}
+	return s.inst.get(r)
+}
+
+// instMoves is how many keys a write of an instance name moves from the
+// old instance arena, during a compaction.
+const instMoves = 1024
 
 // setInstance makes name and url p's instance name and URL. When the bytes
 // no key refers to any more exceed the ones in use (and 16 MiB), the
-// instance arena is written again with the keys' current values only.
+// instance arena is compacted: a new one takes the writes, and each write
+// moves the current values of the next instMoves keys to it, so that no
+// write holds the store's lock for long; the old arena is dropped when
+// every key has moved.
 func (s *memKeys) setInstance(p *memKey, name, url string) {
-	s.stale += int(p.inst.n)
+	if p.inst.n != 0 && p.inst.chunk >= s.inst.dropped {
+		s.stale += int(p.inst.n) // old is dropped whole
+	}
 	p.inst, p.nameEnd = s.inst.add(name, url), uint32(len(name))
-	if s.stale < 16<<20 || s.stale < s.inst.bytes()-s.stale {
+	if len(s.old.chunks) == 0 && s.stale >= 16<<20 && s.stale >= s.inst.bytes()-s.stale {
+		s.old, s.moved, s.stale = s.inst, 0, 0
+		s.inst = stringArena{dropped: s.old.dropped + uint32(len(s.old.chunks))}
+	}
+	if len(s.old.chunks) == 0 {
 		return
 	}
-	var fresh stringArena
-	for i := range s.n {
-		q := s.at(i)
-		q.inst = fresh.add(s.inst.get(q.inst))
+	end := min(s.moved+instMoves, s.n)
+	for i := s.moved; i < end; i++ {
+		if q := s.at(i); q.inst.n != 0 && q.inst.chunk < s.inst.dropped {
+			q.inst = s.inst.add(s.old.get(q.inst))
+		}
 	}
-	s.inst, s.stale = fresh, 0
+	if s.moved = end; end == s.n {
+		s.old = stringArena{}
+	}
 }
 
 // extraOf returns p's rarely set fields (the zero memExtra when it has none).
@@ -230,7 +257,7 @@ func (s *memKeys) key(p *memKey) Key {
 
 // bareKey returns p as a Key without its metrics and violations.
 func (s *memKeys) bareKey(p *memKey) Key {
-	fixed, inst := s.fixed.get(p.fixed), s.inst.get(p.inst)
+	fixed, inst := s.fixed.get(p.fixed), s.instance(p.inst)
 	k := Key{
 		ID: fixed[:idLen], OrganizationID: s.orgs[p.org], LookupValue: fixed[idLen:p.lookupEnd],
 		Digest: fixed[p.lookupEnd:p.digestEnd], MaskedKey: fixed[p.digestEnd:],

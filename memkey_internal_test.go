@@ -238,3 +238,44 @@ func TestMemoryStoreOrganizationsHoldNoObjectEach(t *testing.T) {
 		})
 	}
 }
+
+// TestMemKeysInstanceArenaCompactedInSteps: the compaction of the
+// instance arena moves the strings of a bounded number of keys at each
+// write, not of every key at once: no write of an instance name allocates
+// more than a couple of arena chunks, whatever the store's size (the write
+// lock is held meanwhile, and validations wait for it: a store of a million
+// keys waited a third of a second), while the arena stays bounded and every
+// key keeps its values.
+func TestMemKeysInstanceArenaCompactedInSteps(t *testing.T) {
+	is := is.New(t)
+	var ks memKeys
+	const n = 100_000 // about 11 MB of names and URLs
+	ps := make([]*memKey, n)
+	for i := range ps {
+		ps[i] = ks.add(uuid.New(), Key{LookupValue: fmt.Sprint(i), InstanceName: fmt.Sprintf("Production site %d", i),
+			InstanceURL: fmt.Sprintf("https://licenses-%d.example.com/app/%s", i, strings.Repeat("p", 50))})
+	}
+	allocs := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	allocated := func() uint64 { metrics.Read(allocs); return allocs[0].Value.Uint64() }
+	var most uint64
+	const rounds = 8
+	for round := range rounds { // each round rewrites every name: past the live bytes and 16 MiB, a compaction each round or two
+		for i, p := range ps {
+			name := fmt.Sprintf("Production site %d, round %d", i, round)
+			before := allocated()
+			ks.setInstance(p, name, ks.instanceURL(p))
+			most = max(most, allocated()-before)
+		}
+	}
+	t.Logf("the most one write allocated: %d bytes", most)
+	is.True(most <= 3*arenaChunk) // a chunk or two, not the whole arena
+	for i, p := range ps {
+		is.Equal(ks.instanceName(p), fmt.Sprintf("Production site %d, round %d", i, rounds-1))
+		is.True(strings.HasPrefix(ks.instanceURL(p), fmt.Sprintf("https://licenses-%d.example.com/app/", i)))
+	}
+	used := 0
+	for _, p := range ps {
+		used += int(p.inst.n)
+	}
+	is.True(ks.inst.bytes()+ks.old.bytes() <= 3*used+16<<20) // compacted: 8 × 12 MB were written
+}
