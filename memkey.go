@@ -221,8 +221,12 @@ func (s *memKeys) extraOf(p *memKey) memExtra {
 }
 
 // setExtra replaces p's rarely set fields. The maps and slices of the old
-// value are not changed: readers may still hold them.
+// value are not changed: readers may still hold them. A key keeps its one
+// extra; one without takes none for zero fields.
 func (s *memKeys) setExtra(p *memKey, e memExtra) {
+	if p.extra == 0 && e.metrics == nil && e.violations == nil && e.rotatedTo == "" && e.rotatedFrom == "" && e.maxInstances == 0 {
+		return
+	}
 	if p.extra == 0 {
 		s.extras = append(s.extras, e)
 		p.extra = uint32(len(s.extras))

@@ -279,3 +279,41 @@ func TestMemKeysInstanceArenaCompactedInSteps(t *testing.T) {
 	}
 	is.True(ks.inst.bytes()+ks.old.bytes() <= 3*used+16<<20) // compacted: 8 × 12 MB were written
 }
+
+// TestMemKeysExtrasReused: a key has at most one extra, whatever is written
+// to it and how often (limits, metrics, violations, a rotation), and a
+// write that leaves its rare fields zero (a limit of 0 on a key without
+// one) takes none.
+func TestMemKeysExtrasReused(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	m := NewMemoryStore()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var ids []string
+	for i := range 100 {
+		k := Key{ID: uuid.NewString(), OrganizationID: "o", LookupValue: fmt.Sprint(i), MaskedKey: "m", Active: true, CreatedAt: t0}
+		is.NoErr(m.CreateKey(ctx, k))
+		ids = append(ids, k.ID)
+	}
+	for _, id := range ids[50:] {
+		k, err := m.SetMaxInstances(ctx, id, 0)
+		is.NoErr(err)
+		is.Equal(k.MaxInstances, 0)
+	}
+	is.Equal(len(m.keys.extras), 0) // nothing to hold
+	for round := range 5 {
+		for _, id := range ids[:50] {
+			_, err := m.SetMaxInstances(ctx, id, 1+round)
+			is.NoErr(err)
+			is.NoErr(m.RecordValidations(ctx, []ValidationRecord{{KeyID: id, At: t0,
+				Metrics: map[string]float64{"users": float64(round)}, Violations: []string{fmt.Sprint(round)}}}))
+		}
+	}
+	_, err := m.RotateKey(ctx, ids[0], Key{ID: uuid.NewString(), OrganizationID: "o", LookupValue: "next", MaskedKey: "m", Active: true}, time.Time{})
+	is.NoErr(err)
+	is.Equal(len(m.keys.extras), 51) // one each, and one for the new key of the rotation
+	k, _ := m.KeyByID(ctx, ids[1])
+	is.Equal(k.MaxInstances, 5)
+	is.Equal(k.LastMetrics["users"], 4.0)
+	is.Equal(k.LastViolations, []string{"4"})
+}
