@@ -220,3 +220,20 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkCollectStore is the collector's cycle (runtime.GC) with a
+// Service and its memory store holding n keys made through the Service
+// (keys and their key.created events): what marking the store costs at
+// every cycle of a running server.
+func BenchmarkCollectStore(b *testing.B) {
+	for _, n := range []int{1_000, 1_000_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			svc, keys := benchServiceKeys(b, n)
+			for b.Loop() {
+				runtime.GC()
+			}
+			runtime.KeepAlive(svc)
+			runtime.KeepAlive(keys)
+		})
+	}
+}

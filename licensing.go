@@ -107,7 +107,7 @@ type Config struct {
 	EventRetention time.Duration
 	// EventRetentionCount is how many events the event log keeps at most
 	// (the newest), applied by the same pruner; the memory and file
-	// stores hold the log in memory, about 500 bytes an event (500 MB at
+	// stores hold the log in memory, about 300 bytes an event (300 MB at
 	// a million). Default 1,000,000.
 	EventRetentionCount int
 	// ExpiryReminder is how long before a key's expiry the Service appends

@@ -77,3 +77,66 @@ func (a *stringArena) releaseBefore(r arenaRef) {
 
 // bytes returns the bytes held in chunks (written, and not released).
 func (a *stringArena) bytes() int { return a.size }
+
+// addFields writes fields as one string, each field after its length as a
+// uvarint, and returns its reference: many strings for one reference, read
+// back with fields. Its reference is never the zero one, even when every
+// field is empty.
+func (a *stringArena) addFields(fields ...string) arenaRef {
+	n := 0
+	for _, s := range fields {
+		n += uvarintLen(len(s)) + len(s)
+	}
+	if n == 0 {
+		return arenaRef{}
+	}
+	if a.cur == nil || a.cur.Cap()-a.cur.Len() < n {
+		a.cur = new(strings.Builder)
+		a.cur.Grow(max(n, arenaChunk))
+		a.chunks = append(a.chunks, "")
+	}
+	off := a.cur.Len()
+	for _, s := range fields { // within the capacity: the chunk's bytes stay where they are
+		for v := uint(len(s)); ; v >>= 7 {
+			if v < 0x80 {
+				a.cur.WriteByte(byte(v))
+				break
+			}
+			a.cur.WriteByte(byte(v) | 0x80)
+		}
+		a.cur.WriteString(s)
+	}
+	last := len(a.chunks) - 1
+	a.chunks[last] = a.cur.String()
+	a.size += n
+	return arenaRef{chunk: a.dropped + uint32(last), off: uint32(off), n: uint32(n)}
+}
+
+// fields reads into out the first len(out) fields that addFields wrote as
+// r, without copying them. r must come from addFields on this arena, with
+// at least len(out) fields, and its chunk must not be released.
+func (a *stringArena) fields(r arenaRef, out []string) {
+	s := a.get(r)
+	for i := range out {
+		n, shift := 0, 0
+		for {
+			b := s[0]
+			s = s[1:]
+			n |= int(b&0x7f) << shift
+			if b < 0x80 {
+				break
+			}
+			shift += 7
+		}
+		out[i], s = s[:n], s[n:]
+	}
+}
+
+// uvarintLen is the length of n written as a uvarint.
+func uvarintLen(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
+	}
+	return l
+}

@@ -5,32 +5,97 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"slices"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/licensekit/licensing/internal/bulk"
 )
 
-// memEvents is a MemoryStore's event log: every event in Seq order, and
-// indexes by id, by organization and by key (Seqs, ascending). It is held
-// in memory whole, about 500 bytes an event (measured with key.created events): the Service's retention
-// (Config.EventRetention, Config.EventRetentionCount) bounds it.
+// memEvents is a MemoryStore's event log, held so that the garbage
+// collector has close to nothing to look at per event (a million events
+// are a few hundred heap objects, none of which it scans): every event is
+// a record without pointers (memEvent) in one slice, Seq ascending, whose
+// strings are one reference into a string arena (memarena.go). Its
+// indexes hold no pointer per event either:
+//   - ids: a hash of the event's ID to its Seq (seqIndex). A lookup
+//     compares the record's ID, so a hash collision is no match; the
+//     second of two ids with one hash goes to collided: results stay exact.
+//   - heads: a hash of the key id to the Seq of the key's newest event
+//     (seqIndex); each record holds the Seq of the previous event of its
+//     key id's hash (a chain, newest first; two keys whose ids collide
+//     share one, and the records' key ids tell them apart).
+//   - byOrg: an organization's Seqs, ascending (few organizations; the
+//     slices hold no pointer).
+//
+// It is held in memory whole, about 300 bytes an event (284 with a
+// million key.created events, measured by BenchmarkEventLogGC): the
+// Service's retention (Config.EventRetention, Config.EventRetentionCount)
+// bounds it.
 type memEvents struct {
-	mu      sync.RWMutex
-	list    []Event // Seq ascending
-	ids     map[string]uint64
-	byOrg   map[string][]uint64
-	byKey   map[string][]uint64
-	lastSeq uint64 // the greatest Seq ever given, pruned or not
+	mu        sync.RWMutex
+	recs      []memEvent // Seq ascending
+	strs      stringArena
+	ids       seqIndex            // hash of an ID: the Seq of its event
+	collided  map[string]uint64   // ids whose hash ids holds for another id: their Seq
+	heads     seqIndex            // hash of a key id: the Seq of its newest event
+	byOrg     map[string][]uint64 // Seqs ascending
+	unordered bool                // some record's Time is before its predecessor's
+	lastSeq   uint64              // the greatest Seq ever given, pruned or not
+
+	hash func(string) uint64 // nil: maphash with eventSeed (tests force collisions)
 }
+
+// memEvent is an Event as the log holds it, without a pointer. Times are
+// Unix seconds and nanoseconds, which give back a UTC time.Time exactly (the
+// zero time included).
+type memEvent struct {
+	seq     uint64
+	prevKey uint64 // the Seq of the previous event of the key id's hash; 0: none
+	sec     int64  // Time
+	expSec  int64  // ExpiresAt
+	count   int64  // InstanceCount
+	maxInst int64  // MaxInstances
+	nsec    uint32
+	expNsec uint32
+	strs    arenaRef // the strings, written by stringArena.addFields in field order
+}
+
+// The strings of an event, in the order they are written in the arena: the
+// ones the queries filter on first.
+const (
+	fieldID = iota
+	fieldType
+	fieldOrg
+	fieldKey
+	fieldMasked
+	fieldUser
+	fieldOutcome
+	fieldRotatedTo
+	fieldInstance
+	eventFields
+)
+
+// eventSeed seeds the hashes of the log's indexes, differently in each
+// process.
+var eventSeed = maphash.MakeSeed()
 
 var _ EventLog = (*MemoryStore)(nil)
 
 func (l *memEvents) init() {
-	if l.ids == nil {
-		l.ids, l.byOrg, l.byKey = map[string]uint64{}, map[string][]uint64{}, map[string][]uint64{}
+	if l.byOrg == nil {
+		l.collided, l.byOrg = map[string]uint64{}, map[string][]uint64{}
 	}
+}
+
+func (l *memEvents) hashOf(s string) uint64 {
+	if l.hash != nil {
+		return l.hash(s)
+	}
+	return maphash.String(eventSeed, s)
 }
 
 // errEventFields refuses an event the log cannot keep.
@@ -47,7 +112,7 @@ func (l *memEvents) freshLocked(events []Event) ([]Event, error) {
 		if e.ID == "" || e.Type == "" || e.Time.IsZero() {
 			return nil, errEventFields
 		}
-		if _, ok := l.ids[e.ID]; ok || seen[e.ID] {
+		if _, ok := l.seqOf(e.ID); ok || seen[e.ID] {
 			continue
 		}
 		seen[e.ID] = true
@@ -62,34 +127,107 @@ func (l *memEvents) freshLocked(events []Event) ([]Event, error) {
 	return out, nil
 }
 
+// seqOf returns the Seq of the event with ID id: a hash lookup and the
+// reading of one record's ID. Callers hold l.mu.
+func (l *memEvents) seqOf(id string) (uint64, bool) {
+	if seq, ok := l.ids.get(l.hashOf(id)); ok {
+		if i, ok := l.at(seq); ok && l.field(i, fieldID) == id {
+			return seq, true
+		}
+	}
+	seq, ok := l.collided[id]
+	return seq, ok
+}
+
 // loadLocked stores events that carry their Seqs, each above the last.
 func (l *memEvents) loadLocked(events []Event) error {
 	l.init()
-	for _, e := range events {
+	for i := range events {
+		e := &events[i]
 		if e.Seq <= l.lastSeq {
 			return fmt.Errorf("licensing: event %s has Seq %d, not above the log's %d", e.ID, e.Seq, l.lastSeq)
 		}
-		l.list = append(l.list, e)
-		l.ids[e.ID] = e.Seq
-		l.byOrg[e.OrganizationID] = append(l.byOrg[e.OrganizationID], e.Seq)
-		if e.KeyID != "" {
-			l.byKey[e.KeyID] = append(l.byKey[e.KeyID], e.Seq)
-		}
-		l.lastSeq = e.Seq
+		l.add(e)
 	}
 	return nil
 }
 
-// at returns the event with Seq seq. Callers hold l.mu.
-func (l *memEvents) at(seq uint64) (Event, bool) {
-	i, ok := slices.BinarySearchFunc(l.list, seq, func(e Event, s uint64) int { return cmp.Compare(e.Seq, s) })
-	if !ok {
-		return Event{}, false
+// add stores e, whose Seq is above the last. Callers hold l.mu and have
+// called init.
+func (l *memEvents) add(e *Event) {
+	t, exp := e.Time.UTC(), e.ExpiresAt.UTC()
+	r := memEvent{seq: e.Seq, sec: t.Unix(), nsec: uint32(t.Nanosecond()), expSec: exp.Unix(), expNsec: uint32(exp.Nanosecond()),
+		count: int64(e.InstanceCount), maxInst: int64(e.MaxInstances),
+		strs: l.strs.addFields(e.ID, string(e.Type), e.OrganizationID, e.KeyID, e.MaskedKey, e.UserID, string(e.Outcome), e.RotatedTo, e.InstanceID)}
+	if e.KeyID != "" {
+		h := l.hashOf(e.KeyID)
+		r.prevKey, _ = l.heads.get(h)
+		l.heads.set(h, e.Seq)
 	}
-	return l.list[i], true
+	if n := len(l.recs); n > 0 && r.timeBefore(l.recs[n-1].sec, l.recs[n-1].nsec) {
+		l.unordered = true
+	}
+	l.recs = append(l.recs, r)
+	if h := l.hashOf(e.ID); l.hasID(h) {
+		l.collided[strings.Clone(e.ID)] = e.Seq
+	} else {
+		l.ids.set(h, e.Seq)
+	}
+	if seqs, ok := l.byOrg[e.OrganizationID]; ok {
+		l.byOrg[e.OrganizationID] = append(seqs, e.Seq)
+	} else {
+		l.byOrg[strings.Clone(e.OrganizationID)] = []uint64{e.Seq}
+	}
+	l.lastSeq = e.Seq
 }
 
-// AppendEvents implements EventLog.
+func (l *memEvents) hasID(h uint64) bool {
+	_, ok := l.ids.get(h)
+	return ok
+}
+
+// timeBefore reports whether r's Time is before sec, nsec (Unix).
+func (r *memEvent) timeBefore(sec int64, nsec uint32) bool {
+	return r.sec < sec || r.sec == sec && r.nsec < nsec
+}
+
+// at returns the index in l.recs of the event with Seq seq: one look when
+// the Seqs from the first record on have no gap (the log's own appends),
+// else a binary search. Callers hold l.mu.
+func (l *memEvents) at(seq uint64) (int, bool) {
+	if len(l.recs) == 0 || seq < l.recs[0].seq {
+		return 0, false
+	}
+	if d := seq - l.recs[0].seq; d < uint64(len(l.recs)) && l.recs[d].seq == seq {
+		return int(d), true
+	}
+	return slices.BinarySearchFunc(l.recs, seq, func(r memEvent, s uint64) int { return cmp.Compare(r.seq, s) })
+}
+
+// field returns string f (fieldID...) of the event at index i.
+func (l *memEvents) field(i, f int) string {
+	var out [eventFields]string
+	l.strs.fields(l.recs[i].strs, out[:f+1])
+	return out[f]
+}
+
+// event returns the event at index i, whose strings share the arena's
+// memory.
+func (l *memEvents) event(i int) Event {
+	return eventOf(&l.strs, &l.recs[i])
+}
+
+func eventOf(a *stringArena, r *memEvent) Event {
+	var f [eventFields]string
+	a.fields(r.strs, f[:])
+	return Event{ID: f[fieldID], Seq: r.seq, Type: EventType(f[fieldType]), Time: time.Unix(r.sec, int64(r.nsec)).UTC(),
+		KeyID: f[fieldKey], OrganizationID: f[fieldOrg], MaskedKey: f[fieldMasked], UserID: f[fieldUser],
+		Outcome: Outcome(f[fieldOutcome]), InstanceCount: int(r.count), ExpiresAt: time.Unix(r.expSec, int64(r.expNsec)).UTC(),
+		RotatedTo: f[fieldRotatedTo], InstanceID: f[fieldInstance], MaxInstances: int(r.maxInst)}
+}
+
+// AppendEvents implements EventLog: an event costs a hash lookup of its ID
+// and its record's writing.
 func (m *MemoryStore) AppendEvents(ctx context.Context, events []Event) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -104,9 +242,12 @@ func (m *MemoryStore) AppendEvents(ctx context.Context, events []Event) error {
 	return l.loadLocked(fresh)
 }
 
-// Events implements EventLog: a page costs a binary search and the events
-// it looks at (with a Type, those of the organization or key up to the
-// page's end).
+// Events implements EventLog. An organization's page costs a binary search
+// for q.Before and the events it looks at (with a Type, those of the
+// organization up to the page's end), each found in one look (at). A key's
+// page walks the key's chain from its newest event: it costs the key's
+// events newer than q.Before and the events it looks at, each found in one
+// look.
 func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -114,26 +255,44 @@ func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([
 	l := &m.events
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	seqs := l.byOrg[orgID]
+	out := []Event{}
+	full := func() bool { return q.Limit > 0 && len(out) >= q.Limit }
 	if q.KeyID != "" {
-		seqs = l.byKey[q.KeyID]
+		var f [fieldKey + 1]string
+		seq, ok := l.heads.get(l.hashOf(q.KeyID))
+		for ok && !full() {
+			i, found := l.at(seq)
+			if !found {
+				break // pruned, and so are the older ones (PruneEvents keeps no hole in a chain)
+			}
+			r := &l.recs[i]
+			if q.Before == 0 || r.seq < q.Before {
+				l.strs.fields(r.strs, f[:])
+				if f[fieldKey] == q.KeyID && f[fieldOrg] == orgID && (q.Type == "" || f[fieldType] == string(q.Type)) {
+					out = append(out, l.event(i))
+				}
+			}
+			seq, ok = r.prevKey, r.prevKey != 0
+		}
+		return out, nil
 	}
+	seqs := l.byOrg[orgID]
 	end := len(seqs)
 	if q.Before > 0 {
 		end, _ = slices.BinarySearch(seqs, q.Before)
 	}
-	out := []Event{}
-	for i := end - 1; i >= 0 && (q.Limit <= 0 || len(out) < q.Limit); i-- {
-		e, ok := l.at(seqs[i])
-		if !ok || e.OrganizationID != orgID || (q.Type != "" && e.Type != q.Type) {
+	for k := end - 1; k >= 0 && !full(); k-- {
+		i, ok := l.at(seqs[k])
+		if !ok || q.Type != "" && l.field(i, fieldType) != string(q.Type) {
 			continue
 		}
-		out = append(out, e)
+		out = append(out, l.event(i))
 	}
 	return out, nil
 }
 
-// EventsAfter implements EventLog.
+// EventsAfter implements EventLog: a binary search, and the events
+// returned.
 func (m *MemoryStore) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -141,16 +300,25 @@ func (m *MemoryStore) EventsAfter(ctx context.Context, after uint64, limit int) 
 	l := &m.events
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	i, _ := slices.BinarySearchFunc(l.list, after+1, func(e Event, s uint64) int { return cmp.Compare(e.Seq, s) })
-	n := len(l.list) - i
+	i, _ := slices.BinarySearchFunc(l.recs, after+1, func(r memEvent, s uint64) int { return cmp.Compare(r.seq, s) })
+	n := len(l.recs) - i
 	if limit > 0 && limit < n {
 		n = limit
 	}
-	return slices.Clone(l.list[i : i+n]), nil
+	out := make([]Event, n)
+	for k := range out {
+		out[k] = l.event(i + k)
+	}
+	return out, nil
 }
 
-// PruneEvents implements EventLog. It rebuilds the indexes when it deletes
-// anything: a cost in the number of events, paid by the Service's pruner.
+// PruneEvents implements EventLog. When the deleted events are the oldest
+// ones (the Times of the log in Seq order, as the Service appends them),
+// it costs a binary search (or a look at every event, once an event was
+// appended with a Time before its predecessor's) and the deleted events;
+// the arena's chunks they alone used are released. When a kept event is
+// older than a deleted one, it rebuilds the log: a cost in the number of
+// events, paid by the Service's pruner.
 func (m *MemoryStore) PruneEvents(ctx context.Context, before time.Time, keep int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -162,27 +330,103 @@ func (m *MemoryStore) PruneEvents(ctx context.Context, before time.Time, keep in
 }
 
 func (l *memEvents) pruneLocked(before time.Time, keep int) int {
-	list := l.list
-	if keep > 0 && len(list) > keep {
-		list = list[len(list)-keep:]
+	n := len(l.recs)
+	start := 0 // the first event the count keeps
+	if keep > 0 && n > keep {
+		start = n - keep
 	}
-	kept := make([]Event, 0, len(list))
-	for _, e := range list {
-		if before.IsZero() || !e.Time.Before(before) {
-			kept = append(kept, e)
+	bsec, bnsec := before.Unix(), uint32(before.Nanosecond())
+	old := func(i int) bool { return !before.IsZero() && l.recs[i].timeBefore(bsec, bnsec) }
+	first := start // the first event kept
+	if !l.unordered {
+		first += sort.Search(n-start, func(i int) bool { return !old(start + i) })
+	} else {
+		for first < n && old(first) {
+			first++
+		}
+		for i := first; i < n; i++ {
+			if old(i) {
+				return l.rebuildLocked(start, old)
+			}
 		}
 	}
-	deleted := len(l.list) - len(kept)
-	if deleted == 0 {
+	if first == 0 {
 		return 0
 	}
-	last := l.lastSeq
-	l.list, l.ids, l.byOrg, l.byKey = nil, nil, nil, nil
+	l.dropLocked(first)
+	return first
+}
+
+// dropLocked deletes the k oldest events: it costs the deleted events,
+// and releases the arena's chunks that only they used.
+func (l *memEvents) dropLocked(k int) {
+	if k == len(l.recs) {
+		l.resetLocked()
+		return
+	}
+	firstKept := l.recs[k].seq
+	orgs := map[string]bool{}
+	var f [fieldKey + 1]string
+	for i := range k {
+		r := &l.recs[i]
+		l.strs.fields(r.strs, f[:])
+		if seq, ok := l.collided[f[fieldID]]; ok && seq == r.seq {
+			delete(l.collided, f[fieldID])
+		} else if h := l.hashOf(f[fieldID]); l.ids.seqIs(h, r.seq) {
+			l.ids.del(h)
+		}
+		if f[fieldKey] != "" {
+			if h := l.hashOf(f[fieldKey]); l.heads.seqIs(h, r.seq) {
+				l.heads.del(h) // the key's newest event: the others are older
+			}
+		}
+		orgs[f[fieldOrg]] = true
+	}
+	for org := range orgs {
+		seqs := l.byOrg[org]
+		j, _ := slices.BinarySearch(seqs, firstKept)
+		switch {
+		case j == len(seqs):
+			delete(l.byOrg, org)
+		case j >= len(seqs)-j:
+			l.byOrg[org] = slices.Clone(seqs[j:]) // releases the front, at a cost below the deleted
+		default:
+			l.byOrg[org] = seqs[j:]
+		}
+	}
+	l.strs.releaseBefore(l.recs[k].strs)
+	if rest := l.recs[k:]; k >= len(rest) {
+		l.recs = slices.Clone(rest)
+	} else {
+		l.recs = rest
+	}
+}
+
+// resetLocked empties the log, keeping lastSeq (Seqs are never reused).
+func (l *memEvents) resetLocked() {
+	l.recs, l.strs, l.unordered = nil, stringArena{}, false
+	l.ids, l.collided, l.heads, l.byOrg = seqIndex{}, nil, seqIndex{}, nil
 	l.init()
+}
+
+// rebuildLocked keeps the events from index start on that are not old,
+// in a new arena and new indexes, and returns how many it deleted.
+func (l *memEvents) rebuildLocked(start int, old func(int) bool) int {
+	recs, strs, last := l.recs, l.strs, l.lastSeq
+	var keep []int
+	for i := start; i < len(recs); i++ {
+		if !old(i) {
+			keep = append(keep, i)
+		}
+	}
+	l.resetLocked()
 	l.lastSeq = 0
-	l.loadLocked(kept) // in Seq order: cannot fail
-	l.lastSeq = last   // Seqs are never reused
-	return deleted
+	for _, i := range keep {
+		e := eventOf(&strs, &recs[i])
+		l.add(&e)
+	}
+	l.lastSeq = last // Seqs are never reused
+	return len(recs) - len(keep)
 }
 
 // EventOps returns the memory store's event log operations to the stores of
@@ -208,10 +452,10 @@ func (o memEventOps) SetLastSeq(n uint64) {
 	}
 }
 func (o memEventOps) Each(fn func(Event) bool) {
-	for _, e := range o.l.list {
-		if !fn(e) {
+	for i := range o.l.recs {
+		if !fn(o.l.event(i)) {
 			return
 		}
 	}
 }
-func (o memEventOps) Len() int { return len(o.l.list) }
+func (o memEventOps) Len() int { return len(o.l.recs) }

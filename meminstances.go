@@ -14,7 +14,7 @@ import (
 // memInstances holds the instances of a MemoryStore's keys, under a mutex
 // of its own so that seating an instance does not wait for key writes.
 type memInstances struct {
-	byKey map[uuid.UUID][]Instance
+	byKey map[uuid.UUID][]Instance // only keys the store holds (SeatInstance relies on it)
 }
 
 // SetMaxInstances implements Store.
@@ -60,12 +60,22 @@ func (m *MemoryStore) SeatInstance(ctx context.Context, keyID string, inst Insta
 		return 0, false, err
 	}
 	u, ok := parseKeyID(keyID)
-	if !ok || !m.hasKey(u) {
+	if !ok {
 		return 0, false, ErrKeyNotFound
 	}
 	m.imu.Lock()
 	defer m.imu.Unlock()
-	list, seated, added, err := seatInstance(m.inst.byKey[u], inst, limit, lease)
+	held, known := m.inst.byKey[u]
+	if !known { // a key with instances exists (keys are never removed): only others are looked up
+		m.imu.Unlock()
+		exists := m.hasKey(u) // m.mu is never taken under m.imu
+		m.imu.Lock()
+		if !exists {
+			return 0, false, ErrKeyNotFound
+		}
+		held = m.inst.byKey[u]
+	}
+	list, seated, added, err := seatInstance(held, inst, limit, lease)
 	// Kept on ErrSeatLimit too: seatInstance pruned the key's list in place,
 	// and the old length would show the emptied tail as instances.
 	if len(list) == 0 {
