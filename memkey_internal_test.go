@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -307,4 +308,10 @@ func TestMemKeysExtrasReused(t *testing.T) {
 	is.Equal(k.MaxInstances, 5)
 	is.Equal(k.LastMetrics["users"], 4.0)
 	is.Equal(k.LastViolations, []string{"4"})
+}
+
+// heapObjects returns the objects on the heap after a full collection.
+func heapObjects() uint64 {
+	objects, _ := heapReading()
+	return objects
 }
