@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -296,6 +297,9 @@ func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([
 func (m *MemoryStore) EventsAfter(ctx context.Context, after uint64, limit int) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
+	}
+	if after == math.MaxUint64 {
+		return []Event{}, nil // no Seq above it (after+1 would be 0: every event)
 	}
 	l := &m.events
 	l.mu.RLock()
