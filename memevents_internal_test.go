@@ -314,3 +314,31 @@ func TestEventLogTimesExact(t *testing.T) {
 		is.Equal(got[0].ExpiresAt.IsZero(), tc.expires.IsZero()) // zero stays zero, and only zero
 	}
 }
+
+// TestEventLogPruneReleasesMemory: a log of 100,000 events pruned to its
+// newest 10 keeps memory for about 10 events: its records, its arena (at
+// most the chunk of its oldest event) and the slots of its hash tables,
+// which do not stay sized for the events it held.
+func TestEventLogPruneReleasesMemory(t *testing.T) {
+	is := is.New(t)
+	const n, left = 100_000, 10
+	m := NewMemoryStore()
+	appendCreated(t, m, n)
+	deleted, err := m.PruneEvents(context.Background(), time.Time{}, left)
+	is.NoErr(err)
+	is.Equal(deleted, n-left)
+	l := &m.events
+	checkEventIndexes(t, l)
+	is.True(cap(l.recs) <= 2*left)        // records
+	is.True(l.strs.bytes() <= arenaChunk) // arena: one chunk
+	is.True(len(l.ids.slots) <= 8*left)   // id table
+	is.True(len(l.heads.slots) <= 8*left) // key table
+	all, err := m.EventsAfter(context.Background(), 0, 0)
+	is.NoErr(err)
+	is.Equal(len(all), left)
+	for _, e := range all {
+		got, err := m.Events(context.Background(), e.OrganizationID, EventQuery{KeyID: e.KeyID})
+		is.NoErr(err)
+		is.Equal(got, []Event{e}) // found through the shrunk tables
+	}
+}
