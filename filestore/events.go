@@ -3,6 +3,7 @@ package filestore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -95,6 +96,10 @@ func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) erro
 	for _, ev := range events {
 		if ev.ID == "" || ev.Type == "" || ev.Time.IsZero() {
 			return errEventFields // refused before it can fail the appends written with it
+		}
+		if !licensing.ValidExpiry(ev.Time) || !licensing.ValidExpiry(ev.ExpiresAt) {
+			return fmt.Errorf("filestore: append events: event %s has Time %s and ExpiresAt %s: the file store keeps event times after 1970-01-01 and before 2262-04-11 (UTC) as Unix nanoseconds; give times in that range",
+				ev.ID, ev.Time.UTC().Format(time.RFC3339Nano), ev.ExpiresAt.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	req := &eventAppend{events: events, done: make(chan error, 1)}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -152,4 +153,38 @@ func TestEventsRouteOnFileStore(t *testing.T) {
 	is.NoErr(json.NewDecoder(res.Body).Decode(&body))
 	is.Equal(len(body.Events), 2)
 	is.True(body.NextCursor != nil)
+}
+
+// TestEventTimesOutOfRangeRefused: an event whose Time or ExpiresAt the
+// log cannot keep as Unix nanoseconds (the Unix epoch, which reads back
+// as no time, and times before 1970 or after 2262-04-11, which wrap) is
+// refused with the batch it came in, instead of coming back changed after
+// a restart; a time just inside the range comes back exact.
+func TestEventTimesOutOfRangeRefused(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := open(t, dir, Options{})
+	for _, tc := range []struct{ at, expires time.Time }{
+		{time.Unix(0, 0), time.Time{}},
+		{time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}},
+		{base, time.Unix(0, 0)},
+		{base, time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)},
+		{time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC), base},
+	} {
+		e := testEvent("org-1", 1)
+		e.Time, e.ExpiresAt = tc.at, tc.expires
+		err := st.AppendEvents(ctx, []licensing.Event{testEvent("org-1", 0), e})
+		is.True(err != nil)                                  // refused
+		is.True(strings.Contains(err.Error(), "2262-04-11")) // naming the range
+	}
+	edge := testEvent("org-1", 2)
+	edge.Time, edge.ExpiresAt = time.Unix(0, 1).UTC(), time.Unix(0, math.MaxInt64-1).UTC()
+	is.NoErr(st.AppendEvents(ctx, []licensing.Event{edge}))
+	is.NoErr(st.Close())
+	st = open(t, dir, Options{})
+	got, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.Equal(len(got), 1) // the refused batches stored nothing
+	edge.Seq = got[0].Seq
+	is.Equal(got[0], edge) // every field, the times exact
 }
