@@ -342,3 +342,74 @@ func TestEventLogPruneReleasesMemory(t *testing.T) {
 		is.Equal(got, []Event{e}) // found through the shrunk tables
 	}
 }
+
+// TestEventLogAdversarialIDs: ids and key ids that are prefixes of one
+// another, hold bytes 0x00 and 0xff or invalid UTF-8, are 10 KB long, or
+// are the same in every event of a batch, appended again, pruned and
+// appended again, answer as eventModel does, with hashes that collide for
+// every string, for prefixes (the hash of the first byte) and spread.
+func TestEventLogAdversarialIDs(t *testing.T) {
+	long := strings.Repeat("\xff", 10<<10)
+	strs := []string{"a", "a\x00", "a\x00\x00", "\x00", "\xff", "\xff\xfe", "\xc3", "\xc3\xa9", long, long + "\x00", long[:len(long)-1]}
+	for _, tc := range []struct {
+		name string
+		hash func(string) uint64
+	}{
+		{"spread", nil},
+		{"every hash collides", func(string) uint64 { return 0 }},
+		{"first byte", func(s string) uint64 {
+			if s == "" {
+				return 1
+			}
+			return uint64(s[0])
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			ctx := context.Background()
+			r := rand.New(rand.NewPCG(7, 8))
+			m := NewMemoryStore()
+			m.events.hash = tc.hash
+			var model eventModel
+			at := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+			for step := range 400 {
+				switch op := r.IntN(8); {
+				case op < 5:
+					var batch []Event
+					same := r.IntN(4) == 0
+					id := strs[r.IntN(len(strs))]
+					for range 1 + r.IntN(5) {
+						if !same {
+							id = strs[r.IntN(len(strs))]
+						}
+						at = at.Add(time.Second)
+						batch = append(batch, Event{ID: id, Type: EventKeyShared, Time: at,
+							KeyID: strs[r.IntN(len(strs))], OrganizationID: strs[r.IntN(3)]})
+					}
+					is.NoErr(m.AppendEvents(ctx, batch))
+					model.append(batch)
+				case op < 6:
+					keep := r.IntN(6)
+					got, err := m.PruneEvents(ctx, time.Time{}, keep)
+					is.NoErr(err)
+					is.Equal(got, model.prune(time.Time{}, keep)) // deleted count
+				default:
+					org := strs[r.IntN(3)]
+					q := EventQuery{KeyID: []string{"", strs[r.IntN(len(strs))]}[r.IntN(2)], Limit: r.IntN(3)}
+					got, err := m.Events(ctx, org, q)
+					is.NoErr(err)
+					is.Equal(got, model.events(org, q))
+				}
+				if step%20 == 0 {
+					checkEventIndexes(t, &m.events)
+					all, err := m.EventsAfter(ctx, 0, 0)
+					is.NoErr(err)
+					is.Equal(len(all), len(model.list))
+					for i := range all {
+						is.Equal(all[i], model.list[i])
+					}
+				}
+			}
+		})
+	}
+}
