@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -82,7 +83,9 @@ func encodePruneEvents(e *encoder, before time.Time, keep int) {
 }
 
 // AppendEvents implements licensing.EventLog: the new events are fsynced
-// before it returns. Appends are serialized, so the log holds them in Seq
+// before it returns. An event whose Time or ExpiresAt is not after
+// 1970-01-01 and before 2262-04-11 (licensing.ValidExpiry: what the log
+// keeps as Unix nanoseconds) is refused with its batch. Appends are serialized, so the log holds them in Seq
 // order; appends that arrive while one is being written wait, and the next
 // of them writes them all as one record and one fsync (shared with the
 // other writes of the moment by the log's group commit).
@@ -180,7 +183,9 @@ func (s *Store) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, 
 // PruneEvents implements licensing.EventLog. Memory is pruned first and
 // the record written only when something was deleted; should the write
 // fail (the store then refuses writes), a restart brings the pruned events
-// back until the next prune.
+// back until the next prune. A before beyond the times the record keeps
+// (Unix nanoseconds) is written as one that deletes the same events
+// (pruneBound), so that replay deletes them too.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -192,6 +197,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (in
 	defer s.apply.RUnlock()
 	s.events.Lock()
 	defer s.events.Unlock()
+	before = pruneBound(before)
 	n := s.events.PruneLocked(before, keep)
 	if n == 0 {
 		return 0, nil
@@ -202,6 +208,32 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (in
 		return 0, err
 	}
 	return n, nil
+}
+
+// The times a prune record can hold: Unix nanoseconds, 0 for none.
+var (
+	pruneFirst, pruneLast = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	unixEpoch             = time.Unix(0, 0)
+)
+
+// pruneBound returns a time that the prune record keeps exactly and that
+// deletes the same events as before: a time before 1677 or after 2262 is
+// the first or last Unix nanosecond (the log holds no event beyond them),
+// and the Unix epoch, which the record would read back as no bound, one
+// nanosecond after it (the log holds no event at the epoch: the codec
+// reads it back as no time).
+func pruneBound(before time.Time) time.Time {
+	switch {
+	case before.IsZero():
+		return before
+	case before.Before(pruneFirst):
+		return pruneFirst
+	case before.After(pruneLast):
+		return pruneLast
+	case before.Equal(unixEpoch):
+		return unixEpoch.Add(1)
+	}
+	return before
 }
 
 // replayEvents applies an event record of the log or a snapshot.

@@ -188,3 +188,49 @@ func TestEventTimesOutOfRangeRefused(t *testing.T) {
 	edge.Seq = got[0].Seq
 	is.Equal(got[0], edge) // every field, the times exact
 }
+
+// TestEventPruneOutOfRangeReplayed: a prune whose before is beyond the
+// times the log keeps as Unix nanoseconds (year 3000: everything; year
+// 1600, with a count: only the count) deletes the same events after a
+// restart as it did before it, from the log and from a snapshot.
+func TestEventPruneOutOfRangeReplayed(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		before time.Time
+		keep   int
+		left   int
+	}{
+		{"year 3000", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 0, 0},
+		{"year 3000 with a count", time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC), 2, 0},
+		{"year 1600 with a count", time.Date(1600, 1, 1, 0, 0, 0, 0, time.UTC), 3, 3},
+		{"the epoch with a count", time.Unix(0, 0), 4, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			dir := t.TempDir()
+			st := open(t, dir, Options{})
+			var events []licensing.Event
+			for i := range 5 {
+				events = append(events, testEvent("org-1", i))
+			}
+			is.NoErr(st.AppendEvents(ctx, events))
+			n, err := st.PruneEvents(ctx, tc.before, tc.keep)
+			is.NoErr(err)
+			is.Equal(n, 5-tc.left)
+			want, err := st.EventsAfter(ctx, 0, 0)
+			is.NoErr(err)
+			is.Equal(len(want), tc.left)
+			is.NoErr(st.Close())
+			for _, compact := range []bool{false, true} {
+				st = open(t, dir, Options{})
+				got, err := st.EventsAfter(ctx, 0, 0)
+				is.NoErr(err)
+				is.Equal(got, want) // the same events after a restart
+				if compact {
+					is.NoErr(st.Compact())
+				}
+				is.NoErr(st.Close())
+			}
+		})
+	}
+}
