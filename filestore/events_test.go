@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -233,4 +234,72 @@ func TestEventPruneOutOfRangeReplayed(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestEventsSurviveReopenRandom: random appends (ids again, Times going
+// back now and then, so that prunes rebuild the log), prunes by age and
+// count, compactions and restarts: each restart gives back the events as
+// they were before it, every field and Seq, and a Seq never names two
+// events.
+func TestEventsSurviveReopenRandom(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := open(t, dir, Options{})
+	r := rand.New(rand.NewPCG(1, 2))
+	clock := base
+	var ids []string
+	seen := map[uint64]string{}
+	for range 300 {
+		switch op := r.IntN(10); {
+		case op < 6:
+			var batch []licensing.Event
+			for range 1 + r.IntN(5) {
+				clock = clock.Add(time.Duration(r.IntN(90)) * time.Second)
+				e := testEvent([]string{"o1", "o2"}[r.IntN(2)], r.IntN(5))
+				e.Time = clock.Add(time.Duration(r.IntN(1e9)))
+				if r.IntN(5) == 0 {
+					e.Time = e.Time.Add(-time.Duration(r.IntN(7200)) * time.Second)
+				}
+				if r.IntN(4) == 0 && len(ids) > 0 {
+					e.ID = ids[r.IntN(len(ids))]
+				}
+				ids = append(ids, e.ID)
+				batch = append(batch, e)
+			}
+			is.NoErr(st.AppendEvents(ctx, batch))
+		case op < 8:
+			var before time.Time
+			if r.IntN(2) == 0 {
+				before = clock.Add(-time.Duration(r.IntN(7200)) * time.Second)
+			}
+			_, err := st.PruneEvents(ctx, before, []int{0, 0, 3, 20}[r.IntN(4)])
+			is.NoErr(err)
+		case op < 9:
+			is.NoErr(st.Compact())
+		default:
+			want, err := st.EventsAfter(ctx, 0, 0)
+			is.NoErr(err)
+			is.NoErr(st.Close())
+			st = open(t, dir, Options{})
+			got, err := st.EventsAfter(ctx, 0, 0)
+			is.NoErr(err)
+			if len(want) == 0 {
+				is.Equal(len(got), 0)
+			} else {
+				is.Equal(got, want)
+			}
+			for _, org := range []string{"o1", "o2"} {
+				a, _ := st.Events(ctx, org, licensing.EventQuery{})
+				is.True(len(a) <= len(got))
+			}
+		}
+		all, _ := st.EventsAfter(ctx, 0, 0)
+		for _, e := range all {
+			if id, ok := seen[e.Seq]; ok {
+				is.Equal(id, e.ID)
+			}
+			seen[e.Seq] = e.ID
+		}
+	}
+	st.Close()
 }
