@@ -507,3 +507,27 @@ func TestEventLogPruneOutOfOrder(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkEventLogPruneOutOfOrder is a prune of a log of 1,000,000
+// key.created events that deletes one event from its end (appended with a
+// Time an hour before the others) and a few from its front: what the
+// Service's pruner does when its bound falls between an owner action's
+// event and a validation's of a moment earlier appended after it.
+func BenchmarkEventLogPruneOutOfOrder(b *testing.B) {
+	ctx := context.Background()
+	m := NewMemoryStore()
+	appendCreated(b, m, 1_000_000)
+	base := time.Date(2026, 4, 1, 12, 0, 0, 0, time.UTC)
+	i := 0
+	for b.Loop() {
+		late := createdEvent("org-1", 0)
+		late.Time = base.Add(-time.Hour)
+		if err := m.AppendEvents(ctx, []Event{late, createdEvent("org-1", 2_000_000+i)}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+		if n, err := m.PruneEvents(ctx, base.Add(time.Duration(i)*time.Millisecond), 0); err != nil || n != 2 {
+			b.Fatal(n, err)
+		}
+	}
+}
