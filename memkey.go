@@ -23,6 +23,8 @@ type memKeys struct {
 	fixed  stringArena // each key's id, lookup value, digest and masked key, which never change
 	inst   stringArena // each key's instance name and URL, written again when they change
 	stale  int         // bytes of inst that no key refers to any more
+	old    stringArena // the instance arena a compaction is moving keys from, to inst
+	moved  uint32      // keys [0, moved) hold no reference to old
 	extras []memExtra  // extras[i-1] belongs to the key whose extra is i
 	orgs   []string    // interned organization ids; a key's org indexes it
 	orgIx  map[string]uint32
@@ -48,6 +50,10 @@ type memKey struct {
 	created, activated, validated, revoked int64 // UnixNano; 0 is the zero time
 	expires                                int64 // UnixNano; 0: never
 	active                                 bool
+	// noViolations: LastViolations is empty, not nil, unless extras holds
+	// some. Every record of a valid key says so (ValidationResult.Violations
+	// is never nil), so it is kept here, not in an extra for each key.
+	noViolations bool
 }
 
 // idLen is the length of a key id in canonical form, the start of fixed.
@@ -55,7 +61,7 @@ const idLen = 36
 
 type memExtra struct {
 	metrics                map[string]float64
-	violations             []string
+	violations             []string // nil or not empty (see memKey.noViolations)
 	rotatedTo, rotatedFrom string
 	maxInstances           int
 }
@@ -83,11 +89,47 @@ func (s *memKeys) add(id uuid.UUID, k Key) *memKey {
 	p.lookupEnd = idLen + uint32(len(k.LookupValue))
 	p.digestEnd = p.lookupEnd + uint32(len(digest))
 	s.setInstance(p, k.InstanceName, k.InstanceURL)
-	if k.LastMetrics != nil || k.LastViolations != nil || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
-		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: slices.Clone(k.LastViolations),
-			rotatedTo: k.RotatedTo, rotatedFrom: k.RotatedFrom, maxInstances: k.MaxInstances})
+	p.noViolations = k.LastViolations != nil && len(k.LastViolations) == 0
+	if k.LastMetrics != nil || len(k.LastViolations) > 0 || k.RotatedTo != "" || k.RotatedFrom != "" || k.MaxInstances != 0 {
+		var violations []string
+		if len(k.LastViolations) > 0 {
+			violations = slices.Clone(k.LastViolations)
+		}
+		s.setExtra(p, memExtra{metrics: maps.Clone(k.LastMetrics), violations: violations,
+			rotatedTo: s.str(k.RotatedTo), rotatedFrom: s.str(k.RotatedFrom), maxInstances: k.MaxInstances})
 	}
 	return p
+}
+
+// noViolations is the LastViolations of a key whose memKey.noViolations is
+// set. Readers must not change it (appending to it makes a new array).
+var noViolations = []string{}
+
+// violations returns p's LastViolations, without copying them: the caller
+// must not change them.
+func (s *memKeys) violations(p *memKey) []string {
+	if p.extra != 0 {
+		if v := s.extras[p.extra-1].violations; v != nil {
+			return v
+		}
+	}
+	if p.noViolations {
+		return noViolations
+	}
+	return nil
+}
+
+// setViolations makes a copy of v, which is not nil, p's LastViolations;
+// an empty v takes no extra.
+func (s *memKeys) setViolations(p *memKey, v []string) {
+	p.noViolations = len(v) == 0
+	if len(v) > 0 {
+		e := s.extraOf(p)
+		e.violations = slices.Clone(v)
+		s.setExtra(p, e)
+	} else if p.extra != 0 {
+		s.extras[p.extra-1].violations = nil // its readers hold the slice, not the entry
+	}
 }
 
 // intern returns the index of organization id org.
@@ -98,11 +140,18 @@ func (s *memKeys) intern(org string) uint32 {
 	if s.orgIx == nil {
 		s.orgIx = map[string]uint32{}
 	}
+	org = s.str(org)
 	i := uint32(len(s.orgs))
 	s.orgs = append(s.orgs, org)
 	s.orgIx[org] = i
 	return i
 }
+
+// str returns a copy of v in the fixed arena: a string the store keeps
+// must not keep its caller's allocation alive (a file store's decoder cuts
+// a key's strings from one string of its record), nor be an object of its
+// own for the collector.
+func (s *memKeys) str(v string) string { return s.fixed.get(s.fixed.add(v)) }
 
 func (s *memKeys) idString(p *memKey) string { return s.fixed.get(p.fixed)[:idLen] }
 
@@ -117,25 +166,50 @@ func (s *memKeys) digest(p *memKey) string {
 
 func (s *memKeys) masked(p *memKey) string { return s.fixed.get(p.fixed)[p.digestEnd:] }
 
-func (s *memKeys) instanceName(p *memKey) string { return s.inst.get(p.inst)[:p.nameEnd] }
+func (s *memKeys) instanceName(p *memKey) string { return s.instance(p.inst)[:p.nameEnd] }
 
-func (s *memKeys) instanceURL(p *memKey) string { return s.inst.get(p.inst)[p.nameEnd:] }
+func (s *memKeys) instanceURL(p *memKey) string { return s.instance(p.inst)[p.nameEnd:] }
+
+// instance returns the string of r, of inst or of old: inst's chunks are
+// numbered after old's.
+func (s *memKeys) instance(r arenaRef) string {
+	if r.chunk < s.inst.dropped {
+		return s.old.get(r)
+	}
+	return s.inst.get(r)
+}
+
+// instMoves is how many keys a write of an instance name moves from the
+// old instance arena, during a compaction.
+const instMoves = 1024
 
 // setInstance makes name and url p's instance name and URL. When the bytes
 // no key refers to any more exceed the ones in use (and 16 MiB), the
-// instance arena is written again with the keys' current values only.
+// instance arena is compacted: a new one takes the writes, and each write
+// moves the current values of the next instMoves keys to it, so that no
+// write holds the store's lock for long; the old arena is dropped when
+// every key has moved.
 func (s *memKeys) setInstance(p *memKey, name, url string) {
-	s.stale += int(p.inst.n)
+	if p.inst.n != 0 && p.inst.chunk >= s.inst.dropped {
+		s.stale += int(p.inst.n) // old is dropped whole
+	}
 	p.inst, p.nameEnd = s.inst.add(name, url), uint32(len(name))
-	if s.stale < 16<<20 || s.stale < s.inst.bytes()-s.stale {
+	if len(s.old.chunks) == 0 && s.stale >= 16<<20 && s.stale >= s.inst.bytes()-s.stale {
+		s.old, s.moved, s.stale = s.inst, 0, 0
+		s.inst = stringArena{dropped: s.old.dropped + uint32(len(s.old.chunks))}
+	}
+	if len(s.old.chunks) == 0 {
 		return
 	}
-	var fresh stringArena
-	for i := range s.n {
-		q := s.at(i)
-		q.inst = fresh.add(s.inst.get(q.inst))
+	end := min(s.moved+instMoves, s.n)
+	for i := s.moved; i < end; i++ {
+		if q := s.at(i); q.inst.n != 0 && q.inst.chunk < s.inst.dropped {
+			q.inst = s.inst.add(s.old.get(q.inst))
+		}
 	}
-	s.inst, s.stale = fresh, 0
+	if s.moved = end; end == s.n {
+		s.old = stringArena{}
+	}
 }
 
 // extraOf returns p's rarely set fields (the zero memExtra when it has none).
@@ -147,8 +221,12 @@ func (s *memKeys) extraOf(p *memKey) memExtra {
 }
 
 // setExtra replaces p's rarely set fields. The maps and slices of the old
-// value are not changed: readers may still hold them.
+// value are not changed: readers may still hold them. A key keeps its one
+// extra; one without takes none for zero fields.
 func (s *memKeys) setExtra(p *memKey, e memExtra) {
+	if p.extra == 0 && e.metrics == nil && e.violations == nil && e.rotatedTo == "" && e.rotatedFrom == "" && e.maxInstances == 0 {
+		return
+	}
 	if p.extra == 0 {
 		s.extras = append(s.extras, e)
 		p.extra = uint32(len(s.extras))
@@ -175,15 +253,15 @@ func fromNanos(n int64) time.Time {
 func (s *memKeys) key(p *memKey) Key {
 	k := s.bareKey(p)
 	if p.extra != 0 {
-		e := s.extraOf(p)
-		k.LastMetrics, k.LastViolations = maps.Clone(e.metrics), slices.Clone(e.violations)
+		k.LastMetrics = maps.Clone(s.extras[p.extra-1].metrics)
 	}
+	k.LastViolations = slices.Clone(s.violations(p))
 	return k
 }
 
 // bareKey returns p as a Key without its metrics and violations.
 func (s *memKeys) bareKey(p *memKey) Key {
-	fixed, inst := s.fixed.get(p.fixed), s.inst.get(p.inst)
+	fixed, inst := s.fixed.get(p.fixed), s.instance(p.inst)
 	k := Key{
 		ID: fixed[:idLen], OrganizationID: s.orgs[p.org], LookupValue: fixed[idLen:p.lookupEnd],
 		Digest: fixed[p.lookupEnd:p.digestEnd], MaskedKey: fixed[p.digestEnd:],

@@ -68,10 +68,11 @@ func (m *MemoryStore) RotateKey(ctx context.Context, oldID string, newKey Key, o
 	newKey.InstanceName, newKey.InstanceURL = m.keys.instanceName(old), m.keys.instanceURL(old)
 	newKey.ExpiresAt = fromNanos(old.expires)
 	newKey.MaxInstances = extra.maxInstances
-	if err := m.insertLocked(newKey); err != nil { // checks id and lookup value before it inserts
+	np, err := m.insertLocked(newKey) // checks id and lookup value before it inserts
+	if err != nil {
 		return Key{}, err
 	}
-	extra.rotatedTo = newKey.ID
+	extra.rotatedTo = m.keys.idString(np) // newKey.ID, in the store's own arena
 	m.keys.setExtra(old, extra)
 	if ends := nanos(oldEndsAt); ends != 0 && (old.expires == 0 || ends < old.expires) {
 		old.expires = ends // the earlier of the two, zero being never

@@ -24,7 +24,7 @@ type MemoryStore struct {
 	keys     memKeys              // the keys (memkey.go), under mu
 	byID     map[uuid.UUID]uint32 // key id -> number in keys
 	byLookup lookupTable          // lookup value -> number in keys
-	byOrg    map[uint32][]uint32  // organization (memKeys.orgs) -> keys, oldest first
+	byOrg    orgLists             // organization (memKeys.orgs) -> keys, oldest first
 
 	imu  sync.Mutex // guards inst
 	inst memInstances
@@ -38,8 +38,7 @@ var _ Store = (*MemoryStore)(nil)
 // NewMemoryStore returns an empty MemoryStore.
 func NewMemoryStore() *MemoryStore {
 	return &MemoryStore{byID: map[uuid.UUID]uint32{}, byLookup: newLookupTable(0),
-		byOrg: map[uint32][]uint32{},
-		inst:  memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
+		inst: memInstances{byKey: map[uuid.UUID][]Instance{}}, expiring: map[uint32]struct{}{}}
 }
 
 // reserve makes room for n keys in an empty store, so that loading them does
@@ -60,7 +59,8 @@ func (m *MemoryStore) CreateKey(ctx context.Context, k Key) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.insertLocked(k)
+	_, err := m.insertLocked(k)
+	return err
 }
 
 // load adds keys as they are, with every field, for stores that rebuild
@@ -107,42 +107,44 @@ func (m *MemoryStore) load(keys ...Key) error {
 	return nil
 }
 
-func (m *MemoryStore) insertLocked(k Key) error {
+// insertLocked checks and adds k, and returns its record.
+func (m *MemoryStore) insertLocked(k Key) (*memKey, error) {
 	id, ok := parseKeyID(k.ID)
 	if !ok {
-		return ErrInvalidKeyID
+		return nil, ErrInvalidKeyID
 	}
 	if !ValidExpiry(k.ExpiresAt) {
-		return ErrInvalidExpiry
+		return nil, ErrInvalidExpiry
 	}
 	if k.MaxInstances < 0 || k.MaxInstances > MaxInstancesLimit {
-		return ErrInvalidMaxInstances
+		return nil, ErrInvalidMaxInstances
 	}
 	if _, ok := m.byID[id]; ok {
-		return ErrDuplicateKey
+		return nil, ErrDuplicateKey
 	}
 	ix := indexOf(k.LookupValue)
 	if m.byLookup.get(&m.keys, &ix, k.LookupValue) != nil {
-		return ErrDuplicateKey
+		return nil, ErrDuplicateKey
 	}
 	p := m.keys.add(id, k)
 	m.byID[id] = p.self
 	m.byLookup.put(&m.keys, &ix, k.LookupValue, p)
 	m.addToOrg(p)
 	m.trackExpiryLocked(p)
-	return nil
+	return p, nil
 }
 
 // addToOrg inserts p into its organization's list, which is kept oldest
 // first (the reverse of list order) so that the usual insert, a key newer
 // than all others, is an append.
 func (m *MemoryStore) addToOrg(p *memKey) {
-	list := m.byOrg[p.org]
-	i := len(list)
+	list := m.byOrg.extend(p.org, 1)
+	i := len(list) - 1
 	if i > 0 && m.listsBefore(p.self, list[i-1]) {
-		i, _ = slices.BinarySearchFunc(list, p.self, m.compareOldestFirst)
+		i, _ = slices.BinarySearchFunc(list[:i], p.self, m.compareOldestFirst)
+		copy(list[i+1:], list[i:])
 	}
-	m.byOrg[p.org] = slices.Insert(list, i, p.self)
+	list[i] = p.self
 }
 
 // addAllToOrgs inserts ps into their organizations' lists: appended, then
@@ -152,14 +154,14 @@ func (m *MemoryStore) addToOrg(p *memKey) {
 func (m *MemoryStore) addAllToOrgs(ps []*memKey) {
 	starts := map[uint32]int{} // where each touched list's new keys start
 	for _, p := range ps {
-		list := m.byOrg[p.org]
 		if _, ok := starts[p.org]; !ok {
-			starts[p.org] = len(list)
+			starts[p.org] = len(m.byOrg.list(p.org))
 		}
-		m.byOrg[p.org] = append(list, p.self)
+		list := m.byOrg.extend(p.org, 1)
+		list[len(list)-1] = p.self
 	}
 	for org, start := range starts {
-		list := m.byOrg[org]
+		list := m.byOrg.list(org)
 		added := list[start:]
 		if !slices.IsSortedFunc(added, m.compareOldestFirst) {
 			slices.SortFunc(added, m.compareOldestFirst)
@@ -239,9 +241,9 @@ func (m *MemoryStore) keyForValidation(ix lookupIndex, lookup string) (Key, *mem
 	}
 	k := m.keys.bareKey(p)
 	if p.extra != 0 {
-		e := m.keys.extraOf(p)
-		k.LastMetrics, k.LastViolations = e.metrics, e.violations
+		k.LastMetrics = m.keys.extras[p.extra-1].metrics
 	}
+	k.LastViolations = m.keys.violations(p)
 	return k, p
 }
 
@@ -254,7 +256,7 @@ func (m *MemoryStore) ListKeys(ctx context.Context, orgID string, after KeyCurso
 	if !ok {
 		return []Key{}, nil
 	}
-	list := m.byOrg[org]
+	list := m.byOrg.list(org)
 	end := len(list) // list[:end] comes after the cursor
 	if !after.IsZero() {
 		cur := &memKey{created: nanos(after.CreatedAt)}
@@ -369,19 +371,15 @@ func (m *MemoryStore) applyLocked(p *memKey, r *ValidationRecord) {
 		}
 		m.keys.setInstance(p, name, url)
 	}
-	cur := m.keys.extraOf(p)
-	next, changed := cur, false
-	if r.Metrics != nil && !sameMap(cur.metrics, r.Metrics) && (cur.metrics == nil || !maps.Equal(cur.metrics, r.Metrics)) {
-		next.metrics, changed = r.Metrics, true
+	if e := m.keys.extraOf(p); r.Metrics != nil && !sameMap(e.metrics, r.Metrics) && (e.metrics == nil || !maps.Equal(e.metrics, r.Metrics)) {
+		e.metrics = r.Metrics
 		if r.key == nil {
-			next.metrics = maps.Clone(r.Metrics)
+			e.metrics = maps.Clone(r.Metrics)
 		}
+		m.keys.setExtra(p, e)
 	}
-	if r.Violations != nil && (cur.violations == nil || !slices.Equal(cur.violations, r.Violations)) {
-		next.violations, changed = slices.Clone(r.Violations), true
-	}
-	if changed {
-		m.keys.setExtra(p, next)
+	if v := m.keys.violations(p); r.Violations != nil && (v == nil || !slices.Equal(v, r.Violations)) {
+		m.keys.setViolations(p, r.Violations)
 	}
 }
 

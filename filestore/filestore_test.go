@@ -569,3 +569,78 @@ func TestConcurrentRevocationsReplayAsApplied(t *testing.T) {
 	s = open(t, dir, Options{})
 	is.Equal(dump(s), want) // every key revoked at the time the live store answered
 }
+
+// TestReopenKeepsEveryField: keys holding every field, with digests equal
+// to and different from their lookup values, empty, unicode and very long
+// strings (longer than a chunk of the memory store's arenas), empty and
+// non-empty metrics and violations, rotations, expiries and seat limits,
+// read back field for field after a reopen that replays the log and after
+// one that loads a snapshot.
+func TestReopenKeepsEveryField(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	s := open(t, dir, Options{})
+	long := strings.Repeat("ü", 1<<20) // 2 MiB
+	var ids []string
+	add := func(mod func(*licensing.Key)) licensing.Key {
+		k := storetest.NewKey("org-1", base.Add(time.Duration(len(ids))*time.Second))
+		mod(&k)
+		is.NoErr(s.CreateKey(ctx, k))
+		ids = append(ids, k.ID)
+		return k
+	}
+	add(func(k *licensing.Key) { k.Digest = k.LookupValue })
+	add(func(k *licensing.Key) { k.MaskedKey, k.InstanceName, k.InstanceURL = "", "", "" })
+	add(func(k *licensing.Key) { k.LookupValue = "" })
+	add(func(k *licensing.Key) {
+		k.OrganizationID, k.InstanceName, k.InstanceURL, k.MaskedKey = "組織-ü", "Prod 😀 instance", "https://例え.jp/ü", "üü...😀"
+	})
+	add(func(k *licensing.Key) {
+		k.LookupValue, k.Digest, k.MaskedKey, k.InstanceName, k.InstanceURL = long+"l", long+"d", long+"m", long+"n", long+"u"
+		k.OrganizationID = "org-long-" + long[:10]
+	})
+	add(func(k *licensing.Key) {
+		k.MaxInstances, k.ExpiresAt = 3, base.AddDate(1, 0, 0)
+		k.LastMetrics, k.LastViolations = map[string]float64{}, []string{}
+	})
+	rotated := add(func(k *licensing.Key) {
+		k.LastMetrics, k.LastViolations = map[string]float64{"users": 2}, []string{"too many"}
+	})
+	next := storetest.NewKey("org-1", base.Add(time.Hour))
+	_, err := s.RotateKey(ctx, rotated.ID, next, base.Add(48*time.Hour))
+	is.NoErr(err)
+	ids = append(ids, next.ID)
+	is.NoErr(s.RecordValidations(ctx, []licensing.ValidationRecord{
+		{KeyID: ids[0], FirstAt: base, At: base.Add(time.Minute), InstanceName: "renamed 😀", InstanceURL: long, Violations: []string{}},
+		{KeyID: ids[1], FirstAt: base, At: base, Metrics: map[string]float64{"users": 1, "sites": 2}, Violations: []string{"a", "b"}},
+	}))
+	_, err = s.RevokeKey(ctx, ids[2], base.Add(time.Hour))
+	is.NoErr(err)
+	var want []licensing.Key
+	for _, id := range ids {
+		k, err := s.KeyByID(ctx, id)
+		is.NoErr(err)
+		want = append(want, k)
+	}
+	same := func(s *Store) {
+		t.Helper()
+		for i, id := range ids {
+			got, err := s.KeyByID(ctx, id)
+			is.NoErr(err)
+			is.True(storetest.Equal(got, want[i]))                             // every field, as written
+			is.Equal(got.LastMetrics == nil, want[i].LastMetrics == nil)       // nil or empty, as written
+			is.Equal(got.LastViolations == nil, want[i].LastViolations == nil) // nil or empty, as written
+			byLookup, err := s.KeyByLookup(ctx, want[i].LookupValue)
+			is.NoErr(err)
+			is.Equal(byLookup.ID, id)
+		}
+	}
+	same(s)
+	is.NoErr(s.Close())
+	s2 := open(t, dir, Options{}) // the log replayed
+	same(s2)
+	is.NoErr(s2.Compact())
+	is.NoErr(s2.Close())
+	s3 := open(t, dir, Options{}) // the snapshot loaded
+	same(s3)
+}
