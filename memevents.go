@@ -248,9 +248,10 @@ func (m *MemoryStore) AppendEvents(ctx context.Context, events []Event) error {
 // Events implements EventLog. An organization's page costs a binary search
 // for q.Before and the events it looks at (with a Type, those of the
 // organization up to the page's end), each found in one look (at). A key's
-// page walks the key's chain from its newest event: it costs the key's
-// events newer than q.Before and the events it looks at, each found in one
-// look.
+// page walks the key's chain: from the event whose Seq is q.Before when it
+// is one of the key's (as the cursor of the Service's next page is), at a
+// cost of the events it looks at; else from the key's newest event, at a
+// cost of the key's events newer than q.Before too.
 func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -263,6 +264,9 @@ func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([
 	if q.KeyID != "" {
 		var f [fieldKey + 1]string
 		seq, ok := l.heads.get(l.hashOf(q.KeyID))
+		if i, found := l.at(q.Before); found && q.Before > 0 && l.field(i, fieldKey) == q.KeyID {
+			seq, ok = l.recs[i].prevKey, l.recs[i].prevKey != 0 // the next page's cursor: an event of the key, whose chain goes on below it
+		}
 		for ok && !full() {
 			i, found := l.at(seq)
 			if !found {
