@@ -23,9 +23,39 @@ import (
 
 var _ licensing.EventLog = (*Store)(nil)
 
-// eventChunk bounds the events of one recEvents record (each at most a
-// few kilobytes: well under maxRecordBytes).
-const eventChunk = 1024
+// eventChunk and eventRecordBytes bound one recEvents record: at most
+// eventChunk events, and no more events once it holds eventRecordBytes
+// (an event alone may be larger, up to maxEventBytes), so that a record is
+// well under maxRecordBytes, which the log refuses to read.
+const (
+	eventChunk       = 1024
+	eventRecordBytes = 4 << 20
+	maxEventBytes    = maxRecordBytes - 1024
+)
+
+// eventBytes bounds the bytes of ev in a recEvents record: its strings,
+// their lengths, its numbers and times (10 bytes each at most).
+func eventBytes(ev *licensing.Event) int {
+	return len(ev.ID) + len(ev.Type) + len(ev.KeyID) + len(ev.OrganizationID) + len(ev.MaskedKey) + len(ev.UserID) +
+		len(ev.Outcome) + len(ev.RotatedTo) + len(ev.InstanceID) + 15*10
+}
+
+// eventRecords cuts events into the runs that one recEvents record each
+// holds (eventChunk, eventRecordBytes), and calls write with each.
+func eventRecords(events []licensing.Event, write func([]licensing.Event)) {
+	start, size := 0, 0
+	for i := range events {
+		n := eventBytes(&events[i])
+		if i > start && (i-start == eventChunk || size+n > eventRecordBytes) {
+			write(events[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(events) {
+		write(events[start:])
+	}
+}
 
 func encodeEvents(e *encoder, events []licensing.Event) {
 	e.byte(recEvents)
@@ -100,6 +130,9 @@ func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) erro
 		if ev.ID == "" || ev.Type == "" || ev.Time.IsZero() {
 			return errEventFields // refused before it can fail the appends written with it
 		}
+		if n := eventBytes(&ev); n > maxEventBytes {
+			return fmt.Errorf("filestore: append events: event %s has %d bytes of strings: the file store keeps an event of at most %d bytes; shorten its fields", ev.ID, n, maxEventBytes)
+		}
 		if !licensing.ValidExpiry(ev.Time) || !licensing.ValidExpiry(ev.ExpiresAt) {
 			return fmt.Errorf("filestore: append events: event %s has Time %s and ExpiresAt %s: the file store keeps event times after 1970-01-01 and before 2262-04-11 (UTC) as Unix nanoseconds; give times in that range",
 				ev.ID, ev.Time.UTC().Format(time.RFC3339Nano), ev.ExpiresAt.UTC().Format(time.RFC3339Nano))
@@ -153,12 +186,12 @@ func (s *Store) appendEventsLocked(events []licensing.Event) error {
 		return err
 	}
 	var payloads [][]byte
-	for start := 0; start < len(fresh); start += eventChunk {
+	eventRecords(fresh, func(run []licensing.Event) {
 		e := &encoder{}
-		encodeEvents(e, fresh[start:min(start+eventChunk, len(fresh))])
+		encodeEvents(e, run)
 		payloads = append(payloads, e.b)
 		s.liveSize.Add(int64(len(e.b) + frameSize))
-	}
+	})
 	if err := s.commit(payloads...); err != nil {
 		return err
 	}
@@ -287,15 +320,19 @@ func (s *Store) writeSnapshotEvents(write func(payload []byte)) {
 	defer s.events.Unlock()
 	batch := make([]licensing.Event, 0, eventChunk)
 	flush := func() {
-		e := &encoder{}
-		encodeEvents(e, batch)
-		write(e.b)
+		eventRecords(batch, func(run []licensing.Event) {
+			e := &encoder{}
+			encodeEvents(e, run)
+			write(e.b)
+		})
 		batch = batch[:0]
 	}
+	size := 0
 	s.events.Each(func(ev licensing.Event) bool {
 		batch = append(batch, ev)
-		if len(batch) == eventChunk {
+		if size += eventBytes(&ev); len(batch) == eventChunk || size >= eventRecordBytes {
 			flush()
+			size = 0
 		}
 		return true
 	})

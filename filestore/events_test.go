@@ -303,3 +303,47 @@ func TestEventsSurviveReopenRandom(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestEventRecordsBoundedInBytes: events with large strings (1,000 of 70
+// KB each, 70 MB in one AppendEvents) are written in records the log can
+// read back, in the log and in a snapshot, so that the store opens again
+// with every one of them; an event larger than a record can be is refused
+// before anything is written.
+func TestEventRecordsBoundedInBytes(t *testing.T) {
+	is := is.New(t)
+	dir := t.TempDir()
+	st := open(t, dir, Options{})
+	big := strings.Repeat("u", 70<<10)
+	var events []licensing.Event
+	for i := range 1000 {
+		e := testEvent("org-1", i)
+		e.UserID = big
+		events = append(events, e)
+	}
+	is.NoErr(st.AppendEvents(ctx, events))
+	huge := testEvent("org-1", 0)
+	huge.InstanceID = strings.Repeat("i", maxRecordBytes)
+	err := st.AppendEvents(ctx, []licensing.Event{huge})
+	is.True(err != nil) // refused
+	t.Log(err)
+	want, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.Equal(len(want), 1000)
+	is.NoErr(st.Close())
+	for _, compact := range []bool{false, true} {
+		st, err = Open(dir, Options{Logger: quiet()})
+		is.NoErr(err) // opens
+		got, err := st.EventsAfter(ctx, 0, 0)
+		is.NoErr(err)
+		is.Equal(got, want) // every event, every field
+		if compact {
+			is.NoErr(st.Compact())
+		}
+		is.NoErr(st.Close())
+	}
+	st = open(t, dir, Options{})
+	got, err := st.EventsAfter(ctx, 0, 0)
+	is.NoErr(err)
+	is.Equal(len(got), 1000) // from the snapshot
+	is.NoErr(st.Close())
+}
