@@ -3,9 +3,11 @@ package licensing_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -360,4 +362,105 @@ func TestEventLogActivationOnceAcrossServers(t *testing.T) {
 	is.NoErr(other.Flush(ctx))
 	activated := e.logged(t, licensing.EventQuery{Type: licensing.EventKeyActivated})
 	is.Equal(len(activated), 1) // the second server's is the same event
+}
+
+// TestEventLogConcurrentUse: keys created through the Service (whose
+// writer appends their events), events appended directly with Times going
+// back (so that prunes rebuild the memory store's log), owner pages
+// (Service.Events), EventsAfter and prunes to a few events, all at once
+// (run with -race): every event read keeps its strings unchanged after
+// the log moved on, and every page is newest first.
+func TestEventLogConcurrentUse(t *testing.T) {
+	is := is.New(t)
+	ctx := context.Background()
+	e := newEnv(t, func(c *licensing.Config) { c.EventRetentionCount = 7 })
+	owner := licensing.Actor{UserID: "user-1", OrganizationID: "org-1"}
+	type read struct {
+		got  licensing.Event
+		copy string // the event as it was read, every field
+	}
+	var mu sync.Mutex
+	var reads []read
+	keep := func(events []licensing.Event) {
+		for i, ev := range events {
+			if i > 0 && ev.Seq >= events[i-1].Seq {
+				t.Errorf("Seq %d after %d: not newest first", ev.Seq, events[i-1].Seq)
+			}
+			mu.Lock()
+			reads = append(reads, read{ev, fmt.Sprintf("%#v", ev)})
+			mu.Unlock()
+		}
+	}
+	var writers, others sync.WaitGroup
+	stop := make(chan struct{})
+	writers.Go(func() { // keys created through the Service
+		for i := range 60 {
+			if _, err := e.svc.CreateKey(ctx, owner, licensing.CreateKeyInput{InstanceName: fmt.Sprint("i-", i)}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	writers.Go(func() { // events whose Times go back and forth
+		base := e.clock.Now()
+		for i := range 300 {
+			ev := licensing.Event{ID: fmt.Sprint("direct-", i), Type: licensing.EventKeyShared, OrganizationID: "org-1",
+				KeyID: fmt.Sprint("00000000-0000-4000-8000-00000000000", i%3), Time: base.Add(time.Duration(i%7-3) * time.Hour),
+				InstanceID: strings.Repeat(fmt.Sprint(i%10), 1000*(1+i%40))} // 20 KB on average: the arena releases chunks
+			if err := e.store.AppendEvents(ctx, []licensing.Event{ev, ev}); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	for range 2 {
+		others.Go(func() { // readers
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				page, err := e.svc.Events(ctx, owner, licensing.EventsInput{Limit: 5})
+				if err != nil {
+					t.Error(err)
+				}
+				keep(page.Events)
+				byKey, err := e.store.Events(ctx, "org-1", licensing.EventQuery{KeyID: "00000000-0000-4000-8000-000000000001"})
+				if err != nil {
+					t.Error(err)
+				}
+				keep(byKey)
+				after, err := e.store.EventsAfter(ctx, 0, 0)
+				if err != nil {
+					t.Error(err)
+				}
+				for i := 1; i < len(after); i++ {
+					if after[i].Seq <= after[i-1].Seq {
+						t.Errorf("EventsAfter: Seq %d after %d", after[i].Seq, after[i-1].Seq)
+					}
+				}
+			}
+		})
+	}
+	others.Go(func() { // the pruner, by count and by age
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := e.svc.PruneEventsNow(ctx); err != nil {
+				t.Error(err)
+			}
+			if _, err := e.store.PruneEvents(ctx, e.clock.Now().Add(-time.Duration(i%4)*time.Hour), 0); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	writers.Wait()
+	close(stop)
+	others.Wait()
+	is.True(len(reads) > 0)
+	for _, r := range reads {
+		is.Equal(fmt.Sprintf("%#v", r.got), r.copy) // the strings handed out never changed
+	}
 }

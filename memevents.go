@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -44,6 +45,7 @@ type memEvents struct {
 	heads     seqIndex            // hash of a key id: the Seq of its newest event
 	byOrg     map[string][]uint64 // Seqs ascending
 	unordered bool                // some record's Time is before its predecessor's
+	held      int                 // the arena bytes of the records' strings (the rest is released or garbage)
 	lastSeq   uint64              // the greatest Seq ever given, pruned or not
 
 	hash func(string) uint64 // nil: maphash with eventSeed (tests force collisions)
@@ -167,6 +169,7 @@ func (l *memEvents) add(e *Event) {
 	if n := len(l.recs); n > 0 && r.timeBefore(l.recs[n-1].sec, l.recs[n-1].nsec) {
 		l.unordered = true
 	}
+	l.held += int(r.strs.n)
 	l.recs = append(l.recs, r)
 	if h := l.hashOf(e.ID); l.hasID(h) {
 		l.collided[strings.Clone(e.ID)] = e.Seq
@@ -245,9 +248,10 @@ func (m *MemoryStore) AppendEvents(ctx context.Context, events []Event) error {
 // Events implements EventLog. An organization's page costs a binary search
 // for q.Before and the events it looks at (with a Type, those of the
 // organization up to the page's end), each found in one look (at). A key's
-// page walks the key's chain from its newest event: it costs the key's
-// events newer than q.Before and the events it looks at, each found in one
-// look.
+// page walks the key's chain: from the event whose Seq is q.Before when it
+// is one of the key's (as the cursor of the Service's next page is), at a
+// cost of the events it looks at; else from the key's newest event, at a
+// cost of the key's events newer than q.Before too.
 func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -260,6 +264,9 @@ func (m *MemoryStore) Events(ctx context.Context, orgID string, q EventQuery) ([
 	if q.KeyID != "" {
 		var f [fieldKey + 1]string
 		seq, ok := l.heads.get(l.hashOf(q.KeyID))
+		if i, found := l.at(q.Before); found && q.Before > 0 && l.field(i, fieldKey) == q.KeyID {
+			seq, ok = l.recs[i].prevKey, l.recs[i].prevKey != 0 // the next page's cursor: an event of the key, whose chain goes on below it
+		}
 		for ok && !full() {
 			i, found := l.at(seq)
 			if !found {
@@ -297,6 +304,9 @@ func (m *MemoryStore) EventsAfter(ctx context.Context, after uint64, limit int) 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if after == math.MaxUint64 {
+		return []Event{}, nil // no Seq above it (after+1 would be 0: every event)
+	}
 	l := &m.events
 	l.mu.RLock()
 	defer l.mu.RUnlock()
@@ -313,12 +323,18 @@ func (m *MemoryStore) EventsAfter(ctx context.Context, after uint64, limit int) 
 }
 
 // PruneEvents implements EventLog. When the deleted events are the oldest
-// ones (the Times of the log in Seq order, as the Service appends them),
-// it costs a binary search (or a look at every event, once an event was
-// appended with a Time before its predecessor's) and the deleted events;
-// the arena's chunks they alone used are released. When a kept event is
-// older than a deleted one, it rebuilds the log: a cost in the number of
-// events, paid by the Service's pruner.
+// ones (the Times of the log in Seq order), it costs a binary search (or a
+// look at every event, once an event was appended with a Time before its
+// predecessor's: the Service appends an owner action's event at once and a
+// validation's a moment later, so that is the usual case) and the deleted
+// events; the arena's chunks they alone used are released. When a kept
+// event is older than a deleted one, it also moves the records after each
+// deleted one back, in one pass without hashing (removeLocked): a cost in
+// the number of events, paid by the Service's pruner, and a few
+// milliseconds at a million. The strings of events deleted from the middle
+// of the log stay in the arena until their chunks are released, or until
+// they are more than the kept events' strings: then the kept ones move to
+// a new arena (moveStrings), at a cost below the deleted strings'.
 func (m *MemoryStore) PruneEvents(ctx context.Context, before time.Time, keep int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -346,7 +362,10 @@ func (l *memEvents) pruneLocked(before time.Time, keep int) int {
 		}
 		for i := first; i < n; i++ {
 			if old(i) {
-				return l.rebuildLocked(start, old)
+				l.dropLocked(first) // the oldest, then the others (the first record left is kept)
+				deleted := first + l.removeLocked(old)
+				l.tidyStrings()
+				return deleted
 			}
 		}
 	}
@@ -354,12 +373,16 @@ func (l *memEvents) pruneLocked(before time.Time, keep int) int {
 		return 0
 	}
 	l.dropLocked(first)
+	l.tidyStrings()
 	return first
 }
 
 // dropLocked deletes the k oldest events: it costs the deleted events,
 // and releases the arena's chunks that only they used.
 func (l *memEvents) dropLocked(k int) {
+	if k == 0 {
+		return
+	}
 	if k == len(l.recs) {
 		l.resetLocked()
 		return
@@ -369,6 +392,7 @@ func (l *memEvents) dropLocked(k int) {
 	var f [fieldKey + 1]string
 	for i := range k {
 		r := &l.recs[i]
+		l.held -= int(r.strs.n)
 		l.strs.fields(r.strs, f[:])
 		if seq, ok := l.collided[f[fieldID]]; ok && seq == r.seq {
 			delete(l.collided, f[fieldID])
@@ -404,29 +428,95 @@ func (l *memEvents) dropLocked(k int) {
 
 // resetLocked empties the log, keeping lastSeq (Seqs are never reused).
 func (l *memEvents) resetLocked() {
-	l.recs, l.strs, l.unordered = nil, stringArena{}, false
+	l.recs, l.strs, l.unordered, l.held = nil, stringArena{}, false, 0
 	l.ids, l.collided, l.heads, l.byOrg = seqIndex{}, nil, seqIndex{}, nil
 	l.init()
 }
 
-// rebuildLocked keeps the events from index start on that are not old,
-// in a new arena and new indexes, and returns how many it deleted.
-func (l *memEvents) rebuildLocked(start int, old func(int) bool) int {
-	recs, strs, last := l.recs, l.strs, l.lastSeq
-	var keep []int
-	for i := start; i < len(recs); i++ {
-		if !old(i) {
-			keep = append(keep, i)
+// removeLocked deletes the events that old reports, wherever they are in
+// the log, and returns how many: one pass over the records that moves the
+// kept ones back, makes the key chains that went through a deleted event
+// skip it, and forgets the deleted events' ids, chain heads and Seqs in
+// their organizations'. The first record must be kept. Callers hold l.mu.
+func (l *memEvents) removeLocked(old func(int) bool) int {
+	low := l.recs[0].seq // kept: a chain that goes on below it ends there
+	var gone []uint64    // the deleted Seqs, ascending
+	next := map[uint64]uint64{}
+	orgs := map[string]bool{}
+	var f [fieldKey + 1]string
+	w := 0
+	l.unordered = false
+	for i := range l.recs {
+		deleted := old(i) // before record w (at most i) is written
+		r := l.recs[i]
+		if to, ok := next[r.prevKey]; ok {
+			r.prevKey = to // past the deleted ones
+		}
+		if !deleted {
+			if w > 0 && r.timeBefore(l.recs[w-1].sec, l.recs[w-1].nsec) {
+				l.unordered = true
+			}
+			l.recs[w] = r
+			w++
+			continue
+		}
+		next[r.seq] = r.prevKey
+		gone = append(gone, r.seq)
+		l.held -= int(r.strs.n)
+		l.strs.fields(r.strs, f[:])
+		if seq, ok := l.collided[f[fieldID]]; ok && seq == r.seq {
+			delete(l.collided, f[fieldID])
+		} else if h := l.hashOf(f[fieldID]); l.ids.seqIs(h, r.seq) {
+			l.ids.del(h)
+		}
+		if f[fieldKey] != "" {
+			if h := l.hashOf(f[fieldKey]); l.heads.seqIs(h, r.seq) {
+				if r.prevKey >= low {
+					l.heads.set(h, r.prevKey)
+				} else {
+					l.heads.del(h) // no older event of the key's hash is held
+				}
+			}
+		}
+		orgs[f[fieldOrg]] = true
+	}
+	l.recs = l.recs[:w]
+	for org := range orgs {
+		seqs := l.byOrg[org]
+		k, _ := slices.BinarySearch(seqs, gone[0])
+		kept, g := seqs[:k], 0
+		for _, seq := range seqs[k:] {
+			for g < len(gone) && gone[g] < seq {
+				g++
+			}
+			if g == len(gone) || gone[g] != seq {
+				kept = append(kept, seq) // in place: behind the one read
+			}
+		}
+		if len(kept) == 0 {
+			delete(l.byOrg, org)
+		} else {
+			l.byOrg[org] = kept
 		}
 	}
-	l.resetLocked()
-	l.lastSeq = 0
-	for _, i := range keep {
-		e := eventOf(&strs, &recs[i])
-		l.add(&e)
+	return len(gone)
+}
+
+// tidyStrings moves the kept events' strings to a new arena when the
+// arena holds more bytes of deleted events (deleted from the middle of
+// the log, or before the first kept one in its chunk) than of kept ones,
+// and more than two chunks: a copy of fewer bytes than were deleted since
+// the arena was new. Callers hold l.mu.
+func (l *memEvents) tidyStrings() {
+	if garbage := l.strs.bytes() - l.held; garbage <= max(2*arenaChunk, l.held) {
+		return
 	}
-	l.lastSeq = last // Seqs are never reused
-	return len(recs) - len(keep)
+	var a stringArena
+	for i := range l.recs {
+		r := &l.recs[i]
+		r.strs = a.add(l.strs.get(r.strs)) // the fields as addFields wrote them
+	}
+	l.strs = a
 }
 
 // EventOps returns the memory store's event log operations to the stores of

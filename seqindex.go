@@ -4,8 +4,11 @@ package licensing
 // pointers (open addressing with linear probing): one heap object for the
 // collector, however many entries. The hashes must be well spread (seeded
 // maphash); it holds one Seq a hash. get, set and del cost a few probes;
-// set doubles the table, a cost in its entries, when it is 3/4 full.
-// The zero value is an empty index.
+// set doubles the table, a cost in its entries, when it is 3/4 full, and
+// del quarters it when it is less than 1/8 full (a pruned log gives its
+// slots back; each resize follows at least a quarter of the table's
+// slots in sets or dels since the last, so their cost is a constant a
+// call). The zero value is an empty index.
 type seqIndex struct {
 	slots []seqSlot // a power of two of them, or none
 	n     int       // slots in use
@@ -85,14 +88,24 @@ func (t *seqIndex) del(h uint64) {
 	}
 	t.slots[i] = seqSlot{}
 	t.n--
+	switch {
+	case t.n == 0:
+		t.slots = nil
+	case 8*t.n < len(t.slots) && len(t.slots) > 16:
+		t.resize(len(t.slots) / 4)
+	}
 }
 
 // len returns the number of hashes held.
 func (t *seqIndex) len() int { return t.n }
 
-func (t *seqIndex) grow() {
+func (t *seqIndex) grow() { t.resize(2 * len(t.slots)) }
+
+// resize moves the entries to a table of size slots (a power of two; at
+// least 16).
+func (t *seqIndex) resize(size int) {
 	old := t.slots
-	t.slots, t.n = make([]seqSlot, max(16, 2*len(old))), 0
+	t.slots, t.n = make([]seqSlot, max(16, size)), 0
 	for _, s := range old {
 		if s.seq != 0 {
 			t.set(s.h, s.seq)

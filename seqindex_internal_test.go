@@ -59,3 +59,30 @@ func TestSeqIndex(t *testing.T) {
 		})
 	}
 }
+
+// TestSeqIndexShrinks: an index that held many hashes and lost most of
+// them gives its slots back (a pruned event log keeps no table sized for
+// the events it held), and still answers for the ones left.
+func TestSeqIndexShrinks(t *testing.T) {
+	is := is.New(t)
+	var ix seqIndex
+	const n, left = 100_000, 10
+	for h := range uint64(n) {
+		ix.set(h*0x9e3779b97f4a7c15, h+1)
+	}
+	is.True(len(ix.slots) >= n)
+	for h := range uint64(n - left) {
+		ix.del(h * 0x9e3779b97f4a7c15)
+	}
+	is.Equal(ix.len(), left)
+	is.True(len(ix.slots) <= 8*left) // slots given back
+	for h := uint64(n - left); h < n; h++ {
+		seq, ok := ix.get(h * 0x9e3779b97f4a7c15)
+		is.True(ok)
+		is.Equal(seq, h+1)
+	}
+	for h := uint64(n - left); h < n; h++ {
+		ix.del(h * 0x9e3779b97f4a7c15)
+	}
+	is.Equal(len(ix.slots), 0) // an empty index holds no slot
+}

@@ -3,6 +3,8 @@ package filestore
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -21,9 +23,39 @@ import (
 
 var _ licensing.EventLog = (*Store)(nil)
 
-// eventChunk bounds the events of one recEvents record (each at most a
-// few kilobytes: well under maxRecordBytes).
-const eventChunk = 1024
+// eventChunk and eventRecordBytes bound one recEvents record: at most
+// eventChunk events, and no more events once it holds eventRecordBytes
+// (an event alone may be larger, up to maxEventBytes), so that a record is
+// well under maxRecordBytes, which the log refuses to read.
+const (
+	eventChunk       = 1024
+	eventRecordBytes = 4 << 20
+	maxEventBytes    = maxRecordBytes - 1024
+)
+
+// eventBytes bounds the bytes of ev in a recEvents record: its strings,
+// their lengths, its numbers and times (10 bytes each at most).
+func eventBytes(ev *licensing.Event) int {
+	return len(ev.ID) + len(ev.Type) + len(ev.KeyID) + len(ev.OrganizationID) + len(ev.MaskedKey) + len(ev.UserID) +
+		len(ev.Outcome) + len(ev.RotatedTo) + len(ev.InstanceID) + 15*10
+}
+
+// eventRecords cuts events into the runs that one recEvents record each
+// holds (eventChunk, eventRecordBytes), and calls write with each.
+func eventRecords(events []licensing.Event, write func([]licensing.Event)) {
+	start, size := 0, 0
+	for i := range events {
+		n := eventBytes(&events[i])
+		if i > start && (i-start == eventChunk || size+n > eventRecordBytes) {
+			write(events[start:i])
+			start, size = i, 0
+		}
+		size += n
+	}
+	if start < len(events) {
+		write(events[start:])
+	}
+}
 
 func encodeEvents(e *encoder, events []licensing.Event) {
 	e.byte(recEvents)
@@ -81,7 +113,9 @@ func encodePruneEvents(e *encoder, before time.Time, keep int) {
 }
 
 // AppendEvents implements licensing.EventLog: the new events are fsynced
-// before it returns. Appends are serialized, so the log holds them in Seq
+// before it returns. An event whose Time or ExpiresAt is not after
+// 1970-01-01 and before 2262-04-11 (licensing.ValidExpiry: what the log
+// keeps as Unix nanoseconds) is refused with its batch. Appends are serialized, so the log holds them in Seq
 // order; appends that arrive while one is being written wait, and the next
 // of them writes them all as one record and one fsync (shared with the
 // other writes of the moment by the log's group commit).
@@ -95,6 +129,13 @@ func (s *Store) AppendEvents(ctx context.Context, events []licensing.Event) erro
 	for _, ev := range events {
 		if ev.ID == "" || ev.Type == "" || ev.Time.IsZero() {
 			return errEventFields // refused before it can fail the appends written with it
+		}
+		if n := eventBytes(&ev); n > maxEventBytes {
+			return fmt.Errorf("filestore: append events: event %s has %d bytes of strings: the file store keeps an event of at most %d bytes; shorten its fields", ev.ID, n, maxEventBytes)
+		}
+		if !licensing.ValidExpiry(ev.Time) || !licensing.ValidExpiry(ev.ExpiresAt) {
+			return fmt.Errorf("filestore: append events: event %s has Time %s and ExpiresAt %s: the file store keeps event times after 1970-01-01 and before 2262-04-11 (UTC) as Unix nanoseconds; give times in that range",
+				ev.ID, ev.Time.UTC().Format(time.RFC3339Nano), ev.ExpiresAt.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	req := &eventAppend{events: events, done: make(chan error, 1)}
@@ -145,12 +186,12 @@ func (s *Store) appendEventsLocked(events []licensing.Event) error {
 		return err
 	}
 	var payloads [][]byte
-	for start := 0; start < len(fresh); start += eventChunk {
+	eventRecords(fresh, func(run []licensing.Event) {
 		e := &encoder{}
-		encodeEvents(e, fresh[start:min(start+eventChunk, len(fresh))])
+		encodeEvents(e, run)
 		payloads = append(payloads, e.b)
 		s.liveSize.Add(int64(len(e.b) + frameSize))
-	}
+	})
 	if err := s.commit(payloads...); err != nil {
 		return err
 	}
@@ -175,7 +216,9 @@ func (s *Store) ExpiringKeys(ctx context.Context, until, afterExpiry time.Time, 
 // PruneEvents implements licensing.EventLog. Memory is pruned first and
 // the record written only when something was deleted; should the write
 // fail (the store then refuses writes), a restart brings the pruned events
-// back until the next prune.
+// back until the next prune. A before beyond the times the record keeps
+// (Unix nanoseconds) is written as one that deletes the same events
+// (pruneBound), so that replay deletes them too.
 func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (int, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
@@ -187,6 +230,7 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (in
 	defer s.apply.RUnlock()
 	s.events.Lock()
 	defer s.events.Unlock()
+	before = pruneBound(before)
 	n := s.events.PruneLocked(before, keep)
 	if n == 0 {
 		return 0, nil
@@ -197,6 +241,32 @@ func (s *Store) PruneEvents(ctx context.Context, before time.Time, keep int) (in
 		return 0, err
 	}
 	return n, nil
+}
+
+// The times a prune record can hold: Unix nanoseconds, 0 for none.
+var (
+	pruneFirst, pruneLast = time.Unix(0, math.MinInt64), time.Unix(0, math.MaxInt64)
+	unixEpoch             = time.Unix(0, 0)
+)
+
+// pruneBound returns a time that the prune record keeps exactly and that
+// deletes the same events as before: a time before 1677 or after 2262 is
+// the first or last Unix nanosecond (the log holds no event beyond them),
+// and the Unix epoch, which the record would read back as no bound, one
+// nanosecond after it (the log holds no event at the epoch: the codec
+// reads it back as no time).
+func pruneBound(before time.Time) time.Time {
+	switch {
+	case before.IsZero():
+		return before
+	case before.Before(pruneFirst):
+		return pruneFirst
+	case before.After(pruneLast):
+		return pruneLast
+	case before.Equal(unixEpoch):
+		return unixEpoch.Add(1)
+	}
+	return before
 }
 
 // replayEvents applies an event record of the log or a snapshot.
@@ -250,15 +320,19 @@ func (s *Store) writeSnapshotEvents(write func(payload []byte)) {
 	defer s.events.Unlock()
 	batch := make([]licensing.Event, 0, eventChunk)
 	flush := func() {
-		e := &encoder{}
-		encodeEvents(e, batch)
-		write(e.b)
+		eventRecords(batch, func(run []licensing.Event) {
+			e := &encoder{}
+			encodeEvents(e, run)
+			write(e.b)
+		})
 		batch = batch[:0]
 	}
+	size := 0
 	s.events.Each(func(ev licensing.Event) bool {
 		batch = append(batch, ev)
-		if len(batch) == eventChunk {
+		if size += eventBytes(&ev); len(batch) == eventChunk || size >= eventRecordBytes {
 			flush()
+			size = 0
 		}
 		return true
 	})

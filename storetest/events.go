@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -189,6 +190,9 @@ func runEvents(t *testing.T, open func(t *testing.T) licensing.Store) {
 		tail, err := l.EventsAfter(ctx, cursor+1000, 0)
 		is.NoErr(err)
 		is.Equal(len(tail), 0) // nothing after the last
+		tail, err = l.EventsAfter(ctx, math.MaxUint64, 0)
+		is.NoErr(err)
+		is.Equal(len(tail), 0) // nothing after the greatest Seq there can be
 	})
 
 	t.Run("EventsPrune", func(t *testing.T) {
