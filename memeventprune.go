@@ -82,11 +82,7 @@ func (l *memEvents) dropLocked(k int) {
 		r := &l.recs[i]
 		l.held -= int(r.strs.n)
 		l.strs.fields(r.strs, f[:])
-		if seq, ok := l.collided[f[fieldID]]; ok && seq == r.seq {
-			delete(l.collided, f[fieldID])
-		} else if h := l.hashOf(f[fieldID]); l.ids.seqIs(h, r.seq) {
-			l.ids.del(h)
-		}
+		l.forgetID(f[fieldID], r.seq)
 		if f[fieldKey] != "" {
 			if h := l.hashOf(f[fieldKey]); l.heads.seqIs(h, r.seq) {
 				l.heads.del(h) // the key's newest event: the others are older
@@ -152,11 +148,7 @@ func (l *memEvents) removeLocked(old func(int) bool) int {
 		gone = append(gone, r.seq)
 		l.held -= int(r.strs.n)
 		l.strs.fields(r.strs, f[:])
-		if seq, ok := l.collided[f[fieldID]]; ok && seq == r.seq {
-			delete(l.collided, f[fieldID])
-		} else if h := l.hashOf(f[fieldID]); l.ids.seqIs(h, r.seq) {
-			l.ids.del(h)
-		}
+		l.forgetID(f[fieldID], r.seq)
 		if f[fieldKey] != "" {
 			if h := l.hashOf(f[fieldKey]); l.heads.seqIs(h, r.seq) {
 				if r.prevKey >= low {
@@ -205,4 +197,14 @@ func (l *memEvents) tidyStrings() {
 		r.strs = a.add(l.strs.get(r.strs)) // the fields as addFields wrote them
 	}
 	l.strs = a
+}
+
+// forgetID removes id, the id of deleted event seq, from the id index
+// (unless the index names another event by it).
+func (l *memEvents) forgetID(id string, seq uint64) {
+	if s, ok := l.collided[id]; ok && s == seq {
+		delete(l.collided, id)
+	} else if h := l.hashOf(id); l.ids.seqIs(h, seq) {
+		l.ids.del(h)
+	}
 }
