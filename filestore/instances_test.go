@@ -1,13 +1,10 @@
 package filestore
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -365,51 +362,23 @@ func TestSeatCrash(t *testing.T) {
 	cuts := 0
 	for round := 0; round < rounds; round++ {
 		is := is.New(t)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSeatCrash$", "-test.count=1")
-		cmd.Env = append(os.Environ(), seatCrashDir+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		is.NoErr(err)
-		is.NoErr(cmd.Start())
-		lines := bufio.NewScanner(out)
-		killAfter := 1 + rand.IntN(100)
 		held := map[[2]string]bool{} // acknowledged: key id, instance id -> seated (true) or released (false)
-		oks, killed := 0, false
-		for lines.Scan() {
-			f := strings.Fields(lines.Text())
-			if len(f) != 3 {
-				continue
-			}
+		oks := killMidway(t, "TestSeatCrash", seatCrashDir, dir, 1+rand.IntN(100), func(f []string) bool {
 			switch f[0] {
 			case "seat":
 				held[[2]string{f[1], f[2]}] = true
 			case "releasing": // in flight: either outcome is right
 				delete(held, [2]string{f[1], f[2]})
-				continue
+				return false
 			case "release":
 				held[[2]string{f[1], f[2]}] = false
 			default:
-				continue
+				return false
 			}
-			oks++
-			if !killed && oks >= killAfter {
-				if n := rand.IntN(3); n > 0 {
-					time.Sleep(time.Duration(rand.IntN(n*300)) * time.Microsecond)
-				}
-				is.NoErr(cmd.Process.Kill()) // SIGKILL
-				killed = true
-			}
-		}
-		err = cmd.Wait()
-		is.True(killed)
-		is.True(err != nil)
-
-		var logged strings.Builder
-		s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-		if err != nil {
-			t.Fatalf("round %d: open after SIGKILL: %v", round, err)
-		}
-		if strings.Contains(logged.String(), "cut off an incomplete record") {
+			return true
+		})
+		s, cut := reopenAfterKill(t, dir, round)
+		if cut {
 			cuts++
 		}
 		for ki, seated := range held {

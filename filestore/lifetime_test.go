@@ -1,15 +1,11 @@
 package filestore
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -151,45 +147,19 @@ func TestRotationCrash(t *testing.T) {
 	tried := map[string]string{} // new id -> old id, asked for
 	for round := 0; round < rounds; round++ {
 		is := is.New(t)
-		cmd := exec.Command(os.Args[0], "-test.run=^TestRotationCrash$", "-test.count=1")
-		cmd.Env = append(os.Environ(), crashChildDir+"="+dir)
-		cmd.Stderr = os.Stderr
-		out, err := cmd.StdoutPipe()
-		is.NoErr(err)
-		is.NoErr(cmd.Start())
-		lines := bufio.NewScanner(out)
-		killAfter := 1 + rand.IntN(150) // acknowledged rotations before the kill
-		oks, killed := 0, false
-		for lines.Scan() {
-			f := strings.Fields(lines.Text())
-			if len(f) != 3 {
-				continue
-			}
+		// killed after 1 to 150 acknowledged rotations
+		oks := killMidway(t, "TestRotationCrash", crashChildDir, dir, 1+rand.IntN(150), func(f []string) bool {
 			switch f[0] {
 			case "try":
 				tried[f[2]] = f[1]
 			case "ok":
 				acked[f[1]] = f[2]
-				oks++
+				return true
 			}
-			if !killed && oks >= killAfter {
-				if n := rand.IntN(3); n > 0 { // land inside the next write, or a little later
-					time.Sleep(time.Duration(rand.IntN(n*300)) * time.Microsecond)
-				}
-				is.NoErr(cmd.Process.Kill()) // SIGKILL
-				killed = true
-			}
-		}
-		err = cmd.Wait()
-		is.True(killed) // the child was killed, it did not stop by itself
-		is.True(err != nil)
-
-		var logged strings.Builder
-		s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
-		if err != nil {
-			t.Fatalf("round %d: open after SIGKILL: %v", round, err)
-		}
-		if strings.Contains(logged.String(), "cut off an incomplete record") {
+			return false
+		})
+		s, cut := reopenAfterKill(t, dir, round)
+		if cut {
 			cuts++
 		}
 		keys, err := s.ListKeys(ctx, "org-crash", licensing.KeyCursor{}, 0)

@@ -1,12 +1,17 @@
 package filestore
 
 import (
+	"bufio"
 	"errors"
+	"log/slog"
+	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/matryer/is"
 )
@@ -18,6 +23,55 @@ func crashed(t *testing.T, dir string) {
 	if err := os.Remove(filepath.Join(dir, cleanName)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// killMidway runs test (this binary's test of that name) again as a child
+// process with env set to dir, hands line each line of three fields the
+// child prints, and kills the child with SIGKILL soon after line has
+// reported killAfter acknowledged writes: at once, or up to 0.6 ms later,
+// so that the kill lands inside the next write or between two. It returns
+// the acknowledged writes the child printed.
+func killMidway(t *testing.T, test, env, dir string, killAfter int, line func(f []string) (acked bool)) int {
+	t.Helper()
+	is := is.New(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	is.NoErr(err)
+	is.NoErr(cmd.Start())
+	lines := bufio.NewScanner(out)
+	oks, killed := 0, false
+	for lines.Scan() {
+		f := strings.Fields(lines.Text())
+		if len(f) != 3 || !line(f) {
+			continue
+		}
+		oks++
+		if !killed && oks >= killAfter {
+			if n := rand.IntN(3); n > 0 {
+				time.Sleep(time.Duration(rand.IntN(n*300)) * time.Microsecond)
+			}
+			is.NoErr(cmd.Process.Kill()) // SIGKILL
+			killed = true
+		}
+	}
+	err = cmd.Wait()
+	is.True(killed) // the child was killed, it did not stop by itself
+	is.True(err != nil)
+	return oks
+}
+
+// reopenAfterKill opens the store in dir after killMidway and reports
+// whether opening it cut off a torn record.
+func reopenAfterKill(t *testing.T, dir string, round int) (*Store, bool) {
+	t.Helper()
+	var logged strings.Builder
+	s, err := Open(dir, Options{Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatalf("round %d: open after SIGKILL: %v", round, err)
+	}
+	return s, strings.Contains(logged.String(), "cut off an incomplete record")
 }
 
 // checkCutsOfLastWrite closes s as a crash would leave it, then cuts its
