@@ -162,6 +162,21 @@ func (c *countingTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx
 }
 func (c *countingTracer) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
+// countedStore returns a store on a pool of its own to the database of
+// dsn, the pool, and the tracer that counts the statements it sends.
+func countedStore(t *testing.T, dsn string) (*pgstore.Store, *pgxpool.Pool, *countingTracer) {
+	t.Helper()
+	is := is.New(t)
+	cfg, err := pgxpool.ParseConfig(dsn)
+	is.NoErr(err)
+	tracer := &countingTracer{}
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	is.NoErr(err)
+	t.Cleanup(pool.Close)
+	return pgstore.New(pool), pool, tracer
+}
+
 func TestRecordValidationsIsOneStatement(t *testing.T) {
 	is := is.New(t)
 	st, _, dsn := newStore(t)
@@ -176,14 +191,7 @@ func TestRecordValidationsIsOneStatement(t *testing.T) {
 		_, _, err := st.SeatInstance(ctx, k.ID, licensing.Instance{ID: "https://x.example", LastSeenAt: base}, 0, time.Hour)
 		is.NoErr(err)
 	}
-	cfg, err := pgxpool.ParseConfig(dsn)
-	is.NoErr(err)
-	tracer := &countingTracer{}
-	cfg.ConnConfig.Tracer = tracer
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	is.NoErr(err)
-	defer pool.Close()
-	counted := pgstore.New(pool)
+	counted, _, tracer := countedStore(t, dsn)
 	is.NoErr(counted.RecordValidations(ctx, recs))
 	is.Equal(tracer.n.Load(), int64(1)) // 200 validations, one statement, the instances' included
 	got, err := counted.KeyByID(ctx, recs[199].KeyID)
