@@ -267,11 +267,7 @@ func (s *Service) SetMaxInstances(ctx context.Context, a Actor, id string, n int
 	if n < 0 || n > MaxInstancesLimit {
 		return Key{}, ErrInvalidMaxInstances
 	}
-	org, err := s.owner(ctx, a, false)
-	if err != nil {
-		return Key{}, err
-	}
-	k, err := s.orgKey(ctx, org.ID, id)
+	k, err := s.ownedKey(ctx, a, id)
 	if err != nil {
 		return Key{}, err
 	}
@@ -296,11 +292,7 @@ func (s *Service) SetMaxInstances(ctx context.Context, a Actor, id string, n int
 // last). The actor must be the owner; an id that is not a UUID, unknown,
 // or of another organization gives ErrKeyNotFound.
 func (s *Service) Instances(ctx context.Context, a Actor, id string) ([]Instance, error) {
-	org, err := s.owner(ctx, a, false)
-	if err != nil {
-		return nil, err
-	}
-	k, err := s.orgKey(ctx, org.ID, id)
+	k, err := s.ownedKey(ctx, a, id)
 	if err != nil {
 		return nil, err
 	}
@@ -324,11 +316,7 @@ func (s *Service) ReleaseInstance(ctx context.Context, a Actor, id, instanceID s
 	if instanceID == "" || len(instanceID) > maxInstanceIDLength {
 		return ErrInstanceNotFound // no instance is counted under such an id
 	}
-	org, err := s.owner(ctx, a, false)
-	if err != nil {
-		return err
-	}
-	k, err := s.orgKey(ctx, org.ID, id)
+	k, err := s.ownedKey(ctx, a, id)
 	if err != nil {
 		return err
 	}

@@ -209,11 +209,7 @@ func (s *Service) ListKeys(ctx context.Context, a Actor, cursor string, limit in
 // ErrKeyNotFound. Once it returns nil, no validation that starts later
 // succeeds with that key.
 func (s *Service) RevokeKey(ctx context.Context, a Actor, id string) error {
-	org, err := s.owner(ctx, a, false)
-	if err != nil {
-		return err
-	}
-	k, err := s.orgKey(ctx, org.ID, id)
+	k, err := s.ownedKey(ctx, a, id)
 	if err != nil {
 		return err
 	}
@@ -260,6 +256,17 @@ func (s *Service) revokedKeyIDs(ctx context.Context, orgID string) (ids []string
 	}
 	sort.Strings(ids)
 	return ids, keys, nil
+}
+
+// ownedKey finds key id of the organization of which a is the owner (its
+// plan and active flag are not checked, as for every owner action on one
+// key), with the errors of owner and orgKey.
+func (s *Service) ownedKey(ctx context.Context, a Actor, id string) (Key, error) {
+	org, err := s.owner(ctx, a, false)
+	if err != nil {
+		return Key{}, err
+	}
+	return s.orgKey(ctx, org.ID, id)
 }
 
 // orgKey finds key id of organization orgID, answering ErrKeyNotFound alike

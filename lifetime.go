@@ -48,11 +48,7 @@ func (s *Service) SetKeyExpiry(ctx context.Context, a Actor, id string, expiresA
 	if err := checkExpiresAt(expiresAt, time.Time{}, false); err != nil {
 		return Key{}, err
 	}
-	org, err := s.owner(ctx, a, false)
-	if err != nil {
-		return Key{}, err
-	}
-	k, err := s.orgKey(ctx, org.ID, id)
+	k, err := s.ownedKey(ctx, a, id)
 	if err != nil {
 		return Key{}, err
 	}
