@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -30,6 +31,26 @@ type Instance struct {
 	FirstSeenAt time.Time
 	LastSeenAt  time.Time
 	Metrics     map[string]float64 // the last metrics it sent; nil when none
+}
+
+// Merge returns in updated with a later sighting of the instance, as
+// Store.SeatInstance applies one: the later of the two LastSeenAt, and
+// seen's Name, URL and Metrics (a copy) where they are set. FirstSeenAt
+// and ID stay in's.
+func (in Instance) Merge(seen Instance) Instance {
+	if seen.LastSeenAt.After(in.LastSeenAt) {
+		in.LastSeenAt = seen.LastSeenAt
+	}
+	if seen.Name != "" {
+		in.Name = seen.Name
+	}
+	if seen.URL != "" {
+		in.URL = seen.URL
+	}
+	if seen.Metrics != nil {
+		in.Metrics = maps.Clone(seen.Metrics)
+	}
+	return in
 }
 
 // MaxInstancesLimit is the largest Key.MaxInstances, and the most instances

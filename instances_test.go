@@ -409,3 +409,35 @@ func TestReleaseInstanceOfAnyID(t *testing.T) {
 		})
 	}
 }
+
+// TestInstanceMerge: a later sighting brings its LastSeenAt if later and
+// its set fields; unset ones and the identity stay, and the metrics are a
+// copy.
+func TestInstanceMerge(t *testing.T) {
+	t0 := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	have := licensing.Instance{ID: "a", Name: "old", URL: "https://old.example", FirstSeenAt: t0, LastSeenAt: t0.Add(time.Hour),
+		Metrics: map[string]float64{"users": 1}}
+	tests := []struct {
+		name string
+		seen licensing.Instance
+		want licensing.Instance
+	}{
+		{"nothing set", licensing.Instance{}, have},
+		{"later", licensing.Instance{LastSeenAt: t0.Add(2 * time.Hour), Name: "new"},
+			licensing.Instance{ID: "a", Name: "new", URL: "https://old.example", FirstSeenAt: t0, LastSeenAt: t0.Add(2 * time.Hour), Metrics: have.Metrics}},
+		{"earlier keeps LastSeenAt", licensing.Instance{LastSeenAt: t0, URL: "https://new.example", Metrics: map[string]float64{"users": 2}},
+			licensing.Instance{ID: "a", Name: "old", URL: "https://new.example", FirstSeenAt: t0, LastSeenAt: t0.Add(time.Hour), Metrics: map[string]float64{"users": 2}}},
+		{"identity stays", licensing.Instance{ID: "b", FirstSeenAt: t0.Add(time.Minute)}, have},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			is := is.New(t)
+			got := have.Merge(tc.seen)
+			is.Equal(got, tc.want)
+			if tc.seen.Metrics != nil {
+				tc.seen.Metrics["users"] = 99 // the merge holds a copy
+				is.Equal(got.Metrics["users"], tc.want.Metrics["users"])
+			}
+		})
+	}
+}

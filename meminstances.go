@@ -111,7 +111,7 @@ func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration
 	}
 	clear(list[len(live):])
 	if found >= 0 {
-		live[found] = mergeInstance(live[found], inst)
+		live[found] = live[found].Merge(inst)
 		return live, len(live), false, nil
 	}
 	if limit > 0 && len(live) >= limit {
@@ -129,23 +129,6 @@ func seatInstance(list []Instance, inst Instance, limit int, lease time.Duration
 	inst.FirstSeenAt = inst.LastSeenAt
 	inst.Metrics = maps.Clone(inst.Metrics)
 	return append(live, inst), len(live) + 1, true, nil
-}
-
-// mergeInstance returns have updated with a later sighting.
-func mergeInstance(have, seen Instance) Instance {
-	if seen.LastSeenAt.After(have.LastSeenAt) {
-		have.LastSeenAt = seen.LastSeenAt
-	}
-	if seen.Name != "" {
-		have.Name = seen.Name
-	}
-	if seen.URL != "" {
-		have.URL = seen.URL
-	}
-	if seen.Metrics != nil {
-		have.Metrics = maps.Clone(seen.Metrics)
-	}
-	return have
 }
 
 // liveInstances returns copies of list's instances seen less than lease
@@ -209,7 +192,7 @@ func (m *MemoryStore) recordInstanceLocked(u uuid.UUID, r *ValidationRecord) {
 	list := m.inst.byKey[u]
 	for i := range list {
 		if list[i].ID == r.InstanceID {
-			list[i] = mergeInstance(list[i], Instance{LastSeenAt: r.At, Name: r.InstanceName, URL: r.InstanceURL, Metrics: r.Metrics})
+			list[i] = list[i].Merge(Instance{LastSeenAt: r.At, Name: r.InstanceName, URL: r.InstanceURL, Metrics: r.Metrics})
 			return
 		}
 	}
@@ -289,7 +272,7 @@ func (m *MemoryStore) refreshInstance(keyID string, inst Instance, lease time.Du
 	if found < 0 {
 		return 0, false
 	}
-	list[found] = mergeInstance(list[found], inst)
+	list[found] = list[found].Merge(inst)
 	return seated, true
 }
 
@@ -310,7 +293,7 @@ func (m *MemoryStore) replaySeat(keyID string, inst Instance, lease time.Duratio
 	now := inst.LastSeenAt
 	if i := slices.IndexFunc(list, func(in Instance) bool { return in.ID == inst.ID }); i >= 0 {
 		if now.Sub(list[i].LastSeenAt) < lease {
-			list[i] = mergeInstance(list[i], inst)
+			list[i] = list[i].Merge(inst)
 			return nil
 		}
 		list = slices.Delete(list, i, i+1) // its lease had run out: seated anew

@@ -492,7 +492,7 @@ func (c *cache) keepSighting(keyID string, inst licensing.Instance) bool {
 	if !ok {
 		have = licensing.Instance{ID: inst.ID}
 	}
-	c.pending[ik] = mergeSighting(have, inst)
+	c.pending[ik] = have.Merge(inst)
 	return true
 }
 
@@ -517,7 +517,7 @@ func (c *cache) overlay(keyID string, list []licensing.Instance) {
 	changed := false
 	for i := range list {
 		if p, ok := c.pending[instanceKey{keyID, list[i].ID}]; ok {
-			list[i] = mergeSighting(list[i], p)
+			list[i] = list[i].Merge(p)
 			changed = true
 		}
 	}
@@ -529,24 +529,6 @@ func (c *cache) overlay(keyID string, list []licensing.Instance) {
 			return strings.Compare(a.ID, b.ID)
 		})
 	}
-}
-
-// mergeSighting returns have updated with a later sighting, as
-// Store.SeatInstance says: the later LastSeenAt, the non-empty fields.
-func mergeSighting(have, seen licensing.Instance) licensing.Instance {
-	if seen.LastSeenAt.After(have.LastSeenAt) {
-		have.LastSeenAt = seen.LastSeenAt
-	}
-	if seen.Name != "" {
-		have.Name = seen.Name
-	}
-	if seen.URL != "" {
-		have.URL = seen.URL
-	}
-	if seen.Metrics != nil {
-		have.Metrics = maps.Clone(seen.Metrics)
-	}
-	return have
 }
 
 // putInstances caches the instances of key keyID that held a seat, read
@@ -603,7 +585,7 @@ func (s *Store) seatInstanceCached(ctx context.Context, keyID string, inst licen
 	// PostgreSQL answers: with the sighting kept in memory, if any, under
 	// this one (which may lack a name, URL or metrics that one had).
 	if p, ok := c.takeSighting(keyID, inst.ID); ok {
-		inst = mergeSighting(p, inst)
+		inst = p.Merge(inst)
 	}
 	if !c.usable.Load() || !licensing.ValidKeyID(keyID) {
 		return s.seatInstance(ctx, keyID, inst, limit, lease)
